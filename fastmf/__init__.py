@@ -1,0 +1,55 @@
+"""fastmf: fast, exact matrix-factorization recommenders with C kernels.
+
+Quick start::
+
+    import fastmf
+    ds = fastmf.load_movielens("ml-100k")
+    train, test = fastmf.split.random_split(ds, test_size=0.2, random_state=0)
+    model = fastmf.Biases().fit(train)
+    fastmf.evaluate(model, test, k=10)
+
+Names are imported on first use (PEP 562), so ``import fastmf`` stays fast for the command line.
+"""
+
+import importlib
+
+from fastmf._version import __version__
+
+# public name -> module that defines it
+_EXPORTS = {
+    "Ratings": "fastmf.data",
+    "IdMap": "fastmf.data",
+    "Metadata": "fastmf.data",
+    "read_ratings": "fastmf.io",
+    "load_movielens": "fastmf.io",
+    "make_ratings": "fastmf.synthetic",
+    "evaluate": "fastmf.evaluation",
+    "GlobalMean": "fastmf.baselines",
+    "Biases": "fastmf.baselines",
+    "Popularity": "fastmf.baselines",
+}
+_SUBMODULES = ("data", "io", "synthetic", "split", "metrics", "evaluation", "baselines", "reference", "base")
+
+__all__ = ["__version__", "openmp_enabled", *_EXPORTS, *_SUBMODULES]
+
+
+def openmp_enabled():
+    """True when the C kernels were compiled with OpenMP (multi-threaded), False for the serial build."""
+    from fastmf import _csr
+
+    return _csr.openmp_enabled()
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    elif name in _SUBMODULES:
+        value = importlib.import_module(f"fastmf.{name}")
+    else:
+        raise AttributeError(f"module 'fastmf' has no attribute {name!r}")
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

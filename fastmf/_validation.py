@@ -1,0 +1,136 @@
+"""Validation helpers shared by every public entry point.
+
+Hyper-parameter constraints are data (a dict of name -> constraint), checked by one helper,
+:func:`check_params`, so each estimator states its rules in one place and every message has one shape:
+``"<Owner>: <name> must be <rule>, got <value!r>"``.
+"""
+
+from __future__ import annotations
+
+import numbers
+import os
+
+import numpy as np
+
+
+class Interval:
+    """A numeric range constraint. ``kind`` is ``"int"`` or ``"real"``; bounds may be None (unbounded);
+    ``closed`` is one of ``"both"``, ``"left"``, ``"right"``, ``"neither"``."""
+
+    def __init__(self, kind, low=None, high=None, closed="both"):
+        self.kind, self.low, self.high, self.closed = kind, low, high, closed
+
+    def accepts(self, value):
+        if isinstance(value, (bool, np.bool_)):
+            return False
+        if self.kind == "int":
+            if not isinstance(value, numbers.Integral):
+                return False
+        elif not isinstance(value, numbers.Real) or not np.isfinite(value):
+            return False
+        if self.low is not None:
+            if value < self.low or (value == self.low and self.closed in ("right", "neither")):
+                return False
+        if self.high is not None:
+            if value > self.high or (value == self.high and self.closed in ("left", "neither")):
+                return False
+        return True
+
+    def __str__(self):
+        lo = "-inf" if self.low is None else repr(self.low)
+        hi = "inf" if self.high is None else repr(self.high)
+        left = "[" if self.closed in ("both", "left") and self.low is not None else "("
+        right = "]" if self.closed in ("both", "right") and self.high is not None else ")"
+        what = "an int" if self.kind == "int" else "a finite number"
+        return f"{what} in {left}{lo}, {hi}{right}"
+
+
+class Options:
+    """One of a fixed set of values (compared with ==)."""
+
+    def __init__(self, *values):
+        self.values = values
+
+    def accepts(self, value):
+        return any(value is v or (type(value) is type(v) and value == v) for v in self.values)
+
+    def __str__(self):
+        return "one of " + ", ".join(repr(v) for v in self.values)
+
+
+class RandomState:
+    """None, a non-negative int, or a numpy.random.Generator."""
+
+    def accepts(self, value):
+        if value is None or isinstance(value, np.random.Generator):
+            return True
+        return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value >= 0
+
+    def __str__(self):
+        return "None, a non-negative int or a numpy.random.Generator"
+
+
+class Callable_:
+    def accepts(self, value):
+        return callable(value)
+
+    def __str__(self):
+        return "a callable"
+
+
+def check_params(owner, params, constraints):
+    """Raise ValueError for the first parameter of ``params`` that none of its constraints accepts.
+
+    ``constraints`` maps a parameter name to one constraint or a tuple of alternatives; parameters
+    without an entry are not checked.
+    """
+    for name, value in params.items():
+        rule = constraints.get(name)
+        if rule is None:
+            continue
+        alternatives = rule if isinstance(rule, tuple) else (rule,)
+        if not any(c.accepts(value) for c in alternatives):
+            allowed = " or ".join(str(c) for c in alternatives)
+            raise ValueError(f"{owner}: {name} must be {allowed}, got {value!r}")
+
+
+def check_random_state(random_state):
+    """Turn None, an int seed or a Generator into a numpy.random.Generator (a Generator is used as is)."""
+    if random_state is None or isinstance(random_state, numbers.Integral):
+        return np.random.default_rng(random_state)
+    if isinstance(random_state, np.random.Generator):
+        return random_state
+    raise ValueError(f"random_state must be None, an int or a numpy.random.Generator, got {random_state!r}")
+
+
+def seed_from(random_state):
+    """A uint64 seed for a C kernel's RNG, drawn from ``random_state`` (deterministic for an int)."""
+    return int(check_random_state(random_state).integers(0, 2**63 - 1, dtype=np.int64))
+
+
+def available_cores():
+    """Cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def resolve_n_threads(n_threads):
+    """The one place that decides a kernel's thread count: None or -1 -> every available core,
+    a positive int -> that many (1 when fastmf was built without OpenMP)."""
+    from fastmf import _csr
+
+    if n_threads is None or n_threads == -1:
+        n = available_cores()
+    elif isinstance(n_threads, numbers.Integral) and not isinstance(n_threads, bool) and n_threads >= 1:
+        n = int(n_threads)
+    else:
+        raise ValueError(f"n_threads must be None, -1 or a positive int, got {n_threads!r}")
+    return n if _csr.openmp_enabled() else 1
+
+
+def first_true(mask):
+    """Position of the first True in a boolean array, or -1."""
+    pos = np.flatnonzero(mask)
+    return int(pos[0]) if pos.size else -1

@@ -1,0 +1,137 @@
+"""Build the fastmf C kernels (csrc/) and their Cython wrappers (fastmf/_*.pyx).
+
+Switches (environment variables read at build time):
+
+``FASTMF_OPENMP``
+    ``auto`` (default): probe the compiler for OpenMP by compiling and linking a tiny program; use it
+    when it works, otherwise warn and build the serial kernels. ``0``: build serial. ``1``: require
+    OpenMP and fail the build when the probe fails.
+``FASTMF_DEBUG``
+    ``1``: ``-O0 -g``, C assertions on, Cython bounds and wraparound checks on (for CI and debugging).
+``FASTMF_CFLAGS``
+    extra compiler flags, e.g. ``-march=native`` for a local build tuned to this CPU. The default
+    build never uses ``-march=native`` or ``-ffast-math`` so wheels stay portable and results exact.
+"""
+
+import glob
+import os
+import shlex
+import sys
+import tempfile
+import warnings
+
+from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+# Each wrapper fastmf/_NAME.pyx is linked with csrc/common.c and csrc/NAME.c (when present) plus the
+# extra C files listed here.
+EXTRA_SOURCES = {}
+
+
+def kernel_modules():
+    """{module name: C sources} for every fastmf/_*.pyx."""
+    mods = {}
+    for pyx in sorted(glob.glob(os.path.join(HERE, "fastmf", "_*.pyx"))):
+        stem = os.path.splitext(os.path.basename(pyx))[0]
+        own = os.path.join("csrc", stem[1:] + ".c")
+        sources = [own] if os.path.exists(os.path.join(HERE, own)) else []
+        mods["fastmf." + stem] = sources + EXTRA_SOURCES.get("fastmf." + stem, [])
+    return mods
+
+OPENMP_PROBE = r"""
+#include <omp.h>
+int main(void) {
+    int n = 0;
+    #pragma omp parallel reduction(+:n)
+    n += 1;
+    return (n >= 1 && omp_get_max_threads() >= 1) ? 0 : 1;
+}
+"""
+
+# (compile flags, link flags) to try, in order, per compiler family.
+OPENMP_FLAGS = {
+    "msvc": [(["/openmp"], [])],
+    "unix": [(["-fopenmp"], ["-fopenmp"]), (["-Xpreprocessor", "-fopenmp"], ["-lomp"])],
+}
+
+
+def probe_openmp(compiler, candidates):
+    """Return the first (compile_flags, link_flags) pair with which a tiny OpenMP program compiles and
+    links, or None when none does."""
+    for cflags, lflags in candidates:
+        with tempfile.TemporaryDirectory() as tmp:
+            src = os.path.join(tmp, "omp_probe.c")
+            with open(src, "w") as fh:
+                fh.write(OPENMP_PROBE)
+            try:
+                objects = compiler.compile([src], output_dir=tmp, extra_postargs=cflags)
+                compiler.link_executable(objects, "omp_probe", output_dir=tmp, extra_postargs=lflags)
+            except Exception:  # CompileError, LinkError: any failure means "not this pair"
+                continue
+        return cflags, lflags
+    return None
+
+
+class BuildExt(build_ext):
+    """build_ext that adds OpenMP when the compiler supports it, and the debug/optimisation flags."""
+
+    def build_extensions(self):
+        ctype = self.compiler.compiler_type
+        mode = os.environ.get("FASTMF_OPENMP", "auto").strip().lower()
+        debug = os.environ.get("FASTMF_DEBUG", "0").strip() not in ("", "0")
+        omp = None
+        if mode not in ("0", "off", "false", "no"):
+            omp = probe_openmp(self.compiler, OPENMP_FLAGS.get(ctype, OPENMP_FLAGS["unix"]))
+            if omp is None:
+                if mode in ("1", "on", "true", "yes"):
+                    raise RuntimeError("FASTMF_OPENMP=1 but the compiler cannot build an OpenMP program")
+                warnings.warn(
+                    "fastmf: OpenMP not available with this compiler; building the serial kernels "
+                    "(set CC to an OpenMP-capable compiler for multi-threaded training)"
+                )
+        cflags, lflags = omp if omp else ([], [])
+        if ctype == "msvc":
+            opt = ["/Od", "/Zi"] if debug else ["/O2"]
+        else:
+            opt = ["-O0", "-g", "-UNDEBUG"] if debug else ["-O3"]
+            opt += ["-Wall", "-Wno-unused-function", "-Wno-unreachable-code"]
+        opt += shlex.split(os.environ.get("FASTMF_CFLAGS", ""))
+        for ext in self.extensions:
+            ext.extra_compile_args = list(ext.extra_compile_args) + opt + cflags
+            ext.extra_link_args = list(ext.extra_link_args) + lflags
+        print(f"fastmf: OpenMP {'on ' + ' '.join(cflags) if omp else 'off'}; debug={debug}")
+        super().build_extensions()
+
+
+def extensions():
+    import numpy
+    from Cython.Build import cythonize
+
+    debug = os.environ.get("FASTMF_DEBUG", "0").strip() not in ("", "0")
+    exts = []
+    for name, sources in kernel_modules().items():
+        pyx = name.replace(".", "/") + ".pyx"
+        exts.append(
+            Extension(
+                name,
+                [pyx, "csrc/common.c", *sources],
+                include_dirs=["csrc", numpy.get_include()],
+                define_macros=[("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
+                + ([] if debug else [("NDEBUG", "1")]),
+            )
+        )
+    directives = {
+        "language_level": 3,
+        "boundscheck": debug,
+        "wraparound": debug,
+        "initializedcheck": debug,
+        "cdivision": not debug,
+        "embedsignature": True,
+    }
+    return cythonize(exts, compiler_directives=directives, quiet=True)
+
+
+if __name__ == "__main__":
+    setup(ext_modules=extensions(), cmdclass={"build_ext": BuildExt})
