@@ -134,3 +134,8 @@ def first_true(mask):
     """Position of the first True in a boolean array, or -1."""
     pos = np.flatnonzero(mask)
     return int(pos[0]) if pos.size else -1
+
+
+def show(value):
+    """repr of a value for an error message, with NumPy scalars shown as plain Python values."""
+    return repr(value.item() if isinstance(value, np.generic) else value)

@@ -12,7 +12,7 @@ from collections import namedtuple
 
 import numpy as np
 
-from fastmf._validation import first_true
+from fastmf._validation import first_true, show
 
 __all__ = ["IdMap", "Metadata", "Ratings", "CSR"]
 
@@ -48,10 +48,10 @@ def normalize_ids(values, name):
     if kind == "f":
         bad = first_true(~np.isfinite(arr))
         if bad >= 0:
-            raise ValueError(f"{name}: missing or non-finite id {arr[bad]!r} at position {bad}")
+            raise ValueError(f"{name}: missing or non-finite id {show(arr[bad])} at position {bad}")
         bad = first_true(arr != np.round(arr))
         if bad >= 0:
-            raise ValueError(f"{name}: id {arr[bad]!r} at position {bad} is not a whole number")
+            raise ValueError(f"{name}: id {show(arr[bad])} at position {bad} is not a whole number")
         return arr.astype(np.int64)
     if kind in "US":
         return arr.astype(str) if kind == "S" else arr
@@ -67,7 +67,7 @@ def normalize_ids(values, name):
         bad = first_true(~(is_str | is_int))
         if bad < 0:
             raise ValueError(f"{name}: ids mix strings and integers; convert them to one type")
-        raise ValueError(f"{name}: missing or unsupported id {arr[bad]!r} at position {bad}; "
+        raise ValueError(f"{name}: missing or unsupported id {show(arr[bad])} at position {bad}; "
                          "ids must be all integers or all strings")
     raise ValueError(f"{name}: ids of dtype {arr.dtype} are not supported; use integers or strings")
 
@@ -87,7 +87,7 @@ class IdMap:
         srt = ids[sorter]
         dup = first_true(srt[1:] == srt[:-1])
         if dup >= 0:
-            raise ValueError(f"IdMap: duplicate id {srt[dup]!r}")
+            raise ValueError(f"IdMap: duplicate id {show(srt[dup])}")
         self._ids = _readonly(ids)
         self._sorter = _readonly(sorter.astype(np.int64))
         self._sorted = _readonly(srt)
@@ -155,7 +155,7 @@ class IdMap:
             if bad >= 0:
                 q = np.asarray(raw).reshape(-1)
                 where = f" at position {bad}" if np.ndim(raw) else ""
-                raise KeyError(f"unknown {name} {q[bad]!r}{where}")
+                raise KeyError(f"unknown {name} {show(q[bad])}{where}")
         return int(idx) if idx.ndim == 0 else idx
 
     def to_raw(self, index):
@@ -276,7 +276,7 @@ class Ratings:
                 rating = rating.astype(np.float64)
             bad = first_true(~np.isfinite(rating))
             if bad >= 0:
-                raise ValueError(f"rating[{bad}] = {rating[bad]!r} is not finite")
+                raise ValueError(f"rating[{bad}] = {show(rating[bad])} is not finite")
             if timestamp is not None:
                 timestamp = np.asarray(timestamp)
                 if timestamp.shape != (n,):
@@ -344,7 +344,7 @@ class Ratings:
         item_map, iidx = IdMap.from_values(items, "items")
         uidx, iidx, ratings, timestamps = _resolve_duplicates(
             uidx, iidx, ratings, timestamps, len(item_map), duplicates,
-            describe=lambda pos: f"user {users[pos]!r}, item {items[pos]!r}")
+            describe=lambda pos: f"user {show(users[pos])}, item {show(items[pos])}")
         return cls(uidx, iidx, ratings, timestamps, user_map=user_map, item_map=item_map,
                    rating_scale=scale, item_info=item_info, user_info=user_info, name=name,
                    _validated=True)
@@ -362,7 +362,7 @@ class Ratings:
             s = df[name]
             if s.isna().any():
                 pos = int(np.flatnonzero(s.isna().to_numpy())[0])
-                raise ValueError(f"column {name!r}: missing value at row {pos} (index {df.index[pos]!r})")
+                raise ValueError(f"column {name!r}: missing value at row {pos} (index {show(df.index[pos])})")
             return s.to_numpy()
 
         ts = None
@@ -609,13 +609,13 @@ def _to_float_array(values, name, dtype=None):
                 try:
                     out[pos] = float(v)
                 except (TypeError, ValueError):
-                    raise ValueError(f"{name}[{pos}] = {v!r} is not a number") from None
+                    raise ValueError(f"{name}[{pos}] = {show(v)} is not a number") from None
             arr = out
     target = dtype or (arr.dtype if arr.dtype in (np.float32, np.float64) else np.dtype(np.float32))
     arr = arr.astype(target, copy=False)
     bad = first_true(~np.isfinite(arr))
     if bad >= 0:
-        raise ValueError(f"{name}[{bad}] = {arr[bad]!r} is not finite")
+        raise ValueError(f"{name}[{bad}] = {show(arr[bad])} is not finite")
     return arr
 
 
@@ -626,7 +626,7 @@ def _to_int_array(values, name):
     if arr.dtype.kind == "f":
         bad = first_true(~np.isfinite(arr))
         if bad >= 0:
-            raise ValueError(f"{name}[{bad}] = {arr[bad]!r} is not finite")
+            raise ValueError(f"{name}[{bad}] = {show(arr[bad])} is not finite")
         return arr.astype(np.int64)
     if arr.dtype.kind == "M":
         return arr.astype("datetime64[s]").astype(np.int64)
@@ -638,7 +638,7 @@ def _to_int_array(values, name):
                 try:
                     int(v)
                 except (TypeError, ValueError):
-                    raise ValueError(f"{name}[{pos}] = {v!r} is not an integer") from None
+                    raise ValueError(f"{name}[{pos}] = {show(v)} is not an integer") from None
             raise
     return arr.astype(np.int64, copy=False)
 

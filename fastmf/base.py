@@ -1,0 +1,315 @@
+"""The estimator base class shared by every fastmf model.
+
+:class:`Recommender` holds everything that does not depend on how a model scores: hyper-parameter
+handling in the scikit-learn shape (``__init__`` stores its arguments, ``get_params``/``set_params``,
+validation from one table of constraints), the training data's id maps, raw-id translation for
+``predict`` and ``recommend``, exclusion of seen items and an exact, deterministic, batched top-n.
+
+A subclass implements ``fit`` (calling :meth:`Recommender._start_fit` first) and two scoring hooks:
+
+``_predict_pairs(u, i)``
+    predictions for dense index pairs where ``-1`` marks an unknown user or item (the subclass applies
+    its fallback, e.g. the global mean plus the known bias);
+``_score_users(u)``
+    a ``(len(u), n_items)`` score matrix for known user indices (the ranking scores).
+"""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+
+import numpy as np
+
+from fastmf._validation import check_params, first_true
+from fastmf.data import Ratings
+
+__all__ = ["Recommender", "NotFittedError", "UnknownUserWarning"]
+
+# Score blocks for recommend are cut so that one block holds about this many scores (bounded memory).
+_SCORE_BLOCK = 1 << 22
+
+
+class NotFittedError(ValueError, AttributeError):
+    """Raised when a model is used before ``fit``."""
+
+
+class UnknownUserWarning(UserWarning):
+    """``recommend`` was asked for users the model has never seen; they got the fallback ranking."""
+
+
+class Recommender:
+    """Base class of fastmf models (not used directly)."""
+
+    #: parameter name -> constraint (or tuple of alternatives), checked by :meth:`_validate_params`
+    _constraints: dict = {}
+    #: True when ``predict`` returns ratings on the data's scale (RMSE makes sense), False for scores
+    predicts_ratings = True
+
+    # ------------------------------------------------------------------ parameters
+    @classmethod
+    def _param_names(cls):
+        sig = inspect.signature(cls.__init__)
+        return [p.name for p in sig.parameters.values()
+                if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
+
+    def get_params(self, deep=False):
+        """The constructor arguments as a dict (``deep`` is accepted for scikit-learn compatibility)."""
+        return {name: getattr(self, name) for name in self._param_names()}
+
+    def set_params(self, **params):
+        """Set constructor arguments; unknown names and invalid values raise ValueError."""
+        valid = self._param_names()
+        for name in params:
+            if name not in valid:
+                raise ValueError(f"{type(self).__name__}: unknown parameter {name!r}; valid: {valid}")
+        check_params(type(self).__name__, params, self._constraints)
+        for name, value in params.items():
+            setattr(self, name, value)
+        return self
+
+    def _validate_params(self):
+        check_params(type(self).__name__, self.get_params(), self._constraints)
+
+    def __repr__(self):
+        sig = inspect.signature(type(self).__init__)
+        shown = []
+        for name, value in self.get_params().items():
+            default = sig.parameters[name].default
+            if default is inspect.Parameter.empty or not _same(value, default):
+                shown.append(f"{name}={value!r}")
+        return f"{type(self).__name__}({', '.join(shown)})"
+
+    # ------------------------------------------------------------------ fitting
+    def _start_fit(self, train):
+        """Validate the training data and hyper-parameters; record what every model keeps: the id
+        maps, scale, global mean, item counts, the seen-items CSR and the metadata."""
+        self._validate_params()
+        if not isinstance(train, Ratings):
+            raise TypeError(f"{type(self).__name__}.fit expects a fastmf.Ratings, got {type(train).__name__}; "
+                            "build one with fastmf.Ratings.from_arrays / from_dataframe / read_ratings")
+        if len(train) == 0:
+            raise ValueError(f"{type(self).__name__}.fit: the training set is empty")
+        self.user_map_ = train.user_map
+        self.item_map_ = train.item_map
+        self.n_users_ = train.n_users
+        self.n_items_ = train.n_items
+        self.rating_scale_ = train.rating_scale
+        self.global_mean_ = train.global_mean()
+        self.item_counts_ = train.item_counts()
+        self.user_counts_ = train.user_counts()
+        csr = train.to_csr()
+        self.seen_indptr_ = csr.indptr
+        self.seen_indices_ = csr.indices
+        self.item_info_ = train.item_info
+        self.user_info_ = train.user_info
+        return train
+
+    def _check_fitted(self):
+        if not hasattr(self, "user_map_"):
+            raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(train) first")
+
+    # ------------------------------------------------------------------ hooks for subclasses
+    def _predict_pairs(self, u, i):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _score_users(self, u):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _fallback_scores(self):
+        """Ranking scores for a user the model does not know: item popularity in the training data."""
+        return self.item_counts_.astype(np.float64)
+
+    # ------------------------------------------------------------------ prediction
+    def predict(self, users, items, clip=True, unknown="default"):
+        """Predicted ratings for raw (user, item) ids, scalars or arrays of one length.
+
+        Parameters
+        ----------
+        users, items : raw id or array-like of raw ids
+        clip : bool
+            Clip to the training data's rating scale (ratings models only).
+        unknown : {"default", "raise"}
+            ``"default"`` predicts for unknown users or items from what is known (the model's
+            fallback: global mean plus any known bias); ``"raise"`` raises KeyError naming the id.
+        """
+        self._check_fitted()
+        if unknown not in ("default", "raise"):
+            raise ValueError(f"unknown must be 'default' or 'raise', got {unknown!r}")
+        scalar = np.ndim(users) == 0 and np.ndim(items) == 0
+        u_raw = np.atleast_1d(np.asarray(users))
+        i_raw = np.atleast_1d(np.asarray(items))
+        if u_raw.ndim != 1 or i_raw.ndim != 1:
+            raise ValueError("users and items must be scalars or 1-D arrays")
+        if u_raw.shape != i_raw.shape:
+            raise ValueError(f"users and items differ in length: {u_raw.shape[0]} != {i_raw.shape[0]}")
+        missing = -1 if unknown == "default" else "raise"
+        u = self.user_map_.to_index(u_raw, missing=missing, name="user")
+        i = self.item_map_.to_index(i_raw, missing=missing, name="item")
+        pred = self._predict_pairs(np.asarray(u, dtype=np.int64), np.asarray(i, dtype=np.int64))
+        if clip and self.predicts_ratings and self.rating_scale_ is not None:
+            pred = np.clip(pred, *self.rating_scale_)
+        return pred[0].item() if scalar else pred
+
+    def predict_indices(self, user_index, item_index, clip=True):
+        """Predictions for dense index pairs of this model's id maps (-1 marks an unknown id)."""
+        self._check_fitted()
+        u = np.asarray(user_index, dtype=np.int64)
+        i = np.asarray(item_index, dtype=np.int64)
+        if u.shape != i.shape or u.ndim != 1:
+            raise ValueError("user_index and item_index must be 1-D arrays of one length")
+        for name, arr, n in (("user_index", u, self.n_users_), ("item_index", i, self.n_items_)):
+            bad = first_true((arr < -1) | (arr >= n))
+            if bad >= 0:
+                raise IndexError(f"{name}[{bad}] = {arr[bad]} is outside [-1, {n})")
+        pred = self._predict_pairs(u, i)
+        if clip and self.predicts_ratings and self.rating_scale_ is not None:
+            pred = np.clip(pred, *self.rating_scale_)
+        return pred
+
+    # ------------------------------------------------------------------ recommendation
+    def recommend(self, user, n=10, exclude_seen=True, items=None, exclude_items=None):
+        """Top-``n`` items for a raw user id (1-D results) or an array of them (2-D results, batched).
+
+        Parameters
+        ----------
+        user : raw id or array-like of raw ids
+        n : int
+            How many items; fewer exist when the candidates run out, and the rest of the row is
+            padded (id -1 for integer ids or "" for string ids, score -inf).
+        exclude_seen : bool
+            Leave out the items the user rated in the training data.
+        items : array-like of raw item ids, optional
+            Restrict the candidates to these items.
+        exclude_items : array-like of raw item ids, optional
+            Never recommend these items.
+
+        Returns
+        -------
+        ids, scores : ndarrays
+            Raw item ids and their scores, best first; equal scores are ordered by item index.
+            Users the model has never seen get the fallback ranking (item popularity) and an
+            :class:`UnknownUserWarning`.
+        """
+        self._check_fitted()
+        n = _check_n(n)
+        scalar = np.ndim(user) == 0
+        raw = np.atleast_1d(np.asarray(user))
+        if raw.ndim != 1:
+            raise ValueError(f"user must be a raw id or a 1-D array of raw ids, got shape {raw.shape}")
+        u = self.user_map_.to_index(raw, missing=-1)
+        unknown = np.flatnonzero(u < 0)
+        if unknown.size:
+            warnings.warn(f"{unknown.size} unknown user(s) (first: {raw[unknown[0]].tolist()!r}) got the "
+                          "popularity fallback", UnknownUserWarning, stacklevel=2)
+        candidates = self._candidate_mask(items, exclude_items)
+        idx, scores = self.recommend_indices(u, n, exclude_seen=exclude_seen, candidates=candidates)
+        ids = self._ids_of(idx)
+        return (ids[0], scores[0]) if scalar else (ids, scores)
+
+    def _candidate_mask(self, items, exclude_items):
+        if items is None and exclude_items is None:
+            return None
+        mask = np.ones(self.n_items_, dtype=bool)
+        if items is not None:
+            mask[:] = False
+            mask[self.item_map_.to_index(np.atleast_1d(items), missing="raise", name="item")] = True
+        if exclude_items is not None:
+            idx = self.item_map_.to_index(np.atleast_1d(exclude_items), missing=-1)
+            mask[idx[idx >= 0]] = False
+        return mask
+
+    def _ids_of(self, idx):
+        ids = self.item_map_.ids
+        out = ids[np.maximum(idx, 0)]
+        pad = idx < 0
+        if pad.any():
+            out = out.copy()
+            out[pad] = "" if ids.dtype.kind == "U" else -1
+        return out
+
+    def recommend_indices(self, user_index, n=10, exclude_seen=True, candidates=None):
+        """Top-``n`` dense item indices for dense user indices (-1 = unknown user: fallback ranking).
+
+        Returns ``(items, scores)``: int64 and float64 arrays of shape ``(len(user_index), n)``,
+        padded with -1 / -inf where a user has fewer than ``n`` candidates. ``candidates`` is an
+        optional boolean mask over items. Users are scored in blocks, so memory stays bounded.
+        """
+        self._check_fitted()
+        n = _check_n(n)
+        u = np.asarray(user_index, dtype=np.int64).reshape(-1)
+        bad = first_true((u < -1) | (u >= self.n_users_))
+        if bad >= 0:
+            raise IndexError(f"user_index[{bad}] = {u[bad]} is outside [-1, {self.n_users_})")
+        n_out = min(n, self.n_items_)
+        out_idx = np.full((u.size, n), -1, dtype=np.int64)
+        out_score = np.full((u.size, n), -np.inf, dtype=np.float64)
+        block = max(1, _SCORE_BLOCK // max(1, self.n_items_))
+        for start in range(0, u.size, block):
+            ub = u[start:start + block]
+            scores = np.empty((ub.size, self.n_items_), dtype=np.float64)
+            known = ub >= 0
+            if known.any():
+                scores[known] = self._score_users(ub[known])
+            if not known.all():
+                scores[~known] = self._fallback_scores()
+            if exclude_seen:
+                rows, cols = self._seen_pairs(ub)
+                scores[rows, cols] = -np.inf
+            if candidates is not None:
+                scores[:, ~candidates] = -np.inf
+            top, top_scores = topn_rows(scores, n_out)
+            out_idx[start:start + ub.size, :n_out] = top
+            out_score[start:start + ub.size, :n_out] = top_scores
+        return out_idx, out_score
+
+    def _seen_pairs(self, u):
+        """(row in block, item index) of every training rating of the known users of block ``u``."""
+        uu = np.where(u >= 0, u, 0)
+        starts = self.seen_indptr_[uu]
+        counts = np.where(u >= 0, self.seen_indptr_[uu + 1] - starts, 0)
+        rows = np.repeat(np.arange(u.size), counts)
+        offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+        cols = self.seen_indices_[np.repeat(starts, counts) + offsets]
+        return rows, cols
+
+
+def topn_rows(scores, n):
+    """Exact top-``n`` of each row of ``scores``: (indices, values), best first, ties by lower index.
+
+    Entries equal to -inf are never selected (their slots come back as index -1, value -inf).
+    NumPy equivalent of the selection: ``np.lexsort((arange, -scores))[:n]`` per row, vectorised as a
+    partition to find each row's n-th largest value ``t``, every entry > t, and the lowest-index
+    entries == t to fill up to n.
+    """
+    m, n_items = scores.shape
+    if n == 0 or m == 0:
+        return np.empty((m, n), dtype=np.int64), np.empty((m, n))
+    kth = n_items - n
+    t = np.partition(scores, kth, axis=1)[:, kth][:, None]
+    gt = scores > t
+    need = n - gt.sum(axis=1, keepdims=True)
+    eq = scores == t
+    chosen = gt | (eq & (np.cumsum(eq, axis=1) <= need))
+    rows, cols = np.nonzero(chosen)  # exactly n per row, cols ascending within a row
+    cols = cols.reshape(m, n)
+    vals = scores[rows, cols.reshape(-1)].reshape(m, n)
+    # cols ascend within each row, so a stable sort on -vals orders ties by lower index
+    order = np.argsort(-vals, axis=1, kind="stable")
+    cols = np.take_along_axis(cols, order, axis=1)
+    vals = np.take_along_axis(vals, order, axis=1)
+    cols = np.where(np.isneginf(vals), -1, cols)
+    return cols.astype(np.int64), vals
+
+
+def _check_n(n):
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n must be a positive int, got {n!r}")
+    return int(n)
+
+
+def _same(a, b):
+    try:
+        return bool(a == b) if not isinstance(a, np.ndarray) else False
+    except Exception:
+        return False
