@@ -1,0 +1,5 @@
+import sys
+
+from fastmf.cli import main
+
+sys.exit(main())
