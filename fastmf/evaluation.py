@@ -1,0 +1,216 @@
+"""One-call evaluation of a fitted model on a test :class:`~fastmf.data.Ratings`: :func:`evaluate`."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from fastmf import metrics
+from fastmf._validation import first_true
+from fastmf.data import Ratings
+
+__all__ = ["evaluate"]
+
+# test pairs per predict_indices call (bounds the model's temporaries for big test sets)
+_PREDICT_CHUNK = 1 << 18
+
+
+def evaluate(model, test, k=10, threshold=None, exclude_seen=True, users=None, batch_size=2048):
+    r"""Rating and top-k ranking metrics of a fitted model on held-out ratings.
+
+    Rating metrics (only when ``getattr(model, "predicts_ratings", True)`` is true) compare the
+    model's prediction with every test rating of the evaluated users:
+    :func:`fastmf.metrics.rmse` and :func:`fastmf.metrics.mae`.
+
+    Ranking metrics ask the model for each evaluated user's top ``k`` items
+    (``model.recommend_indices(users, k, exclude_seen=exclude_seen)``, so the user's training items
+    are left out by default) and score them against the user's **relevant items**: the items of that
+    user in ``test``, restricted to ``rating >= threshold`` when a threshold is given. A user is
+    evaluated when they have at least one relevant item; users without one are left out of every
+    ranking metric. With binary relevance :math:`\mathrm{rel}_u(i)` of the item at rank i:
+
+    * ``precision@k`` :math:`= \frac1k \sum_{i\le k} \mathrm{rel}_u(i)` (padding counts as a miss),
+    * ``recall@k`` :math:`= \frac{1}{|\mathrm{Rel}_u|} \sum_{i\le k} \mathrm{rel}_u(i)`,
+    * ``ndcg@k`` with gains 1 and discount :math:`1/\log_2(i+1)`, normalised by the ideal DCG of
+      :math:`\min(k, |\mathrm{Rel}_u|)` hits,
+    * ``map@k``: AP@k :math:`= \frac{1}{\min(k, |\mathrm{Rel}_u|)} \sum_{i\le k} P@i\,\mathrm{rel}_u(i)`,
+    * ``hit_rate@k``: 1 when any of the top k is relevant,
+
+    each averaged over the evaluated users (see :mod:`fastmf.metrics` for details), and ``coverage``:
+    the number of distinct items in the evaluated users' top-k lists divided by the model's catalog
+    size ``model.n_items_``.
+
+    Id maps: when the model was trained on a split of the same data (the usual case) its maps are the
+    test's and dense indices are used directly. Otherwise test ids are translated through the raw ids;
+    a test user or item the model never saw is passed as index -1, which the model answers with its
+    documented fallback (predictions from the global mean and known biases; the popularity ranking for
+    an unknown user). Such users are evaluated like any other, and relevant items the model does not
+    know stay in the relevant set (they can never be recommended, which lowers recall honestly).
+
+    Parameters
+    ----------
+    model : fitted fastmf model
+        Anything with ``predict_indices``, ``recommend_indices``, ``user_map_``, ``item_map_`` and
+        ``n_items_`` (every :class:`fastmf.base.Recommender`).
+    test : Ratings
+        Held-out ratings, e.g. the second output of a :mod:`fastmf.split` function.
+    k : int
+        Cut-off of the ranking metrics (appears in the keys, e.g. ``"ndcg@10"``).
+    threshold : float, optional
+        Only test ratings ``>= threshold`` count as relevant (the rating metrics still use all of them).
+    exclude_seen : bool
+        Passed to ``recommend_indices``: leave out the items each user rated in the training data.
+    users : array-like of raw user ids, optional
+        Evaluate only these users: both the rating metrics and the ranking metrics are restricted to
+        their test ratings. Every id must be in ``test.user_map`` (KeyError otherwise).
+    batch_size : int
+        Users per ``recommend_indices`` call, bounding memory to about ``batch_size * n_items`` scores.
+
+    Returns
+    -------
+    dict
+        ``"rmse"``, ``"mae"`` (rating models only), ``"precision@k"``, ``"recall@k"``, ``"ndcg@k"``,
+        ``"map@k"``, ``"hit_rate@k"``, ``"coverage"`` (floats) and ``"n_users"`` (int, the number of
+        users in the ranking metrics).
+
+    Raises
+    ------
+    ValueError
+        On an empty test set, bad parameters, no user with a relevant item, or a model answer of the
+        wrong shape or with non-finite predictions.
+
+    Examples
+    --------
+    >>> train, test = fastmf.split.random_split(ds, test_size=0.2, random_state=0)  # doctest: +SKIP
+    >>> fastmf.evaluate(fastmf.Biases().fit(train), test, k=10, threshold=4)       # doctest: +SKIP
+    """
+    if not isinstance(test, Ratings):
+        raise TypeError(f"evaluate: test must be a fastmf.Ratings, got {type(test).__name__}")
+    if len(test) == 0:
+        raise ValueError("evaluate: the test set is empty")
+    k = _check_positive_int(k, "k")
+    batch_size = _check_positive_int(batch_size, "batch_size")
+    if threshold is not None and (isinstance(threshold, (bool, np.bool_))
+                                  or not isinstance(threshold, numbers.Real) or not np.isfinite(threshold)):
+        raise ValueError(f"evaluate: threshold must be None or a finite number, got {threshold!r}")
+    if not isinstance(exclude_seen, (bool, np.bool_)):
+        raise ValueError(f"evaluate: exclude_seen must be True or False, got {exclude_seen!r}")
+    for attr in ("user_map_", "item_map_", "n_items_"):
+        if not hasattr(model, attr):
+            from fastmf.base import NotFittedError
+
+            raise NotFittedError(f"evaluate: {type(model).__name__} has no {attr}; fit the model first")
+
+    # ---- which test entries take part
+    in_scope = np.ones(len(test), dtype=bool)
+    if users is not None:
+        wanted = np.atleast_1d(np.asarray(users))
+        if wanted.size == 0:
+            raise ValueError("evaluate: users is empty")
+        chosen = np.zeros(test.n_users, dtype=bool)
+        chosen[test.user_map.to_index(wanted.reshape(-1), missing="raise", name="user")] = True
+        in_scope = chosen[test.user_index]
+        if not in_scope.any():
+            raise ValueError("evaluate: none of the given users has a rating in the test set")
+
+    # ---- translation between the test's dense indices and the model's
+    same_users = model.user_map_ is test.user_map or model.user_map_ == test.user_map
+    same_items = model.item_map_ is test.item_map or model.item_map_ == test.item_map
+    user_to_model = None if same_users else model.user_map_.to_index(test.user_map.ids, missing=-1)
+    item_to_model = None if same_items else model.item_map_.to_index(test.item_map.ids, missing=-1)
+
+    result = {}
+    if getattr(model, "predicts_ratings", True):
+        result.update(_rating_metrics(model, test, in_scope, user_to_model, item_to_model))
+    result.update(_ranking_metrics(model, test, in_scope, k, threshold, exclude_seen, batch_size,
+                                   user_to_model, same_items))
+    return result
+
+
+def _check_positive_int(value, name):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral) or value < 1:
+        raise ValueError(f"evaluate: {name} must be a positive int, got {value!r}")
+    return int(value)
+
+
+def _rating_metrics(model, test, in_scope, user_to_model, item_to_model):
+    u = test.user_index[in_scope].astype(np.int64)
+    i = test.item_index[in_scope].astype(np.int64)
+    truth = test.rating[in_scope]
+    mu = u if user_to_model is None else user_to_model[u]
+    mi = i if item_to_model is None else item_to_model[i]
+    pred = np.empty(u.shape[0], dtype=np.float64)
+    for start in range(0, u.shape[0], _PREDICT_CHUNK):
+        stop = start + _PREDICT_CHUNK
+        p = np.asarray(model.predict_indices(mu[start:stop], mi[start:stop]))
+        if p.shape != (mu[start:stop].shape[0],):
+            raise ValueError(f"evaluate: model.predict_indices returned shape {p.shape} for "
+                             f"{mu[start:stop].shape[0]} pairs")
+        pred[start:stop] = p
+    bad = first_true(~np.isfinite(pred))
+    if bad >= 0:
+        raise ValueError(f"evaluate: the model predicted {float(pred[bad])} for user "
+                         f"{test.user_map.ids[u[bad]].item()!r}, item {test.item_map.ids[i[bad]].item()!r}")
+    return {"rmse": metrics.rmse(truth, pred), "mae": metrics.mae(truth, pred)}
+
+
+def _ranking_metrics(model, test, in_scope, k, threshold, exclude_seen, batch_size,
+                     user_to_model, same_items):
+    relevant = in_scope if threshold is None else in_scope & (test.rating >= threshold)
+    # relevant items grouped by user: the test CSR (built once, cached) filtered by the mask
+    csr = test.to_csr()
+    keep = relevant[test.csr_order()]
+    rel_indices = csr.indices[keep].astype(np.int64)
+    rel_counts = np.bincount(test.user_index[relevant], minlength=test.n_users).astype(np.int64)
+    rel_indptr = np.concatenate([[0], np.cumsum(rel_counts)])
+    evaluated = np.flatnonzero(rel_counts)
+    if evaluated.size == 0:
+        rule = "" if threshold is None else f" (rating >= threshold={threshold!r})"
+        raise ValueError(f"evaluate: no test user has a relevant item{rule}; ranking metrics are undefined")
+
+    n_model_items = int(model.n_items_)
+    if same_items:
+        item_to_test = None
+    else:
+        # model item -> test item; items the test does not know get distinct indices past the
+        # test catalog so they occupy their rank but never match a relevant item
+        item_to_test = test.item_map.to_index(model.item_map_.ids, missing=-1)
+        unknown = item_to_test < 0
+        item_to_test[unknown] = test.n_items + np.flatnonzero(unknown)
+
+    covered = np.zeros(n_model_items, dtype=bool)
+    sums = dict.fromkeys(metrics.RANKING_METRICS, 0.0)
+    for start in range(0, evaluated.size, batch_size):
+        ub = evaluated[start:start + batch_size]
+        counts = rel_counts[ub]
+        b_indptr = np.concatenate([[0], np.cumsum(counts)])
+        offsets = np.arange(b_indptr[-1]) - np.repeat(b_indptr[:-1], counts)
+        b_indices = rel_indices[np.repeat(rel_indptr[ub], counts) + offsets]
+
+        mu = ub if user_to_model is None else user_to_model[ub]
+        items, _ = model.recommend_indices(mu, k, exclude_seen=exclude_seen)
+        items = np.asarray(items)
+        if items.ndim != 2 or items.shape[0] != ub.size or items.dtype.kind not in "iu":
+            raise ValueError(f"evaluate: model.recommend_indices returned {items.dtype} shape {items.shape} "
+                             f"for {ub.size} users; expected integer (n_users, {k})")
+        items = items[:, :k].astype(np.int64, copy=False)
+        if items.shape[1] < k:
+            items = np.pad(items, ((0, 0), (0, k - items.shape[1])), constant_values=-1)
+        bad = first_true((items.reshape(-1) >= n_model_items) | (items.reshape(-1) < -1))
+        if bad >= 0:
+            raise ValueError(f"evaluate: model.recommend_indices returned item index "
+                             f"{items.reshape(-1)[bad]} outside [-1, {n_model_items})")
+        covered[items[items >= 0]] = True
+        if item_to_test is not None:
+            items = np.where(items >= 0, item_to_test[np.maximum(items, 0)], -1)
+
+        per_user = metrics.ranking_metrics(items, (b_indptr, b_indices), k=k, per_user=True)
+        for name, values in per_user.items():
+            sums[name] += float(values.sum())
+
+    n = evaluated.size
+    out = {f"{name}@{k}": sums[name] / n for name in metrics.RANKING_METRICS}
+    out["coverage"] = float(np.count_nonzero(covered) / max(n_model_items, 1))
+    out["n_users"] = int(n)
+    return out
