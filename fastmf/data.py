@@ -284,8 +284,8 @@ class Ratings:
                 timestamp = timestamp.astype(np.int64)
             user_index = user_index.astype(np.int32, copy=False)
             item_index = item_index.astype(np.int32, copy=False)
-            key = user_index.astype(np.int64) * max(len(item_map), 1) + item_index
-            if np.unique(key).size != key.size:
+            key = np.sort(user_index.astype(np.int64) * max(len(item_map), 1) + item_index)
+            if key.size > 1 and bool(np.any(key[1:] == key[:-1])):
                 raise ValueError("duplicate (user, item) pairs; build through Ratings.from_arrays "
                                  "to choose a duplicates policy")
         self.user_index = _readonly(user_index)
