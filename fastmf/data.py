@@ -661,8 +661,11 @@ def _check_scale(values, rating_scale, name):
 def _resolve_duplicates(uidx, iidx, ratings, timestamps, n_items, policy, describe):
     """Apply the duplicates policy to dense-index arrays; entries keep their input order (for "last"
     and "mean" each surviving pair sits where its last occurrence was)."""
+    from fastmf import _csr
+
     key = uidx.astype(np.int64) * max(n_items, 1) + iidx
-    order = np.argsort(key, kind="stable")
+    # stable O(n) counting sort by (user, item): equal pairs end up adjacent in input order
+    order = _csr.csr_order(uidx, iidx, int(uidx.max()) + 1, n_items)[1]
     skey = key[order]
     is_dup = skey[1:] == skey[:-1]
     if not is_dup.any():
