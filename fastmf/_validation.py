@@ -55,6 +55,8 @@ class Options:
         return any(value is v or (type(value) is type(v) and value == v) for v in self.values)
 
     def __str__(self):
+        if len(self.values) == 1:
+            return repr(self.values[0])
         return "one of " + ", ".join(repr(v) for v in self.values)
 
 
