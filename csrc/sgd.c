@@ -1,0 +1,738 @@
+/* SGD epochs for biased matrix factorization (Funk 2006; Koren, Bell & Volinsky 2009).
+ *
+ * Math. For each rating (u, i, r) visited, with eta = lr, lambda = reg, lambda_b = reg_bias:
+ *     e    = r - (((mu + b_u) + b_i) + p_u . q_i)      (biased = 0: e = r - p_u . q_i)
+ *     b_u += eta (e - lambda_b b_u);   b_i += eta (e - lambda_b b_i)        (biased only)
+ *     p_u += eta (e q_i - lambda p_u); q_i += eta (e p_u_old - lambda q_i)  (p_u_old: before the step)
+ * and the epoch loss is sse = sum e^2 (each e taken before its own update), accumulated in double.
+ * The arithmetic is done in the arrays' element type (float or double); mu, lr, reg, reg_bias are
+ * rounded to it once. The row update is evaluated as p_u = (1 - eta lambda) p_u + (eta e) q_i (and
+ * likewise q_i), two operations per element instead of three. NumPy twin: fastmf.reference.sgd_epoch;
+ * the two differ only by rounding (dot-product summation order, that rearrangement, FMA).
+ *
+ * Invariants. users, items, ratings, order, block arrays are contiguous. Rows of P (n_users x k) and
+ * Q (n_items x k) are contiguous, with row strides ld_P, ld_Q >= k (k for a dense matrix; rows padded
+ * to 64-byte multiples and 64-byte aligned are faster, see aligned_factors in fastmf/_sgd.pyx).
+ * ratings, P, Q, bu, bi share one element type (fastmf_sgd_problem.dtype). P, Q, bu, bi must not
+ * overlap (the row loops use restrict). Indices are checked as they are read (order entries in
+ * [0, nnz), users in [0, n_users), items in [0, n_items)): a bad entry stops the epoch with
+ * FASTMF_ERR_INDEX before its update and never leads to an out-of-bounds access; the updates of the
+ * entries before it are kept.
+ *
+ * Ownership. Every buffer belongs to the caller and is only borrowed during a call; the kernels write
+ * P, Q, bu, bi (the model), and the `order` given to fastmf_shuffle or the `work` given to the blocked
+ * epoch (scratch). The blocked and Hogwild epochs and the block plan allocate small scratch arrays
+ * (per-block or per-thread results, degree counts) and free them on every path. No globals, no
+ * printing, no hidden random state: every random stream is xoshiro256** seeded by splitmix64 from the
+ * caller's seed and stream numbers ((seed, stream) for fastmf_shuffle, (seed, epoch, block) for the
+ * blocked epoch).
+ *
+ * Threads. fastmf_sgd_epoch is serial and reentrant; for the same inputs it is bit-identical across
+ * runs. fastmf_sgd_epoch_blocked (the LIBMF scheme, Chin et al. 2015) cuts users and items into B
+ * groups each; at step s the B blocks (b, (b + s) mod B) run concurrently on up to n_threads OpenMP
+ * threads. Those blocks share no user row and no item row, so there is no race, and since blocks of
+ * one step commute, the result does not depend on n_threads at all: it equals the serial epoch over
+ * the schedule's order (bit for bit for P, Q, bu, bi; the loss is summed per block in double and the
+ * block sums added in schedule order, so it too is identical for every thread count). Each rating is
+ * checked to lie in its block, so even a plan that does not match the data cannot cause a race.
+ * fastmf_sgd_epoch_hogwild (opt-in, Recht et al. 2011) runs contiguous chunks of the order concurrently
+ * WITHOUT locks: two threads may read and write the same row of P or Q (or the same bias) at the same
+ * time; an update can then be lost or computed from a partly-updated row. This data race is deliberate
+ * (the "Hogwild!" argument: with sparse data collisions are rare and SGD tolerates them); results are
+ * not reproducible with more than one thread.
+ *
+ * SIMD. The dot product keeps 64 bytes of independent partial sums (16 floats or 8 doubles) that are
+ * added as a fixed tree, and the row updates are plain loops over k on restrict pointers: GCC and
+ * Clang vectorise both at -O3 without -ffast-math or any OpenMP flag. With GCC >= 11 on x86-64 Linux
+ * the epoch loop is also compiled for x86-64-v3 (AVX2 + FMA) and x86-64-v4 (AVX-512) and the version
+ * for the running CPU is picked at load time (function multi-versioning, no -march flag); elsewhere
+ * the baseline (SSE2 on x86-64) is used. FMA contraction differs between these versions, so results
+ * are bit-identical across runs on one machine, not across machines.
+ *
+ * Memory. Ratings are visited through the order (no copy per epoch). A three-stage software pipeline
+ * (see run_impl) prefetches the rating arrays and the factor rows a few ratings ahead; with the
+ * blocked schedule and ratings stored in block order, a block's working set fits in cache.
+ *
+ * Divergence. When the running loss becomes non-finite the epoch stops early with FASTMF_ERR_DIVERGED;
+ * at the end of every epoch P, Q, bu, bi are scanned for non-finite values (O((n_users + n_items) k)).
+ */
+#ifndef FASTMF_SGD_TEMPLATE_PASS
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "sgd.h"
+
+#if defined(_MSC_VER) && !defined(__cplusplus)
+#define restrict __restrict
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define FASTMF_PREFETCH(addr) __builtin_prefetch((const void *)(addr), 0, 3)
+#define FASTMF_PREFETCH_W(addr) __builtin_prefetch((const void *)(addr), 1, 3)
+#else
+#define FASTMF_PREFETCH(addr) ((void)0)
+#define FASTMF_PREFETCH_W(addr) ((void)0)
+#endif
+
+/* Function multi-versioning of the epoch loop: GCC >= 11 (x86-64-v3/v4 names) on x86-64 glibc (ifunc).
+ * Define FASTMF_NO_CLONES to build the baseline only. */
+#if !defined(FASTMF_NO_CLONES) && defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) \
+    && defined(__linux__) && defined(__GLIBC__) && (__GNUC__ >= 11)
+#define FASTMF_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#else
+#define FASTMF_CLONES
+#endif
+
+/* prefetch distances (ratings ahead) for the rating arrays and for the factor rows */
+#ifndef FASTMF_PF_INDEX
+#define FASTMF_PF_INDEX 16
+#endif
+#ifndef FASTMF_PF_ROWS
+#define FASTMF_PF_ROWS 4
+#endif
+#if defined(__GNUC__) || defined(__clang__)
+#define FASTMF_INLINE __attribute__((always_inline)) inline
+#else
+#define FASTMF_INLINE inline
+#endif
+
+/* Hogwild chunks (threads) at most */
+#define FASTMF_MAX_HOGWILD_THREADS 1024
+
+/* how often (in ratings) the running loss is tested for divergence; a power of two */
+#define FASTMF_LOSS_CHECK 1024
+
+/* ------------------------------------------------------------------------------------ random */
+/* splitmix64 (Steele, Lea & Flood 2014): seeds the generator state from 64-bit keys */
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+/* xoshiro256** (Blackman & Vigna 2018) */
+typedef struct {
+    uint64_t s[4];
+    uint32_t spare;      /* the low half of the last 64-bit output, when has_spare */
+    int has_spare;
+} rng_t;
+
+static void rng_seed(rng_t *g, uint64_t seed, uint64_t a, uint64_t b)
+{
+    uint64_t x = seed;
+    uint64_t h = splitmix64(&x);
+    x = h ^ a;
+    h = splitmix64(&x);
+    x = h ^ b;
+    g->s[0] = splitmix64(&x);
+    g->s[1] = splitmix64(&x);
+    g->s[2] = splitmix64(&x);
+    g->s[3] = splitmix64(&x);
+    if ((g->s[0] | g->s[1] | g->s[2] | g->s[3]) == 0) g->s[0] = 1; /* the one forbidden state */
+    g->spare = 0;
+    g->has_spare = 0;
+}
+
+static inline uint64_t rotl64(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+
+static inline uint64_t rng_next(rng_t *g)
+{
+    uint64_t *s = g->s;
+    const uint64_t result = rotl64(s[1] * 5, 7) * 9;
+    const uint64_t t = s[1] << 17;
+    s[2] ^= s[0];
+    s[3] ^= s[1];
+    s[1] ^= s[2];
+    s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl64(s[3], 45);
+    return result;
+}
+
+/* 32 random bits: the high, then the low half of each 64-bit output */
+static inline uint32_t rng_next32(rng_t *g)
+{
+    uint64_t x;
+    if (g->has_spare) {
+        g->has_spare = 0;
+        return g->spare;
+    }
+    x = rng_next(g);
+    g->spare = (uint32_t)x;
+    g->has_spare = 1;
+    return (uint32_t)(x >> 32);
+}
+
+/* uniform integer in [0, bound), bound >= 1, without modulo bias: Lemire's multiply-shift with
+ * rejection for bounds below 2^32 (a division only on the rare rejection path), plain rejection
+ * sampling above */
+static inline uint64_t rng_below(rng_t *g, uint64_t bound)
+{
+    if (bound <= 0xFFFFFFFFULL) {
+        const uint32_t b = (uint32_t)bound;
+        uint64_t m = (uint64_t)rng_next32(g) * b;
+        uint32_t low = (uint32_t)m;
+        if (low < b) {
+            const uint32_t threshold = (uint32_t)(0u - b) % b;
+            while (low < threshold) {
+                m = (uint64_t)rng_next32(g) * b;
+                low = (uint32_t)m;
+            }
+        }
+        return m >> 32;
+    } else {
+        const uint64_t threshold = (0ULL - bound) % bound;
+        uint64_t x;
+        do x = rng_next(g); while (x < threshold);
+        return x % bound;
+    }
+}
+
+/* Fisher-Yates: for i = n-1 down to 1, swap a[i] with a[j], j uniform in [0, i]. The partners are
+ * drawn FASTMF_FY_AHEAD steps early (in the same sequence, so the result is unchanged) and their slots
+ * prefetched: on a large array each swap would otherwise wait for a cache miss. */
+#define FASTMF_FY_AHEAD 16  /* a power of two */
+static void fisher_yates(int64_t *a, int64_t n, rng_t *g)
+{
+    int64_t ahead[FASTMF_FY_AHEAD];
+    int64_t i, d;
+    for (d = 0; d < FASTMF_FY_AHEAD && n - 1 - d > 0; ++d) {
+        ahead[d] = (int64_t)rng_below(g, (uint64_t)(n - d));
+        FASTMF_PREFETCH_W(a + ahead[d]);
+    }
+    for (i = n - 1; i > 0; --i) {
+        const int slot = (int)((n - 1 - i) & (FASTMF_FY_AHEAD - 1));
+        const int64_t j = ahead[slot], t = a[i];
+        if (i - FASTMF_FY_AHEAD > 0) {
+            ahead[slot] = (int64_t)rng_below(g, (uint64_t)(i - FASTMF_FY_AHEAD) + 1);
+            FASTMF_PREFETCH_W(a + ahead[slot]);
+        }
+        a[i] = a[j];
+        a[j] = t;
+    }
+}
+
+void fastmf_shuffle(int64_t *order, int64_t n, uint64_t seed, uint64_t stream)
+{
+    rng_t g;
+    rng_seed(&g, seed, stream, 0);
+    fisher_yates(order, n, &g);
+}
+
+/* ---------------------------------------------------------------------- typed kernels (templated) */
+/* Outcome of running the update over one stretch of an order. */
+typedef struct {
+    fastmf_status status;
+    int which;      /* FASTMF_SGD_BAD_* when status != OK */
+    int64_t pos;    /* position in the stretch when status != OK */
+    double sse;
+} run_result;
+
+/* what stage B of the epoch pipeline reads (see run_impl) */
+typedef struct {
+    const int64_t *order;
+    int64_t nnz;
+    const int32_t *users, *items;
+    uint64_t n_users, n_items;
+    const int32_t *ublk, *iblk;
+    int32_t rb, cb;
+    int blocked;
+    const void *P, *Q;
+    int64_t ldp, ldq, k;
+} stage_ctx;
+
+/* run the SGD update over order[0..n-1]; when ublk is not NULL every rating must lie in block
+ * (row group rb, column group cb) of that plan */
+typedef run_result (*run_fn)(const fastmf_sgd_problem *pb, const int64_t *order, int64_t n,
+                             const int32_t *ublk, const int32_t *iblk, int32_t rb, int32_t cb);
+/* first index of a non-finite value in x[0..n-1], or -1 */
+typedef int64_t (*scan_fn)(const void *x, int64_t n);
+
+#define FASTMF_SGD_TEMPLATE_PASS
+#define REAL float
+#define SFX(name) name##_f32
+#include "sgd.c"
+#undef REAL
+#undef SFX
+#define REAL double
+#define SFX(name) name##_f64
+#include "sgd.c"
+#undef REAL
+#undef SFX
+#undef FASTMF_SGD_TEMPLATE_PASS
+
+/* ----------------------------------------------------------------------------------- drivers */
+static run_fn pick_run(const fastmf_sgd_problem *pb)
+{
+    return pb->dtype == FASTMF_FLOAT64 ? sgd_run_f64 : sgd_run_f32;
+}
+
+/* the problem is usable: sizes non-negative, arrays present, element type known */
+static int problem_ok(const fastmf_sgd_problem *pb)
+{
+    if (pb == NULL) return 0;
+    if (pb->dtype != FASTMF_FLOAT32 && pb->dtype != FASTMF_FLOAT64) return 0;
+    if (pb->nnz < 0 || pb->n_users < 0 || pb->n_items < 0 || pb->n_factors < 0) return 0;
+    if (pb->ld_P < pb->n_factors || pb->ld_Q < pb->n_factors) return 0;
+    if (pb->nnz > 0 && (pb->users == NULL || pb->items == NULL || pb->ratings == NULL)) return 0;
+    if (pb->n_factors > 0 && ((pb->n_users > 0 && pb->P == NULL) || (pb->n_items > 0 && pb->Q == NULL)))
+        return 0;
+    if (pb->biased && ((pb->n_users > 0 && pb->bu == NULL) || (pb->n_items > 0 && pb->bi == NULL)))
+        return 0;
+    return 1;
+}
+
+/* first row of an n x k matrix with row stride ld holding a non-finite value, or -1 */
+static int64_t scan_rows(scan_fn scan, const void *x, int64_t n, int64_t k, int64_t ld, size_t size)
+{
+    int64_t r;
+    if (k == 0 || n == 0) return -1;
+    if (ld == k) {
+        const int64_t j = scan(x, n * k);
+        return j < 0 ? -1 : j / k;
+    }
+    for (r = 0; r < n; ++r)
+        if (scan((const char *)x + (size_t)(r * ld) * size, k) >= 0) return r;
+    return -1;
+}
+
+/* end-of-epoch check: every factor and bias finite, else DIVERGED with the array and row */
+static fastmf_status check_model(const fastmf_sgd_problem *pb, int64_t *bad_pos, int *bad_which)
+{
+    const scan_fn scan = pb->dtype == FASTMF_FLOAT64 ? scan_nonfinite_f64 : scan_nonfinite_f32;
+    const size_t size = pb->dtype == FASTMF_FLOAT64 ? sizeof(double) : sizeof(float);
+    int64_t j;
+    if ((j = scan_rows(scan, pb->P, pb->n_users, pb->n_factors, pb->ld_P, size)) >= 0) {
+        *bad_pos = j; *bad_which = FASTMF_SGD_BAD_P; return FASTMF_ERR_DIVERGED;
+    }
+    if ((j = scan_rows(scan, pb->Q, pb->n_items, pb->n_factors, pb->ld_Q, size)) >= 0) {
+        *bad_pos = j; *bad_which = FASTMF_SGD_BAD_Q; return FASTMF_ERR_DIVERGED;
+    }
+    if (pb->biased) {
+        if ((j = scan(pb->bu, pb->n_users)) >= 0) {
+            *bad_pos = j; *bad_which = FASTMF_SGD_BAD_BU; return FASTMF_ERR_DIVERGED;
+        }
+        if ((j = scan(pb->bi, pb->n_items)) >= 0) {
+            *bad_pos = j; *bad_which = FASTMF_SGD_BAD_BI; return FASTMF_ERR_DIVERGED;
+        }
+    }
+    return FASTMF_OK;
+}
+
+fastmf_status fastmf_sgd_epoch(const fastmf_sgd_problem *pb, const int64_t *order, int64_t n_order,
+                               double *sse, int64_t *bad_pos, int *bad_which)
+{
+    run_result r;
+    *sse = 0.0;
+    if (!problem_ok(pb) || n_order < 0 || (n_order > 0 && order == NULL)) {
+        *bad_pos = -1; *bad_which = -1; return FASTMF_ERR_VALUE;
+    }
+    r = pick_run(pb)(pb, order, n_order, NULL, NULL, 0, 0);
+    *sse = r.sse;
+    if (r.status != FASTMF_OK) {
+        *bad_pos = r.pos; *bad_which = r.which; return r.status;
+    }
+    return check_model(pb, bad_pos, bad_which);
+}
+
+fastmf_status fastmf_sgd_epoch_hogwild(const fastmf_sgd_problem *pb, const int64_t *order,
+                                       int64_t n_order, int n_threads,
+                                       double *sse, int64_t *bad_pos, int *bad_which)
+{
+    const run_fn run = pb != NULL ? pick_run(pb) : NULL;
+    run_result *res;
+    int nt = n_threads < 1 ? 1 : n_threads, t;
+    double total = 0.0;
+
+    *sse = 0.0;
+    if (!problem_ok(pb) || n_order < 0 || (n_order > 0 && order == NULL)) {
+        *bad_pos = -1; *bad_which = -1; return FASTMF_ERR_VALUE;
+    }
+    if (nt > FASTMF_MAX_HOGWILD_THREADS) nt = FASTMF_MAX_HOGWILD_THREADS;
+    if ((int64_t)nt > n_order) nt = n_order > 0 ? (int)n_order : 1;
+    res = (run_result *)malloc((size_t)nt * sizeof(run_result));
+    if (res == NULL) return FASTMF_ERR_NOMEM;
+
+    /* chunk t = order[n*t/nt .. n*(t+1)/nt); threads race on shared rows (see the file comment) */
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(static, 1)
+#endif
+    for (t = 0; t < nt; ++t) {
+        const int64_t lo = (int64_t)((double)n_order * t / nt);
+        const int64_t hi = t + 1 == nt ? n_order : (int64_t)((double)n_order * (t + 1) / nt);
+        res[t] = run(pb, order + lo, hi - lo, NULL, NULL, 0, 0);
+        if (res[t].status != FASTMF_OK) res[t].pos += lo;
+    }
+
+    for (t = 0; t < nt; ++t) {  /* fixed reduction order; the first failing chunk is reported */
+        if (res[t].status != FASTMF_OK) {
+            fastmf_status st = res[t].status;
+            *bad_pos = res[t].pos; *bad_which = res[t].which;
+            free(res);
+            return st;
+        }
+        total += res[t].sse;
+    }
+    free(res);
+    *sse = total;
+    return check_model(pb, bad_pos, bad_which);
+}
+
+/* ------------------------------------------------------------------------------ blocked schedule */
+/* group[r] in [0, B) for every row: B contiguous ranges of rows with near-equal rating counts. Row r
+ * covers the ratings [c_r, c_r + deg_r) of the running count c; it goes to group
+ * floor(B (c_r + deg_r / 2) / total), the group whose share of the ratings holds its midpoint, so
+ * every group holds total / B +- max degree ratings. Contiguous ranges (rather than, say, a greedy
+ * interleaved assignment) keep the biases and short factor rows of different groups in different
+ * cache lines, except at the B - 1 boundaries: threads working on different blocks then do not
+ * write to one cache line (false sharing halved the 2-thread speed with an interleaved layout). */
+static void assign_groups(const int64_t *deg, int64_t n, int B, int32_t *group)
+{
+    int64_t r, total = 0, before = 0;
+    for (r = 0; r < n; ++r) total += deg[r];
+    for (r = 0; r < n; ++r) {
+        /* without ratings, cut the rows evenly */
+        int64_t g = total > 0 ? ((2 * before + deg[r]) * (int64_t)B) / (2 * total) : (r * B) / n;
+        group[r] = (int32_t)(g < B ? g : B - 1);
+        before += deg[r];
+    }
+}
+
+fastmf_status fastmf_sgd_block_plan(int64_t nnz, const int32_t *users, const int32_t *items,
+                                    int64_t n_users, int64_t n_items, int n_blocks,
+                                    int32_t *user_block, int32_t *item_block,
+                                    int64_t *block_ptr, int64_t *block_order,
+                                    int64_t *bad_pos, int *bad_which)
+{
+    const int64_t B = n_blocks, nblk = B * B;
+    int64_t *deg_u = NULL, *deg_i = NULL, *cursor = NULL, k, b;
+    fastmf_status st = FASTMF_OK;
+
+    if (n_blocks < 1 || nnz < 0 || n_users < 0 || n_items < 0) {
+        *bad_pos = -1; *bad_which = -1; return FASTMF_ERR_VALUE;
+    }
+    for (k = 0; k < nnz; ++k) {
+        if (users[k] < 0 || users[k] >= n_users) {
+            *bad_pos = k; *bad_which = FASTMF_SGD_BAD_USER; return FASTMF_ERR_INDEX;
+        }
+        if (items[k] < 0 || items[k] >= n_items) {
+            *bad_pos = k; *bad_which = FASTMF_SGD_BAD_ITEM; return FASTMF_ERR_INDEX;
+        }
+    }
+    deg_u = (int64_t *)calloc((size_t)(n_users > 0 ? n_users : 1), sizeof(int64_t));
+    deg_i = (int64_t *)calloc((size_t)(n_items > 0 ? n_items : 1), sizeof(int64_t));
+    cursor = (int64_t *)malloc((size_t)nblk * sizeof(int64_t));
+    if (deg_u == NULL || deg_i == NULL || cursor == NULL) { st = FASTMF_ERR_NOMEM; goto done; }
+
+    for (k = 0; k < nnz; ++k) { deg_u[users[k]]++; deg_i[items[k]]++; }
+    assign_groups(deg_u, n_users, n_blocks, user_block);
+    assign_groups(deg_i, n_items, n_blocks, item_block);
+
+    /* stable counting sort of the rating positions by block id = group(u) * B + group(i) */
+    memset(block_ptr, 0, (size_t)(nblk + 1) * sizeof(int64_t));
+    for (k = 0; k < nnz; ++k) block_ptr[(int64_t)user_block[users[k]] * B + item_block[items[k]] + 1]++;
+    for (b = 0; b < nblk; ++b) block_ptr[b + 1] += block_ptr[b];
+    memcpy(cursor, block_ptr, (size_t)nblk * sizeof(int64_t));
+    for (k = 0; k < nnz; ++k)
+        block_order[cursor[(int64_t)user_block[users[k]] * B + item_block[items[k]]]++] = k;
+
+done:
+    free(deg_u);
+    free(deg_i);
+    free(cursor);
+    return st;
+}
+
+/* work[lo..hi) = block_order[lo..hi) shuffled by the stream of (seed, epoch, block id) */
+static void shuffle_block(const int64_t *block_order, int64_t *work, int64_t lo, int64_t hi,
+                          uint64_t seed, uint64_t epoch, int64_t id)
+{
+    rng_t g;
+    if (hi <= lo) return;
+    memcpy(work + lo, block_order + lo, (size_t)(hi - lo) * sizeof(int64_t));
+    rng_seed(&g, seed, epoch, (uint64_t)id + 1);
+    fisher_yates(work + lo, hi - lo, &g);
+}
+
+void fastmf_sgd_block_shuffle(int n_blocks, const int64_t *block_ptr, const int64_t *block_order,
+                              uint64_t seed, uint64_t epoch, int64_t *work)
+{
+    const int64_t nblk = (int64_t)n_blocks * n_blocks;
+    int64_t id;
+    for (id = 0; id < nblk; ++id)
+        shuffle_block(block_order, work, block_ptr[id], block_ptr[id + 1], seed, epoch, id);
+}
+
+fastmf_status fastmf_sgd_epoch_blocked(const fastmf_sgd_problem *pb, int n_blocks,
+                                       const int32_t *user_block, const int32_t *item_block,
+                                       const int64_t *block_ptr, const int64_t *block_order,
+                                       int64_t *work, uint64_t seed, uint64_t epoch, int n_threads,
+                                       double *sse, int64_t *bad_pos, int *bad_which)
+{
+    const int B = n_blocks;
+    const int64_t nblk = (int64_t)B * B;
+    const int nt = n_threads < 1 ? 1 : (n_threads > B ? B : n_threads);  /* <= B blocks per step */
+    run_fn run;
+    run_result *res;
+    fastmf_status st = FASTMF_OK;
+    double total = 0.0;
+    int s, b;
+    int64_t id;
+
+    *sse = 0.0;
+    if (!problem_ok(pb) || B < 1 || block_ptr == NULL || (pb->n_users > 0 && user_block == NULL)
+        || (pb->n_items > 0 && item_block == NULL)
+        || (pb->nnz > 0 && (block_order == NULL || work == NULL))) {
+        *bad_pos = -1; *bad_which = -1; return FASTMF_ERR_VALUE;
+    }
+    /* the plan's offsets must cut [0, nnz) into consecutive segments (they index work) */
+    if (block_ptr[0] != 0 || block_ptr[nblk] != pb->nnz) {
+        *bad_pos = block_ptr[0] != 0 ? 0 : nblk;
+        *bad_which = FASTMF_SGD_BAD_PLAN;
+        return FASTMF_ERR_VALUE;
+    }
+    for (id = 0; id < nblk; ++id)
+        if (block_ptr[id + 1] < block_ptr[id]) {
+            *bad_pos = id + 1; *bad_which = FASTMF_SGD_BAD_PLAN; return FASTMF_ERR_VALUE;
+        }
+    (void)nt;  /* only read by the OpenMP clause */
+    run = pick_run(pb);
+    res = (run_result *)malloc((size_t)nblk * sizeof(run_result));
+    if (res == NULL) return FASTMF_ERR_NOMEM;
+    for (id = 0; id < nblk; ++id) { res[id].status = FASTMF_OK; res[id].sse = 0.0; }
+
+    for (s = 0; s < B && st == FASTMF_OK; ++s) {
+        /* blocks (b, b + s mod B) share no row of P or Q: no two threads touch one row */
+#ifdef _OPENMP
+#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+#endif
+        for (b = 0; b < B; ++b) {
+            const int c = (b + s) % B;
+            const int64_t bid = (int64_t)b * B + c, lo = block_ptr[bid], hi = block_ptr[bid + 1];
+            shuffle_block(block_order, work, lo, hi, seed, epoch, bid);
+            res[bid] = run(pb, work + lo, hi - lo, user_block, item_block, b, c);
+            if (res[bid].status != FASTMF_OK) res[bid].pos += lo;
+        }
+        for (b = 0; b < B; ++b) {  /* the first failing block of the step, in b order */
+            const int64_t bid = (int64_t)b * B + (b + s) % B;
+            if (res[bid].status != FASTMF_OK) {
+                st = res[bid].status; *bad_pos = res[bid].pos; *bad_which = res[bid].which;
+                break;
+            }
+        }
+    }
+    /* deterministic reduction: block sums added in schedule order (step, then b) */
+    for (s = 0; s < B; ++s)
+        for (b = 0; b < B; ++b) total += res[(int64_t)b * B + (b + s) % B].sse;
+    free(res);
+    *sse = total;
+    if (st != FASTMF_OK) return st;
+    return check_model(pb, bad_pos, bad_which);
+}
+
+#else /* FASTMF_SGD_TEMPLATE_PASS: the typed kernels, compiled once per REAL (float, double) */
+
+/* p . q with FASTMF_LANES independent partial sums: lane l accumulates the products j = l mod LANES
+ * (LANES * sizeof(REAL) = 64 bytes: one AVX-512 register, two AVX2 or four SSE2 registers, so the
+ * compiler vectorises the lane loop without reassociating anything); the lanes are then added as a
+ * balanced tree, and the k mod LANES trailing products, summed in sequence, last. The summation order
+ * is fixed by the source, not by the instruction set. */
+#define FASTMF_LANES (64 / (int)sizeof(REAL))
+static inline REAL SFX(dot)(const REAL *restrict p, const REAL *restrict q, int64_t k)
+{
+    REAL acc[FASTMF_LANES], tail = 0;
+    int64_t j = 0;
+    int l;
+    for (l = 0; l < FASTMF_LANES; ++l) acc[l] = 0;
+    for (; j + FASTMF_LANES <= k; j += FASTMF_LANES)
+        for (l = 0; l < FASTMF_LANES; ++l) acc[l] += p[j + l] * q[j + l];
+    for (; j < k; ++j) tail += p[j] * q[j];
+    if (FASTMF_LANES == 16)
+        for (l = 0; l < 8; ++l) acc[l] += acc[l + 8];
+    for (l = 0; l < 4; ++l) acc[l] += acc[l + 4];
+    for (l = 0; l < 2; ++l) acc[l] += acc[l + 2];
+    return (acc[0] + acc[1]) + tail;
+}
+
+/* p += lr (e q - reg p); q += lr (e p_old - reg q), computed as p = a p + g q and q = a q + g p_old
+ * with a = 1 - lr reg and g = lr e (two floating-point operations per element instead of three).
+ * p_old[j] is read before p[j] is written; p and q are distinct rows of distinct arrays (restrict). */
+static inline void SFX(update_rows)(REAL *restrict p, REAL *restrict q, int64_t k, REAL a, REAL g)
+{
+    int64_t j;
+    for (j = 0; j < k; ++j) {
+        const REAL pj = p[j], qj = q[j];
+        p[j] = a * pj + g * qj;
+        q[j] = a * qj + g * pj;
+    }
+}
+
+/* prefetch (for writing) the cache lines of a row of k elements */
+static inline void SFX(prefetch_row)(const REAL *row, int64_t k)
+{
+    const char *c = (const char *)((uintptr_t)row & ~(uintptr_t)63), *end = (const char *)(row + k);
+    for (; c < end; c += 64) FASTMF_PREFETCH_W(c);
+}
+
+#define FASTMF_RING 8  /* ring of checked entries between stages B and C: > FASTMF_PF_ROWS, 2^n */
+
+/* stage B of position x: -1 when the entry is valid (then kept in the ring and its rows
+ * prefetched), else the FASTMF_SGD_BAD_* code */
+FASTMF_INLINE
+static int SFX(stage_b)(const stage_ctx *c, int64_t x, int64_t *ring_idx, int32_t *ring_u,
+                        int32_t *ring_i)
+{
+    const int64_t f = c->order[x];
+    const int slot = (int)(x & (FASTMF_RING - 1));
+    int32_t u, i;
+    if ((uint64_t)f >= (uint64_t)c->nnz) return FASTMF_SGD_BAD_ORDER;
+    u = c->users[f];
+    i = c->items[f];
+    if ((uint64_t)(int64_t)u >= c->n_users) return FASTMF_SGD_BAD_USER;
+    if ((uint64_t)(int64_t)i >= c->n_items) return FASTMF_SGD_BAD_ITEM;
+    if (c->blocked && (c->ublk[u] != c->rb || c->iblk[i] != c->cb)) return FASTMF_SGD_BAD_PLAN;
+    ring_idx[slot] = f;
+    ring_u[slot] = u;
+    ring_i[slot] = i;
+    if (c->k > 0) {
+        SFX(prefetch_row)((const REAL *)c->P + (int64_t)u * c->ldp, c->k);
+        SFX(prefetch_row)((const REAL *)c->Q + (int64_t)i * c->ldq, c->k);
+    }
+    return -1;
+}
+
+/* The epoch loop over order[0..n-1] as a three-stage software pipeline:
+ *   stage A (position t + FASTMF_PF_INDEX): prefetch users[], items[], ratings[] of that rating;
+ *   stage B (position t + FASTMF_PF_ROWS): check the position and its user and item (and, for a
+ *     blocked epoch, that the rating lies in block (rb, cb)), keep them in a small ring, prefetch the
+ *     two factor rows;
+ *   stage C (position t): the SGD update.
+ * Stage B runs in order, so when it rejects position x the updates of positions < x are done and
+ * none after: the same outcome as checking each rating just before its update.
+ * `biased` and `blocked` are compile-time constants in each specialised copy (see sgd_run). */
+FASTMF_INLINE
+static run_result SFX(run_impl)(const fastmf_sgd_problem *pb, const int64_t *order, int64_t n,
+                                const int32_t *ublk, const int32_t *iblk, int32_t rb, int32_t cb,
+                                const int biased, const int blocked)
+{
+    const int64_t k = pb->n_factors, nnz = pb->nnz, ldp = pb->ld_P, ldq = pb->ld_Q;
+    const uint64_t n_users = (uint64_t)pb->n_users, n_items = (uint64_t)pb->n_items;
+    const int32_t *users = pb->users, *items = pb->items;
+    const REAL *ratings = (const REAL *)pb->ratings;
+    REAL *P = (REAL *)pb->P, *Q = (REAL *)pb->Q, *bu = (REAL *)pb->bu, *bi = (REAL *)pb->bi;
+    const REAL mu = (REAL)pb->mu, lr = (REAL)pb->lr, reg = (REAL)pb->reg, regb = (REAL)pb->reg_bias;
+    const REAL decay = 1 - lr * reg;
+    int64_t ring_idx[FASTMF_RING];
+    int32_t ring_u[FASTMF_RING], ring_i[FASTMF_RING];
+    int64_t limit = n, t, x;
+    int bad = -1;
+    stage_ctx ctx;
+    run_result out;
+    double sse = 0.0;
+
+    ctx.order = order; ctx.nnz = nnz; ctx.users = users; ctx.items = items;
+    ctx.n_users = n_users; ctx.n_items = n_items; ctx.ublk = ublk; ctx.iblk = iblk;
+    ctx.rb = rb; ctx.cb = cb; ctx.blocked = blocked; ctx.P = P; ctx.Q = Q;
+    ctx.ldp = ldp; ctx.ldq = ldq; ctx.k = k;
+
+    out.status = FASTMF_OK; out.which = -1; out.pos = -1;
+
+    for (x = 0; x < n && x < FASTMF_PF_ROWS; ++x) {
+        if ((bad = SFX(stage_b)(&ctx, x, ring_idx, ring_u, ring_i)) >= 0) {
+            limit = x;
+            break;
+        }
+    }
+
+    for (t = 0; t < limit; ++t) {
+        const int slot = (int)(t & (FASTMF_RING - 1));
+        const int64_t idx = ring_idx[slot];
+        const int32_t u = ring_u[slot], i = ring_i[slot];
+        REAL *p, *q, e;
+
+        if (t + FASTMF_PF_INDEX < n) {                                              /* stage A */
+            const int64_t f = order[t + FASTMF_PF_INDEX];
+            if ((uint64_t)f < (uint64_t)nnz) {
+                FASTMF_PREFETCH(users + f);
+                FASTMF_PREFETCH(items + f);
+                FASTMF_PREFETCH(ratings + f);
+            }
+        }
+        if (t + FASTMF_PF_ROWS < limit                                              /* stage B */
+            && (bad = SFX(stage_b)(&ctx, t + FASTMF_PF_ROWS, ring_idx, ring_u, ring_i)) >= 0)
+            limit = t + FASTMF_PF_ROWS;
+
+        p = P + (int64_t)u * ldp;                                                   /* stage C */
+        q = Q + (int64_t)i * ldq;
+        if (biased) e = ratings[idx] - (((mu + bu[u]) + bi[i]) + SFX(dot)(p, q, k));
+        else e = ratings[idx] - SFX(dot)(p, q, k);
+        sse += (double)e * (double)e;
+        if (biased) {
+            bu[u] += lr * (e - regb * bu[u]);
+            bi[i] += lr * (e - regb * bi[i]);
+        }
+        SFX(update_rows)(p, q, k, decay, lr * e);
+        if ((t & (FASTMF_LOSS_CHECK - 1)) == FASTMF_LOSS_CHECK - 1 && !isfinite(sse)) {
+            out.status = FASTMF_ERR_DIVERGED; out.which = FASTMF_SGD_BAD_LOSS; out.pos = t;
+            break;
+        }
+    }
+    if (out.status == FASTMF_OK && bad >= 0) {
+        out.status = bad == FASTMF_SGD_BAD_PLAN ? FASTMF_ERR_VALUE : FASTMF_ERR_INDEX;
+        out.which = bad;
+        out.pos = limit;
+    }
+    if (out.status == FASTMF_OK && !isfinite(sse)) {
+        out.status = FASTMF_ERR_DIVERGED; out.which = FASTMF_SGD_BAD_LOSS; out.pos = n - 1;
+    }
+    out.sse = sse;
+    return out;
+}
+
+/* run the update over order[0..n-1], dispatching to a copy specialised for biased/unbiased and
+ * plain/blocked (fewer live values and no per-rating tests of the flags); compiled once per
+ * instruction set (FASTMF_CLONES) */
+FASTMF_CLONES
+static run_result SFX(sgd_run)(const fastmf_sgd_problem *pb, const int64_t *order, int64_t n,
+                               const int32_t *ublk, const int32_t *iblk, int32_t rb, int32_t cb)
+{
+    if (pb->biased)
+        return ublk != NULL ? SFX(run_impl)(pb, order, n, ublk, iblk, rb, cb, 1, 1)
+                            : SFX(run_impl)(pb, order, n, NULL, NULL, 0, 0, 1, 0);
+    return ublk != NULL ? SFX(run_impl)(pb, order, n, ublk, iblk, rb, cb, 0, 1)
+                        : SFX(run_impl)(pb, order, n, NULL, NULL, 0, 0, 0, 0);
+}
+
+/* first non-finite entry of x[0..n-1] or -1: x - x is 0 for finite x and NaN otherwise, so lane sums
+ * of x - x over a chunk (vectorised like the dot product) flag it, and only a flagged chunk is searched
+ * element by element */
+static int64_t SFX(scan_nonfinite)(const void *xv, int64_t n)
+{
+    const REAL *x = (const REAL *)xv;
+    int64_t lo, j;
+    int l;
+    for (lo = 0; lo < n; lo += 4096) {
+        const int64_t hi = n - lo < 4096 ? n : lo + 4096;
+        REAL acc[FASTMF_LANES];
+        int flagged = 0;
+        for (l = 0; l < FASTMF_LANES; ++l) acc[l] = 0;
+        for (j = lo; j + FASTMF_LANES <= hi; j += FASTMF_LANES)
+            for (l = 0; l < FASTMF_LANES; ++l) acc[l] += x[j + l] - x[j + l];
+        for (; j < hi; ++j) flagged |= !isfinite(x[j]);
+        for (l = 0; l < FASTMF_LANES; ++l) flagged |= acc[l] != 0;  /* NaN != 0 */
+        if (flagged) {
+            for (j = lo; j < hi; ++j)
+                if (!isfinite(x[j])) return j;
+        }
+    }
+    return -1;
+}
+
+#undef FASTMF_LANES
+#undef FASTMF_RING
+
+#endif /* FASTMF_SGD_TEMPLATE_PASS */

@@ -1,0 +1,107 @@
+/* Stochastic gradient descent (SGD) epochs for biased matrix factorization.
+ *
+ * The math, the invariants, buffer ownership and the thread-safety rules are described at the top of
+ * sgd.c. In short: one epoch visits ratings in a given order and, for each rating (u, i, r), computes
+ * e = r - (mu + b_u + b_i + p_u.q_i) and moves b_u, b_i, p_u, q_i one gradient step. All arrays are
+ * C-contiguous and owned by the caller; the factors and biases are updated in place.
+ */
+#ifndef FASTMF_SGD_H
+#define FASTMF_SGD_H
+
+#include <stdint.h>
+#include "common.h"
+
+/* element type of the ratings, factors and biases (all arrays of one problem share it) */
+typedef enum { FASTMF_FLOAT32 = 0, FASTMF_FLOAT64 = 1 } fastmf_dtype;
+
+/* What bad_which reports when an epoch returns FASTMF_ERR_INDEX / FASTMF_ERR_VALUE. */
+enum {
+    FASTMF_SGD_BAD_ORDER = 0,   /* order[bad_pos] (or a plan's block_order entry) outside [0, nnz) */
+    FASTMF_SGD_BAD_USER = 1,    /* users[order[bad_pos]] outside [0, n_users) */
+    FASTMF_SGD_BAD_ITEM = 2,    /* items[order[bad_pos]] outside [0, n_items) */
+    FASTMF_SGD_BAD_PLAN = 3,    /* the rating at plan position bad_pos lies outside its block */
+    FASTMF_SGD_BAD_LOSS = 4,    /* DIVERGED: the running loss became non-finite near order[bad_pos] */
+    FASTMF_SGD_BAD_P = 5,       /* DIVERGED: row bad_pos of P is non-finite at the end of the epoch */
+    FASTMF_SGD_BAD_Q = 6,       /* DIVERGED: row bad_pos of Q is non-finite at the end of the epoch */
+    FASTMF_SGD_BAD_BU = 7,      /* DIVERGED: bu[bad_pos] is non-finite at the end of the epoch */
+    FASTMF_SGD_BAD_BI = 8       /* DIVERGED: bi[bad_pos] is non-finite at the end of the epoch */
+};
+
+/* One SGD problem: the training ratings, the model being trained and the step hyper-parameters.
+ * Pointers are borrowed from the caller for the duration of a call; nothing is freed or retained. */
+typedef struct {
+    fastmf_dtype dtype;        /* element type of ratings, P, Q, bu, bi */
+    int64_t nnz;               /* number of ratings */
+    int64_t n_users, n_items;  /* rows of P and Q */
+    int64_t n_factors;         /* k: columns of P and Q */
+    const int32_t *users;      /* [nnz] user index of each rating, in [0, n_users) (checked on use) */
+    const int32_t *items;      /* [nnz] item index of each rating, in [0, n_items) (checked on use) */
+    const void *ratings;       /* [nnz] rating values */
+    void *P;                   /* user factors: row u is P[u * ld_P .. u * ld_P + k - 1]; updated */
+    void *Q;                   /* item factors: row i is Q[i * ld_Q .. i * ld_Q + k - 1]; updated */
+    int64_t ld_P, ld_Q;        /* row strides of P and Q in elements, >= k (k for a dense array;
+                                  more for rows padded to a 64-byte multiple, which is faster) */
+    void *bu;                  /* [n_users] user biases, updated in place; may be NULL if !biased */
+    void *bi;                  /* [n_items] item biases, updated in place; may be NULL if !biased */
+    double mu;                 /* global mean (ignored when !biased) */
+    double lr;                 /* learning rate eta */
+    double reg;                /* factor regularisation lambda */
+    double reg_bias;           /* bias regularisation lambda_b */
+    int biased;                /* 1: mu + b_u + b_i + p.q; 0: p.q and the biases are untouched */
+} fastmf_sgd_problem;
+
+/* Shuffle order[0..n-1] in place (Fisher-Yates) with a xoshiro256** stream seeded from (seed, stream)
+ * through splitmix64. The result depends only on the input contents, n, seed and stream. */
+void fastmf_shuffle(int64_t *order, int64_t n, uint64_t seed, uint64_t stream);
+
+/* One serial epoch over order[0..n_order-1] (positions into the rating arrays), in that sequence.
+ * *sse = sum of e^2 (each e before its own update), accumulated in double. Bit-identical across runs.
+ * Returns FASTMF_OK, FASTMF_ERR_INDEX (bad_which = ORDER/USER/ITEM, bad_pos = position in order),
+ * or FASTMF_ERR_DIVERGED (bad_which = LOSS: bad_pos = position in order; P/Q/BU/BI: the row). */
+fastmf_status fastmf_sgd_epoch(const fastmf_sgd_problem *pb, const int64_t *order, int64_t n_order,
+                               double *sse, int64_t *bad_pos, int *bad_which);
+
+/* Hogwild epoch (opt-in): order is cut into n_threads (at most 1024) contiguous chunks processed
+ * concurrently with unsynchronised updates of shared rows (a deliberate, documented race; see sgd.c).
+ * Deterministic only when n_threads == 1, where it equals fastmf_sgd_epoch. The chunk losses are
+ * added in chunk order. */
+fastmf_status fastmf_sgd_epoch_hogwild(const fastmf_sgd_problem *pb, const int64_t *order,
+                                       int64_t n_order, int n_threads,
+                                       double *sse, int64_t *bad_pos, int *bad_which);
+
+/* Block plan for the parallel schedule, built once per fit. Users and items are each cut into
+ * n_blocks contiguous index ranges ("groups") of near-equal rating counts (each within the largest
+ * row degree of nnz / n_blocks). Outputs (caller-allocated):
+ *   user_block[n_users], item_block[n_items]  (int32): the group of each user / item;
+ *   block_ptr[n_blocks * n_blocks + 1]         (int64): block (a, b) = users of group a x items of
+ *       group b owns block_order[block_ptr[a * n_blocks + b] .. block_ptr[a * n_blocks + b + 1] - 1];
+ *   block_order[nnz]                           (int64): rating positions, grouped by block, ascending
+ *       within a block (so it is a permutation of 0..nnz-1).
+ * Returns FASTMF_ERR_INDEX (bad_which 1 = user, 2 = item, bad_pos = rating position) on an index out of
+ * range, FASTMF_ERR_VALUE if n_blocks < 1, FASTMF_ERR_NOMEM on allocation failure. */
+fastmf_status fastmf_sgd_block_plan(int64_t nnz, const int32_t *users, const int32_t *items,
+                                    int64_t n_users, int64_t n_items, int n_blocks,
+                                    int32_t *user_block, int32_t *item_block,
+                                    int64_t *block_ptr, int64_t *block_order,
+                                    int64_t *bad_pos, int *bad_which);
+
+/* Copy block_order into work and shuffle each block's segment in place with the stream seeded from
+ * (seed, epoch, block id); the segments keep the plan's offsets. fastmf_sgd_epoch_blocked does exactly
+ * this before processing a block, so this function gives the schedule an epoch will follow. */
+void fastmf_sgd_block_shuffle(int n_blocks, const int64_t *block_ptr, const int64_t *block_order,
+                              uint64_t seed, uint64_t epoch, int64_t *work);
+
+/* Blocked parallel epoch. Step s = 0..n_blocks-1 processes the blocks (b, (b + s) mod n_blocks),
+ * b = 0..n_blocks-1, concurrently (they share no user row and no item row); each block's ratings run
+ * in the order fastmf_sgd_block_shuffle gives. The result equals fastmf_sgd_epoch over the
+ * concatenation, in step-then-b order, of the shuffled segments -- for every n_threads, bit for bit.
+ * At most n_blocks threads are used. work[nnz] is caller-owned scratch. The plan must be the one
+ * built from pb->users / pb->items (checked: a rating outside its block gives FASTMF_ERR_VALUE,
+ * bad_which = PLAN). */
+fastmf_status fastmf_sgd_epoch_blocked(const fastmf_sgd_problem *pb, int n_blocks,
+                                       const int32_t *user_block, const int32_t *item_block,
+                                       const int64_t *block_ptr, const int64_t *block_order,
+                                       int64_t *work, uint64_t seed, uint64_t epoch, int n_threads,
+                                       double *sse, int64_t *bad_pos, int *bad_which);
+
+#endif

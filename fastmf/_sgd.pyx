@@ -1,0 +1,490 @@
+# cython: language_level=3
+"""Thin wrapper over csrc/sgd.c: SGD epochs for biased matrix factorization, their random orders and
+the block plan of the parallel schedule.
+
+Private: the public entry point is ``fastmf.MatrixFactorization(solver="sgd")``. Each function checks
+shapes, dtypes, contiguity and writability (ValueError), hands raw pointers to the C kernel with the GIL
+released, and turns a C status into an exception: IndexError for an index out of range,
+FloatingPointError when the epoch diverges, MemoryError. Nothing here copies the ratings.
+
+One epoch, for each visited rating ``(u, i, r)`` (NumPy twin: ``fastmf.reference.sgd_epoch``)::
+
+    e   = r - (((mu + bu[u]) + bi[i]) + P[u] @ Q[i])     # biased=False: e = r - P[u] @ Q[i]
+    bu[u] += lr * (e - reg_bias * bu[u]);  bi[i] += lr * (e - reg_bias * bi[i])
+    P[u], Q[i] = P[u] + lr * (e * Q[i] - reg * P[u]), Q[i] + lr * (e * P[u] - reg * Q[i])
+
+and the epoch returns ``sse = sum(e**2)`` accumulated in float64. ``ratings``, ``P``, ``Q``, ``bu``,
+``bi`` share one dtype (float32 or float64); ``users``/``items`` are int32 and orders int64.
+"""
+
+from collections import namedtuple
+import operator
+
+import numpy as np
+
+from libc.stdint cimport int32_t, int64_t, uint64_t
+
+ctypedef fused floating:
+    float
+    double
+
+
+cdef extern from "common.h":
+    ctypedef enum fastmf_status:
+        FASTMF_OK
+        FASTMF_ERR_NOMEM
+        FASTMF_ERR_INDEX
+        FASTMF_ERR_VALUE
+        FASTMF_ERR_DIVERGED
+
+
+cdef extern from "sgd.h":
+    ctypedef enum fastmf_dtype:
+        FASTMF_FLOAT32
+        FASTMF_FLOAT64
+
+    enum:
+        FASTMF_SGD_BAD_ORDER
+        FASTMF_SGD_BAD_USER
+        FASTMF_SGD_BAD_ITEM
+        FASTMF_SGD_BAD_PLAN
+        FASTMF_SGD_BAD_LOSS
+        FASTMF_SGD_BAD_P
+        FASTMF_SGD_BAD_Q
+        FASTMF_SGD_BAD_BU
+        FASTMF_SGD_BAD_BI
+
+    ctypedef struct fastmf_sgd_problem:
+        fastmf_dtype dtype
+        int64_t nnz
+        int64_t n_users
+        int64_t n_items
+        int64_t n_factors
+        const int32_t *users
+        const int32_t *items
+        const void *ratings
+        void *P
+        void *Q
+        int64_t ld_P
+        int64_t ld_Q
+        void *bu
+        void *bi
+        double mu
+        double lr
+        double reg
+        double reg_bias
+        int biased
+
+    void fastmf_shuffle(int64_t *order, int64_t n, uint64_t seed, uint64_t stream) nogil
+    fastmf_status fastmf_sgd_epoch(const fastmf_sgd_problem *pb, const int64_t *order,
+                                   int64_t n_order, double *sse, int64_t *bad_pos,
+                                   int *bad_which) nogil
+    fastmf_status fastmf_sgd_epoch_hogwild(const fastmf_sgd_problem *pb, const int64_t *order,
+                                           int64_t n_order, int n_threads, double *sse,
+                                           int64_t *bad_pos, int *bad_which) nogil
+    fastmf_status fastmf_sgd_block_plan(int64_t nnz, const int32_t *users, const int32_t *items,
+                                        int64_t n_users, int64_t n_items, int n_blocks,
+                                        int32_t *user_block, int32_t *item_block,
+                                        int64_t *block_ptr, int64_t *block_order,
+                                        int64_t *bad_pos, int *bad_which) nogil
+    void fastmf_sgd_block_shuffle(int n_blocks, const int64_t *block_ptr,
+                                  const int64_t *block_order, uint64_t seed, uint64_t epoch,
+                                  int64_t *work) nogil
+    fastmf_status fastmf_sgd_epoch_blocked(const fastmf_sgd_problem *pb, int n_blocks,
+                                           const int32_t *user_block, const int32_t *item_block,
+                                           const int64_t *block_ptr, const int64_t *block_order,
+                                           int64_t *work, uint64_t seed, uint64_t epoch,
+                                           int n_threads, double *sse, int64_t *bad_pos,
+                                           int *bad_which) nogil
+
+
+MAX_BLOCKS = 1024
+_U64 = 1 << 64
+
+BlockPlan = namedtuple("BlockPlan", ["n_blocks", "block_ptr", "block_order", "user_block", "item_block"])
+BlockPlan.__doc__ = """Block plan of the parallel SGD schedule (built once per fit by make_block_plan).
+
+Users are cut into ``n_blocks`` groups (``user_block[u]``), items likewise (``item_block[i]``); block
+``(a, b)`` holds the ratings ``block_order[block_ptr[a * n_blocks + b]:block_ptr[a * n_blocks + b + 1]]``
+(positions into the rating arrays, ascending). ``block_order`` is a permutation of ``range(nnz)``.
+"""
+
+
+# ------------------------------------------------------------------------------------ validation
+def _array(x, name, dtype, ndim, writeable=False):
+    """x itself when it is a C-contiguous ndarray of this dtype and dimension, else ValueError."""
+    if not isinstance(x, np.ndarray):
+        raise ValueError(f"{name} must be a numpy.ndarray, got {type(x).__name__}")
+    if x.ndim != ndim:
+        raise ValueError(f"{name} must be {ndim}-D, got shape {x.shape}")
+    if x.dtype != dtype:
+        raise ValueError(f"{name} must have dtype {np.dtype(dtype)}, got {x.dtype} "
+                         f"(convert once with np.ascontiguousarray({name}, dtype=np.{np.dtype(dtype)}))")
+    if not x.flags.c_contiguous:
+        raise ValueError(f"{name} must be C-contiguous (use np.ascontiguousarray)")
+    if writeable and not x.flags.writeable:
+        raise ValueError(f"{name} is read-only; it is updated in place and must be writeable")
+    return x
+
+
+def _factor_array(x, name, dtype):
+    """x itself when it is a writeable 2-D ndarray of this dtype whose rows are contiguous (C order,
+    or a row-padded view such as ``buf[:, :k]``), else ValueError."""
+    if not isinstance(x, np.ndarray):
+        raise ValueError(f"{name} must be a numpy.ndarray, got {type(x).__name__}")
+    if x.ndim != 2:
+        raise ValueError(f"{name} must be 2-D, got shape {x.shape}")
+    if x.dtype != dtype:
+        raise ValueError(f"{name} must have dtype {np.dtype(dtype)}, got {x.dtype}")
+    size = x.itemsize
+    rows_ok = x.shape[1] <= 1 or x.shape[0] == 0 or x.strides[1] == size
+    stride_ok = (x.shape[0] <= 1 or x.shape[1] == 0
+                 or (x.strides[0] >= x.shape[1] * size and x.strides[0] % size == 0))
+    if not (rows_ok and stride_ok):
+        raise ValueError(f"{name} must have contiguous rows (C order, or a row-padded view "
+                         f"buf[:, :k]), got strides {x.strides}")
+    if not x.flags.writeable:
+        raise ValueError(f"{name} is read-only; it is updated in place and must be writeable")
+    return x
+
+
+def _row_stride(x):
+    """Row stride of a validated factor array, in elements."""
+    if x.shape[0] <= 1 or x.shape[1] == 0:
+        return x.shape[1]
+    return x.strides[0] // x.itemsize
+
+
+def aligned_factors(n_rows, n_factors, dtype):
+    """A zero ``(n_rows, n_factors)`` array whose rows start on 64-byte boundaries (a view of a
+    row-padded buffer when ``n_factors * itemsize`` is not a multiple of 64). The SGD kernels accept
+    it like a C-contiguous array and run faster on it: no vector load or store of a row then
+    straddles two cache lines."""
+    dt = np.dtype(dtype)
+    if dt not in (np.float32, np.float64):
+        raise ValueError(f"dtype must be float32 or float64, got {dt}")
+    n_rows, n_factors = operator.index(n_rows), operator.index(n_factors)
+    if n_rows < 0 or n_factors < 0:
+        raise ValueError(f"n_rows and n_factors must be >= 0, got {n_rows} and {n_factors}")
+    per_line = 64 // dt.itemsize
+    ld = -(-n_factors // per_line) * per_line
+    raw = np.zeros(n_rows * ld * dt.itemsize + 64, dtype=np.uint8)
+    start = (-raw.ctypes.data) % 64
+    buf = raw[start:start + n_rows * ld * dt.itemsize].view(dt).reshape(n_rows, ld)
+    return buf[:, :n_factors]
+
+
+def _seed(x, name):
+    try:
+        v = operator.index(x)
+    except TypeError:
+        raise ValueError(f"{name} must be an int in [0, 2**64), got {x!r}") from None
+    if not 0 <= v < _U64:
+        raise ValueError(f"{name} must be an int in [0, 2**64), got {v}")
+    return v
+
+
+def _positive_int(x, name, high):
+    try:
+        v = operator.index(x)
+    except TypeError:
+        raise ValueError(f"{name} must be an int in [1, {high}], got {x!r}") from None
+    if not 1 <= v <= high:
+        raise ValueError(f"{name} must be an int in [1, {high}], got {v}")
+    return v
+
+
+def _check_problem(users, items, ratings, P, Q, bu, bi, biased):
+    """Validate the rating triples and the model arrays; return the factors' dtype."""
+    if not isinstance(P, np.ndarray) or P.dtype not in (np.float32, np.float64):
+        raise ValueError(f"P must be a float32 or float64 numpy.ndarray, got "
+                         f"{getattr(P, 'dtype', type(P).__name__)}")
+    dt = P.dtype
+    _factor_array(P, "P", dt)
+    _factor_array(Q, "Q", dt)
+    if P.shape[1] != Q.shape[1]:
+        raise ValueError(f"P and Q must have the same number of factors (columns), "
+                         f"got shapes {P.shape} and {Q.shape}")
+    if np.may_share_memory(P, Q):
+        raise ValueError("P and Q must not share memory")
+    _array(users, "users", np.int32, 1)
+    _array(items, "items", np.int32, 1)
+    _array(ratings, "ratings", dt, 1)
+    if not users.shape[0] == items.shape[0] == ratings.shape[0]:
+        raise ValueError(f"users, items and ratings must have one length, got "
+                         f"{users.shape[0]}, {items.shape[0]} and {ratings.shape[0]}")
+    if biased or bu is not None or bi is not None:
+        if bu is None or bi is None:
+            raise ValueError("bu and bi are required when biased=True")
+        _array(bu, "bu", dt, 1, writeable=True)
+        _array(bi, "bi", dt, 1, writeable=True)
+        if bu.shape[0] != P.shape[0]:
+            raise ValueError(f"bu must have one entry per row of P ({P.shape[0]}), got {bu.shape[0]}")
+        if bi.shape[0] != Q.shape[0]:
+            raise ValueError(f"bi must have one entry per row of Q ({Q.shape[0]}), got {bi.shape[0]}")
+        for a, b, names in ((bu, bi, "bu and bi"), (bu, P, "bu and P"), (bu, Q, "bu and Q"),
+                            (bi, P, "bi and P"), (bi, Q, "bi and Q")):
+            if np.may_share_memory(a, b):
+                raise ValueError(f"{names} must not share memory")
+    return dt
+
+
+cdef void _set_model(fastmf_sgd_problem *pb, const floating[::1] ratings, floating[:, :] P,
+                     floating[:, :] Q, floating[::1] bu, floating[::1] bi):
+    """Fill the element type and the floating pointers of pb (arrays already validated)."""
+    pb.dtype = FASTMF_FLOAT32 if floating is float else FASTMF_FLOAT64
+    pb.ratings = &ratings[0] if ratings.shape[0] > 0 else NULL
+    pb.P = &P[0, 0] if P.shape[0] > 0 and P.shape[1] > 0 else NULL
+    pb.Q = &Q[0, 0] if Q.shape[0] > 0 and Q.shape[1] > 0 else NULL
+    pb.bu = &bu[0] if bu is not None and bu.shape[0] > 0 else NULL
+    pb.bi = &bi[0] if bi is not None and bi.shape[0] > 0 else NULL
+
+
+cdef const int32_t *_i32(const int32_t[::1] a):
+    return &a[0] if a.shape[0] > 0 else NULL
+
+
+cdef int64_t *_i64(int64_t[::1] a):
+    return &a[0] if a.shape[0] > 0 else NULL
+
+
+cdef const int64_t *_ci64(const int64_t[::1] a):
+    return &a[0] if a.shape[0] > 0 else NULL
+
+
+cdef int _problem(fastmf_sgd_problem *pb, users, items, ratings, P, Q, bu, bi,
+                  mu, lr, reg, reg_bias, biased) except -1:
+    biased = bool(biased)
+    dt = _check_problem(users, items, ratings, P, Q, bu, bi, biased)
+    pb.nnz = users.shape[0]
+    pb.n_users = P.shape[0]
+    pb.n_items = Q.shape[0]
+    pb.n_factors = P.shape[1]
+    pb.ld_P = _row_stride(P)
+    pb.ld_Q = _row_stride(Q)
+    pb.users = _i32(users)
+    pb.items = _i32(items)
+    if dt == np.float32:
+        _set_model[float](pb, ratings, P, Q, bu, bi)
+    else:
+        _set_model[double](pb, ratings, P, Q, bu, bi)
+    pb.mu = float(mu)
+    pb.lr = float(lr)
+    pb.reg = float(reg)
+    pb.reg_bias = float(reg) if reg_bias is None else float(reg_bias)
+    pb.biased = 1 if biased else 0
+    return 0
+
+
+def _raise(fastmf_status st, int64_t pos, int which, order, users, items, P, Q, what):
+    """Turn a failed status of an epoch over ``order`` (named ``what``) into an exception."""
+    nnz = users.shape[0]
+    if st == FASTMF_ERR_NOMEM:
+        raise MemoryError("SGD epoch: cannot allocate its per-block / per-thread results")
+    if st == FASTMF_ERR_INDEX:
+        if which == FASTMF_SGD_BAD_ORDER:
+            raise IndexError(f"{what}[{pos}] = {order[pos]} is not a rating position in [0, {nnz})")
+        k = int(order[pos])
+        if which == FASTMF_SGD_BAD_USER:
+            raise IndexError(f"users[{k}] = {users[k]} is outside [0, {P.shape[0]}) (the rows of P)")
+        raise IndexError(f"items[{k}] = {items[k]} is outside [0, {Q.shape[0]}) (the rows of Q)")
+    if st == FASTMF_ERR_VALUE and which == FASTMF_SGD_BAD_PLAN:
+        raise ValueError(f"the block plan does not match the ratings: rating {int(order[pos])} "
+                         f"(position {pos} of block_order) lies outside its block; rebuild the plan "
+                         f"with make_block_plan from these users and items")
+    if st == FASTMF_ERR_DIVERGED:
+        hint = "try a smaller lr or a larger reg"
+        if which == FASTMF_SGD_BAD_LOSS:
+            raise FloatingPointError(f"SGD diverged: the training loss became non-finite "
+                                     f"(around position {pos} of the epoch's order); {hint}")
+        name = {FASTMF_SGD_BAD_P: "P", FASTMF_SGD_BAD_Q: "Q",
+                FASTMF_SGD_BAD_BU: "bu", FASTMF_SGD_BAD_BI: "bi"}.get(which, "the model")
+        raise FloatingPointError(f"SGD diverged: {name}[{pos}] is not finite after the epoch; {hint}")
+    raise RuntimeError(f"SGD epoch failed with status {int(st)} (which={which}, position={pos})")
+
+
+# --------------------------------------------------------------------------------------- orders
+def shuffle(order, seed, stream=0):
+    """Shuffle the int64 array ``order`` in place (Fisher-Yates) with the xoshiro256** stream seeded
+    from ``(seed, stream)``; e.g. ``stream = epoch``. Deterministic: same input, seed, stream -> same
+    output on every machine."""
+    cdef int64_t[::1] o = _array(order, "order", np.int64, 1, writeable=True)
+    cdef uint64_t s = _seed(seed, "seed"), t = _seed(stream, "stream")
+    cdef int64_t n = o.shape[0]
+    cdef int64_t *op = _i64(o)
+    with nogil:
+        fastmf_shuffle(op, n, s, t)
+
+
+def permutation(n, seed, stream=0):
+    """A random permutation of ``range(n)`` (int64): ``shuffle(np.arange(n), seed, stream)``."""
+    n = operator.index(n)
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    order = np.arange(n, dtype=np.int64)
+    shuffle(order, seed, stream)
+    return order
+
+
+# --------------------------------------------------------------------------------------- epochs
+def sgd_epoch(users, items, ratings, order, P, Q, bu, bi, mu, lr, reg, reg_bias=None, biased=True):
+    """One serial SGD epoch visiting ``order`` (int64 positions into the rating arrays) in sequence.
+
+    Updates P, Q, bu, bi in place and returns the epoch's sum of squared errors (float). Same call
+    and result as ``fastmf.reference.sgd_epoch``; bit-identical across runs.
+    """
+    cdef fastmf_sgd_problem pb
+    _problem(&pb, users, items, ratings, P, Q, bu, bi, mu, lr, reg, reg_bias, biased)
+    cdef const int64_t[::1] o = _array(order, "order", np.int64, 1)
+    cdef const int64_t *op = _ci64(o)
+    cdef int64_t n = o.shape[0], bad_pos = -1
+    cdef int bad_which = -1
+    cdef double sse = 0.0
+    cdef fastmf_status st
+    with nogil:
+        st = fastmf_sgd_epoch(&pb, op, n, &sse, &bad_pos, &bad_which)
+    if st != FASTMF_OK:
+        _raise(st, bad_pos, bad_which, order, users, items, P, Q, "order")
+    return sse
+
+
+def sgd_epoch_hogwild(users, items, ratings, order, P, Q, bu, bi, mu, lr, reg, reg_bias=None,
+                      biased=True, n_threads=1):
+    """Hogwild epoch (opt-in): ``order`` cut into ``n_threads`` contiguous chunks run concurrently
+    without locks, so threads may race on shared rows of P/Q and on biases (see csrc/sgd.c). Not
+    reproducible for n_threads > 1; with n_threads=1 it equals ``sgd_epoch``."""
+    cdef fastmf_sgd_problem pb
+    _problem(&pb, users, items, ratings, P, Q, bu, bi, mu, lr, reg, reg_bias, biased)
+    cdef int nt = _positive_int(n_threads, "n_threads", 1 << 16)
+    cdef const int64_t[::1] o = _array(order, "order", np.int64, 1)
+    cdef const int64_t *op = _ci64(o)
+    cdef int64_t n = o.shape[0], bad_pos = -1
+    cdef int bad_which = -1
+    cdef double sse = 0.0
+    cdef fastmf_status st
+    with nogil:
+        st = fastmf_sgd_epoch_hogwild(&pb, op, n, nt, &sse, &bad_pos, &bad_which)
+    if st != FASTMF_OK:
+        _raise(st, bad_pos, bad_which, order, users, items, P, Q, "order")
+    return sse
+
+
+# ----------------------------------------------------------------------------- blocked schedule
+def make_block_plan(users, items, n_users, n_items, n_blocks):
+    """Build the BlockPlan of the blocked parallel epoch (once per fit).
+
+    Users and items are each cut into ``n_blocks`` contiguous index ranges of near-equal rating
+    counts; the ratings are bucketed by (user group, item group) with a counting sort. Each step of
+    an epoch runs ``n_blocks`` blocks concurrently, so ``n_blocks`` should be a multiple of the
+    thread count (8 suits 1, 2, 4 and 8 threads: small blocks also keep each block's rows in
+    cache). The schedule, and so the result, depends on ``n_blocks``, not on the thread count.
+    """
+    _array(users, "users", np.int32, 1)
+    _array(items, "items", np.int32, 1)
+    if users.shape[0] != items.shape[0]:
+        raise ValueError(f"users and items must have one length, got {users.shape[0]} and {items.shape[0]}")
+    cdef int64_t nu = operator.index(n_users), ni = operator.index(n_items)
+    if nu < 0 or ni < 0:
+        raise ValueError(f"n_users and n_items must be >= 0, got {nu} and {ni}")
+    cdef int B = _positive_int(n_blocks, "n_blocks", MAX_BLOCKS)
+    cdef int64_t nnz = users.shape[0]
+    user_block = np.empty(nu, dtype=np.int32)
+    item_block = np.empty(ni, dtype=np.int32)
+    block_ptr = np.empty(B * B + 1, dtype=np.int64)
+    block_order = np.empty(nnz, dtype=np.int64)
+    cdef const int32_t *up = _i32(users)
+    cdef const int32_t *ip = _i32(items)
+    cdef int32_t[::1] ub = user_block, ib = item_block
+    cdef int32_t *ubp = &ub[0] if nu > 0 else NULL
+    cdef int32_t *ibp = &ib[0] if ni > 0 else NULL
+    cdef int64_t *bpp = _i64(block_ptr)
+    cdef int64_t *bop = _i64(block_order)
+    cdef int64_t bad_pos = -1
+    cdef int bad_which = -1
+    cdef fastmf_status st
+    with nogil:
+        st = fastmf_sgd_block_plan(nnz, up, ip, nu, ni, B, ubp, ibp, bpp, bop, &bad_pos, &bad_which)
+    if st == FASTMF_ERR_INDEX:
+        if bad_which == FASTMF_SGD_BAD_USER:
+            raise IndexError(f"users[{bad_pos}] = {users[bad_pos]} is outside [0, {nu})")
+        raise IndexError(f"items[{bad_pos}] = {items[bad_pos]} is outside [0, {ni})")
+    if st == FASTMF_ERR_NOMEM:
+        raise MemoryError(f"make_block_plan: cannot allocate scratch for {nu} users and {ni} items")
+    if st != FASTMF_OK:
+        raise RuntimeError(f"make_block_plan failed with status {int(st)}")
+    return BlockPlan(B, block_ptr, block_order, user_block, item_block)
+
+
+def _check_plan(plan, int64_t nnz, int64_t n_users, int64_t n_items):
+    if not isinstance(plan, BlockPlan):
+        raise ValueError(f"plan must be the BlockPlan returned by make_block_plan, got {type(plan).__name__}")
+    B = _positive_int(plan.n_blocks, "plan.n_blocks", MAX_BLOCKS)
+    block_ptr = _array(plan.block_ptr, "plan.block_ptr", np.int64, 1)
+    _array(plan.block_order, "plan.block_order", np.int64, 1)
+    _array(plan.user_block, "plan.user_block", np.int32, 1)
+    _array(plan.item_block, "plan.item_block", np.int32, 1)
+    if block_ptr.shape[0] != B * B + 1:
+        raise ValueError(f"plan.block_ptr must have n_blocks**2 + 1 = {B * B + 1} entries, got {block_ptr.shape[0]}")
+    if plan.block_order.shape[0] != nnz:
+        raise ValueError(f"the plan covers {plan.block_order.shape[0]} ratings but there are {nnz}")
+    if plan.user_block.shape[0] != n_users or plan.item_block.shape[0] != n_items:
+        raise ValueError(f"the plan was built for {plan.user_block.shape[0]} users and "
+                         f"{plan.item_block.shape[0]} items, but P and Q have {n_users} and {n_items} rows")
+    if block_ptr[0] != 0 or block_ptr[B * B] != nnz or np.any(np.diff(block_ptr) < 0):
+        raise ValueError(f"plan.block_ptr must rise from 0 to {nnz}")
+    return B
+
+
+def block_schedule(plan, seed, epoch):
+    """The order (int64 positions) in which ``sgd_epoch_blocked(..., plan, seed, epoch, ...)`` applies
+    its updates: blocks (b, (b + s) % B) for step s = 0..B-1 and b = 0..B-1, each block's ratings
+    shuffled from (seed, epoch, block). ``sgd_epoch`` over this order gives the same P, Q, bu, bi."""
+    B = _check_plan(plan, plan.block_order.shape[0], plan.user_block.shape[0], plan.item_block.shape[0])
+    work = np.empty_like(plan.block_order)
+    cdef uint64_t s = _seed(seed, "seed"), e = _seed(epoch, "epoch")
+    cdef const int64_t *bpp = _ci64(plan.block_ptr)
+    cdef const int64_t *bop = _ci64(plan.block_order)
+    cdef int64_t *wp = _i64(work)
+    cdef int nb = B
+    with nogil:
+        fastmf_sgd_block_shuffle(nb, bpp, bop, s, e, wp)
+    ptr = plan.block_ptr
+    return np.concatenate([work[ptr[b * B + (b + st) % B]:ptr[b * B + (b + st) % B + 1]]
+                           for st in range(B) for b in range(B)] or [work[:0]])
+
+
+def sgd_epoch_blocked(users, items, ratings, P, Q, bu, bi, mu, lr, reg, reg_bias, biased,
+                      plan, seed, epoch, n_threads=1, work=None):
+    """One blocked parallel SGD epoch (LIBMF-style schedule) on up to ``n_threads`` OpenMP threads.
+
+    At step s = 0..B-1 the blocks (b, (b + s) % B) of ``plan`` run concurrently; they share no row of
+    P or Q, so there is no race. Each block's ratings are shuffled from (seed, epoch, block). The
+    result does not depend on ``n_threads`` (bit for bit) and equals ``sgd_epoch`` over
+    ``block_schedule(plan, seed, epoch)``. ``work`` (int64, nnz entries) is optional scratch to reuse
+    across epochs. Returns the epoch's sum of squared errors.
+    """
+    cdef fastmf_sgd_problem pb
+    _problem(&pb, users, items, ratings, P, Q, bu, bi, mu, lr, reg, reg_bias, biased)
+    cdef int B = _check_plan(plan, pb.nnz, pb.n_users, pb.n_items)
+    cdef int nt = _positive_int(n_threads, "n_threads", 1 << 16)
+    cdef uint64_t s = _seed(seed, "seed"), e = _seed(epoch, "epoch")
+    if work is None:
+        work = np.empty(pb.nnz, dtype=np.int64)
+    _array(work, "work", np.int64, 1, writeable=True)
+    if work.shape[0] != pb.nnz:
+        raise ValueError(f"work must have one entry per rating ({pb.nnz}), got {work.shape[0]}")
+    cdef const int32_t *ubp = _i32(plan.user_block)
+    cdef const int32_t *ibp = _i32(plan.item_block)
+    cdef const int64_t *bpp = _ci64(plan.block_ptr)
+    cdef const int64_t *bop = _ci64(plan.block_order)
+    cdef int64_t *wp = _i64(work)
+    cdef int64_t bad_pos = -1
+    cdef int bad_which = -1
+    cdef double sse = 0.0
+    cdef fastmf_status st
+    with nogil:
+        st = fastmf_sgd_epoch_blocked(&pb, B, ubp, ibp, bpp, bop, wp, s, e, nt,
+                                      &sse, &bad_pos, &bad_which)
+    if st != FASTMF_OK:
+        _raise(st, bad_pos, bad_which, work, users, items, P, Q, "the shuffled block order")
+    return sse
