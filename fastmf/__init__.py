@@ -27,8 +27,9 @@ _EXPORTS = {
     "GlobalMean": "fastmf.baselines",
     "Biases": "fastmf.baselines",
     "Popularity": "fastmf.baselines",
+    "MatrixFactorization": "fastmf.mf",
 }
-_SUBMODULES = ("data", "io", "synthetic", "split", "metrics", "evaluation", "baselines", "reference", "base")
+_SUBMODULES = ("data", "io", "synthetic", "split", "metrics", "evaluation", "baselines", "reference", "base", "mf", "cli")
 
 __all__ = ["__version__", "openmp_enabled", *_EXPORTS, *_SUBMODULES]
 
