@@ -42,10 +42,27 @@ def find_dataset(name="ml-100k", offline=False, path=None, ratings_file=None):
     try:
         return fastmf.load_movielens(name, path=path, download=not offline, ratings_file=ratings_file), None
     except (OSError, ValueError) as exc:
-        return None, str(exc).splitlines()[0]
+        text = str(exc)
+        if "download failed" in text:
+            return None, "not in FASTMF_DATA or the cache, and the download failed (offline?)"
+        if "download=False" in text:
+            return None, "not in FASTMF_DATA or the cache (--offline: no download)"
+        return None, text.splitlines()[0]
 
 
-def load_data(spec, ratings_file=None, sep=None, header=False, offline=False):
+def _guess_columns(path, sep, header):
+    """user,item[,rating[,timestamp]] from the field count of the first data line."""
+    with open(path, "rb") as fh:
+        lines = [line for line in (fh.readline() for _ in range(2)) if line.strip()]
+    if not lines:
+        return ("user", "item", "rating", "timestamp")
+    line = lines[1] if header and len(lines) > 1 else lines[0]
+    n = len(line.decode("utf-8", "replace").rstrip("\r\n").split(sep))
+    names = ("user", "item", "rating", "timestamp")
+    return names[:n] if 2 <= n <= 4 else names
+
+
+def load_data(spec, ratings_file=None, sep=None, header=False, offline=False, columns=None):
     """A data set from a MovieLens name, a MovieLens folder or a delimited ratings file."""
     import os
 
@@ -62,7 +79,9 @@ def load_data(spec, ratings_file=None, sep=None, header=False, offline=False):
     if os.path.isfile(spec):
         if sep is None:
             sep = "," if spec.endswith(".csv") else ("::" if spec.endswith(".dat") else "\t")
-        return fastmf.read_ratings(spec, sep=sep, header=header)
+        if columns is None:
+            columns = _guess_columns(spec, sep, header)
+        return fastmf.read_ratings(spec, sep=sep, header=header, columns=columns)
     raise UserError(f"{spec}: no such file, folder or MovieLens name (known: {', '.join(sorted(MOVIELENS))})")
 
 
@@ -74,7 +93,7 @@ def cmd_demo(args):
     t0 = time.perf_counter()
     ds, why = find_dataset(args.dataset, offline=args.offline)
     if ds is None:
-        _log(f"fastmf demo: {args.dataset} not available ({why}); using a synthetic MovieLens-shaped set")
+        _log(f"fastmf demo: {args.dataset} {why}; using a synthetic MovieLens-shaped set instead")
         ds = fastmf.make_ratings(943, 1682, 100_000, seed=0, name="synthetic ml-100k shape")
     print(f"data: {ds!r} loaded in {time.perf_counter() - t0:.2f} s")
     train, test = fastmf.split.random_split(ds, test_size=0.2, random_state=0)
@@ -110,8 +129,9 @@ def _title(ds, item):
 
 
 def cmd_info(args):
+    columns = tuple(c.strip() or None for c in args.columns.split(",")) if args.columns else None
     ds = load_data(args.data, ratings_file=args.ratings_file, sep=args.sep, header=args.header,
-                   offline=args.offline)
+                   offline=args.offline, columns=columns)
     print(repr(ds))
     print(ds.describe())
     return 0
@@ -120,21 +140,28 @@ def cmd_info(args):
 def build_parser():
     p = argparse.ArgumentParser(prog="fastmf", description="Fast matrix-factorization recommenders.")
     p.add_argument("--verbose", action="store_true", help="show tracebacks and details")
+    # --verbose is accepted after the command too (SUPPRESS keeps a top-level --verbose)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
+                        help="show tracebacks and details")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
-    d = sub.add_parser("demo", help="train and evaluate on the best data found, show a top-10",
+    d = sub.add_parser("demo", parents=[common], help="train and evaluate on the best data found, show a top-10",
                        epilog=DEMO_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     d.add_argument("--dataset", default="ml-100k", help="MovieLens set to look for (default ml-100k)")
     d.add_argument("--offline", action="store_true", help="never download")
     d.add_argument("--user", type=int, default=None, help="user to recommend for (default: the most active)")
     d.set_defaults(func=cmd_demo)
 
-    i = sub.add_parser("info", help="describe a data set", epilog=INFO_EPILOG,
+    i = sub.add_parser("info", parents=[common], help="describe a data set", epilog=INFO_EPILOG,
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     i.add_argument("data", help="a MovieLens name (ml-100k, ...), a MovieLens folder or a ratings file")
     i.add_argument("--ratings-file", default=None, help="ratings file name inside a MovieLens folder")
     i.add_argument("--sep", default=None, help="field separator of a ratings file (default by extension)")
     i.add_argument("--header", action="store_true", help="the ratings file has a header line")
+    i.add_argument("--columns", default=None,
+                   help="field names in order, e.g. user,item,rating,timestamp (default: by field count; "
+                        "an empty name skips a field)")
     i.add_argument("--offline", action="store_true", help="never download")
     i.set_defaults(func=cmd_info)
     return p
