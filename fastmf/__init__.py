@@ -28,8 +28,10 @@ _EXPORTS = {
     "Biases": "fastmf.baselines",
     "Popularity": "fastmf.baselines",
     "MatrixFactorization": "fastmf.mf",
+    "load": "fastmf.persistence",
+    "ModelFileError": "fastmf.persistence",
 }
-_SUBMODULES = ("data", "io", "synthetic", "split", "metrics", "evaluation", "baselines", "reference", "base", "mf", "cli")
+_SUBMODULES = ("data", "io", "synthetic", "split", "metrics", "evaluation", "baselines", "reference", "base", "mf", "cli", "persistence", "similarity", "plot")
 
 __all__ = ["__version__", "openmp_enabled", *_EXPORTS, *_SUBMODULES]
 

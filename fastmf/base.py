@@ -109,6 +109,15 @@ class Recommender:
         if not hasattr(self, "user_map_"):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(train) first")
 
+    # ------------------------------------------------------------------ persistence
+    def save(self, path):
+        """Write the fitted model to ``path`` as one ``.npz`` file (the name is used exactly as
+        given), atomically; read it back with :func:`fastmf.load`. Returns the path as a str.
+        See :func:`fastmf.persistence.save_model` for the format and the errors."""
+        from fastmf.persistence import save_model
+
+        return save_model(self, path)
+
     # ------------------------------------------------------------------ hooks for subclasses
     def _predict_pairs(self, u, i):  # pragma: no cover - abstract
         raise NotImplementedError

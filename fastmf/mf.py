@@ -253,7 +253,10 @@ class MatrixFactorization(Recommender):
             if stop:
                 break
         if best is not None and best[1] != self.best_epoch_:
-            self.user_factors_, self.item_factors_, self.user_bias_, self.item_bias_ = best[2]
+            # copy into the existing (row-padded) buffers rather than replacing them
+            for dst, src in zip((self.user_factors_, self.item_factors_, self.user_bias_,
+                                 self.item_bias_), best[2]):
+                dst[...] = src
             self.best_epoch_ = best[1]
         return self
 
