@@ -229,13 +229,7 @@ class Recommender:
         return mask
 
     def _ids_of(self, idx):
-        ids = self.item_map_.ids
-        out = ids[np.maximum(idx, 0)]
-        pad = idx < 0
-        if pad.any():
-            out = out.copy()
-            out[pad] = "" if ids.dtype.kind == "U" else -1
-        return out
+        return _raw_ids(self.item_map_, idx)
 
     def recommend_indices(self, user_index, n=10, exclude_seen=True, candidates=None):
         """Top-``n`` dense item indices for dense user indices (-1 = unknown user: fallback ranking).
@@ -282,6 +276,43 @@ class Recommender:
         cols = self.seen_indices_[np.repeat(starts, counts) + offsets]
         return rows, cols
 
+    # ------------------------------------------------------------------ similar items and users
+    def similar_items(self, item, n=10, metric="cosine"):
+        """The ``n`` items most similar to a raw item id by their learned factors (1-D ids, scores),
+        or to each of an array of ids (2-D, batched; bit-identical to single calls). The item itself
+        is excluded; unknown ids raise KeyError; rows short of ``n`` are padded (id -1 or "", score
+        -inf). Best first, equal scores by item index. ``metric``: "cosine" (0 for a zero vector),
+        "dot", "euclidean" (:math:`1/(1+\\lVert q_i-q_j\\rVert)`) or "pearson"; formulas in
+        :func:`fastmf.similarity.similarity`. Biases are not part of the vectors."""
+        return self._similar(item, n, metric, "item")
+
+    def similar_users(self, user, n=10, metric="cosine"):
+        """:meth:`similar_items` for users: the ``n`` users closest to a raw user id (or to each of
+        an array of them) by their learned factors, the user itself excluded."""
+        return self._similar(user, n, metric, "user")
+
+    def _similar(self, raw, n, metric, kind):
+        from fastmf.similarity import check_metric, top_similar
+
+        self._check_fitted()
+        n = _check_n(n)
+        check_metric(metric)
+        factors = getattr(self, f"{kind}_factors_", None)
+        if factors is None:
+            raise TypeError(f"{type(self).__name__} has no {kind} factors; similar_{kind}s needs a "
+                            "latent-factor model such as MatrixFactorization")
+        id_map = self.item_map_ if kind == "item" else self.user_map_
+        scalar = np.ndim(raw) == 0
+        ids = np.atleast_1d(np.asarray(raw))
+        if ids.ndim != 1:
+            raise ValueError(f"{kind} must be a raw id or a 1-D array of raw ids, got shape {ids.shape}")
+        idx = np.atleast_1d(np.asarray(id_map.to_index(raw if scalar else ids, missing="raise", name=kind),
+                                       dtype=np.int64))
+        # the factors are finite after fit (divergence raises), so the scan for NaN is skipped
+        top, scores = top_similar(factors[idx], factors, n, metric, exclude=idx, check_finite=False)
+        out = _raw_ids(id_map, top)
+        return (out[0], scores[0]) if scalar else (out, scores)
+
 
 def topn_rows(scores, n):
     """Exact top-``n`` of each row of ``scores``: (indices, values), best first, ties by lower index.
@@ -309,6 +340,17 @@ def topn_rows(scores, n):
     vals = np.take_along_axis(vals, order, axis=1)
     cols = np.where(np.isneginf(vals), -1, cols)
     return cols.astype(np.int64), vals
+
+
+def _raw_ids(id_map, idx):
+    """Raw ids of dense indices ``idx`` of ``id_map``; -1 (padding) becomes -1 or "" for string ids."""
+    ids = id_map.ids
+    out = ids[np.maximum(idx, 0)]
+    pad = idx < 0
+    if pad.any():
+        out = out.copy()
+        out[pad] = "" if ids.dtype.kind == "U" else -1
+    return out
 
 
 def _check_n(n):
