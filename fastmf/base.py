@@ -21,7 +21,8 @@ import warnings
 
 import numpy as np
 
-from fastmf._validation import check_params, first_true
+from fastmf import _topk
+from fastmf._validation import check_params, first_true, resolve_n_threads
 from fastmf.data import Ratings
 
 __all__ = ["Recommender", "NotFittedError", "UnknownUserWarning"]
@@ -124,6 +125,13 @@ class Recommender:
 
     def _score_users(self, u):  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _factor_scores(self):
+        """``(U, V, item_bias, user_offset)`` when the ranking score of known user ``u`` for item ``i`` is
+        ``(U[u] . V[i] + user_offset[u]) + item_bias[i]`` (either term may be None): ``recommend`` then
+        selects with the C kernel ``fastmf._topk.topk_factors`` and never builds a score matrix.
+        None (the default): scores come from :meth:`_score_users` in blocks."""
+        return None
 
     def _fallback_scores(self):
         """Ranking scores for a user the model does not know: item popularity in the training data."""
@@ -244,39 +252,33 @@ class Recommender:
         bad = first_true((u < -1) | (u >= self.n_users_))
         if bad >= 0:
             raise IndexError(f"user_index[{bad}] = {u[bad]} is outside [-1, {self.n_users_})")
-        n_out = min(n, self.n_items_)
+        nt = resolve_n_threads(getattr(self, "n_threads", None))
+        cand = None if candidates is None else np.ascontiguousarray(candidates, dtype=bool)
+        seen = dict(excl_indptr=self.seen_indptr_, excl_indices=self.seen_indices_) if exclude_seen else {}
         out_idx = np.full((u.size, n), -1, dtype=np.int64)
         out_score = np.full((u.size, n), -np.inf, dtype=np.float64)
+        factors = self._factor_scores()
+        rest = np.arange(u.size) if factors is None else np.flatnonzero(u < 0)
+        if rest.size < u.size:  # known users of a factor model: scores computed inside the kernel
+            known = u >= 0
+            U, V, bias, offset = factors
+            out_idx[known], out_score[known] = _topk.topk_factors(
+                U, V, n, users=u[known], item_bias=bias, user_offset=offset, candidates=cand,
+                n_threads=nt, **seen)
         block = max(1, _SCORE_BLOCK // max(1, self.n_items_))
-        for start in range(0, u.size, block):
-            ub = u[start:start + block]
+        for start in range(0, rest.size, block):
+            rows = rest[start:start + block]
+            ub = u[rows]
             scores = np.empty((ub.size, self.n_items_), dtype=np.float64)
             known = ub >= 0
             if known.any():
                 scores[known] = self._score_users(ub[known])
             if not known.all():
                 scores[~known] = self._fallback_scores()
-            if exclude_seen:
-                rows, cols = self._seen_pairs(ub)
-                scores[rows, cols] = -np.inf
-            if candidates is not None:
-                scores[:, ~candidates] = -np.inf
-            top, top_scores = topn_rows(scores, n_out)
-            out_idx[start:start + ub.size, :n_out] = top
-            out_score[start:start + ub.size, :n_out] = top_scores
+            out_idx[rows], out_score[rows] = _topk.topk_rows(scores, n, users=ub, candidates=cand,
+                                                             n_threads=nt, **seen)
         return out_idx, out_score
 
-    def _seen_pairs(self, u):
-        """(row in block, item index) of every training rating of the known users of block ``u``."""
-        uu = np.where(u >= 0, u, 0)
-        starts = self.seen_indptr_[uu]
-        counts = np.where(u >= 0, self.seen_indptr_[uu + 1] - starts, 0)
-        rows = np.repeat(np.arange(u.size), counts)
-        offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-        cols = self.seen_indices_[np.repeat(starts, counts) + offsets]
-        return rows, cols
-
-    # ------------------------------------------------------------------ similar items and users
     def similar_items(self, item, n=10, metric="cosine"):
         """The ``n`` items most similar to a raw item id by their learned factors (1-D ids, scores),
         or to each of an array of ids (2-D, batched; bit-identical to single calls). The item itself

@@ -288,6 +288,12 @@ class MatrixFactorization(Recommender):
             scores += self.item_bias_[None, :]
         return scores
 
+    def _factor_scores(self):
+        if self.biased:
+            return (self.user_factors_, self.item_factors_, self.item_bias_,
+                    self.global_mean_ + self.user_bias_.astype(np.float64))
+        return self.user_factors_, self.item_factors_, None, None
+
     def _fallback_scores(self):
         if self.biased:
             return self.global_mean_ + self.item_bias_.astype(np.float64)
