@@ -92,13 +92,18 @@ def test_blocked_schedule_identical_for_any_thread_count_and_repeatable(synth):
     assert not np.array_equal(a.user_factors_, d.user_factors_)
 
 
-def test_schedules_reach_the_same_accuracy(synth):
-    train, test = synth
-    kw = dict(n_factors=10, n_epochs=25, random_state=0)
-    blocked = rmse_of(fastmf.MatrixFactorization(**kw).fit(train), test)
+def test_schedules_reach_the_same_accuracy():
+    """Blocked and Hogwild reach the textbook shuffled order's accuracy. Hogwild's lock-free races
+    are only harmless on sparse data (Recht et al. 2011), so the problem is sparse (1% density):
+    on the dense 33% fixture collisions between the two threads measurably hurt under load."""
+    ds = fastmf.make_ratings(3000, 2000, 60_000, rank=5, noise=0.3, seed=3)
+    train, test = fastmf.split.random_split(ds, test_size=0.2, random_state=0)
+    kw = dict(n_factors=10, n_epochs=25, lr=0.02, reg=0.05, random_state=0)
     serial = rmse_of(fastmf.MatrixFactorization(schedule="shuffle", n_threads=1, **kw).fit(train), test)
+    blocked = rmse_of(fastmf.MatrixFactorization(**kw).fit(train), test)
     hog = rmse_of(fastmf.MatrixFactorization(schedule="hogwild", n_threads=2, **kw).fit(train), test)
-    assert abs(blocked - serial) < 0.01 and abs(hog - serial) < 0.01
+    assert abs(blocked - serial) < 0.005, (blocked, serial)
+    assert abs(hog - serial) < 0.005, (hog, serial)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
