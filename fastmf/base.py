@@ -46,6 +46,8 @@ class Recommender:
     _constraints: dict = {}
     #: True when ``predict`` returns ratings on the data's scale (RMSE makes sense), False for scores
     predicts_ratings = True
+    #: recommend_new / fold_in need the new user's rating values (explicit-rating models)
+    _new_user_needs_ratings = True
 
     # ------------------------------------------------------------------ parameters
     @classmethod
@@ -278,6 +280,57 @@ class Recommender:
             out_idx[rows], out_score[rows] = _topk.topk_rows(scores, n, users=ub, candidates=cand,
                                                              n_threads=nt, **seen)
         return out_idx, out_score
+
+    # ------------------------------------------------------------------ new users
+    def _new_user(self, items, ratings):
+        """Dense indices and values of a new user's interactions (unknown items dropped, a repeated
+        item keeps its last value)."""
+        items = np.atleast_1d(np.asarray(items))
+        if items.ndim != 1:
+            raise ValueError(f"items must be a raw id or a 1-D array of raw ids, got shape {items.shape}")
+        if ratings is None:
+            if self._new_user_needs_ratings:
+                raise ValueError(f"{type(self).__name__} predicts ratings: recommend_new/fold_in need "
+                                 "the new user's ratings")
+            values = np.ones(items.size)
+        else:
+            values = np.atleast_1d(np.asarray(ratings, dtype=np.float64))
+            if values.shape != items.shape:
+                raise ValueError(f"items and ratings differ in length: {items.size} != {values.size}")
+            bad = first_true(~np.isfinite(values))
+            if bad >= 0:
+                raise ValueError(f"ratings[{bad}] = {values[bad]} is not finite")
+        idx = np.asarray(self.item_map_.to_index(items, missing=-1), dtype=np.int64)
+        known = idx >= 0
+        idx, values = idx[known], values[known]
+        # last value wins for a repeated item
+        _, last = np.unique(idx[::-1], return_index=True)
+        keep = np.sort(idx.size - 1 - last)
+        return idx[keep], values[keep]
+
+    def _new_user_scores(self, idx, values):
+        """Ranking scores over all items for a new user with interactions (idx, values); models that
+        learn user parameters override this with a fold-in."""
+        return self._fallback_scores()
+
+    def recommend_new(self, items, ratings=None, n=10, exclude_seen=True, exclude_items=None):
+        """Top-``n`` items for a user the model was not trained on, from that user's items (and
+        ratings, for models of explicit ratings), without retraining: latent-factor models fold the
+        user in (:meth:`fold_in`), the others rank by their item scores. Items unknown to the model are
+        ignored. ``exclude_seen`` leaves out the given items. Returns ``(ids, scores)`` like
+        :meth:`recommend` for one user."""
+        self._check_fitted()
+        n = _check_n(n)
+        idx, values = self._new_user(items, ratings)
+        scores = np.asarray(self._new_user_scores(idx, values), dtype=np.float64).reshape(1, -1)
+        seen = {}
+        if exclude_seen:
+            seen = dict(excl_indptr=np.array([0, idx.size], dtype=np.int64),
+                        excl_indices=np.sort(idx).astype(np.int32))
+        cand = self._candidate_mask(None, exclude_items)
+        top, top_scores = _topk.topk_rows(np.ascontiguousarray(scores), n, users=np.zeros(1, np.int64),
+                                          candidates=cand, **seen)
+        return self._ids_of(top)[0], top_scores[0].astype(np.float64)
 
     def similar_items(self, item, n=10, metric="cosine"):
         """The ``n`` items most similar to a raw item id by their learned factors (1-D ids, scores),

@@ -21,6 +21,8 @@ class GlobalMean(Recommender):
     use :class:`Popularity` as the ranking baseline.
     """
 
+    _new_user_needs_ratings = False
+
     def __init__(self):
         pass
 
@@ -116,6 +118,13 @@ class Biases(Recommender):
     def _fallback_scores(self):
         return self.global_mean_ + self.item_bias_
 
+    def _new_user_scores(self, idx, values):
+        """mu + b_u + b_i with the new user's bias from the same closed-form step as in fit."""
+        lam_u = float(self.reg if self.reg_user is None else self.reg_user)
+        resid = values - self.global_mean_ - self.item_bias_[idx]
+        b_u = resid.sum() / (lam_u + idx.size) if lam_u + idx.size > 0 else 0.0
+        return self.global_mean_ + b_u + self.item_bias_
+
 
 class Popularity(Recommender):
     """Recommends the most rated items: the score of item ``i`` is its number of training ratings
@@ -126,6 +135,7 @@ class Popularity(Recommender):
     """
 
     predicts_ratings = False
+    _new_user_needs_ratings = False
     _constraints = {"by": Options("count", "sum")}
 
     def __init__(self, by="count"):

@@ -267,6 +267,88 @@ class MatrixFactorization(Recommender):
 
         return _sgd.permutation(n, self.seed_, epoch)
 
+    # ------------------------------------------------------------------ fold-in
+    def _row_regularisation(self, n):
+        """(factor, bias) regularisation of a row with ``n`` ratings in the objective this model
+        minimised. SGD applies ``reg`` at every update of a row, i.e. once per rating, so its
+        objective weights the penalty by the row's rating count."""
+        reg_bias = self.reg if self.reg_bias is None else self.reg_bias
+        return self.reg * n, reg_bias * n
+
+    def fold_in(self, items, ratings):
+        r"""Solve a user's factors (and bias) from their ratings against the fixed item factors, with
+        this model's own regularisation, without retraining:
+
+        .. math::
+
+            \min_{b_u, p_u} \sum_{i} (r_{ui} - \mu - b_i - b_u - p_u^\top q_i)^2
+                + \lambda_u \lVert p_u \rVert^2 + \lambda^b_u b_u^2
+
+        (an exact (k+1)x(k+1) ridge solve; :math:`\lambda_u = \mathrm{reg}\cdot n_u` for SGD, whose
+        per-rating penalty adds up to that). Items unknown to the model are ignored.
+
+        Returns
+        -------
+        factors : ndarray (n_factors,) in the model's dtype
+        bias : float (0 for ``biased=False``)
+        """
+        self._check_fitted()
+        idx, values = self._new_user(items, ratings)
+        x, b = self._fold_in_indices(idx, values)
+        return x.astype(self.user_factors_.dtype), b
+
+    def _fold_in_indices(self, idx, values):
+        k = self.n_factors
+        if idx.size == 0:
+            return np.zeros(k), 0.0
+        Y = self.item_factors_[idx].astype(np.float64)
+        lam, lam_b = self._row_regularisation(idx.size)
+        if self.biased:
+            Z = np.hstack([np.ones((idx.size, 1)), Y])
+            target = values - self.global_mean_ - self.item_bias_[idx].astype(np.float64)
+            reg = np.r_[lam_b, np.full(k, lam)]
+        else:
+            Z, target, reg = Y, values, np.full(k, lam)
+        A = Z.T @ Z + np.diag(reg)
+        rhs = Z.T @ target
+        try:
+            sol = np.linalg.solve(A, rhs)
+        except np.linalg.LinAlgError:  # reg = 0 and fewer ratings than unknowns
+            sol = np.linalg.lstsq(A, rhs, rcond=None)[0]
+        return (sol[1:], float(sol[0])) if self.biased else (sol, 0.0)
+
+    def _new_user_scores(self, idx, values):
+        x, b = self._fold_in_indices(idx, values)
+        scores = self.item_factors_.astype(np.float64) @ x
+        if self.biased:
+            scores += self.global_mean_ + b + self.item_bias_
+        return scores
+
+    def partial_fit_users(self, ratings):
+        """Re-solve the factors (and biases) of the users in ``ratings`` (a Ratings whose users the
+        model knows; each user's rows there are taken as all of that user's ratings) against the
+        fixed item factors, as :meth:`fold_in` does; the other users and all items are unchanged.
+        Returns self."""
+        self._check_fitted()
+        from fastmf.data import Ratings
+
+        if not isinstance(ratings, Ratings):
+            raise TypeError(f"ratings must be a fastmf.Ratings, got {type(ratings).__name__}")
+        users, items, values, _ = ratings.to_arrays()
+        u = np.asarray(self.user_map_.to_index(users, missing="raise", name="user"), dtype=np.int64)
+        i = np.asarray(self.item_map_.to_index(items, missing=-1), dtype=np.int64)
+        order = np.argsort(u, kind="stable")
+        u, i, values = u[order], i[order], values.astype(np.float64)[order]
+        starts = np.flatnonzero(np.r_[True, u[1:] != u[:-1]])
+        ends = np.r_[starts[1:], u.size]
+        for a, b in zip(starts, ends):
+            keep = i[a:b] >= 0
+            x, bias = self._fold_in_indices(i[a:b][keep], values[a:b][keep])
+            self.user_factors_[u[a]] = x
+            if self.biased:
+                self.user_bias_[u[a]] = bias
+        return self
+
     # ------------------------------------------------------------------ scoring
     def _predict_pairs(self, u, i):
         pred = np.full(u.shape, self.global_mean_, dtype=np.float64)
