@@ -1,24 +1,87 @@
-"""The command line, end to end through subprocess (python -m fastmf)."""
+"""The command line, end to end through subprocess (python -m fastmf), plus its small helpers
+(model table, progress bar) in process. Outputs are checked against the same computation done here
+with the library: metrics, recommendations and similar items must be the library's, exactly."""
 
+import io
+import json
 import os
 import re
+import struct
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
+import fastmf
+from fastmf import cli
+from conftest import need_data
 
-def run(*args, env_extra=None, data=False, tmp_path=None):
+SMALL = ("--epochs", "5", "--factors", "10")
+
+
+def _env(data=False, tmp_path=None, env_extra=None):
     env = {k: v for k, v in os.environ.items() if k not in ("FASTMF_DATA", "FASTMF_CACHE")}
     if data and os.environ.get("FASTMF_DATA"):
         env["FASTMF_DATA"] = os.environ["FASTMF_DATA"]
     if tmp_path is not None:
         env["FASTMF_CACHE"] = str(tmp_path / "cache")
     env.update(env_extra or {})
-    return subprocess.run([sys.executable, "-m", "fastmf", *args], capture_output=True, text=True,
-                          env=env, timeout=300)
+    return env
 
 
+def run(*args, env_extra=None, data=False, tmp_path=None):
+    return subprocess.run([sys.executable, "-m", "fastmf", *map(str, args)], capture_output=True,
+                          text=True, env=_env(data, tmp_path, env_extra), timeout=300)
+
+
+def run_many(commands, tmp_path=None):
+    """Run several short commands concurrently (they are mostly interpreter start-up)."""
+    env = _env(tmp_path=tmp_path)
+    procs = [subprocess.Popen([sys.executable, "-m", "fastmf", *map(str, c)], stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True, env=env) for c in commands]
+    out = []
+    for p in procs:
+        stdout, stderr = p.communicate(timeout=300)
+        out.append(subprocess.CompletedProcess(p.args, p.returncode, stdout, stderr))
+    return out
+
+
+def check_error(p, command, *fragments):
+    """One line ``fastmf <command>: error: ...`` on stderr, exit 2, nothing on stdout, no traceback."""
+    assert p.returncode == 2, (p.args, p.stdout, p.stderr)
+    assert "Traceback" not in p.stderr and p.stdout == "", (p.args, p.stderr)
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1, (p.args, p.stderr)
+    assert lines[0].startswith(f"fastmf {command}: error: "), lines[0]
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    return lines[0]
+
+
+def table_rows(out):
+    """Rows of a ranked table: lines starting with a rank number."""
+    return [line.split() for line in out.splitlines() if re.match(r"^\s*\d+\s+-?\d+\.\d{4}\s", line)]
+
+
+def png_size(path):
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and data[12:16] == b"IHDR"
+    return struct.unpack(">II", data[16:24]), len(data)
+
+
+def write_tsv(path, ds):
+    u, i, r, t = ds.to_arrays()
+    with open(path, "w") as fh:
+        for row in zip(u.tolist(), i.tolist(), r.tolist(), t.tolist()):
+            fh.write("%d\t%d\t%g\t%d\n" % row)
+
+
+def read_tsv(path):
+    return fastmf.read_ratings(path, sep="\t", columns=("user", "item", "rating", "timestamp"))
+
+
+# ---------------------------------------------------------------------- existing commands
 def check_demo_output(out):
     assert re.search(r"^test: rmse \d\.\d{4}, mae \d\.\d{4}, precision@10 ", out, re.M)
     ranks = re.findall(r"^\s+(\d+)\.\s+\d+\.\d{3}\s+\S", out, re.M)
@@ -54,6 +117,9 @@ def test_info_on_a_file_and_user_mistakes(tmp_path):
     p = run("info", str(f), "--header")
     assert p.returncode == 0, p.stderr
     assert "3 ratings by 2 users on 2 items" in p.stdout
+    p = run("info", str(f), "--header", "--json")
+    d = json.loads(p.stdout)
+    assert (d["n_ratings"], d["n_users"], d["n_items"], d["rating_mean"]) == (3, 2, 2, 4.0)
     missing = run("info", str(tmp_path / "nope.csv"))
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
     assert missing.stderr.strip().count("\n") == 0 and "nope.csv" in missing.stderr
@@ -66,9 +132,440 @@ def test_info_on_a_file_and_user_mistakes(tmp_path):
 
 
 def test_help_and_no_command():
-    p = run("--help")
-    assert p.returncode == 0 and "demo" in p.stdout and "info" in p.stdout
-    p = run("demo", "--help")
-    assert p.returncode == 0 and "examples:" in p.stdout
-    p = run()
-    assert p.returncode == 2
+    commands = ["demo", "info", "train", "evaluate", "recommend", "similar", "plot"]
+    results = run_many([["--help"]] + [[c, "--help"] for c in commands] + [[]])
+    top, helps, none = results[0], results[1:-1], results[-1]
+    assert top.returncode == 0 and all(c in top.stdout for c in commands)
+    for c, p in zip(commands, helps):
+        assert p.returncode == 0 and "examples:" in p.stdout and f"fastmf {c}" in p.stdout, c
+    assert "mf " in helps[2].stdout and "globalmean" in helps[2].stdout  # the model table
+    assert none.returncode == 2
+
+
+# ---------------------------------------------------------------------- synthetic chain
+@pytest.fixture(scope="module")
+def synth(tmp_path_factory):
+    """Synthetic ratings written as train/test TSV files, and one `fastmf train` run on them."""
+    d = tmp_path_factory.mktemp("cli")
+    ds = fastmf.make_ratings(300, 200, 8000, seed=3, timestamps=True)
+    train, test = fastmf.split.random_split(ds, test_size=0.2, random_state=7)
+    write_tsv(d / "train.tsv", train)
+    write_tsv(d / "test.tsv", test)
+    p = run("train", d / "train.tsv", *SMALL, "--save", d / "m.npz", "--plot", d / "curves.png", "--json")
+    return d, p
+
+
+def test_train_json_matches_the_library(synth):
+    d, p = synth
+    assert p.returncode == 0, p.stderr
+    assert p.stderr == ""  # quiet when stderr is not a terminal and --verbose is not given
+    out = json.loads(p.stdout)
+    assert {"data", "split", "model", "fit_seconds", "k", "metrics", "history", "best_epoch", "saved",
+            "plot"} <= set(out)
+    assert out["data"]["n_ratings"] == 6400 and out["split"]["n_train"] == 5120
+    assert out["split"]["n_test"] == 1280 and out["model"]["class"] == "MatrixFactorization"
+    params = out["model"]["params"]
+    assert (params["n_factors"], params["n_epochs"], params["random_state"]) == (10, 5, 0)
+    # the oracle: the same split and fit done here; the CLI must give the very same numbers
+    ds = read_tsv(d / "train.tsv")
+    tr, te = fastmf.split.random_split(ds, test_size=0.2, random_state=0)
+    ref = fastmf.MatrixFactorization(n_factors=10, n_epochs=5, random_state=0).fit(tr, eval_set=te)
+    assert [h["train_rmse"] for h in out["history"]] == [h["train_rmse"] for h in ref.history_]
+    assert [h["eval_rmse"] for h in out["history"]] == [h["eval_rmse"] for h in ref.history_]
+    expected = fastmf.evaluate(ref, te, k=10)
+    assert out["metrics"].keys() == expected.keys()
+    for key, value in expected.items():
+        assert out["metrics"][key] == pytest.approx(value, rel=1e-12, abs=1e-15), key
+    assert out["metrics"]["rmse"] == out["history"][-1]["eval_rmse"]
+    baseline = fastmf.evaluate(fastmf.GlobalMean().fit(tr), te, k=10)["rmse"]
+    assert out["metrics"]["rmse"] < baseline - 0.05  # it learnt something in 5 epochs
+    saved = fastmf.load(d / "m.npz")
+    np.testing.assert_array_equal(saved.item_factors_, ref.item_factors_)
+    (w, h), size = png_size(d / "curves.png")
+    assert (w, h) == (640, 400) and size > 5000
+
+
+def test_train_report_and_verbose_epoch_lines(synth):
+    d, _ = synth
+    p = run("train", d / "train.tsv", *SMALL, "--verbose")
+    assert p.returncode == 0, p.stderr
+    out = p.stdout
+    assert re.search(r"^data:  <Ratings train\.tsv: 6,400 ratings", out, re.M)
+    assert "split: random, test size 0.2, seed 0: 5,120 train / 1,280 test ratings" in out
+    assert re.search(r"^model: MatrixFactorization\(n_factors=10, n_epochs=5, random_state=0\) trained", out, re.M)
+    metrics = dict(re.findall(r"^  (\S+)\s+([\d.,]+)$", out, re.M))
+    assert list(metrics) == ["rmse", "mae", "precision@10", "recall@10", "ndcg@10", "map@10",
+                             "hit_rate@10", "coverage", "n_users"]
+    ds = read_tsv(d / "train.tsv")
+    tr, te = fastmf.split.random_split(ds, test_size=0.2, random_state=0)
+    ref = fastmf.MatrixFactorization(n_factors=10, n_epochs=5, random_state=0).fit(tr, eval_set=te)
+    assert metrics["rmse"] == f"{ref.history_[-1]['eval_rmse']:.4f}"
+    lines = p.stderr.splitlines()
+    assert len(lines) == 5
+    for j, (line, h) in enumerate(zip(lines, ref.history_), 1):
+        assert re.fullmatch(rf"epoch {j}/5  train_rmse {h['train_rmse']:.4f}  eval_rmse "
+                            rf"{h['eval_rmse']:.4f}  \d+\.\d\d s", line), line
+
+
+def test_evaluate_matches_the_library(synth):
+    d, _ = synth
+    pj, pt = run_many([["evaluate", d / "m.npz", d / "test.tsv", "--json", "--k", "5"],
+                       ["evaluate", d / "m.npz", d / "test.tsv", "--k", "5"]])
+    assert pj.returncode == 0 and pt.returncode == 0, (pj.stderr, pt.stderr)
+    out = json.loads(pj.stdout)
+    assert {"model", "data", "unknown_users", "unknown_items", "k", "metrics"} <= set(out)
+    model = fastmf.load(d / "m.npz")
+    test = read_tsv(d / "test.tsv")
+    expected = fastmf.evaluate(model, test, k=5)
+    assert out["metrics"] == pytest.approx(expected, rel=1e-12)
+    assert "ndcg@5" in out["metrics"] and out["data"]["n_ratings"] == len(test)
+    unknown = int(np.sum(model.user_map_.to_index(test.user_map.ids, missing=-1) < 0))
+    assert out["unknown_users"] == unknown
+    assert re.search(rf"^  rmse +{expected['rmse']:.4f}$", pt.stdout, re.M)
+    assert re.search(rf"^  ndcg@5 +{expected['ndcg@5']:.4f}$", pt.stdout, re.M)
+
+
+def test_recommend_and_similar_match_the_library(synth):
+    d, _ = synth
+    model = fastmf.load(d / "m.npz")
+    user = int(model.user_map_.ids[5])
+    item = int(model.item_map_.ids[np.argmax(model.item_counts_)])
+    rt, rj, st, sj, rs = run_many([
+        ["recommend", d / "m.npz", "--user", user],
+        ["recommend", d / "m.npz", "--user", user, "-n", "7", "--json"],
+        ["similar", d / "m.npz", "--item", item],
+        ["similar", d / "m.npz", "--item", item, "--metric", "pearson", "-n", "4", "--json"],
+        ["recommend", d / "m.npz", "--user", user, "--include-seen", "--json"],
+    ])
+    for p in (rt, rj, st, sj, rs):
+        assert p.returncode == 0 and p.stderr == "", (p.args, p.stderr)
+
+    ids, scores = model.recommend(user, n=10)
+    rows = table_rows(rt.stdout)
+    assert len(rows) == 10 and rt.stdout.splitlines()[1].split() == ["rank", "score", "item"]
+    assert [int(r[0]) for r in rows] == list(range(1, 11))
+    assert [int(r[2]) for r in rows] == ids.tolist()
+    assert [r[1] for r in rows] == [f"{s:.4f}" for s in scores]
+
+    out = json.loads(rj.stdout)
+    assert out["user"] == user and out["known_user"] is True and out["exclude_seen"] is True
+    ids7, scores7 = model.recommend(user, n=7)
+    assert [e["item"] for e in out["items"]] == ids7.tolist()
+    assert [e["score"] for e in out["items"]] == scores7.tolist()
+    assert [e["rank"] for e in out["items"]] == list(range(1, 8))
+    seen = json.loads(rs.stdout)
+    assert [e["item"] for e in seen["items"]] == model.recommend(user, n=10, exclude_seen=False)[0].tolist()
+
+    sids, sscores = model.similar_items(item, n=10, metric="cosine")
+    rows = table_rows(st.stdout)
+    assert st.stdout.startswith(f"items most similar to {item} (cosine similarity")
+    assert [int(r[2]) for r in rows] == sids.tolist() and len(rows) == 10
+    assert [r[1] for r in rows] == [f"{s:.4f}" for s in sscores]
+    out = json.loads(sj.stdout)
+    pids, pscores = model.similar_items(item, n=4, metric="pearson")
+    assert out["item"] == item and out["metric"] == "pearson"
+    assert [e["item"] for e in out["items"]] == pids.tolist()
+    assert [e["similarity"] for e in out["items"]] == pscores.tolist()
+
+
+def test_plot_and_model_info(synth):
+    d, _ = synth
+    pp, pi, pj = run_many([
+        ["plot", d / "m.npz", "--factor-map", d / "map.png", "--labels", "5", "--curves", d / "c2.png"],
+        ["info", d / "m.npz"],
+        ["info", d / "m.npz", "--json"],
+    ])
+    assert pp.returncode == 0, pp.stderr
+    assert f"saved factor map: {d / 'map.png'}" in pp.stdout
+    assert png_size(d / "map.png")[0] == (800, 650) and png_size(d / "map.png")[1] > 10000
+    assert png_size(d / "c2.png")[0] == (640, 400)
+    assert pi.returncode == 0, pi.stderr
+    model = fastmf.load(d / "m.npz")
+    assert "class: MatrixFactorization" in pi.stdout
+    assert "trained on: 5,120 ratings" in pi.stdout and "factors: 10 per user and item (float32)" in pi.stdout
+    assert f"train_rmse {model.history_[-1]['train_rmse']:.4f}" in pi.stdout
+    info = json.loads(pj.stdout)
+    assert info["class"] == "MatrixFactorization" and info["params"]["n_factors"] == 10
+    assert (info["n_users"], info["n_items"], info["n_ratings"]) == (model.n_users_, model.n_items_, 5120)
+    assert info["history"]["epochs"] == 5 and info["history"]["best_epoch"] == 5
+
+
+def test_progress_bar_on_a_terminal(synth):
+    """stderr on a pseudo-terminal: the bar is redrawn in place with the epoch and both RMSEs."""
+    if not hasattr(os, "openpty"):
+        pytest.skip("no pseudo-terminals on this platform")
+    d, _ = synth
+    master, slave = os.openpty()
+    try:
+        p = subprocess.Popen([sys.executable, "-m", "fastmf", "train", str(d / "train.tsv"), *SMALL],
+                             stdout=subprocess.PIPE, stderr=slave, env=_env())
+    finally:
+        os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # EIO once the child has closed the terminal (Linux)
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    stdout = p.stdout.read().decode()
+    p.stdout.close()
+    assert p.wait(timeout=300) == 0
+    err = b"".join(chunks).decode()
+    frames = err.split("\r")
+    assert frames[1].startswith("epoch 0/5 [................]")
+    drawn = [f for f in frames if f.startswith("epoch ") and "train_rmse" in f]
+    assert [f.split()[1] for f in drawn] == ["1/5", "2/5", "3/5", "4/5", "5/5"]
+    assert drawn[-1].startswith("epoch 5/5 [################]  train_rmse ")
+    assert all("eval_rmse " in f for f in drawn)
+    assert err.endswith("\n") and "test metrics (k=10):" in stdout and "\r" not in stdout
+
+
+# ---------------------------------------------------------------------- ml-100k chain
+@pytest.mark.data
+def test_ml100k_chain(tmp_path):
+    folder = need_data("ml-100k")
+    model_file = tmp_path / "m.npz"
+    p = run("train", folder, *SMALL, "--save", model_file, "--json")
+    assert p.returncode == 0, p.stderr
+    out = json.loads(p.stdout)
+    assert out["data"]["n_ratings"] == 100_000 and out["split"]["n_test"] == 20_000
+    assert 0.85 < out["metrics"]["rmse"] < 1.0  # 5 epochs, k=10: about 0.94
+    model = fastmf.load(model_file)
+    rec, star, god, none, sim_json, ev = run_many([
+        ["recommend", model_file, "--user", "196"],
+        ["similar", model_file, "--title", "star wars", "-n", "5"],
+        ["similar", model_file, "--title", "GODFATHER"],
+        ["similar", model_file, "--title", "no such film zzz"],
+        ["similar", model_file, "--item", "127", "--json"],
+        ["evaluate", model_file, folder, "--ratings-file", "u1.test", "--json"],
+    ])
+    assert rec.returncode == 0, rec.stderr
+    lines = rec.stdout.splitlines()
+    assert lines[0] == "top-10 for user 196 (items they rated excluded):"
+    assert lines[1].split() == ["rank", "score", "item", "title", "genres"]
+    rows = lines[2:]
+    ids, _ = model.recommend(196, n=10)
+    assert len(rows) == 10
+    for row, item in zip(rows, ids.tolist()):
+        title = model.item_info_.get(item, "title")
+        assert re.match(rf"^\s*\d+\s+\d\.\d{{4}}\s+{item}  {re.escape(title)}", row), row
+        assert re.search(r"\(\d{4}\)", title)
+
+    assert star.returncode == 0, star.stderr
+    assert star.stdout.startswith("items most similar to 50 Star Wars (1977) (cosine")
+    assert [int(r[2]) for r in table_rows(star.stdout)] == model.similar_items(50, n=5)[0].tolist()
+
+    assert god.returncode == 2 and god.stdout == "" and "Traceback" not in god.stderr
+    glines = god.stderr.splitlines()
+    assert glines[0] == "fastmf similar: error: 2 titles contain 'GODFATHER'; pick one with --item ID:"
+    assert glines[1:] == ["  127  Godfather, The (1972)", "  187  Godfather: Part II, The (1974)"]
+    check_error(none, "similar", "no item title contains 'no such film zzz'")
+
+    out = json.loads(sim_json.stdout)
+    assert out["item"] == 127 and out["title"] == "Godfather, The (1972)" and len(out["items"]) == 10
+    assert all(e["title"] and "genres" in e for e in out["items"])
+
+    test = fastmf.load_movielens("ml-100k", path=folder, ratings_file="u1.test", download=False)
+    assert json.loads(ev.stdout)["metrics"] == pytest.approx(fastmf.evaluate(model, test, k=10), rel=1e-12)
+
+
+# ---------------------------------------------------------------------- user mistakes
+def main_in_process(capsys, *args):
+    """cli.main(args) as a CompletedProcess (argparse usage errors exit through SystemExit)."""
+    capsys.readouterr()
+    try:
+        code = cli.main([str(a) for a in args])
+    except SystemExit as exc:
+        code = exc.code
+    out, err = capsys.readouterr()
+    return subprocess.CompletedProcess(["fastmf", *map(str, args)], code, out, err)
+
+
+def test_user_mistakes_give_one_line_and_exit_2(synth, tmp_path, capsys, monkeypatch):
+    d, _ = synth
+    data, model = d / "train.tsv", d / "m.npz"
+    truncated = tmp_path / "trunc.npz"
+    truncated.write_bytes(model.read_bytes()[:3000])
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_text("not a model\n")
+    biases = tmp_path / "b.npz"
+    p = run("train", data, "--model", "biases", "--split", "none", "--save", biases)
+    assert p.returncode == 0, p.stderr
+    cases = [
+        (["train", tmp_path / "nope.tsv"], "train", "nope.tsv: no such file"),
+        (["train", data, "--model", "foo"], "train", "unknown model 'foo'; choose one of: mf, als, ials, "),
+        (["train", data, "--lr", "-1"], "train", "MatrixFactorization: lr must be", "got -1.0"),
+        (["train", data, "--factors", "0"], "train", "n_factors must be"),
+        (["train", data, "--lr", "abc"], "train", "argument --lr: invalid float value: 'abc'"),
+        (["train", data, "--model", "biases", "--factors", "3"], "train", "--factors does not apply to --model biases"),
+        (["train", data, "--model", "popularity", "--plot", tmp_path / "c.png"], "train", "records no training history"),
+        (["train", data, "--param", "nope=1"], "train", "MatrixFactorization has no parameter 'nope'"),
+        (["train", data, "--save", tmp_path / "no" / "m.npz"], "train", "does not exist"),
+        (["train", data, "--split", "leave-last-out", "--test-size", "0.5"], "train", "number of ratings held out per user"),
+        (["train", data, "--split", "none", "--early-stopping", "2"], "train", "--early-stopping needs a test set"),
+        (["train", data, "--lr", "1e6", "--epochs", "2"], "train", "diverged"),
+        (["train", "ml-100k", "--offline"], "train", "was not found", "FASTMF_DATA"),
+        (["evaluate", model, tmp_path / "nope.tsv"], "evaluate", "nope.tsv: no such file"),
+        (["evaluate", tmp_path / "nope.npz", data], "evaluate", "no such model file"),
+        (["recommend", model, "--user", "123456"], "recommend", "user 123456 is not in the model (300 ids, 0..299)"),
+        (["recommend", model, "--user", "abc"], "recommend", "user id 'abc' is not an integer"),
+        (["recommend", model], "recommend", "required: --user"),
+        (["recommend", model, "--user", "1", "-n", "0"], "recommend", "n must be a positive int"),
+        (["recommend", truncated, "--user", "1"], "recommend", "truncated or corrupted model file"),
+        (["recommend", garbage, "--user", "1"], "recommend", "not a fastmf model file"),
+        (["info", garbage], "info", "not a fastmf model file"),
+        (["similar", model, "--item", "99999"], "similar", "item 99999 is not in the model"),
+        (["similar", model, "--title", "x"], "similar", "no item titles"),
+        (["similar", model, "--item", "1", "--metric", "manhattan"], "similar", "metric 'manhattan'"),
+        (["similar", model], "similar", "one of the arguments --item --title is required"),
+        (["similar", biases, "--item", "1"], "similar", "Biases has no item factors"),
+        (["plot", model], "plot", "nothing to draw"),
+        (["plot", model, "--factor-map", tmp_path / "x.png", "--dims", "0"], "plot", "--dims '0'"),
+        (["plot", model, "--factor-map", tmp_path / "x.png", "--dims", "0,10"], "plot", "factor 10 is outside [0, 10)"),
+        (["plot", biases, "--curves", tmp_path / "x.png"], "plot", "no training history"),
+        (["plot", biases, "--factor-map", tmp_path / "x.png"], "plot", "Biases has no item factors"),
+    ]
+    # every case in process (fast: cli.main is what `python -m fastmf` runs) ...
+    monkeypatch.delenv("FASTMF_DATA", raising=False)
+    monkeypatch.setenv("FASTMF_CACHE", str(tmp_path / "cache"))
+    for args, command, *fragments in cases:
+        check_error(main_in_process(capsys, *args), command, *fragments)
+    assert not (tmp_path / "x.png").exists() and not (tmp_path / "c.png").exists()
+    # ... and one of each command through a real process
+    picked = [cases[j] for j in (0, 2, 4, 13, 15, 19, 23, 29)]
+    for (args, command, *fragments), p in zip(picked, run_many([c[0] for c in picked], tmp_path=tmp_path)):
+        check_error(p, command, *fragments)
+    # --verbose (before or after the command) shows the traceback instead
+    for p in run_many([["--verbose", "recommend", garbage, "--user", "1"],
+                       ["recommend", garbage, "--user", "1", "--verbose"]]):
+        assert p.returncode != 0 and "Traceback" in p.stderr and "ModelFileError" in p.stderr
+
+
+def test_string_ids_unknown_user_fallback_and_baselines(tmp_path):
+    f = tmp_path / "s.tsv"
+    f.write_text("alice\tm1\t5\nalice\tm2\t3\nbob\tm1\t4\nbob\tm3\t2\ncarol\tm2\t5\ncarol\tm3\t4\ncarol\tm4\t1\n")
+    m = tmp_path / "s.npz"
+    p = run("train", f, "--model", "biases", "--split", "none", "--save", m)
+    assert p.returncode == 0, p.stderr
+    assert "split: none: trained on all 7 ratings; no test metrics" in p.stdout and "rmse" not in p.stdout
+    model = fastmf.load(m)
+    known, unknown, fb = run_many([
+        ["recommend", m, "--user", "alice", "--json"],
+        ["recommend", m, "--user", "dave"],
+        ["recommend", m, "--user", "dave", "--fallback", "--json"],
+    ])
+    out = json.loads(known.stdout)
+    ids, scores = model.recommend("alice", n=10)
+    assert [e["item"] for e in out["items"]] == ["m3", "m4"] == ids[np.isfinite(scores)].tolist()
+    check_error(unknown, "recommend", "user 'dave' is not in the model (3 ids such as 'alice')", "--fallback")
+    assert fb.returncode == 0 and "unknown to the model" in fb.stderr
+    out = json.loads(fb.stdout)
+    assert out["known_user"] is False
+    assert [e["item"] for e in out["items"]] == ["m1", "m2", "m3", "m4"]  # mean + item bias, high first
+    np.testing.assert_allclose([e["score"] for e in out["items"]],
+                               model.global_mean_ + np.sort(model.item_bias_)[::-1], rtol=1e-12)
+
+
+def test_model_table_availability(synth):
+    """Names resolve through one table; a model this fastmf lacks is a clear error, not a crash."""
+    d, _ = synth
+    from fastmf._validation import check_params
+
+    try:
+        check_params("MatrixFactorization", {"solver": "als"}, fastmf.MatrixFactorization._constraints)
+        als_available = True
+    except ValueError:
+        als_available = False
+    ials_available = hasattr(fastmf, "ImplicitALS")
+    als, ials = run_many([["train", d / "train.tsv", "--model", "als", "--epochs", "2", "--factors", "4", "--json"],
+                          ["train", d / "train.tsv", "--model", "ials", "--epochs", "2", "--factors", "4", "--json"]])
+    if als_available:
+        assert als.returncode == 0 and json.loads(als.stdout)["model"]["params"]["solver"] == "als"
+    else:
+        check_error(als, "train", "model 'als' is not available in this version of fastmf")
+    if ials_available:
+        assert ials.returncode == 0 and json.loads(ials.stdout)["model"]["class"] == "ImplicitALS"
+    else:
+        check_error(ials, "train", "model 'ials' is not available", "fastmf.ImplicitALS")
+
+
+# ---------------------------------------------------------------------- helpers in process
+def test_make_model_maps_options_to_parameters():
+    m = cli.make_model("mf", {"factors": 7, "epochs": 3, "lr": 0.02, "reg": 0.1, "reg_bias": None,
+                              "alpha": None, "threads": 1, "dtype": "float64"},
+                       ["init_std=0.05", "shuffle=false", "n_blocks=none", "schedule=shuffle"], seed=4)
+    assert type(m) is fastmf.MatrixFactorization
+    params = m.get_params()
+    assert {k: params[k] for k in ("n_factors", "n_epochs", "lr", "reg", "n_threads", "dtype", "random_state",
+                                   "init_std", "shuffle", "n_blocks", "schedule")} == {
+        "n_factors": 7, "n_epochs": 3, "lr": 0.02, "reg": 0.1, "n_threads": 1, "dtype": "float64",
+        "random_state": 4, "init_std": 0.05, "shuffle": False, "n_blocks": None, "schedule": "shuffle"}
+    b = cli.make_model("biases", {"epochs": 4, "reg": 2.0}, seed=4)  # seed: Biases has no random_state
+    assert type(b) is fastmf.Biases and (b.n_iter, b.reg) == (4, 2.0)
+    assert type(cli.make_model("globalmean", {})) is fastmf.GlobalMean
+    assert [cli.parse_value(t) for t in ("3", "-2.5", "True", "none", "abc", "1e-3")] == [3, -2.5, True, None, "abc", 0.001]
+    with pytest.raises(cli.UserError, match="unknown model 'svd'"):
+        cli.make_model("svd", {})
+    with pytest.raises(ValueError, match="Biases: reg must be"):
+        cli.make_model("biases", {"reg": -1.0})
+
+
+def test_model_table_reports_a_missing_class(monkeypatch):
+    monkeypatch.setitem(cli.MODELS, "future", ("NoSuchModelYet", {}, "not written yet"))
+    with pytest.raises(cli.UserError, match=r"model 'future' is not available .*fastmf\.NoSuchModelYet"):
+        cli.model_class("future")
+
+
+class FakeStream(io.StringIO):
+    def __init__(self, tty):
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self):
+        return self.tty
+
+
+def test_format_epoch():
+    entry = {"epoch": 3, "train_rmse": 0.912345, "eval_rmse": 0.934567, "eval_mae": 0.7, "seconds": 0.1}
+    assert cli.format_epoch(3, 20, entry, width=10) == "epoch  3/20 [#.........]  train_rmse 0.9123  eval_rmse 0.9346"
+    assert cli.format_epoch(20, 20, entry, width=4, elapsed=1.234) == (
+        "epoch 20/20 [####]  train_rmse 0.9123  eval_rmse 0.9346  1.23 s")
+    assert cli.format_epoch(1, 2, {"train_rmse": 1.0}, bar=False) == "epoch 1/2  train_rmse 1.0000"
+    assert cli.format_epoch(0, 4, width=8) == "epoch 0/4 [........]"
+
+
+def test_progress_modes_and_bar_redraw():
+    assert cli.progress_mode(FakeStream(True), verbose=False) == "bar"
+    assert cli.progress_mode(FakeStream(False), verbose=True) == "lines"
+    assert cli.progress_mode(FakeStream(False), verbose=False) is None
+
+    s = FakeStream(True)
+    bar = cli.EpochProgress(2, s, "bar")
+    bar.start()
+    assert bar(None, {"epoch": 1, "train_rmse": 1.5, "eval_rmse": 1.25}) is None  # never stops training
+    bar(None, {"epoch": 2, "train_rmse": 1.0})
+    bar.close()
+    frames = s.getvalue().split("\r")
+    assert frames[0] == "" and frames[1] == "epoch 0/2 [................]"
+    assert re.fullmatch(r"epoch 1/2 \[#{8}\.{8}\]  train_rmse 1\.5000  eval_rmse 1\.2500  \d\.\d\d s", frames[2])
+    # the shorter last frame is padded with spaces over the longer one, then the line ends
+    assert re.fullmatch(r"epoch 2/2 \[#{16}\]  train_rmse 1\.0000  \d\.\d\d s {18}\n", frames[3])
+    assert len(frames[3]) == len(frames[2]) + 1  # 18 = len("  eval_rmse 1.2500")
+
+    s = FakeStream(False)
+    lines = cli.EpochProgress(2, s, "lines")
+    lines.start()
+    lines(None, {"epoch": 1, "train_rmse": 1.5})
+    lines.close()
+    assert re.fullmatch(r"epoch 1/2  train_rmse 1\.5000  \d\.\d\d s\n", s.getvalue())
+
+
+def test_jsonable():
+    out = cli.jsonable({"a": np.float32(0.5), 1.0: (np.int64(3), float("nan")), "d": np.dtype("float32"),
+                        "arr": np.array([1, 2])})
+    assert out == {"a": 0.5, "1.0": [3, None], "d": "float32", "arr": [1, 2]}
+    json.dumps(out, allow_nan=False)
