@@ -514,3 +514,77 @@ def test_ials_objective_by_hand():
     got = ref.ials_objective(np.array([0, 2]), np.array([0, 1], dtype=np.int32), np.array([2.0, 0.0]),
                              np.array([[0.5]]), np.array([[1.0], [2.0], [-2.0]]), 0.1, 1.0)
     assert got == pytest.approx(0.75 + 1.0 + 1.0 + 0.1 * (0.25 + 1 + 4 + 4), rel=1e-14)
+
+
+# ------------------------------------------------------------ iALS frequency-scaled regularisation
+def test_ials_reg_nu_zero_is_plain_reg():
+    users, items, counts, X, Y = implicit_problem(13)
+    csr = to_csr(users, items, counts, X.shape[0])
+    X_default, X_nu0 = X.copy(), X.copy()
+    ref.ials_half_sweep(*csr, Y, X_default, 0.1, 5.0)
+    ref.ials_half_sweep(*csr, Y, X_nu0, 0.1, 5.0, reg_nu=0.0, reg_alpha0=7.0)
+    np.testing.assert_array_equal(X_nu0, X_default)
+    assert ref.ials_objective(*csr, X, Y, 0.1, 5.0, reg_nu=0.0, reg_alpha0=7.0) == \
+        ref.ials_objective(*csr, X, Y, 0.1, 5.0)
+
+
+@pytest.mark.parametrize("scaling", ["linear", "log"])
+def test_ials_frequency_scaled_reg_per_row(scaling):
+    # each row equals a plain solve with lambda_r = reg (n_r+ + alpha0 n_fixed)^nu, where n_r+ counts
+    # the values > 0 only (implicit_problem stores a few zeros)
+    users, items, counts, X, Y = implicit_problem(14)
+    reg, alpha, nu, a0 = 0.05, 3.0, 0.7, 0.25
+    csr = to_csr(users, items, counts, X.shape[0])
+    indptr, indices, data = csr
+    Xs = X.copy()
+    ref.ials_half_sweep(*csr, Y, Xs, reg, alpha, scaling, 2.0, reg_nu=nu, reg_alpha0=a0)
+    n_pos = np.array([(data[indptr[r]:indptr[r + 1]] > 0).sum() for r in range(X.shape[0])])
+    stored = np.diff(indptr)
+    assert np.any((n_pos < stored) & (n_pos > 0))            # stored zeros are not counted
+    assert len(set(n_pos[n_pos > 0].tolist())) > 2
+    for r in np.nonzero(stored)[0]:
+        lo, hi = indptr[r], indptr[r + 1]
+        x = np.zeros((1, Y.shape[1]))
+        lam = reg * (n_pos[r] + a0 * Y.shape[0]) ** nu
+        ref.ials_half_sweep(np.array([0, hi - lo]), indices[lo:hi], data[lo:hi], Y, x, lam, alpha, scaling, 2.0)
+        np.testing.assert_allclose(Xs[r], x[0], rtol=1e-12, atol=1e-14)
+
+
+def test_ials_objective_frequency_scaled_by_hand():
+    # 2 users x 3 items, k = 1. user 0: stored 2 on item 0, stored 0 on item 1; user 1: stored 1 on item 0
+    # n+ per user (1, 1), per item (2, 0, 0); reg = 0.1, nu = 0.5, alpha0 = 2, alpha = 1
+    indptr = np.array([0, 2, 3])
+    indices = np.array([0, 1, 0], dtype=np.int32)
+    data = np.array([2.0, 0.0, 1.0])
+    X = np.array([[0.5], [1.0]])
+    Y = np.array([[1.0], [2.0], [-2.0]])
+    # data term: user 0 as in test_ials_objective_by_hand: 0.75 + 1 + 1 = 2.75
+    # user 1: item 0 c = 2, p = 1, s = 1 -> 0; items 1, 2: c = 1, p = 0, s = 2, -2 -> 4 + 4
+    data_term = 2.75 + 8.0
+    lam_u = 0.1 * (1 + 2 * 3) ** 0.5                     # both users: n+ = 1, n_items = 3
+    lam_i = 0.1 * (np.array([2, 0, 0]) + 2 * 2) ** 0.5   # n_users = 2
+    want = data_term + lam_u * (0.25 + 1.0) + float(lam_i @ np.array([1.0, 4.0, 4.0]))
+    got = ref.ials_objective(indptr, indices, data, X, Y, 0.1, 1.0, reg_nu=0.5, reg_alpha0=2.0)
+    assert got == pytest.approx(want, rel=1e-14)
+
+
+@pytest.mark.parametrize("nu", [0.5, 1.0])
+def test_ials_frequency_scaled_objective_never_increases(nu):
+    users, items, counts, X, Y = implicit_problem(15, n_users=11, n_items=14, empty_users=(0, 5),
+                                                  empty_items=(3, 13))
+    reg, alpha, a0 = 0.02, 6.0, 0.1
+    csr = to_csr(users, items, counts, X.shape[0])
+    csc = to_csr(items, users, counts, Y.shape[0])
+
+    def obj():
+        return ref.ials_objective(*csr, X, Y, reg, alpha, reg_nu=nu, reg_alpha0=a0)
+
+    values = [obj()]
+    for _ in range(4):
+        ref.ials_half_sweep(*csr, Y, X, reg, alpha, reg_nu=nu, reg_alpha0=a0)
+        values.append(obj())
+        ref.ials_half_sweep(*csc, X, Y, reg, alpha, reg_nu=nu, reg_alpha0=a0)
+        values.append(obj())
+    for a, b in zip(values, values[1:]):
+        assert b <= a * (1 + 1e-12), values
+    assert values[-1] < 0.9 * values[0], values

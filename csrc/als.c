@@ -1,0 +1,1302 @@
+/* Alternating least squares half-sweeps: explicit ALS with biases folded in, implicit-feedback ALS
+ * (iALS), the Gram matrix Y^T Y and the iALS loss.
+ *
+ * Math, explicit ALS (Zhou et al. 2008; NumPy twin fastmf.reference.als_half_sweep). A half-sweep
+ * updates one side: for every row r of a CSR (indptr, indices, data) whose rows are the side being
+ * solved and whose indices j point into the fixed side (factor rows y_j, biases c_j), with the n_r
+ * entries of row r, targets t_j = d_j - mu - c_j and z_j = [y_j, 1] (bias LAST here, k + 1 entries):
+ *     (sum_j z_j z_j^T + diag(lambda_r, ..., lambda_r, lambda_b,r)) [x_r; b_r] = sum_j t_j z_j,
+ * lambda_r = reg (times n_r when weighted), lambda_b,r = reg_bias (times n_r when weighted). Unbiased
+ * (biased = 0): (sum_j y_j y_j^T + lambda_r I) x_r = sum_j d_j y_j (no mu, no biases). Rows without
+ * entries get x_r = 0, b_r = 0.
+ *
+ * Math, implicit ALS (Hu, Koren & Volinsky 2008; twin fastmf.reference.ials_half_sweep). With
+ * confidences c_j = 1 + alpha d_j (linear) or 1 + alpha log(1 + d_j / eps) (log) and preferences
+ * p_j = [d_j > 0] on the stored entries (c = 1, p = 0 on every other column), G = Y^T Y over ALL rows
+ * of the fixed side:
+ *     (G + sum_j (c_j - 1) y_j y_j^T + lambda_r I) x_r = sum_j c_j p_j y_j,
+ * which minimises sum_{all j} c_j (p_j - x_r.y_j)^2 + lambda_r |x_r|^2. lambda_r = reg, or with
+ * frequency-scaled regularisation (Rendle, Krichene, Zhang & Koren 2022) lambda_r =
+ * reg (n_r+ + alpha0 n_fixed)^nu, n_r+ = number of entries of row r with d_j > 0.
+ * Loss (twin fastmf.reference.ials_objective), without materialising the n_users x n_items pairs:
+ * split sum_{u,j} c_uj (p_uj - s_uj)^2, s_uj = x_u.y_j, into the c = 1, p = 0 value over all pairs
+ * plus a correction on the stored pairs:
+ *     L = sum_u x_u^T G x_u + sum_{(u,j) stored} [c_uj (p_uj - s_uj)^2 - s_uj^2]
+ *         + sum_u lambda_u |x_u|^2 + sum_j lambda_j |y_j|^2,
+ * O(nnz k + (n_users + n_items) k^2) instead of O(n_users n_items k).
+ *
+ * Solvers. Cholesky: the system is formed in double (the Gram part from gathered blocks of fixed
+ * rows converted to double, in register tiles) and factorised in place as A = U^T U; a pivot that is
+ * not finite or <= m DBL_EPSILON times its original diagonal entry means "not positive definite"
+ * (FASTMF_ERR_NOT_PD with the row). Conjugate gradient: warm-started from the current row (factors[r],
+ * bias[r]), cg_steps iterations, never forming A: explicit A v = sum_j z_j (z_j.v) + D v; implicit
+ * A v = G v + sum_j (c_j - 1)(y_j.v) y_j + lambda_r v (as implicit's CPU solver does). CG stops early
+ * when the residual is exactly 0; p.Ap <= 0 means not positive definite.
+ *
+ * Invariants. All arrays are C-contiguous: indptr [n_rows + 1] int64 with 0 = indptr[0] <= ... <=
+ * indptr[n_rows] = nnz (checked, O(n_rows)); indices [nnz] int32 in [0, n_fixed) and data [nnz]
+ * finite (checked as each row is read: a bad entry fails its row and is never used to address
+ * memory); factor matrices row-major n x k; fixed factors and biases finite (scanned before the
+ * sweep); gram k x k row-major, full (both triangles). factors/bias must not overlap the fixed side
+ * (rows being written are read by no other row). Arithmetic is double - float factors are converted
+ * when read and rounded once when stored - except in the implicit CG solver, whose per-entry work
+ * (y_j.v and the sum of (c_j - 1)(y_j.v) y_j, in each A v product) runs in the factors' type, as
+ * implicit's float32 solver does: half the vector work for float32, and a CG of a few steps is far
+ * from float32 round-off anyway. Its recurrences (x, r, p, G v, the step lengths) stay in double.
+ *
+ * Ownership. Every array belongs to the caller and is only borrowed during a call; the sweeps write
+ * factors (and bias) only, row by row. Scratch (the gathered blocks, the system, the CG vectors, the
+ * Gram partial sums, the per-row losses) is allocated by the kernels - per thread inside the
+ * parallel region - and freed on every path, errors included. No globals, no printing.
+ *
+ * Threads. Rows are independent: each thread solves whole rows (OpenMP dynamic schedule) with its
+ * own scratch, so there is no race and every row is computed by the same instructions whatever the
+ * thread count: results are bit-identical for every n_threads. The Gram matrix is summed over fixed
+ * row blocks (their number depends on n only) added in block order, and the loss sums per-row values
+ * serially in row order, so both are deterministic too. Errors are reduced deterministically: a row
+ * above the lowest failing row found so far is skipped, and the lowest failing row (and its first bad
+ * entry) is reported - the same row whatever the schedule. On an error the rows solved so far keep
+ * their new values and the failing row is unchanged.
+ *
+ * SIMD. The inner loops are plain loops over contiguous data that GCC/Clang vectorise at -O3 without
+ * -ffast-math: the Gram accumulation in register tiles (8 x 8 doubles when the CPU has AVX-512, else
+ * 4 x 8, chosen at run time), axpys and the Cholesky rank-4 trailing updates under `#pragma omp
+ * simd`, dot products with 16 independent partial sums added as a fixed tree (an `omp simd
+ * reduction` would end in a 16-step sequential lane sum). With GCC >= 11 on x86-64 Linux the row
+ * solvers, the Gram blocks and the loss rows are also compiled for x86-64-v3 (AVX2 + FMA) and
+ * x86-64-v4 (AVX-512) and the version for the running CPU is picked at load time (no -march flag;
+ * FASTMF_NO_CLONES turns this off): results are bit-identical across runs and thread counts on one
+ * machine, not across machines (FMA contraction and vector widths differ).
+ */
+#ifndef FASTMF_ALS_TEMPLATE_PASS
+
+#include <float.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "als.h"
+
+#ifdef _OPENMP
+#include <omp.h>
+#define ALS_OMP(x) _Pragma(#x)
+#else
+#define ALS_OMP(x)
+#endif
+
+#if defined(_MSC_VER) && !defined(__cplusplus)
+#define restrict __restrict
+#endif
+
+/* Function multi-versioning of the row solvers (see sgd.c): GCC >= 11 on x86-64 glibc.
+ * Define FASTMF_NO_CLONES to build the baseline only. */
+#if !defined(FASTMF_NO_CLONES) && defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) \
+    && defined(__linux__) && defined(__GLIBC__) && (__GNUC__ >= 11)
+#define ALS_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
+#define ALS_HAVE_CLONES 1
+#else
+#define ALS_CLONES
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define ALS_INLINE __attribute__((always_inline)) inline
+#else
+#define ALS_INLINE inline
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define ALS_PREFETCH_LINE(addr) __builtin_prefetch((const void *)(addr), 0, 3)
+#else
+#define ALS_PREFETCH_LINE(addr) ((void)0)
+#endif
+#define ALS_PREFETCH 4           /* fixed rows prefetched this many entries ahead */
+
+#define ALS_ROWS_PER_TASK 8      /* rows per dynamic-schedule chunk */
+#define ALS_GATHER_BYTES 32768   /* target size of a gathered block of fixed rows (fits L1) */
+#define ALS_GRAM_ROWS 4096       /* rows per Gram partial sum ...                           */
+#define ALS_GRAM_MAX_BLOCKS 32   /* ... and at most this many partial sums                  */
+
+static int64_t round8(int64_t n) { return (n + 7) & ~(int64_t)7; }
+
+/* rows of fixed factors gathered at a time for a padded width kp: ALS_GATHER_BYTES, in [16, 256] */
+static int64_t gather_rows(int64_t kp)
+{
+    int64_t c = ALS_GATHER_BYTES / (int64_t)(sizeof(double) * (size_t)kp);
+    return c < 16 ? 16 : (c > 256 ? 256 : c);
+}
+
+/* ------------------------------------------------------------------------------ scratch buffers */
+typedef struct { void *raw; double *d; } dbuf;
+
+/* n doubles aligned to 64 bytes (n may be 0); NULL on failure */
+static double *dbuf_alloc(dbuf *b, int64_t n)
+{
+    b->raw = malloc((size_t)(n > 0 ? n : 1) * sizeof(double) + 64);
+    b->d = b->raw ? (double *)(((uintptr_t)b->raw + 63) & ~(uintptr_t)63) : NULL;
+    return b->d;
+}
+
+static void dbuf_free(dbuf *b)
+{
+    free(b->raw);
+    b->raw = NULL;
+    b->d = NULL;
+}
+
+/* Per-thread workspace of the row solvers. ld (system_stride) is the row stride of the system A.
+ *   Z, WZ [chunk x kp]: gathered fixed rows (and, for iALS Cholesky, the rows scaled by c - 1);
+ *   A     [ld x ld]   : the system, upper triangle used;
+ *   v     [8 ld]      : vectors (right-hand side, CG x / r / p / Ap, sums, original diagonal);
+ *   ent   [2 maxdeg]  : per-entry values of the current row (c - 1 and c p) for iALS CG;
+ *   T     [chunk]     : the targets of a gathered block (explicit Cholesky). */
+typedef struct {
+    dbuf zb, wzb, ab, vb, eb, tb;
+    double *Z, *WZ, *A, *v, *ent, *T;
+} workspace;
+
+static int ws_alloc(workspace *w, int64_t chunk, int64_t kp, int64_t ld, int64_t maxdeg,
+                    int need_wz, int need_ent)
+{
+    memset(w, 0, sizeof(*w));
+    w->Z = dbuf_alloc(&w->zb, chunk * kp);
+    w->WZ = need_wz ? dbuf_alloc(&w->wzb, chunk * kp) : NULL;
+    w->A = dbuf_alloc(&w->ab, ld * ld);
+    w->v = dbuf_alloc(&w->vb, 8 * ld);
+    w->ent = need_ent ? dbuf_alloc(&w->eb, 2 * maxdeg) : NULL;
+    w->T = dbuf_alloc(&w->tb, chunk);
+    return w->Z && (w->WZ || !need_wz) && w->A && w->v && (w->ent || !need_ent) && w->T;
+}
+
+static void ws_free(workspace *w)
+{
+    dbuf_free(&w->zb);
+    dbuf_free(&w->wzb);
+    dbuf_free(&w->ab);
+    dbuf_free(&w->vb);
+    dbuf_free(&w->eb);
+    dbuf_free(&w->tb);
+}
+
+/* --------------------------------------------------------------------------- error bookkeeping */
+typedef struct {
+    fastmf_status status;
+    int what;
+    int64_t pos;
+} row_error;
+
+static const row_error ROW_OK = {FASTMF_OK, -1, -1};
+
+/* Shared outcome of a parallel sweep: the lowest failing row and its error (row = n_rows: none). */
+typedef struct {
+    int64_t row;
+    row_error err;
+    int nomem;
+} sweep_error;
+
+static void record_error(sweep_error *se, int64_t r, row_error e)
+{
+    ALS_OMP(omp critical(fastmf_als_error))
+    {
+        if (r < se->row) {
+            se->err = e;
+            ALS_OMP(omp atomic write)
+            se->row = r;
+        }
+    }
+}
+
+/* row r may be skipped: memory ran out somewhere, or a lower row already failed */
+static int skip_row(sweep_error *se, int64_t r)
+{
+    int64_t lowest;
+    int nomem;
+    ALS_OMP(omp atomic read)
+    lowest = se->row;
+    ALS_OMP(omp atomic read)
+    nomem = se->nomem;
+    return nomem || r > lowest;
+}
+
+static void flag_nomem(sweep_error *se)
+{
+    ALS_OMP(omp atomic write)
+    se->nomem = 1;
+}
+
+static fastmf_status finish(const sweep_error *se, int64_t n_rows, int64_t *bad_pos, int *bad_what)
+{
+    if (se->nomem) {
+        *bad_pos = -1; *bad_what = -1;
+        return FASTMF_ERR_NOMEM;
+    }
+    if (se->row < n_rows) {
+        *bad_pos = se->err.pos; *bad_what = se->err.what;
+        return se->err.status;
+    }
+    return FASTMF_OK;
+}
+
+static int clamp_threads(int n_threads, int64_t work_items)
+{
+    int nt = n_threads < 1 ? 1 : n_threads;
+    if ((int64_t)nt > work_items) nt = work_items > 1 ? (int)work_items : 1;
+    return nt;
+}
+
+/* 0 = indptr[0] <= ... <= indptr[n_rows] = nnz; *maxdeg = the largest row length. On failure
+ * *bad_pos is the first offending position of indptr. */
+static int check_indptr(const int64_t *indptr, int64_t n_rows, int64_t nnz, int64_t *maxdeg,
+                        int64_t *bad_pos)
+{
+    int64_t r, m = 0;
+    if (indptr[0] != 0) { *bad_pos = 0; return 0; }
+    for (r = 0; r < n_rows; ++r) {
+        const int64_t d = indptr[r + 1] - indptr[r];
+        if (d < 0 || indptr[r + 1] > nnz) { *bad_pos = r + 1; return 0; }
+        if (d > m) m = d;
+    }
+    if (indptr[n_rows] != nnz) { *bad_pos = n_rows; return 0; }
+    *maxdeg = m;
+    return 1;
+}
+
+/* ------------------------------------------------------------------------ double-precision kernels */
+/* Dot products keep ALS_LANES independent partial sums (two 8-wide vectors: two FMA chains) and
+ * add them as a fixed tree: vectorised without reassociation flags, and much shorter than the
+ * sequential lane sum a `#pragma omp simd reduction` gets without -ffast-math. */
+#define ALS_LANES 16
+
+ALS_INLINE static double lane_sum(const double *restrict acc)
+{
+    double t[8];
+    int l;
+    for (l = 0; l < 8; ++l) t[l] = acc[l] + acc[l + 8];
+    for (l = 0; l < 4; ++l) t[l] += t[l + 4];
+    return (t[0] + t[2]) + (t[1] + t[3]);
+}
+
+ALS_INLINE static double dot_dd(const double *restrict a, const double *restrict b, int64_t n)
+{
+    double acc[ALS_LANES] = {0.0};
+    double s = 0.0;
+    int64_t i = 0;
+    int l;
+    for (; i + ALS_LANES <= n; i += ALS_LANES) {
+#pragma omp simd
+        for (l = 0; l < ALS_LANES; ++l) acc[l] += a[i + l] * b[i + l];
+    }
+    for (; i < n; ++i) s += a[i] * b[i];
+    return lane_sum(acc) + s;
+}
+
+/* y += a x */
+ALS_INLINE static void axpy_dd(double a, const double *restrict x, double *restrict y, int64_t n)
+{
+    int64_t i;
+#pragma omp simd
+    for (i = 0; i < n; ++i) y[i] += a * x[i];
+}
+
+/* out = G v for a full symmetric k x k G (row-major): out = sum_j v_j G[j, :] (rows = columns) */
+ALS_INLINE static void symv_full(const double *restrict G, int64_t k, const double *restrict v,
+                                 double *restrict out)
+{
+    int64_t j;
+    memset(out, 0, (size_t)k * sizeof(double));
+    for (j = 0; j < k; ++j) axpy_dd(v[j], G + j * k, out, k);
+}
+
+/* G[i][j] += sum_e A[e][i] B[e][j] on every TR x TC tile (rows i..i+TR-1, columns j..j+TC-1) of
+ * the kp x kp matrix that meets the upper triangle; A and B are ne x kp row-major (kp a multiple of
+ * TR and TC), G has row stride ldg >= kp. The TR x TC accumulators of a tile stay in registers while
+ * the ne rows stream by: per row, TC/8 8-wide loads of B, TR broadcasts of A and TR * TC / 8
+ * independent 8-wide multiply-adds. 8 x 8 suits AVX-512 (8 zmm accumulators: enough independent
+ * chains to hide the FMA latency; 4 x 8 was twice slower there, 8 x 16 no faster), 4 x 8 suits
+ * AVX2 / SSE2 (8 ymm / 16 xmm accumulators, no spills).
+ * Every entry of G is its own chain over e in the same order, so the sums do not depend on the tile
+ * shape. */
+#define ALS_GRAM_TILES(NAME, TR, TC)                                                               \
+    ALS_INLINE static void NAME(const double *restrict A, const double *restrict B, int64_t ne,    \
+                                int64_t kp, double *restrict G, int64_t ldg)                       \
+    {                                                                                              \
+        int64_t i, j, e;                                                                           \
+        int a, c;                                                                                  \
+        for (i = 0; i < kp; i += TR) {                                                             \
+            for (j = (i / TC) * TC; j < kp; j += TC) {                                             \
+                double acc[TR][TC];                                                                \
+                for (a = 0; a < TR; ++a)                                                           \
+                    for (c = 0; c < TC; ++c) acc[a][c] = G[(i + a) * ldg + j + c];                 \
+                for (e = 0; e < ne; ++e) {                                                         \
+                    const double *restrict za = A + e * kp + i;                                    \
+                    const double *restrict zb = B + e * kp + j;                                    \
+                    for (a = 0; a < TR; ++a) {                                                     \
+                        const double s = za[a];                                                    \
+                        _Pragma("omp simd")                                                        \
+                        for (c = 0; c < TC; ++c) acc[a][c] += s * zb[c];                           \
+                    }                                                                              \
+                }                                                                                  \
+                for (a = 0; a < TR; ++a)                                                           \
+                    for (c = 0; c < TC; ++c) G[(i + a) * ldg + j + c] = acc[a][c];                 \
+            }                                                                                      \
+        }                                                                                          \
+    }
+ALS_GRAM_TILES(gram_tiles_narrow, 4, 8)
+ALS_GRAM_TILES(gram_tiles_wide, 8, 8)
+
+/* padded width of the gathered rows: a multiple of the tile sizes */
+static int64_t padded_width(int64_t k)
+{
+    return round8(k);
+}
+
+/* row stride of the system matrix: room for the tiles (kp) and for k + 1 columns */
+static int64_t system_stride(int64_t k, int64_t kp)
+{
+    const int64_t m = round8(k + 1);
+    return kp > m ? kp : m;
+}
+
+/* 1 when the running CPU has AVX-512F (the row solvers then use 8 x 8 tiles) */
+static int wide_tiles(void)
+{
+#if defined(ALS_HAVE_CLONES)
+    return __builtin_cpu_supports("avx512f") ? 1 : 0;
+#else
+    return 0;
+#endif
+}
+
+ALS_INLINE static void gram_tiles(const double *restrict A, const double *restrict B, int64_t ne,
+                                  int64_t kp, double *restrict G, int64_t ldg, int wide)
+{
+    if (wide) gram_tiles_wide(A, B, ne, kp, G, ldg);
+    else gram_tiles_narrow(A, B, ne, kp, G, ldg);
+}
+
+/* wsum[j] += sum_e t[e] Z[e][j] and (sum != NULL) sum[j] += sum_e Z[e][j] for the ne x kp block Z
+ * (kp a multiple of 8): the right-hand side Y_r^T t and the bias column Y_r^T 1 of a gathered block.
+ * Column blocks of 32 keep their partial sums in registers (8 independent 8-wide chains) instead of
+ * loading and storing them for every entry. */
+#define ALS_COLSUMS(W)                                                                             \
+    {                                                                                              \
+        double at[W], a1[W];                                                                       \
+        for (c = 0; c < W; ++c) { at[c] = wsum[j + c]; a1[c] = sum ? sum[j + c] : 0.0; }           \
+        for (e = 0; e < ne; ++e) {                                                                 \
+            const double *restrict z = Z + e * kp + j;                                             \
+            const double te = t[e];                                                                \
+            _Pragma("omp simd")                                                                    \
+            for (c = 0; c < W; ++c) { at[c] += te * z[c]; a1[c] += z[c]; }                         \
+        }                                                                                          \
+        for (c = 0; c < W; ++c) wsum[j + c] = at[c];                                               \
+        if (sum) for (c = 0; c < W; ++c) sum[j + c] = a1[c];                                       \
+    }
+ALS_INLINE static void column_sums(const double *restrict Z, const double *restrict t, int64_t ne,
+                                   int64_t kp, double *restrict wsum, double *restrict sum)
+{
+    int64_t j = 0, e;
+    int c;
+    for (; j + 32 <= kp; j += 32) ALS_COLSUMS(32)
+    for (; j < kp; j += 8) ALS_COLSUMS(8)
+}
+#undef ALS_COLSUMS
+
+/* In-place Cholesky A = U^T U of the m x m symmetric matrix whose upper triangle is stored in A
+ * (row stride ld); U overwrites it. diag0[m] receives the original diagonal. Returns -1, or the
+ * first pivot index that is not finite or <= m * DBL_EPSILON * (its original diagonal entry).
+ * Right-looking, by panels of up to 4 rows: the panel's rows are finished (updated by the earlier
+ * rows of the panel, pivoted, scaled), then the trailing triangle gets one rank-4 update - one load
+ * and one store of each trailing entry per panel instead of per row. */
+ALS_INLINE static int64_t cholesky_upper(double *restrict A, int64_t m, int64_t ld,
+                                         double *restrict diag0)
+{
+    const double tol = (double)m * DBL_EPSILON;
+    int64_t j0, j, p, i, l;
+    for (j = 0; j < m; ++j) diag0[j] = A[j * ld + j];
+    for (j0 = 0; j0 < m; j0 += 4) {
+        const int64_t nb = m - j0 < 4 ? m - j0 : 4;
+        for (j = j0; j < j0 + nb; ++j) {              /* finish the panel rows */
+            double *restrict uj = A + j * ld;
+            double d, inv;
+            for (p = j0; p < j; ++p) {
+                const double *restrict up = A + p * ld;
+                const double u = up[j];
+#pragma omp simd
+                for (l = j; l < m; ++l) uj[l] -= u * up[l];
+            }
+            d = uj[j];
+            if (!(d > tol * diag0[j]) || !isfinite(d)) return j;
+            d = sqrt(d);
+            inv = 1.0 / d;
+            uj[j] = d;
+#pragma omp simd
+            for (l = j + 1; l < m; ++l) uj[l] *= inv;
+        }
+        if (nb == 4) {                                /* rank-4 update of the trailing triangle */
+            const double *restrict u0 = A + j0 * ld, *restrict u1 = u0 + ld;
+            const double *restrict u2 = u1 + ld, *restrict u3 = u2 + ld;
+            for (i = j0 + 4; i < m; ++i) {
+                double *restrict ai = A + i * ld;
+                const double a0 = u0[i], a1 = u1[i], a2 = u2[i], a3 = u3[i];
+#pragma omp simd
+                for (l = i; l < m; ++l) ai[l] -= a0 * u0[l] + a1 * u1[l] + a2 * u2[l] + a3 * u3[l];
+            }
+        }
+    }
+    return -1;
+}
+
+/* Solve U^T U x = b in place (b -> x) with the factor from cholesky_upper. */
+ALS_INLINE static void cholesky_solve_upper(const double *restrict U, int64_t m, int64_t ld,
+                                            double *restrict b)
+{
+    int64_t i;
+    for (i = 0; i < m; ++i) {                    /* U^T y = b: column-oriented forward pass */
+        const double *restrict ui = U + i * ld;
+        const double yi = b[i] / ui[i];
+        b[i] = yi;
+        axpy_dd(-yi, ui + i + 1, b + i + 1, m - i - 1);
+    }
+    for (i = m - 1; i >= 0; --i) {               /* U x = y: row-oriented back substitution */
+        const double *restrict ui = U + i * ld;
+        b[i] = (b[i] - dot_dd(ui + i + 1, b + i + 1, m - i - 1)) / ui[i];
+    }
+}
+
+static int all_finite_d(const double *x, int64_t n)
+{
+    double acc = 0.0;
+    int64_t i;
+#pragma omp simd reduction(+:acc)
+    for (i = 0; i < n; ++i) acc += x[i] * 0.0;   /* 0 for finite x, NaN for inf or NaN */
+    return acc == 0.0;
+}
+
+static int64_t first_nonfinite_d(const double *x, int64_t n)
+{
+    int64_t i;
+    if (all_finite_d(x, n)) return -1;
+    for (i = 0; i < n; ++i)
+        if (!isfinite(x[i])) return i;
+    return -1;
+}
+
+/* confidence of a stored value (NaN / inf when undefined) */
+static inline double confidence(double d, double alpha, double eps, int log_scaling)
+{
+    return log_scaling ? 1.0 + alpha * log1p(d / eps) : 1.0 + alpha * d;
+}
+
+/* lambda_r of implicit ALS for a row with n_pos positive entries */
+static inline double ials_lambda(const fastmf_ials_params *p, int64_t n_pos, int64_t n_other)
+{
+    if (p->reg_nu == 0.0) return p->reg;
+    return p->reg * pow((double)n_pos + p->reg_alpha0 * (double)n_other, p->reg_nu);
+}
+
+static int als_params_ok(const fastmf_als_params *p)
+{
+    return p != NULL && p->n_rows >= 0 && p->n_fixed >= 0 && p->n_factors >= 1 && p->nnz >= 0
+           && p->cg_steps >= 0 && (p->solver == FASTMF_ALS_CHOLESKY || p->solver == FASTMF_ALS_CG)
+           && isfinite(p->mu) && isfinite(p->reg) && isfinite(p->reg_bias);
+}
+
+static int ials_params_ok(const fastmf_ials_params *p)
+{
+    return p != NULL && p->n_rows >= 0 && p->n_fixed >= 0 && p->n_factors >= 1 && p->nnz >= 0
+           && p->cg_steps >= 0 && (p->solver == FASTMF_ALS_CHOLESKY || p->solver == FASTMF_ALS_CG)
+           && (p->scaling == FASTMF_IALS_LINEAR || p->scaling == FASTMF_IALS_LOG)
+           && isfinite(p->reg) && isfinite(p->alpha) && isfinite(p->reg_nu)
+           && isfinite(p->reg_alpha0) && (p->scaling == FASTMF_IALS_LINEAR || p->eps > 0.0);
+}
+
+/* ------------------------------------------------------------------ typed kernels (templated) */
+#define FASTMF_ALS_TEMPLATE_PASS
+#define REAL float
+#define SFX(name) name##_f32
+#include "als.c"
+#undef REAL
+#undef SFX
+#define REAL double
+#define SFX(name) name##_f64
+#include "als.c"
+#undef REAL
+#undef SFX
+#undef FASTMF_ALS_TEMPLATE_PASS
+
+#else /* FASTMF_ALS_TEMPLATE_PASS: everything below is compiled once per element type REAL */
+
+/* ------------------------------------------------------------------------------ element helpers */
+ALS_INLINE static double SFX(dot_rd)(const REAL *restrict y, const double *restrict v, int64_t k)
+{
+    double acc[ALS_LANES] = {0.0};
+    double s = 0.0;
+    int64_t f = 0;
+    int l;
+    for (; f + ALS_LANES <= k; f += ALS_LANES) {
+#pragma omp simd
+        for (l = 0; l < ALS_LANES; ++l) acc[l] += (double)y[f + l] * v[f + l];
+    }
+    for (; f < k; ++f) s += (double)y[f] * v[f];
+    return lane_sum(acc) + s;
+}
+
+/* out += a y */
+ALS_INLINE static void SFX(axpy_rd)(double a, const REAL *restrict y, double *restrict out, int64_t k)
+{
+    int64_t f;
+#pragma omp simd
+    for (f = 0; f < k; ++f) out[f] += a * (double)y[f];
+}
+
+/* bring the k elements at y into the cache (a hint; no effect on results) */
+ALS_INLINE static void SFX(prefetch_row)(const REAL *y, int64_t k)
+{
+    const char *c = (const char *)((uintptr_t)y & ~(uintptr_t)63), *end = (const char *)(y + k);
+    for (; c < end; c += 64) ALS_PREFETCH_LINE(c);
+}
+
+/* dot product and axpy in the element type: 128 bytes of partial sums (two vectors), fixed tree */
+#define ALS_RLANES ((int)(128 / sizeof(REAL)))
+ALS_INLINE static REAL SFX(dot_rr)(const REAL *restrict a, const REAL *restrict b, int64_t k)
+{
+    REAL acc[128 / sizeof(REAL)];
+    REAL s = 0;
+    int64_t f = 0;
+    int l, width;
+    for (l = 0; l < ALS_RLANES; ++l) acc[l] = 0;
+    for (; f + ALS_RLANES <= k; f += ALS_RLANES) {
+#pragma omp simd
+        for (l = 0; l < ALS_RLANES; ++l) acc[l] += a[f + l] * b[f + l];
+    }
+    for (; f < k; ++f) s += a[f] * b[f];
+    for (width = ALS_RLANES / 2; width >= 1; width /= 2)
+        for (l = 0; l < width; ++l) acc[l] += acc[l + width];
+    return acc[0] + s;
+}
+#undef ALS_RLANES
+
+/* out += a y */
+ALS_INLINE static void SFX(axpy_rr)(REAL a, const REAL *restrict y, REAL *restrict out, int64_t k)
+{
+    int64_t f;
+#pragma omp simd
+    for (f = 0; f < k; ++f) out[f] += a * y[f];
+}
+
+/* Z[e] = (double) Y[idx[e]] (or Y[row0 + e] when idx is NULL), zero-padded to kp, e < ne */
+ALS_INLINE static void SFX(gather)(const REAL *restrict Y, int64_t k, int64_t kp,
+                                   const int32_t *restrict idx, int64_t row0, int64_t ne,
+                                   double *restrict Z)
+{
+    int64_t e, f;
+    for (e = 0; e < ne; ++e) {
+        const REAL *restrict y = Y + (idx ? (int64_t)idx[e] : row0 + e) * k;
+        double *restrict z = Z + e * kp;
+        if (idx && e + ALS_PREFETCH < ne) SFX(prefetch_row)(Y + (int64_t)idx[e + ALS_PREFETCH] * k, k);
+#pragma omp simd
+        for (f = 0; f < k; ++f) z[f] = (double)y[f];
+        for (f = k; f < kp; ++f) z[f] = 0.0;
+    }
+}
+
+/* first row of the n x k matrix X holding a non-finite value, or -1 */
+static int64_t SFX(first_bad_row)(const REAL *X, int64_t n, int64_t k)
+{
+    const int64_t block = 4096;
+    int64_t lo, i;
+    for (lo = 0; lo < n * k; lo += block) {
+        const int64_t hi = n * k - lo < block ? n * k : lo + block;
+        double acc = 0.0;
+#pragma omp simd reduction(+:acc)
+        for (i = lo; i < hi; ++i) acc += (double)X[i] * 0.0;
+        if (acc != 0.0 || acc != acc)
+            for (i = lo; i < hi; ++i)
+                if (!isfinite((double)X[i])) return i / k;
+    }
+    return -1;
+}
+
+/* the row's entries lo..hi-1 index the fixed side and hold finite values; for iALS (conf = 1)
+ * their confidences are finite too. *n_pos = number of values > 0. */
+static row_error SFX(check_entries)(const int32_t *indices, const REAL *data, int64_t lo, int64_t hi,
+                                    int64_t n_fixed, const fastmf_ials_params *conf, int64_t *n_pos)
+{
+    row_error e = ROW_OK;
+    int64_t j, np = 0;
+    for (j = lo; j < hi; ++j) {
+        const double d = (double)data[j];
+        if ((uint64_t)(int64_t)indices[j] >= (uint64_t)n_fixed) {
+            e.status = FASTMF_ERR_INDEX; e.what = FASTMF_ALS_BAD_INDEX; e.pos = j;
+            return e;
+        }
+        if (!isfinite(d) || (conf && !isfinite(confidence(d, conf->alpha, conf->eps,
+                                                           conf->scaling == FASTMF_IALS_LOG)))) {
+            e.status = FASTMF_ERR_VALUE; e.what = FASTMF_ALS_BAD_DATA; e.pos = j;
+            return e;
+        }
+        np += d > 0.0;
+    }
+    *n_pos = np;
+    return e;
+}
+
+/* x[0..m) finite, else DIVERGED for row r */
+static row_error SFX(check_solution)(const double *x, int64_t m, int64_t r)
+{
+    row_error e = ROW_OK;
+    if (!all_finite_d(x, m)) {
+        e.status = FASTMF_ERR_DIVERGED; e.what = FASTMF_ALS_BAD_RESULT; e.pos = r;
+    }
+    return e;
+}
+
+static row_error SFX(not_pd)(int64_t r)
+{
+    row_error e;
+    e.status = FASTMF_ERR_NOT_PD; e.what = FASTMF_ALS_BAD_SYSTEM; e.pos = r;
+    return e;
+}
+
+/* --------------------------------------------------------------------------------- explicit ALS */
+typedef struct {
+    const fastmf_als_params *p;
+    const int64_t *indptr;
+    const int32_t *indices;
+    const REAL *data, *Y, *cb;   /* data, fixed factors, fixed biases */
+    REAL *X, *b;                 /* factors, biases (written) */
+    int64_t kp, ld, chunk;
+    int wide;                    /* 8 x 8 Gram tiles */
+} SFX(als_ctx);
+
+/* target of entry j: d_j - mu - c_idx (biased) or d_j */
+ALS_INLINE static double SFX(als_target)(const SFX(als_ctx) *c, int64_t j)
+{
+    const double d = (double)c->data[j];
+    return c->p->biased ? (d - c->p->mu) - (double)c->cb[c->indices[j]] : d;
+}
+
+ALS_INLINE static void SFX(als_store)(const SFX(als_ctx) *c, int64_t r, const double *x)
+{
+    const int64_t k = c->p->n_factors;
+    REAL *xr = c->X + r * k;
+    int64_t f;
+    for (f = 0; f < k; ++f) xr[f] = (REAL)x[f];
+    if (c->p->biased) c->b[r] = (REAL)x[k];
+}
+
+/* exact solve of row r (entries lo..hi-1, already checked) */
+ALS_INLINE static row_error SFX(als_row_cholesky)(const SFX(als_ctx) *c, int64_t r, int64_t lo,
+                                                  int64_t hi, workspace *w)
+{
+    const fastmf_als_params *p = c->p;
+    const int64_t k = p->n_factors, kp = c->kp, ld = c->ld, m = k + (p->biased ? 1 : 0);
+    const int64_t n_r = hi - lo;
+    const double scale = p->weighted ? (double)n_r : 1.0;
+    double *restrict A = w->A, *restrict rhs = w->v, *restrict ysum = w->v + ld;
+    double *restrict diag0 = w->v + 2 * ld;
+    double tsum = 0.0;
+    int64_t e0, e, f;
+
+    memset(A, 0, (size_t)(ld * ld) * sizeof(double));
+    memset(rhs, 0, (size_t)ld * sizeof(double));
+    memset(ysum, 0, (size_t)ld * sizeof(double));
+    for (e0 = lo; e0 < hi; e0 += c->chunk) {
+        const int64_t ne = hi - e0 < c->chunk ? hi - e0 : c->chunk;
+        SFX(gather)(c->Y, k, kp, c->indices + e0, 0, ne, w->Z);
+        for (e = 0; e < ne; ++e) {
+            w->T[e] = SFX(als_target)(c, e0 + e);
+            tsum += w->T[e];
+        }
+        column_sums(w->Z, w->T, ne, kp, rhs, p->biased ? ysum : NULL);   /* Y_r^T t, Y_r^T 1 */
+        gram_tiles(w->Z, w->Z, ne, kp, A, ld, c->wide);                  /* Y_r^T Y_r */
+    }
+    for (f = 0; f < k; ++f) A[f * ld + f] += p->reg * scale;
+    if (p->biased) {
+        for (f = 0; f < k; ++f) A[f * ld + k] = ysum[f];
+        A[k * ld + k] = (double)n_r + p->reg_bias * scale;
+        rhs[k] = tsum;
+    }
+    if (cholesky_upper(A, m, ld, diag0) >= 0) return SFX(not_pd)(r);
+    cholesky_solve_upper(A, m, ld, rhs);
+    {
+        row_error err = SFX(check_solution)(rhs, m, r);
+        if (err.status == FASTMF_OK) SFX(als_store)(c, r, rhs);
+        return err;
+    }
+}
+
+/* out = sum_e z_e (z_e . v) + D v with z_e = [y_e, 1] (biased) */
+ALS_INLINE static void SFX(als_apply)(const SFX(als_ctx) *c, int64_t lo, int64_t hi, double lam,
+                                      double lamb, const double *restrict v, double *restrict out)
+{
+    const int64_t k = c->p->n_factors;
+    const int biased = c->p->biased;
+    int64_t j, f;
+    for (f = 0; f < k; ++f) out[f] = lam * v[f];
+    if (biased) out[k] = lamb * v[k];
+    for (j = lo; j < hi; ++j) {
+        const REAL *y = c->Y + (int64_t)c->indices[j] * k;
+        const double zv = SFX(dot_rd)(y, v, k) + (biased ? v[k] : 0.0);
+        if (j + ALS_PREFETCH < hi) SFX(prefetch_row)(c->Y + (int64_t)c->indices[j + ALS_PREFETCH] * k, k);
+        SFX(axpy_rd)(zv, y, out, k);
+        if (biased) out[k] += zv;
+    }
+}
+
+/* warm-started conjugate gradient for row r (entries lo..hi-1, already checked) */
+ALS_INLINE static row_error SFX(als_row_cg)(const SFX(als_ctx) *c, int64_t r, int64_t lo, int64_t hi,
+                                            workspace *w)
+{
+    const fastmf_als_params *p = c->p;
+    const int64_t k = p->n_factors, ld = c->ld, m = k + (p->biased ? 1 : 0);
+    const double scale = p->weighted ? (double)(hi - lo) : 1.0;
+    const double lam = p->reg * scale, lamb = p->reg_bias * scale;
+    double *restrict x = w->v, *restrict res = w->v + ld, *restrict dir = w->v + 2 * ld;
+    double *restrict Ap = w->v + 3 * ld;
+    double rs;
+    int64_t f, j;
+    int it;
+    row_error err = ROW_OK;
+
+    for (f = 0; f < k; ++f) x[f] = (double)c->X[r * k + f];
+    if (p->biased) x[k] = (double)c->b[r];
+    if (!all_finite_d(x, m)) {
+        err.status = FASTMF_ERR_VALUE; err.what = FASTMF_ALS_BAD_START; err.pos = r;
+        return err;
+    }
+    /* res = b - A x = sum_e (t_e - z_e.x) z_e - D x */
+    for (f = 0; f < k; ++f) res[f] = -lam * x[f];
+    if (p->biased) res[k] = -lamb * x[k];
+    for (j = lo; j < hi; ++j) {
+        const REAL *y = c->Y + (int64_t)c->indices[j] * k;
+        const double coef = SFX(als_target)(c, j) - (SFX(dot_rd)(y, x, k) + (p->biased ? x[k] : 0.0));
+        SFX(axpy_rd)(coef, y, res, k);
+        if (p->biased) res[k] += coef;
+    }
+    memcpy(dir, res, (size_t)m * sizeof(double));
+    rs = dot_dd(res, res, m);
+    for (it = 0; it < p->cg_steps && rs > 0.0; ++it) {
+        double pap, a, rs_new, beta;
+        SFX(als_apply)(c, lo, hi, lam, lamb, dir, Ap);
+        pap = dot_dd(dir, Ap, m);
+        if (!(pap > 0.0) || !isfinite(pap)) return SFX(not_pd)(r);
+        a = rs / pap;
+        axpy_dd(a, dir, x, m);
+        axpy_dd(-a, Ap, res, m);
+        rs_new = dot_dd(res, res, m);
+        beta = rs_new / rs;
+        for (f = 0; f < m; ++f) dir[f] = res[f] + beta * dir[f];
+        rs = rs_new;
+    }
+    err = SFX(check_solution)(x, m, r);
+    if (err.status == FASTMF_OK) SFX(als_store)(c, r, x);
+    return err;
+}
+
+/* one row of an explicit half-sweep, compiled once per instruction set */
+ALS_CLONES
+static row_error SFX(als_row)(const SFX(als_ctx) *c, int64_t r, workspace *w)
+{
+    const int64_t lo = c->indptr[r], hi = c->indptr[r + 1];
+    int64_t n_pos;
+    row_error err;
+    if (hi == lo) {
+        int64_t f;
+        for (f = 0; f < c->p->n_factors; ++f) c->X[r * c->p->n_factors + f] = 0;
+        if (c->p->biased) c->b[r] = 0;
+        return ROW_OK;
+    }
+    err = SFX(check_entries)(c->indices, c->data, lo, hi, c->p->n_fixed, NULL, &n_pos);
+    if (err.status != FASTMF_OK) return err;
+    if (c->p->solver == FASTMF_ALS_CG) return SFX(als_row_cg)(c, r, lo, hi, w);
+    return SFX(als_row_cholesky)(c, r, lo, hi, w);
+}
+
+fastmf_status SFX(fastmf_als_half_sweep)(const fastmf_als_params *p, const int64_t *indptr,
+                                         const int32_t *indices, const REAL *data,
+                                         const REAL *fixed_factors, const REAL *fixed_bias,
+                                         REAL *factors, REAL *bias, int64_t *bad_pos, int *bad_what)
+{
+    SFX(als_ctx) c;
+    sweep_error se;
+    int64_t maxdeg = 0, j;
+    int nt;
+
+    *bad_pos = -1; *bad_what = FASTMF_ALS_BAD_ARGS;
+    if (!als_params_ok(p) || indptr == NULL
+        || (p->nnz > 0 && (indices == NULL || data == NULL))
+        || (p->n_fixed > 0 && fixed_factors == NULL) || (p->n_rows > 0 && factors == NULL)
+        || (p->biased && ((p->n_fixed > 0 && fixed_bias == NULL) || (p->n_rows > 0 && bias == NULL))))
+        return FASTMF_ERR_VALUE;
+    if (!check_indptr(indptr, p->n_rows, p->nnz, &maxdeg, bad_pos)) {
+        *bad_what = FASTMF_ALS_BAD_INDPTR;
+        return FASTMF_ERR_VALUE;
+    }
+    if ((j = SFX(first_bad_row)(fixed_factors, p->n_fixed, p->n_factors)) >= 0) {
+        *bad_pos = j; *bad_what = FASTMF_ALS_BAD_FIXED;
+        return FASTMF_ERR_VALUE;
+    }
+    if (p->biased && (j = SFX(first_bad_row)(fixed_bias, p->n_fixed, 1)) >= 0) {
+        *bad_pos = j; *bad_what = FASTMF_ALS_BAD_FIXED_BIAS;
+        return FASTMF_ERR_VALUE;
+    }
+    *bad_what = -1;
+
+    c.p = p; c.indptr = indptr; c.indices = indices; c.data = data;
+    c.Y = fixed_factors; c.cb = fixed_bias; c.X = factors; c.b = bias;
+    c.wide = wide_tiles();
+    c.kp = padded_width(p->n_factors);
+    c.ld = system_stride(p->n_factors, c.kp);
+    c.chunk = gather_rows(c.kp);
+    se.row = p->n_rows; se.err = ROW_OK; se.nomem = 0;
+    nt = clamp_threads(p->n_threads, (p->n_rows + ALS_ROWS_PER_TASK - 1) / ALS_ROWS_PER_TASK);
+
+    (void)nt;   /* unused in a serial build */
+    ALS_OMP(omp parallel num_threads(nt))
+    {
+        workspace w;
+        int64_t r;
+        const int ok = ws_alloc(&w, c.chunk, c.kp, c.ld, maxdeg, 0, 0);
+        if (!ok) flag_nomem(&se);
+        ALS_OMP(omp for schedule(dynamic, ALS_ROWS_PER_TASK))
+        for (r = 0; r < p->n_rows; ++r) {
+            row_error e;
+            if (!ok || skip_row(&se, r)) continue;
+            e = SFX(als_row)(&c, r, &w);
+            if (e.status != FASTMF_OK) record_error(&se, r, e);
+        }
+        ws_free(&w);
+    }
+    return finish(&se, p->n_rows, bad_pos, bad_what);
+}
+
+/* ------------------------------------------------------------------------------------- Gram */
+/* add the Gram matrix of rows lo..hi-1 of Y to the upper tiles of G (kp x kp, stride kp) */
+ALS_CLONES
+static void SFX(gram_block)(const REAL *Y, int64_t lo, int64_t hi, int64_t k, int64_t kp,
+                            int64_t chunk, int wide, double *Z, double *G)
+{
+    int64_t e0;
+    for (e0 = lo; e0 < hi; e0 += chunk) {
+        const int64_t ne = hi - e0 < chunk ? hi - e0 : chunk;
+        SFX(gather)(Y, k, kp, NULL, e0, ne, Z);
+        gram_tiles(Z, Z, ne, kp, G, kp, wide);
+    }
+}
+
+fastmf_status SFX(fastmf_gram)(const REAL *Y, int64_t n, int64_t k, int n_threads, double *G)
+{
+    const int wide = wide_tiles();
+    const int64_t kp = padded_width(k), chunk = gather_rows(kp);
+    int64_t nb, b, i, j;
+    dbuf pb;
+    double *part;
+    int nomem = 0, nt;
+
+    if (n < 0 || k < 1 || G == NULL || (n > 0 && Y == NULL)) return FASTMF_ERR_VALUE;
+    nb = (n + ALS_GRAM_ROWS - 1) / ALS_GRAM_ROWS;
+    if (nb > ALS_GRAM_MAX_BLOCKS) nb = ALS_GRAM_MAX_BLOCKS;
+    if (nb < 1) nb = 1;
+    part = dbuf_alloc(&pb, nb * kp * kp);
+    if (part == NULL) return FASTMF_ERR_NOMEM;
+    nt = clamp_threads(n_threads, nb);
+
+    (void)nt;   /* unused in a serial build */
+    ALS_OMP(omp parallel num_threads(nt))
+    {
+        dbuf zb;
+        double *Z = dbuf_alloc(&zb, chunk * kp);
+        int64_t bb;
+        if (Z == NULL) {
+            ALS_OMP(omp atomic write)
+            nomem = 1;
+        }
+        ALS_OMP(omp for schedule(dynamic, 1))
+        for (bb = 0; bb < nb; ++bb) {
+            /* block bb = rows [n bb / nb, n (bb + 1) / nb): fixed by n alone */
+            const int64_t lo = n * bb / nb, hi = n * (bb + 1) / nb;
+            double *Gb = part + bb * kp * kp;
+            memset(Gb, 0, (size_t)(kp * kp) * sizeof(double));
+            if (Z != NULL) SFX(gram_block)(Y, lo, hi, k, kp, chunk, wide, Z, Gb);
+        }
+        dbuf_free(&zb);
+    }
+    if (nomem) {
+        dbuf_free(&pb);
+        return FASTMF_ERR_NOMEM;
+    }
+    for (i = 0; i < k; ++i) {                    /* partial sums in block order, then mirrored */
+        for (j = i; j < k; ++j) {
+            double s = 0.0;
+            for (b = 0; b < nb; ++b) s += part[b * kp * kp + i * kp + j];
+            G[i * k + j] = s;
+            G[j * k + i] = s;
+        }
+    }
+    dbuf_free(&pb);
+    return FASTMF_OK;
+}
+
+/* --------------------------------------------------------------------------------- implicit ALS */
+typedef struct {
+    const fastmf_ials_params *p;
+    const int64_t *indptr;
+    const int32_t *indices;
+    const REAL *data, *Y;
+    const double *G;             /* Y^T Y, k x k full */
+    REAL *X;                     /* factors (written) */
+    int64_t kp, ld, chunk;
+    int wide;                    /* 8 x 8 Gram tiles */
+} SFX(ials_ctx);
+
+ALS_INLINE static row_error SFX(ials_row_cholesky)(const SFX(ials_ctx) *c, int64_t r, int64_t lo,
+                                                   int64_t hi, double lam, workspace *w)
+{
+    const fastmf_ials_params *p = c->p;
+    const int64_t k = p->n_factors, kp = c->kp, ld = c->ld;
+    const int log_scaling = p->scaling == FASTMF_IALS_LOG;
+    double *restrict A = w->A, *restrict rhs = w->v, *restrict diag0 = w->v + ld;
+    int64_t e0, e, f;
+
+    memset(A, 0, (size_t)(ld * ld) * sizeof(double));
+    for (f = 0; f < k; ++f) memcpy(A + f * ld, c->G + f * k, (size_t)k * sizeof(double));
+    memset(rhs, 0, (size_t)ld * sizeof(double));
+    for (e0 = lo; e0 < hi; e0 += c->chunk) {
+        const int64_t ne = hi - e0 < c->chunk ? hi - e0 : c->chunk;
+        SFX(gather)(c->Y, k, kp, c->indices + e0, 0, ne, w->Z);
+        for (e = 0; e < ne; ++e) {
+            const double d = (double)c->data[e0 + e];
+            const double conf = confidence(d, p->alpha, p->eps, log_scaling);
+            const double *restrict z = w->Z + e * kp;
+            double *restrict wz = w->WZ + e * kp;
+#pragma omp simd
+            for (f = 0; f < kp; ++f) wz[f] = (conf - 1.0) * z[f];
+            if (d > 0.0) axpy_dd(conf, z, rhs, k);          /* Y_r^T C_r p_r */
+        }
+        gram_tiles(w->WZ, w->Z, ne, kp, A, ld, c->wide);             /* Y_r^T (C_r - I) Y_r */
+    }
+    for (f = 0; f < k; ++f) A[f * ld + f] += lam;
+    if (cholesky_upper(A, k, ld, diag0) >= 0) return SFX(not_pd)(r);
+    cholesky_solve_upper(A, k, ld, rhs);
+    {
+        row_error err = SFX(check_solution)(rhs, k, r);
+        if (err.status == FASTMF_OK)
+            for (f = 0; f < k; ++f) c->X[r * k + f] = (REAL)rhs[f];
+        return err;
+    }
+}
+
+/* er = sum_e (q_e - w_e (y_e . v)) y_e over the row's entries (q = NULL: q_e = 0), with v, er and
+ * the products in the element type REAL (float for float32 factors, as implicit does): the part of
+ * the CG work proportional to the row's entries. The CG recurrences and the G v products stay in
+ * double. */
+ALS_INLINE static void SFX(ials_entries)(const SFX(ials_ctx) *c, int64_t lo, int64_t hi,
+                                         const double *restrict wgt, const double *restrict q,
+                                         const REAL *restrict v, REAL *restrict er)
+{
+    const int64_t k = c->p->n_factors;
+    int64_t j;
+    memset(er, 0, (size_t)k * sizeof(REAL));
+    for (j = lo; j < hi; ++j) {
+        const REAL *y = c->Y + (int64_t)c->indices[j] * k;
+        const double t = (double)SFX(dot_rr)(y, v, k);
+        if (j + ALS_PREFETCH < hi) SFX(prefetch_row)(c->Y + (int64_t)c->indices[j + ALS_PREFETCH] * k, k);
+        SFX(axpy_rr)((REAL)((q ? q[j - lo] : 0.0) - wgt[j - lo] * t), y, er, k);
+    }
+}
+
+/* out = G v + lam v + sum_e w_e (y_e . v) y_e, w_e = c_e - 1 stored in wgt[e - lo]; vr, er: REAL
+ * scratch of k elements */
+ALS_INLINE static void SFX(ials_apply)(const SFX(ials_ctx) *c, int64_t lo, int64_t hi, double lam,
+                                       const double *restrict wgt, const double *restrict v,
+                                       double *restrict out, REAL *restrict vr, REAL *restrict er)
+{
+    const int64_t k = c->p->n_factors;
+    int64_t f;
+    for (f = 0; f < k; ++f) vr[f] = (REAL)v[f];
+    SFX(ials_entries)(c, lo, hi, wgt, NULL, vr, er);
+    symv_full(c->G, k, v, out);
+    for (f = 0; f < k; ++f) out[f] += lam * v[f] - (double)er[f];
+}
+
+ALS_INLINE static row_error SFX(ials_row_cg)(const SFX(ials_ctx) *c, int64_t r, int64_t lo,
+                                             int64_t hi, double lam, workspace *w)
+{
+    const fastmf_ials_params *p = c->p;
+    const int64_t k = p->n_factors, ld = c->ld, n_r = hi - lo;
+    const int log_scaling = p->scaling == FASTMF_IALS_LOG;
+    double *restrict x = w->v, *restrict res = w->v + ld, *restrict dir = w->v + 2 * ld;
+    double *restrict Ap = w->v + 3 * ld;
+    REAL *restrict vr = (REAL *)(w->v + 4 * ld), *restrict er = (REAL *)(w->v + 5 * ld);
+    double *restrict wgt = w->ent, *restrict cp = w->ent + n_r;
+    double rs;
+    int64_t f, j;
+    int it;
+    row_error err = ROW_OK;
+
+    for (f = 0; f < k; ++f) x[f] = (double)c->X[r * k + f];
+    if (!all_finite_d(x, k)) {
+        err.status = FASTMF_ERR_VALUE; err.what = FASTMF_ALS_BAD_START; err.pos = r;
+        return err;
+    }
+    for (j = lo; j < hi; ++j) {
+        const double d = (double)c->data[j];
+        const double conf = confidence(d, p->alpha, p->eps, log_scaling);
+        wgt[j - lo] = conf - 1.0;
+        cp[j - lo] = d > 0.0 ? conf : 0.0;
+    }
+    /* res = b - A x = sum_e (c_e p_e - (c_e - 1) y_e.x) y_e - G x - lam x */
+    for (f = 0; f < k; ++f) vr[f] = (REAL)x[f];
+    SFX(ials_entries)(c, lo, hi, wgt, cp, vr, er);
+    symv_full(c->G, k, x, res);
+    for (f = 0; f < k; ++f) res[f] = (double)er[f] - res[f] - lam * x[f];
+    memcpy(dir, res, (size_t)k * sizeof(double));
+    rs = dot_dd(res, res, k);
+    for (it = 0; it < p->cg_steps && rs > 0.0; ++it) {
+        double pap, a, rs_new, beta;
+        SFX(ials_apply)(c, lo, hi, lam, wgt, dir, Ap, vr, er);
+        pap = dot_dd(dir, Ap, k);
+        if (!(pap > 0.0) || !isfinite(pap)) return SFX(not_pd)(r);
+        a = rs / pap;
+        axpy_dd(a, dir, x, k);
+        axpy_dd(-a, Ap, res, k);
+        rs_new = dot_dd(res, res, k);
+        beta = rs_new / rs;
+        for (f = 0; f < k; ++f) dir[f] = res[f] + beta * dir[f];
+        rs = rs_new;
+    }
+    err = SFX(check_solution)(x, k, r);
+    if (err.status == FASTMF_OK)
+        for (f = 0; f < k; ++f) c->X[r * k + f] = (REAL)x[f];
+    return err;
+}
+
+ALS_CLONES
+static row_error SFX(ials_row)(const SFX(ials_ctx) *c, int64_t r, workspace *w)
+{
+    const fastmf_ials_params *p = c->p;
+    const int64_t lo = c->indptr[r], hi = c->indptr[r + 1], k = p->n_factors;
+    int64_t n_pos, f;
+    row_error err;
+    if (hi == lo) {
+        for (f = 0; f < k; ++f) c->X[r * k + f] = 0;
+        return ROW_OK;
+    }
+    err = SFX(check_entries)(c->indices, c->data, lo, hi, p->n_fixed, p, &n_pos);
+    if (err.status != FASTMF_OK) return err;
+    if (p->solver == FASTMF_ALS_CG)
+        return SFX(ials_row_cg)(c, r, lo, hi, ials_lambda(p, n_pos, p->n_fixed), w);
+    return SFX(ials_row_cholesky)(c, r, lo, hi, ials_lambda(p, n_pos, p->n_fixed), w);
+}
+
+/* validate a gram argument, or compute it into *owned; *G_out is the matrix to use */
+static fastmf_status SFX(use_gram)(const REAL *Y, int64_t n, int64_t k, int n_threads,
+                                   const double *gram, dbuf *owned, const double **G_out,
+                                   int64_t *bad_pos, int *bad_what)
+{
+    int64_t j;
+    owned->raw = NULL;
+    if (gram != NULL) {
+        if ((j = first_nonfinite_d(gram, k * k)) >= 0) {
+            *bad_pos = j; *bad_what = FASTMF_ALS_BAD_GRAM;
+            return FASTMF_ERR_VALUE;
+        }
+        *G_out = gram;
+        return FASTMF_OK;
+    }
+    if (dbuf_alloc(owned, k * k) == NULL) return FASTMF_ERR_NOMEM;
+    {
+        const fastmf_status st = SFX(fastmf_gram)(Y, n, k, n_threads, owned->d);
+        if (st != FASTMF_OK) {
+            dbuf_free(owned);
+            return st;
+        }
+    }
+    *G_out = owned->d;
+    return FASTMF_OK;
+}
+
+/* common argument checks of the iALS entry points */
+static fastmf_status SFX(ials_check)(const fastmf_ials_params *p, const int64_t *indptr,
+                                     const int32_t *indices, const REAL *data, const REAL *fixed,
+                                     const REAL *rows, int64_t *maxdeg, int64_t *bad_pos,
+                                     int *bad_what)
+{
+    int64_t j;
+    *bad_pos = -1; *bad_what = FASTMF_ALS_BAD_ARGS;
+    if (!ials_params_ok(p) || indptr == NULL || (p->nnz > 0 && (indices == NULL || data == NULL))
+        || (p->n_fixed > 0 && fixed == NULL) || (p->n_rows > 0 && rows == NULL))
+        return FASTMF_ERR_VALUE;
+    if (!check_indptr(indptr, p->n_rows, p->nnz, maxdeg, bad_pos)) {
+        *bad_what = FASTMF_ALS_BAD_INDPTR;
+        return FASTMF_ERR_VALUE;
+    }
+    if ((j = SFX(first_bad_row)(fixed, p->n_fixed, p->n_factors)) >= 0) {
+        *bad_pos = j; *bad_what = FASTMF_ALS_BAD_FIXED;
+        return FASTMF_ERR_VALUE;
+    }
+    *bad_what = -1;
+    return FASTMF_OK;
+}
+
+fastmf_status SFX(fastmf_ials_half_sweep)(const fastmf_ials_params *p, const int64_t *indptr,
+                                          const int32_t *indices, const REAL *data,
+                                          const REAL *fixed_factors, const double *gram,
+                                          REAL *factors, int64_t *bad_pos, int *bad_what)
+{
+    SFX(ials_ctx) c;
+    sweep_error se;
+    dbuf owned;
+    const double *G = NULL;
+    int64_t maxdeg = 0;
+    fastmf_status st;
+    int nt, cg;
+
+    st = SFX(ials_check)(p, indptr, indices, data, fixed_factors, factors, &maxdeg, bad_pos, bad_what);
+    if (st != FASTMF_OK) return st;
+    st = SFX(use_gram)(fixed_factors, p->n_fixed, p->n_factors, p->n_threads, gram, &owned, &G,
+                       bad_pos, bad_what);
+    if (st != FASTMF_OK) return st;
+
+    c.p = p; c.indptr = indptr; c.indices = indices; c.data = data; c.Y = fixed_factors;
+    c.G = G; c.X = factors;
+    c.wide = wide_tiles();
+    c.kp = padded_width(p->n_factors);
+    c.ld = system_stride(p->n_factors, c.kp);
+    c.chunk = gather_rows(c.kp);
+    se.row = p->n_rows; se.err = ROW_OK; se.nomem = 0;
+    cg = p->solver == FASTMF_ALS_CG;
+    nt = clamp_threads(p->n_threads, (p->n_rows + ALS_ROWS_PER_TASK - 1) / ALS_ROWS_PER_TASK);
+
+    (void)nt;   /* unused in a serial build */
+    ALS_OMP(omp parallel num_threads(nt))
+    {
+        workspace w;
+        int64_t r;
+        const int ok = ws_alloc(&w, cg ? 1 : c.chunk, c.kp, c.ld, maxdeg, !cg, cg);
+        if (!ok) flag_nomem(&se);
+        ALS_OMP(omp for schedule(dynamic, ALS_ROWS_PER_TASK))
+        for (r = 0; r < p->n_rows; ++r) {
+            row_error e;
+            if (!ok || skip_row(&se, r)) continue;
+            e = SFX(ials_row)(&c, r, &w);
+            if (e.status != FASTMF_OK) record_error(&se, r, e);
+        }
+        ws_free(&w);
+    }
+    dbuf_free(&owned);
+    return finish(&se, p->n_rows, bad_pos, bad_what);
+}
+
+/* loss terms of user row u: x^T G x + sum_stored [c (p - s)^2 - s^2] + lambda_u |x|^2 */
+ALS_CLONES
+static row_error SFX(ials_loss_row)(const SFX(ials_ctx) *c, int64_t u, workspace *w, double *out)
+{
+    const fastmf_ials_params *p = c->p;
+    const int64_t lo = c->indptr[u], hi = c->indptr[u + 1], k = p->n_factors;
+    const int log_scaling = p->scaling == FASTMF_IALS_LOG;
+    double *restrict x = w->v, *restrict Gx = w->v + c->ld;
+    double total, corr = 0.0;
+    int64_t n_pos = 0, f, j;
+    row_error err;
+
+    for (f = 0; f < k; ++f) x[f] = (double)c->X[u * k + f];
+    if (!all_finite_d(x, k)) {
+        err.status = FASTMF_ERR_VALUE; err.what = FASTMF_ALS_BAD_X; err.pos = u;
+        return err;
+    }
+    err = SFX(check_entries)(c->indices, c->data, lo, hi, p->n_fixed, p, &n_pos);
+    if (err.status != FASTMF_OK) return err;
+    symv_full(c->G, k, x, Gx);
+    total = dot_dd(x, Gx, k);
+    for (j = lo; j < hi; ++j) {
+        const double d = (double)c->data[j];
+        const double s = SFX(dot_rd)(c->Y + (int64_t)c->indices[j] * k, x, k);
+        const double conf = confidence(d, p->alpha, p->eps, log_scaling);
+        const double resid = (d > 0.0 ? 1.0 : 0.0) - s;
+        corr += conf * resid * resid - s * s;
+    }
+    *out = total + corr + ials_lambda(p, n_pos, p->n_fixed) * dot_dd(x, x, k);
+    return ROW_OK;
+}
+
+fastmf_status SFX(fastmf_ials_loss)(const fastmf_ials_params *p, const int64_t *indptr,
+                                    const int32_t *indices, const REAL *data,
+                                    const REAL *user_factors, const REAL *item_factors,
+                                    const double *gram, double *loss, int64_t *bad_pos,
+                                    int *bad_what)
+{
+    SFX(ials_ctx) c;
+    sweep_error se;
+    dbuf owned, rows_buf;
+    const double *G = NULL;
+    double *row_loss, total = 0.0;
+    int64_t maxdeg = 0, n_items, k, u, i, f, j;
+    int64_t *pos_count = NULL;
+    fastmf_status st;
+    int nt;
+
+    *loss = 0.0;
+    st = SFX(ials_check)(p, indptr, indices, data, item_factors, user_factors, &maxdeg, bad_pos,
+                         bad_what);
+    if (st != FASTMF_OK) return st;
+    n_items = p->n_fixed;
+    k = p->n_factors;
+    st = SFX(use_gram)(item_factors, n_items, k, p->n_threads, gram, &owned, &G, bad_pos, bad_what);
+    if (st != FASTMF_OK) return st;
+    row_loss = dbuf_alloc(&rows_buf, p->n_rows);
+    if (p->reg_nu != 0.0) pos_count = (int64_t *)calloc((size_t)(n_items > 0 ? n_items : 1),
+                                                        sizeof(int64_t));
+    if (row_loss == NULL || (p->reg_nu != 0.0 && pos_count == NULL)) {
+        dbuf_free(&owned);
+        dbuf_free(&rows_buf);
+        free(pos_count);
+        return FASTMF_ERR_NOMEM;
+    }
+
+    c.p = p; c.indptr = indptr; c.indices = indices; c.data = data; c.Y = item_factors;
+    c.G = G; c.X = (REAL *)user_factors;   /* read only here */
+    c.wide = 0;
+    c.kp = round8(k);
+    c.ld = system_stride(k, c.kp);
+    c.chunk = 1;
+    se.row = p->n_rows; se.err = ROW_OK; se.nomem = 0;
+    nt = clamp_threads(p->n_threads, (p->n_rows + ALS_ROWS_PER_TASK - 1) / ALS_ROWS_PER_TASK);
+
+    (void)nt;   /* unused in a serial build */
+    ALS_OMP(omp parallel num_threads(nt))
+    {
+        workspace w;
+        int64_t r;
+        const int ok = ws_alloc(&w, 1, c.kp, c.ld, 0, 0, 0);
+        if (!ok) flag_nomem(&se);
+        ALS_OMP(omp for schedule(dynamic, 4 * ALS_ROWS_PER_TASK))
+        for (r = 0; r < p->n_rows; ++r) {
+            row_error e;
+            if (!ok || skip_row(&se, r)) continue;
+            e = SFX(ials_loss_row)(&c, r, &w, row_loss + r);
+            if (e.status != FASTMF_OK) record_error(&se, r, e);
+        }
+        ws_free(&w);
+    }
+    st = finish(&se, p->n_rows, bad_pos, bad_what);
+    if (st == FASTMF_OK) {
+        for (u = 0; u < p->n_rows; ++u) total += row_loss[u];
+        if (pos_count != NULL)
+            for (j = 0; j < p->nnz; ++j) pos_count[indices[j]] += (double)data[j] > 0.0;
+        for (i = 0; i < n_items; ++i) {          /* item regularisation */
+            const REAL *y = item_factors + i * k;
+            double sq = 0.0;
+            for (f = 0; f < k; ++f) sq += (double)y[f] * (double)y[f];
+            total += ials_lambda(p, pos_count ? pos_count[i] : 0, p->n_rows) * sq;
+        }
+        *loss = total;
+    }
+    dbuf_free(&owned);
+    dbuf_free(&rows_buf);
+    free(pos_count);
+    return st;
+}
+
+#endif /* FASTMF_ALS_TEMPLATE_PASS */

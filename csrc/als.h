@@ -1,0 +1,131 @@
+/* Alternating least squares kernels: explicit ALS half-sweeps (Zhou et al. 2008, biases folded into
+ * the normal equations) and implicit-feedback ALS half-sweeps (Hu, Koren & Volinsky 2008), the Gram
+ * matrix Y^T Y and the implicit-ALS loss evaluated without materialising all pairs.
+ *
+ * The math, the invariants, buffer ownership and the thread-safety rules are described at the top of
+ * als.c. In short: a half-sweep solves one small regularised least-squares system per row of a CSR
+ * matrix whose rows are the side being updated and whose column indices point into the fixed side;
+ * rows are independent, run in parallel (OpenMP, dynamic schedule) and give bit-identical results for
+ * every thread count. All arrays are C-contiguous and owned by the caller; `factors` (and `bias`)
+ * are written in place. Each typed entry point exists for float (_f32) and double (_f64) elements;
+ * the arithmetic is done in double in both.
+ */
+#ifndef FASTMF_ALS_H
+#define FASTMF_ALS_H
+
+#include <stdint.h>
+#include "common.h"
+
+/* solvers of a row's system */
+enum {
+    FASTMF_ALS_CHOLESKY = 0,  /* form the system, solve exactly by Cholesky */
+    FASTMF_ALS_CG = 1         /* conjugate gradient warm-started from the current row, cg_steps steps,
+                                 matrix-free (the system is never formed) */
+};
+
+/* confidence scalings of implicit ALS */
+enum {
+    FASTMF_IALS_LINEAR = 0,   /* c = 1 + alpha r */
+    FASTMF_IALS_LOG = 1       /* c = 1 + alpha log(1 + r / eps) */
+};
+
+/* What *bad_what reports next to a failed status (*bad_pos says where). */
+enum {
+    FASTMF_ALS_BAD_ARGS = 0,        /* ERR_VALUE: a size or parameter is invalid (bad_pos = -1) */
+    FASTMF_ALS_BAD_INDPTR = 1,      /* ERR_VALUE: indptr[bad_pos] breaks
+                                       0 = indptr[0] <= indptr[1] <= ... <= indptr[n_rows] = nnz */
+    FASTMF_ALS_BAD_INDEX = 2,       /* ERR_INDEX: indices[bad_pos] lies outside [0, n_fixed) */
+    FASTMF_ALS_BAD_DATA = 3,        /* ERR_VALUE: data[bad_pos] is not finite, or (log scaling) its
+                                       confidence is not (r / eps <= -1) */
+    FASTMF_ALS_BAD_FIXED = 4,       /* ERR_VALUE: row bad_pos of fixed_factors holds a non-finite value */
+    FASTMF_ALS_BAD_FIXED_BIAS = 5,  /* ERR_VALUE: fixed_bias[bad_pos] is not finite */
+    FASTMF_ALS_BAD_START = 6,       /* ERR_VALUE: CG warm start: row bad_pos of factors (or bias) is
+                                       not finite */
+    FASTMF_ALS_BAD_SYSTEM = 7,      /* ERR_NOT_PD: the system of row bad_pos is not positive definite */
+    FASTMF_ALS_BAD_RESULT = 8,      /* ERR_DIVERGED: the solution of row bad_pos is not finite */
+    FASTMF_ALS_BAD_GRAM = 9,        /* ERR_VALUE: gram[bad_pos] (flat index) is not finite */
+    FASTMF_ALS_BAD_X = 10           /* ERR_VALUE: row bad_pos of the user factors (loss) is not finite */
+};
+
+/* Explicit ALS half-sweep: sizes and hyper-parameters (dtype-independent). */
+typedef struct {
+    int64_t n_rows;     /* rows of the CSR = rows of factors (the side being solved) */
+    int64_t n_fixed;    /* rows of fixed_factors (and entries of fixed_bias) */
+    int64_t n_factors;  /* k >= 1: columns of factors and fixed_factors */
+    int64_t nnz;        /* entries of indices and data; must equal indptr[n_rows] */
+    double mu;          /* global mean (ignored when !biased) */
+    double reg;         /* lambda >= 0 of the factors */
+    double reg_bias;    /* lambda_b >= 0 of the bias (ignored when !biased) */
+    int weighted;       /* 1: lambda_r = reg n_r, lambda_b,r = reg_bias n_r (weighted-lambda) */
+    int biased;         /* 1: (k+1)x(k+1) systems with the bias folded in; 0: k x k, no mu/biases */
+    int solver;         /* FASTMF_ALS_CHOLESKY or FASTMF_ALS_CG */
+    int cg_steps;       /* CG iterations (>= 0) when solver == FASTMF_ALS_CG */
+    int n_threads;      /* OpenMP threads (values < 1 mean 1) */
+} fastmf_als_params;
+
+/* Implicit ALS: sizes and hyper-parameters. For the loss, rows are users and fixed rows items. */
+typedef struct {
+    int64_t n_rows;     /* rows of the CSR = rows of factors */
+    int64_t n_fixed;    /* rows of fixed_factors */
+    int64_t n_factors;  /* k >= 1 */
+    int64_t nnz;        /* entries of indices and data; must equal indptr[n_rows] */
+    double reg;         /* lambda >= 0 */
+    double alpha;       /* confidence scale */
+    double eps;         /* > 0, log scaling only */
+    int scaling;        /* FASTMF_IALS_LINEAR or FASTMF_IALS_LOG */
+    double reg_nu;      /* frequency-scaled regularisation (Rendle et al. 2022):             */
+    double reg_alpha0;  /*   lambda_r = reg (n_r + reg_alpha0 n_fixed)^reg_nu, n_r = number of
+                             entries of row r with value > 0; reg_nu = 0 gives plain reg */
+    int solver;         /* FASTMF_ALS_CG or FASTMF_ALS_CHOLESKY */
+    int cg_steps;       /* CG iterations (>= 0) */
+    int n_threads;      /* OpenMP threads (values < 1 mean 1) */
+} fastmf_ials_params;
+
+/* Explicit ALS: for every row r solve the ridge problem of the file comment and write factors[r]
+ * (and bias[r] when biased). fixed_bias and bias may be NULL when !biased. On an error the rows
+ * solved so far keep their new values and the failing row is left as it was; *bad_pos / *bad_what
+ * describe the lowest failing row (or the first bad input entry). */
+fastmf_status fastmf_als_half_sweep_f32(const fastmf_als_params *p, const int64_t *indptr,
+                                        const int32_t *indices, const float *data,
+                                        const float *fixed_factors, const float *fixed_bias,
+                                        float *factors, float *bias,
+                                        int64_t *bad_pos, int *bad_what);
+fastmf_status fastmf_als_half_sweep_f64(const fastmf_als_params *p, const int64_t *indptr,
+                                        const int32_t *indices, const double *data,
+                                        const double *fixed_factors, const double *fixed_bias,
+                                        double *factors, double *bias,
+                                        int64_t *bad_pos, int *bad_what);
+
+/* G = Y^T Y (k x k, row-major, full symmetric, double) of the n x k matrix Y, accumulated in double
+ * over fixed row blocks whose partial sums are added in block order: the result does not depend on
+ * n_threads. Returns FASTMF_OK, FASTMF_ERR_NOMEM or FASTMF_ERR_VALUE (bad arguments). */
+fastmf_status fastmf_gram_f32(const float *Y, int64_t n, int64_t k, int n_threads, double *G);
+fastmf_status fastmf_gram_f64(const double *Y, int64_t n, int64_t k, int n_threads, double *G);
+
+/* Implicit ALS half-sweep: x_r = (G + Y_r^T (C_r - I) Y_r + lambda_r I)^{-1} Y_r^T C_r p_r for
+ * every row r (exactly, or by warm-started CG). gram: G = Y^T Y of fixed_factors (k x k, double,
+ * full), or NULL to compute it here. Errors as for fastmf_als_half_sweep_*. */
+fastmf_status fastmf_ials_half_sweep_f32(const fastmf_ials_params *p, const int64_t *indptr,
+                                         const int32_t *indices, const float *data,
+                                         const float *fixed_factors, const double *gram,
+                                         float *factors, int64_t *bad_pos, int *bad_what);
+fastmf_status fastmf_ials_half_sweep_f64(const fastmf_ials_params *p, const int64_t *indptr,
+                                         const int32_t *indices, const double *data,
+                                         const double *fixed_factors, const double *gram,
+                                         double *factors, int64_t *bad_pos, int *bad_what);
+
+/* Implicit ALS loss sum_{u,j} c_uj (p_uj - x_u.y_j)^2 + sum_u lambda_u |x_u|^2 + sum_j lambda_j |y_j|^2
+ * over ALL pairs, in O(nnz k + (n_rows + n_fixed) k^2) (see als.c). Rows of the CSR are users (X,
+ * p->n_rows rows), indices are items (Y, p->n_fixed rows); lambda_j uses the item's count of
+ * positive entries and n_rows. gram: Y^T Y or NULL. Deterministic for every n_threads.
+ * p->solver and p->cg_steps are ignored. */
+fastmf_status fastmf_ials_loss_f32(const fastmf_ials_params *p, const int64_t *indptr,
+                                   const int32_t *indices, const float *data,
+                                   const float *user_factors, const float *item_factors,
+                                   const double *gram, double *loss, int64_t *bad_pos, int *bad_what);
+fastmf_status fastmf_ials_loss_f64(const fastmf_ials_params *p, const int64_t *indptr,
+                                   const int32_t *indices, const double *data,
+                                   const double *user_factors, const double *item_factors,
+                                   const double *gram, double *loss, int64_t *bad_pos, int *bad_what);
+
+#endif

@@ -1,0 +1,605 @@
+# cython: language_level=3
+"""Thin wrapper over csrc/als.c: explicit and implicit ALS half-sweeps, the Gram matrix and the iALS
+loss.
+
+Private: the public entry points are ``fastmf.MatrixFactorization(solver="als")`` and
+``fastmf.ImplicitALS``. Each function checks types, shapes, dtypes, contiguity, writability and the
+hyper-parameters (ValueError naming the argument), hands raw pointers to the C kernel with the GIL
+released and turns a C status into an exception naming the row or entry:
+``numpy.linalg.LinAlgError`` (a ValueError) for a system that is not positive definite, IndexError
+for a column index out of range, ValueError for non-finite inputs or a broken ``indptr``,
+FloatingPointError for a non-finite solution, MemoryError.
+
+Conventions. A half-sweep updates the rows of ``factors`` (and ``bias``) IN PLACE from the CSR
+``(indptr int64, indices int32, data)`` whose rows are the side being solved and whose indices point
+into ``fixed_factors``. ``data``, the factor and the bias arrays share one dtype (float32 or float64,
+C-contiguous); the arithmetic is float64 in both cases (except the per-entry products of the iALS
+conjugate gradient, done in the factors' dtype as implicit does). Rows are solved in parallel on ``n_threads``
+OpenMP threads and the result is bit-identical for every thread count. The NumPy twins (same
+positional arguments) are ``fastmf.reference.als_half_sweep``, ``ials_half_sweep`` and
+``ials_objective``; with ``solver="cholesky"`` the kernels compute the same numbers up to rounding.
+"""
+
+import math
+import operator
+
+import numpy as np
+
+from libc.stdint cimport int32_t, int64_t
+
+ctypedef fused floating:
+    float
+    double
+
+
+cdef extern from "common.h":
+    ctypedef enum fastmf_status:
+        FASTMF_OK
+        FASTMF_ERR_NOMEM
+        FASTMF_ERR_INDEX
+        FASTMF_ERR_VALUE
+        FASTMF_ERR_NOT_PD
+        FASTMF_ERR_DIVERGED
+
+
+cdef extern from "als.h":
+    enum:
+        FASTMF_ALS_CHOLESKY
+        FASTMF_ALS_CG
+        FASTMF_IALS_LINEAR
+        FASTMF_IALS_LOG
+        FASTMF_ALS_BAD_ARGS
+        FASTMF_ALS_BAD_INDPTR
+        FASTMF_ALS_BAD_INDEX
+        FASTMF_ALS_BAD_DATA
+        FASTMF_ALS_BAD_FIXED
+        FASTMF_ALS_BAD_FIXED_BIAS
+        FASTMF_ALS_BAD_START
+        FASTMF_ALS_BAD_SYSTEM
+        FASTMF_ALS_BAD_RESULT
+        FASTMF_ALS_BAD_GRAM
+        FASTMF_ALS_BAD_X
+
+    ctypedef struct fastmf_als_params:
+        int64_t n_rows
+        int64_t n_fixed
+        int64_t n_factors
+        int64_t nnz
+        double mu
+        double reg
+        double reg_bias
+        int weighted
+        int biased
+        int solver
+        int cg_steps
+        int n_threads
+
+    ctypedef struct fastmf_ials_params:
+        int64_t n_rows
+        int64_t n_fixed
+        int64_t n_factors
+        int64_t nnz
+        double reg
+        double alpha
+        double eps
+        int scaling
+        double reg_nu
+        double reg_alpha0
+        int solver
+        int cg_steps
+        int n_threads
+
+    fastmf_status fastmf_als_half_sweep_f32(const fastmf_als_params *p, const int64_t *indptr,
+                                            const int32_t *indices, const float *data,
+                                            const float *fixed_factors, const float *fixed_bias,
+                                            float *factors, float *bias,
+                                            int64_t *bad_pos, int *bad_what) nogil
+    fastmf_status fastmf_als_half_sweep_f64(const fastmf_als_params *p, const int64_t *indptr,
+                                            const int32_t *indices, const double *data,
+                                            const double *fixed_factors, const double *fixed_bias,
+                                            double *factors, double *bias,
+                                            int64_t *bad_pos, int *bad_what) nogil
+    fastmf_status fastmf_gram_f32(const float *Y, int64_t n, int64_t k, int n_threads,
+                                  double *G) nogil
+    fastmf_status fastmf_gram_f64(const double *Y, int64_t n, int64_t k, int n_threads,
+                                  double *G) nogil
+    fastmf_status fastmf_ials_half_sweep_f32(const fastmf_ials_params *p, const int64_t *indptr,
+                                             const int32_t *indices, const float *data,
+                                             const float *fixed_factors, const double *gram,
+                                             float *factors, int64_t *bad_pos, int *bad_what) nogil
+    fastmf_status fastmf_ials_half_sweep_f64(const fastmf_ials_params *p, const int64_t *indptr,
+                                             const int32_t *indices, const double *data,
+                                             const double *fixed_factors, const double *gram,
+                                             double *factors, int64_t *bad_pos, int *bad_what) nogil
+    fastmf_status fastmf_ials_loss_f32(const fastmf_ials_params *p, const int64_t *indptr,
+                                       const int32_t *indices, const float *data,
+                                       const float *user_factors, const float *item_factors,
+                                       const double *gram, double *loss, int64_t *bad_pos,
+                                       int *bad_what) nogil
+    fastmf_status fastmf_ials_loss_f64(const fastmf_ials_params *p, const int64_t *indptr,
+                                       const int32_t *indices, const double *data,
+                                       const double *user_factors, const double *item_factors,
+                                       const double *gram, double *loss, int64_t *bad_pos,
+                                       int *bad_what) nogil
+
+
+SOLVERS = {"cholesky": FASTMF_ALS_CHOLESKY, "cg": FASTMF_ALS_CG}
+SCALINGS = {"linear": FASTMF_IALS_LINEAR, "log": FASTMF_IALS_LOG}
+MAX_THREADS = 1 << 16
+MAX_CG_STEPS = 1 << 20
+
+
+# ------------------------------------------------------------------------------------ validation
+def _array(x, name, dtype, ndim, writeable=False, what=""):
+    """x itself when it is a C-contiguous ndarray of this dtype and dimension, else ValueError."""
+    if not isinstance(x, np.ndarray):
+        raise ValueError(f"{what}{name} must be a numpy.ndarray, got {type(x).__name__}")
+    if x.ndim != ndim:
+        raise ValueError(f"{what}{name} must be {ndim}-D, got shape {x.shape}")
+    if x.dtype != dtype:
+        raise ValueError(f"{what}{name} must have dtype {np.dtype(dtype)}, got {x.dtype} "
+                         f"(convert once with np.ascontiguousarray({name}, dtype=np.{np.dtype(dtype)}))")
+    if not x.flags.c_contiguous:
+        raise ValueError(f"{what}{name} must be C-contiguous (use np.ascontiguousarray)")
+    if writeable and not x.flags.writeable:
+        raise ValueError(f"{what}{name} is read-only; it is updated in place and must be writeable")
+    return x
+
+
+def _float_dtype(x, name, what):
+    if not isinstance(x, np.ndarray) or x.dtype not in (np.float32, np.float64):
+        got = x.dtype if isinstance(x, np.ndarray) else type(x).__name__
+        raise ValueError(f"{what}{name} must be a float32 or float64 numpy.ndarray, got {got}")
+    return x.dtype
+
+
+def _real(x, name, what, low=None, low_open=False):
+    """x as a finite float (>= low, or > low when low_open), else ValueError."""
+    if isinstance(x, (bool, np.bool_, str, bytes)):
+        raise ValueError(f"{what}{name} must be a finite number, got {x!r}")
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what}{name} must be a finite number, got {x!r}") from None
+    if not math.isfinite(v):
+        raise ValueError(f"{what}{name} must be a finite number, got {x!r}")
+    if low is not None and (v < low or (low_open and v == low)):
+        raise ValueError(f"{what}{name} must be {'>' if low_open else '>='} {low}, got {x!r}")
+    return v
+
+
+def _int(x, name, what, low, high):
+    if isinstance(x, (bool, np.bool_)):
+        raise ValueError(f"{what}{name} must be an int in [{low}, {high}], got {x!r}")
+    try:
+        v = operator.index(x)
+    except TypeError:
+        raise ValueError(f"{what}{name} must be an int in [{low}, {high}], got {x!r}") from None
+    if not low <= v <= high:
+        raise ValueError(f"{what}{name} must be an int in [{low}, {high}], got {v}")
+    return v
+
+
+def _option(x, name, options, what):
+    if not isinstance(x, str) or x not in options:
+        raise ValueError(f"{what}{name} must be one of {', '.join(map(repr, options))}, got {x!r}")
+    return options[x]
+
+
+def _check_csr(indptr, indices, data, n_rows, dt, what):
+    """Shapes and dtypes of the CSR triple (monotonicity and index ranges are checked in C)."""
+    _array(indptr, "indptr", np.int64, 1, what=what)
+    _array(indices, "indices", np.int32, 1, what=what)
+    _array(data, "data", dt, 1, what=what)
+    if indptr.shape[0] != n_rows + 1:
+        raise ValueError(f"{what}indptr must have n_rows + 1 = {n_rows + 1} entries (one more than "
+                         f"the rows of factors), got {indptr.shape[0]}")
+    if indices.shape[0] != data.shape[0]:
+        raise ValueError(f"{what}indices and data must have one length, got {indices.shape[0]} "
+                         f"and {data.shape[0]}")
+
+
+def _check_factors(fixed, factors, dt, what, fixed_name="fixed_factors", name="factors"):
+    _array(fixed, fixed_name, dt, 2, what=what)
+    _array(factors, name, dt, 2, writeable=name == "factors", what=what)
+    if fixed.shape[1] != factors.shape[1]:
+        raise ValueError(f"{what}{fixed_name} and {name} must have the same number of factors "
+                         f"(columns), got shapes {fixed.shape} and {factors.shape}")
+    if factors.shape[1] < 1:
+        raise ValueError(f"{what}the factor matrices need at least one column, got shape {factors.shape}")
+
+
+def _no_overlap(pairs, what):
+    for a, b, names in pairs:
+        if a is not None and b is not None and np.may_share_memory(a, b):
+            raise ValueError(f"{what}{names} must not share memory")
+
+
+def _raise(fastmf_status st, int64_t pos, int bad, what, indptr, indices, data, n_fixed, hint):
+    """Turn a failed status into an exception; ``what`` prefixes the message ("als_half_sweep: ")."""
+    if st == FASTMF_ERR_NOMEM:
+        raise MemoryError(f"{what}cannot allocate the per-thread scratch")
+    if st == FASTMF_ERR_NOT_PD:
+        n_r = int(indptr[pos + 1] - indptr[pos])
+        raise np.linalg.LinAlgError(f"{what}row {pos} ({n_r} entries): {hint}")
+    if st == FASTMF_ERR_INDEX:
+        raise IndexError(f"{what}indices[{pos}] = {int(indices[pos])} is outside [0, {n_fixed}) "
+                         f"(the rows of the fixed factors)")
+    if st == FASTMF_ERR_DIVERGED:
+        raise FloatingPointError(f"{what}the solution of row {pos} is not finite (overflow); "
+                                 f"use a larger reg or rescale the data")
+    if st == FASTMF_ERR_VALUE:
+        if bad == FASTMF_ALS_BAD_INDPTR:
+            raise ValueError(f"{what}indptr must rise from 0 to len(indices) = {indices.shape[0]}; "
+                             f"indptr[{pos}] = {int(indptr[pos])} breaks it")
+        if bad == FASTMF_ALS_BAD_DATA:
+            raise ValueError(f"{what}data[{pos}] = {float(data[pos])!r} (row {_row_of(indptr, pos)}) is not "
+                             f"finite or has no finite confidence")
+        if bad == FASTMF_ALS_BAD_FIXED:
+            raise ValueError(f"{what}row {pos} of the fixed factors holds a non-finite value")
+        if bad == FASTMF_ALS_BAD_FIXED_BIAS:
+            raise ValueError(f"{what}fixed_bias[{pos}] is not finite")
+        if bad == FASTMF_ALS_BAD_START:
+            raise ValueError(f"{what}row {pos} of factors (the conjugate-gradient warm start) holds a "
+                             f"non-finite value; reinitialise it or use solver='cholesky'")
+        if bad == FASTMF_ALS_BAD_X:
+            raise ValueError(f"{what}row {pos} of user_factors holds a non-finite value")
+        if bad == FASTMF_ALS_BAD_GRAM:
+            raise ValueError(f"{what}gram.flat[{pos}] is not finite")
+    raise RuntimeError(f"{what}kernel failed with status {int(st)} (what={bad}, position={pos})")
+
+
+def _row_of(indptr, pos):
+    return int(np.searchsorted(indptr, pos, side="right") - 1)
+
+
+# ------------------------------------------------------------------------------ typed pointers
+cdef inline const floating *_cp1(const floating[::1] a) noexcept:
+    return &a[0] if a.shape[0] > 0 else NULL
+
+
+cdef inline floating *_p1(floating[::1] a) noexcept:
+    return &a[0] if a.shape[0] > 0 else NULL
+
+
+cdef inline const floating *_cp2(const floating[:, ::1] a) noexcept:
+    return &a[0, 0] if a.shape[0] > 0 and a.shape[1] > 0 else NULL
+
+
+cdef inline floating *_p2(floating[:, ::1] a) noexcept:
+    return &a[0, 0] if a.shape[0] > 0 and a.shape[1] > 0 else NULL
+
+
+cdef inline const int32_t *_ci32(const int32_t[::1] a) noexcept:
+    return &a[0] if a.shape[0] > 0 else NULL
+
+
+cdef fastmf_status _als_call(const fastmf_als_params *p, const int64_t[::1] indptr,
+                             const int32_t[::1] indices, const floating[::1] data,
+                             const floating[:, ::1] fixed, fixed_bias_obj,
+                             floating[:, ::1] factors, bias_obj,
+                             int64_t *bad_pos, int *bad_what):
+    cdef const floating[::1] fixed_bias
+    cdef floating[::1] bias
+    cdef const floating *fbp = NULL
+    cdef floating *bp = NULL
+    if fixed_bias_obj is not None:
+        fixed_bias = fixed_bias_obj
+        fbp = _cp1(fixed_bias)
+    if bias_obj is not None:
+        bias = bias_obj
+        bp = _p1(bias)
+    cdef const int64_t *ip = &indptr[0]
+    cdef const int32_t *xp = _ci32(indices)
+    cdef const floating *dp = _cp1(data)
+    cdef const floating *yp = _cp2(fixed)
+    cdef floating *fp = _p2(factors)
+    cdef fastmf_status st
+    with nogil:
+        if floating is float:
+            st = fastmf_als_half_sweep_f32(p, ip, xp, dp, yp, fbp, fp, bp, bad_pos, bad_what)
+        else:
+            st = fastmf_als_half_sweep_f64(p, ip, xp, dp, yp, fbp, fp, bp, bad_pos, bad_what)
+    return st
+
+
+cdef fastmf_status _ials_call(const fastmf_ials_params *p, const int64_t[::1] indptr,
+                              const int32_t[::1] indices, const floating[::1] data,
+                              const floating[:, ::1] fixed, gram_obj, floating[:, ::1] factors,
+                              int64_t *bad_pos, int *bad_what):
+    cdef const double[:, ::1] g
+    cdef const double *gp = NULL
+    if gram_obj is not None:
+        g = gram_obj
+        gp = &g[0, 0]
+    cdef const int64_t *ip = &indptr[0]
+    cdef const int32_t *xp = _ci32(indices)
+    cdef const floating *dp = _cp1(data)
+    cdef const floating *yp = _cp2(fixed)
+    cdef floating *fp = _p2(factors)
+    cdef fastmf_status st
+    with nogil:
+        if floating is float:
+            st = fastmf_ials_half_sweep_f32(p, ip, xp, dp, yp, gp, fp, bad_pos, bad_what)
+        else:
+            st = fastmf_ials_half_sweep_f64(p, ip, xp, dp, yp, gp, fp, bad_pos, bad_what)
+    return st
+
+
+cdef fastmf_status _loss_call(const fastmf_ials_params *p, const int64_t[::1] indptr,
+                              const int32_t[::1] indices, const floating[::1] data,
+                              const floating[:, ::1] X, const floating[:, ::1] Y, gram_obj,
+                              double *loss, int64_t *bad_pos, int *bad_what):
+    cdef const double[:, ::1] g
+    cdef const double *gp = NULL
+    if gram_obj is not None:
+        g = gram_obj
+        gp = &g[0, 0]
+    cdef const int64_t *ip = &indptr[0]
+    cdef const int32_t *xp = _ci32(indices)
+    cdef const floating *dp = _cp1(data)
+    cdef const floating *up = _cp2(X)
+    cdef const floating *vp = _cp2(Y)
+    cdef fastmf_status st
+    with nogil:
+        if floating is float:
+            st = fastmf_ials_loss_f32(p, ip, xp, dp, up, vp, gp, loss, bad_pos, bad_what)
+        else:
+            st = fastmf_ials_loss_f64(p, ip, xp, dp, up, vp, gp, loss, bad_pos, bad_what)
+    return st
+
+
+cdef fastmf_status _gram_call(const floating[:, ::1] Y, int n_threads, double[:, ::1] G):
+    cdef const floating *yp = _cp2(Y)
+    cdef int64_t n = Y.shape[0], k = Y.shape[1]
+    cdef double *gp = &G[0, 0]
+    cdef fastmf_status st
+    with nogil:
+        if floating is float:
+            st = fastmf_gram_f32(yp, n, k, n_threads, gp)
+        else:
+            st = fastmf_gram_f64(yp, n, k, n_threads, gp)
+    return st
+
+
+# --------------------------------------------------------------------------------- explicit ALS
+def als_half_sweep(indptr, indices, data, fixed_factors, fixed_bias, factors, bias, mu, reg,
+                   reg_bias=None, weighted=False, biased=True, *, n_threads=1, solver="cholesky",
+                   cg_steps=3):
+    """Explicit ALS update of one side, in place (NumPy twin: ``fastmf.reference.als_half_sweep``).
+
+    For every row ``r`` of the CSR ``(indptr, indices, data)`` (rows = the side being solved,
+    indices = rows of ``fixed_factors``), with :math:`z_j = [y_j, 1]` and targets
+    :math:`t_j = d_j - \\mu - c_j` (:math:`c` = ``fixed_bias``) solve
+
+    .. math::
+
+        \\Big(\\sum_j z_j z_j^\\top + \\mathrm{diag}(\\lambda_r, \\dots, \\lambda_r, \\lambda^b_r)\\Big)
+        \\begin{bmatrix} x_r \\\\ b_r \\end{bmatrix} = \\sum_j t_j z_j
+
+    with :math:`\\lambda_r` = ``reg`` and :math:`\\lambda^b_r` = ``reg_bias`` (None: ``reg``), both
+    times :math:`n_r` when ``weighted``; ``biased=False`` solves
+    :math:`(\\sum_j y_j y_j^\\top + \\lambda_r I) x_r = \\sum_j d_j y_j` and ignores ``mu`` and the
+    biases (which may be None). Rows without entries get zeros.
+
+    Parameters
+    ----------
+    indptr : int64 array (n_rows + 1,); indices : int32 array (nnz,); data : array (nnz,)
+    fixed_factors : (n_fixed, k) array; fixed_bias : (n_fixed,) array or None when not biased
+    factors : (n_rows, k) array, written; bias : (n_rows,) array or None when not biased, written
+    mu, reg, reg_bias : float (reg, reg_bias >= 0)
+    weighted, biased : bool
+    n_threads : int >= 1
+        OpenMP threads; the result is bit-identical for every value.
+    solver : {"cholesky", "cg"}
+        Exact Cholesky solve, or ``cg_steps`` conjugate-gradient steps warm-started from the current
+        ``factors[r]``/``bias[r]`` (cheaper than forming the system when ``4 * cg_steps < k``).
+    cg_steps : int >= 1
+
+    All float arrays share one dtype (float32 or float64) and are C-contiguous.
+
+    Raises
+    ------
+    numpy.linalg.LinAlgError
+        A row's system is not positive definite (only possible with reg = 0); names the row.
+    IndexError, ValueError, FloatingPointError, MemoryError
+        See the module docstring.
+    """
+    what = "als_half_sweep: "
+    dt = _float_dtype(factors, "factors", what)
+    biased = bool(biased)
+    n_rows = factors.shape[0] if factors.ndim == 2 else -1
+    _check_factors(fixed_factors, factors, dt, what)
+    _check_csr(indptr, indices, data, factors.shape[0], dt, what)
+    if biased:
+        if fixed_bias is None or bias is None:
+            raise ValueError(f"{what}fixed_bias and bias are required when biased=True")
+        _array(fixed_bias, "fixed_bias", dt, 1, what=what)
+        _array(bias, "bias", dt, 1, writeable=True, what=what)
+        if fixed_bias.shape[0] != fixed_factors.shape[0]:
+            raise ValueError(f"{what}fixed_bias must have one entry per row of fixed_factors "
+                             f"({fixed_factors.shape[0]}), got {fixed_bias.shape[0]}")
+        if bias.shape[0] != n_rows:
+            raise ValueError(f"{what}bias must have one entry per row of factors ({n_rows}), "
+                             f"got {bias.shape[0]}")
+    else:
+        fixed_bias = bias = None
+    _no_overlap([(factors, fixed_factors, "factors and fixed_factors"),
+                 (factors, fixed_bias, "factors and fixed_bias"), (bias, fixed_bias, "bias and fixed_bias"),
+                 (bias, fixed_factors, "bias and fixed_factors"), (bias, factors, "bias and factors")], what)
+    cdef fastmf_als_params p
+    p.n_rows = n_rows
+    p.n_fixed = fixed_factors.shape[0]
+    p.n_factors = factors.shape[1]
+    p.nnz = indices.shape[0]
+    p.mu = _real(mu, "mu", what) if biased else 0.0
+    p.reg = _real(reg, "reg", what, 0.0)
+    p.reg_bias = p.reg if reg_bias is None else _real(reg_bias, "reg_bias", what, 0.0)
+    p.weighted = 1 if weighted else 0
+    p.biased = 1 if biased else 0
+    p.solver = _option(solver, "solver", SOLVERS, what)
+    p.cg_steps = _int(cg_steps, "cg_steps", what, 1, MAX_CG_STEPS)
+    p.n_threads = _int(n_threads, "n_threads", what, 1, MAX_THREADS)
+    cdef int64_t bad_pos = -1
+    cdef int bad_what = -1
+    cdef fastmf_status st
+    if dt == np.float32:
+        st = _als_call[float](&p, indptr, indices, data, fixed_factors, fixed_bias, factors, bias,
+                              &bad_pos, &bad_what)
+    else:
+        st = _als_call[double](&p, indptr, indices, data, fixed_factors, fixed_bias, factors, bias,
+                               &bad_pos, &bad_what)
+    if st != FASTMF_OK:
+        hint = (f"the normal equations are not positive definite (reg={reg!r}; with reg=0 a row "
+                f"with fewer ratings than factors has a singular system); use reg > 0")
+        _raise(st, bad_pos, bad_what, what, indptr, indices, data, p.n_fixed, hint)
+
+
+# ----------------------------------------------------------------------------------------- Gram
+def gram(Y, n_threads=1):
+    """``Y.T @ Y`` as a (k, k) float64 array, accumulated in float64 (``Y``: C-contiguous float32 or
+    float64 (n, k) array). Deterministic: the same bits for every ``n_threads``."""
+    what = "gram: "
+    dt = _float_dtype(Y, "Y", what)
+    _array(Y, "Y", dt, 2, what=what)
+    if Y.shape[1] < 1:
+        raise ValueError(f"{what}Y needs at least one column, got shape {Y.shape}")
+    nt = _int(n_threads, "n_threads", what, 1, MAX_THREADS)
+    G = np.empty((Y.shape[1], Y.shape[1]), dtype=np.float64)
+    cdef fastmf_status st
+    if dt == np.float32:
+        st = _gram_call[float](Y, nt, G)
+    else:
+        st = _gram_call[double](Y, nt, G)
+    if st == FASTMF_ERR_NOMEM:
+        raise MemoryError(f"{what}cannot allocate the partial sums")
+    if st != FASTMF_OK:
+        raise RuntimeError(f"{what}kernel failed with status {int(st)}")
+    return G
+
+
+# --------------------------------------------------------------------------------- implicit ALS
+cdef _ials_params(fastmf_ials_params *p, indptr, indices, data, fixed, rows, fixed_name, rows_name,
+                  reg, alpha, scaling, eps, reg_nu, reg_alpha0, n_threads, gram, what):
+    """Validate the common iALS arguments into p; return the dtype."""
+    dt = _float_dtype(rows, rows_name, what)
+    _check_factors(fixed, rows, dt, what, fixed_name, rows_name)
+    _check_csr(indptr, indices, data, rows.shape[0], dt, what)
+    k = rows.shape[1]
+    if gram is not None:
+        _array(gram, "gram", np.float64, 2, what=what)
+        if gram.shape != (k, k):
+            raise ValueError(f"{what}gram must have shape ({k}, {k}) (fixed_factors.T @ fixed_factors), "
+                             f"got {gram.shape}")
+    p.n_rows = rows.shape[0]
+    p.n_fixed = fixed.shape[0]
+    p.n_factors = k
+    p.nnz = indices.shape[0]
+    p.reg = _real(reg, "reg", what, 0.0)
+    p.alpha = _real(alpha, "alpha", what, 0.0)
+    p.scaling = _option(scaling, "scaling", SCALINGS, what)
+    p.eps = _real(eps, "eps", what, 0.0, low_open=True)
+    p.reg_nu = _real(reg_nu, "reg_nu", what, 0.0)
+    p.reg_alpha0 = _real(reg_alpha0, "reg_alpha0", what, 0.0)
+    p.n_threads = _int(n_threads, "n_threads", what, 1, MAX_THREADS)
+    return dt
+
+
+def ials_half_sweep(indptr, indices, data, fixed_factors, factors, reg, alpha, scaling="linear",
+                    eps=1.0, *, reg_nu=0.0, reg_alpha0=1.0, n_threads=1, solver="cg", cg_steps=3,
+                    gram=None):
+    """Implicit ALS (Hu, Koren & Volinsky 2008) update of one side, in place (NumPy twin:
+    ``fastmf.reference.ials_half_sweep``, which is exact: pass ``solver="cholesky"`` to match it).
+
+    For every row ``r``, with :math:`G = Y^\\top Y` over all rows of ``fixed_factors``, confidences
+    :math:`c_j = 1 + \\alpha d_j` (``"linear"``) or :math:`1 + \\alpha \\log(1 + d_j/\\varepsilon)`
+    (``"log"``) and preferences :math:`p_j = [d_j > 0]` on the stored entries:
+
+    .. math::
+
+        \\big(G + \\textstyle\\sum_j (c_j - 1) y_j y_j^\\top + \\lambda_r I\\big) x_r
+        = \\textstyle\\sum_j c_j p_j y_j,
+        \\qquad \\lambda_r = \\mathrm{reg}\\,(n_r^+ + \\alpha_0 n_{\\text{fixed}})^{\\nu}
+
+    (frequency-scaled regularisation of Rendle et al. 2022; :math:`n_r^+` = entries of row r with
+    value > 0, :math:`\\nu` = ``reg_nu``, :math:`\\alpha_0` = ``reg_alpha0``; ``reg_nu=0`` is plain
+    ``reg``). Rows without entries get zeros.
+
+    Parameters
+    ----------
+    indptr, indices, data : the CSR (int64, int32, float32/float64)
+    fixed_factors : (n_fixed, k) array; factors : (n_rows, k) array of the same dtype, written
+    reg, alpha : float >= 0; scaling : {"linear", "log"}; eps : float > 0 (log scaling)
+    reg_nu, reg_alpha0 : float >= 0
+    n_threads : int >= 1 (bit-identical results for every value)
+    solver : {"cg", "cholesky"}
+        ``"cg"`` (default): ``cg_steps`` conjugate-gradient steps warm-started from the current
+        ``factors[r]``, matrix-free (:math:`Av = Gv + \\sum_j (c_j - 1)(y_j^\\top v) y_j + \\lambda_r v`,
+        the sum over the row's entries in the factors' dtype, the rest in float64);
+        ``"cholesky"``: exact solve in float64.
+    cg_steps : int >= 1
+    gram : (k, k) float64 array or None
+        ``fixed_factors.T @ fixed_factors`` when the caller has it (see :func:`gram`); None computes
+        it here.
+    """
+    what = "ials_half_sweep: "
+    cdef fastmf_ials_params p
+    dt = _ials_params(&p, indptr, indices, data, fixed_factors, factors, "fixed_factors", "factors",
+                      reg, alpha, scaling, eps, reg_nu, reg_alpha0, n_threads, gram, what)
+    _no_overlap([(factors, fixed_factors, "factors and fixed_factors"),
+                 (factors, gram, "factors and gram")], what)
+    p.solver = _option(solver, "solver", SOLVERS, what)
+    p.cg_steps = _int(cg_steps, "cg_steps", what, 1, MAX_CG_STEPS)
+    cdef int64_t bad_pos = -1
+    cdef int bad_what = -1
+    cdef fastmf_status st
+    if dt == np.float32:
+        st = _ials_call[float](&p, indptr, indices, data, fixed_factors, gram, factors,
+                               &bad_pos, &bad_what)
+    else:
+        st = _ials_call[double](&p, indptr, indices, data, fixed_factors, gram, factors,
+                                &bad_pos, &bad_what)
+    if st != FASTMF_OK:
+        hint = (f"the system is not positive definite (reg={reg!r}, alpha={alpha!r}); use reg > 0 "
+                f"and non-negative values")
+        _raise(st, bad_pos, bad_what, what, indptr, indices, data, p.n_fixed, hint)
+
+
+def ials_loss(indptr, indices, data, user_factors, item_factors, reg, alpha, scaling="linear",
+              eps=1.0, *, reg_nu=0.0, reg_alpha0=1.0, n_threads=1, gram=None):
+    """The implicit-ALS loss over ALL (user, item) pairs without materialising them (NumPy twin,
+    dense: ``fastmf.reference.ials_objective``):
+
+    .. math::
+
+        L = \\sum_{u,j} c_{uj} (p_{uj} - x_u^\\top y_j)^2
+            + \\sum_u \\lambda_u \\lVert x_u\\rVert^2 + \\sum_j \\lambda_j \\lVert y_j\\rVert^2
+          = \\sum_u x_u^\\top G x_u
+            + \\sum_{(u,j)\\ \\text{stored}} \\big[c_{uj}(p_{uj} - s_{uj})^2 - s_{uj}^2\\big] + \\dots
+
+    with :math:`G = Y^\\top Y`, :math:`s_{uj} = x_u^\\top y_j`, :math:`c = 1, p = 0` on pairs not
+    stored, :math:`\\lambda_u = \\mathrm{reg}(n_u^+ + \\alpha_0 n_{\\text{items}})^\\nu` and
+    :math:`\\lambda_j = \\mathrm{reg}(n_j^+ + \\alpha_0 n_{\\text{users}})^\\nu`. The CSR rows are
+    users; ``gram`` may pass ``item_factors.T @ item_factors``. Returns a float (accumulated in
+    float64, deterministic for every ``n_threads``).
+    """
+    what = "ials_loss: "
+    cdef fastmf_ials_params p
+    dt = _ials_params(&p, indptr, indices, data, item_factors, user_factors, "item_factors",
+                      "user_factors", reg, alpha, scaling, eps, reg_nu, reg_alpha0, n_threads, gram,
+                      what)
+    p.solver = FASTMF_ALS_CG
+    p.cg_steps = 0
+    cdef int64_t bad_pos = -1
+    cdef int bad_what = -1
+    cdef double loss = 0.0
+    cdef fastmf_status st
+    if dt == np.float32:
+        st = _loss_call[float](&p, indptr, indices, data, user_factors, item_factors, gram, &loss,
+                               &bad_pos, &bad_what)
+    else:
+        st = _loss_call[double](&p, indptr, indices, data, user_factors, item_factors, gram, &loss,
+                                &bad_pos, &bad_what)
+    if st != FASTMF_OK:
+        _raise(st, bad_pos, bad_what, what, indptr, indices, data, p.n_fixed, "")
+    return float(loss)
