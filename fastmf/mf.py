@@ -21,17 +21,20 @@ class DivergenceError(FloatingPointError):
 
 
 class MatrixFactorization(Recommender):
-    """Biased matrix factorization of explicit ratings, trained by stochastic gradient descent.
+    """Biased matrix factorization of explicit ratings, trained by SGD or by alternating least squares.
 
-    The model and the objective (Koren, Bell & Volinsky 2009; Funk 2006):
+    The model and the objective (Koren, Bell & Volinsky 2009; Funk 2006; Zhou et al. 2008):
 
     .. math::
 
         \\hat r_{ui} = \\mu + b_u + b_i + p_u^\\top q_i, \\qquad
-        \\min_{P, Q, b} \\sum_{(u,i) \\in R} (r_{ui} - \\hat r_{ui})^2
-            + \\lambda (\\lVert p_u \\rVert^2 + \\lVert q_i \\rVert^2) + \\lambda_b (b_u^2 + b_i^2)
+        \\min_{P, Q, b} \\sum_{(u,i) \\in R} \\big[(r_{ui} - \\hat r_{ui})^2
+            + \\lambda (\\lVert p_u \\rVert^2 + \\lVert q_i \\rVert^2) + \\lambda_b (b_u^2 + b_i^2)\\big]
 
-    SGD visits every training rating once per epoch in a shuffled order and, with
+    The penalty sits inside the sum over ratings, so a row's regularisation grows with its number
+    of ratings (the "weighted-lambda" of ALS-WR).
+
+    ``solver="sgd"`` visits every training rating once per epoch in a shuffled order and, with
     :math:`e_{ui} = r_{ui} - \\hat r_{ui}` and learning rate :math:`\\eta`, updates
 
     .. math::
@@ -41,40 +44,39 @@ class MatrixFactorization(Recommender):
         p_u \\mathrel{+}= \\eta (e_{ui} q_i - \\lambda p_u), \\quad
         q_i \\mathrel{+}= \\eta (e_{ui} p_u^{old} - \\lambda q_i).
 
+    ``solver="als"`` alternates exact solves: every user's :math:`[b_u, p_u]` from the
+    :math:`(k+1) \\times (k+1)` normal equations with the item side fixed, then every item's
+    (Cholesky, or a few warm-started conjugate-gradient steps with ``als_solver="cg"``). Each
+    half-sweep minimises the objective over one side, so it never increases.
+
     ``biased=False`` drops :math:`\\mu, b_u, b_i` (plain :math:`p_u^\\top q_i`, Funk's SVD).
 
     Parameters
     ----------
     n_factors : int
         Latent dimension k.
-    n_epochs : int
-        Passes over the training ratings.
+    n_epochs : int or None
+        SGD epochs or ALS sweeps; None: 40 for SGD, 15 for ALS.
     lr : float
-        Learning rate :math:`\\eta` (> 0).
+        SGD learning rate :math:`\\eta` (> 0).
     reg : float
-        Regularisation :math:`\\lambda` of the factors (and of the biases unless ``reg_bias`` is set).
-    solver : {"sgd"}
+        Regularisation :math:`\\lambda` of the factors per rating (and of the biases unless
+        ``reg_bias`` is set).
+    solver : {"sgd", "als"}
         Training algorithm.
     biased : bool
         Learn :math:`\\mu + b_u + b_i` besides the factors.
     dtype : {"float32", "float64"}
-        Precision of the factors (the loss is always accumulated in double).
+        Precision of the factors (losses and ALS systems are accumulated in double).
     random_state : None, int or numpy.random.Generator
         Seeds the initial factors and every epoch's order. The same int gives bit-identical models.
     n_threads : None or int
-        Threads for training (None or -1: all cores). With the blocked schedule the result does not
-        depend on it.
+        Threads for training (None or -1: all cores). The result does not depend on it (blocked
+        SGD schedule, see ``n_blocks``; ALS rows are independent).
     init_std : float
         Standard deviation of the normal initial factors (biases start at 0).
     reg_bias : float or None
         Regularisation :math:`\\lambda_b` of the biases; None uses ``reg``.
-
-    The defaults (k=100, 40 epochs, lr=0.01, reg=0.08, reg_bias=0.02, init_std=0.01) were chosen on
-    ml-100k u1.base/u1.test: test RMSE 0.919 in well under a second, against 0.949 for Surprise's SVD
-    settings (k=100, 20 epochs, lr=0.005, reg=0.02, init_std=0.1). Small initial factors and a
-    stronger factor than bias regularisation matter most: the factors start near zero and grow only
-    where the data supports them, while the biases (which need little shrinkage) learn freely.
-    With ``lr=0.005`` and 100 epochs the same split reaches 0.916.
     schedule : {"blocked", "shuffle", "hogwild"}
         Order of the updates in an epoch. ``"blocked"`` (default) cuts users and items into
         ``n_blocks`` groups each and processes the blocks that share no row concurrently, each block
@@ -92,6 +94,23 @@ class MatrixFactorization(Recommender):
         block's rating order for "blocked"; for debugging and exact comparisons).
     verbose : bool
         Log one line per epoch (logger ``"fastmf"``, shown on stderr when no handler is configured).
+    weighted : bool
+        ALS only: True (default) scales a row's penalty by its rating count as in the objective
+        above; False uses ``reg`` and ``reg_bias`` as plain constants per row.
+    als_solver : {"cholesky", "cg"}
+        ALS only: exact Cholesky solves, or ``cg_steps`` conjugate-gradient steps warm-started from
+        the previous sweep (cheaper for large k).
+    cg_steps : int
+        Conjugate-gradient steps per row and sweep for ``als_solver="cg"``.
+
+    Notes
+    -----
+    The defaults (k=100, lr=0.01, reg=0.08, reg_bias=0.02, init_std=0.01) were chosen on ml-100k
+    u1.base/u1.test: SGD reaches test RMSE 0.919 in well under a second, against 0.949 for Surprise's
+    SVD settings (k=100, 20 epochs, lr=0.005, reg=0.02, init_std=0.1). Small initial factors and a
+    stronger factor than bias regularisation matter most: the factors start near zero and grow only
+    where the data supports them, while the biases (which need little shrinkage) learn freely. With
+    ``lr=0.005`` and 100 epochs the same split reaches 0.916.
 
     Attributes
     ----------
@@ -100,8 +119,8 @@ class MatrixFactorization(Recommender):
     global_mean_ : float
         :math:`\\mu` (0 when ``biased=False``).
     history_ : list of dict
-        One per epoch: ``epoch``, ``train_rmse`` (the running loss of the epoch: each error measured
-        just before its update), ``eval_rmse`` and ``eval_mae`` when an ``eval_set`` is given,
+        One per epoch: ``epoch``, ``train_rmse`` (SGD: the running loss of the epoch, each error
+        measured just before its update; ALS: the training RMSE after the sweep), ``eval_rmse`` and ``eval_mae`` when an ``eval_set`` is given,
         ``seconds``.
     best_epoch_ : int
         Epoch (1-based) whose parameters the model holds (the last, or the best with early stopping).
@@ -111,14 +130,16 @@ class MatrixFactorization(Recommender):
     Y. Koren, R. Bell, C. Volinsky. Matrix factorization techniques for recommender systems.
     IEEE Computer 42(8), 2009. W.-S. Chin, Y. Zhuang, Y.-C. Juan, C.-J. Lin. A fast parallel
     stochastic gradient method for matrix factorization in shared memory systems. ACM TIST 6(1), 2015.
+    Y. Zhou, D. Wilkinson, R. Schreiber, R. Pan. Large-scale parallel collaborative filtering for the
+    Netflix prize. AAIM 2008.
     """
 
     _constraints = {
         "n_factors": Interval("int", 1, 1 << 16),
-        "n_epochs": Interval("int", 0, None),
+        "n_epochs": (Options(None), Interval("int", 0, None)),
         "lr": Interval("real", 0, None, closed="neither"),
         "reg": Interval("real", 0, None),
-        "solver": Options("sgd"),
+        "solver": Options("sgd", "als"),
         "biased": Options(True, False),
         "dtype": Options("float32", "float64", np.float32, np.float64),
         "random_state": RandomState(),
@@ -128,12 +149,16 @@ class MatrixFactorization(Recommender):
         "schedule": Options("blocked", "shuffle", "hogwild"),
         "n_blocks": (Options(None), Interval("int", 1, 1 << 12)),
         "shuffle": Options(True, False),
+        "weighted": Options(True, False),
+        "als_solver": Options("cholesky", "cg"),
+        "cg_steps": Interval("int", 1, 1 << 10),
         "verbose": Options(True, False),
     }
 
-    def __init__(self, n_factors=100, n_epochs=40, lr=0.01, reg=0.08, solver="sgd", biased=True,
+    def __init__(self, n_factors=100, n_epochs=None, lr=0.01, reg=0.08, solver="sgd", biased=True,
                  dtype="float32", random_state=None, n_threads=None, init_std=0.01, reg_bias=0.02,
-                 schedule="blocked", n_blocks=None, shuffle=True, verbose=False):
+                 schedule="blocked", n_blocks=None, shuffle=True, weighted=True,
+                 als_solver="cholesky", cg_steps=3, verbose=False):
         self.n_factors = n_factors
         self.n_epochs = n_epochs
         self.lr = lr
@@ -148,6 +173,9 @@ class MatrixFactorization(Recommender):
         self.schedule = schedule
         self.n_blocks = n_blocks
         self.shuffle = shuffle
+        self.weighted = weighted
+        self.als_solver = als_solver
+        self.cg_steps = cg_steps
         self.verbose = verbose
 
     # ------------------------------------------------------------------ training
@@ -180,15 +208,20 @@ class MatrixFactorization(Recommender):
             if not Interval("int", 1, None).accepts(early_stopping_rounds):
                 raise ValueError(f"early_stopping_rounds must be a positive int, got {early_stopping_rounds!r}")
         n_threads = resolve_n_threads(self.n_threads)
-        if self.schedule == "shuffle" and self.n_threads not in (None, 1):
+        if self.solver == "sgd" and self.schedule == "shuffle" and self.n_threads not in (None, 1):
             raise ValueError("schedule='shuffle' is single-threaded; use schedule='blocked' or "
                              "'hogwild' with n_threads > 1")
         dtype = np.dtype(self.dtype)
         rng = check_random_state(self.random_state)
         k = self.n_factors
-        # rows padded to 64-byte boundaries (a view of a wider buffer): no SIMD load straddles lines
-        self.user_factors_ = _sgd.aligned_factors(self.n_users_, k, dtype)
-        self.item_factors_ = _sgd.aligned_factors(self.n_items_, k, dtype)
+        if self.solver == "sgd":
+            # rows padded to 64-byte boundaries (a view of a wider buffer): no SIMD load straddles
+            # a cache line in the SGD kernel
+            self.user_factors_ = _sgd.aligned_factors(self.n_users_, k, dtype)
+            self.item_factors_ = _sgd.aligned_factors(self.n_items_, k, dtype)
+        else:  # the ALS kernels take C-contiguous factors
+            self.user_factors_ = np.empty((self.n_users_, k), dtype=dtype)
+            self.item_factors_ = np.empty((self.n_items_, k), dtype=dtype)
         self.user_factors_[:] = rng.normal(0.0, self.init_std, (self.n_users_, k))
         self.item_factors_[:] = rng.normal(0.0, self.init_std, (self.n_items_, k))
         self.user_bias_ = np.zeros(self.n_users_, dtype=dtype)
@@ -198,52 +231,24 @@ class MatrixFactorization(Recommender):
         self.seed_ = int(rng.integers(0, 2**63 - 1))
         self.history_ = []
         self.best_epoch_ = 0
-
-        users = train.user_index
-        items = train.item_index
-        ratings = np.ascontiguousarray(train.rating, dtype=dtype)
         evaluator = _Evaluator(self, eval_set) if eval_set is not None else None
-        reg_bias = self.reg if self.reg_bias is None else self.reg_bias
-
-        plan = work = None
-        if self.schedule == "blocked":
-            # 8 blocks serve 1, 2, 4 and 8 threads evenly and make the model independent of the
-            # thread count up to 8; more threads get one block row each
-            n_blocks = self.n_blocks or (8 if n_threads <= 8 else n_threads)
-            # store the ratings block by block once, so every block streams through memory
-            perm = _sgd.make_block_plan(users, items, self.n_users_, self.n_items_, n_blocks).block_order
-            users, items, ratings = users[perm], items[perm], ratings[perm]
-            plan = _sgd.make_block_plan(users, items, self.n_users_, self.n_items_, n_blocks)
-            work = np.empty(len(train), dtype=np.int64)
-        order = np.arange(len(train), dtype=np.int64)
+        if self.solver == "sgd":
+            step = self._sgd_stepper(train, dtype, n_threads)
+        else:
+            step = self._als_stepper(train, dtype, n_threads)
+        n_epochs = self.n_epochs if self.n_epochs is not None else (40 if self.solver == "sgd" else 15)
+        model = (self.user_factors_, self.item_factors_, self.user_bias_, self.item_bias_)
         best = None
-        for epoch in range(1, self.n_epochs + 1):
+        for epoch in range(1, n_epochs + 1):
             t0 = time.perf_counter()
-            args = (users, items, ratings)
-            model = (self.user_factors_, self.item_factors_, self.user_bias_, self.item_bias_)
-            hyper = (self.global_mean_, self.lr, self.reg, reg_bias, self.biased)
-            try:
-                if self.schedule == "blocked":
-                    sse = _sgd.sgd_epoch_blocked(*args, *model, *hyper, plan, self.seed_,
-                                                 epoch if self.shuffle else 0, n_threads, work)
-                else:
-                    if self.shuffle:
-                        order = self.epoch_order(epoch, len(train))
-                    if self.schedule == "shuffle":
-                        sse = _sgd.sgd_epoch(*args, order, *model, *hyper)
-                    else:
-                        sse = _sgd.sgd_epoch_hogwild(*args, order, *model, *hyper, n_threads=n_threads)
-            except FloatingPointError as exc:
-                raise DivergenceError(f"{type(self).__name__}: training diverged in epoch {epoch} "
-                                      f"(lr={self.lr}, reg={self.reg}): {exc}") from None
-            entry = {"epoch": epoch, "train_rmse": float(np.sqrt(sse / len(train)))}
+            entry = {"epoch": epoch, "train_rmse": step(epoch)}
             if evaluator is not None:
                 entry.update(evaluator())
             entry["seconds"] = time.perf_counter() - t0
             self.history_.append(entry)
             self.best_epoch_ = epoch
             if self.verbose:
-                _log_epoch(type(self).__name__, self.n_epochs, entry)
+                _log_epoch(type(self).__name__, n_epochs, entry)
             stop = any(bool(cb(self, entry)) for cb in callbacks)
             if early_stopping_rounds is not None:
                 if best is None or entry["eval_rmse"] < best[0]:
@@ -260,6 +265,77 @@ class MatrixFactorization(Recommender):
             self.best_epoch_ = best[1]
         return self
 
+    def _sgd_stepper(self, train, dtype, n_threads):
+        """A function running one SGD epoch and returning the epoch's running training RMSE."""
+        from fastmf import _sgd
+
+        users = train.user_index
+        items = train.item_index
+        ratings = np.ascontiguousarray(train.rating, dtype=dtype)
+        reg_bias = self.reg if self.reg_bias is None else self.reg_bias
+        plan = work = None
+        if self.schedule == "blocked":
+            # 8 blocks serve 1, 2, 4 and 8 threads evenly and make the model independent of the
+            # thread count up to 8; more threads get one block row each
+            n_blocks = self.n_blocks or (8 if n_threads <= 8 else n_threads)
+            # store the ratings block by block once, so every block streams through memory
+            perm = _sgd.make_block_plan(users, items, self.n_users_, self.n_items_, n_blocks).block_order
+            users, items, ratings = users[perm], items[perm], ratings[perm]
+            plan = _sgd.make_block_plan(users, items, self.n_users_, self.n_items_, n_blocks)
+            work = np.empty(len(train), dtype=np.int64)
+        order = np.arange(len(train), dtype=np.int64)
+        args = (users, items, ratings)
+        model = (self.user_factors_, self.item_factors_, self.user_bias_, self.item_bias_)
+        hyper = (self.global_mean_, self.lr, self.reg, reg_bias, self.biased)
+
+        def step(epoch):
+            try:
+                if self.schedule == "blocked":
+                    sse = _sgd.sgd_epoch_blocked(*args, *model, *hyper, plan, self.seed_,
+                                                 epoch if self.shuffle else 0, n_threads, work)
+                else:
+                    o = self.epoch_order(epoch, len(train)) if self.shuffle else order
+                    if self.schedule == "shuffle":
+                        sse = _sgd.sgd_epoch(*args, o, *model, *hyper)
+                    else:
+                        sse = _sgd.sgd_epoch_hogwild(*args, o, *model, *hyper, n_threads=n_threads)
+            except FloatingPointError as exc:
+                raise DivergenceError(f"{type(self).__name__}: training diverged in epoch {epoch} "
+                                      f"(lr={self.lr}, reg={self.reg}): {exc}") from None
+            return float(np.sqrt(sse / len(train)))
+
+        return step
+
+    def _als_stepper(self, train, dtype, n_threads):
+        """A function running one ALS sweep (users, then items) and returning the training RMSE of
+        the model after it."""
+        from fastmf import _als
+
+        csr, csc = train.to_csr(), train.to_csc()
+        csr_data = np.ascontiguousarray(csr.data, dtype=dtype)
+        csc_data = np.ascontiguousarray(csc.data, dtype=dtype)
+        reg_bias = self.reg if self.reg_bias is None else self.reg_bias
+        P, Q, bu, bi = self.user_factors_, self.item_factors_, self.user_bias_, self.item_bias_
+        if not self.biased:
+            bu = bi = None
+        common = dict(n_threads=n_threads, solver=self.als_solver, cg_steps=self.cg_steps)
+        u = train.user_index.astype(np.int64)
+        i = train.item_index.astype(np.int64)
+        r = train.rating.astype(np.float64)
+
+        def step(epoch):
+            try:
+                _als.als_half_sweep(csr.indptr, csr.indices, csr_data, Q, bi, P, bu, self.global_mean_,
+                                    self.reg, reg_bias, self.weighted, self.biased, **common)
+                _als.als_half_sweep(csc.indptr, csc.indices, csc_data, P, bu, Q, bi, self.global_mean_,
+                                    self.reg, reg_bias, self.weighted, self.biased, **common)
+            except (ValueError, FloatingPointError) as exc:
+                raise DivergenceError(f"{type(self).__name__}: ALS sweep {epoch} failed: {exc}") from None
+            err = self._predict_pairs(u, i) - r
+            return float(np.sqrt(np.mean(err * err)))
+
+        return step
+
     def epoch_order(self, epoch, n):
         """The permutation of rating positions that the "shuffle"/"hogwild" schedules use in ``epoch``
         (1-based) of the last fit, so a fit can be replayed with ``fastmf.reference.sgd_epoch``."""
@@ -273,6 +349,8 @@ class MatrixFactorization(Recommender):
         minimised. SGD applies ``reg`` at every update of a row, i.e. once per rating, so its
         objective weights the penalty by the row's rating count."""
         reg_bias = self.reg if self.reg_bias is None else self.reg_bias
+        if self.solver == "als" and not self.weighted:
+            return self.reg, reg_bias
         return self.reg * n, reg_bias * n
 
     def fold_in(self, items, ratings):

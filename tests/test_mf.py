@@ -167,12 +167,12 @@ def test_divergence_names_the_epoch_and_suggests_a_fix(synth):
 
 @pytest.mark.parametrize("param, value, message", [
     ("n_factors", 0, r"n_factors must be an int in \[1, 65536\]"),
-    ("n_epochs", -1, r"n_epochs must be an int in \[0, inf\)"),
+    ("n_epochs", -1, r"n_epochs must be None or an int in \[0, inf\)"),
     ("lr", 0.0, r"lr must be a finite number in \(0, inf\)"),
     ("lr", float("nan"), "lr must be"),
     ("reg", -0.1, r"reg must be a finite number in \[0, inf\)"),
     ("reg_bias", -1.0, "reg_bias must be None or"),
-    ("solver", "adam", "solver must be 'sgd'"),
+    ("solver", "adam", "solver must be one of .sgd., .als."),
     ("dtype", "float16", "dtype must be one of"),
     ("random_state", "seed", "random_state must be None, a non-negative int"),
     ("n_threads", 0, "n_threads must be one of None, -1 or an int"),
@@ -241,3 +241,82 @@ def test_ml100k_u1_regularisation_and_biases(ml100k_u1):
     biased = rmse_of(fastmf.MatrixFactorization(biased=True, reg=0.08, **kw).fit(train), test)
     plain = rmse_of(fastmf.MatrixFactorization(biased=False, reg=0.08, **kw).fit(train), test)
     assert biased < plain - 0.005
+
+
+# ------------------------------------------------------------------------------------ ALS solver
+def als_reference_fit(train, kw, n_sweeps):
+    """The same initialisation as fit, then reference.als_sweep (users, then items)."""
+    rng = np.random.default_rng(kw["random_state"])
+    k = kw["n_factors"]
+    P = rng.normal(0.0, 0.01, (train.n_users, k))
+    Q = rng.normal(0.0, 0.01, (train.n_items, k))
+    bu, bi = np.zeros(train.n_users), np.zeros(train.n_items)
+    mu = train.global_mean()
+    for _ in range(n_sweeps):
+        reference.als_sweep(train.to_csr(), train.to_csc(), P, Q, bu, bi, mu, kw["reg"],
+                            kw["reg_bias"], weighted=kw["weighted"])
+    return P, Q, bu, bi, mu
+
+
+@pytest.mark.parametrize("weighted", [True, False])
+def test_als_fit_equals_the_reference_sweeps(synth, weighted):
+    train, _ = synth
+    kw = dict(n_factors=5, reg=0.1, reg_bias=0.05, weighted=weighted, random_state=3)
+    m = fastmf.MatrixFactorization(solver="als", n_epochs=3, dtype="float64", **kw).fit(train)
+    P, Q, bu, bi, mu = als_reference_fit(train, kw, 3)
+    np.testing.assert_allclose(m.user_factors_, P, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(m.item_factors_, Q, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(m.user_bias_, bu, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(m.item_bias_, bi, rtol=1e-8, atol=1e-10)
+    err = reference.predict(P, Q, bu, bi, mu, train.user_index, train.item_index) - train.rating
+    assert m.history_[-1]["train_rmse"] == pytest.approx(np.sqrt(np.mean(err ** 2)), rel=1e-9)
+
+
+def test_als_objective_never_increases(synth):
+    train, _ = synth
+    objs = []
+
+    def record(model, entry):
+        objs.append(reference.objective(train.user_index, train.item_index, train.rating,
+                                        model.user_factors_, model.item_factors_, model.user_bias_,
+                                        model.item_bias_, model.global_mean_, 0.1, 0.05, weighted=True))
+
+    fastmf.MatrixFactorization(solver="als", n_factors=6, n_epochs=8, reg=0.1, reg_bias=0.05,
+                               dtype="float64", random_state=0).fit(train, callbacks=[record])
+    assert all(b <= a * (1 + 1e-12) for a, b in zip(objs, objs[1:]))
+    assert objs[-1] < objs[0]
+
+
+def test_als_threads_give_identical_models_and_cg_approaches_cholesky(synth):
+    train, test = synth
+    kw = dict(solver="als", n_factors=8, n_epochs=4, random_state=0)
+    one = fastmf.MatrixFactorization(n_threads=1, **kw).fit(train)
+    two = fastmf.MatrixFactorization(n_threads=2, **kw).fit(train)
+    np.testing.assert_array_equal(one.user_factors_, two.user_factors_)
+    np.testing.assert_array_equal(one.item_bias_, two.item_bias_)
+    exact = rmse_of(one, test)
+    errs = [abs(rmse_of(fastmf.MatrixFactorization(als_solver="cg", cg_steps=s, **kw).fit(train), test)
+                - exact) for s in (1, 9)]
+    assert errs[1] < 1e-3 and errs[1] <= errs[0]
+
+
+def test_als_fold_in_equals_the_next_user_half_sweep(synth):
+    train, _ = synth
+    m = fastmf.MatrixFactorization(solver="als", n_factors=6, n_epochs=4, dtype="float64",
+                                   random_state=0).fit(train)
+    csr = train.to_csr()
+    P, bu = m.user_factors_.copy(), m.user_bias_.copy()
+    reference.als_half_sweep(csr.indptr, csr.indices, csr.data, m.item_factors_, m.item_bias_, P, bu,
+                             m.global_mean_, m.reg, m.reg_bias, weighted=True)
+    for u in (0, 17, 123):
+        sl = slice(csr.indptr[u], csr.indptr[u + 1])
+        x, b = m.fold_in(train.item_map.ids[csr.indices[sl]], csr.data[sl])
+        np.testing.assert_allclose(x, P[u], rtol=1e-9, atol=1e-12)
+        assert b == pytest.approx(bu[u], rel=1e-9, abs=1e-12)
+
+
+@pytest.mark.data
+def test_ml100k_u1_als_defaults(ml100k_u1):
+    train, test = ml100k_u1
+    m = fastmf.MatrixFactorization(solver="als", random_state=0).fit(train)
+    assert rmse_of(m, test) <= 0.935
