@@ -28,10 +28,11 @@ _EXPORTS = {
     "Biases": "fastmf.baselines",
     "Popularity": "fastmf.baselines",
     "MatrixFactorization": "fastmf.mf",
+    "ImplicitALS": "fastmf.implicit",
     "load": "fastmf.persistence",
     "ModelFileError": "fastmf.persistence",
 }
-_SUBMODULES = ("data", "io", "synthetic", "split", "metrics", "evaluation", "baselines", "reference", "base", "mf", "cli", "persistence", "similarity", "plot")
+_SUBMODULES = ("data", "io", "synthetic", "split", "metrics", "evaluation", "baselines", "reference", "base", "mf", "cli", "persistence", "implicit", "similarity", "plot")
 
 __all__ = ["__version__", "openmp_enabled", *_EXPORTS, *_SUBMODULES]
 
