@@ -215,10 +215,14 @@ class MatrixFactorization(Recommender):
         rng = check_random_state(self.random_state)
         k = self.n_factors
         if self.solver == "sgd":
-            # rows padded to 64-byte boundaries (a view of a wider buffer): no SIMD load straddles
-            # a cache line in the SGD kernel
-            self.user_factors_ = _sgd.aligned_factors(self.n_users_, k, dtype)
-            self.item_factors_ = _sgd.aligned_factors(self.n_items_, k, dtype)
+            # Rows padded with zeros to a multiple of 64 bytes and 64-byte aligned: the factors are a
+            # view of the first k columns. The SGD kernel runs over the full padded width, so every
+            # row operation is whole SIMD vectors with no remainder loop; the padding stays exactly
+            # zero (its dot-product terms are 0 * 0 and its updates (1 - lr reg) 0 + (lr e) 0).
+            ld = -(-k // (64 // dtype.itemsize)) * (64 // dtype.itemsize)
+            P_full = _sgd.aligned_factors(self.n_users_, ld, dtype)
+            Q_full = _sgd.aligned_factors(self.n_items_, ld, dtype)
+            self.user_factors_, self.item_factors_ = P_full[:, :k], Q_full[:, :k]
         else:  # the ALS kernels take C-contiguous factors
             self.user_factors_ = np.empty((self.n_users_, k), dtype=dtype)
             self.item_factors_ = np.empty((self.n_items_, k), dtype=dtype)
@@ -233,7 +237,7 @@ class MatrixFactorization(Recommender):
         self.best_epoch_ = 0
         evaluator = _Evaluator(self, eval_set) if eval_set is not None else None
         if self.solver == "sgd":
-            step = self._sgd_stepper(train, dtype, n_threads)
+            step = self._sgd_stepper(train, dtype, n_threads, P_full, Q_full)
         else:
             step = self._als_stepper(train, dtype, n_threads)
         n_epochs = self.n_epochs if self.n_epochs is not None else (40 if self.solver == "sgd" else 15)
@@ -265,8 +269,9 @@ class MatrixFactorization(Recommender):
             self.best_epoch_ = best[1]
         return self
 
-    def _sgd_stepper(self, train, dtype, n_threads):
-        """A function running one SGD epoch and returning the epoch's running training RMSE."""
+    def _sgd_stepper(self, train, dtype, n_threads, P_full, Q_full):
+        """A function running one SGD epoch over the padded factor buffers and returning the epoch's
+        running training RMSE."""
         from fastmf import _sgd
 
         users = train.user_index
@@ -285,7 +290,7 @@ class MatrixFactorization(Recommender):
             work = np.empty(len(train), dtype=np.int64)
         order = np.arange(len(train), dtype=np.int64)
         args = (users, items, ratings)
-        model = (self.user_factors_, self.item_factors_, self.user_bias_, self.item_bias_)
+        model = (P_full, Q_full, self.user_bias_, self.item_bias_)
         hyper = (self.global_mean_, self.lr, self.reg, reg_bias, self.biased)
 
         def step(epoch):

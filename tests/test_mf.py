@@ -320,3 +320,16 @@ def test_ml100k_u1_als_defaults(ml100k_u1):
     train, test = ml100k_u1
     m = fastmf.MatrixFactorization(solver="als", random_state=0).fit(train)
     assert rmse_of(m, test) <= 0.935
+
+
+@pytest.mark.parametrize("dtype, k", [("float32", 100), ("float64", 6)])
+def test_sgd_padding_columns_stay_zero(synth, dtype, k):
+    """The SGD kernel runs over rows padded to 64 bytes; the padding must stay exactly zero."""
+    train, _ = synth
+    m = fastmf.MatrixFactorization(n_factors=k, n_epochs=3, dtype=dtype, random_state=0).fit(train)
+    for f in (m.user_factors_, m.item_factors_):
+        ld = f.strides[0] // f.itemsize
+        assert ld > k and (ld * f.itemsize) % 64 == 0
+        full = np.lib.stride_tricks.as_strided(f, shape=(f.shape[0], ld), strides=f.strides)
+        assert not full[:, k:].any()
+        assert np.isfinite(full).all()
