@@ -240,4 +240,5 @@ def test_ials_loss(benchmark, ml1m):
     loss = benchmark.pedantic(_als.ials_loss, args=(*csr, X, Y, IALS_REG, IALS_ALPHA), rounds=7,
                               iterations=1, warmup_rounds=1)
     assert np.isfinite(loss)
-    record(benchmark, 1)
+    benchmark.extra_info.update(threads=1, k=K, median_s=benchmark.stats.stats.median,
+                                pairs=n_users * n_items, openmp=_openmp())

@@ -60,7 +60,7 @@
  *
  * SIMD. The inner loops are plain loops over contiguous data that GCC/Clang vectorise at -O3 without
  * -ffast-math: the Gram accumulation in register tiles (8 x 8 doubles when the CPU has AVX-512, else
- * 4 x 8, chosen at run time), axpys and the Cholesky rank-4 trailing updates under `#pragma omp
+ * 4 x 8, chosen at run time), axpys and the Cholesky rank-8 trailing updates under `#pragma omp
  * simd`, dot products with 16 independent partial sums added as a fixed tree (an `omp simd
  * reduction` would end in a 16-step sequential lane sum). With GCC >= 11 on x86-64 Linux the row
  * solvers, the Gram blocks and the loss rows are also compiled for x86-64-v3 (AVX2 + FMA) and
@@ -402,49 +402,63 @@ ALS_INLINE static void column_sums(const double *restrict Z, const double *restr
 #undef ALS_COLSUMS
 
 /* In-place Cholesky A = U^T U of the m x m symmetric matrix whose upper triangle is stored in A
- * (row stride ld); U overwrites it. diag0[m] receives the original diagonal. Returns -1, or the
- * first pivot index that is not finite or <= m * DBL_EPSILON * (its original diagonal entry).
- * Right-looking, by panels of up to 4 rows: the panel's rows are finished (updated by the earlier
- * rows of the panel, pivoted, scaled), then the trailing triangle gets one rank-4 update - one load
- * and one store of each trailing entry per panel instead of per row. */
+ * (row stride ld >= round8(m)); U overwrites it. diag0[m] receives the original diagonal. Returns -1,
+ * or the first pivot index that is not finite or <= m * DBL_EPSILON * (its original diagonal entry).
+ * Right-looking, by panels of up to 8 rows: the panel's rows are finished (updated by the earlier
+ * rows of the panel, pivoted, scaled), then the trailing triangle gets one rank-8 update - one load
+ * and one store of each trailing entry per panel instead of per row. Every row operation runs over
+ * whole 8-wide blocks, from the block holding the diagonal to round8(m): the few entries left of the
+ * diagonal (the lower triangle, never read for the result) and right of column m (padding) are
+ * updated too, which removes every vector remainder. Entries of the upper triangle only ever depend
+ * on entries of the upper triangle, so whatever the lower triangle and the padding hold (finite or
+ * not) cannot change U. */
+#define ALS_ROW_BLOCKS(from, body)                                                                 \
+    for (l0 = (from) & ~(int64_t)7; l0 < mp; l0 += 8) {                                            \
+        _Pragma("omp simd")                                                                        \
+        for (c = 0; c < 8; ++c) { const int64_t l = l0 + c; body; }                                \
+    }
 ALS_INLINE static int64_t cholesky_upper(double *restrict A, int64_t m, int64_t ld,
                                          double *restrict diag0)
 {
     const double tol = (double)m * DBL_EPSILON;
-    int64_t j0, j, p, i, l;
+    const int64_t mp = round8(m);
+    int64_t j0, j, p, i, l0;
+    int c;
     for (j = 0; j < m; ++j) diag0[j] = A[j * ld + j];
-    for (j0 = 0; j0 < m; j0 += 4) {
-        const int64_t nb = m - j0 < 4 ? m - j0 : 4;
+    for (j0 = 0; j0 < m; j0 += 8) {
+        const int64_t nb = m - j0 < 8 ? m - j0 : 8;
         for (j = j0; j < j0 + nb; ++j) {              /* finish the panel rows */
             double *restrict uj = A + j * ld;
             double d, inv;
             for (p = j0; p < j; ++p) {
                 const double *restrict up = A + p * ld;
                 const double u = up[j];
-#pragma omp simd
-                for (l = j; l < m; ++l) uj[l] -= u * up[l];
+                ALS_ROW_BLOCKS(j, uj[l] -= u * up[l])
             }
             d = uj[j];
             if (!(d > tol * diag0[j]) || !isfinite(d)) return j;
             d = sqrt(d);
             inv = 1.0 / d;
+            ALS_ROW_BLOCKS(j, uj[l] *= inv)
             uj[j] = d;
-#pragma omp simd
-            for (l = j + 1; l < m; ++l) uj[l] *= inv;
         }
-        if (nb == 4) {                                /* rank-4 update of the trailing triangle */
-            const double *restrict u0 = A + j0 * ld, *restrict u1 = u0 + ld;
-            const double *restrict u2 = u1 + ld, *restrict u3 = u2 + ld;
-            for (i = j0 + 4; i < m; ++i) {
+        if (nb == 8) {                                /* rank-8 update of the trailing triangle */
+            const double *restrict u = A + j0 * ld;   /* panel row t is u + t * ld */
+            for (i = j0 + 8; i < m; ++i) {
                 double *restrict ai = A + i * ld;
-                const double a0 = u0[i], a1 = u1[i], a2 = u2[i], a3 = u3[i];
-#pragma omp simd
-                for (l = i; l < m; ++l) ai[l] -= a0 * u0[l] + a1 * u1[l] + a2 * u2[l] + a3 * u3[l];
+                double a[8];
+                int t;
+                for (t = 0; t < 8; ++t) a[t] = u[t * ld + i];
+                ALS_ROW_BLOCKS(i, ai[l] -= ((a[0] * u[l] + a[1] * u[ld + l])
+                                            + (a[2] * u[2 * ld + l] + a[3] * u[3 * ld + l]))
+                                           + ((a[4] * u[4 * ld + l] + a[5] * u[5 * ld + l])
+                                              + (a[6] * u[6 * ld + l] + a[7] * u[7 * ld + l])))
             }
         }
     }
     return -1;
 }
+#undef ALS_ROW_BLOCKS
 
 /* Solve U^T U x = b in place (b -> x) with the factor from cholesky_upper. */
 ALS_INLINE static void cholesky_solve_upper(const double *restrict U, int64_t m, int64_t ld,

@@ -533,7 +533,8 @@ def test_empty_problems():
     indptr = np.zeros(6, np.int64)
     for solver in ("cholesky", "cg"):
         X, b = np.full((5, k), 2.0), np.full(5, 2.0)
-        _als.als_half_sweep(indptr, indices, data, np.zeros((0, k)), np.zeros(0), X, b, 3.0, 0.1, solver=solver)
+        _als.als_half_sweep(indptr, indices, data, np.zeros((0, k)), np.zeros(0), X, b, 3.0, 0.1,
+                            solver=solver)
         np.testing.assert_array_equal(X, 0.0)
         np.testing.assert_array_equal(b, 0.0)
         X[:] = 2.0

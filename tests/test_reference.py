@@ -546,7 +546,8 @@ def test_ials_frequency_scaled_reg_per_row(scaling):
         lo, hi = indptr[r], indptr[r + 1]
         x = np.zeros((1, Y.shape[1]))
         lam = reg * (n_pos[r] + a0 * Y.shape[0]) ** nu
-        ref.ials_half_sweep(np.array([0, hi - lo]), indices[lo:hi], data[lo:hi], Y, x, lam, alpha, scaling, 2.0)
+        ref.ials_half_sweep(np.array([0, hi - lo]), indices[lo:hi], data[lo:hi], Y, x, lam, alpha,
+                            scaling, 2.0)
         np.testing.assert_allclose(Xs[r], x[0], rtol=1e-12, atol=1e-14)
 
 
