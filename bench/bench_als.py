@@ -56,7 +56,7 @@ def test_implicit_package_ials(benchmark, holdout, n_threads):
     train, test = holdout
     csr = train.to_csr()
     # implicit reads each stored value as the confidence c; give it fastmf's c = 1 + alpha r
-    conf = sp.csr_matrix(((1.0 + ALPHA * csr.data).astype(np.float32), csr.indices, csr.indptr),
+    conf = sp.csr_matrix(((1.0 + ALPHA * csr.data).astype(np.float32), csr.indices.copy(), csr.indptr.copy()),
                          shape=csr.shape)
 
     def fit():
