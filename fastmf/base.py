@@ -226,6 +226,26 @@ class Recommender:
         ids = self._ids_of(idx)
         return (ids[0], scores[0]) if scalar else (ids, scores)
 
+    def recommend_all(self, n=10, exclude_seen=True):
+        """Top-``n`` for every user the model knows, as one batch job (exact, multi-threaded, bounded
+        memory): returns ``(users, ids, scores)`` with ``ids``/``scores`` of shape (n_users, n)."""
+        self._check_fitted()
+        idx, scores = self.recommend_indices(np.arange(self.n_users_), n, exclude_seen=exclude_seen)
+        return self.user_map_.ids.copy(), self._ids_of(idx), scores
+
+    def describe_items(self, ids):
+        """Title, genres and year of raw item ids from the metadata the model was trained with (a
+        list of dicts; values are None when the data carried no such column or the id is unknown)."""
+        self._check_fitted()
+        info = self.item_info_
+        rows = []
+        for item in np.atleast_1d(np.asarray(ids)).tolist():
+            row = {"item": item}
+            for col in ("title", "genres", "year"):
+                row[col] = info.get(item, col) if info is not None and col in info else None
+            rows.append(row)
+        return rows
+
     def _candidate_mask(self, items, exclude_items):
         if items is None and exclude_items is None:
             return None

@@ -133,3 +133,19 @@ def test_action_fan_who_hates_romance_gets_action_films(ml100k):
     n_action = sum("Action" in genres[i] for i in ids.tolist())
     n_romance_only = sum("Romance" in genres[i] and "Action" not in genres[i] for i in ids.tolist())
     assert n_action >= 6 and n_romance_only <= 1, [ml100k.item_title(i) for i in ids]
+
+
+def test_recommend_all_equals_batched_recommend(fitted):
+    ds, m = fitted
+    users, ids, scores = m.recommend_all(n=5)
+    np.testing.assert_array_equal(users, ds.user_map.ids)
+    ids2, scores2 = m.recommend(users, n=5)
+    np.testing.assert_array_equal(ids, ids2)
+    np.testing.assert_array_equal(scores, scores2)
+
+
+def test_describe_items_uses_the_training_metadata(fitted):
+    ds, m = fitted
+    rows = m.describe_items([0, 1, 10**9])
+    assert rows[0]["title"] == ds.item_title(0) and rows[0]["genres"] == ds.item_info.get(0, "genres")
+    assert rows[2] == {"item": 10**9, "title": None, "genres": None, "year": None}
