@@ -25,6 +25,8 @@ import operator
 
 import numpy as np
 
+from fastmf._validation import check_kernel_array
+
 from libc.stdint cimport int32_t, int64_t
 
 ctypedef fused floating:
@@ -130,20 +132,7 @@ MAX_CG_STEPS = 1 << 20
 
 
 # ------------------------------------------------------------------------------------ validation
-def _array(x, name, dtype, ndim, writeable=False, what=""):
-    """x itself when it is a C-contiguous ndarray of this dtype and dimension, else ValueError."""
-    if not isinstance(x, np.ndarray):
-        raise ValueError(f"{what}{name} must be a numpy.ndarray, got {type(x).__name__}")
-    if x.ndim != ndim:
-        raise ValueError(f"{what}{name} must be {ndim}-D, got shape {x.shape}")
-    if x.dtype != dtype:
-        raise ValueError(f"{what}{name} must have dtype {np.dtype(dtype)}, got {x.dtype} "
-                         f"(convert once with np.ascontiguousarray({name}, dtype=np.{np.dtype(dtype)}))")
-    if not x.flags.c_contiguous:
-        raise ValueError(f"{what}{name} must be C-contiguous (use np.ascontiguousarray)")
-    if writeable and not x.flags.writeable:
-        raise ValueError(f"{what}{name} is read-only; it is updated in place and must be writeable")
-    return x
+_array = check_kernel_array  # shared with the other kernel wrappers
 
 
 def _float_dtype(x, name, what):

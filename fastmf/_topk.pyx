@@ -21,6 +21,8 @@ import operator
 
 import numpy as np
 
+from fastmf._validation import check_kernel_array
+
 from libc.stdint cimport int32_t, int64_t, uint8_t, INT64_MAX
 
 
@@ -104,19 +106,7 @@ def _threads(x):
     return v
 
 
-def _exact(x, name, dtype, ndim):
-    """x itself when it is a C-contiguous ndarray of this dtype and dimension, else ValueError (big
-    arrays are never copied behind the caller's back)."""
-    if not isinstance(x, np.ndarray):
-        raise ValueError(f"{name} must be a numpy.ndarray, got {type(x).__name__}")
-    if x.ndim != ndim:
-        raise ValueError(f"{name} must be {ndim}-D, got shape {x.shape}")
-    if x.dtype != dtype:
-        raise ValueError(f"{name} must have dtype {np.dtype(dtype)}, got {x.dtype} "
-                         f"(convert once with np.ascontiguousarray({name}, dtype=np.{np.dtype(dtype)}))")
-    if not x.flags.c_contiguous:
-        raise ValueError(f"{name} must be C-contiguous (use np.ascontiguousarray)")
-    return x
+_exact = check_kernel_array  # shared with the other kernel wrappers
 
 
 def _float_matrix(x, name):

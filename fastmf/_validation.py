@@ -141,3 +141,21 @@ def first_true(mask):
 def show(value):
     """repr of a value for an error message, with NumPy scalars shown as plain Python values."""
     return repr(value.item() if isinstance(value, np.generic) else value)
+
+
+def check_kernel_array(x, name, dtype, ndim, writeable=False, what=""):
+    """``x`` itself when it is a C-contiguous ndarray of ``dtype`` and ``ndim`` dimensions (and
+    writeable when asked), else ValueError: the kernels' wrappers never copy a large array behind
+    the caller's back. ``what`` prefixes the message (e.g. the function's name)."""
+    if not isinstance(x, np.ndarray):
+        raise ValueError(f"{what}{name} must be a numpy.ndarray, got {type(x).__name__}")
+    if x.ndim != ndim:
+        raise ValueError(f"{what}{name} must be {ndim}-D, got shape {x.shape}")
+    if x.dtype != dtype:
+        raise ValueError(f"{what}{name} must have dtype {np.dtype(dtype)}, got {x.dtype} "
+                         f"(convert once with np.ascontiguousarray({name}, dtype=np.{np.dtype(dtype)}))")
+    if not x.flags.c_contiguous:
+        raise ValueError(f"{what}{name} must be C-contiguous (use np.ascontiguousarray)")
+    if writeable and not x.flags.writeable:
+        raise ValueError(f"{what}{name} is read-only; it is updated in place and must be writeable")
+    return x
