@@ -324,7 +324,6 @@ class MatrixFactorization(Recommender):
         if not self.biased:
             bu = bi = None
         common = dict(n_threads=n_threads, solver=self.als_solver, cg_steps=self.cg_steps)
-        r = csr.data.astype(np.float64)
 
         def step(epoch):
             try:
@@ -334,32 +333,17 @@ class MatrixFactorization(Recommender):
                                     self.reg, reg_bias, self.weighted, self.biased, **common)
             except (ValueError, FloatingPointError) as exc:
                 raise DivergenceError(f"{type(self).__name__}: ALS sweep {epoch} failed: {exc}") from None
-            return float(np.sqrt(self._observed_sse(csr, r) / r.size))
+            return float(np.sqrt(self._observed_sse(csr, csr_data, n_threads) / csr_data.size))
 
         return step
 
-    def _observed_sse(self, csr, r):
-        """Sum of squared training errors over the ratings of ``csr`` (users as rows): scores of a
-        block of users against all items by one matrix product (BLAS), then the observed entries
-        picked out, so no per-rating gather of factor rows."""
-        P, Q = self.user_factors_, self.item_factors_
-        bu = self.user_bias_.astype(np.float64) if self.biased else None
-        bi = self.item_bias_.astype(np.float64) if self.biased else None
-        block = max(1, (1 << 20) // max(1, self.n_items_))
-        sse = 0.0
-        for a in range(0, self.n_users_, block):
-            b = min(a + block, self.n_users_)
-            lo, hi = csr.indptr[a], csr.indptr[b]
-            if lo == hi:
-                continue
-            rows = np.repeat(np.arange(b - a), np.diff(csr.indptr[a:b + 1]))
-            cols = csr.indices[lo:hi]
-            pred = (P[a:b] @ Q.T)[rows, cols].astype(np.float64)
-            if self.biased:
-                pred += self.global_mean_ + bu[a + rows] + bi[cols]
-            e = r[lo:hi] - pred
-            sse += float(e @ e)
-        return sse
+    def _observed_sse(self, csr, data, n_threads):
+        """Sum of squared training errors over the ratings of ``csr`` (users as rows), in C."""
+        from fastmf import _sse
+
+        biases = (self.user_bias_, self.item_bias_) if self.biased else (None, None)
+        return _sse.observed_sse(csr.indptr, csr.indices, data, self.user_factors_, self.item_factors_,
+                                 *biases, self.global_mean_, n_threads)
 
     def epoch_order(self, epoch, n):
         """The permutation of rating positions that the "shuffle"/"hogwild" schedules use in ``epoch``
