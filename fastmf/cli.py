@@ -72,6 +72,7 @@ RECOMMEND_EPILOG = """examples:
   fastmf recommend model.npz --user 196
   fastmf recommend model.npz --user 196 -n 20 --json
   fastmf recommend model.npz --user alice --include-seen
+  fastmf recommend model.npz --all -n 10 --output recs.csv     (batch job, progress bar on a terminal)
 
 An unknown user is an error; --fallback shows the model's ranking for unknown users instead
 (item popularity, or the item biases for MF), with a note on stderr.
@@ -835,6 +836,8 @@ def cmd_recommend(args):
     import warnings
 
     model = _load_model(args.model)
+    if args.all:
+        return _recommend_all(model, args)
     user = _parse_id(args.user, model.user_map_, "user")
     known = user in model.user_map_
     if not known and not args.fallback:
@@ -855,6 +858,50 @@ def cmd_recommend(args):
     who = f"user {user}" if known else f"unknown user {user}"
     print(f"top-{args.n} for {who} ({seen}):")
     print("\n".join(lines))
+    return 0
+
+
+def _recommend_all(model, args):
+    """The batch job: every user's top-n as CSV rows ``user,rank,item,score``, computed in chunks of
+    users (bounded memory) with a progress bar on a terminal."""
+    import csv
+
+    import numpy as np
+
+    if args.n < 1:
+        raise UserError(f"-n must be a positive int, got {args.n}")
+    if args.output is not None:
+        folder = os.path.dirname(os.path.abspath(args.output))
+        if not os.path.isdir(folder):
+            raise UserError(f"{args.output}: folder {folder} does not exist")
+    users = model.user_map_.ids
+    total = users.size
+    bar = progress_mode(sys.stderr, args.verbose) == "bar"
+    chunk = 4096
+    out = open(args.output, "w", newline="", encoding="utf-8") if args.output else sys.stdout
+    try:
+        writer = csv.writer(out, lineterminator="\n")
+        writer.writerow(["user", "rank", "item", "score"])
+        for start in range(0, total, chunk):
+            idx = np.arange(start, min(start + chunk, total))
+            top, scores = model.recommend_indices(idx, args.n, exclude_seen=not args.include_seen)
+            ids = model._ids_of(top)
+            for row, u in enumerate(users[idx].tolist()):
+                for rank in range(args.n):
+                    if top[row, rank] >= 0:
+                        writer.writerow([u, rank + 1, ids[row, rank].item(), f"{scores[row, rank]:.6g}"])
+            if bar:
+                done = min(start + chunk, total)
+                fill = int(16 * done / total)
+                sys.stderr.write(f"\rusers {done}/{total} [{'#' * fill}{'.' * (16 - fill)}]")
+                sys.stderr.flush()
+        if bar:
+            sys.stderr.write("\n")
+    finally:
+        if args.output:
+            out.close()
+    if args.output:
+        print(f"wrote top-{args.n} for {total:,} users to {args.output}")
     return 0
 
 
@@ -1021,7 +1068,11 @@ def build_parser():
 
     r = _sub(sub, "recommend", common, "top-n items for a user of a saved model", RECOMMEND_EPILOG, cmd_recommend)
     r.add_argument("model", metavar="MODEL", help="a model file written by 'fastmf train --save'")
-    r.add_argument("--user", required=True, metavar="ID", help="raw user id, as in the training data")
+    who = r.add_mutually_exclusive_group(required=True)
+    who.add_argument("--user", metavar="ID", help="raw user id, as in the training data")
+    who.add_argument("--all", action="store_true",
+                     help="top-n for every user of the model as CSV (user,rank,item,score) on stdout or --output")
+    r.add_argument("--output", "-o", default=None, metavar="FILE", help="with --all: write the CSV to FILE")
     r.add_argument("-n", type=int, default=10, help="how many items (default 10)")
     r.add_argument("--include-seen", action="store_true", help="also recommend items the user rated")
     r.add_argument("--fallback", action="store_true",

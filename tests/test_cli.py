@@ -413,7 +413,7 @@ def test_user_mistakes_give_one_line_and_exit_2(synth, tmp_path, capsys, monkeyp
         (["evaluate", tmp_path / "nope.npz", data], "evaluate", "no such model file"),
         (["recommend", model, "--user", "123456"], "recommend", "user 123456 is not in the model (300 ids, 0..299)"),
         (["recommend", model, "--user", "abc"], "recommend", "user id 'abc' is not an integer"),
-        (["recommend", model], "recommend", "required: --user"),
+        (["recommend", model], "recommend", "--user --all is required"),
         (["recommend", model, "--user", "1", "-n", "0"], "recommend", "n must be a positive int"),
         (["recommend", truncated, "--user", "1"], "recommend", "truncated or corrupted model file"),
         (["recommend", garbage, "--user", "1"], "recommend", "not a fastmf model file"),
@@ -569,3 +569,41 @@ def test_jsonable():
                         "arr": np.array([1, 2])})
     assert out == {"a": 0.5, "1.0": [3, None], "d": "float32", "arr": [1, 2]}
     json.dumps(out, allow_nan=False)
+
+
+def test_recommend_all_batch_job_matches_the_library_and_shows_progress(synth):
+    d, _ = synth
+    model = fastmf.load(d / "m.npz")
+    p = run("recommend", d / "m.npz", "--all", "-n", "4", "--output", d / "recs.csv")
+    assert p.returncode == 0, p.stderr
+    assert p.stderr == "" and f"{model.n_users_:,} users" in p.stdout
+    rows = (d / "recs.csv").read_text().splitlines()
+    assert rows[0] == "user,rank,item,score"
+    users, ids, scores = model.recommend_all(n=4)
+    want = [f"{u},{r + 1},{ids[k, r]},{scores[k, r]:.6g}" for k, u in enumerate(users.tolist())
+            for r in range(4) if ids[k, r] >= 0]
+    assert rows[1:] == want
+    if not hasattr(os, "openpty"):
+        return
+    master, slave = os.openpty()
+    try:
+        proc = subprocess.Popen([sys.executable, "-m", "fastmf", "recommend", str(d / "m.npz"), "--all",
+                                 "-o", str(d / "r2.csv")], stdout=subprocess.PIPE, stderr=slave,
+                                env=_env())
+    finally:
+        os.close(slave)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(master)
+    proc.stdout.read()
+    proc.stdout.close()
+    assert proc.wait(timeout=300) == 0
+    err = b"".join(chunks).decode()
+    assert f"users {model.n_users_}/{model.n_users_} [################]" in err
