@@ -331,7 +331,8 @@ class MatrixFactorization(Recommender):
                                     self.reg, reg_bias, self.weighted, self.biased, **common)
                 _als.als_half_sweep(csc.indptr, csc.indices, csc_data, P, bu, Q, bi, self.global_mean_,
                                     self.reg, reg_bias, self.weighted, self.biased, **common)
-            except (ValueError, FloatingPointError) as exc:
+            except (ValueError, FloatingPointError, np.linalg.LinAlgError) as exc:
+                # LinAlgError: a system not positive definite (a ValueError only from NumPy 2 on)
                 raise DivergenceError(f"{type(self).__name__}: ALS sweep {epoch} failed: {exc}") from None
             return float(np.sqrt(self._observed_sse(csr, csr_data, n_threads) / csr_data.size))
 

@@ -328,7 +328,6 @@ def test_not_positive_definite_names_the_row():
     X[17] = 5.0
     with pytest.raises(np.linalg.LinAlgError, match=r"row 17 \(1 entries\).*not positive definite.*reg > 0"):
         _als.als_half_sweep(*csr, Y, cb, X, b, 3.0, 0.0)
-    assert issubclass(np.linalg.LinAlgError, ValueError)
     np.testing.assert_array_equal(X[17], 5.0)              # the failing row is left as it was
     _als.als_half_sweep(*csr, Y, cb, X, b, 3.0, 1e-3)      # any reg > 0 solves it
     assert np.all(np.isfinite(X))
