@@ -176,7 +176,9 @@ def test_train_json_matches_the_library(synth):
     assert out["metrics"].keys() == expected.keys()
     for key, value in expected.items():
         assert out["metrics"][key] == pytest.approx(value, rel=1e-12, abs=1e-15), key
-    assert out["metrics"]["rmse"] == out["history"][-1]["eval_rmse"]
+    # the same RMSE by two code paths (metrics.rmse and the per-epoch evaluator): equal up to the
+    # summation order, which differs between NumPy versions
+    assert out["metrics"]["rmse"] == pytest.approx(out["history"][-1]["eval_rmse"], rel=1e-12)
     baseline = fastmf.evaluate(fastmf.GlobalMean().fit(tr), te, k=10)["rmse"]
     assert out["metrics"]["rmse"] < baseline - 0.05  # it learnt something in 5 epochs
     saved = fastmf.load(d / "m.npz")

@@ -361,11 +361,15 @@ def members_of(path):
 
 
 def rewrite(path, manifest, arrays, allow_pickle=False):
-    """Write a model file by hand with np.savez (used to build bad files)."""
+    """Write a model file by hand with np.savez (used to build bad files). ``allow_pickle`` says
+    whether the arrays may hold objects; np.savez pickles those (its ``allow_pickle`` keyword only
+    exists from NumPy 2 on, so it is not passed)."""
     members = dict(arrays)
     members["__manifest__"] = np.array(json.dumps(manifest))
+    if not allow_pickle:
+        assert all(np.asarray(a).dtype != object for a in members.values())
     with open(path, "wb") as fh:
-        np.savez(fh, allow_pickle=allow_pickle, **members)
+        np.savez(fh, **members)
 
 
 def rejects(path, *patterns):
