@@ -22,7 +22,7 @@ import operator
 
 import numpy as np
 
-from fastmf._validation import check_kernel_array
+from fastmf._validation import check_kernel_array, check_row_matrix, row_stride
 
 from libc.stdint cimport int32_t, int64_t, uint64_t
 
@@ -117,31 +117,11 @@ _array = check_kernel_array  # shared with the other kernel wrappers
 
 
 def _factor_array(x, name, dtype):
-    """x itself when it is a writeable 2-D ndarray of this dtype whose rows are contiguous (C order,
-    or a row-padded view such as ``buf[:, :k]``), else ValueError."""
-    if not isinstance(x, np.ndarray):
-        raise ValueError(f"{name} must be a numpy.ndarray, got {type(x).__name__}")
-    if x.ndim != 2:
-        raise ValueError(f"{name} must be 2-D, got shape {x.shape}")
-    if x.dtype != dtype:
-        raise ValueError(f"{name} must have dtype {np.dtype(dtype)}, got {x.dtype}")
-    size = x.itemsize
-    rows_ok = x.shape[1] <= 1 or x.shape[0] == 0 or x.strides[1] == size
-    stride_ok = (x.shape[0] <= 1 or x.shape[1] == 0
-                 or (x.strides[0] >= x.shape[1] * size and x.strides[0] % size == 0))
-    if not (rows_ok and stride_ok):
-        raise ValueError(f"{name} must have contiguous rows (C order, or a row-padded view "
-                         f"buf[:, :k]), got strides {x.strides}")
-    if not x.flags.writeable:
-        raise ValueError(f"{name} is read-only; it is updated in place and must be writeable")
-    return x
+    """x itself when it is a writeable 2-D ndarray of this dtype with contiguous rows, else ValueError."""
+    return check_row_matrix(x, name, (dtype,), writeable=True)
 
 
-def _row_stride(x):
-    """Row stride of a validated factor array, in elements."""
-    if x.shape[0] <= 1 or x.shape[1] == 0:
-        return x.shape[1]
-    return x.strides[0] // x.itemsize
+_row_stride = row_stride
 
 
 def aligned_factors(n_rows, n_factors, dtype):

@@ -9,7 +9,7 @@ import numpy as np
 
 from libc.stdint cimport int32_t, int64_t
 
-from fastmf._validation import check_kernel_array
+from fastmf._validation import check_kernel_array, check_row_matrix, row_stride
 
 
 cdef extern from "common.h":
@@ -34,14 +34,6 @@ cdef extern from "sse.h":
 ctypedef fused real:
     float
     double
-
-
-def _rows_contiguous(x, name, dtype):
-    if not isinstance(x, np.ndarray) or x.ndim != 2 or x.dtype != dtype:
-        raise ValueError(f"{name} must be a 2-D {np.dtype(dtype)} array")
-    if x.strides[1] != x.itemsize or x.strides[0] < x.shape[1] * x.itemsize or x.strides[0] % x.itemsize:
-        raise ValueError(f"{name} must have contiguous rows")
-    return x.strides[0] // x.itemsize
 
 
 cdef fastmf_status _call(const real[::1] data, const int64_t[::1] indptr, const int32_t[::1] indices,
@@ -84,8 +76,8 @@ def observed_sse(indptr, indices, data, P, Q, bu=None, bi=None, mu=0.0, n_thread
     check_kernel_array(indptr, "indptr", np.int64, 1)
     check_kernel_array(indices, "indices", np.int32, 1)
     check_kernel_array(data, "data", dt, 1)
-    ldp = _rows_contiguous(P, "P", dt)
-    ldq = _rows_contiguous(Q, "Q", dt)
+    ldp = row_stride(check_row_matrix(P, "P", (dt,)))
+    ldq = row_stride(check_row_matrix(Q, "Q", (dt,)))
     if P.shape[1] != Q.shape[1]:
         raise ValueError(f"P and Q differ in factors: {P.shape[1]} != {Q.shape[1]}")
     n_rows = indptr.shape[0] - 1

@@ -21,7 +21,7 @@ import operator
 
 import numpy as np
 
-from fastmf._validation import check_kernel_array
+from fastmf._validation import check_kernel_array, check_row_matrix, row_stride
 
 from libc.stdint cimport int32_t, int64_t, uint8_t, INT64_MAX
 
@@ -111,26 +111,10 @@ _exact = check_kernel_array  # shared with the other kernel wrappers
 
 def _float_matrix(x, name):
     """A 2-D float32/float64 ndarray whose rows are contiguous (C order or a row-padded view)."""
-    if not isinstance(x, np.ndarray):
-        raise ValueError(f"{name} must be a numpy.ndarray, got {type(x).__name__}")
-    if x.ndim != 2:
-        raise ValueError(f"{name} must be 2-D, got shape {x.shape}")
-    if x.dtype not in (np.float32, np.float64):
-        raise ValueError(f"{name} must have dtype float32 or float64, got {x.dtype}")
-    size = x.itemsize
-    rows_ok = x.shape[1] <= 1 or x.shape[0] == 0 or x.strides[1] == size
-    stride_ok = (x.shape[0] <= 1 or x.shape[1] == 0
-                 or (x.strides[0] >= x.shape[1] * size and x.strides[0] % size == 0))
-    if not (rows_ok and stride_ok):
-        raise ValueError(f"{name} must have contiguous rows (C order, or a row-padded view "
-                         f"buf[:, :k]), got strides {x.strides}")
-    return x
+    return check_row_matrix(x, name, (np.float32, np.float64))
 
 
-def _row_stride(x):
-    if x.shape[0] <= 1 or x.shape[1] == 0:
-        return x.shape[1]
-    return x.strides[0] // x.itemsize
+_row_stride = row_stride
 
 
 def _index_vector(x, name, length=None):

@@ -159,3 +159,33 @@ def check_kernel_array(x, name, dtype, ndim, writeable=False, what=""):
     if writeable and not x.flags.writeable:
         raise ValueError(f"{what}{name} is read-only; it is updated in place and must be writeable")
     return x
+
+
+def check_row_matrix(x, name, dtypes, writeable=False):
+    """``x`` itself when it is a 2-D ndarray of one of ``dtypes`` whose rows are contiguous (C
+    order, or a row-padded view such as ``buf[:, :k]``), and writeable when asked; else ValueError.
+    The factor kernels read such arrays through a row stride (:func:`row_stride`)."""
+    if not isinstance(x, np.ndarray):
+        raise ValueError(f"{name} must be a numpy.ndarray, got {type(x).__name__}")
+    if x.ndim != 2:
+        raise ValueError(f"{name} must be 2-D, got shape {x.shape}")
+    if x.dtype not in dtypes:
+        allowed = " or ".join(str(np.dtype(d)) for d in dtypes)
+        raise ValueError(f"{name} must have dtype {allowed}, got {x.dtype}")
+    size = x.itemsize
+    rows_ok = x.shape[1] <= 1 or x.shape[0] == 0 or x.strides[1] == size
+    stride_ok = (x.shape[0] <= 1 or x.shape[1] == 0
+                 or (x.strides[0] >= x.shape[1] * size and x.strides[0] % size == 0))
+    if not (rows_ok and stride_ok):
+        raise ValueError(f"{name} must have contiguous rows (C order, or a row-padded view "
+                         f"buf[:, :k]), got strides {x.strides}")
+    if writeable and not x.flags.writeable:
+        raise ValueError(f"{name} is read-only; it is updated in place and must be writeable")
+    return x
+
+
+def row_stride(x):
+    """Row stride of an array accepted by :func:`check_row_matrix`, in elements."""
+    if x.shape[0] <= 1 or x.shape[1] == 0:
+        return x.shape[1]
+    return x.strides[0] // x.itemsize
