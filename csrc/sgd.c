@@ -61,6 +61,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__unix__) || defined(__APPLE__)
+#include <unistd.h>
+#endif
 
 #include "sgd.h"
 
@@ -96,6 +99,24 @@
 #define FASTMF_INLINE __attribute__((always_inline)) inline
 #else
 #define FASTMF_INLINE inline
+#endif
+
+/* The vector path (GCC and Clang vector extensions; see vdot): rows of up to FASTMF_MAX_NV 64-byte
+ * vectors get a fully unrolled copy of the epoch loop. Define FASTMF_NO_VECEXT to build without it. */
+#if !defined(FASTMF_NO_VECEXT) && (defined(__GNUC__) || defined(__clang__))
+#define FASTMF_VECEXT 1
+#else
+#define FASTMF_VECEXT 0
+#endif
+#define FASTMF_MAX_NV 8
+#if FASTMF_VECEXT && defined(__clang__)
+#define FASTMF_SHUFFLE32(s, ...) __builtin_shufflevector((s), (s), __VA_ARGS__)
+#define FASTMF_SHUFFLE64(s, ...) __builtin_shufflevector((s), (s), __VA_ARGS__)
+#elif FASTMF_VECEXT
+typedef int32_t fastmf_i32x16 __attribute__((vector_size(64)));
+typedef int64_t fastmf_i64x8 __attribute__((vector_size(64)));
+#define FASTMF_SHUFFLE32(s, ...) __builtin_shuffle((s), (fastmf_i32x16){__VA_ARGS__})
+#define FASTMF_SHUFFLE64(s, ...) __builtin_shuffle((s), (fastmf_i64x8){__VA_ARGS__})
 #endif
 
 /* Hogwild chunks (threads) at most */
@@ -241,23 +262,40 @@ typedef struct {
     const int32_t *ublk, *iblk;
     int32_t rb, cb;
     int blocked;
+    int ranges;                   /* blocked, and block (rb, cb) is users [ulo, ulo + ulen) x items
+                                     [ilo, ilo + ilen): one compare per index checks bounds and block */
+    int64_t ulo, ilo;
+    uint64_t ulen, ilen;
     const void *P, *Q;
     int64_t ldp, ldq, k;
+    int prefetch;      /* prefetch the factor rows (see want_prefetch) */
 } stage_ctx;
 
-/* run the SGD update over order[0..n-1]; when ublk is not NULL every rating must lie in block
- * (row group rb, column group cb) of that plan */
+/* the block a blocked run must stay in: user group rb and item group cb of the plan (ublk, iblk);
+ * when the plan's groups are contiguous index ranges (as make_block_plan builds them), also those
+ * ranges, so the check needs no lookup */
+typedef struct {
+    const int32_t *ublk, *iblk;
+    int32_t rb, cb;
+    int ranges;
+    int64_t ulo, uhi, ilo, ihi;
+} block_ref;
+
+/* run the SGD update over order[0..n-1]; when blk is not NULL every rating must lie in that block */
 typedef run_result (*run_fn)(const fastmf_sgd_problem *pb, const int64_t *order, int64_t n,
-                             const int32_t *ublk, const int32_t *iblk, int32_t rb, int32_t cb);
+                             const block_ref *blk, int prefetch);
 /* first index of a non-finite value in x[0..n-1], or -1 */
 typedef int64_t (*scan_fn)(const void *x, int64_t n);
 
 #define FASTMF_SGD_TEMPLATE_PASS
 #define REAL float
 #define SFX(name) name##_f32
+#define FASTMF_REAL_F32 1
 #include "sgd.c"
 #undef REAL
 #undef SFX
+#undef FASTMF_REAL_F32
+#define FASTMF_REAL_F32 0
 #define REAL double
 #define SFX(name) name##_f64
 #include "sgd.c"
@@ -269,6 +307,37 @@ typedef int64_t (*scan_fn)(const void *x, int64_t n);
 static run_fn pick_run(const fastmf_sgd_problem *pb)
 {
     return pb->dtype == FASTMF_FLOAT64 ? sgd_run_f64 : sgd_run_f32;
+}
+
+int fastmf_sgd_row_vectors(const fastmf_sgd_problem *pb)
+{
+#if FASTMF_VECEXT
+    if (pb != NULL && (pb->dtype == FASTMF_FLOAT64 ? vector_layout_f64(pb) : vector_layout_f32(pb)))
+        return (int)(pb->n_factors / (pb->dtype == FASTMF_FLOAT64 ? 8 : 16));
+#else
+    (void)pb;
+#endif
+    return 0;
+}
+
+/* Prefetching the factor rows a few ratings ahead pays when they come from L3 or memory, and costs
+ * (about 10% measured) when a block's rows already sit in L2, where out-of-order execution hides the
+ * latency by itself. So rows are prefetched when the rows one run touches -- all of P and Q, or with
+ * the blocked schedule about 1/groups of each -- would fill more than half of the L2 cache (its size
+ * from sysconf where the C library reports it, else 1 MiB). */
+static int want_prefetch(const fastmf_sgd_problem *pb, int64_t groups)
+{
+    const double size = pb->dtype == FASTMF_FLOAT64 ? 8.0 : 4.0;
+    const double ld = (double)(pb->ld_P > pb->ld_Q ? pb->ld_P : pb->ld_Q);
+    const double bytes = ((double)pb->n_users + (double)pb->n_items) / (double)groups * ld * size;
+    double l2 = 1048576.0;
+#if defined(_SC_LEVEL2_CACHE_SIZE)
+    {
+        const long v = sysconf(_SC_LEVEL2_CACHE_SIZE);
+        if (v > 0) l2 = (double)v;
+    }
+#endif
+    return bytes > 0.5 * l2;
 }
 
 /* the problem is usable: sizes non-negative, arrays present, element type known */
@@ -331,7 +400,7 @@ fastmf_status fastmf_sgd_epoch(const fastmf_sgd_problem *pb, const int64_t *orde
     if (!problem_ok(pb) || n_order < 0 || (n_order > 0 && order == NULL)) {
         *bad_pos = -1; *bad_which = -1; return FASTMF_ERR_VALUE;
     }
-    r = pick_run(pb)(pb, order, n_order, NULL, NULL, 0, 0);
+    r = pick_run(pb)(pb, order, n_order, NULL, want_prefetch(pb, 1));
     *sse = r.sse;
     if (r.status != FASTMF_OK) {
         *bad_pos = r.pos; *bad_which = r.which; return r.status;
@@ -345,7 +414,7 @@ fastmf_status fastmf_sgd_epoch_hogwild(const fastmf_sgd_problem *pb, const int64
 {
     const run_fn run = pb != NULL ? pick_run(pb) : NULL;
     run_result *res;
-    int nt = n_threads < 1 ? 1 : n_threads, t;
+    int nt = n_threads < 1 ? 1 : n_threads, t, pf;
     double total = 0.0;
 
     *sse = 0.0;
@@ -356,6 +425,7 @@ fastmf_status fastmf_sgd_epoch_hogwild(const fastmf_sgd_problem *pb, const int64
     if ((int64_t)nt > n_order) nt = n_order > 0 ? (int)n_order : 1;
     res = (run_result *)malloc((size_t)nt * sizeof(run_result));
     if (res == NULL) return FASTMF_ERR_NOMEM;
+    pf = want_prefetch(pb, 1);
 
     /* chunk t = order[n*t/nt .. n*(t+1)/nt); threads race on shared rows (see the file comment) */
 #ifdef _OPENMP
@@ -364,7 +434,7 @@ fastmf_status fastmf_sgd_epoch_hogwild(const fastmf_sgd_problem *pb, const int64
     for (t = 0; t < nt; ++t) {
         const int64_t lo = (int64_t)((double)n_order * t / nt);
         const int64_t hi = t + 1 == nt ? n_order : (int64_t)((double)n_order * (t + 1) / nt);
-        res[t] = run(pb, order + lo, hi - lo, NULL, NULL, 0, 0);
+        res[t] = run(pb, order + lo, hi - lo, NULL, pf);
         if (res[t].status != FASTMF_OK) res[t].pos += lo;
     }
 
@@ -467,6 +537,21 @@ void fastmf_sgd_block_shuffle(int n_blocks, const int64_t *block_ptr, const int6
         shuffle_block(block_order, work, block_ptr[id], block_ptr[id + 1], seed, epoch, id);
 }
 
+/* 1 when group[0..n-1] is non-decreasing with values in [0, B) (each group a contiguous range of
+ * rows, as assign_groups makes them); start[g] .. start[g + 1] is then group g's range. Else 0. */
+static int group_ranges(const int32_t *group, int64_t n, int B, int64_t *start)
+{
+    int64_t r;
+    int g = 0;
+    start[0] = 0;
+    for (r = 0; r < n; ++r) {
+        if (group[r] < g || group[r] >= B) return 0;
+        while (g < group[r]) start[++g] = r;
+    }
+    while (g < B) start[++g] = n;
+    return 1;
+}
+
 fastmf_status fastmf_sgd_epoch_blocked(const fastmf_sgd_problem *pb, int n_blocks,
                                        const int32_t *user_block, const int32_t *item_block,
                                        const int64_t *block_ptr, const int64_t *block_order,
@@ -480,8 +565,8 @@ fastmf_status fastmf_sgd_epoch_blocked(const fastmf_sgd_problem *pb, int n_block
     run_result *res;
     fastmf_status st = FASTMF_OK;
     double total = 0.0;
-    int s, b;
-    int64_t id;
+    int s, b, pf, ranges;
+    int64_t id, *ustart, *istart;
 
     *sse = 0.0;
     if (!problem_ok(pb) || B < 1 || block_ptr == NULL || (pb->n_users > 0 && user_block == NULL)
@@ -501,8 +586,17 @@ fastmf_status fastmf_sgd_epoch_blocked(const fastmf_sgd_problem *pb, int n_block
         }
     (void)nt;  /* only read by the OpenMP clause */
     run = pick_run(pb);
+    pf = want_prefetch(pb, B);
     res = (run_result *)malloc((size_t)nblk * sizeof(run_result));
-    if (res == NULL) return FASTMF_ERR_NOMEM;
+    ustart = (int64_t *)malloc((size_t)(2 * B + 2) * sizeof(int64_t));
+    if (res == NULL || ustart == NULL) {
+        free(res);
+        free(ustart);
+        return FASTMF_ERR_NOMEM;
+    }
+    istart = ustart + B + 1;
+    ranges = group_ranges(user_block, pb->n_users, B, ustart)
+             && group_ranges(item_block, pb->n_items, B, istart);
     for (id = 0; id < nblk; ++id) { res[id].status = FASTMF_OK; res[id].sse = 0.0; }
 
     for (s = 0; s < B && st == FASTMF_OK; ++s) {
@@ -514,7 +608,12 @@ fastmf_status fastmf_sgd_epoch_blocked(const fastmf_sgd_problem *pb, int n_block
             const int c = (b + s) % B;
             const int64_t bid = (int64_t)b * B + c, lo = block_ptr[bid], hi = block_ptr[bid + 1];
             shuffle_block(block_order, work, lo, hi, seed, epoch, bid);
-            res[bid] = run(pb, work + lo, hi - lo, user_block, item_block, b, c);
+            block_ref blk;
+            blk.ublk = user_block; blk.iblk = item_block; blk.rb = b; blk.cb = c;
+            blk.ranges = ranges;
+            blk.ulo = ranges ? ustart[b] : 0; blk.uhi = ranges ? ustart[b + 1] : 0;
+            blk.ilo = ranges ? istart[c] : 0; blk.ihi = ranges ? istart[c + 1] : 0;
+            res[bid] = run(pb, work + lo, hi - lo, &blk, pf);
             if (res[bid].status != FASTMF_OK) res[bid].pos += lo;
         }
         for (b = 0; b < B; ++b) {  /* the first failing block of the step, in b order */
@@ -529,6 +628,7 @@ fastmf_status fastmf_sgd_epoch_blocked(const fastmf_sgd_problem *pb, int n_block
     for (s = 0; s < B; ++s)
         for (b = 0; b < B; ++b) total += res[(int64_t)b * B + (b + s) % B].sse;
     free(res);
+    free(ustart);
     *sse = total;
     if (st != FASTMF_OK) return st;
     return check_model(pb, bad_pos, bad_which);
@@ -536,27 +636,125 @@ fastmf_status fastmf_sgd_epoch_blocked(const fastmf_sgd_problem *pb, int n_block
 
 #else /* FASTMF_SGD_TEMPLATE_PASS: the typed kernels, compiled once per REAL (float, double) */
 
-/* p . q with FASTMF_LANES independent partial sums: lane l accumulates the products j = l mod LANES
- * (LANES * sizeof(REAL) = 64 bytes: one AVX-512 register, two AVX2 or four SSE2 registers, so the
- * compiler vectorises the lane loop without reassociating anything); the lanes are then added as a
- * balanced tree, and the k mod LANES trailing products, summed in sequence, last. The summation order
- * is fixed by the source, not by the instruction set. */
+/* p . q, summed in an order fixed by the source (not by the instruction set): the k elements are cut
+ * into chunks of FASTMF_LANES (64 bytes: one AVX-512 register, two AVX2 or four SSE2 registers);
+ * chunk m is multiplied lane by lane into accumulator m mod 4 (four independent chains, so the sum
+ * does not wait on one long chain of additions); the accumulators are combined as (A0 + A2) + (A1 + A3),
+ * the lanes of that as a balanced tree (lane l + lane l + LANES/2, and so on), and the k mod LANES
+ * trailing products, summed in sequence, added last. The vector path (vdot) computes exactly this. */
 #define FASTMF_LANES (64 / (int)sizeof(REAL))
 static inline REAL SFX(dot)(const REAL *restrict p, const REAL *restrict q, int64_t k)
 {
-    REAL acc[FASTMF_LANES], tail = 0;
+    REAL a0[FASTMF_LANES], a1[FASTMF_LANES], a2[FASTMF_LANES], a3[FASTMF_LANES], tail = 0;
+    const int64_t L = FASTMF_LANES;
     int64_t j = 0;
     int l;
-    for (l = 0; l < FASTMF_LANES; ++l) acc[l] = 0;
-    for (; j + FASTMF_LANES <= k; j += FASTMF_LANES)
-        for (l = 0; l < FASTMF_LANES; ++l) acc[l] += p[j + l] * q[j + l];
+    for (l = 0; l < FASTMF_LANES; ++l) a0[l] = a1[l] = a2[l] = a3[l] = 0;
+    for (; j + 4 * L <= k; j += 4 * L)
+        for (l = 0; l < FASTMF_LANES; ++l) {
+            a0[l] += p[j + l] * q[j + l];
+            a1[l] += p[j + L + l] * q[j + L + l];
+            a2[l] += p[j + 2 * L + l] * q[j + 2 * L + l];
+            a3[l] += p[j + 3 * L + l] * q[j + 3 * L + l];
+        }
+    if (j + L <= k) {  /* at most three whole chunks are left */
+        for (l = 0; l < FASTMF_LANES; ++l) a0[l] += p[j + l] * q[j + l];
+        j += L;
+        if (j + L <= k) {
+            for (l = 0; l < FASTMF_LANES; ++l) a1[l] += p[j + l] * q[j + l];
+            j += L;
+            if (j + L <= k) {
+                for (l = 0; l < FASTMF_LANES; ++l) a2[l] += p[j + l] * q[j + l];
+                j += L;
+            }
+        }
+    }
     for (; j < k; ++j) tail += p[j] * q[j];
+    for (l = 0; l < FASTMF_LANES; ++l) a0[l] = (a0[l] + a2[l]) + (a1[l] + a3[l]);
     if (FASTMF_LANES == 16)
-        for (l = 0; l < 8; ++l) acc[l] += acc[l + 8];
-    for (l = 0; l < 4; ++l) acc[l] += acc[l + 4];
-    for (l = 0; l < 2; ++l) acc[l] += acc[l + 2];
-    return (acc[0] + acc[1]) + tail;
+        for (l = 0; l < 8; ++l) a0[l] += a0[l + 8];
+    for (l = 0; l < 4; ++l) a0[l] += a0[l + 4];
+    for (l = 0; l < 2; ++l) a0[l] += a0[l + 2];
+    return (a0[0] + a0[1]) + tail;
 }
+
+#if FASTMF_VECEXT
+/* The vector path, taken when k is a multiple of FASTMF_LANES and P, Q are 64-byte aligned with row
+ * strides that are multiples of 64 bytes (the padded layout of aligned_factors): rows are whole
+ * 64-byte vectors (GCC/Clang vector extensions, lowered to AVX-512, AVX2 or SSE2 by the clone being
+ * compiled), the row is loaded once for the dot product and the update, and for nv <= 8 vectors per
+ * row the loops are unrolled at compile time. Same arithmetic, in the same order, as dot and
+ * update_rows above: the two paths give bit-identical results (tested). */
+typedef REAL SFX(vec) __attribute__((vector_size(64)));
+#define VEC SFX(vec)
+
+/* the lanes of s added as a balanced tree: lane l + lane l + LANES/2, ..., then lanes 0 + 1 */
+static FASTMF_INLINE REAL SFX(hsum)(VEC s)
+{
+#if FASTMF_REAL_F32
+    s += FASTMF_SHUFFLE32(s, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
+    s += FASTMF_SHUFFLE32(s, 4, 5, 6, 7, 0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15);
+    s += FASTMF_SHUFFLE32(s, 2, 3, 0, 1, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+#else
+    s += FASTMF_SHUFFLE64(s, 4, 5, 6, 7, 0, 1, 2, 3);
+    s += FASTMF_SHUFFLE64(s, 2, 3, 0, 1, 4, 5, 6, 7);
+#endif
+    return s[0] + s[1];
+}
+
+/* (p . q, with p and q copied into pv, qv for the update) over nv vectors */
+static FASTMF_INLINE REAL SFX(vdot)(const VEC *restrict p, const VEC *restrict q, VEC *restrict pv,
+                                    VEC *restrict qv, const int nv)
+{
+    VEC a[4] = {{0}, {0}, {0}, {0}};
+    int m;
+    for (m = 0; m < nv; ++m) {
+        pv[m] = p[m];
+        qv[m] = q[m];
+        a[m & 3] += pv[m] * qv[m];
+    }
+    return SFX(hsum)((a[0] + a[2]) + (a[1] + a[3]));
+}
+
+/* p = a p + g q, q = a q + g p_old from the copies pv, qv */
+static FASTMF_INLINE void SFX(vupdate)(VEC *restrict p, VEC *restrict q, const VEC *restrict pv,
+                                       const VEC *restrict qv, const int nv, REAL a, REAL g)
+{
+    int m;
+    for (m = 0; m < nv; ++m) {
+        p[m] = g * qv[m] + a * pv[m];
+        q[m] = g * pv[m] + a * qv[m];
+    }
+}
+
+/* the same for a row length nv known only at run time (rows longer than FASTMF_MAX_NV vectors) */
+static FASTMF_INLINE REAL SFX(vdot_n)(const VEC *restrict p, const VEC *restrict q, int nv)
+{
+    VEC a[4] = {{0}, {0}, {0}, {0}};
+    int m;
+    for (m = 0; m < nv; ++m) a[m & 3] += p[m] * q[m];
+    return SFX(hsum)((a[0] + a[2]) + (a[1] + a[3]));
+}
+
+static FASTMF_INLINE void SFX(vupdate_n)(VEC *restrict p, VEC *restrict q, int nv, REAL a, REAL g)
+{
+    int m;
+    for (m = 0; m < nv; ++m) {
+        const VEC pm = p[m], qm = q[m];
+        p[m] = g * qm + a * pm;
+        q[m] = g * pm + a * qm;
+    }
+}
+
+/* the problem's rows are whole aligned vectors: k > 0 a multiple of FASTMF_LANES, P and Q 64-byte
+ * aligned, row strides multiples of FASTMF_LANES */
+static int SFX(vector_layout)(const fastmf_sgd_problem *pb)
+{
+    return pb->n_factors > 0 && pb->n_factors % FASTMF_LANES == 0 && pb->ld_P % FASTMF_LANES == 0
+           && pb->ld_Q % FASTMF_LANES == 0 && ((uintptr_t)pb->P & 63) == 0
+           && ((uintptr_t)pb->Q & 63) == 0;
+}
+#endif
 
 /* p += lr (e q - reg p); q += lr (e p_old - reg q), computed as p = a p + g q and q = a q + g p_old
  * with a = 1 - lr reg and g = lr e (two floating-point operations per element instead of three).
@@ -566,8 +764,8 @@ static inline void SFX(update_rows)(REAL *restrict p, REAL *restrict q, int64_t 
     int64_t j;
     for (j = 0; j < k; ++j) {
         const REAL pj = p[j], qj = q[j];
-        p[j] = a * pj + g * qj;
-        q[j] = a * qj + g * pj;
+        p[j] = g * qj + a * pj;
+        q[j] = g * pj + a * qj;
     }
 }
 
@@ -579,6 +777,21 @@ static inline void SFX(prefetch_row)(const REAL *row, int64_t k)
 }
 
 #define FASTMF_RING 8  /* ring of checked entries between stages B and C: > FASTMF_PF_ROWS, 2^n */
+#ifndef FASTMF_GROUP
+#define FASTMF_GROUP 2
+#endif
+
+/* the ring entries t .. t + FASTMF_GROUP - 1 have pairwise distinct users and distinct items */
+static FASTMF_INLINE int SFX(distinct)(const int32_t *ring_u, const int32_t *ring_i, int64_t t)
+{
+    int a, b;
+    for (a = 0; a < FASTMF_GROUP; ++a)
+        for (b = a + 1; b < FASTMF_GROUP; ++b) {
+            const int sa = (int)((t + a) & (FASTMF_RING - 1)), sb = (int)((t + b) & (FASTMF_RING - 1));
+            if (ring_u[sa] == ring_u[sb] || ring_i[sa] == ring_i[sb]) return 0;
+        }
+    return 1;
+}
 
 /* stage B of position x: -1 when the entry is valid (then kept in the ring and its rows
  * prefetched), else the FASTMF_SGD_BAD_* code */
@@ -592,13 +805,21 @@ static int SFX(stage_b)(const stage_ctx *c, int64_t x, int64_t *ring_idx, int32_
     if ((uint64_t)f >= (uint64_t)c->nnz) return FASTMF_SGD_BAD_ORDER;
     u = c->users[f];
     i = c->items[f];
-    if ((uint64_t)(int64_t)u >= c->n_users) return FASTMF_SGD_BAD_USER;
-    if ((uint64_t)(int64_t)i >= c->n_items) return FASTMF_SGD_BAD_ITEM;
-    if (c->blocked && (c->ublk[u] != c->rb || c->iblk[i] != c->cb)) return FASTMF_SGD_BAD_PLAN;
+    if (c->ranges) {  /* the block's ranges lie inside [0, n_users) x [0, n_items) */
+        if ((uint64_t)((int64_t)u - c->ulo) >= c->ulen || (uint64_t)((int64_t)i - c->ilo) >= c->ilen) {
+            if ((uint64_t)(int64_t)u >= c->n_users) return FASTMF_SGD_BAD_USER;
+            if ((uint64_t)(int64_t)i >= c->n_items) return FASTMF_SGD_BAD_ITEM;
+            return FASTMF_SGD_BAD_PLAN;
+        }
+    } else {
+        if ((uint64_t)(int64_t)u >= c->n_users) return FASTMF_SGD_BAD_USER;
+        if ((uint64_t)(int64_t)i >= c->n_items) return FASTMF_SGD_BAD_ITEM;
+        if (c->blocked && (c->ublk[u] != c->rb || c->iblk[i] != c->cb)) return FASTMF_SGD_BAD_PLAN;
+    }
     ring_idx[slot] = f;
     ring_u[slot] = u;
     ring_i[slot] = i;
-    if (c->k > 0) {
+    if (c->prefetch) {
         SFX(prefetch_row)((const REAL *)c->P + (int64_t)u * c->ldp, c->k);
         SFX(prefetch_row)((const REAL *)c->Q + (int64_t)i * c->ldq, c->k);
     }
@@ -616,8 +837,8 @@ static int SFX(stage_b)(const stage_ctx *c, int64_t x, int64_t *ring_idx, int32_
  * `biased` and `blocked` are compile-time constants in each specialised copy (see sgd_run). */
 FASTMF_INLINE
 static run_result SFX(run_impl)(const fastmf_sgd_problem *pb, const int64_t *order, int64_t n,
-                                const int32_t *ublk, const int32_t *iblk, int32_t rb, int32_t cb,
-                                const int biased, const int blocked)
+                                const block_ref *blk, const int prefetch, const int biased,
+                                const int blocked, const int nv)
 {
     const int64_t k = pb->n_factors, nnz = pb->nnz, ldp = pb->ld_P, ldq = pb->ld_Q;
     const uint64_t n_users = (uint64_t)pb->n_users, n_items = (uint64_t)pb->n_items;
@@ -629,15 +850,20 @@ static run_result SFX(run_impl)(const fastmf_sgd_problem *pb, const int64_t *ord
     int64_t ring_idx[FASTMF_RING];
     int32_t ring_u[FASTMF_RING], ring_i[FASTMF_RING];
     int64_t limit = n, t, x;
-    int bad = -1;
+    int bad = -1, step = 1;
     stage_ctx ctx;
     run_result out;
     double sse = 0.0;
 
     ctx.order = order; ctx.nnz = nnz; ctx.users = users; ctx.items = items;
-    ctx.n_users = n_users; ctx.n_items = n_items; ctx.ublk = ublk; ctx.iblk = iblk;
-    ctx.rb = rb; ctx.cb = cb; ctx.blocked = blocked; ctx.P = P; ctx.Q = Q;
-    ctx.ldp = ldp; ctx.ldq = ldq; ctx.k = k;
+    ctx.n_users = n_users; ctx.n_items = n_items;
+    ctx.ublk = blocked ? blk->ublk : NULL; ctx.iblk = blocked ? blk->iblk : NULL;
+    ctx.rb = blocked ? blk->rb : 0; ctx.cb = blocked ? blk->cb : 0;
+    ctx.blocked = blocked; ctx.ranges = blocked && blk->ranges;
+    ctx.ulo = ctx.ranges ? blk->ulo : 0; ctx.ulen = ctx.ranges ? (uint64_t)(blk->uhi - blk->ulo) : 0;
+    ctx.ilo = ctx.ranges ? blk->ilo : 0; ctx.ilen = ctx.ranges ? (uint64_t)(blk->ihi - blk->ilo) : 0;
+    ctx.P = P; ctx.Q = Q;
+    ctx.ldp = ldp; ctx.ldq = ldq; ctx.k = k; ctx.prefetch = prefetch && k > 0;
 
     out.status = FASTMF_OK; out.which = -1; out.pos = -1;
 
@@ -648,35 +874,85 @@ static run_result SFX(run_impl)(const fastmf_sgd_problem *pb, const int64_t *ord
         }
     }
 
-    for (t = 0; t < limit; ++t) {
+    for (t = 0; t < limit; t += step) {
         const int slot = (int)(t & (FASTMF_RING - 1));
         const int64_t idx = ring_idx[slot];
         const int32_t u = ring_u[slot], i = ring_i[slot];
         REAL *p, *q, e;
+        /* FASTMF_GROUP ratings at once (vector path) when no two share a row: independent chains */
+        const int pair = nv > 0 && t + FASTMF_GROUP - 1 < limit
+                         && SFX(distinct)(ring_u, ring_i, t);
+        step = pair ? FASTMF_GROUP : 1;
 
-        if (t + FASTMF_PF_INDEX < n) {                                              /* stage A */
-            const int64_t f = order[t + FASTMF_PF_INDEX];
-            if ((uint64_t)f < (uint64_t)nnz) {
-                FASTMF_PREFETCH(users + f);
-                FASTMF_PREFETCH(items + f);
-                FASTMF_PREFETCH(ratings + f);
+        for (x = t; x < t + step; ++x) {
+            if (x + FASTMF_PF_INDEX < n) {                                          /* stage A */
+                const int64_t f = order[x + FASTMF_PF_INDEX];
+                if ((uint64_t)f < (uint64_t)nnz) {
+                    FASTMF_PREFETCH(users + f);
+                    FASTMF_PREFETCH(items + f);
+                    FASTMF_PREFETCH(ratings + f);
+                }
             }
+            if (x + FASTMF_PF_ROWS < limit                                          /* stage B */
+                && (bad = SFX(stage_b)(&ctx, x + FASTMF_PF_ROWS, ring_idx, ring_u, ring_i)) >= 0)
+                limit = x + FASTMF_PF_ROWS;  /* > t + 1: the pair stays valid */
         }
-        if (t + FASTMF_PF_ROWS < limit                                              /* stage B */
-            && (bad = SFX(stage_b)(&ctx, t + FASTMF_PF_ROWS, ring_idx, ring_u, ring_i)) >= 0)
-            limit = t + FASTMF_PF_ROWS;
 
         p = P + (int64_t)u * ldp;                                                   /* stage C */
         q = Q + (int64_t)i * ldq;
-        if (biased) e = ratings[idx] - (((mu + bu[u]) + bi[i]) + SFX(dot)(p, q, k));
-        else e = ratings[idx] - SFX(dot)(p, q, k);
-        sse += (double)e * (double)e;
-        if (biased) {
-            bu[u] += lr * (e - regb * bu[u]);
-            bi[i] += lr * (e - regb * bi[i]);
+#if FASTMF_VECEXT
+        if (pair) {
+            REAL *pg[FASTMF_GROUP], *qg[FASTMF_GROUP], eg[FASTMF_GROUP], dg[FASTMF_GROUP];
+            VEC pv[FASTMF_GROUP][FASTMF_MAX_NV], qv[FASTMF_GROUP][FASTMF_MAX_NV];
+            int g;
+            for (g = 0; g < FASTMF_GROUP; ++g) {
+                const int sl = (int)((t + g) & (FASTMF_RING - 1));
+                pg[g] = P + (int64_t)ring_u[sl] * ldp;
+                qg[g] = Q + (int64_t)ring_i[sl] * ldq;
+                dg[g] = SFX(vdot)((const VEC *)pg[g], (const VEC *)qg[g], pv[g], qv[g], nv);
+            }
+            for (g = 0; g < FASTMF_GROUP; ++g) {
+                const int sl = (int)((t + g) & (FASTMF_RING - 1));
+                if (biased) {
+                    const int32_t ug = ring_u[sl], ig = ring_i[sl];
+                    const REAL bug = bu[ug], big = bi[ig];
+                    eg[g] = ratings[ring_idx[sl]] - (((mu + bug) + big) + dg[g]);
+                    bu[ug] = bug + lr * (eg[g] - regb * bug);
+                    bi[ig] = big + lr * (eg[g] - regb * big);
+                } else {
+                    eg[g] = ratings[ring_idx[sl]] - dg[g];
+                }
+            }
+            for (g = 0; g < FASTMF_GROUP; ++g) {
+                SFX(vupdate)((VEC *)pg[g], (VEC *)qg[g], pv[g], qv[g], nv, decay, lr * eg[g]);
+                sse += (double)eg[g] * (double)eg[g];
+            }
+            e = eg[FASTMF_GROUP - 1];
+        } else if (nv != 0) {
+            VEC pv[FASTMF_MAX_NV], qv[FASTMF_MAX_NV];
+            const REAL d = nv > 0 ? SFX(vdot)((const VEC *)p, (const VEC *)q, pv, qv, nv)
+                                  : SFX(vdot_n)((const VEC *)p, (const VEC *)q, (int)(k / FASTMF_LANES));
+            e = biased ? ratings[idx] - (((mu + bu[u]) + bi[i]) + d) : ratings[idx] - d;
+            if (nv > 0) SFX(vupdate)((VEC *)p, (VEC *)q, pv, qv, nv, decay, lr * e);
+            else SFX(vupdate_n)((VEC *)p, (VEC *)q, (int)(k / FASTMF_LANES), decay, lr * e);
+            sse += (double)e * (double)e;
+            if (biased) {
+                bu[u] += lr * (e - regb * bu[u]);
+                bi[i] += lr * (e - regb * bi[i]);
+            }
+        } else
+#endif
+        {
+            const REAL d = SFX(dot)(p, q, k);
+            e = biased ? ratings[idx] - (((mu + bu[u]) + bi[i]) + d) : ratings[idx] - d;
+            SFX(update_rows)(p, q, k, decay, lr * e);
+            sse += (double)e * (double)e;
+            if (biased) {
+                bu[u] += lr * (e - regb * bu[u]);
+                bi[i] += lr * (e - regb * bi[i]);
+            }
         }
-        SFX(update_rows)(p, q, k, decay, lr * e);
-        if ((t & (FASTMF_LOSS_CHECK - 1)) == FASTMF_LOSS_CHECK - 1 && !isfinite(sse)) {
+        if (!isfinite(sse)) {
             out.status = FASTMF_ERR_DIVERGED; out.which = FASTMF_SGD_BAD_LOSS; out.pos = t;
             break;
         }
@@ -693,19 +969,36 @@ static run_result SFX(run_impl)(const fastmf_sgd_problem *pb, const int64_t *ord
     return out;
 }
 
-/* run the update over order[0..n-1], dispatching to a copy specialised for biased/unbiased and
- * plain/blocked (fewer live values and no per-rating tests of the flags); compiled once per
- * instruction set (FASTMF_CLONES) */
+/* run the update over order[0..n-1], dispatching to a copy specialised for biased/unbiased,
+ * plain/blocked and (vector path) the row length in vectors: fewer live values, no per-rating tests
+ * of the flags and fully unrolled row loops. Compiled once per instruction set (FASTMF_CLONES). */
+#define RUN_NV(NV)                                                                              \
+    (pb->biased ? (blk != NULL ? SFX(run_impl)(pb, order, n, blk, pf, 1, 1, NV)                  \
+                               : SFX(run_impl)(pb, order, n, NULL, pf, 1, 0, NV))                \
+                : (blk != NULL ? SFX(run_impl)(pb, order, n, blk, pf, 0, 1, NV)                  \
+                               : SFX(run_impl)(pb, order, n, NULL, pf, 0, 0, NV)))
 FASTMF_CLONES
 static run_result SFX(sgd_run)(const fastmf_sgd_problem *pb, const int64_t *order, int64_t n,
-                               const int32_t *ublk, const int32_t *iblk, int32_t rb, int32_t cb)
+                               const block_ref *blk, int pf)
 {
-    if (pb->biased)
-        return ublk != NULL ? SFX(run_impl)(pb, order, n, ublk, iblk, rb, cb, 1, 1)
-                            : SFX(run_impl)(pb, order, n, NULL, NULL, 0, 0, 1, 0);
-    return ublk != NULL ? SFX(run_impl)(pb, order, n, ublk, iblk, rb, cb, 0, 1)
-                        : SFX(run_impl)(pb, order, n, NULL, NULL, 0, 0, 0, 0);
+#if FASTMF_VECEXT
+    if (SFX(vector_layout)(pb)) {
+        switch (pb->n_factors / FASTMF_LANES) {
+        case 1: return RUN_NV(1);
+        case 2: return RUN_NV(2);
+        case 3: return RUN_NV(3);
+        case 4: return RUN_NV(4);
+        case 5: return RUN_NV(5);
+        case 6: return RUN_NV(6);
+        case 7: return RUN_NV(7);
+        case 8: return RUN_NV(8);
+        default: return RUN_NV(-1);
+        }
+    }
+#endif
+    return RUN_NV(0);
 }
+#undef RUN_NV
 
 /* first non-finite entry of x[0..n-1] or -1: x - x is 0 for finite x and NaN otherwise, so lane sums
  * of x - x over a chunk (vectorised like the dot product) flag it, and only a flagged chunk is searched
@@ -733,6 +1026,9 @@ static int64_t SFX(scan_nonfinite)(const void *xv, int64_t n)
 }
 
 #undef FASTMF_LANES
+#if FASTMF_VECEXT
+#undef VEC
+#endif
 #undef FASTMF_RING
 
 #endif /* FASTMF_SGD_TEMPLATE_PASS */

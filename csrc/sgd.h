@@ -50,6 +50,13 @@ typedef struct {
     int biased;                /* 1: mu + b_u + b_i + p.q; 0: p.q and the biases are untouched */
 } fastmf_sgd_problem;
 
+/* The number of 64-byte vectors per row the epochs work in for this problem's P and Q (the vector
+ * path: n_factors a positive multiple of 16 floats or 8 doubles, P and Q 64-byte aligned, row strides
+ * multiples of 64 bytes; built with GCC or Clang), or 0 when they take the element-by-element path.
+ * Both paths give bit-identical results; the vector path is faster. Reads only dtype, n_factors, P,
+ * Q, ld_P, ld_Q. */
+int fastmf_sgd_row_vectors(const fastmf_sgd_problem *pb);
+
 /* Shuffle order[0..n-1] in place (Fisher-Yates) with a xoshiro256** stream seeded from (seed, stream)
  * through splitmix64. The result depends only on the input contents, n, seed and stream. */
 void fastmf_shuffle(int64_t *order, int64_t n, uint64_t seed, uint64_t stream);

@@ -24,7 +24,7 @@ import numpy as np
 
 from fastmf._validation import check_kernel_array, check_row_matrix, row_stride
 
-from libc.stdint cimport int32_t, int64_t, uint64_t
+from libc.stdint cimport int32_t, int64_t, uint64_t, uintptr_t
 
 ctypedef fused floating:
     float
@@ -77,6 +77,7 @@ cdef extern from "sgd.h":
         double reg_bias
         int biased
 
+    int fastmf_sgd_row_vectors(const fastmf_sgd_problem *pb) nogil
     void fastmf_shuffle(int64_t *order, int64_t n, uint64_t seed, uint64_t stream) nogil
     fastmf_status fastmf_sgd_epoch(const fastmf_sgd_problem *pb, const int64_t *order,
                                    int64_t n_order, double *sse, int64_t *bad_pos,
@@ -270,6 +271,29 @@ def _raise(fastmf_status st, int64_t pos, int which, order, users, items, P, Q, 
                 FASTMF_SGD_BAD_BU: "bu", FASTMF_SGD_BAD_BI: "bi"}.get(which, "the model")
         raise FloatingPointError(f"SGD diverged: {name}[{pos}] is not finite after the epoch; {hint}")
     raise RuntimeError(f"SGD epoch failed with status {int(st)} (which={which}, position={pos})")
+
+
+def row_vectors(P, Q):
+    """How the epochs will run over these factor matrices: the number of 64-byte SIMD vectors per
+    row on the vector path (rows of a multiple of 16 float32 or 8 float64 values, 64-byte aligned,
+    as ``aligned_factors`` makes them with such a width), or 0 on the element-by-element path. Both
+    paths compute the same values in the same order (bit-identical results); the vector path is
+    faster."""
+    cdef fastmf_sgd_problem pb
+    dt = np.dtype(getattr(P, "dtype", None))
+    if dt not in (np.float32, np.float64):
+        raise ValueError(f"P must be float32 or float64, got {dt}")
+    _factor_array(P, "P", dt)
+    _factor_array(Q, "Q", dt)
+    if P.shape[1] != Q.shape[1]:
+        raise ValueError(f"P and Q must have one number of columns, got {P.shape[1]} and {Q.shape[1]}")
+    pb.dtype = FASTMF_FLOAT32 if dt == np.float32 else FASTMF_FLOAT64
+    pb.n_factors = P.shape[1]
+    pb.ld_P = _row_stride(P)
+    pb.ld_Q = _row_stride(Q)
+    pb.P = <void *><uintptr_t>P.ctypes.data
+    pb.Q = <void *><uintptr_t>Q.ctypes.data
+    return int(fastmf_sgd_row_vectors(&pb))
 
 
 # --------------------------------------------------------------------------------------- orders

@@ -283,10 +283,13 @@ class MatrixFactorization(Recommender):
             # 8 blocks serve 1, 2, 4 and 8 threads evenly and make the model independent of the
             # thread count up to 8; more threads get one block row each
             n_blocks = self.n_blocks or (8 if n_threads <= 8 else n_threads)
-            # store the ratings block by block once, so every block streams through memory
-            perm = _sgd.make_block_plan(users, items, self.n_users_, self.n_items_, n_blocks).block_order
-            users, items, ratings = users[perm], items[perm], ratings[perm]
+            # store the ratings block by block once, so every block is one contiguous range; the
+            # plan over that copy has the same groups and offsets and the identity as its order
+            # (the kernel checks every rating against its block all the same)
             plan = _sgd.make_block_plan(users, items, self.n_users_, self.n_items_, n_blocks)
+            perm = plan.block_order
+            users, items, ratings = users[perm], items[perm], ratings[perm]
+            plan = plan._replace(block_order=np.arange(len(perm), dtype=np.int64))
             work = np.empty(len(train), dtype=np.int64)
         order = np.arange(len(train), dtype=np.int64)
         args = (users, items, ratings)

@@ -216,6 +216,124 @@ def test_aligned_padded_factors_give_identical_epochs(dtype, k):
     assert_model_equal((P, Q, bu, bi), plain)
 
 
+# ------------------------------------------------------------------------------ the vector path
+# Rows of whole 64-byte vectors (k a multiple of 16 float32 / 8 float64, 64-byte aligned rows: the
+# layout the estimator uses) take the vector path of csrc/sgd.c: unrolled rows, two ratings with no
+# shared row updated side by side. It must compute exactly what the element-by-element path does.
+def aligned_model(model):
+    """The model with P and Q copied into 64-byte aligned, row-padded buffers (aligned_factors)."""
+    P = _sgd.aligned_factors(*model[0].shape, model[0].dtype)
+    Q = _sgd.aligned_factors(*model[1].shape, model[1].dtype)
+    P[:], Q[:] = model[0], model[1]
+    return (P, Q, model[2].copy(), model[3].copy())
+
+
+def misaligned(a):
+    """A C-contiguous copy of a whose data start one element past a 64-byte boundary."""
+    buf = np.zeros(a.size + 128 // a.itemsize, dtype=a.dtype)
+    start = ((-buf.ctypes.data) % 64) // a.itemsize + 1
+    out = buf[start:start + a.size].reshape(a.shape)
+    out[:] = a
+    assert out.ctypes.data % 64 != 0 and out.flags.c_contiguous
+    return out
+
+
+def misaligned_model(model):
+    return (misaligned(model[0]), misaligned(model[1]), model[2].copy(), model[3].copy())
+
+
+def test_row_vectors_reports_the_path():
+    for dtype, k, want in [(np.float32, 16, 1), (np.float32, 112, 7), (np.float32, 128, 8),
+                           (np.float32, 256, 16), (np.float64, 8, 1), (np.float64, 104, 13)]:
+        P, Q = _sgd.aligned_factors(5, k, dtype), _sgd.aligned_factors(4, k, dtype)
+        assert _sgd.row_vectors(P, Q) == want, (dtype, k)
+        assert _sgd.row_vectors(misaligned(P), Q) == 0
+        assert _sgd.row_vectors(P, misaligned(Q)) == 0
+    # a width that is not whole vectors (a view of padded rows) and a dense odd width
+    P, Q = _sgd.aligned_factors(5, 100, np.float32), _sgd.aligned_factors(4, 100, np.float32)
+    assert _sgd.row_vectors(P, Q) == 0
+    assert _sgd.row_vectors(np.zeros((3, 0), np.float32), np.zeros((3, 0), np.float32)) == 0
+    with pytest.raises(ValueError, match="columns"):
+        _sgd.row_vectors(_sgd.aligned_factors(5, 16, np.float32), _sgd.aligned_factors(5, 32, np.float32))
+    with pytest.raises(ValueError, match="float32 or float64"):
+        _sgd.row_vectors(np.zeros((3, 16), np.int32), np.zeros((3, 16), np.int32))
+
+
+VECTOR_CASES = [(np.float32, 16), (np.float32, 48), (np.float32, 112), (np.float32, 128),
+                (np.float32, 144), (np.float64, 8), (np.float64, 64), (np.float64, 72),
+                (np.float64, 104)]
+
+
+@pytest.mark.parametrize("dtype,k", VECTOR_CASES)
+@pytest.mark.parametrize("biased", [True, False])
+def test_vector_path_is_bit_identical_to_element_path(dtype, k, biased):
+    # 40 users x 30 items: consecutive ratings often share a row, so both the paired and the
+    # one-at-a-time updates of the vector path run
+    data, model = make_problem(seed=k + 7, k=k, dtype=dtype)
+    vec, ele = aligned_model(model), misaligned_model(model)
+    assert _sgd.row_vectors(vec[0], vec[1]) == k // (64 // np.dtype(dtype).itemsize)
+    assert _sgd.row_vectors(ele[0], ele[1]) == 0
+    for epoch in range(2):
+        order = _sgd.permutation(len(data[0]), seed=4, stream=epoch)
+        sse_vec = _sgd.sgd_epoch(*data, order, *vec, MU, LR, REG, REG_BIAS, biased)
+        sse_ele = _sgd.sgd_epoch(*data, order, *ele, MU, LR, REG, REG_BIAS, biased)
+        assert sse_vec == sse_ele
+        assert_model_equal(vec, ele)
+    assert not np.array_equal(vec[0], model[0])  # the epochs did update the model
+    # the blocked epoch too (its runs check each rating against the block's index ranges)
+    plan = _sgd.make_block_plan(data[0], data[1], len(model[0]), len(model[1]), 3)
+    for n_threads in (1, 2):
+        a, b = aligned_model(vec), misaligned_model(ele)
+        assert _sgd.row_vectors(a[0], a[1]) > 0 and _sgd.row_vectors(b[0], b[1]) == 0
+        sse_a = _sgd.sgd_epoch_blocked(*data, *a, MU, LR, REG, REG_BIAS, biased, plan, 8, 1, n_threads)
+        sse_b = _sgd.sgd_epoch_blocked(*data, *b, MU, LR, REG, REG_BIAS, biased, plan, 8, 1, n_threads)
+        assert sse_a == sse_b
+        assert_model_equal(a, b)
+
+
+@pytest.mark.parametrize("k", [8, 64, 104])
+@pytest.mark.parametrize("biased", [True, False])
+def test_vector_path_equals_reference_float64(k, biased):
+    data, model = make_problem(seed=k + 3, k=k, nnz=800)
+    got, want = aligned_model(model), copies(model)
+    assert _sgd.row_vectors(got[0], got[1]) > 0
+    for epoch in range(3):
+        order = _sgd.permutation(len(data[0]), seed=12, stream=epoch)
+        sse_want = reference.sgd_epoch(*data, order, *want, MU, LR, REG, REG_BIAS, biased)
+        sse_got = _sgd.sgd_epoch(*data, order, *got, MU, LR, REG, REG_BIAS, biased)
+        assert_allclose(sse_got, sse_want, rtol=1e-10)
+        assert_model_close(got, want, atol=1e-10)
+
+
+def test_vector_path_float32_close_to_reference():
+    # tolerance as in test_epoch_float32_close_to_reference
+    data, model = make_problem(seed=77, k=112, dtype=np.float32)
+    got, want = aligned_model(model), copies(model)
+    assert _sgd.row_vectors(got[0], got[1]) == 7
+    order = _sgd.permutation(len(data[0]), seed=5)
+    sse_want = reference.sgd_epoch(*data, order, *want, MU, LR, REG, REG_BIAS, True)
+    sse_got = _sgd.sgd_epoch(*data, order, *got, MU, LR, REG, REG_BIAS, True)
+    assert_allclose(sse_got, sse_want, rtol=1e-5)
+    assert_model_close(got, want, atol=1e-5, rtol=1e-4)
+
+
+def test_vector_path_bad_index_stops_before_its_update():
+    # the paired update must not run a pair whose second rating is invalid
+    data, model = make_problem(seed=9, k=16, dtype=np.float32)
+    users = data[0].copy()
+    users[data[0].shape[0] // 2] = 10_000
+    order = np.arange(len(users), dtype=np.int64)
+    vec, ele = aligned_model(model), misaligned_model(model)
+    for m in (vec, ele):
+        with pytest.raises(IndexError, match=rf"users\[{len(users) // 2}\] = 10000"):
+            _sgd.sgd_epoch(users, data[1], data[2], order, *m, MU, LR, REG)
+    assert_model_equal(vec, ele)
+    # the updates before the bad rating were kept, none after: equal to an epoch over the prefix
+    ref = misaligned_model(model)
+    _sgd.sgd_epoch(users, data[1], data[2], order[: len(users) // 2], *ref, MU, LR, REG)
+    assert_model_equal(vec, ref)
+
+
 # ----------------------------------------------------------------------------- blocked schedule
 def test_block_plan_partitions_the_ratings():
     data, _ = make_problem(seed=4, n_users=60, n_items=50, nnz=2000)
