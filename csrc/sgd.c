@@ -29,10 +29,12 @@
  *
  * Threads. fastmf_sgd_epoch is serial and reentrant; for the same inputs it is bit-identical across
  * runs. fastmf_sgd_epoch_blocked (the LIBMF scheme, Chin et al. 2015) cuts users and items into B
- * groups each; at step s the B blocks (b, (b + s) mod B) run concurrently on up to n_threads OpenMP
- * threads. Those blocks share no user row and no item row, so there is no race, and since blocks of
- * one step commute, the result does not depend on n_threads at all: it equals the serial epoch over
- * the schedule's order (bit for bit for P, Q, bu, bi; the loss is summed per block in double and the
+ * groups each; step s holds the B blocks (b, (b + s) mod B), which share no user row and no item
+ * row. Up to n_threads OpenMP threads take the blocks in schedule order, each waiting only for the
+ * two blocks of the previous step that share its user group or its item group (a dataflow order, so
+ * no thread idles at a barrier while the largest block of a step finishes). No two running blocks
+ * share a row, so there is no race, and since blocks that share no row commute, the result does not
+ * depend on n_threads at all: it equals the serial epoch over the schedule's order (bit for bit for P, Q, bu, bi; the loss is summed per block in double and the
  * block sums added in schedule order, so it too is identical for every thread count). Each rating is
  * checked to lie in its block, so even a plan that does not match the data cannot cause a race.
  * fastmf_sgd_epoch_hogwild (opt-in, Recht et al. 2011) runs contiguous chunks of the order concurrently
@@ -565,8 +567,9 @@ fastmf_status fastmf_sgd_epoch_blocked(const fastmf_sgd_problem *pb, int n_block
     run_result *res;
     fastmf_status st = FASTMF_OK;
     double total = 0.0;
-    int s, b, pf, ranges;
-    int64_t id, *ustart, *istart;
+    int s, b, pf, ranges, failed = 0;
+    int64_t id, *ustart, *istart, next = 0;
+    int *done;
 
     *sse = 0.0;
     if (!problem_ok(pb) || B < 1 || block_ptr == NULL || (pb->n_users > 0 && user_block == NULL)
@@ -589,39 +592,89 @@ fastmf_status fastmf_sgd_epoch_blocked(const fastmf_sgd_problem *pb, int n_block
     pf = want_prefetch(pb, B);
     res = (run_result *)malloc((size_t)nblk * sizeof(run_result));
     ustart = (int64_t *)malloc((size_t)(2 * B + 2) * sizeof(int64_t));
-    if (res == NULL || ustart == NULL) {
+    done = (int *)malloc((size_t)nblk * sizeof(int));
+    if (res == NULL || ustart == NULL || done == NULL) {
         free(res);
         free(ustart);
+        free(done);
         return FASTMF_ERR_NOMEM;
     }
     istart = ustart + B + 1;
     ranges = group_ranges(user_block, pb->n_users, B, ustart)
              && group_ranges(item_block, pb->n_items, B, istart);
-    for (id = 0; id < nblk; ++id) { res[id].status = FASTMF_OK; res[id].sse = 0.0; }
+    for (id = 0; id < nblk; ++id) {
+        res[id].status = FASTMF_OK; res[id].which = -1; res[id].pos = -1; res[id].sse = 0.0;
+        done[id] = 0;
+    }
 
-    for (s = 0; s < B && st == FASTMF_OK; ++s) {
-        /* blocks (b, b + s mod B) share no row of P or Q: no two threads touch one row */
+    /* Task x = s B + b is block (b, (b + s) mod B) of step s. Tasks are handed out in that order; a
+     * task shuffles its block, then waits for the two tasks of step s - 1 that share its user group
+     * (task x - B) or its item group (task (s - 1) B + (b + 1) mod B) -- by induction every earlier
+     * block sharing a row is done -- and runs. Blocks of one step, and any blocks not ordered by
+     * these dependencies, share no row, so the result is the serial one for every thread count,
+     * without a barrier after each step (a thread that finishes early takes the next block instead
+     * of waiting for the slowest block of the step). After a failed block no new block runs. */
 #ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(dynamic, 1)
+#pragma omp parallel num_threads(nt)
 #endif
-        for (b = 0; b < B; ++b) {
-            const int c = (b + s) % B;
-            const int64_t bid = (int64_t)b * B + c, lo = block_ptr[bid], hi = block_ptr[bid + 1];
-            shuffle_block(block_order, work, lo, hi, seed, epoch, bid);
+    {
+        for (;;) {
+            int64_t x;
+            int sx, bx, cx, dep_done, stop;
+            int64_t bid, lo, hi;
             block_ref blk;
-            blk.ublk = user_block; blk.iblk = item_block; blk.rb = b; blk.cb = c;
-            blk.ranges = ranges;
-            blk.ulo = ranges ? ustart[b] : 0; blk.uhi = ranges ? ustart[b + 1] : 0;
-            blk.ilo = ranges ? istart[c] : 0; blk.ihi = ranges ? istart[c + 1] : 0;
-            res[bid] = run(pb, work + lo, hi - lo, &blk, pf);
-            if (res[bid].status != FASTMF_OK) res[bid].pos += lo;
-        }
-        for (b = 0; b < B; ++b) {  /* the first failing block of the step, in b order */
-            const int64_t bid = (int64_t)b * B + (b + s) % B;
-            if (res[bid].status != FASTMF_OK) {
-                st = res[bid].status; *bad_pos = res[bid].pos; *bad_which = res[bid].which;
-                break;
+#ifdef _OPENMP
+#pragma omp atomic capture
+#endif
+            x = next++;
+            if (x >= nblk) break;
+            sx = (int)(x / B); bx = (int)(x % B); cx = (bx + sx) % B;
+            bid = (int64_t)bx * B + cx; lo = block_ptr[bid]; hi = block_ptr[bid + 1];
+            shuffle_block(block_order, work, lo, hi, seed, epoch, bid);
+            if (sx > 0) {
+                const int64_t d1 = x - B, d2 = (int64_t)(sx - 1) * B + (bx + 1) % B;
+                do {
+                    int a1, a2;
+#ifdef _OPENMP
+#pragma omp atomic read seq_cst
+#endif
+                    a1 = done[d1];
+#ifdef _OPENMP
+#pragma omp atomic read seq_cst
+#endif
+                    a2 = done[d2];
+                    dep_done = a1 && a2;
+                } while (!dep_done);
             }
+#ifdef _OPENMP
+#pragma omp atomic read seq_cst
+#endif
+            stop = failed;
+            if (!stop) {
+                blk.ublk = user_block; blk.iblk = item_block; blk.rb = bx; blk.cb = cx;
+                blk.ranges = ranges;
+                blk.ulo = ranges ? ustart[bx] : 0; blk.uhi = ranges ? ustart[bx + 1] : 0;
+                blk.ilo = ranges ? istart[cx] : 0; blk.ihi = ranges ? istart[cx + 1] : 0;
+                res[bid] = run(pb, work + lo, hi - lo, &blk, pf);
+                if (res[bid].status != FASTMF_OK) {
+                    res[bid].pos += lo;
+#ifdef _OPENMP
+#pragma omp atomic write seq_cst
+#endif
+                    failed = 1;
+                }
+            }
+#ifdef _OPENMP
+#pragma omp atomic write seq_cst
+#endif
+            done[x] = 1;
+        }
+    }
+    for (id = 0; id < nblk; ++id) {  /* the first failed block in schedule order */
+        const int64_t bid = (id % B) * B + (id % B + id / B) % B;
+        if (res[bid].status != FASTMF_OK) {
+            st = res[bid].status; *bad_pos = res[bid].pos; *bad_which = res[bid].which;
+            break;
         }
     }
     /* deterministic reduction: block sums added in schedule order (step, then b) */
@@ -629,6 +682,7 @@ fastmf_status fastmf_sgd_epoch_blocked(const fastmf_sgd_problem *pb, int n_block
         for (b = 0; b < B; ++b) total += res[(int64_t)b * B + (b + s) % B].sse;
     free(res);
     free(ustart);
+    free(done);
     *sse = total;
     if (st != FASTMF_OK) return st;
     return check_model(pb, bad_pos, bad_which);

@@ -98,13 +98,17 @@ fastmf_status fastmf_sgd_block_plan(int64_t nnz, const int32_t *users, const int
 void fastmf_sgd_block_shuffle(int n_blocks, const int64_t *block_ptr, const int64_t *block_order,
                               uint64_t seed, uint64_t epoch, int64_t *work);
 
-/* Blocked parallel epoch. Step s = 0..n_blocks-1 processes the blocks (b, (b + s) mod n_blocks),
- * b = 0..n_blocks-1, concurrently (they share no user row and no item row); each block's ratings run
- * in the order fastmf_sgd_block_shuffle gives. The result equals fastmf_sgd_epoch over the
- * concatenation, in step-then-b order, of the shuffled segments -- for every n_threads, bit for bit.
- * At most n_blocks threads are used. work[nnz] is caller-owned scratch. The plan must be the one
- * built from pb->users / pb->items (checked: a rating outside its block gives FASTMF_ERR_VALUE,
- * bad_which = PLAN). */
+/* Blocked parallel epoch. Step s = 0..n_blocks-1 holds the blocks (b, (b + s) mod n_blocks),
+ * b = 0..n_blocks-1, which share no user row and no item row; each block's ratings run in the order
+ * fastmf_sgd_block_shuffle gives. Threads take blocks in step-then-b order, and a block starts as
+ * soon as the two blocks of the previous step sharing its user group or its item group are done (no
+ * barrier between steps). The result equals fastmf_sgd_epoch over the concatenation, in step-then-b
+ * order, of the shuffled segments -- for every n_threads, bit for bit. At most n_blocks threads are
+ * used. work[nnz] is caller-owned scratch. The plan must be the one built from pb->users /
+ * pb->items (checked: a rating outside its block gives FASTMF_ERR_VALUE, bad_which = PLAN). After a
+ * block fails no other block starts (blocks already running finish), and the failure first in
+ * schedule order is reported; with more than one thread, which blocks ran before the failure
+ * depends on timing. */
 fastmf_status fastmf_sgd_epoch_blocked(const fastmf_sgd_problem *pb, int n_blocks,
                                        const int32_t *user_block, const int32_t *item_block,
                                        const int64_t *block_ptr, const int64_t *block_order,

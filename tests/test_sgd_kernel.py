@@ -404,11 +404,14 @@ def test_blocked_single_thread_equals_reference_over_schedule(biased):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_blocked_is_identical_for_any_thread_count_and_run(dtype):
+@pytest.mark.parametrize("n_blocks", [2, 5, 8])
+def test_blocked_is_identical_for_any_thread_count_and_run(dtype, n_blocks):
+    # blocks start as soon as the blocks they depend on are done (no barrier per step): whatever
+    # the interleaving, the model must be the serial one
     data, model = make_problem(seed=17, n_users=80, n_items=60, nnz=4000, k=16, dtype=dtype)
-    plan = _sgd.make_block_plan(data[0], data[1], 80, 60, 2)
+    plan = _sgd.make_block_plan(data[0], data[1], 80, 60, n_blocks)
     runs = []
-    for n_threads in (1, 2, 2, 3):
+    for n_threads in (1, 2, 2, 3, 4, 2):
         m = copies(model)
         work = np.empty(len(data[0]), np.int64)
         sses = [_sgd.sgd_epoch_blocked(*data, *m, MU, LR, REG, None, True, plan, 5, e, n_threads, work)
@@ -421,6 +424,50 @@ def test_blocked_is_identical_for_any_thread_count_and_run(dtype):
     m = copies(model)
     _sgd.sgd_epoch_blocked(*data, *m, MU, LR, REG, None, True, plan, 6, 0, 2)
     assert not np.array_equal(m[0], runs[0][1][0])
+
+
+def custom_plan(users, items, user_block, item_block, n_blocks):
+    """A BlockPlan for any assignment of users and items to groups (make_block_plan makes each
+    group a contiguous index range; the kernel must accept other assignments too)."""
+    B = n_blocks
+    bid = user_block[users].astype(np.int64) * B + item_block[items]
+    order = np.argsort(bid, kind="stable").astype(np.int64)
+    ptr = np.searchsorted(bid[order], np.arange(B * B + 1)).astype(np.int64)
+    return _sgd.BlockPlan(B, ptr, order, user_block.astype(np.int32), item_block.astype(np.int32))
+
+
+@pytest.mark.parametrize("n_threads", [1, 3])
+def test_blocked_with_interleaved_groups_equals_reference(n_threads):
+    data, model = make_problem(seed=41, n_users=45, n_items=35, nnz=900, k=16)
+    plan = custom_plan(data[0], data[1], np.arange(45) % 3, (np.arange(35) * 7) % 3, 3)
+    got, want = aligned_model(model), copies(model)
+    for epoch in range(2):
+        sched = _sgd.block_schedule(plan, seed=3, epoch=epoch)
+        sse_want = reference.sgd_epoch(*data, sched, *want, MU, LR, REG, REG_BIAS, True)
+        sse_got = _sgd.sgd_epoch_blocked(*data, *got, MU, LR, REG, REG_BIAS, True, plan, 3, epoch,
+                                         n_threads)
+        assert_allclose(sse_got, sse_want, rtol=1e-10)
+        assert_model_close(got, want, atol=1e-10)
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_blocked_bad_index_in_a_later_block_raises(n_threads):
+    data, model = make_problem(seed=43, n_users=60, n_items=50, nnz=2000, k=16, dtype=np.float32)
+    plan = _sgd.make_block_plan(data[0], data[1], 60, 50, 4)
+    users = data[0].copy()
+    # a rating of the last step's first block, corrupted after the plan was built
+    bid = 0 * 4 + 3
+    pos = int(plan.block_order[plan.block_ptr[bid]])
+    users[pos] = 60
+    for m in (aligned_model(model), copies(model)):
+        with pytest.raises(IndexError, match=rf"users\[{pos}\] = 60 is outside \[0, 60\)"):
+            _sgd.sgd_epoch_blocked(users, data[1], data[2], *m, MU, LR, REG, None, True, plan, 1, 0,
+                                   n_threads)
+    # moved into another block's index range (still a valid user): a plan mismatch
+    users[pos] = 59
+    with pytest.raises(ValueError, match="does not match"):
+        _sgd.sgd_epoch_blocked(users, data[1], data[2], *aligned_model(model), MU, LR, REG, None,
+                               True, plan, 1, 0, n_threads)
 
 
 def test_blocked_training_loss_close_to_serial_shuffle():
