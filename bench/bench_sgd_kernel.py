@@ -18,6 +18,8 @@ Groups (each fast path beside its baseline in the same run):
 - ``reference``: ``fastmf.reference.sgd_epoch`` (pure Python/NumPy) on a 20,000-rating subsample at
   k=64; its extra_info gives the per-rating time ratio against the C global-shuffle epoch timed in
   the same test.
+- ``path-k100``: the blocked 1-thread epoch at k=100 on the element-by-element path (misaligned
+  copies of the factors) and on the vector path (the estimator's padded, aligned layout).
 - ``train-k100-20epochs``: 20 epochs at k=100 on 1 thread (target <= 0.6 s), blocked/packed/aligned
   and global shuffle.
 """
@@ -53,16 +55,37 @@ def packed(users, items, ratings, n_users, n_items, n_blocks):
 
 
 def model(n_users, n_items, k, aligned, seed=0):
+    """Factors N(0, 0.1) and zero biases. aligned=True: rows zero-padded to whole 64-byte vectors and
+    64-byte aligned, and the kernel given the full padded width -- exactly what MatrixFactorization
+    does (k=100 runs as 112 columns whose last 12 stay zero); this takes the kernel's vector path.
+    aligned=False: plain NumPy arrays of width k (the element-by-element path unless k happens to be
+    a multiple of 16 and NumPy's buffer 64-byte aligned)."""
     rng = np.random.default_rng(seed)
     if aligned:
-        P = _sgd.aligned_factors(n_users, k, np.float32)
-        Q = _sgd.aligned_factors(n_items, k, np.float32)
-        P[:] = rng.normal(0, 0.1, (n_users, k))
-        Q[:] = rng.normal(0, 0.1, (n_items, k))
+        width = -(-k // 16) * 16
+        P = _sgd.aligned_factors(n_users, width, np.float32)
+        Q = _sgd.aligned_factors(n_items, width, np.float32)
+        P[:, :k] = rng.normal(0, 0.1, (n_users, k))
+        Q[:, :k] = rng.normal(0, 0.1, (n_items, k))
+        assert _sgd.row_vectors(P, Q) == width // 16
     else:
         P = rng.normal(0, 0.1, (n_users, k)).astype(np.float32)
         Q = rng.normal(0, 0.1, (n_items, k)).astype(np.float32)
     return P, Q, np.zeros(n_users, np.float32), np.zeros(n_items, np.float32)
+
+
+def misaligned_model(n_users, n_items, k, seed=0):
+    """The aligned model's values in C-contiguous arrays starting 4 bytes past a 64-byte boundary:
+    the element-by-element path on the same numbers (the vector path's baseline)."""
+    out = []
+    for a in model(n_users, n_items, k, aligned=True, seed=seed):
+        buf = np.zeros(a.size + 32, dtype=a.dtype)
+        start = ((-buf.ctypes.data) % 64) // a.itemsize + 1
+        b = buf[start:start + a.size].reshape(a.shape)
+        b[:] = a
+        out.append(b)
+    assert _sgd.row_vectors(out[0], out[1]) == 0
+    return tuple(out)
 
 
 def shuffle_epoch(users, items, ratings, m, mu):
@@ -119,6 +142,22 @@ def test_epoch(benchmark, ml1m, k, mode):
     sse = benchmark.pedantic(fn, rounds=7, iterations=1, warmup_rounds=1)
     assert np.isfinite(sse)
     record(benchmark, len(users), threads, k=k, n_blocks=N_BLOCKS if mode != "shuffle-1t" else None)
+
+
+@pytest.mark.parametrize("path", ["element", "vector"])
+def test_vector_path(benchmark, ml1m, path):
+    """The same blocked 1-thread epoch at k=100 (112 padded columns) on the element-by-element path
+    and on the vector path (bit-identical results, tests/test_sgd_kernel.py)."""
+    users, items, ratings, n_users, n_items = ml1m
+    mu = float(ratings.mean())
+    benchmark.group = "path-k100"
+    u, i, r, plan = packed(users, items, ratings, n_users, n_items, N_BLOCKS)
+    m = model(n_users, n_items, 100, aligned=True) if path == "vector" else \
+        misaligned_model(n_users, n_items, 100)
+    sse = benchmark.pedantic(blocked_epoch(u, i, r, plan, m, mu, 1), rounds=7, iterations=1,
+                             warmup_rounds=1)
+    assert np.isfinite(sse)
+    record(benchmark, len(users), 1, k=100, path=path)
 
 
 @pytest.mark.parametrize("layout", ["input-order+plain", "packed+aligned"])

@@ -100,8 +100,8 @@ class Recommender:
         self.rating_scale_ = train.rating_scale
         self.global_mean_ = train.global_mean()
         self.item_counts_ = train.item_counts()
-        self.user_counts_ = train.user_counts()
         csr = train.to_csr()
+        self.user_counts_ = np.diff(csr.indptr).astype(np.int64, copy=False)
         self.seen_indptr_ = csr.indptr
         self.seen_indices_ = csr.indices
         self.item_info_ = train.item_info
