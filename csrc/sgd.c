@@ -743,8 +743,9 @@ typedef REAL SFX(vec) __attribute__((vector_size(64)));
 #define VEC SFX(vec)
 
 /* the lanes of s added as a balanced tree: lane l + lane l + LANES/2, ..., then lanes 0 + 1 */
-static FASTMF_INLINE REAL SFX(hsum)(VEC s)
+static FASTMF_INLINE REAL SFX(hsum)(const VEC *sp)
 {
+    VEC s = *sp;
 #if FASTMF_REAL_F32
     s += FASTMF_SHUFFLE32(s, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
     s += FASTMF_SHUFFLE32(s, 4, 5, 6, 7, 0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15);
@@ -767,7 +768,8 @@ static FASTMF_INLINE REAL SFX(vdot)(const VEC *restrict p, const VEC *restrict q
         qv[m] = q[m];
         a[m & 3] += pv[m] * qv[m];
     }
-    return SFX(hsum)((a[0] + a[2]) + (a[1] + a[3]));
+    const VEC sum = (a[0] + a[2]) + (a[1] + a[3]);
+    return SFX(hsum)(&sum);
 }
 
 /* p = a p + g q, q = a q + g p_old from the copies pv, qv */
@@ -787,7 +789,8 @@ static FASTMF_INLINE REAL SFX(vdot_n)(const VEC *restrict p, const VEC *restrict
     VEC a[4] = {{0}, {0}, {0}, {0}};
     int m;
     for (m = 0; m < nv; ++m) a[m & 3] += p[m] * q[m];
-    return SFX(hsum)((a[0] + a[2]) + (a[1] + a[3]));
+    const VEC sum = (a[0] + a[2]) + (a[1] + a[3]);
+    return SFX(hsum)(&sum);
 }
 
 static FASTMF_INLINE void SFX(vupdate_n)(VEC *restrict p, VEC *restrict q, int nv, REAL a, REAL g)
