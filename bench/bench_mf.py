@@ -64,8 +64,9 @@ def test_fit_ml1m_shape_k100_20_epochs(benchmark, ml1m_shape, n_threads):
 
 
 @pytest.mark.benchmark(group="fit-ml1m-shape")
-def test_fit_ml1m_partial_k100_20_epochs(benchmark, ml1m_partial):
-    m = fastmf.MatrixFactorization(n_factors=100, n_epochs=20, random_state=0, n_threads=1)
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_fit_ml1m_partial_k100_20_epochs(benchmark, ml1m_partial, n_threads):
+    m = fastmf.MatrixFactorization(n_factors=100, n_epochs=20, random_state=0, n_threads=n_threads)
     benchmark.pedantic(m.fit, args=(ml1m_partial,), rounds=5, iterations=1, warmup_rounds=1)
 
 

@@ -139,7 +139,9 @@ def test_epoch(benchmark, ml1m, k, mode):
         u, i, r, plan = packed(users, items, ratings, n_users, n_items, N_BLOCKS)
         m = model(n_users, n_items, k, aligned=True)
         fn = blocked_epoch(u, i, r, plan, m, mu, threads)
-    sse = benchmark.pedantic(fn, rounds=7, iterations=1, warmup_rounds=1)
+    # 15 rounds: the median then shrugs off a few epochs slowed by other load on the shared host
+    # (2-thread epochs need both cores free and suffer most)
+    sse = benchmark.pedantic(fn, rounds=15, iterations=1, warmup_rounds=2)
     assert np.isfinite(sse)
     record(benchmark, len(users), threads, k=k, n_blocks=N_BLOCKS if mode != "shuffle-1t" else None)
 
