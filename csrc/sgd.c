@@ -783,7 +783,8 @@ static FASTMF_INLINE void SFX(vupdate)(VEC *restrict p, VEC *restrict q, const V
     }
 }
 
-/* the same for a row length nv known only at run time (rows longer than FASTMF_MAX_NV vectors) */
+/* the dot product for a row length nv known only at run time (rows longer than FASTMF_MAX_NV
+ * vectors; their update is update_rows, which the compiler vectorises) */
 static FASTMF_INLINE REAL SFX(vdot_n)(const VEC *restrict p, const VEC *restrict q, int nv)
 {
     VEC a[4] = {{0}, {0}, {0}, {0}};
@@ -791,16 +792,6 @@ static FASTMF_INLINE REAL SFX(vdot_n)(const VEC *restrict p, const VEC *restrict
     for (m = 0; m < nv; ++m) a[m & 3] += p[m] * q[m];
     const VEC sum = (a[0] + a[2]) + (a[1] + a[3]);
     return SFX(hsum)(&sum);
-}
-
-static FASTMF_INLINE void SFX(vupdate_n)(VEC *restrict p, VEC *restrict q, int nv, REAL a, REAL g)
-{
-    int m;
-    for (m = 0; m < nv; ++m) {
-        const VEC pm = p[m], qm = q[m];
-        p[m] = g * qm + a * pm;
-        q[m] = g * pm + a * qm;
-    }
 }
 
 /* the problem's rows are whole aligned vectors: k > 0 a multiple of FASTMF_LANES, P and Q 64-byte
@@ -991,7 +982,7 @@ static run_result SFX(run_impl)(const fastmf_sgd_problem *pb, const int64_t *ord
                                   : SFX(vdot_n)((const VEC *)p, (const VEC *)q, (int)(k / FASTMF_LANES));
             e = biased ? ratings[idx] - (((mu + bu[u]) + bi[i]) + d) : ratings[idx] - d;
             if (nv > 0) SFX(vupdate)((VEC *)p, (VEC *)q, pv, qv, nv, decay, lr * e);
-            else SFX(vupdate_n)((VEC *)p, (VEC *)q, (int)(k / FASTMF_LANES), decay, lr * e);
+            else SFX(update_rows)(p, q, k, decay, lr * e);  /* vectorised by the compiler */
             sse += (double)e * (double)e;
             if (biased) {
                 bu[u] += lr * (e - regb * bu[u]);

@@ -116,8 +116,8 @@ def test_order_with_repeats_and_subset_equals_reference():
     assert_model_close(got, want, atol=1e-10)
 
 
-@pytest.mark.parametrize("k", [1, 16, 100])
-def test_epoch_float32_close_to_reference(k):
+@pytest.mark.parametrize("k,layout", [(1, "plain"), (16, "plain"), (100, "plain"), (112, "aligned")])
+def test_epoch_float32_close_to_reference(k, layout):
     # Tolerance: the C kernel and the reference both work in float32 (eps = 6e-8) but round
     # differently: the dot product sums in another order (error ~ k eps |p||q|), the row update is
     # computed as (1 - lr reg) p + (lr e) q instead of p + lr (e q - reg p), and FMA may be used.
@@ -125,9 +125,12 @@ def test_epoch_float32_close_to_reference(k):
     # does not amplify them (measured max deviation ~1e-6 for entries of size ~0.3-3), so
     # atol 1e-5 / rtol 1e-4 leaves a 10x margin. Formula errors are caught exactly by the float64
     # tests; this test pins the float32 instantiation of the same code.
+    # "aligned": the estimator's layout, which takes the vector path (see below)
     data, model = make_problem(seed=k + 100, k=k, dtype=np.float32)
     order = _sgd.permutation(len(data[0]), seed=5)
-    want, got = copies(model), copies(model)
+    want, got = copies(model), (aligned_model(model) if layout == "aligned" else copies(model))
+    if layout == "aligned":
+        assert _sgd.row_vectors(got[0], got[1]) == k // 16
     sse_want = reference.sgd_epoch(*data, order, *want, MU, LR, REG, REG_BIAS, True)
     sse_got = _sgd.sgd_epoch(*data, order, *got, MU, LR, REG, REG_BIAS, True)
     for a in got:
@@ -303,18 +306,6 @@ def test_vector_path_equals_reference_float64(k, biased):
         sse_got = _sgd.sgd_epoch(*data, order, *got, MU, LR, REG, REG_BIAS, biased)
         assert_allclose(sse_got, sse_want, rtol=1e-10)
         assert_model_close(got, want, atol=1e-10)
-
-
-def test_vector_path_float32_close_to_reference():
-    # tolerance as in test_epoch_float32_close_to_reference
-    data, model = make_problem(seed=77, k=112, dtype=np.float32)
-    got, want = aligned_model(model), copies(model)
-    assert _sgd.row_vectors(got[0], got[1]) == 7
-    order = _sgd.permutation(len(data[0]), seed=5)
-    sse_want = reference.sgd_epoch(*data, order, *want, MU, LR, REG, REG_BIAS, True)
-    sse_got = _sgd.sgd_epoch(*data, order, *got, MU, LR, REG, REG_BIAS, True)
-    assert_allclose(sse_got, sse_want, rtol=1e-5)
-    assert_model_close(got, want, atol=1e-5, rtol=1e-4)
 
 
 def test_vector_path_bad_index_stops_before_its_update():
