@@ -58,7 +58,7 @@ def rmse(model, ds):
 @pytest.mark.parametrize("n_threads", [1, 2])
 def test_fit_ml1m_shape_k100_20_epochs(benchmark, ml1m_shape, n_threads):
     m = fastmf.MatrixFactorization(n_factors=100, n_epochs=20, random_state=0, n_threads=n_threads)
-    benchmark.pedantic(m.fit, args=(ml1m_shape,), rounds=5, iterations=1, warmup_rounds=1)
+    benchmark.pedantic(m.fit, args=(ml1m_shape,), rounds=9, iterations=1, warmup_rounds=1)
     benchmark.extra_info["updates_per_s_per_core"] = (
         20 * len(ml1m_shape) / benchmark.stats.stats.median / n_threads)
 
@@ -67,7 +67,7 @@ def test_fit_ml1m_shape_k100_20_epochs(benchmark, ml1m_shape, n_threads):
 @pytest.mark.parametrize("n_threads", [1, 2])
 def test_fit_ml1m_partial_k100_20_epochs(benchmark, ml1m_partial, n_threads):
     m = fastmf.MatrixFactorization(n_factors=100, n_epochs=20, random_state=0, n_threads=n_threads)
-    benchmark.pedantic(m.fit, args=(ml1m_partial,), rounds=5, iterations=1, warmup_rounds=1)
+    benchmark.pedantic(m.fit, args=(ml1m_partial,), rounds=9, iterations=1, warmup_rounds=1)
 
 
 @pytest.mark.benchmark(group="fit-ml1m-shape")
