@@ -43,17 +43,24 @@
  * (the "Hogwild!" argument: with sparse data collisions are rare and SGD tolerates them); results are
  * not reproducible with more than one thread.
  *
- * SIMD. The dot product keeps 64 bytes of independent partial sums (16 floats or 8 doubles) that are
- * added as a fixed tree, and the row updates are plain loops over k on restrict pointers: GCC and
- * Clang vectorise both at -O3 without -ffast-math or any OpenMP flag. With GCC >= 11 on x86-64 Linux
+ * SIMD. The dot product keeps four accumulators of 64 bytes (16 floats or 8 doubles) that are added
+ * as a fixed tree, and the row updates are plain loops over k on restrict pointers: GCC and Clang
+ * vectorise both at -O3 without -ffast-math or any OpenMP flag. When the rows are whole aligned
+ * 64-byte vectors (the estimator's padded layout; fastmf_sgd_row_vectors) the vector path runs
+ * instead: the same arithmetic in the same order written with vector types, rows of up to 8 vectors
+ * unrolled and held in registers between the dot product and the update, and two consecutive
+ * ratings that share no row updated side by side (the loop is bound by the latency of dot product,
+ * lane tree, error and update, so the second rating's independent chain nearly comes for free). It
+ * gives bit-identical results to the element path (tested). With GCC >= 11 on x86-64 Linux
  * the epoch loop is also compiled for x86-64-v3 (AVX2 + FMA) and x86-64-v4 (AVX-512) and the version
  * for the running CPU is picked at load time (function multi-versioning, no -march flag); elsewhere
  * the baseline (SSE2 on x86-64) is used. FMA contraction differs between these versions, so results
  * are bit-identical across runs on one machine, not across machines.
  *
  * Memory. Ratings are visited through the order (no copy per epoch). A three-stage software pipeline
- * (see run_impl) prefetches the rating arrays and the factor rows a few ratings ahead; with the
- * blocked schedule and ratings stored in block order, a block's working set fits in cache.
+ * (see run_impl) prefetches the rating arrays a few ratings ahead, and the factor rows too when the
+ * rows a run touches outgrow the L2 cache (want_prefetch); with the blocked schedule and ratings
+ * stored in block order, a block's working set fits in cache.
  *
  * Divergence. When the running loss becomes non-finite the epoch stops early with FASTMF_ERR_DIVERGED;
  * at the end of every epoch P, Q, bu, bi are scanned for non-finite values (O((n_users + n_items) k)).
@@ -824,9 +831,14 @@ static inline void SFX(prefetch_row)(const REAL *row, int64_t k)
     for (; c < end; c += 64) FASTMF_PREFETCH_W(c);
 }
 
-#define FASTMF_RING 8  /* ring of checked entries between stages B and C: > FASTMF_PF_ROWS, 2^n */
+#define FASTMF_RING 8  /* ring of checked entries between stages B and C (a power of two) */
 #ifndef FASTMF_GROUP
-#define FASTMF_GROUP 2
+#define FASTMF_GROUP 2  /* ratings updated side by side on the vector path (3 and 4 spill registers) */
+#endif
+/* the ring holds positions t .. t + FASTMF_GROUP - 1 + FASTMF_PF_ROWS at once, and a stage B failure
+ * at x + FASTMF_PF_ROWS (x >= t) must leave the group t .. t + FASTMF_GROUP - 1 valid */
+#if FASTMF_RING < FASTMF_PF_ROWS + FASTMF_GROUP || FASTMF_PF_ROWS < FASTMF_GROUP
+#error "FASTMF_RING, FASTMF_PF_ROWS and FASTMF_GROUP do not fit together"
 #endif
 
 /* the ring entries t .. t + FASTMF_GROUP - 1 have pairwise distinct users and distinct items */
@@ -877,12 +889,15 @@ static int SFX(stage_b)(const stage_ctx *c, int64_t x, int64_t *ring_idx, int32_
 /* The epoch loop over order[0..n-1] as a three-stage software pipeline:
  *   stage A (position t + FASTMF_PF_INDEX): prefetch users[], items[], ratings[] of that rating;
  *   stage B (position t + FASTMF_PF_ROWS): check the position and its user and item (and, for a
- *     blocked epoch, that the rating lies in block (rb, cb)), keep them in a small ring, prefetch the
- *     two factor rows;
- *   stage C (position t): the SGD update.
+ *     blocked epoch, that the rating lies in its block), keep them in a small ring, and prefetch the
+ *     two factor rows when `prefetch`;
+ *   stage C (position t): the SGD update -- on the vector path (nv != 0) of ratings t .. t +
+ *     FASTMF_GROUP - 1 at once when no two of them share a user or an item (the result is the same
+ *     as one at a time), else of rating t alone.
  * Stage B runs in order, so when it rejects position x the updates of positions < x are done and
  * none after: the same outcome as checking each rating just before its update.
- * `biased` and `blocked` are compile-time constants in each specialised copy (see sgd_run). */
+ * `biased`, `blocked` and `nv` (0: element path; 1..FASTMF_MAX_NV: vectors per row; -1: vector path
+ * with the row length read at run time) are compile-time constants in each copy (see sgd_run). */
 FASTMF_INLINE
 static run_result SFX(run_impl)(const fastmf_sgd_problem *pb, const int64_t *order, int64_t n,
                                 const block_ref *blk, const int prefetch, const int biased,
@@ -943,7 +958,7 @@ static run_result SFX(run_impl)(const fastmf_sgd_problem *pb, const int64_t *ord
             }
             if (x + FASTMF_PF_ROWS < limit                                          /* stage B */
                 && (bad = SFX(stage_b)(&ctx, x + FASTMF_PF_ROWS, ring_idx, ring_u, ring_i)) >= 0)
-                limit = x + FASTMF_PF_ROWS;  /* > t + 1: the pair stays valid */
+                limit = x + FASTMF_PF_ROWS;  /* >= t + FASTMF_GROUP: the group stays valid */
         }
 
         p = P + (int64_t)u * ldp;                                                   /* stage C */
