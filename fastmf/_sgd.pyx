@@ -450,8 +450,11 @@ def sgd_epoch_blocked(users, items, ratings, P, Q, bu, bi, mu, lr, reg, reg_bias
                       plan, seed, epoch, n_threads=1, work=None):
     """One blocked parallel SGD epoch (LIBMF-style schedule) on up to ``n_threads`` OpenMP threads.
 
-    At step s = 0..B-1 the blocks (b, (b + s) % B) of ``plan`` run concurrently; they share no row of
-    P or Q, so there is no race. Each block's ratings are shuffled from (seed, epoch, block). The
+    Step s = 0..B-1 holds the blocks (b, (b + s) % B) of ``plan``, which share no row of P or Q;
+    threads take blocks in step order, and a block starts as soon as the two blocks of the previous
+    step that share its user group or its item group are done (no barrier per step), so no two
+    running blocks share a row and there is no race. Each block's ratings are shuffled from (seed,
+    epoch, block). The
     result does not depend on ``n_threads`` (bit for bit) and equals ``sgd_epoch`` over
     ``block_schedule(plan, seed, epoch)``. ``work`` (int64, nnz entries) is optional scratch to reuse
     across epochs. Returns the epoch's sum of squared errors.
