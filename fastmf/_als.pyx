@@ -28,20 +28,9 @@ import numpy as np
 from fastmf._validation import check_kernel_array
 
 from libc.stdint cimport int32_t, int64_t
-
-ctypedef fused floating:
-    float
-    double
-
-
-cdef extern from "common.h":
-    ctypedef enum fastmf_status:
-        FASTMF_OK
-        FASTMF_ERR_NOMEM
-        FASTMF_ERR_INDEX
-        FASTMF_ERR_VALUE
-        FASTMF_ERR_NOT_PD
-        FASTMF_ERR_DIVERGED
+from fastmf._common cimport (fastmf_status, floating, FASTMF_OK, FASTMF_ERR_NOMEM,
+                             FASTMF_ERR_INDEX, FASTMF_ERR_VALUE, FASTMF_ERR_NOT_PD,
+                             FASTMF_ERR_DIVERGED)
 
 
 cdef extern from "als.h":

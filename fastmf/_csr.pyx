@@ -8,15 +8,9 @@ Callers validate and pass contiguous arrays; this layer only converts status cod
 import numpy as np
 
 from libc.stdint cimport int32_t, int64_t
+from fastmf._common cimport (fastmf_status, FASTMF_OK, FASTMF_ERR_NOMEM, FASTMF_ERR_INDEX,
+                             fastmf_openmp_enabled, fastmf_max_threads)
 
-
-cdef extern from "common.h":
-    ctypedef enum fastmf_status:
-        FASTMF_OK
-        FASTMF_ERR_NOMEM
-        FASTMF_ERR_INDEX
-    int fastmf_openmp_enabled() nogil
-    int fastmf_max_threads() nogil
 
 
 cdef extern from "csr.h":

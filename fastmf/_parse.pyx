@@ -9,15 +9,10 @@ field; the C kernel runs without the GIL and this layer turns its status into a 
 import numpy as np
 
 from libc.stdint cimport int32_t, int64_t
-from libc.stdlib cimport free, malloc
+from fastmf._common cimport (fastmf_status, FASTMF_OK, FASTMF_ERR_NOMEM, FASTMF_ERR_INDEX,
+                             FASTMF_ERR_VALUE, FASTMF_ERR_PARSE)
 
-cdef extern from "common.h":
-    ctypedef enum fastmf_status:
-        FASTMF_OK
-        FASTMF_ERR_NOMEM
-        FASTMF_ERR_INDEX
-        FASTMF_ERR_VALUE
-        FASTMF_ERR_PARSE
+from libc.stdlib cimport free, malloc
 
 cdef extern from "parse.h":
     enum:

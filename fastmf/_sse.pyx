@@ -8,14 +8,10 @@ Private; used by MatrixFactorization(solver="als") for the per-sweep training RM
 import numpy as np
 
 from libc.stdint cimport int32_t, int64_t
+from fastmf._common cimport fastmf_status, FASTMF_OK, FASTMF_ERR_INDEX
+
 
 from fastmf._validation import check_kernel_array, check_row_matrix, row_stride
-
-
-cdef extern from "common.h":
-    ctypedef enum fastmf_status:
-        FASTMF_OK
-        FASTMF_ERR_INDEX
 
 
 cdef extern from "sse.h":

@@ -24,14 +24,9 @@ import numpy as np
 from fastmf._validation import check_kernel_array, check_row_matrix, row_stride
 
 from libc.stdint cimport int32_t, int64_t, uint8_t, INT64_MAX
+from fastmf._common cimport (fastmf_status, FASTMF_OK, FASTMF_ERR_NOMEM, FASTMF_ERR_INDEX,
+                             FASTMF_ERR_VALUE)
 
-
-cdef extern from "common.h":
-    ctypedef enum fastmf_status:
-        FASTMF_OK
-        FASTMF_ERR_NOMEM
-        FASTMF_ERR_INDEX
-        FASTMF_ERR_VALUE
 
 
 cdef extern from "topk.h":
