@@ -29,12 +29,13 @@
  *
  * Threads. fastmf_sgd_epoch is serial and reentrant; for the same inputs it is bit-identical across
  * runs. fastmf_sgd_epoch_blocked (the LIBMF scheme, Chin et al. 2015) cuts users and items into B
- * groups each; step s holds the B blocks (b, (b + s) mod B), which share no user row and no item
- * row. Up to n_threads OpenMP threads take the blocks in schedule order, each waiting only for the
- * two blocks of the previous step that share its user group or its item group (a dataflow order, so
- * no thread idles at a barrier while the largest block of a step finishes). No two running blocks
- * share a row, so there is no race, and since blocks that share no row commute, the result does not
- * depend on n_threads at all: it equals the serial epoch over the schedule's order (bit for bit for P, Q, bu, bi; the loss is summed per block in double and the
+ * groups each; step s holds the B blocks (b, b XOR s) when B is a power of two, else (b, (b + s)
+ * mod B), which share no user row and no item row. Up to n_threads OpenMP threads run the blocks,
+ * each waiting only for the two blocks of the previous step that share its user group or its item
+ * group (a dataflow order, so no thread idles at a barrier while the largest block of a step
+ * finishes). No two running blocks share a row, so there is no race, and since blocks that share no
+ * row commute, the result does not depend on n_threads at all: it equals the serial epoch over the
+ * schedule's order (bit for bit for P, Q, bu, bi; the loss is summed per block in double and the
  * block sums added in schedule order, so it too is identical for every thread count). Each rating is
  * checked to lie in its block, so even a plan that does not match the data cannot cause a race.
  * fastmf_sgd_epoch_hogwild (opt-in, Recht et al. 2011) runs contiguous chunks of the order concurrently
@@ -75,6 +76,9 @@
 #endif
 
 #include "sgd.h"
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 #if defined(_MSC_VER) && !defined(__cplusplus)
 #define restrict __restrict
@@ -561,6 +565,31 @@ static int group_ranges(const int32_t *group, int64_t n, int B, int64_t *start)
     return 1;
 }
 
+/* The item group of user group b in step s of the blocked schedule: b XOR s when B is a power of two,
+ * else (b + s) mod B. Either way each step pairs every user group with a different item group and
+ * every block appears in exactly one step. The XOR steps keep the item groups b ^ s of a range of
+ * user groups b = t B/T .. (t + 1) B/T - 1 (T a power of two) inside that range's own block of item
+ * groups for B/T consecutive steps, which lets a thread keep its rows (see fastmf_sgd_epoch_blocked). */
+int fastmf_sgd_step_group(int B, int b, int s)
+{
+    return (B & (B - 1)) == 0 ? b ^ s : (b + s) % B;
+}
+
+/* the user group whose block in step s has item group c (the inverse of step_group in b) */
+static int step_owner(int B, int c, int s)
+{
+    return (B & (B - 1)) == 0 ? c ^ s : ((c - s) % B + B) % B;
+}
+
+static int omp_thread_num(void)
+{
+#ifdef _OPENMP
+    return omp_get_thread_num();
+#else
+    return 0;
+#endif
+}
+
 fastmf_status fastmf_sgd_epoch_blocked(const fastmf_sgd_problem *pb, int n_blocks,
                                        const int32_t *user_block, const int32_t *item_block,
                                        const int64_t *block_ptr, const int64_t *block_order,
@@ -574,7 +603,7 @@ fastmf_status fastmf_sgd_epoch_blocked(const fastmf_sgd_problem *pb, int n_block
     run_result *res;
     fastmf_status st = FASTMF_OK;
     double total = 0.0;
-    int s, b, pf, ranges, failed = 0;
+    int s, b, pf, ranges, affine, failed = 0;
     int64_t id, *ustart, *istart, next = 0;
     int *done;
 
@@ -614,32 +643,46 @@ fastmf_status fastmf_sgd_epoch_blocked(const fastmf_sgd_problem *pb, int n_block
         done[id] = 0;
     }
 
-    /* Task x = s B + b is block (b, (b + s) mod B) of step s. Tasks are handed out in that order; a
-     * task shuffles its block, then waits for the two tasks of step s - 1 that share its user group
-     * (task x - B) or its item group (task (s - 1) B + (b + 1) mod B) -- by induction every earlier
+    /* Task x = s B + b is block (b, c) of step s, c = fastmf_sgd_step_group(B, b, s). A task
+     * shuffles its block, then waits for the two tasks of step s - 1 that share its user group (task
+     * x - B) or its item group (user group step_owner(B, c, s - 1)) -- by induction every earlier
      * block sharing a row is done -- and runs. Blocks of one step, and any blocks not ordered by
      * these dependencies, share no row, so the result is the serial one for every thread count,
-     * without a barrier after each step (a thread that finishes early takes the next block instead
-     * of waiting for the slowest block of the step). After a failed block no new block runs. */
+     * without a barrier after each step. Who runs a task changes only the speed: when B is a power
+     * of two and the thread count divides it, thread t runs the user groups t B/nt .. (t + 1) B/nt - 1
+     * of every step, so its user rows stay in its core's caches, and with the XOR steps its item rows
+     * too for B/nt steps in a row (rows cross cores nt times per epoch instead of at nearly every
+     * block: 1.42x instead of 1.28x on 2 threads for ml-100k, whose model fits one core's L2).
+     * Otherwise the threads take the tasks in schedule order from a shared counter. After a failed
+     * block no new block runs. */
+    affine = B % nt == 0 && (B & (B - 1)) == 0;
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nt)
 #endif
     {
+        const int tid = omp_thread_num(), per = B / nt;
+        int64_t mine = 0;  /* affine: how many of this thread's tasks it has taken */
         for (;;) {
             int64_t x;
             int sx, bx, cx, dep_done, stop;
             int64_t bid, lo, hi;
             block_ref blk;
+            if (affine) {
+                if (mine >= (int64_t)B * per) break;
+                x = (mine / per) * B + (int64_t)tid * per + mine % per;
+                ++mine;
+            } else {
 #ifdef _OPENMP
 #pragma omp atomic capture
 #endif
-            x = next++;
-            if (x >= nblk) break;
-            sx = (int)(x / B); bx = (int)(x % B); cx = (bx + sx) % B;
+                x = next++;
+                if (x >= nblk) break;
+            }
+            sx = (int)(x / B); bx = (int)(x % B); cx = fastmf_sgd_step_group(B, bx, sx);
             bid = (int64_t)bx * B + cx; lo = block_ptr[bid]; hi = block_ptr[bid + 1];
             shuffle_block(block_order, work, lo, hi, seed, epoch, bid);
             if (sx > 0) {
-                const int64_t d1 = x - B, d2 = (int64_t)(sx - 1) * B + (bx + 1) % B;
+                const int64_t d1 = x - B, d2 = (int64_t)(sx - 1) * B + step_owner(B, cx, sx - 1);
                 do {
                     int a1, a2;
 #ifdef _OPENMP
@@ -678,7 +721,7 @@ fastmf_status fastmf_sgd_epoch_blocked(const fastmf_sgd_problem *pb, int n_block
         }
     }
     for (id = 0; id < nblk; ++id) {  /* the first failed block in schedule order */
-        const int64_t bid = (id % B) * B + (id % B + id / B) % B;
+        const int64_t bid = (id % B) * B + fastmf_sgd_step_group(B, (int)(id % B), (int)(id / B));
         if (res[bid].status != FASTMF_OK) {
             st = res[bid].status; *bad_pos = res[bid].pos; *bad_which = res[bid].which;
             break;
@@ -686,7 +729,7 @@ fastmf_status fastmf_sgd_epoch_blocked(const fastmf_sgd_problem *pb, int n_block
     }
     /* deterministic reduction: block sums added in schedule order (step, then b) */
     for (s = 0; s < B; ++s)
-        for (b = 0; b < B; ++b) total += res[(int64_t)b * B + (b + s) % B].sse;
+        for (b = 0; b < B; ++b) total += res[(int64_t)b * B + fastmf_sgd_step_group(B, b, s)].sse;
     free(res);
     free(ustart);
     free(done);

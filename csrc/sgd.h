@@ -92,16 +92,21 @@ fastmf_status fastmf_sgd_block_plan(int64_t nnz, const int32_t *users, const int
                                     int64_t *block_ptr, int64_t *block_order,
                                     int64_t *bad_pos, int *bad_which);
 
+/* The item group paired with user group b (0 <= b < B) in step s (0 <= s < B) of the blocked schedule:
+ * b XOR s when B is a power of two, else (b + s) mod B. */
+int fastmf_sgd_step_group(int B, int b, int s);
+
 /* Copy block_order into work and shuffle each block's segment in place with the stream seeded from
  * (seed, epoch, block id); the segments keep the plan's offsets. fastmf_sgd_epoch_blocked does exactly
  * this before processing a block, so this function gives the schedule an epoch will follow. */
 void fastmf_sgd_block_shuffle(int n_blocks, const int64_t *block_ptr, const int64_t *block_order,
                               uint64_t seed, uint64_t epoch, int64_t *work);
 
-/* Blocked parallel epoch. Step s = 0..n_blocks-1 holds the blocks (b, (b + s) mod n_blocks),
- * b = 0..n_blocks-1, which share no user row and no item row; each block's ratings run in the order
- * fastmf_sgd_block_shuffle gives. Threads take blocks in step-then-b order, and a block starts as
- * soon as the two blocks of the previous step sharing its user group or its item group are done (no
+/* Blocked parallel epoch. Step s = 0..n_blocks-1 holds the blocks
+ * (b, fastmf_sgd_step_group(n_blocks, b, s)), b = 0..n_blocks-1, which share no user row and no item
+ * row; each block's ratings run in the order fastmf_sgd_block_shuffle gives. Threads take blocks in
+ * step-then-b order (or, when n_blocks is a power of two and the thread count divides it, each thread
+ * a fixed range of user groups), and a block starts as soon as the two blocks of the previous step sharing its user group or its item group are done (no
  * barrier between steps). The result equals fastmf_sgd_epoch over the concatenation, in step-then-b
  * order, of the shuffled segments -- for every n_threads, bit for bit. At most n_blocks threads are
  * used. work[nnz] is caller-owned scratch. The plan must be the one built from pb->users /

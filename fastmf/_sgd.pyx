@@ -79,6 +79,7 @@ cdef extern from "sgd.h":
                                         int32_t *user_block, int32_t *item_block,
                                         int64_t *block_ptr, int64_t *block_order,
                                         int64_t *bad_pos, int *bad_which) nogil
+    int fastmf_sgd_step_group(int B, int b, int s) nogil
     void fastmf_sgd_block_shuffle(int n_blocks, const int64_t *block_ptr,
                                   const int64_t *block_order, uint64_t seed, uint64_t epoch,
                                   int64_t *work) nogil
@@ -417,10 +418,21 @@ def _check_plan(plan, int64_t nnz, int64_t n_users, int64_t n_items):
     return B
 
 
+def step_group(n_blocks, b, s):
+    """The item group paired with user group ``b`` in step ``s`` of the blocked schedule with
+    ``n_blocks`` groups per side: ``b ^ s`` when ``n_blocks`` is a power of two (a thread that owns
+    a range of user groups then keeps its item groups for several steps), else ``(b + s) % n_blocks``."""
+    B = _positive_int(n_blocks, "n_blocks", 1 << 16)
+    if not 0 <= b < B or not 0 <= s < B:
+        raise ValueError(f"b and s must lie in [0, {B}), got b={b}, s={s}")
+    return fastmf_sgd_step_group(B, b, s)
+
+
 def block_schedule(plan, seed, epoch):
     """The order (int64 positions) in which ``sgd_epoch_blocked(..., plan, seed, epoch, ...)`` applies
-    its updates: blocks (b, (b + s) % B) for step s = 0..B-1 and b = 0..B-1, each block's ratings
-    shuffled from (seed, epoch, block). ``sgd_epoch`` over this order gives the same P, Q, bu, bi."""
+    its updates: blocks (b, step_group(B, b, s)) for step s = 0..B-1 and b = 0..B-1, each block's
+    ratings shuffled from (seed, epoch, block). ``sgd_epoch`` over this order gives the same P, Q, bu,
+    bi."""
     B = _check_plan(plan, plan.block_order.shape[0], plan.user_block.shape[0], plan.item_block.shape[0])
     work = np.empty_like(plan.block_order)
     cdef uint64_t s = _seed(seed, "seed"), e = _seed(epoch, "epoch")
@@ -431,18 +443,19 @@ def block_schedule(plan, seed, epoch):
     with nogil:
         fastmf_sgd_block_shuffle(nb, bpp, bop, s, e, wp)
     ptr = plan.block_ptr
-    return np.concatenate([work[ptr[b * B + (b + st) % B]:ptr[b * B + (b + st) % B + 1]]
-                           for st in range(B) for b in range(B)] or [work[:0]])
+    ids = [b * B + fastmf_sgd_step_group(B, b, st) for st in range(B) for b in range(B)]
+    return np.concatenate([work[ptr[i]:ptr[i + 1]] for i in ids] or [work[:0]])
 
 
 def sgd_epoch_blocked(users, items, ratings, P, Q, bu, bi, mu, lr, reg, reg_bias, biased,
                       plan, seed, epoch, n_threads=1, work=None):
     """One blocked parallel SGD epoch (LIBMF-style schedule) on up to ``n_threads`` OpenMP threads.
 
-    Step s = 0..B-1 holds the blocks (b, (b + s) % B) of ``plan``, which share no row of P or Q;
-    threads take blocks in step order, and a block starts as soon as the two blocks of the previous
-    step that share its user group or its item group are done (no barrier per step), so no two
-    running blocks share a row and there is no race. Each block's ratings are shuffled from (seed,
+    Step s = 0..B-1 holds the blocks (b, step_group(B, b, s)) of ``plan``, which share no row of P or
+    Q; threads take blocks in step order (each thread a fixed range of user groups when B is a power
+    of two that the thread count divides), and a block starts as soon as the two blocks of the
+    previous step that share its user group or its item group are done (no barrier per step), so no
+    two running blocks share a row and there is no race. Each block's ratings are shuffled from (seed,
     epoch, block). The
     result does not depend on ``n_threads`` (bit for bit) and equals ``sgd_epoch`` over
     ``block_schedule(plan, seed, epoch)``. ``work`` (int64, nnz entries) is optional scratch to reuse

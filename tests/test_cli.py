@@ -354,7 +354,8 @@ def test_ml100k_chain(tmp_path):
     assert len(rows) == 10
     for row, item in zip(rows, ids.tolist()):
         title = model.item_info_.get(item, "title")
-        assert re.match(rf"^\s*\d+\s+\d\.\d{{4}}\s+{item}  {re.escape(title)}", row), row
+        shown = title if len(title) <= 60 else title[:57] + "..."  # the table clips long titles
+        assert re.match(rf"^\s*\d+\s+\d\.\d{{4}}\s+{item}  {re.escape(shown)}", row), row
         assert re.search(r"\(\d{4}\)", title)
 
     assert star.returncode == 0, star.stderr

@@ -351,26 +351,42 @@ def test_block_plan_partitions_the_ratings():
         assert np.all(np.abs(load - len(users) / B) <= deg.max())
 
 
-def test_block_schedule_visits_each_rating_once_and_steps_share_no_row():
+@pytest.mark.parametrize("B", range(1, 10))
+def test_step_group_pairs_each_user_group_with_each_item_group_once(B):
+    pairs = np.array([[_sgd.step_group(B, b, s) for b in range(B)] for s in range(B)])
+    # every step pairs the user groups with distinct item groups, every block lies in one step
+    for s in range(B):
+        assert sorted(pairs[s]) == list(range(B))
+    for b in range(B):
+        assert sorted(pairs[:, b]) == list(range(B))
+    expect = [[b ^ s if B & (B - 1) == 0 else (b + s) % B for b in range(B)] for s in range(B)]
+    assert_array_equal(pairs, expect)
+    with pytest.raises(ValueError, match="must lie in"):
+        _sgd.step_group(B, B, 0)
+    with pytest.raises(ValueError, match="n_blocks"):
+        _sgd.step_group(0, 0, 0)
+
+
+@pytest.mark.parametrize("B", [4, 5])
+def test_block_schedule_visits_each_rating_once_and_steps_share_no_row(B):
     data, _ = make_problem(seed=6, n_users=50, n_items=40, nnz=1500)
     users, items = data[0], data[1]
-    B = 4
     plan = _sgd.make_block_plan(users, items, 50, 40, B)
     sched = _sgd.block_schedule(plan, seed=5, epoch=2)
     assert_array_equal(np.sort(sched), np.arange(len(users)))
     assert_array_equal(_sgd.block_schedule(plan, seed=5, epoch=2), sched)
     assert not np.array_equal(_sgd.block_schedule(plan, seed=5, epoch=3), sched)
-    # within step s, the blocks (b, b+s mod B) use pairwise disjoint user and item sets
+    # within step s, the blocks (b, step_group(B, b, s)) use pairwise disjoint user and item sets
     sizes = np.diff(plan.block_ptr)
     pos = 0
     for s in range(B):
         step_users, step_items = [], []
         for b in range(B):
-            n = sizes[b * B + (b + s) % B]
+            n = sizes[b * B + _sgd.step_group(B, b, s)]
             seg = sched[pos:pos + n]
             pos += n
             assert np.all(plan.user_block[users[seg]] == b)
-            assert np.all(plan.item_block[items[seg]] == (b + s) % B)
+            assert np.all(plan.item_block[items[seg]] == _sgd.step_group(B, b, s))
             step_users.append(set(users[seg].tolist()))
             step_items.append(set(items[seg].tolist()))
         for x in range(B):
