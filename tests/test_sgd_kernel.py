@@ -411,7 +411,7 @@ def test_blocked_single_thread_equals_reference_over_schedule(biased):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("n_blocks", [2, 5, 8])
+@pytest.mark.parametrize("n_blocks", [2, 4, 5, 8])
 def test_blocked_is_identical_for_any_thread_count_and_run(dtype, n_blocks):
     # blocks start as soon as the blocks they depend on are done (no barrier per step): whatever
     # the interleaving, the model must be the serial one
@@ -570,6 +570,34 @@ def test_non_finite_factor_of_an_unrated_user_is_reported():
     bi[3] = np.nan
     with pytest.raises(FloatingPointError, match=r"bi\[3\]"):
         _sgd.sgd_epoch(*data, order, P, Q, bu, bi, MU, LR, REG)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("padded", [False, True])
+@pytest.mark.parametrize("bad", [np.inf, -np.inf, np.nan])
+def test_end_of_epoch_scan_finds_the_first_non_finite_row(dtype, padded, bad):
+    # one rating (user 0, item 0); every other row is untouched, so only the scan can see them. The
+    # rows span several 4096-element chunks of the scan, and the positions hit its vector part, its
+    # tail and the last row.
+    k = 24
+    n = 700
+    users, items = np.zeros(1, np.int32), np.zeros(1, np.int32)
+    ratings = np.full(1, 3.0, dtype)
+    for row, col in ((1, 0), (170, 23), (171, 5), (n - 1, k - 1)):
+        if padded:
+            P, Q = _sgd.aligned_factors(n, k, dtype), _sgd.aligned_factors(n, k, dtype)
+        else:
+            P, Q = np.zeros((n, k), dtype), np.zeros((n, k), dtype)
+        bu, bi = np.zeros(n, dtype), np.zeros(n, dtype)
+        for name, arr, idx in (("P", P, (row, col)), ("Q", Q, (row, col)), ("bu", bu, row),
+                               ("bi", bi, row)):
+            arr[idx] = bad
+            with pytest.raises(FloatingPointError, match=rf"{name}\[{row}\]"):
+                _sgd.sgd_epoch(users, items, ratings, np.zeros(1, np.int64), P, Q, bu, bi, 3.0,
+                               0.01, 0.1)
+            arr[idx] = 0
+    # all finite: no error
+    _sgd.sgd_epoch(users, items, ratings, np.zeros(1, np.int64), P, Q, bu, bi, 3.0, 0.01, 0.1)
 
 
 # --------------------------------------------------------------------------------- bad input
