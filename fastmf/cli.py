@@ -1039,7 +1039,7 @@ def build_parser():
     g.add_argument("--reg-bias", type=float, default=None, metavar="X", help="regularisation of the biases")
     g.add_argument("--alpha", type=float, default=None, metavar="X", help="confidence scale (implicit ALS)")
     g.add_argument("--seed", type=int, default=None, metavar="N", help="seed of the split and the model (default 0)")
-    g.add_argument("--threads", type=int, default=None, metavar="N", help="training threads (default: all cores)")
+    g.add_argument("--threads", type=int, default=None, metavar="N", help="training threads (default: all cores; one for SGD on fewer than 20,000 ratings)")
     g.add_argument("--dtype", choices=("float32", "float64"), default=None, help="factor precision")
     g.add_argument("--param", action="append", metavar="NAME=VALUE",
                    help="any other constructor argument of the model (repeatable), e.g. init_std=0.05")

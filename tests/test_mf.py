@@ -92,6 +92,34 @@ def test_blocked_schedule_identical_for_any_thread_count_and_repeatable(synth):
     assert not np.array_equal(a.user_factors_, d.user_factors_)
 
 
+def test_auto_thread_count_is_one_for_small_sgd_fits(synth, monkeypatch):
+    # n_threads=None runs blocked SGD on one thread below SGD_MIN_RATINGS_FOR_THREADS ratings (the
+    # model is the same for any thread count; only the speed differs); an explicit count is kept
+    from fastmf import _sgd, mf
+    from fastmf._validation import resolve_n_threads
+
+    train, _ = synth  # 16,000 ratings
+    seen = []
+    real = _sgd.sgd_epoch_blocked
+
+    def spy(*args, **kw):
+        seen.append(args[15])  # n_threads
+        return real(*args, **kw)
+
+    monkeypatch.setattr(_sgd, "sgd_epoch_blocked", spy)
+    kw = dict(n_factors=4, n_epochs=1, random_state=0)
+    for threshold, n_threads, expect in ((20_000, None, 1), (20_000, -1, 1),
+                                         (20_000, 2, resolve_n_threads(2)),
+                                         (len(train), None, resolve_n_threads(None)),
+                                         (len(train) + 1, None, 1)):
+        monkeypatch.setattr(mf, "SGD_MIN_RATINGS_FOR_THREADS", threshold)
+        seen.clear()
+        fastmf.MatrixFactorization(n_threads=n_threads, **kw).fit(train)
+        assert seen == [expect], (threshold, n_threads)
+    # ALS keeps every core
+    assert mf._sgd_auto_threads(2, fastmf.MatrixFactorization(solver="als"), 10) == 2
+
+
 def test_schedules_reach_the_same_accuracy():
     """Blocked and Hogwild reach the textbook shuffled order's accuracy. Hogwild's lock-free races
     are only harmless on sparse data (Recht et al. 2011), so the problem is sparse (1% density):
