@@ -590,6 +590,15 @@ static int omp_thread_num(void)
 #endif
 }
 
+static int omp_team_size(void)
+{
+#ifdef _OPENMP
+    return omp_get_num_threads();
+#else
+    return 1;
+#endif
+}
+
 fastmf_status fastmf_sgd_epoch_blocked(const fastmf_sgd_problem *pb, int n_blocks,
                                        const int32_t *user_block, const int32_t *item_block,
                                        const int64_t *block_ptr, const int64_t *block_order,
@@ -603,7 +612,7 @@ fastmf_status fastmf_sgd_epoch_blocked(const fastmf_sgd_problem *pb, int n_block
     run_result *res;
     fastmf_status st = FASTMF_OK;
     double total = 0.0;
-    int s, b, pf, ranges, affine, failed = 0;
+    int s, b, pf, ranges, failed = 0;
     int64_t id, *ustart, *istart, next = 0;
     int *done;
 
@@ -654,14 +663,16 @@ fastmf_status fastmf_sgd_epoch_blocked(const fastmf_sgd_problem *pb, int n_block
      * too for B/nt steps in a row (rows cross cores nt times per epoch instead of at nearly every
      * block: 1.42x instead of 1.28x on 2 threads for ml-100k, whose model fits one core's L2); the
      * last step before another thread takes over its item groups runs in descending b, which is the
-     * order in which that thread will need them (4% on ml-100k). Otherwise the threads take the tasks in schedule order from a shared counter. After a failed
-     * block no new block runs. */
-    affine = B % nt == 0 && (B & (B - 1)) == 0;
+     * order in which that thread will need them (4% on ml-100k). Otherwise the threads take the
+     * tasks in schedule order from a shared counter. The choice uses the team OpenMP actually
+     * started (it may be smaller than nt), so every task has a thread. After a failed block no new
+     * block runs. */
 #ifdef _OPENMP
 #pragma omp parallel num_threads(nt)
 #endif
     {
-        const int tid = omp_thread_num(), per = B / nt;
+        const int tid = omp_thread_num(), team = omp_team_size();
+        const int affine = B % team == 0 && (B & (B - 1)) == 0, per = B / team;
         int64_t mine = 0;  /* affine: how many of this thread's tasks it has taken */
         for (;;) {
             int64_t x;

@@ -5,6 +5,7 @@ tolerance justified below; the blocked parallel schedule must equal the referenc
 reports, whatever the thread count; bad input must raise, never crash.
 """
 
+import fastmf
 import numpy as np
 import pytest
 from numpy.testing import assert_allclose, assert_array_equal
@@ -441,6 +442,42 @@ def custom_plan(users, items, user_block, item_block, n_blocks):
     order = np.argsort(bid, kind="stable").astype(np.int64)
     ptr = np.searchsorted(bid[order], np.arange(B * B + 1)).astype(np.int64)
     return _sgd.BlockPlan(B, ptr, order, user_block.astype(np.int32), item_block.astype(np.int32))
+
+
+_TEAM_SCRIPT = """
+import sys, numpy as np
+from fastmf import _sgd
+rng = np.random.default_rng(0)
+users = rng.integers(0, 60, 3000).astype(np.int32)
+items = rng.integers(0, 50, 3000).astype(np.int32)
+ratings = rng.uniform(1, 5, 3000)
+plan = _sgd.make_block_plan(users, items, 60, 50, 8)
+P, Q = rng.normal(0, 0.1, (60, 8)), rng.normal(0, 0.1, (50, 8))
+bu, bi = np.zeros(60), np.zeros(50)
+for epoch in range(3):
+    _sgd.sgd_epoch_blocked(users, items, ratings, P, Q, bu, bi, 3.0, 0.02, 0.05, None, True, plan, 1,
+                           epoch, int(sys.argv[1]))
+sys.stdout.write(P.tobytes().hex() + Q.tobytes().hex())
+"""
+
+
+@pytest.mark.skipif(not fastmf.openmp_enabled(), reason="built without OpenMP")
+@pytest.mark.parametrize("limit, n_threads", [(1, 2), (1, 8), (3, 4), (2, 4)])
+def test_blocked_epoch_with_a_smaller_openmp_team_than_asked(limit, n_threads):
+    # OpenMP may start fewer threads than asked (here OMP_THREAD_LIMIT); the epoch must still run
+    # every block (no thread waits for a block nobody runs) and give the same model
+    import os
+    import subprocess
+    import sys
+
+    def run(threads, env_extra):
+        env = dict(os.environ, **env_extra)
+        proc = subprocess.run([sys.executable, "-c", _TEAM_SCRIPT, str(threads)], env=env,
+                              capture_output=True, text=True, timeout=60)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    assert run(n_threads, {"OMP_THREAD_LIMIT": str(limit)}) == run(1, {})
 
 
 @pytest.mark.parametrize("n_threads", [1, 3])
