@@ -72,6 +72,7 @@
 #include <stdlib.h>
 #include <string.h>
 #if defined(__unix__) || defined(__APPLE__)
+#include <sched.h>
 #include <unistd.h>
 #endif
 
@@ -581,6 +582,18 @@ static int step_owner(int B, int c, int s)
     return (B & (B - 1)) == 0 ? c ^ s : ((c - s) % B + B) % B;
 }
 
+/* A thread waiting for a block spins FASTMF_SPINS times (a block takes microseconds, and waking a
+ * sleeping thread costs more), then gives its core away between checks: with more threads than free
+ * cores (n_threads above the core count, or other processes running) a spinning thread would
+ * otherwise hold the core that the thread it waits for needs. */
+#define FASTMF_SPINS 20000
+static void wait_a_little(void)
+{
+#if defined(__unix__) || defined(__APPLE__)
+    sched_yield();
+#endif
+}
+
 static int omp_thread_num(void)
 {
 #ifdef _OPENMP
@@ -698,8 +711,10 @@ fastmf_status fastmf_sgd_epoch_blocked(const fastmf_sgd_problem *pb, int n_block
             shuffle_block(block_order, work, lo, hi, seed, epoch, bid);
             if (sx > 0) {
                 const int64_t d1 = x - B, d2 = (int64_t)(sx - 1) * B + step_owner(B, cx, sx - 1);
+                int spins = 0;
                 do {
                     int a1, a2;
+                    if (++spins > FASTMF_SPINS) wait_a_little();
 #ifdef _OPENMP
 #pragma omp atomic read seq_cst
 #endif
