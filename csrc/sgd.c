@@ -227,14 +227,26 @@ static inline uint64_t rng_below(rng_t *g, uint64_t bound)
     }
 }
 
-/* Fisher-Yates: for i = n-1 down to 1, swap a[i] with a[j], j uniform in [0, i]. The partners are
- * drawn FASTMF_FY_AHEAD steps early (in the same sequence, so the result is unchanged) and their slots
- * prefetched: on a large array each swap would otherwise wait for a cache miss. */
+/* Fisher-Yates: for i = n-1 down to 1, swap a[i] with a[j], j uniform in [0, i]. Above
+ * FASTMF_FY_SMALL entries the partners are drawn FASTMF_FY_AHEAD steps early (in the same sequence,
+ * so the result is unchanged) and their slots prefetched: on a large array each swap would otherwise
+ * wait for a cache miss. Small arrays (a block of ml-100k has about 1,250 entries) skip that
+ * bookkeeping, which costs more than it saves in L1 (2.5% of a blocked ml-100k epoch). NumPy-free
+ * twin: fastmf.reference.permutation. */
 #define FASTMF_FY_AHEAD 16  /* a power of two */
+#define FASTMF_FY_SMALL 4096
 static void fisher_yates(int64_t *a, int64_t n, rng_t *g)
 {
     int64_t ahead[FASTMF_FY_AHEAD];
     int64_t i, d;
+    if (n <= FASTMF_FY_SMALL) {  /* the array sits in L1: no prefetching, same draws */
+        for (i = n - 1; i > 0; --i) {
+            const int64_t j = (int64_t)rng_below(g, (uint64_t)i + 1), t = a[i];
+            a[i] = a[j];
+            a[j] = t;
+        }
+        return;
+    }
     for (d = 0; d < FASTMF_FY_AHEAD && n - 1 - d > 0; ++d) {
         ahead[d] = (int64_t)rng_below(g, (uint64_t)(n - d));
         FASTMF_PREFETCH_W(a + ahead[d]);

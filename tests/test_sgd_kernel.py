@@ -168,6 +168,28 @@ def test_permutation_is_a_permutation_and_reproducible():
     assert_array_equal(np.sort(_sgd.permutation(10, seed=2**64 - 1)), np.arange(10))
 
 
+@pytest.mark.parametrize("n", [0, 1, 2, 17, 1000, 4096, 4097, 6000])
+def test_permutation_equals_the_pure_python_reference(n):
+    # the C shuffle (xoshiro256** + Lemire draws + Fisher-Yates; arrays above 4096 entries take the
+    # path that draws partners ahead and prefetches them) against its pure-Python twin
+    for seed, stream in ((42, 3), (0, 0), (2**64 - 1, 7)):
+        assert_array_equal(_sgd.permutation(n, seed, stream), reference.permutation(n, seed, stream))
+
+
+@pytest.mark.parametrize("B", [2, 8])
+def test_block_schedule_equals_the_pure_python_reference(B):
+    # B = 2 makes blocks above 4096 ratings, B = 8 below: both shuffle paths
+    rng = np.random.default_rng(4)
+    users = rng.integers(0, 300, 20_000).astype(np.int32)
+    items = rng.integers(0, 200, 20_000).astype(np.int32)
+    plan = _sgd.make_block_plan(users, items, 300, 200, B)
+    shuffled = reference.block_permutations(plan.block_ptr, plan.block_order, seed=9, epoch=4)
+    ids = [b * B + _sgd.step_group(B, b, s) for s in range(B) for b in range(B)]
+    expect = np.concatenate([shuffled[plan.block_ptr[i]:plan.block_ptr[i + 1]] for i in ids])
+    assert_array_equal(_sgd.block_schedule(plan, seed=9, epoch=4), expect)
+    assert max(np.diff(plan.block_ptr)) > 4096 if B == 2 else max(np.diff(plan.block_ptr)) <= 4096
+
+
 def test_permutation_is_uniform():
     # value at position 0 and position 3 of permutations of 4 over 6000 streams: each value has
     # probability 1/4, count 1500 with standard deviation 33.5; 6 sd bounds cannot fail by chance
