@@ -231,7 +231,7 @@ static inline uint64_t rng_below(rng_t *g, uint64_t bound)
  * FASTMF_FY_SMALL entries the partners are drawn FASTMF_FY_AHEAD steps early (in the same sequence,
  * so the result is unchanged) and their slots prefetched: on a large array each swap would otherwise
  * wait for a cache miss. Small arrays (a block of ml-100k has about 1,250 entries) skip that
- * bookkeeping, which costs more than it saves in L1 (2.5% of a blocked ml-100k epoch). NumPy-free
+ * bookkeeping, which costs more than it saves in L1 (2.5% of a blocked ml-100k epoch). Pure-Python
  * twin: fastmf.reference.permutation. */
 #define FASTMF_FY_AHEAD 16  /* a power of two */
 #define FASTMF_FY_SMALL 4096
