@@ -292,14 +292,12 @@ def test_plot_and_model_info(synth):
     assert info["history"]["epochs"] == 5 and info["history"]["best_epoch"] == 5
 
 
-def test_progress_bar_on_a_terminal(synth):
-    """stderr on a pseudo-terminal: the bar is redrawn in place with the epoch and both RMSEs."""
-    if not hasattr(os, "openpty"):
-        pytest.skip("no pseudo-terminals on this platform")
-    d, _ = synth
+def _run_with_stderr_on_a_terminal(*args):
+    """(stdout, stderr) of ``python -m fastmf *args`` run with stderr on a pseudo-terminal (where
+    the progress bars draw); asserts exit status 0."""
     master, slave = os.openpty()
     try:
-        p = subprocess.Popen([sys.executable, "-m", "fastmf", "train", str(d / "train.tsv"), *SMALL],
+        p = subprocess.Popen([sys.executable, "-m", "fastmf", *map(str, args)],
                              stdout=subprocess.PIPE, stderr=slave, env=_env())
     finally:
         os.close(slave)
@@ -316,7 +314,15 @@ def test_progress_bar_on_a_terminal(synth):
     stdout = p.stdout.read().decode()
     p.stdout.close()
     assert p.wait(timeout=300) == 0
-    err = b"".join(chunks).decode()
+    return stdout, b"".join(chunks).decode()
+
+
+def test_progress_bar_on_a_terminal(synth):
+    """stderr on a pseudo-terminal: the bar is redrawn in place with the epoch and both RMSEs."""
+    if not hasattr(os, "openpty"):
+        pytest.skip("no pseudo-terminals on this platform")
+    d, _ = synth
+    stdout, err = _run_with_stderr_on_a_terminal("train", d / "train.tsv", *SMALL)
     frames = err.split("\r")
     assert frames[1].startswith("epoch 0/5 [................]")
     drawn = [f for f in frames if f.startswith("epoch ") and "train_rmse" in f]
@@ -588,25 +594,5 @@ def test_recommend_all_batch_job_matches_the_library_and_shows_progress(synth):
     assert rows[1:] == want
     if not hasattr(os, "openpty"):
         return
-    master, slave = os.openpty()
-    try:
-        proc = subprocess.Popen([sys.executable, "-m", "fastmf", "recommend", str(d / "m.npz"), "--all",
-                                 "-o", str(d / "r2.csv")], stdout=subprocess.PIPE, stderr=slave,
-                                env=_env())
-    finally:
-        os.close(slave)
-    chunks = []
-    while True:
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    os.close(master)
-    proc.stdout.read()
-    proc.stdout.close()
-    assert proc.wait(timeout=300) == 0
-    err = b"".join(chunks).decode()
+    _, err = _run_with_stderr_on_a_terminal("recommend", d / "m.npz", "--all", "-o", d / "r2.csv")
     assert f"users {model.n_users_}/{model.n_users_} [################]" in err
