@@ -27,6 +27,7 @@ import math
 import os
 import sys
 import time
+from typing import Sequence
 
 EXIT_USAGE = 2
 
@@ -150,7 +151,7 @@ MODEL_OPTIONS = {
 }
 
 
-def model_class(name):
+def model_class(name: str) -> tuple[type, dict]:
     """(class, fixed arguments) of a ``--model`` name; UserError for unknown or unavailable ones."""
     import fastmf
 
@@ -172,7 +173,7 @@ def model_class(name):
     return cls, dict(fixed)
 
 
-def parse_value(text):
+def parse_value(text: str) -> object:
     """A ``--param`` value: None, True/False, an int, a float, else the string itself."""
     low = text.strip().lower()
     if low in ("none", "null"):
@@ -187,7 +188,7 @@ def parse_value(text):
     return text
 
 
-def make_model(name, options, extra=(), seed=None):
+def make_model(name: str, options: dict, extra: Sequence[str] = (), seed: int | None = None):
     """The estimator for ``--model name`` with the hyper-parameters given on the command line.
 
     ``options`` maps option names of :data:`MODEL_OPTIONS` to values (None: not given); ``extra`` is a
@@ -284,7 +285,8 @@ def fit_model(model, train, verbose: bool = False, stream=None, **fit_kwargs):
 
 
 # ====================================================================== data
-def find_dataset(name="ml-100k", offline=False, path=None, ratings_file=None):
+def find_dataset(name: str = "ml-100k", offline: bool = False, path: str | None = None,
+                 ratings_file: str | None = None):
     """Load MovieLens ``name`` from a local folder or the cache (downloading unless ``offline``), or
     return ``(None, reason)`` when it cannot be had."""
     import fastmf
@@ -320,8 +322,9 @@ def _guess_columns(path, sep, header):
     return names[:n] if 2 <= n <= 4 else names
 
 
-def load_data(spec, ratings_file=None, sep=None, header=False, offline=False, columns=None,
-              rating_scale=None):
+def load_data(spec: str, ratings_file: str | None = None, sep: str | None = None, header: bool = False,
+              offline: bool = False, columns: Sequence[str | None] | None = None,
+              rating_scale: tuple[float, float] | None = None):
     """A data set from a MovieLens name, a MovieLens folder or a delimited ratings file."""
     import fastmf
     from fastmf.io import MOVIELENS, DatasetNotFoundError
@@ -371,7 +374,7 @@ def _pair(text, convert, option, example):
         raise UserError(f"{option} {text!r}: expected {example}") from None
 
 
-def split_data(ds, method, test_size, seed):
+def split_data(ds, method: str, test_size: float | int | None, seed: int):
     """(train, test, description) by ``--split``; test is None for ``none``."""
     import fastmf
 
@@ -410,7 +413,7 @@ def _number(text):
 
 
 # ====================================================================== output helpers
-def jsonable(obj):
+def jsonable(obj: object) -> object:
     """``obj`` with NumPy scalars and arrays turned into Python values, tuples into lists, dict keys
     into strings and non-finite floats into None (strict JSON)."""
     import numpy as np
@@ -689,7 +692,7 @@ def _model_info(args):
     return 0
 
 
-def carve_validation(train, fraction, method, seed):
+def carve_validation(train, fraction: float, method: str, seed: int):
     """(fit part, validation part, description) of ``train``: the latest ``fraction`` of its ratings
     when the test split is temporal (``temporal``, ``leave-last-out``), else a random ``fraction``
     seeded with ``seed``; validation is None for ``fraction`` 0."""
@@ -706,7 +709,7 @@ def carve_validation(train, fraction, method, seed):
     return fit_part, val, f"random {fraction:g} of train, seed {seed}"
 
 
-def refit_model(model, data, verbose=False):
+def refit_model(model, data, verbose: bool = False):
     """A fresh copy of ``model`` (same parameters and seed) fitted on ``data`` for as many epochs as
     ``model`` kept (its ``best_epoch_``, the one selected on validation)."""
     fresh = type(model)()
@@ -762,6 +765,26 @@ def cmd_train(args):
                         "(e.g. 0.1)")
     fit_part, val, val_text = carve_validation(train, fraction, args.split, seed)
 
+    def report_data():
+        print(f"data:  {ds!r} (loaded in {load_seconds:.2f} s)")
+        if test is None and val is None:
+            print(f"split: none: trained on all {len(train):,} ratings; no test metrics")
+        elif test is None:
+            print(f"split: none (no test metrics): {len(fit_part):,} train / {len(val):,} validation ratings")
+        else:
+            val_part = f" / {len(val):,} validation" if val is not None else ""
+            print(f"split: {split_text}: {len(fit_part):,} train{val_part} / {len(test):,} test ratings")
+        if val is not None:
+            watched = "early stopping and learning curve" if args.early_stopping is not None else "learning curve"
+            print(f"validation: {val_text} ({watched}; the test part is only measured at the end)")
+        sys.stdout.flush()
+
+    # at a terminal the data and the splits show first, above the progress bar; elsewhere the report
+    # comes in one piece after the work (nothing on stdout when it fails)
+    early = not args.json and _stderr_is_tty()
+    if early:
+        report_data()
+
     fit_kwargs = {}
     if val is not None:
         fit_kwargs["eval_set"] = val
@@ -778,6 +801,16 @@ def cmd_train(args):
         _plot(fastmf.plot.learning_curve, model, path=args.plot)
     history = getattr(model, "history_", None)
     best_epoch = getattr(model, "best_epoch_", None)
+    if not args.json:
+        if not early:
+            report_data()
+        print(f"model: {model!r} trained in {fit_seconds:.2f} s")
+        if history and best_epoch not in (None, len(history)):
+            print(f"early stopping: kept epoch {best_epoch} of {len(history)} (best on validation)")
+        if scores is not None:
+            print(f"test metrics (k={args.k}):")
+            print("\n".join(_metric_lines(scores)))
+        sys.stdout.flush()
     # the model to serve: refit on every rating (train, validation and test) with the selected
     # epoch count, so it knows (and excludes) everything each user rated
     refit = bool(args.save and args.refit and len(fit_part) < len(ds))
@@ -809,23 +842,6 @@ def cmd_train(args):
         }
         _print_json(out)
         return 0
-    print(f"data:  {ds!r} (loaded in {load_seconds:.2f} s)")
-    if test is None and val is None:
-        print(f"split: none: trained on all {len(train):,} ratings; no test metrics")
-    elif test is None:
-        print(f"split: none (no test metrics): {len(fit_part):,} train / {len(val):,} validation ratings")
-    else:
-        val_part = f" / {len(val):,} validation" if val is not None else ""
-        print(f"split: {split_text}: {len(fit_part):,} train{val_part} / {len(test):,} test ratings")
-    if val is not None:
-        watched = "early stopping and learning curve" if args.early_stopping is not None else "learning curve"
-        print(f"validation: {val_text} ({watched}; the test part is only measured at the end)")
-    print(f"model: {model!r} trained in {fit_seconds:.2f} s")
-    if history and best_epoch not in (None, len(history)):
-        print(f"early stopping: kept epoch {best_epoch} of {len(history)} (best on validation)")
-    if scores is not None:
-        print(f"test metrics (k={args.k}):")
-        print("\n".join(_metric_lines(scores)))
     if refit:
         epochs = n_epochs_of(served)
         what = f", {epochs} epochs" if epochs is not None and history else ""
@@ -1037,7 +1053,7 @@ def _sub(sub, name, common, help, epilog, func):
     return p
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="fastmf", description="Fast matrix-factorization recommenders.",
                 epilog="'fastmf COMMAND --help' shows each command's options and examples.")
     p.add_argument("--verbose", action="store_true", help="show tracebacks and details")
@@ -1154,7 +1170,7 @@ def _error_text(exc):
     return str(msg)
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
