@@ -700,12 +700,16 @@ def carve_validation(train, fraction: float, method: str, seed: int):
 
     if not fraction:
         return train, None, "none"
-    if method in ("temporal", "leave-last-out"):
-        if train.timestamp is None:
-            raise UserError(f"--split {method} needs timestamps for its validation split too")
-        fit_part, val = fastmf.split.temporal_split(train, test_size=fraction)
-        return fit_part, val, f"the latest {fraction:g} of train (temporal, as the test split)"
-    fit_part, val = fastmf.split.random_split(train, test_size=fraction, random_state=seed)
+    try:
+        if method in ("temporal", "leave-last-out"):
+            if train.timestamp is None:
+                raise UserError(f"--split {method} needs timestamps for its validation split too")
+            fit_part, val = fastmf.split.temporal_split(train, test_size=fraction)
+            return fit_part, val, f"the latest {fraction:g} of train (temporal, as the test split)"
+        fit_part, val = fastmf.split.random_split(train, test_size=fraction, random_state=seed)
+    except ValueError as exc:
+        raise UserError(f"--validation {fraction:g} of the {len(train):,} train ratings: {exc} "
+                        "(--validation 0: no validation split)") from None
     return fit_part, val, f"random {fraction:g} of train, seed {seed}"
 
 
