@@ -99,7 +99,9 @@ class MatrixFactorization(Recommender):
         Re-shuffle the order every epoch (False keeps the input order for "shuffle"/"hogwild" and each
         block's rating order for "blocked"; for debugging and exact comparisons).
     verbose : bool
-        Log one line per epoch (logger ``"fastmf"``, shown on stderr when no handler is configured).
+        Log one line per epoch at INFO (logger ``"fastmf.mf"``). When no handler would show it,
+        fastmf adds one stderr handler to its own ``"fastmf"`` logger; the root logger is never
+        configured. For a progress bar use ``fit(..., progress=True)``.
     weighted : bool
         ALS only: True (default) scales a row's penalty by its rating count as in the objective
         above; False uses ``reg`` and ``reg_bias`` as plain constants per row.
