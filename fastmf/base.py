@@ -121,6 +121,24 @@ class Recommender:
 
         return save_model(self, path)
 
+    def history_frame(self):
+        """The training history ``history_`` as a pandas DataFrame: one row per epoch (sweep),
+        indexed by ``epoch``, one column per recorded key (``train_rmse``, ``eval_rmse``,
+        ``train_loss``, ``eval_ndcg@10``, ``seconds``, ...). Needs pandas (imported here only);
+        ValueError for a model without a training history (unfitted, or not iterative)."""
+        history = getattr(self, "history_", None)
+        if history is None:
+            raise ValueError(f"{type(self).__name__} has no training history (history_); fit an "
+                             "iterative model first (MatrixFactorization, ImplicitALS)")
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("history_frame needs pandas: pip install 'fastmf[pandas]'") from None
+        frame = pd.DataFrame.from_records(list(history))
+        if "epoch" in frame.columns:
+            frame = frame.set_index("epoch")
+        return frame
+
     # ------------------------------------------------------------------ hooks for subclasses
     def _predict_pairs(self, u, i):  # pragma: no cover - abstract
         raise NotImplementedError

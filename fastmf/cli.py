@@ -13,18 +13,21 @@ Commands:
 User mistakes (a missing file, an unknown user, a bad value) print one line
 ``fastmf <command>: error: ...`` on stderr and exit with status 2; ``--verbose`` (anywhere on the
 line) shows the traceback instead. Results go to stdout (``--json`` for scripts); progress and notes
-go to stderr. Training shows a progress bar when stderr is a terminal, and one plain line per epoch
-with ``--verbose`` otherwise; the library itself never prints.
+go to stderr. Training and ``recommend --all`` show a progress bar (tqdm) when stderr is a terminal
+and nothing in pipes and logs; ``--verbose`` off a terminal logs one plain line per epoch instead.
+The bars are the library's own (``fit(..., progress=...)``); the library prints nothing unless asked.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import math
 import os
 import sys
 import time
+from typing import Sequence
 
 EXIT_USAGE = 2
 
@@ -44,6 +47,7 @@ INFO_EPILOG = """examples:
 TRAIN_EPILOG = """examples:
   fastmf train ml-100k --save model.npz
   fastmf train ml-100k --factors 50 --epochs 30 --plot curves.png
+  fastmf train ml-100k --early-stopping 3 --validation 0.1 --save model.npz
   fastmf train ratings.csv --header --split temporal --test-size 0.1 --json
   fastmf train ml-100k --model biases                     a baseline to compare with
   fastmf train ml-1m --ratings-file ratings.PARTIAL_users_1-2999.dat --threads 2
@@ -53,10 +57,15 @@ TRAIN_EPILOG = """examples:
 models (--model):
 {models}
 
-The data is split with --split (default random, --test-size 0.2, --seed 0), the model is fitted on
-the train part (MF models measure the test part after every epoch, which gives the learning curve)
-and the test metrics are printed: rmse and mae (rating models) and top-k ranking metrics.
---split none trains on everything and prints no metrics. --seed seeds both the split and the model.
+The data is split with --split (default random, --test-size 0.2, --seed 0). Iterative models (mf, als,
+ials) hold out --validation 0.1 of the train part (the latest ratings when the split is temporal),
+measure it after every epoch (the learning curve; with --early-stopping the epoch kept is the best on
+validation) and are fitted on the rest; the test part is measured once, at the end, and those test
+metrics are printed: rmse and mae (rating models) and top-k ranking metrics.
+--save then refits the model on all the data (train, validation and test) with the epoch count
+selected on validation, so the served model knows every rating of its users and never recommends
+one of them; --no-refit saves the evaluated model instead. --split none trains on everything and
+prints no metrics. --seed seeds the split, the validation split and the model.
 """
 
 EVALUATE_EPILOG = """examples:
@@ -95,7 +104,10 @@ PLOT_EPILOG = """examples:
 
 Needs matplotlib: pip install 'fastmf[plot]'. The factor map shows the items on the first two
 principal components of the item factors (or on two chosen factors with --dims), the most-rated
-ones labelled; the curves are the train and eval RMSE per epoch saved with the model.
+ones labelled; the curves are the metrics per epoch saved with the model (train and validation RMSE for mf and
+als; the training loss and validation ndcg@k / precision@k for ials). A model saved by 'fastmf
+train --save' was refit on all the data, so its history has train metrics only; draw the validation
+curve with 'fastmf train --plot FILE' (or save with --no-refit).
 """
 
 
@@ -139,7 +151,7 @@ MODEL_OPTIONS = {
 }
 
 
-def model_class(name):
+def model_class(name: str) -> tuple[type, dict]:
     """(class, fixed arguments) of a ``--model`` name; UserError for unknown or unavailable ones."""
     import fastmf
 
@@ -161,7 +173,7 @@ def model_class(name):
     return cls, dict(fixed)
 
 
-def parse_value(text):
+def parse_value(text: str) -> object:
     """A ``--param`` value: None, True/False, an int, a float, else the string itself."""
     low = text.strip().lower()
     if low in ("none", "null"):
@@ -176,7 +188,7 @@ def parse_value(text):
     return text
 
 
-def make_model(name, options, extra=(), seed=None):
+def make_model(name: str, options: dict, extra: Sequence[str] = (), seed: int | None = None):
     """The estimator for ``--model name`` with the hyper-parameters given on the command line.
 
     ``options`` maps option names of :data:`MODEL_OPTIONS` to values (None: not given); ``extra`` is a
@@ -220,112 +232,61 @@ def _accepts(fn, name):
 
 
 # ====================================================================== progress
-def _terminal_columns(stream):
-    try:
-        columns = os.get_terminal_size(stream.fileno()).columns
-    except (AttributeError, OSError, ValueError):
-        columns = 0
-    return columns if columns > 0 else 80  # a pty without a size reports 0
+# One place draws bars: fastmf._progress (tqdm), the same path as fit(..., progress=True). On a
+# terminal (stderr a tty) the CLI asks for progress="auto"; off a terminal it draws nothing, and
+# --verbose logs one plain line per epoch through the "fastmf" logger (the CLI's own handler).
+logger = logging.getLogger("fastmf.cli")
 
 
-def progress_mode(stream, verbose):
-    """How to show training progress on ``stream``: ``"bar"`` on a terminal, ``"lines"`` elsewhere
-    with ``verbose``, None (silent) otherwise."""
-    try:
-        tty = stream.isatty()
-    except (AttributeError, ValueError):
-        tty = False
-    if tty:
-        return "bar"
-    return "lines" if verbose else None
+def setup_logging(verbose: bool) -> None:
+    """With ``--verbose``: one stderr handler (plain messages) on the package's ``fastmf`` logger,
+    never on the root logger."""
+    if not verbose:
+        return
+    pkg = logging.getLogger("fastmf")
+    if not any(getattr(h, "_fastmf_cli", False) for h in pkg.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        handler._fastmf_cli = True
+        pkg.addHandler(handler)
+    pkg.setLevel(logging.INFO)
 
 
-def format_epoch(done, total, entry=None, width=16, bar=True, elapsed=None):
-    """One progress line: ``epoch  3/20 [##..............]  train_rmse 0.9123  eval_rmse
-    0.9345  1.2 s`` (without the bar when ``bar`` is False). ``entry`` is a ``history_`` entry; its
-    numbers other than ``epoch``, ``seconds`` and ``eval_mae`` are shown with 4 decimals."""
-    digits = len(str(total))
-    parts = [f"epoch {done:>{digits}}/{total}"]
-    if bar:
-        frac = min(max(done / total, 0.0), 1.0) if total else 1.0
-        fill = int(frac * width)
-        parts[0] += f" [{'#' * fill}{'.' * (width - fill)}]"
-    for key, value in (entry or {}).items():
-        if key in ("epoch", "iteration", "seconds", "eval_mae") or isinstance(value, bool):
-            continue
-        if isinstance(value, (int, float)) and math.isfinite(value):
-            parts.append(f"{key} {value:.4f}")
-    if elapsed is not None:
-        parts.append(f"{elapsed:.2f} s")
-    return "  ".join(parts)
-
-
-class EpochProgress:
-    """A ``fit`` callback that shows each epoch on ``stream``: a bar redrawn in place (``mode="bar"``)
-    or one line per epoch (``mode="lines"``). It never stops training. Call :meth:`close` after
-    ``fit`` (it ends the bar's line)."""
-
-    def __init__(self, total, stream, mode="bar"):
-        if mode not in ("bar", "lines"):
-            raise ValueError(f"mode must be 'bar' or 'lines', got {mode!r}")
-        self.total = int(total)
-        self.stream = stream
-        self.mode = mode
-        self.count = 0
-        self._shown = 0
-        self._t0 = time.perf_counter()
-
-    def start(self):
-        """Draw the empty bar (so a slow first epoch shows something)."""
-        self._t0 = time.perf_counter()
-        if self.mode == "bar":
-            self._draw(format_epoch(0, self.total))
-
-    def __call__(self, model, entry):
-        self.count += 1
-        done = int(entry.get("epoch", entry.get("iteration", self.count)))
-        elapsed = time.perf_counter() - self._t0
-        line = format_epoch(done, self.total, entry, bar=self.mode == "bar", elapsed=elapsed)
-        if self.mode == "bar":
-            self._draw(line)
-        else:
-            self.stream.write(line + "\n")
-            self.stream.flush()
-        return None
-
-    def _draw(self, line):
-        line = line[:max(10, _terminal_columns(self.stream) - 1)]  # a wrapped line cannot be redrawn
-        self.stream.write("\r" + line + " " * max(0, self._shown - len(line)))
-        self.stream.flush()
-        self._shown = len(line)
-
-    def close(self):
-        if self.mode == "bar" and self._shown:
-            self.stream.write("\n")
-            self.stream.flush()
-            self._shown = 0
-
-
-def fit_with_progress(model, train, verbose=False, stream=None, **fit_kwargs):
-    """``model.fit(train, **fit_kwargs)`` with an :class:`EpochProgress` on ``stream`` (stderr) when
-    :func:`progress_mode` says so and the model's ``fit`` takes callbacks; returns the model."""
-    stream = sys.stderr if stream is None else stream
-    mode = progress_mode(stream, verbose)
-    if mode is None or not _accepts(model.fit, "callbacks"):
-        return model.fit(train, **fit_kwargs)
+def n_epochs_of(model) -> int | None:
+    """The number of epochs (sweeps) ``model.fit`` runs, or None for a non-iterative model."""
+    resolved = getattr(model, "_resolved_n_epochs", None)
+    if resolved is not None:
+        return resolved()
     params = model.get_params()
-    total = next((params[p] for p in MODEL_OPTIONS["epochs"] if p in params), 0)
-    progress = EpochProgress(total, stream, mode)
-    fit_kwargs["callbacks"] = [progress, *(fit_kwargs.get("callbacks") or ())]
-    progress.start()
-    try:
-        return model.fit(train, **fit_kwargs)
-    finally:
-        progress.close()
+    return next((params[p] for p in MODEL_OPTIONS["epochs"] if p in params), None)
+
+
+def _epoch_lines(total):
+    from fastmf._progress import format_entry
+
+    def log_epoch(model, entry):
+        logger.info(format_entry(entry, total))
+
+    return log_epoch
+
+
+def fit_model(model, train, verbose: bool = False, stream=None, **fit_kwargs):
+    """``model.fit(train, **fit_kwargs)`` with the progress a person at a terminal expects: a tqdm
+    bar when stderr is a terminal (``progress="auto"``), one log line per epoch with ``verbose``
+    elsewhere, nothing otherwise. Returns the model."""
+    from fastmf._progress import wants_bar
+
+    stream = sys.stderr if stream is None else stream
+    if _accepts(model.fit, "progress"):
+        fit_kwargs["progress"] = "auto"
+    if verbose and not wants_bar("auto", stream) and _accepts(model.fit, "callbacks"):
+        fit_kwargs["callbacks"] = [_epoch_lines(n_epochs_of(model)), *(fit_kwargs.get("callbacks") or ())]
+    return model.fit(train, **fit_kwargs)
 
 
 # ====================================================================== data
-def find_dataset(name="ml-100k", offline=False, path=None, ratings_file=None):
+def find_dataset(name: str = "ml-100k", offline: bool = False, path: str | None = None,
+                 ratings_file: str | None = None):
     """Load MovieLens ``name`` from a local folder or the cache (downloading unless ``offline``), or
     return ``(None, reason)`` when it cannot be had."""
     import fastmf
@@ -361,8 +322,9 @@ def _guess_columns(path, sep, header):
     return names[:n] if 2 <= n <= 4 else names
 
 
-def load_data(spec, ratings_file=None, sep=None, header=False, offline=False, columns=None,
-              rating_scale=None):
+def load_data(spec: str, ratings_file: str | None = None, sep: str | None = None, header: bool = False,
+              offline: bool = False, columns: Sequence[str | None] | None = None,
+              rating_scale: tuple[float, float] | None = None):
     """A data set from a MovieLens name, a MovieLens folder or a delimited ratings file."""
     import fastmf
     from fastmf.io import MOVIELENS, DatasetNotFoundError
@@ -412,7 +374,7 @@ def _pair(text, convert, option, example):
         raise UserError(f"{option} {text!r}: expected {example}") from None
 
 
-def split_data(ds, method, test_size, seed):
+def split_data(ds, method: str, test_size: float | int | None, seed: int):
     """(train, test, description) by ``--split``; test is None for ``none``."""
     import fastmf
 
@@ -451,7 +413,7 @@ def _number(text):
 
 
 # ====================================================================== output helpers
-def jsonable(obj):
+def jsonable(obj: object) -> object:
     """``obj`` with NumPy scalars and arrays turned into Python values, tuples into lists, dict keys
     into strings and non-finite floats into None (strict JSON)."""
     import numpy as np
@@ -609,13 +571,14 @@ def cmd_demo(args):
     train, test = fastmf.split.random_split(ds, test_size=0.2, random_state=0)
     model = best_model()
     t0 = time.perf_counter()
-    fit_with_progress(model, train, args.verbose)
+    fit_model(model, train, args.verbose)
     print(f"model: {model!r} trained in {time.perf_counter() - t0:.2f} s on {len(train):,} ratings")
     scores = fastmf.evaluate(model, test, k=10)
     print("test: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items() if k != "n_users"))
     user = train.user_map.ids[int(np.argmax(train.user_counts()))] if args.user is None else args.user
     ids, s = model.recommend(user, n=10)
     print(f"top-10 for user {user} (items they rated excluded):")
+    print("      score  title")  # a ranking score, not a number of stars
     for rank, (item, score) in enumerate(zip(ids, s), 1):
         title = _title(ds, item)
         print(f"  {rank:2d}. {score:6.3f}  {title}")
@@ -729,6 +692,50 @@ def _model_info(args):
     return 0
 
 
+def carve_validation(train, fraction: float, method: str, seed: int):
+    """(fit part, validation part, description) of ``train``: the latest ``fraction`` of its ratings
+    when the test split is temporal (``temporal``, ``leave-last-out``), else a random ``fraction``
+    seeded with ``seed``; validation is None for ``fraction`` 0."""
+    import fastmf
+
+    if not fraction:
+        return train, None, "none"
+    try:
+        if method in ("temporal", "leave-last-out"):
+            if train.timestamp is None:
+                raise UserError(f"--split {method} needs timestamps for its validation split too")
+            fit_part, val = fastmf.split.temporal_split(train, test_size=fraction)
+            return fit_part, val, f"the latest {fraction:g} of train (temporal, as the test split)"
+        fit_part, val = fastmf.split.random_split(train, test_size=fraction, random_state=seed)
+    except ValueError as exc:
+        raise UserError(f"--validation {fraction:g} of the {len(train):,} train ratings: {exc} "
+                        "(--validation 0: no validation split)") from None
+    return fit_part, val, f"random {fraction:g} of train, seed {seed}"
+
+
+def refit_model(model, data, verbose: bool = False):
+    """A fresh copy of ``model`` (same parameters and seed) fitted on ``data`` for as many epochs as
+    ``model`` kept (its ``best_epoch_``, the one selected on validation)."""
+    fresh = type(model)()
+    params = model.get_params()
+    best = getattr(model, "best_epoch_", None)
+    epoch_param = next((p for p in MODEL_OPTIONS["epochs"] if p in params), None)
+    if best and epoch_param is not None and getattr(model, "history_", None) and best != n_epochs_of(model):
+        params[epoch_param] = int(best)
+    fresh.set_params(**params)
+    return fit_model(fresh, data, verbose)
+
+
+def _validation_fraction(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"a fraction of the train part in [0, 1), got {text}")
+    return value
+
+
 def cmd_train(args):
     import fastmf
 
@@ -739,68 +746,113 @@ def cmd_train(args):
     options = {opt: getattr(args, opt) for opt in MODEL_OPTIONS}
     seed = 0 if args.seed is None else args.seed
     model = make_model(args.model, options, args.param or (), seed=seed)
-    has_callbacks = _accepts(model.fit, "callbacks")
-    if args.plot and not has_callbacks:
+    iterative = _accepts(model.fit, "eval_set")
+    if args.plot and not iterative:
         raise UserError(f"--plot draws the learning curve of an iterative model; {type(model).__name__} "
                         f"(--model {args.model}) records no training history")
     if args.plot:
         _need_matplotlib()
     if args.early_stopping is not None and not _accepts(model.fit, "early_stopping_rounds"):
         raise UserError(f"--early-stopping does not apply to --model {args.model}")
+    if args.validation and not iterative:
+        raise UserError(f"--validation applies to iterative models (mf, als, ials), not --model {args.model}")
 
     t0 = time.perf_counter()
     ds = _data_from_args(args)
     load_seconds = time.perf_counter() - t0
     train, test, split_text = split_data(ds, args.split, args.test_size, seed)
-    if args.early_stopping is not None and test is None:
-        raise UserError("--early-stopping needs a test set to watch; use a --split other than none")
+    fraction = args.validation
+    if fraction is None:  # default: 0.1 for iterative models evaluated on a test split
+        fraction = 0.1 if iterative and (test is not None or args.early_stopping is not None) else 0.0
+    if args.early_stopping is not None and not fraction:
+        raise UserError("--early-stopping needs a validation split to watch; give --validation FRAC "
+                        "(e.g. 0.1)")
+    fit_part, val, val_text = carve_validation(train, fraction, args.split, seed)
+
+    def report_data():
+        print(f"data:  {ds!r} (loaded in {load_seconds:.2f} s)")
+        if test is None and val is None:
+            print(f"split: none: trained on all {len(train):,} ratings; no test metrics")
+        elif test is None:
+            print(f"split: none (no test metrics): {len(fit_part):,} train / {len(val):,} validation ratings")
+        else:
+            val_part = f" / {len(val):,} validation" if val is not None else ""
+            print(f"split: {split_text}: {len(fit_part):,} train{val_part} / {len(test):,} test ratings")
+        if val is not None:
+            watched = "early stopping and learning curve" if args.early_stopping is not None else "learning curve"
+            print(f"validation: {val_text} ({watched}; the test part is only measured at the end)")
+        sys.stdout.flush()
+
+    # at a terminal the data and the splits show first, above the progress bar; elsewhere the report
+    # comes in one piece after the work (nothing on stdout when it fails)
+    early = not args.json and _stderr_is_tty()
+    if early:
+        report_data()
 
     fit_kwargs = {}
-    if test is not None and _accepts(model.fit, "eval_set"):
-        fit_kwargs["eval_set"] = test
+    if val is not None:
+        fit_kwargs["eval_set"] = val
+        if _accepts(model.fit, "eval_k"):
+            fit_kwargs["eval_k"] = args.k
     if args.early_stopping is not None:
         fit_kwargs["early_stopping_rounds"] = args.early_stopping
     t0 = time.perf_counter()
-    fit_with_progress(model, train, args.verbose, **fit_kwargs)
+    fit_model(model, fit_part, args.verbose, **fit_kwargs)
     fit_seconds = time.perf_counter() - t0
 
     scores = fastmf.evaluate(model, test, k=args.k, threshold=args.threshold) if test is not None else None
-    if args.save:
-        model.save(args.save)
     if args.plot:
         _plot(fastmf.plot.learning_curve, model, path=args.plot)
-
     history = getattr(model, "history_", None)
+    best_epoch = getattr(model, "best_epoch_", None)
+    if not args.json:
+        if not early:
+            report_data()
+        print(f"model: {model!r} trained in {fit_seconds:.2f} s")
+        if history and best_epoch not in (None, len(history)):
+            print(f"early stopping: kept epoch {best_epoch} of {len(history)} (best on validation)")
+        if scores is not None:
+            print(f"test metrics (k={args.k}):")
+            print("\n".join(_metric_lines(scores)))
+        sys.stdout.flush()
+    # the model to serve: refit on every rating (train, validation and test) with the selected
+    # epoch count, so it knows (and excludes) everything each user rated
+    refit = bool(args.save and args.refit and len(fit_part) < len(ds))
+    served, refit_seconds = model, None
+    if refit:
+        t0 = time.perf_counter()
+        served = refit_model(model, ds, args.verbose)
+        refit_seconds = time.perf_counter() - t0
+    if args.save:
+        served.save(args.save)
+
     if args.json:
         out = {
             "data": {"name": ds.name, "n_ratings": len(ds), "n_users": ds.n_users, "n_items": ds.n_items},
-            "split": {"method": args.split, "description": split_text, "n_train": len(train),
-                      "n_test": 0 if test is None else len(test)},
+            "split": {"method": args.split, "description": split_text, "n_train": len(fit_part),
+                      "n_validation": 0 if val is None else len(val),
+                      "n_test": 0 if test is None else len(test), "validation": val_text},
             "model": {"name": args.model, "class": type(model).__name__, "params": model.get_params()},
             "load_seconds": load_seconds,
             "fit_seconds": fit_seconds,
             "k": args.k,
             "metrics": scores,
             "history": history,
-            "best_epoch": getattr(model, "best_epoch_", None),
+            "best_epoch": best_epoch,
             "saved": args.save,
+            "refit": {"n_ratings": len(ds), "params": served.get_params(), "seconds": refit_seconds}
+            if refit else None,
             "plot": args.plot,
         }
         _print_json(out)
         return 0
-    print(f"data:  {ds!r} (loaded in {load_seconds:.2f} s)")
-    if test is None:
-        print(f"split: none: trained on all {len(train):,} ratings; no test metrics")
-    else:
-        print(f"split: {split_text}: {len(train):,} train / {len(test):,} test ratings")
-    print(f"model: {model!r} trained in {fit_seconds:.2f} s")
-    if history and getattr(model, "best_epoch_", len(history)) not in (None, len(history)):
-        print(f"early stopping: kept epoch {model.best_epoch_} of {len(history)}")
-    if scores is not None:
-        print(f"test metrics (k={args.k}):")
-        print("\n".join(_metric_lines(scores)))
+    if refit:
+        epochs = n_epochs_of(served)
+        what = f", {epochs} epochs" if epochs is not None and history else ""
+        print(f"refit for serving: {served!r} on all {len(ds):,} ratings{what} in {refit_seconds:.2f} s")
     if args.save:
-        print(f"saved model: {args.save}")
+        print(f"saved model: {args.save}" + ("" if refit or len(fit_part) == len(ds) else
+                                              " (the evaluated model, not refit: --no-refit)"))
     if args.plot:
         print(f"saved learning curve: {args.plot}")
     return 0
@@ -874,10 +926,12 @@ def _recommend_all(model, args):
         folder = os.path.dirname(os.path.abspath(args.output))
         if not os.path.isdir(folder):
             raise UserError(f"{args.output}: folder {folder} does not exist")
+    from fastmf._progress import progress_bar
+
     users = model.user_map_.ids
     total = users.size
-    bar = progress_mode(sys.stderr, args.verbose) == "bar"
     chunk = 4096
+    bar = progress_bar("auto", total, "recommend", "user")
     out = open(args.output, "w", newline="", encoding="utf-8") if args.output else sys.stdout
     try:
         writer = csv.writer(out, lineterminator="\n")
@@ -890,14 +944,11 @@ def _recommend_all(model, args):
                 for rank in range(args.n):
                     if top[row, rank] >= 0:
                         writer.writerow([u, rank + 1, ids[row, rank].item(), f"{scores[row, rank]:.6g}"])
-            if bar:
-                done = min(start + chunk, total)
-                fill = int(16 * done / total)
-                sys.stderr.write(f"\rusers {done}/{total} [{'#' * fill}{'.' * (16 - fill)}]")
-                sys.stderr.flush()
-        if bar:
-            sys.stderr.write("\n")
+            if bar is not None:
+                bar.update(idx.size)
     finally:
+        if bar is not None:
+            bar.close()
         if args.output:
             out.close()
     if args.output:
@@ -1006,14 +1057,16 @@ def _sub(sub, name, common, help, epilog, func):
     return p
 
 
-def build_parser():
+def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="fastmf", description="Fast matrix-factorization recommenders.",
                 epilog="'fastmf COMMAND --help' shows each command's options and examples.")
     p.add_argument("--verbose", action="store_true", help="show tracebacks and details")
+    p.add_argument("--version", action="version", version=f"fastmf {_version()}")
     # --verbose is accepted after the command too (SUPPRESS keeps a top-level --verbose)
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
-                        help="show tracebacks, and one line per training epoch when stderr is not a terminal")
+                        help="show tracebacks, and log one line per training epoch when stderr is not "
+                             "a terminal (on a terminal a progress bar shows the epochs)")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     d = _sub(sub, "demo", common, "train and evaluate on the best data found, show a top-10", DEMO_EPILOG, cmd_demo)
@@ -1044,7 +1097,8 @@ def build_parser():
     g.add_argument("--param", action="append", metavar="NAME=VALUE",
                    help="any other constructor argument of the model (repeatable), e.g. init_std=0.05")
     g.add_argument("--early-stopping", type=int, default=None, metavar="N",
-                   help="stop when the test RMSE has not improved for N epochs; keep the best epoch")
+                   help="stop when the validation metric (RMSE; ndcg@k for ials) has not improved for "
+                        "N epochs; keep the best epoch")
     e = t.add_argument_group("evaluation and output")
     e.add_argument("--split", default="random",
                    choices=("random", "temporal", "leave-last-out", "user-holdout", "none"),
@@ -1054,7 +1108,16 @@ def build_parser():
     e.add_argument("--k", type=int, default=10, help="cut-off of the ranking metrics (default 10)")
     e.add_argument("--threshold", type=float, default=None,
                    help="only test ratings >= this count as relevant in the ranking metrics")
-    e.add_argument("--save", default=None, metavar="FILE", help="write the model to FILE (.npz)")
+    e.add_argument("--validation", type=_validation_fraction, default=None, metavar="FRAC",
+                   help="fraction of the train part held out for early stopping and the learning "
+                        "curve (default 0.1 for mf, als, ials; 0: none); temporal when --split is "
+                        "temporal or leave-last-out, else random with --seed")
+    e.add_argument("--save", default=None, metavar="FILE",
+                   help="write the model to FILE (.npz); refit on all the data first (see --no-refit)")
+    e.add_argument("--refit", action=argparse.BooleanOptionalAction, default=True,
+                   help="with --save: after the test metrics, refit the model on every rating (train, "
+                        "validation and test) with the epoch count selected on validation, and save "
+                        "that one, the model to serve (default; --no-refit saves the evaluated model)")
     e.add_argument("--plot", default=None, metavar="FILE", help="draw the learning curve to FILE (.png)")
     e.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
 
@@ -1100,17 +1163,24 @@ def build_parser():
     return p
 
 
+def _version():
+    from fastmf._version import __version__
+
+    return __version__
+
+
 def _error_text(exc):
     msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
     return str(msg)
 
 
-def main(argv=None):
+def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_USAGE
+    setup_logging(args.verbose)
     try:
         return args.func(args)
     except BrokenPipeError:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -11,9 +12,12 @@ from fastmf._validation import (Interval, Options, RandomState, check_random_sta
                                 resolve_n_threads)
 from fastmf.base import Recommender
 
+if TYPE_CHECKING:  # pragma: no cover
+    from fastmf.data import Ratings
+
 __all__ = ["MatrixFactorization", "DivergenceError"]
 
-logger = logging.getLogger("fastmf")
+logger = logging.getLogger(__name__)  # "fastmf.mf"; nothing here configures the root logger
 
 
 class DivergenceError(FloatingPointError):
@@ -95,7 +99,9 @@ class MatrixFactorization(Recommender):
         Re-shuffle the order every epoch (False keeps the input order for "shuffle"/"hogwild" and each
         block's rating order for "blocked"; for debugging and exact comparisons).
     verbose : bool
-        Log one line per epoch (logger ``"fastmf"``, shown on stderr when no handler is configured).
+        Log one line per epoch at INFO (logger ``"fastmf.mf"``). When no handler would show it,
+        fastmf adds one stderr handler to its own ``"fastmf"`` logger; the root logger is never
+        configured. For a progress bar use ``fit(..., progress=True)``.
     weighted : bool
         ALS only: True (default) scales a row's penalty by its rating count as in the objective
         above; False uses ``reg`` and ``reg_bias`` as plain constants per row.
@@ -181,7 +187,8 @@ class MatrixFactorization(Recommender):
         self.verbose = verbose
 
     # ------------------------------------------------------------------ training
-    def fit(self, train, eval_set=None, callbacks=None, early_stopping_rounds=None):
+    def fit(self, train: Ratings, eval_set: Ratings | None = None, callbacks=None,
+            early_stopping_rounds: int | None = None, progress: bool | str = False) -> MatrixFactorization:
         """Train on ``train`` (a Ratings); returns self.
 
         Parameters
@@ -196,8 +203,13 @@ class MatrixFactorization(Recommender):
         early_stopping_rounds : int, optional
             Stop when ``eval_rmse`` has not improved for this many epochs and keep the parameters of
             the best epoch (needs ``eval_set``).
+        progress : bool or "auto"
+            Draw a progress bar (tqdm) on stderr, one step per epoch with the latest train and eval
+            metrics; ``"auto"``: only when stderr is a terminal. Default False (the library prints
+            nothing). ``verbose=True`` instead logs one line per epoch to the ``fastmf`` logger.
         """
         from fastmf import _sgd
+        from fastmf._progress import epoch_bar, wants_bar
 
         self._start_fit(train)
         callbacks = list(callbacks or [])
@@ -209,6 +221,7 @@ class MatrixFactorization(Recommender):
                 raise ValueError("early_stopping_rounds needs an eval_set")
             if not Interval("int", 1, None).accepts(early_stopping_rounds):
                 raise ValueError(f"early_stopping_rounds must be a positive int, got {early_stopping_rounds!r}")
+        wants_bar(progress)  # a bad value fails before the work
         n_threads = _sgd_auto_threads(resolve_n_threads(self.n_threads), self, len(train))
         if self.solver == "sgd" and self.schedule == "shuffle" and self.n_threads not in (None, 1):
             raise ValueError("schedule='shuffle' is single-threaded; use schedule='blocked' or "
@@ -242,7 +255,10 @@ class MatrixFactorization(Recommender):
             step = self._sgd_stepper(train, dtype, n_threads, P_full, Q_full)
         else:
             step = self._als_stepper(train, dtype, n_threads)
-        n_epochs = self.n_epochs if self.n_epochs is not None else (40 if self.solver == "sgd" else 15)
+        n_epochs = self._resolved_n_epochs()
+        bar = epoch_bar(progress, n_epochs)
+        if bar is not None:
+            callbacks.insert(0, bar)  # first, so a callback that stops training cannot skip it
         model = (self.user_factors_, self.item_factors_, self.user_bias_, self.item_bias_)
         best = None
         for epoch in range(1, n_epochs + 1):
@@ -263,6 +279,8 @@ class MatrixFactorization(Recommender):
                     stop = True
             if stop:
                 break
+        if bar is not None:
+            bar.close()
         if best is not None and best[1] != self.best_epoch_:
             # copy into the existing (row-padded) buffers rather than replacing them
             for dst, src in zip((self.user_factors_, self.item_factors_, self.user_bias_,
@@ -270,6 +288,10 @@ class MatrixFactorization(Recommender):
                 dst[...] = src
             self.best_epoch_ = best[1]
         return self
+
+    def _resolved_n_epochs(self) -> int:
+        """The epochs ``fit`` runs: ``n_epochs``, or for None 40 (SGD) / 15 (ALS)."""
+        return self.n_epochs if self.n_epochs is not None else (40 if self.solver == "sgd" else 15)
 
     def _sgd_stepper(self, train, dtype, n_threads, P_full, Q_full):
         """A function running one SGD epoch over the padded factor buffers and returning the epoch's
@@ -519,12 +541,24 @@ def _sgd_auto_threads(n_threads, model, n_ratings):
 
 
 def _log_epoch(name, n_epochs, entry):
-    if not logger.handlers and not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(message)s")
-    if logger.getEffectiveLevel() > logging.INFO:
-        logger.setLevel(logging.INFO)
-    parts = [f"{name} epoch {entry['epoch']}/{n_epochs}", f"train_rmse {entry['train_rmse']:.4f}"]
-    if "eval_rmse" in entry:
-        parts.append(f"eval_rmse {entry['eval_rmse']:.4f}")
-    parts.append(f"{entry['seconds']:.3f} s")
-    logger.info("  ".join(parts))
+    from fastmf._progress import format_entry
+
+    _verbose_handler()
+    logger.info(f"{name} {format_entry(entry, n_epochs)}")
+
+
+_VERBOSE_HANDLER = None
+
+
+def _verbose_handler():
+    """``verbose=True`` must show its lines without the user configuring logging, and must never
+    touch the root logger: when no handler would receive the records, add one stderr handler to the
+    package's own ``fastmf`` logger (once), and let that logger pass INFO records."""
+    global _VERBOSE_HANDLER
+    pkg = logging.getLogger("fastmf")
+    if _VERBOSE_HANDLER is None and not logger.hasHandlers():
+        _VERBOSE_HANDLER = logging.StreamHandler()
+        _VERBOSE_HANDLER.setFormatter(logging.Formatter("%(message)s"))
+        pkg.addHandler(_VERBOSE_HANDLER)
+    if not logger.isEnabledFor(logging.INFO):
+        pkg.setLevel(logging.INFO)

@@ -42,8 +42,9 @@ def test_cholesky_fit_equals_reference(clicks, scaling, reg_nu):
 
 def test_loss_never_increases_and_matches_reference(clicks):
     m = fastmf.ImplicitALS(n_factors=6, n_iterations=6, reg=0.5, alpha=5.0, reg_nu=0.0, solver="cholesky",
-                           dtype="float64", calculate_loss=True, random_state=0).fit(clicks)
-    losses = [h["loss"] for h in m.history_]
+                           dtype="float64", random_state=0).fit(clicks)  # train_loss recorded by default
+    assert [h["epoch"] for h in m.history_] == list(range(1, 7)) and m.best_epoch_ == 6
+    losses = [h["train_loss"] for h in m.history_]
     assert all(b <= a * (1 + 1e-12) for a, b in zip(losses, losses[1:]))
     csr = clicks.to_csr()
     dense = reference.ials_objective(csr.indptr, csr.indices, csr.data.astype(float), m.user_factors_,
@@ -87,6 +88,50 @@ def test_scores_recommend_and_fold_in(clicks):
     assert not seen & set(new_ids.tolist())
     evaluated = fastmf.evaluate(m, clicks, k=5)
     assert "rmse" not in evaluated and 0 <= evaluated["ndcg@5"] <= 1
+
+
+def test_eval_set_history_and_early_stopping(clicks):
+    train, val = fastmf.split.random_split(clicks, test_size=0.2, random_state=1)
+    kw = dict(n_factors=8, reg=0.5, alpha=5.0, reg_nu=0.0, dtype="float64", random_state=0)
+    m = fastmf.ImplicitALS(n_iterations=6, **kw).fit(train, eval_set=val, eval_k=5)
+    assert len(m.history_) == 6
+    for entry in m.history_:
+        assert {"epoch", "train_loss", "eval_ndcg@5", "eval_precision@5", "eval_recall@5", "seconds"} == set(entry)
+    # the last entry's eval metrics are fastmf.evaluate of the fitted model, exactly
+    final = fastmf.evaluate(m, val, k=5)
+    for name in ("ndcg@5", "precision@5", "recall@5"):
+        assert m.history_[-1][f"eval_{name}"] == final[name]
+    # early stopping keeps the factors of the best sweep: the same as a fit stopped there
+    stopped = fastmf.ImplicitALS(n_iterations=40, **kw).fit(train, eval_set=val, eval_k=5,
+                                                           early_stopping_rounds=1)
+    ndcg = [h["eval_ndcg@5"] for h in stopped.history_]
+    assert len(ndcg) < 40 and stopped.best_epoch_ == 1 + int(np.argmax(ndcg))
+    assert ndcg[-1] <= max(ndcg)  # it stopped after one sweep without improvement
+    again = fastmf.ImplicitALS(n_iterations=stopped.best_epoch_, **kw).fit(train)
+    np.testing.assert_array_equal(stopped.user_factors_, again.user_factors_)
+    np.testing.assert_array_equal(stopped.item_factors_, again.item_factors_)
+    assert fastmf.evaluate(stopped, val, k=5)["ndcg@5"] == max(ndcg)
+    with pytest.raises(ValueError, match="early_stopping_rounds needs an eval_set"):
+        fastmf.ImplicitALS(n_iterations=2).fit(train, early_stopping_rounds=2)
+    with pytest.raises(ValueError, match="eval_k must be a positive int"):
+        fastmf.ImplicitALS(n_iterations=2).fit(train, eval_set=val, eval_k=0)
+    with pytest.raises(ValueError, match="progress must be True, False or 'auto'"):
+        fastmf.ImplicitALS(n_iterations=2).fit(train, progress="yes")
+
+
+def test_progress_bar_and_history_frame(clicks, capsys):
+    m = fastmf.ImplicitALS(n_factors=4, n_iterations=3, random_state=0)
+    m.fit(clicks)  # default: silent
+    assert capsys.readouterr().err == ""
+    m.fit(clicks, progress="auto")  # stderr is not a terminal here
+    assert capsys.readouterr().err == ""
+    m.fit(clicks, progress=True)
+    err = capsys.readouterr().err
+    assert "epoch 3/3 |" in err and "train_loss=" in err
+    pd = pytest.importorskip("pandas")
+    frame = m.history_frame()
+    assert isinstance(frame, pd.DataFrame) and list(frame.index) == [1, 2, 3]
+    assert frame["train_loss"].tolist() == [h["train_loss"] for h in m.history_]
 
 
 def test_scipy_sparse_input(clicks):
