@@ -149,10 +149,15 @@ class MatrixFactorization(Recommender):
     same handful of items rated by fewer than 10 people (ndcg@10 0.106 against 0.245 for
     :class:`fastmf.Popularity`, relevance = test rating >= 4): a high bias learned from a few
     ratings outranks everything. The default ``ranking="engagement"`` weighs the rating by a
-    jointly learned engagement probability. Its defaults (k=32, 8 sweeps, alpha=5, reg=0.02)
+    jointly learned engagement probability. Its defaults (k=32, 6 sweeps, alpha=5, reg=0.02)
     were chosen on ml-100k u2 and u3 and ml-latest-small (90/10, random_state=1); on u1 the
-    default model's ndcg@10 is 0.47 (ImplicitALS 0.44), on ml-latest-small 90/10 (random_state=0)
-    0.24 (Popularity 0.12, ImplicitALS 0.23); see ``bench/bench_quality.py``.
+    default model's ndcg@10 is 0.470 (ImplicitALS 0.436), on ml-latest-small 90/10
+    (random_state=0) 0.230 (Popularity 0.124, ImplicitALS 0.229); see ``bench/bench_quality.py``.
+    The engagement model costs about 0.1 s per sweep and thread on a million ratings, so with the
+    default it adds about 0.6 s to an ML-1M-sized fit on one thread (0.3 s on two), little next to
+    ALS, about as much as 20 SGD epochs; ``ranking="rating"`` skips it. Ranking then computes
+    two products per score (a dense block per batch of users, bounded memory), instead of the
+    fused top-k kernel of ``ranking="rating"``.
 
     Attributes
     ----------
@@ -206,7 +211,7 @@ class MatrixFactorization(Recommender):
                  dtype="float32", random_state=None, n_threads=None, init_std=0.01, reg_bias=0.02,
                  schedule="blocked", n_blocks=None, shuffle=True, weighted=True,
                  als_solver="cholesky", cg_steps=3, verbose=False, ranking="engagement",
-                 engagement_factors=32, engagement_iterations=8, engagement_alpha=5.0,
+                 engagement_factors=32, engagement_iterations=6, engagement_alpha=5.0,
                  engagement_reg=0.02):
         self.n_factors = n_factors
         self.n_epochs = n_epochs
