@@ -599,15 +599,21 @@ class MatrixFactorization(Recommender):
         return pred
 
     def _score_users(self, u):
+        if self.ranking == "engagement":
+            # in the factors' dtype, in place: the element-wise passes over the block cost more
+            # than the two products
+            scores = self.user_factors_[u] @ self.item_factors_.T
+            if self.biased:
+                dt = scores.dtype
+                scores += (self.global_mean_ + self.user_bias_[u].astype(np.float64)).astype(dt)[:, None]
+                scores += self.item_bias_[None, :]
+            X, Y = self._engagement()
+            return self._engagement_weighted(scores, X[u] @ Y.T)
         scores = self.user_factors_[u] @ self.item_factors_.T
         scores = scores.astype(np.float64, copy=False)
         if self.biased:
             scores += (self.global_mean_ + self.user_bias_[u].astype(np.float64))[:, None]
             scores += self.item_bias_[None, :]
-        if self.ranking == "engagement":
-            X, Y = self._engagement()
-            e = (X[u] @ Y.T).astype(np.float64, copy=False)
-            scores = self._engagement_weighted(scores, e)
         return scores
 
     def _factor_scores(self):
