@@ -12,12 +12,34 @@ A subclass implements ``fit`` (calling :meth:`Recommender._start_fit` first) and
     its fallback, e.g. the global mean plus the known bias);
 ``_score_users(u)``
     a ``(len(u), n_items)`` score matrix for known user indices (the ranking scores).
+
+Unknown ids (one policy for every public method that takes raw ids): ``unknown="raise"`` (the
+default) raises :class:`KeyError` naming the first unknown id (and its position in an array);
+``unknown="fallback"`` answers from what the model knows instead:
+
+* ``predict``: the global mean plus any known bias (Popularity: 0 for an unknown item);
+* ``recommend``: an unknown user gets the model's ranking for unknown users (item popularity; for
+  rating models popularity-weighted ratings, see each model); unknown ids in ``items`` /
+  ``exclude_items`` are left out;
+* ``recommend_new`` / ``fold_in`` / ``partial_fit_users``: unknown items are ignored (a model cannot
+  add items without refitting); ``partial_fit_users`` always raises for an unknown user (there is no
+  row to update: use ``recommend_new`` / ``fold_in``);
+* ``similar_items`` / ``similar_users``: an unknown id gets an empty row (ids -1 or "", scores -inf);
+* ``describe_items``: an unknown id gets None values.
+
+The index-level methods (``predict_indices``, ``recommend_indices``) take -1 for an unknown id and
+always answer with the fallback (that is what :func:`fastmf.evaluate` uses).
+
+Scores returned by ``recommend``, ``recommend_all`` and ``recommend_new`` of rating models
+(``predicts_ratings``) are on the rating scale: clipped to the training data's ``rating_scale_``
+(or, without a declared scale, to the range of the training ratings). Clipping happens after the
+selection, so the order is that of the unclipped scores.
 """
 
 from __future__ import annotations
 
 import inspect
-import warnings
+from typing import TYPE_CHECKING, Any, Literal, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
@@ -25,7 +47,15 @@ from fastmf import _topk
 from fastmf._validation import check_params, first_true, resolve_n_threads
 from fastmf.data import Ratings
 
+if TYPE_CHECKING:  # pragma: no cover
+    import pandas
+
 __all__ = ["Recommender", "NotFittedError", "UnknownUserWarning"]
+
+#: the ``unknown=`` policies of every public method taking raw ids
+UNKNOWN_POLICIES = ("raise", "fallback")
+Unknown = Literal["raise", "fallback"]
+Ids = Union[int, str, Sequence[Any], np.ndarray]
 
 # Score blocks for recommend are cut so that one block holds about this many scores (bounded memory).
 _SCORE_BLOCK = 1 << 22
@@ -36,7 +66,8 @@ class NotFittedError(ValueError, AttributeError):
 
 
 class UnknownUserWarning(UserWarning):
-    """``recommend`` was asked for users the model has never seen; they got the fallback ranking."""
+    """Kept for compatibility: fastmf no longer warns about unknown users. ``recommend`` raises
+    KeyError for them, or gives the fallback ranking with ``unknown="fallback"``."""
 
 
 class Recommender:
@@ -98,6 +129,8 @@ class Recommender:
         self.n_users_ = train.n_users
         self.n_items_ = train.n_items
         self.rating_scale_ = train.rating_scale
+        r = train.rating
+        self.rating_range_ = (float(r.min()), float(r.max()))
         self.global_mean_ = train.global_mean()
         self.item_counts_ = train.item_counts()
         csr = train.to_csr()
@@ -158,7 +191,8 @@ class Recommender:
         return self.item_counts_.astype(np.float64)
 
     # ------------------------------------------------------------------ prediction
-    def predict(self, users, items, clip=True, unknown="default"):
+    def predict(self, users: Ids, items: Ids, clip: bool = True,
+                unknown: Unknown = "raise") -> Union[float, np.ndarray]:
         """Predicted ratings for raw (user, item) ids, scalars or arrays of one length.
 
         Parameters
@@ -166,13 +200,13 @@ class Recommender:
         users, items : raw id or array-like of raw ids
         clip : bool
             Clip to the training data's rating scale (ratings models only).
-        unknown : {"default", "raise"}
-            ``"default"`` predicts for unknown users or items from what is known (the model's
-            fallback: global mean plus any known bias); ``"raise"`` raises KeyError naming the id.
+        unknown : {"raise", "fallback"}
+            ``"raise"`` (default): KeyError naming the first unknown user or item (and its
+            position). ``"fallback"``: predict for unknown users or items from what is known (the
+            global mean plus any known bias; Popularity: 0 for an unknown item).
         """
         self._check_fitted()
-        if unknown not in ("default", "raise"):
-            raise ValueError(f"unknown must be 'default' or 'raise', got {unknown!r}")
+        _check_unknown(unknown)
         scalar = np.ndim(users) == 0 and np.ndim(items) == 0
         u_raw = np.atleast_1d(np.asarray(users))
         i_raw = np.atleast_1d(np.asarray(items))
@@ -180,10 +214,11 @@ class Recommender:
             raise ValueError("users and items must be scalars or 1-D arrays")
         if u_raw.shape != i_raw.shape:
             raise ValueError(f"users and items differ in length: {u_raw.shape[0]} != {i_raw.shape[0]}")
-        missing = -1 if unknown == "default" else "raise"
-        u = self.user_map_.to_index(u_raw, missing=missing, name="user")
-        i = self.item_map_.to_index(i_raw, missing=missing, name="item")
-        pred = self._predict_pairs(np.asarray(u, dtype=np.int64), np.asarray(i, dtype=np.int64))
+        u = self._to_index(self.user_map_, users if scalar else u_raw, unknown, "user")
+        i = self._to_index(self.item_map_, items if scalar else i_raw, unknown, "item")
+        u = np.atleast_1d(np.asarray(u, dtype=np.int64))
+        i = np.atleast_1d(np.asarray(i, dtype=np.int64))
+        pred = self._predict_pairs(u, i)
         if clip and self.predicts_ratings and self.rating_scale_ is not None:
             pred = np.clip(pred, *self.rating_scale_)
         return pred[0].item() if scalar else pred
@@ -204,8 +239,16 @@ class Recommender:
             pred = np.clip(pred, *self.rating_scale_)
         return pred
 
+    @staticmethod
+    def _to_index(id_map, raw, unknown, name):
+        """Dense indices of raw ids: KeyError naming the first unknown one (``unknown="raise"``) or
+        -1 for it (``"fallback"``)."""
+        return id_map.to_index(raw, missing="raise" if unknown == "raise" else -1, name=name)
+
     # ------------------------------------------------------------------ recommendation
-    def recommend(self, user, n=10, exclude_seen=True, items=None, exclude_items=None):
+    def recommend(self, user: Ids, n: int = 10, exclude_seen: bool = True, items: Optional[Ids] = None,
+                  exclude_items: Optional[Ids] = None, unknown: Unknown = "raise",
+                  as_frame: bool = False) -> Union[Tuple[np.ndarray, np.ndarray], "pandas.DataFrame"]:
         """Top-``n`` items for a raw user id (1-D results) or an array of them (2-D results, batched).
 
         Parameters
@@ -220,64 +263,120 @@ class Recommender:
             Restrict the candidates to these items.
         exclude_items : array-like of raw item ids, optional
             Never recommend these items.
+        unknown : {"raise", "fallback"}
+            ``"raise"`` (default): KeyError naming the first unknown user or item id.
+            ``"fallback"``: unknown users get the model's ranking for unknown users (see
+            :meth:`_fallback_scores` of each model: item popularity, or for rating models the
+            popularity-weighted rating); unknown ids in ``items``/``exclude_items`` are left out.
+        as_frame : bool
+            Return a pandas DataFrame (columns ``user``, ``item``, ``rank``, ``score``, plus
+            ``title`` when the training data had titles; padding rows left out) instead of arrays.
+            Needs pandas.
 
         Returns
         -------
         ids, scores : ndarrays
             Raw item ids and their scores, best first; equal scores are ordered by item index.
-            Users the model has never seen get the fallback ranking (item popularity) and an
-            :class:`UnknownUserWarning`.
+            For rating models the scores are on the rating scale (each model documents what its
+            score is); for the others they are the model's ranking scores.
         """
         self._check_fitted()
+        _check_unknown(unknown)
         n = _check_n(n)
+        if not isinstance(as_frame, (bool, np.bool_)):
+            raise ValueError(f"as_frame must be True or False, got {as_frame!r}")
         scalar = np.ndim(user) == 0
         raw = np.atleast_1d(np.asarray(user))
         if raw.ndim != 1:
             raise ValueError(f"user must be a raw id or a 1-D array of raw ids, got shape {raw.shape}")
-        u = self.user_map_.to_index(raw, missing=-1)
-        unknown = np.flatnonzero(u < 0)
-        if unknown.size:
-            warnings.warn(f"{unknown.size} unknown user(s) (first: {raw[unknown[0]].tolist()!r}) got the "
-                          "popularity fallback", UnknownUserWarning, stacklevel=2)
-        candidates = self._candidate_mask(items, exclude_items)
+        u = np.atleast_1d(np.asarray(self._to_index(self.user_map_, user if scalar else raw, unknown,
+                                                    "user"), dtype=np.int64))
+        candidates = self._candidate_mask(items, exclude_items, unknown)
         idx, scores = self.recommend_indices(u, n, exclude_seen=exclude_seen, candidates=candidates)
         ids = self._ids_of(idx)
+        if as_frame:
+            return self._frame(raw, ids, scores)
         return (ids[0], scores[0]) if scalar else (ids, scores)
 
-    def recommend_all(self, n=10, exclude_seen=True):
+    def recommend_all(self, n: int = 10, exclude_seen: bool = True, as_frame: bool = False
+                      ) -> Union[Tuple[np.ndarray, np.ndarray, np.ndarray], "pandas.DataFrame"]:
         """Top-``n`` for every user the model knows, as one batch job (exact, multi-threaded, bounded
-        memory): returns ``(users, ids, scores)`` with ``ids``/``scores`` of shape (n_users, n)."""
+        memory): returns ``(users, ids, scores)`` with ``ids``/``scores`` of shape (n_users, n),
+        scores as in :meth:`recommend`; with ``as_frame=True`` one pandas DataFrame in
+        :meth:`recommend`'s long format (one row per user and rank)."""
         self._check_fitted()
         idx, scores = self.recommend_indices(np.arange(self.n_users_), n, exclude_seen=exclude_seen)
-        return self.user_map_.ids.copy(), self._ids_of(idx), scores
+        users = self.user_map_.ids.copy()
+        if as_frame:
+            return self._frame(users, self._ids_of(idx), scores)
+        return users, self._ids_of(idx), scores
 
-    def describe_items(self, ids):
+    def _frame(self, users, ids, scores):
+        """Long-format DataFrame of top-n results: user, rank, item, score (+ title)."""
+        try:
+            import pandas as pd
+        except ImportError:  # pragma: no cover - depends on the environment
+            raise ImportError("as_frame=True needs pandas (pip install pandas, or the 'pandas' extra "
+                              "of fastmf)") from None
+        ids = np.atleast_2d(ids)
+        scores = np.atleast_2d(scores)
+        keep = np.isfinite(scores)
+        rows, ranks = np.nonzero(keep)
+        frame = {"user": np.asarray(users)[rows], "item": ids[keep], "rank": ranks + 1,
+                 "score": scores[keep]}
+        info = self.item_info_
+        if info is not None and "title" in info:
+            frame["title"] = info.get(frame["item"], "title")
+        return pd.DataFrame(frame)
+
+    def describe_items(self, ids: Ids, unknown: Unknown = "raise") -> list:
         """Title, genres and year of raw item ids from the metadata the model was trained with (a
-        list of dicts; values are None when the data carried no such column or the id is unknown)."""
+        list of dicts; values are None when the data carried no such column). An id the model does
+        not know raises KeyError, or gets None values with ``unknown="fallback"``."""
         self._check_fitted()
+        _check_unknown(unknown)
+        arr = np.atleast_1d(np.asarray(ids))
+        known = self._to_index(self.item_map_, arr, unknown, "item") >= 0
         info = self.item_info_
         rows = []
-        for item in np.atleast_1d(np.asarray(ids)).tolist():
+        for item, ok in zip(arr.tolist(), known.tolist()):
             row = {"item": item}
             for col in ("title", "genres", "year"):
-                row[col] = info.get(item, col) if info is not None and col in info else None
+                row[col] = info.get(item, col) if ok and info is not None and col in info else None
             rows.append(row)
         return rows
 
-    def _candidate_mask(self, items, exclude_items):
+    def _candidate_mask(self, items, exclude_items, unknown="raise"):
         if items is None and exclude_items is None:
             return None
         mask = np.ones(self.n_items_, dtype=bool)
         if items is not None:
             mask[:] = False
-            mask[self.item_map_.to_index(np.atleast_1d(items), missing="raise", name="item")] = True
+            idx = self._to_index(self.item_map_, np.atleast_1d(items), unknown, "item")
+            mask[idx[idx >= 0]] = True
         if exclude_items is not None:
-            idx = self.item_map_.to_index(np.atleast_1d(exclude_items), missing=-1)
+            idx = self._to_index(self.item_map_, np.atleast_1d(exclude_items), unknown, "item")
             mask[idx[idx >= 0]] = False
         return mask
 
     def _ids_of(self, idx):
         return _raw_ids(self.item_map_, idx)
+
+    def _score_scale(self):
+        """(low, high) that the returned scores of a rating model are clipped to: the declared
+        rating scale, else the range of the training ratings; None for other models."""
+        if not self.predicts_ratings:
+            return None
+        scale = getattr(self, "rating_scale_", None)
+        return scale if scale is not None else getattr(self, "rating_range_", None)
+
+    def _clip_scores(self, scores):
+        """Returned scores of rating models clipped to :meth:`_score_scale`, padding (-inf) kept."""
+        scale = self._score_scale()
+        if scale is not None:
+            finite = np.isfinite(scores)
+            scores[finite] = np.clip(scores[finite], *scale)
+        return scores
 
     def recommend_indices(self, user_index, n=10, exclude_seen=True, candidates=None):
         """Top-``n`` dense item indices for dense user indices (-1 = unknown user: fallback ranking).
@@ -285,6 +384,7 @@ class Recommender:
         Returns ``(items, scores)``: int64 and float64 arrays of shape ``(len(user_index), n)``,
         padded with -1 / -inf where a user has fewer than ``n`` candidates. ``candidates`` is an
         optional boolean mask over items. Users are scored in blocks, so memory stays bounded.
+        Scores as in :meth:`recommend` (on the rating scale for rating models).
         """
         self._check_fitted()
         n = _check_n(n)
@@ -317,12 +417,18 @@ class Recommender:
                 scores[~known] = self._fallback_scores()
             out_idx[rows], out_score[rows] = _topk.topk_rows(scores, n, users=ub, candidates=cand,
                                                              n_threads=nt, **seen)
-        return out_idx, out_score
+        return out_idx, self._clip_scores(out_score)
 
     # ------------------------------------------------------------------ new users
-    def _new_user(self, items, ratings):
-        """Dense indices and values of a new user's interactions (unknown items dropped, a repeated
-        item keeps its last value)."""
+    #: what the values given to recommend_new / fold_in are: "ratings" (checked against the
+    #: model's rating scale) or "strengths" (interaction strengths >= 0, implicit models)
+    _new_user_values = "ratings"
+
+    def _new_user(self, items, ratings, unknown="raise"):
+        """Dense indices and values of a new user's interactions (unknown items raise KeyError, or
+        are dropped with ``unknown="fallback"``; a repeated item keeps its last value). Ratings are
+        checked against the model's rating scale, interaction strengths for being >= 0."""
+        _check_unknown(unknown)
         items = np.atleast_1d(np.asarray(items))
         if items.ndim != 1:
             raise ValueError(f"items must be a raw id or a 1-D array of raw ids, got shape {items.shape}")
@@ -338,7 +444,8 @@ class Recommender:
             bad = first_true(~np.isfinite(values))
             if bad >= 0:
                 raise ValueError(f"ratings[{bad}] = {values[bad]} is not finite")
-        idx = np.asarray(self.item_map_.to_index(items, missing=-1), dtype=np.int64)
+            self._check_new_values(values)
+        idx = np.asarray(self._to_index(self.item_map_, items, unknown, "item"), dtype=np.int64)
         known = idx >= 0
         idx, values = idx[known], values[known]
         # last value wins for a repeated item
@@ -346,48 +453,78 @@ class Recommender:
         keep = np.sort(idx.size - 1 - last)
         return idx[keep], values[keep]
 
+    def _check_new_values(self, values):
+        if self._new_user_values == "strengths":
+            bad = first_true(values < 0)
+            if bad >= 0:
+                raise ValueError(f"{type(self).__name__}: ratings[{bad}] = {values[bad]:g} is negative; "
+                                 "interaction strengths must be >= 0")
+            return
+        scale = getattr(self, "rating_scale_", None)
+        if scale is None:
+            scale = getattr(self, "rating_range_", None)
+        if scale is None:
+            return
+        lo, hi = scale
+        bad = first_true((values < lo) | (values > hi))
+        if bad >= 0:
+            raise ValueError(f"{type(self).__name__}: ratings[{bad}] = {values[bad]:g} is outside the "
+                             f"model's rating scale [{lo:g}, {hi:g}]")
+
     def _new_user_scores(self, idx, values):
         """Ranking scores over all items for a new user with interactions (idx, values); models that
         learn user parameters override this with a fold-in."""
         return self._fallback_scores()
 
-    def recommend_new(self, items, ratings=None, n=10, exclude_seen=True, exclude_items=None):
+    def recommend_new(self, items: Ids, ratings: Optional[Sequence[float]] = None, n: int = 10,
+                      exclude_seen: bool = True, exclude_items: Optional[Ids] = None,
+                      unknown: Unknown = "raise") -> Tuple[np.ndarray, np.ndarray]:
         """Top-``n`` items for a user the model was not trained on, from that user's items (and
         ratings, for models of explicit ratings), without retraining: latent-factor models fold the
-        user in (:meth:`fold_in`), the others rank by their item scores. Items unknown to the model are
-        ignored. ``exclude_seen`` leaves out the given items. Returns ``(ids, scores)`` like
-        :meth:`recommend` for one user."""
+        user in (:meth:`fold_in`), the others rank by their item scores. ``exclude_seen`` leaves out
+        the given items. Returns ``(ids, scores)`` like :meth:`recommend` for one user.
+
+        Ratings must lie in the model's rating scale (``rating_scale_``, else the range of the
+        training ratings); implicit models take interaction strengths >= 0. ValueError names the
+        position, the value and the allowed range. Items unknown to the model raise KeyError, or
+        are ignored with ``unknown="fallback"``."""
         self._check_fitted()
         n = _check_n(n)
-        idx, values = self._new_user(items, ratings)
-        scores = np.asarray(self._new_user_scores(idx, values), dtype=np.float64).reshape(1, -1)
+        idx, values = self._new_user(items, ratings, unknown)
+        # no item the model knows: the user is as unknown as one never seen
+        scores = self._new_user_scores(idx, values) if idx.size else self._fallback_scores()
+        scores = np.asarray(scores, dtype=np.float64).reshape(1, -1)
         seen = {}
         if exclude_seen:
             seen = dict(excl_indptr=np.array([0, idx.size], dtype=np.int64),
                         excl_indices=np.sort(idx).astype(np.int32))
-        cand = self._candidate_mask(None, exclude_items)
+        cand = self._candidate_mask(None, exclude_items, unknown)
         top, top_scores = _topk.topk_rows(np.ascontiguousarray(scores), n, users=np.zeros(1, np.int64),
                                           candidates=cand, **seen)
-        return self._ids_of(top)[0], top_scores[0].astype(np.float64)
+        return self._ids_of(top)[0], self._clip_scores(top_scores[0].astype(np.float64))
 
-    def similar_items(self, item, n=10, metric="cosine"):
+    def similar_items(self, item: Ids, n: int = 10, metric: str = "cosine",
+                      unknown: Unknown = "raise") -> Tuple[np.ndarray, np.ndarray]:
         """The ``n`` items most similar to a raw item id by their learned factors (1-D ids, scores),
         or to each of an array of ids (2-D, batched; bit-identical to single calls). The item itself
-        is excluded; unknown ids raise KeyError; rows short of ``n`` are padded (id -1 or "", score
-        -inf). Best first, equal scores by item index. ``metric``: "cosine" (0 for a zero vector),
+        is excluded; unknown ids raise KeyError, or get an empty row (ids -1 or "", scores -inf)
+        with ``unknown="fallback"``; rows short of ``n`` are padded the same way. Best first, equal
+        scores by item index. ``metric``: "cosine" (0 for a zero vector),
         "dot", "euclidean" (:math:`1/(1+\\lVert q_i-q_j\\rVert)`) or "pearson"; formulas in
         :func:`fastmf.similarity.similarity`. Biases are not part of the vectors."""
-        return self._similar(item, n, metric, "item")
+        return self._similar(item, n, metric, "item", unknown)
 
-    def similar_users(self, user, n=10, metric="cosine"):
+    def similar_users(self, user: Ids, n: int = 10, metric: str = "cosine",
+                      unknown: Unknown = "raise") -> Tuple[np.ndarray, np.ndarray]:
         """:meth:`similar_items` for users: the ``n`` users closest to a raw user id (or to each of
         an array of them) by their learned factors, the user itself excluded."""
-        return self._similar(user, n, metric, "user")
+        return self._similar(user, n, metric, "user", unknown)
 
-    def _similar(self, raw, n, metric, kind):
+    def _similar(self, raw, n, metric, kind, unknown="raise"):
         from fastmf.similarity import check_metric, top_similar
 
         self._check_fitted()
+        _check_unknown(unknown)
         n = _check_n(n)
         check_metric(metric)
         factors = getattr(self, f"{kind}_factors_", None)
@@ -399,10 +536,16 @@ class Recommender:
         ids = np.atleast_1d(np.asarray(raw))
         if ids.ndim != 1:
             raise ValueError(f"{kind} must be a raw id or a 1-D array of raw ids, got shape {ids.shape}")
-        idx = np.atleast_1d(np.asarray(id_map.to_index(raw if scalar else ids, missing="raise", name=kind),
+        idx = np.atleast_1d(np.asarray(self._to_index(id_map, raw if scalar else ids, unknown, kind),
                                        dtype=np.int64))
-        # the factors are finite after fit (divergence raises), so the scan for NaN is skipped
-        top, scores = top_similar(factors[idx], factors, n, metric, exclude=idx, check_finite=False)
+        known = idx >= 0
+        top = np.full((idx.size, n), -1, dtype=np.int64)
+        scores = np.full((idx.size, n), -np.inf, dtype=np.float64)
+        if known.any():
+            # the factors are finite after fit (divergence raises), so the scan for NaN is skipped
+            t, s = top_similar(factors[idx[known]], factors, n, metric, exclude=idx[known],
+                               check_finite=False)
+            top[known], scores[known] = t, s
         out = _raw_ids(id_map, top)
         return (out[0], scores[0]) if scalar else (out, scores)
 
@@ -444,6 +587,11 @@ def _raw_ids(id_map, idx):
         out = out.copy()
         out[pad] = "" if ids.dtype.kind == "U" else -1
     return out
+
+
+def _check_unknown(unknown):
+    if not isinstance(unknown, str) or unknown not in UNKNOWN_POLICIES:
+        raise ValueError(f"unknown must be 'raise' or 'fallback', got {unknown!r}")
 
 
 def _check_n(n):

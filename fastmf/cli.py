@@ -885,8 +885,6 @@ def cmd_evaluate(args):
 
 
 def cmd_recommend(args):
-    import warnings
-
     model = _load_model(args.model)
     if args.all:
         return _recommend_all(model, args)
@@ -898,9 +896,8 @@ def cmd_recommend(args):
     if not known:
         _log(f"fastmf recommend: note: user {user!r} is unknown to the model; showing its ranking for "
              "unknown users")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the unknown-user warning: noted above
-        ids, scores = model.recommend(user, n=args.n, exclude_seen=not args.include_seen)
+    ids, scores = model.recommend(user, n=args.n, exclude_seen=not args.include_seen,
+                                  unknown="fallback" if args.fallback else "raise")
     lines, items = _item_rows(model, ids, scores, "score")
     if args.json:
         _print_json({"user": user, "known_user": bool(known), "n": args.n,

@@ -94,6 +94,7 @@ class ImplicitALS(Recommender):
 
     predicts_ratings = False
     _new_user_needs_ratings = False
+    _new_user_values = "strengths"
     _constraints = {
         "n_factors": Interval("int", 1, 1 << 12),
         "n_iterations": Interval("int", 0, None),
@@ -258,12 +259,13 @@ class ImplicitALS(Recommender):
         return self.user_factors_, self.item_factors_, None, None
 
     # ------------------------------------------------------------------ fold-in
-    def fold_in(self, items, values=None):
+    def fold_in(self, items, values=None, unknown="raise"):
         """Solve a user's factors from their interactions (``values`` default 1) against the fixed
         item factors: the exact (Cholesky) row solve of a user half-sweep, no retraining. Items
-        unknown to the model are ignored. Returns the factor vector (model dtype)."""
+        unknown to the model raise KeyError, or are ignored with ``unknown="fallback"``. Returns
+        the factor vector (model dtype)."""
         self._check_fitted()
-        idx, vals = self._new_user(items, values)
+        idx, vals = self._new_user(items, values, unknown)
         return self._fold_in_indices(idx, vals)
 
     def _fold_in_indices(self, idx, vals):
@@ -292,15 +294,19 @@ class ImplicitALS(Recommender):
         x = self._fold_in_indices(idx, values).astype(np.float64)
         return self.item_factors_.astype(np.float64) @ x
 
-    def partial_fit_users(self, ratings):
+    def partial_fit_users(self, ratings, unknown="raise"):
         """Re-solve the factors of the users in ``ratings`` (their interactions there are taken as
-        all of theirs) against the fixed item factors; other users and the items are unchanged."""
+        all of theirs) against the fixed item factors; other users and the items are unchanged.
+        Unknown users raise KeyError; unknown items too, or are ignored with ``unknown="fallback"``."""
         self._check_fitted()
+        if unknown not in ("raise", "fallback"):
+            raise ValueError(f"unknown must be 'raise' or 'fallback', got {unknown!r}")
         if not isinstance(ratings, Ratings):
             raise TypeError(f"ratings must be a fastmf.Ratings, got {type(ratings).__name__}")
         users, items, values, _ = ratings.to_arrays()
         u = np.asarray(self.user_map_.to_index(users, missing="raise", name="user"), dtype=np.int64)
-        i = np.asarray(self.item_map_.to_index(items, missing=-1), dtype=np.int64)
+        i = np.asarray(self._to_index(self.item_map_, items, unknown, "item"), dtype=np.int64)
+        self._check_new_values(values.astype(np.float64))
         order = np.argsort(u, kind="stable")
         u, i, values = u[order], i[order], values.astype(np.float64)[order]
         starts = np.flatnonzero(np.r_[True, u[1:] != u[:-1]])

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import fastmf
-from fastmf.base import NotFittedError, UnknownUserWarning, topn_rows
+from fastmf.base import NotFittedError, topn_rows
 from fastmf.data import Ratings
 
 
@@ -17,7 +17,9 @@ def toy():
 def test_global_mean():
     m = fastmf.GlobalMean().fit(toy())
     assert m.global_mean_ == pytest.approx(24 / 7)
-    np.testing.assert_allclose(m.predict(["a", "zz"], [1, 99]), [24 / 7, 24 / 7])
+    np.testing.assert_allclose(m.predict(["a", "zz"], [1, 99], unknown="fallback"), [24 / 7, 24 / 7])
+    with pytest.raises(KeyError, match="unknown user 'zz' at position 1"):
+        m.predict(["a", "zz"], [1, 99])
     assert isinstance(m.predict("a", 1), float)
 
 
@@ -65,10 +67,10 @@ def test_biases_unknown_policy_and_clipping():
     m = fastmf.Biases().fit(ds)
     mu = m.global_mean_
     ia = ds.item_map.to_index(1)
-    assert m.predict("zz", 1) == pytest.approx(mu + m.item_bias_[ia])
-    assert m.predict("zz", 99) == pytest.approx(mu)
+    assert m.predict("zz", 1, unknown="fallback") == pytest.approx(mu + m.item_bias_[ia])
+    assert m.predict("zz", 99, unknown="fallback") == pytest.approx(mu)
     with pytest.raises(KeyError, match="unknown user 'zz'"):
-        m.predict("zz", 1, unknown="raise")
+        m.predict("zz", 1)
     with pytest.raises(KeyError, match="unknown item 99"):
         m.predict(["a"], [99], unknown="raise")
     huge = fastmf.Biases(reg=0.0, n_iter=50).fit(Ratings.from_arrays([1, 2, 2], [1, 1, 2], [5, 1, 5]))
@@ -91,7 +93,9 @@ def test_popularity_ranking_and_scores():
     ds = toy()
     m = fastmf.Popularity().fit(ds)
     assert not m.predicts_ratings
-    np.testing.assert_array_equal(m.predict(["a", "a", "a"], [1, 2, 99]), [3, 2, 0])
+    np.testing.assert_array_equal(m.predict(["a", "a", "a"], [1, 2, 99], unknown="fallback"), [3, 2, 0])
+    with pytest.raises(KeyError, match="unknown item 99 at position 2"):
+        m.predict(["a", "a", "a"], [1, 2, 99])
     ids, scores = m.recommend("b", n=3)  # b saw 1 and 3; unseen: 2 (2 ratings), 4 (1 rating)
     np.testing.assert_array_equal(ids, [2, 4, -1])
     np.testing.assert_array_equal(scores, [2, 1, -np.inf])
@@ -123,18 +127,25 @@ def test_recommend_items_and_exclude_items():
     m = fastmf.Popularity().fit(toy())
     ids, _ = m.recommend("a", n=4, items=[3, 4])
     np.testing.assert_array_equal(ids, [3, 4, -1, -1])
-    ids, _ = m.recommend("a", n=4, exclude_items=[3, 777])
+    ids, _ = m.recommend("a", n=4, exclude_items=[3, 777], unknown="fallback")
     np.testing.assert_array_equal(ids, [4, -1, -1, -1])
+    ids, _ = m.recommend("a", n=4, items=[3, 777], unknown="fallback")
+    np.testing.assert_array_equal(ids, [3, -1, -1, -1])
     with pytest.raises(KeyError, match="unknown item 777"):
         m.recommend("a", items=[777])
+    with pytest.raises(KeyError, match="unknown item 777 at position 1"):
+        m.recommend("a", exclude_items=[3, 777])
 
 
-def test_recommend_unknown_user_gets_fallback_with_warning():
+def test_recommend_unknown_user_raises_or_gets_the_fallback():
     m = fastmf.Biases().fit(toy())
-    with pytest.warns(UnknownUserWarning, match="1 unknown user"):
-        ids, scores = m.recommend("nobody", n=2)
+    with pytest.raises(KeyError, match="unknown user 'nobody'"):
+        m.recommend("nobody", n=2)
+    ids, scores = m.recommend("nobody", n=2, unknown="fallback")
     order = np.argsort(-(m.global_mean_ + m.item_bias_), kind="stable")[:2]
     np.testing.assert_array_equal(ids, m.item_map_.ids[order])
+    with pytest.raises(ValueError, match="unknown must be 'raise' or 'fallback', got 'ignore'"):
+        m.recommend("a", unknown="ignore")
 
 
 def test_string_ids_pad_with_empty_string():

@@ -72,7 +72,7 @@ def test_scores_recommend_and_fold_in(clicks):
     assert not m.predicts_ratings
     u, i = clicks.user_map.ids[3], clicks.item_map.ids[4]
     assert m.predict(u, i) == pytest.approx(float(m.user_factors_[3] @ m.item_factors_[4]))
-    assert m.predict(-1, i) == 0.0
+    assert m.predict(-1, i, unknown="fallback") == 0.0
     ids, scores = m.recommend(u, n=10)
     csr = clicks.to_csr()
     seen = set(clicks.item_map.ids[csr.indices[csr.indptr[3]:csr.indptr[4]]].tolist())

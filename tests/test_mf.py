@@ -51,11 +51,16 @@ def test_predict_formula_and_unknown_policy(synth):
     want = (m.global_mean_ + m.user_bias_[5] + m.item_bias_[7]
             + float(np.dot(m.user_factors_[5].astype(float), m.item_factors_[7].astype(float))))
     assert m.predict(u_raw, i_raw, clip=False) == pytest.approx(want, rel=1e-6)
-    assert m.predict(-99, i_raw, clip=False) == pytest.approx(m.global_mean_ + m.item_bias_[7], rel=1e-6)
-    assert m.predict(u_raw, -99, clip=False) == pytest.approx(m.global_mean_ + m.user_bias_[5], rel=1e-6)
-    assert m.predict(-99, -98) == pytest.approx(m.global_mean_)
+    fb = dict(unknown="fallback")
+    assert m.predict(-99, i_raw, clip=False, **fb) == pytest.approx(m.global_mean_ + m.item_bias_[7], rel=1e-6)
+    assert m.predict(u_raw, -99, clip=False, **fb) == pytest.approx(m.global_mean_ + m.user_bias_[5], rel=1e-6)
+    assert m.predict(-99, -98, **fb) == pytest.approx(m.global_mean_)
     with pytest.raises(KeyError, match="unknown user -99"):
-        m.predict(-99, i_raw, unknown="raise")
+        m.predict(-99, i_raw)
+    with pytest.raises(KeyError, match="unknown item -99 at position 1"):
+        m.predict([u_raw, u_raw], [i_raw, -99])
+    with pytest.raises(ValueError, match="unknown must be 'raise' or 'fallback', got 'default'"):
+        m.predict(u_raw, i_raw, unknown="default")
 
 
 def test_training_loss_decreases_and_beats_biases(synth):

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 import fastmf
-from fastmf.base import UnknownUserWarning
 
 
 @pytest.fixture(scope="module")
@@ -52,16 +51,23 @@ def test_fold_in_of_a_training_user_is_close_to_the_trained_vector(fitted):
     assert np.mean(overlaps) >= 8
 
 
-def test_recommend_new_excludes_given_items_and_ignores_unknown_ones(fitted):
+def test_recommend_new_excludes_given_items_and_unknown_ones_raise_or_are_ignored(fitted):
     ds, m = fitted
     items = np.array([1, 2, 3, 999_999])
-    ids, scores = m.recommend_new(items, [5, 4, 1, 5], n=20)
+    with pytest.raises(KeyError, match="unknown item 999999 at position 3"):
+        m.recommend_new(items, [5, 4, 1, 5], n=20)
+    with pytest.raises(KeyError, match="unknown item 999999 at position 3"):
+        m.fold_in(items, [5, 4, 1, 5])
+    ids, scores = m.recommend_new(items, [5, 4, 1, 5], n=20, unknown="fallback")
     assert not set(ids.tolist()) & {1, 2, 3}
     assert np.all(np.diff(scores) <= 0)
-    with_unknown = m.recommend_new(items, [5, 4, 1, 5], n=20)[0]
     without = m.recommend_new(items[:3], [5, 4, 1], n=20)[0]
-    np.testing.assert_array_equal(with_unknown, without)
-    ids_all, _ = m.recommend_new(items, [5, 4, 1, 5], n=20, exclude_seen=False)
+    np.testing.assert_array_equal(ids, without)
+    x_fb, b_fb = m.fold_in(items, [5, 4, 1, 5], unknown="fallback")
+    x, b = m.fold_in(items[:3], [5, 4, 1])
+    np.testing.assert_array_equal(x_fb, x)
+    assert b_fb == b
+    ids_all, _ = m.recommend_new(items, [5, 4, 1, 5], n=20, exclude_seen=False, unknown="fallback")
     assert len(ids_all) == 20
 
 
@@ -75,11 +81,66 @@ def test_recommend_new_input_errors(fitted):
         m.fold_in([1, 2], [5, np.nan])
 
 
-def test_new_user_with_no_known_items_gets_the_item_ranking(fitted):
+@pytest.mark.parametrize("value, pos", [(50, 1), (-3, 0), (0.99, 2), (5.01, 1)])
+def test_new_user_ratings_outside_the_scale_are_rejected(fitted, value, pos):
     ds, m = fitted
-    ids, scores = m.recommend_new([999_999], [5], n=5)
-    order = np.argsort(-(m.global_mean_ + m.item_bias_), kind="stable")[:5]
+    ratings = [4.0, 3.0, 2.0]
+    ratings[pos] = value
+    msg = rf"ratings\[{pos}\] = {value:g} is outside the model's rating scale \[1, 5\]"
+    with pytest.raises(ValueError, match=msg):
+        m.recommend_new([1, 2, 3], ratings)
+    with pytest.raises(ValueError, match=msg):
+        m.fold_in([1, 2, 3], ratings)
+    with pytest.raises(ValueError, match=msg):
+        m.partial_fit_users(_ratings_of(ratings))  # raises before any row changes
+    m.recommend_new([1, 2, 3], [1, 5, 3.5])  # the bounds themselves are fine
+
+
+def _ratings_of(values):
+    return fastmf.Ratings.from_arrays([0, 0, 0], [1, 2, 3], values, rating_scale=None)
+
+
+@pytest.mark.parametrize("make", [lambda ds: fastmf.Biases().fit(ds), lambda ds: fastmf.GlobalMean().fit(ds),
+                                  lambda ds: fastmf.Popularity().fit(ds),
+                                  lambda ds: fastmf.MatrixFactorization(n_factors=2, n_epochs=2, solver="als",
+                                                                        random_state=0).fit(ds)])
+def test_every_rating_model_checks_new_ratings_against_its_scale(make):
+    ds = fastmf.make_ratings(60, 40, 800, seed=3)
+    m = make(ds)
+    with pytest.raises(ValueError, match=r"ratings\[1\] = 50 is outside the model's rating scale \[1, 5\]"):
+        m.recommend_new([0, 1], [3, 50])
+
+
+def test_implicit_strengths_must_be_non_negative():
+    ds = fastmf.make_ratings(60, 40, 800, seed=3)
+    m = fastmf.ImplicitALS(n_factors=4, n_iterations=2, random_state=0).fit(ds)
+    m.recommend_new([0, 1], [3, 50])  # a strength (e.g. 50 plays) is not bounded by the 1-5 scale
+    with pytest.raises(ValueError, match=r"ratings\[0\] = -3 is negative; interaction strengths"):
+        m.fold_in([0, 1], [-3, 1])
+    with pytest.raises(KeyError, match="unknown item 12345"):
+        m.fold_in([0, 12345])
+    np.testing.assert_array_equal(m.fold_in([0, 12345], unknown="fallback"), m.fold_in([0]))
+
+
+def engagement_fallback(m):
+    """The documented ranking of an unknown user: the engagement-weighted rating of mu + b_i with
+    the share of training users who rated the item as the engagement."""
+    lo, hi = m.rating_scale_
+    share = m.item_counts_ / m.n_users_
+    return lo + share * (np.clip(m.global_mean_ + m.item_bias_.astype(float), lo, hi) - lo)
+
+
+def test_new_user_with_no_known_items_gets_the_unknown_user_ranking(fitted):
+    ds, m = fitted
+    ids, scores = m.recommend_new([999_999], [5], n=5, unknown="fallback")
+    want = engagement_fallback(m)
+    order = np.argsort(-want, kind="stable")[:5]
     np.testing.assert_array_equal(ids, m.item_map_.ids[order])
+    np.testing.assert_allclose(scores, want[order], rtol=1e-12)
+    rating = fastmf.MatrixFactorization(**{**m.get_params(), "ranking": "rating"}).fit(ds)
+    ids, _ = rating.recommend_new([999_999], [5], n=5, unknown="fallback")
+    order = np.argsort(-(rating.global_mean_ + rating.item_bias_), kind="stable")[:5]
+    np.testing.assert_array_equal(ids, rating.item_map_.ids[order])
 
 
 def test_partial_fit_users_equals_fold_in_and_leaves_others(fitted):
@@ -113,12 +174,20 @@ def test_baselines_recommend_new():
     assert scores[0] == pytest.approx(b.global_mean_ + bu + b.item_bias_[b.item_map_.to_index(top)])
 
 
-def test_unknown_user_falls_back_with_a_warning(fitted):
+def test_unknown_user_raises_or_gets_the_fallback_when_asked(fitted):
     ds, m = fitted
-    with pytest.warns(UnknownUserWarning):
-        ids, _ = m.recommend(-5, n=4)
-    order = np.argsort(-(m.global_mean_ + m.item_bias_), kind="stable")[:4]
+    with pytest.raises(KeyError, match="unknown user -5"):
+        m.recommend(-5, n=4)
+    with pytest.raises(KeyError, match="unknown user -5 at position 1"):
+        m.recommend([0, -5], n=4)
+    ids, scores = m.recommend(-5, n=4, unknown="fallback")
+    want = engagement_fallback(m)
+    order = np.argsort(-want, kind="stable")[:4]
     np.testing.assert_array_equal(ids, m.item_map_.ids[order])
+    np.testing.assert_allclose(scores, want[order], rtol=1e-12)
+    both, _ = m.recommend([0, -5], n=4, unknown="fallback")
+    np.testing.assert_array_equal(both[1], ids)
+    np.testing.assert_array_equal(both[0], m.recommend(0, n=4)[0])
 
 
 @pytest.mark.data
@@ -146,6 +215,8 @@ def test_recommend_all_equals_batched_recommend(fitted):
 
 def test_describe_items_uses_the_training_metadata(fitted):
     ds, m = fitted
-    rows = m.describe_items([0, 1, 10**9])
+    with pytest.raises(KeyError, match="unknown item 1000000000 at position 2"):
+        m.describe_items([0, 1, 10**9])
+    rows = m.describe_items([0, 1, 10**9], unknown="fallback")
     assert rows[0]["title"] == ds.item_title(0) and rows[0]["genres"] == ds.item_info.get(0, "genres")
     assert rows[2] == {"item": 10**9, "title": None, "genres": None, "year": None}

@@ -5,7 +5,6 @@ import json
 import os
 import pathlib
 import sys
-import warnings
 import zipfile
 
 import numpy as np
@@ -13,7 +12,7 @@ import pytest
 
 import fastmf
 from fastmf import persistence
-from fastmf.base import NotFittedError, UnknownUserWarning
+from fastmf.base import NotFittedError
 from fastmf.data import Metadata, Ratings
 from fastmf.persistence import ModelFileError, load_model, read_manifest, save_model
 
@@ -96,17 +95,16 @@ def all_pairs(data, extra_user, extra_item):
 
 def assert_same_answers(a, b, data, unknown_user, unknown_item):
     u, i = all_pairs(data, unknown_user, unknown_item)
-    pa, pb = a.predict(u, i), b.predict(u, i)
+    fb = dict(unknown="fallback")
+    pa, pb = a.predict(u, i, **fb), b.predict(u, i, **fb)
     assert pa.dtype == pb.dtype and np.array_equal(pa, pb)
-    assert np.array_equal(a.predict(u, i, clip=False), b.predict(u, i, clip=False))
+    assert np.array_equal(a.predict(u, i, clip=False, **fb), b.predict(u, i, clip=False, **fb))
     users = np.append(data.user_map.ids, unknown_user)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UnknownUserWarning)
-        for kw in ({}, {"exclude_seen": False}, {"exclude_items": data.item_map.ids[:3]}):
-            ia, sa = a.recommend(users, n=7, **kw)
-            ib, sb = b.recommend(users, n=7, **kw)
-            assert ia.dtype == ib.dtype and np.array_equal(ia, ib)
-            assert np.array_equal(sa, sb)
+    for kw in ({}, {"exclude_seen": False}, {"exclude_items": data.item_map.ids[:3]}):
+        ia, sa = a.recommend(users, n=7, **kw, **fb)
+        ib, sb = b.recommend(users, n=7, **kw, **fb)
+        assert ia.dtype == ib.dtype and np.array_equal(ia, ib)
+        assert np.array_equal(sa, sb)
     ia, sa = a.recommend(data.user_map.ids[0], n=len(data.item_map.ids) + 2)
     ib, sb = b.recommend(data.user_map.ids[0], n=len(data.item_map.ids) + 2)
     assert np.array_equal(ia, ib) and np.array_equal(sa, sb)
