@@ -606,6 +606,8 @@ def _place_labels(fig, ax, coords, pool, texts, sizes, n_labels):
             continue
         if any(_overlap(ring_boxes[j], b) for b in placed_boxes):  # its point is under a label
             continue
+        if any(_box_distance(b, x, y) <= _box_distance(b, *kept_anchors[k]) for k, b in enumerate(placed_boxes)):
+            continue  # a placed label would read as this point's
         t = ax.annotate(text, (coords[item, 0], coords[item, 1]), xytext=(0, 0), textcoords="offset pixels",
                         fontsize=_LABEL_FONTSIZE, ha="left", va="bottom", zorder=5, path_effects=halo)
         t.set_in_layout(False)
