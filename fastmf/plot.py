@@ -446,7 +446,7 @@ def factor_map(model, path: str | os.PathLike | None = None, dims: tuple[int, in
         title = ("Item factor map: first two principal components" if dims is None
                  else f"Item factor map: factors {dims[0]} and {dims[1]}")
     ax.set_title(title)
-    _size_legend(ax, counts, top, dense, lists is not None)
+    _size_legend(ax, counts, top, dense, n_items, float(counts[shown].min()) if shown.size else 0.0)
     if lists is not None:
         from matplotlib.lines import Line2D
 
@@ -474,24 +474,30 @@ def factor_map(model, path: str | os.PathLike | None = None, dims: tuple[int, in
     return fig
 
 
-def _size_legend(ax, counts, top, dense, below):
-    """A legend of point areas for a few round numbers of ratings, outside the axes (lower right)."""
+def _size_legend(ax, counts, top, dense, n_items, least):
+    """A legend of point areas for a few round numbers of ratings (at least ``least``, the fewest
+    of a drawn point), outside the axes (lower right); for a dense map it says what is drawn."""
     from matplotlib.legend import Legend
     from matplotlib.lines import Line2D
 
     if top <= 1:
         return
-    steps = [v for v in (1, 10, 100, 1000, 10000, 100000) if v <= top]
-    if len(steps) > 3:
-        steps = steps[-3:]
+    steps = [v for v in (1, 10, 100, 1000, 10000, 100000) if least <= v <= top]
+    if len(steps) < 2:
+        steps = [v for v in (1, 3, 10, 30, 100, 300, 1000, 3000, 10000, 30000, 100000) if least <= v <= top]
+    steps = steps[-3:] or [int(top)]
     rel = np.sqrt(np.array(steps, dtype=float) / top)
     areas = (3.0 + 57.0 * rel) if dense else (6.0 + 114.0 * rel)
     handles = [Line2D([], [], linestyle="none", marker="o", markersize=math.sqrt(a), color="0.55",
                       markeredgecolor="white", label=f"{v:,}") for v, a in zip(steps, areas)]
-    leg = Legend(ax, handles, [h.get_label() for h in handles], title="ratings", loc="lower left",
+    title = "ratings"
+    if dense:
+        title = f"ratings\n(points: the\n{_DENSE_POINTS:,} most rated;\nshading: all\n{n_items:,} items)"
+    leg = Legend(ax, handles, [h.get_label() for h in handles], title=title, loc="lower left",
                  bbox_to_anchor=(1.02, 0.0), borderaxespad=0.0, fontsize="small", frameon=False,
-                 labelspacing=1.0, alignment="left")
+                 labelspacing=1.0, alignment="left", title_fontsize="small")
     ax.add_artist(leg)
+    leg.set_clip_on(False)  # add_artist clips to the axes: the layout would then ignore the legend
 
 
 def _genre_lists(values):

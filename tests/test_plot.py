@@ -482,6 +482,19 @@ def test_factor_map_large_catalogue_density_and_most_rated_points():
     got = points.get_offsets()
     np.testing.assert_allclose(got[np.lexsort(got.T)], coords[top][np.lexsort(coords[top].T)])
     assert set(labelled_items(ax, coords)) <= set(top.tolist())
+    # the size legend says what is drawn, and both legends fit in the figure, outside the axes
+    fig = ax.figure
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    (sizes,) = [a for a in ax.artists if isinstance(a, Legend)]
+    assert sizes.get_title().get_text().split() == "ratings (points: the 1,000 most rated; shading: all 3,000 items)".split()
+    frame = ax.get_window_extent(renderer)
+    for leg in (sizes, ax.get_legend()):
+        if leg is None:
+            continue
+        box = leg.get_window_extent(renderer)
+        assert box.x0 >= frame.x1 and fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1
+        assert fig.bbox.y0 <= box.y0 and box.y1 <= fig.bbox.y1
 
 
 def test_short_labels_keep_the_year():
