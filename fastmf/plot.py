@@ -290,7 +290,7 @@ def factor_coordinates(model, dims: tuple[int, int] | None = None) -> np.ndarray
 
 def factor_map(model, path: str | os.PathLike | None = None, dims: tuple[int, int] | None = None,
                n_labels: int = 15, color_by: str | None = "genre", *, genres=None, n_genres: int = 6,
-               ax=None, title: str | None = None, figsize: tuple[float, float] = (9.0, 6.5),
+               ax=None, title: str | None = None, figsize: tuple[float, float] = (8.0, 6.5),
                dpi: float = 100):
     """Items in 2-D: the first two principal components of the item factors (or two chosen factors).
 

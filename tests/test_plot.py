@@ -526,7 +526,7 @@ def test_factor_map_dims_option(model, tmp_path):
     assert ax.get_title() == "Item factor map: factors 2 and 0"
     assert ax.get_legend() is None and not [t for t in ax.texts if isinstance(t, Annotation)]
     assert len(np.unique(points.get_facecolors(), axis=0)) == 1  # color_by=None: one colour
-    assert png_size(path) == (900, 650) and ink(path)[2] > 0.02  # default figsize (9.0, 6.5)
+    assert png_size(path) == (800, 650) and ink(path)[2] > 0.02  # default figsize (8.0, 6.5)
 
 
 def test_factor_map_without_metadata_labels_raw_ids(data):
