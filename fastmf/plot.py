@@ -11,9 +11,15 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from numbers import Integral, Real
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:  # matplotlib stays optional: these names are for type checkers only
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 __all__ = ["learning_curve", "factor_map", "factor_coordinates", "MatplotlibMissingError"]
 
@@ -71,9 +77,10 @@ def _metric_name(metric: str) -> str:
     return _UPPER.get(base.lower(), base) + at + k
 
 
-def learning_curve(history_or_model, path: str | os.PathLike | None = None, ax=None,
-                   title: str | None = None, *, best_epoch: float | None = None,
-                   figsize: tuple[float, float] | None = None, dpi: float = 100):
+def learning_curve(history_or_model, path: str | os.PathLike | None = None,
+                   ax: Axes | Sequence[Axes] | None = None, title: str | None = None, *,
+                   best_epoch: float | None = None, figsize: tuple[float, float] | None = None,
+                   dpi: float = 100) -> Figure:
     """Every metric of a training history per epoch, one panel per metric family.
 
     The history is a list of dicts, one per epoch: ``"epoch"`` (default: position + 1) and metrics
@@ -289,9 +296,9 @@ def factor_coordinates(model, dims: tuple[int, int] | None = None) -> np.ndarray
 
 
 def factor_map(model, path: str | os.PathLike | None = None, dims: tuple[int, int] | None = None,
-               n_labels: int = 15, color_by: str | None = "genre", *, genres=None, n_genres: int = 6,
-               ax=None, title: str | None = None, figsize: tuple[float, float] = (8.0, 6.5),
-               dpi: float = 100):
+               n_labels: int = 15, color_by: str | None = "genre", *, genres: Sequence[str] | None = None,
+               n_genres: int = 6, ax: Axes | None = None, title: str | None = None,
+               figsize: tuple[float, float] = (8.0, 6.5), dpi: float = 100) -> Figure:
     """Items in 2-D: the first two principal components of the item factors (or two chosen factors).
 
     Each item is a point whose area grows with its number of training ratings
@@ -316,7 +323,8 @@ def factor_map(model, path: str | os.PathLike | None = None, dims: tuple[int, in
     Genre names ``"(no genres listed)"`` and ``"unknown"`` count as no genre.
 
     **Labels**: titles (or raw ids) of up to ``n_labels`` of the most rated items, spread out.
-    Candidates come by number of ratings (ties by lower item index); one is skipped when its point
+    Candidates are the ``max(4 * n_labels, 40)`` most rated items, taken by number of ratings
+    (ties by lower item index); one is skipped when its point
     lies within about two text heights of an already labelled point or under a placed label. Each
     label is placed by a greedy pass over positions around its point, nearest first: the first
     whose text box (measured by the renderer in display coordinates) stays inside the axes,
