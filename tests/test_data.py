@@ -101,7 +101,8 @@ def test_duplicates_error_names_pair_and_position():
     (dict(users=[], items=[], ratings=[]), "no ratings"),
     (dict(users=[1, 2], items=[1, 2], ratings=[1, np.nan]), r"ratings\[1\] = .*nan.* is not finite"),
     (dict(users=[1, 2], items=[1, 2], ratings=[1, np.inf]), r"ratings\[1\] = .*inf.* is not finite"),
-    (dict(users=[1, 2], items=[1, 2], ratings=[1, 7]), r"ratings\[1\] = 7 is outside the rating scale \[1, 5\]"),
+    (dict(users=[1, 2], items=[1, 2], ratings=[1, 7], rating_scale=(1, 5)),
+     r"ratings\[1\] = 7 is outside the rating scale \[1, 5\]"),
     (dict(users=[1, 2], items=[1, 2], ratings=["3", "x"]), r"ratings\[1\] = 'x' is not a number"),
     (dict(users=[1.0, np.nan], items=[1, 2], ratings=[1, 2]), "users: missing or non-finite id nan at position 1"),
     (dict(users=np.array([1, None], dtype=object), items=[1, 2], ratings=[1, 2]),
@@ -248,8 +249,15 @@ def test_item_metadata_lookup():
     assert list(ds.item_title(np.array([20, 5]))) == ["Twenty", None]
     with pytest.raises(KeyError, match="unknown item 5"):
         ds.item_title(5)
-    with pytest.raises(ValueError, match="carries no item titles"):
-        Ratings.from_arrays([1], [1], [1]).item_title(1)
+    # no titles: the id itself, as a string (still KeyError for an unknown id)
+    bare = Ratings.from_arrays([1, 2], [7, "8"][:1] * 2, [1, 2])
+    assert bare.item_title(7) == "7"
+    assert list(bare.item_title(np.array([7, 5]))) == ["7", None]
+    with pytest.raises(KeyError, match="unknown item 5"):
+        bare.item_title(5)
+    assert Ratings.from_arrays([1], ["x"], [1]).item_title("x") == "x"
+    with pytest.raises(ValueError, match="carries no item genres"):
+        bare.item_genres(7)
 
 
 def test_openmp_enabled_reports_a_bool():

@@ -65,7 +65,9 @@ def test_header_true_and_infer(tmp_path):
     check_rows(read_ratings(q, sep=",", header=True), ROWS[1:])
     # without the header option the header line is reported as a bad rating on line 1
     with pytest.raises(ValueError, match=r"r\.txt, line 1: field 3 \(rating\) 'rating' is not a number"):
-        read_ratings(p, sep=",")
+        read_ratings(p, sep=",", header=False)
+    # the default is header="infer"
+    check_rows(read_ratings(p, sep=","))
 
 
 def test_header_infer_without_numeric_columns(tmp_path):
@@ -217,7 +219,7 @@ def test_line_numbers_count_header_comment_and_blank_lines(tmp_path):
 
 def test_field_count_error_wins_over_value_error(tmp_path):
     with pytest.raises(ValueError, match="line 1: expected 4 fields"):
-        read_ratings(write(tmp_path, "1\tx\n"))
+        read_ratings(write(tmp_path, "1\tx\n"), columns=COLS4)
 
 
 @pytest.mark.parametrize("bad", ["abc", "4,5", "3..5", "1e", "--3", "0x10", "4 5"])
@@ -254,13 +256,13 @@ def test_huge_rating_overflows(tmp_path):
 def test_rating_outside_scale(tmp_path):
     p = write(tmp_path, "h\n1,1,3,1\n\n1,2,6,1\n", "s.csv")
     with pytest.raises(ValueError, match=r"s\.csv, line 4: field 3 \(rating\) 6 is outside the rating scale \[1, 5\]"):
-        read_ratings(p, sep=",", header=True)
+        read_ratings(p, sep=",", header=True, rating_scale=(1, 5))
     with pytest.raises(ValueError, match=r"line 2: .* 0 is outside the rating scale \[0.5, 5\]"):
         read_ratings(write(tmp_path, "1,1,0.5,1\n1,2,0,1\n", "z.csv"), sep=",", rating_scale=(0.5, 5))
     ds = read_ratings(p, sep=",", header=True, rating_scale=None)
     assert_array_equal(ds.rating, [3, 6]) and ds.rating_scale is None
     # the bounds are inclusive
-    assert len(read_ratings(write(tmp_path, "1,1,1,1\n1,2,5,1\n", "b.csv"), sep=",")) == 2
+    assert len(read_ratings(write(tmp_path, "1,1,1,1\n1,2,5,1\n", "b.csv"), sep=",", rating_scale=(1, 5))) == 2
 
 
 def test_empty_field(tmp_path):
@@ -285,7 +287,7 @@ def test_missing_file(tmp_path):
 def test_long_line_is_truncated_in_message(tmp_path):
     p = write(tmp_path, "1\t" + "9" * 5000 + "\n")
     with pytest.raises(ValueError) as e:
-        read_ratings(p)
+        read_ratings(p, columns=COLS4)
     assert "found 2" in str(e.value) and len(str(e.value)) < 400 and "..." in str(e.value)
 
 
