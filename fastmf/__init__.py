@@ -24,6 +24,8 @@ _EXPORTS = {
     "load_movielens": "fastmf.io",
     "make_ratings": "fastmf.synthetic",
     "evaluate": "fastmf.evaluation",
+    "EvaluationWarning": "fastmf.evaluation",
+    "DuplicateRatingsWarning": "fastmf.data",
     "GlobalMean": "fastmf.baselines",
     "Biases": "fastmf.baselines",
     "Popularity": "fastmf.baselines",
