@@ -184,8 +184,9 @@ _COLUMNS_BY_COUNT = {2: ("user", "item"), 3: ("user", "item", "rating"),
 
 def guess_sep(path: str | os.PathLike, first_line: bytes | None = None) -> str:
     """The separator :func:`read_ratings` uses when ``sep=None``: ``","`` for ``.csv``, tab for
-    ``.tsv``/``.tab``; otherwise the first of ``"::"``, tab, ``","``, ``";"``, ``"|"`` found outside quotes in
-    the first non-blank line (tab when none is: a one-field line then fails with the field count)."""
+    ``.tsv``/``.tab``; otherwise the first of ``"::"``, tab, ``","``, ``";"``, ``"|"`` found outside
+    quotes in the first non-blank line (tab when none is: a one-field line then fails with the field
+    count)."""
     suffix = Path(os.fspath(path)).suffix.lower()
     if suffix in _SEP_BY_SUFFIX:
         return _SEP_BY_SUFFIX[suffix]
