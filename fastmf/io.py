@@ -232,6 +232,20 @@ def _unquote(data, sep, source, encoding):
     except UnicodeDecodeError as exc:
         raise ValueError(f"{source}: not valid {encoding} ({exc.reason}); pass the file's encoding=") from None
     out_sep = "\t" if sep != "\t" else "\x1f"
+    # fast path, all in the csv module's C code: re-write rows unquoted; it fails (then the checked
+    # loop below names the line) when a field holds the new separator or a line break
+    out = io_module.StringIO()
+    writer = csv.writer(out, delimiter=out_sep, quoting=csv.QUOTE_NONE, quotechar=None,
+                        escapechar=None, lineterminator="\n")
+    try:
+        writer.writerows(csv.reader(io_module.StringIO(text, newline=""), delimiter=sep, quotechar='"',
+                                    strict=True))
+        result = out.getvalue()
+        physical = text.count("\n") + (0 if text.endswith("\n") or not text else 1)
+        if result.count("\n") == physical:
+            return result.encode(encoding), out_sep
+    except csv.Error:
+        pass
     reader = csv.reader(io_module.StringIO(text, newline=""), delimiter=sep, quotechar='"', strict=True)
     lines = []
     prev = 0
@@ -404,7 +418,9 @@ def read_ratings(path: str | os.PathLike, sep: str | None = None, columns: Seque
         for a ``.csv`` file, tab for ``.tsv``, otherwise the first of ``"::"``, tab, ``","``, ``";"``,
         ``"|"`` present in the first line (:func:`guess_sep`; the CLI uses the same guess).
         Fields may be quoted as in RFC 4180 (``"a,b"``, ``""`` for a quote; one-character separators
-        only); quotes are removed. A quoted field may not span lines.
+        only); quotes are removed. A quoted field may not span lines. A file holding a ``"`` is
+        unquoted by Python's :mod:`csv` module before the C tokenizer runs (about 1.5-2 s per
+        million lines, against 0.05 s unquoted).
     columns : sequence of str or None
         The name of each field of a line, in order: ``"user"``, ``"item"`` (both required),
         ``"rating"`` (optional: without it the data is implicit feedback, every value 1, and no
@@ -946,8 +962,10 @@ def _metadata(spec, folder):
     return out[0], (out[1] if len(out) > 1 else None)
 
 
-def load_movielens(name, path=None, download=True, ratings_file=None, cache_dir=None, checksum=None,
-                   url=None, progress=None, *, dtype=None):
+def load_movielens(name: str, path: str | os.PathLike | None = None, download: bool = True,
+                   ratings_file: str | os.PathLike | None = None, cache_dir: str | os.PathLike | None = None,
+                   checksum: str | None = None, url: str | None = None, progress: Any = None, *,
+                   dtype: Any = None) -> Ratings:
     """Load a MovieLens data set, with item (and, where the set has them, user) metadata.
 
     Parameters
@@ -1039,7 +1057,9 @@ def load_movielens(name, path=None, download=True, ratings_file=None, cache_dir=
     return _to_ratings(parsed, spec["rating_scale"], "last", dtype, item_info, user_info, label)
 
 
-def load_movielens_split(path_or_folder=None, split="u1", *, download=True, cache_dir=None, dtype=None):
+def load_movielens_split(path_or_folder: str | os.PathLike | None = None, split: str = "u1", *,
+                         download: bool = True, cache_dir: str | os.PathLike | None = None,
+                         dtype: Any = None) -> tuple[Ratings, Ratings]:
     """ml-100k's predefined splits: ``(train, test)`` from ``<split>.base`` and ``<split>.test``.
 
     Parameters
