@@ -731,7 +731,7 @@ def _check_scale(values, rating_scale, name):
     return (lo, hi)
 
 
-def _resolve_duplicates(uidx, iidx, ratings, timestamps, n_items, policy, describe, warn_stacklevel=4):
+def _resolve_duplicates(uidx, iidx, ratings, timestamps, n_items, policy, describe, warn_stacklevel=3):
     """Apply the duplicates policy to dense-index arrays; entries keep their input order (for "last"
     and "mean" each surviving pair sits where its last occurrence was)."""
     from fastmf import _csr

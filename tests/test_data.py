@@ -80,6 +80,7 @@ def test_dtype_preserved_and_selectable():
     assert r64.astype("float32").rating.dtype == np.float32
 
 
+@pytest.mark.filterwarnings("ignore::fastmf.data.DuplicateRatingsWarning")
 @pytest.mark.parametrize("policy, expected", [("last", {(1, 1): 3.0, (2, 1): 2.0}),
                                               ("mean", {(1, 1): 2.0, (2, 1): 2.0})])
 def test_duplicates_policies(policy, expected):

@@ -343,6 +343,7 @@ def test_overlap_with_training_data_warns_with_count_and_share():
     assert any(f"{len(train)} of the {len(both)} test ratings" in m for m in msgs)
 
 
+@pytest.mark.filterwarnings("ignore::fastmf.data.DuplicateRatingsWarning")
 def test_other_data_set_warns_scale_and_colliding_ids():
     ds = _dense()
     model = fastmf.Biases().fit(ds)

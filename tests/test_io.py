@@ -291,6 +291,7 @@ def test_long_line_is_truncated_in_message(tmp_path):
     assert "found 2" in str(e.value) and len(str(e.value)) < 400 and "..." in str(e.value)
 
 
+@pytest.mark.filterwarnings("ignore::fastmf.data.DuplicateRatingsWarning")
 def test_duplicates_policy(tmp_path):
     p = write(tmp_path, "1,1,2,10\n1,2,3,11\n1,1,4,12\n2,1,5,13\n")
     last = read_ratings(p, sep=",")
