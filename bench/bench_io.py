@@ -199,6 +199,33 @@ def test_1m_pandas_c_engine_to_ratings(benchmark, million_file):
     assert len(ds) == 1_000_000
 
 
+@pytest.mark.benchmark(group="1M-colon-lines-ab")
+def test_1m_interleaved_fastmf_vs_pandas_c_engine(benchmark, million_file):
+    """read_ratings and the pandas C engine alternated round by round, so load from other processes
+    on a shared machine hits both alike (the separate rows above run minutes apart). The figures
+    are in extra_info (and printed with -s): min and median of each, and the ratio of the mins."""
+    import time
+
+    pandas_or_skip()
+    times = {"fastmf": [], "pandas": []}
+
+    def one_round():
+        t0 = time.perf_counter()
+        fastmf.read_ratings(million_file, sep="::")
+        t1 = time.perf_counter()
+        pandas_colon(million_file)
+        t2 = time.perf_counter()
+        times["fastmf"].append(t1 - t0)
+        times["pandas"].append(t2 - t1)
+
+    benchmark.pedantic(one_round, rounds=15, iterations=1, warmup_rounds=1)
+    for k, v in times.items():
+        benchmark.extra_info[f"{k}_min_ms"] = round(1e3 * min(v), 1)
+        benchmark.extra_info[f"{k}_median_ms"] = round(1e3 * float(np.median(v)), 1)
+    benchmark.extra_info["fastmf_over_pandas_min"] = round(min(times["fastmf"]) / min(times["pandas"]), 3)
+    print("\n1M '::' lines, interleaved:", benchmark.extra_info)
+
+
 @pytest.mark.benchmark(group="1M-colon-lines")
 def test_1m_pandas_python_engine(benchmark, million_file):
     pd = pandas_or_skip()
