@@ -26,6 +26,7 @@ _EXPORTS = {
     "evaluate": "fastmf.evaluation",
     "EvaluationWarning": "fastmf.evaluation",
     "DuplicateRatingsWarning": "fastmf.data",
+    "MissingTimestampsWarning": "fastmf.io",
     "GlobalMean": "fastmf.baselines",
     "Biases": "fastmf.baselines",
     "Popularity": "fastmf.baselines",
