@@ -311,15 +311,11 @@ def _stderr_is_tty():
 
 
 def _guess_columns(path, sep, header):
-    """user,item[,rating[,timestamp]] from the field count of the first data line."""
-    with open(path, "rb") as fh:
-        lines = [line for line in (fh.readline() for _ in range(2)) if line.strip()]
-    if not lines:
-        return ("user", "item", "rating", "timestamp")
-    line = lines[1] if header and len(lines) > 1 else lines[0]
-    n = len(line.decode("utf-8", "replace").rstrip("\r\n").split(sep))
-    names = ("user", "item", "rating", "timestamp")
-    return names[:n] if 2 <= n <= 4 else names
+    """user,item[,rating[,timestamp]] from the field count of the first data line: the library's
+    guess (:func:`fastmf.io.guess_columns`), so Python and the CLI read a file alike."""
+    from fastmf.io import guess_columns
+
+    return guess_columns(path, sep)
 
 
 def load_data(spec: str, ratings_file: str | None = None, sep: str | None = None, header: bool = False,
@@ -346,12 +342,10 @@ def load_data(spec: str, ratings_file: str | None = None, sep: str | None = None
         raise UserError(f"{first}; set FASTMF_DATA to the folder that holds {spec}/ or give the "
                         "folder itself (--verbose lists the folders searched)") from exc
     if os.path.isfile(spec):
-        if sep is None:
-            sep = "," if spec.endswith(".csv") else ("::" if spec.endswith(".dat") else "\t")
-        if columns is None:
-            columns = _guess_columns(spec, sep, header)
+        # sep, columns, header and scale as fastmf.read_ratings guesses them (--header forces one)
         kwargs = {} if rating_scale is None else {"rating_scale": rating_scale}
-        return fastmf.read_ratings(spec, sep=sep, header=header, columns=columns, **kwargs)
+        return fastmf.read_ratings(spec, sep=sep, header=True if header else "infer", columns=columns,
+                                   **kwargs)
     raise UserError(f"{spec}: no such file, folder or MovieLens name (known: {', '.join(sorted(MOVIELENS))})")
 
 
@@ -1036,14 +1030,15 @@ def cmd_plot(args):
 def _add_data_options(p, data_help):
     p.add_argument("data", metavar="DATA", help=data_help)
     p.add_argument("--ratings-file", default=None, metavar="FILE", help="ratings file name inside a MovieLens folder")
-    p.add_argument("--sep", default=None, help="field separator of a ratings file (default by extension: "
-                                               "',' for .csv, '::' for .dat, else tab)")
-    p.add_argument("--header", action="store_true", help="the ratings file has a header line")
+    p.add_argument("--sep", default=None, help="field separator of a ratings file (default: ',' for .csv, "
+                                               "tab for .tsv, else the first of '::', tab, ',', ';', '|' in line 1)")
+    p.add_argument("--header", action="store_true", help="the ratings file has a header line (default: "
+                                                         "inferred: a first line with no number is a header)")
     p.add_argument("--columns", default=None,
                    help="field names in order, e.g. user,item,rating,timestamp (default: by field count; "
                         "an empty name skips a field)")
     p.add_argument("--scale", default=None, metavar="LOW,HIGH",
-                   help="rating scale of a ratings file (default 1,5)")
+                   help="rating scale of a ratings file (default: the ratings' min and max)")
     p.add_argument("--offline", action="store_true", help="never download")
 
 

@@ -8,13 +8,24 @@ so a model trained on a split answers in raw ids. Users are always the rows of t
 from __future__ import annotations
 
 import numbers
+import warnings
 from collections import namedtuple
+from typing import Any, Sequence, Tuple, Union
 
 import numpy as np
 
 from fastmf._validation import first_true, show
 
-__all__ = ["IdMap", "Metadata", "Ratings", "CSR"]
+__all__ = ["IdMap", "Metadata", "Ratings", "CSR", "DuplicateRatingsWarning"]
+
+ArrayLike = Any
+#: ``"infer"`` (the data's min and max), a declared ``(low, high)``, or None (no scale).
+ScaleLike = Union[str, Tuple[float, float], Sequence[float], None]
+
+
+class DuplicateRatingsWarning(UserWarning):
+    """Repeated (user, item) pairs were resolved by the ``duplicates`` policy; the message gives the
+    count, the policy and the first repeat."""
 
 CSR = namedtuple("CSR", ["indptr", "indices", "data", "shape"])
 CSR.__doc__ = """A compressed sparse matrix without scipy: ``indptr`` (int64), ``indices`` (int32),
@@ -96,6 +107,20 @@ class IdMap:
     def from_values(cls, values, name="ids"):
         """Build the map of the distinct values (sorted) and return ``(map, index_of_each_value)``."""
         values = normalize_ids(values, name)
+        if values.dtype.kind == "i" and values.size:
+            lo, hi = int(values.min()), int(values.max())
+            if hi - lo < 4 * values.size + 4096:
+                # dense integer ids (MovieLens and most exports): O(n) presence table instead of a sort
+                off = values - lo
+                present = np.zeros(hi - lo + 1, dtype=bool)
+                present[off] = True
+                uniq = np.flatnonzero(present)
+                lut = np.cumsum(present, dtype=np.int32) - 1
+                return cls(uniq + lo), lut[off]
+        if values.dtype.kind == "U" and values.size >= 100_000:
+            factorized = _factorize_with_pandas(values)
+            if factorized is not None:
+                return cls(factorized[0]), factorized[1]
         uniq, inverse = np.unique(values, return_inverse=True)
         return cls(uniq), inverse.reshape(-1).astype(np.int32)
 
@@ -302,8 +327,10 @@ class Ratings:
 
     # ------------------------------------------------------------------ builders
     @classmethod
-    def from_arrays(cls, users, items, ratings=None, timestamps=None, rating_scale=(1, 5), *,
-                    duplicates="last", dtype=None, item_info=None, user_info=None, name=None):
+    def from_arrays(cls, users: ArrayLike, items: ArrayLike, ratings: ArrayLike | None = None,
+                    timestamps: ArrayLike | None = None, rating_scale: ScaleLike = "infer", *,
+                    duplicates: str = "last", dtype: Any = None, item_info: Metadata | None = None,
+                    user_info: Metadata | None = None, name: str | None = None) -> Ratings:
         """Build from parallel arrays of raw user ids, raw item ids and ratings.
 
         Parameters
@@ -315,11 +342,15 @@ class Ratings:
             out-of-scale values raise ValueError naming the position.
         timestamps : array-like of int, optional
             Seconds since the epoch (any integer clock works).
-        rating_scale : (low, high) or None
-            Declared scale; ratings outside it are an error. None disables the check.
+        rating_scale : "infer", (low, high) or None
+            ``"infer"`` (default, the same in every constructor): the smallest and largest rating of
+            the data (None when every rating is equal, e.g. implicit data, which has no scale). A
+            declared ``(low, high)`` is checked: a rating outside it raises ValueError naming its
+            position and value. None: no scale, no check.
         duplicates : {"last", "mean", "error"}
             Policy for repeated (user, item) pairs: keep the last one in input order (default, like a
             later rating overwriting an earlier one), average them (timestamp of the last), or raise.
+            When repeats are resolved a :class:`DuplicateRatingsWarning` gives their count.
         dtype : {None, "float32", "float64"}
             Rating dtype; None keeps float32/float64 input and stores anything else as float32.
         """
@@ -350,10 +381,12 @@ class Ratings:
                    _validated=True)
 
     @classmethod
-    def from_dataframe(cls, df, user="userId", item="movieId", rating="rating", timestamp=None,
-                       rating_scale=(1, 5), **kwargs):
+    def from_dataframe(cls, df: Any, user: str = "userId", item: str = "movieId",
+                       rating: str | None = "rating", timestamp: str | None = None,
+                       rating_scale: ScaleLike = "infer", **kwargs: Any) -> Ratings:
         """Build from a pandas DataFrame; column names as given (``rating=None`` for implicit data,
-        ``timestamp`` a column name or None). Other keywords as :meth:`from_arrays`."""
+        ``timestamp`` a column name or None). ``rating_scale`` and other keywords as
+        :meth:`from_arrays` (by default the scale is the ratings' min and max)."""
         missing = [c for c in (user, item, rating, timestamp) if c is not None and c not in df.columns]
         if missing:
             raise ValueError(f"DataFrame has no column(s) {missing}; it has {list(df.columns)}")
@@ -375,11 +408,14 @@ class Ratings:
                                rating_scale=rating_scale, **kwargs)
 
     @classmethod
-    def from_scipy(cls, matrix, user_ids=None, item_ids=None, rating_scale=None, *, dtype=None,
-                   item_info=None, user_info=None, name=None):
+    def from_scipy(cls, matrix: Any, user_ids: ArrayLike | None = None, item_ids: ArrayLike | None = None,
+                   rating_scale: ScaleLike = "infer", *, dtype: Any = None,
+                   item_info: Metadata | None = None, user_info: Metadata | None = None,
+                   name: str | None = None) -> Ratings:
         """Build from a scipy.sparse matrix with users as rows; explicit zeros are dropped (they mean
         "no rating" in a sparse matrix). ``user_ids``/``item_ids`` name the rows/columns (default
-        0..n-1) and every row and column keeps its place in the id maps, even when empty."""
+        0..n-1) and every row and column keeps its place in the id maps, even when empty.
+        ``rating_scale`` as :meth:`from_arrays` (default: the non-zero values' min and max)."""
         import scipy.sparse as sp
 
         if not sp.issparse(matrix):
@@ -581,9 +617,21 @@ class Ratings:
             raise KeyError(f"unknown {which} {raw_id!r}")
         return value
 
-    def item_title(self, item_id):
-        """Title of a raw item id (scalar) or of each id of an array (None where unknown)."""
-        return self._meta(self.item_info, "item", item_id, "title")
+    def item_title(self, item_id: Any) -> Any:
+        """Title of a raw item id (scalar) or of each id of an array (None where unknown).
+
+        When the data carries no titles (no ``item_info`` or no ``title`` column) the id itself is
+        returned as a string (``"42"``), after checking it is an item of the data (KeyError if not)."""
+        info = self.item_info
+        if info is None or "title" not in info:
+            if np.ndim(item_id) == 0:
+                self.item_map.to_index(item_id, missing="raise", name="item")
+                return str(item_id)
+            ids = np.asarray(item_id)
+            known = self.item_map.to_index(ids.reshape(-1), missing=-1) >= 0
+            return np.array([str(v) if k else None for v, k in zip(ids.reshape(-1).tolist(), known)],
+                            dtype=object).reshape(ids.shape)
+        return self._meta(info, "item", item_id, "title")
 
     def item_genres(self, item_id):
         """Genres of a raw item id as a list of strings."""
@@ -592,6 +640,21 @@ class Ratings:
 
 
 # ---------------------------------------------------------------------- helpers
+def _factorize_with_pandas(values):
+    """(sorted distinct values, index of each value) by pandas' hash factorisation (3x faster than
+    np.unique's sort for 1M string ids); None when pandas is not installed (then np.unique)."""
+    try:
+        import pandas as pd
+    except ImportError:
+        return None
+    codes, uniques = pd.factorize(values, sort=False)
+    uniques = np.asarray(uniques).astype(values.dtype)
+    order = np.argsort(uniques, kind="stable")
+    rank = np.empty(order.size, dtype=np.int32)
+    rank[order] = np.arange(order.size, dtype=np.int32)
+    return uniques[order], rank[codes]
+
+
 def _to_float_array(values, name, dtype=None):
     arr = np.asarray(values)
     if arr.ndim != 1:
@@ -644,8 +707,17 @@ def _to_int_array(values, name):
 
 
 def _check_scale(values, rating_scale, name):
+    """The scale to store: inferred from ``values`` for ``"infer"``, else the declared one after
+    checking every value lies inside it."""
     if rating_scale is None:
         return None
+    if isinstance(rating_scale, str):
+        if rating_scale != "infer":
+            raise ValueError(f"rating_scale must be 'infer', (low, high) or None, got {rating_scale!r}")
+        if values.size == 0:
+            return None
+        lo, hi = float(values.min()), float(values.max())
+        return (lo, hi) if lo < hi else None
     try:
         lo, hi = (float(x) for x in rating_scale)
     except (TypeError, ValueError):
@@ -654,16 +726,25 @@ def _check_scale(values, rating_scale, name):
         raise ValueError(f"rating_scale must satisfy low < high, got {rating_scale!r}")
     bad = first_true((values < lo) | (values > hi))
     if bad >= 0:
-        raise ValueError(f"{name}[{bad}] = {values[bad]:g} is outside the rating scale [{lo:g}, {hi:g}]")
+        raise ValueError(f"{name}[{bad}] = {values[bad]:g} is outside the rating scale [{lo:g}, {hi:g}] "
+                         "(pass rating_scale='infer' to take the data's min and max, or None for no scale)")
     return (lo, hi)
 
 
-def _resolve_duplicates(uidx, iidx, ratings, timestamps, n_items, policy, describe):
+def _resolve_duplicates(uidx, iidx, ratings, timestamps, n_items, policy, describe, warn_stacklevel=3):
     """Apply the duplicates policy to dense-index arrays; entries keep their input order (for "last"
     and "mean" each surviving pair sits where its last occurrence was)."""
     from fastmf import _csr
 
     key = uidx.astype(np.int64) * max(n_items, 1) + iidx
+    n_cells = (int(uidx.max()) + 1) * max(n_items, 1)
+    if n_cells <= 32 * key.size + (1 << 16):
+        # a presence bitmap of the (user, item) grid (at most 32 bytes per rating) answers "no
+        # repeats?" in one scatter: 4x faster than the sort below for ML-1M
+        cells = np.zeros(n_cells, dtype=bool)
+        cells[key] = True
+        if np.count_nonzero(cells) == key.size:
+            return uidx, iidx, ratings, timestamps
     # stable O(n) counting sort by (user, item): equal pairs end up adjacent in input order
     order = _csr.csr_order(uidx, iidx, int(uidx.max()) + 1, n_items)[1]
     skey = key[order]
@@ -674,6 +755,12 @@ def _resolve_duplicates(uidx, iidx, ratings, timestamps, n_items, policy, descri
         first = int(order[np.flatnonzero(is_dup)[0] + 1])
         raise ValueError(f"duplicate rating for {describe(first)} at position {first} "
                          "(pass duplicates='last' or 'mean' to resolve repeats)")
+    n_dup = int(np.count_nonzero(is_dup))
+    first = int(order[np.flatnonzero(is_dup)[0] + 1])
+    how = "the last one in input order kept" if policy == "last" else "their ratings averaged"
+    warnings.warn(f"{n_dup} repeated (user, item) rating(s) resolved, {how} (duplicates={policy!r}); "
+                  f"the first repeat is {describe(first)} at position {first}",
+                  DuplicateRatingsWarning, stacklevel=warn_stacklevel)
     # group starts in sorted order; the last member of each group is the survivor
     starts = np.flatnonzero(np.r_[True, ~is_dup])
     ends = np.r_[starts[1:], skey.size]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numbers
+import warnings
+from typing import Any
 
 import numpy as np
 
@@ -10,13 +12,24 @@ from fastmf import metrics
 from fastmf._validation import first_true
 from fastmf.data import Ratings
 
-__all__ = ["evaluate"]
+__all__ = ["evaluate", "EvaluationWarning"]
+
+
+class EvaluationWarning(UserWarning):
+    """The evaluation is probably not what was meant: the test ratings overlap the model's training
+    data, look like another data set (ratings outside the model's scale, most ids unknown to the
+    model while some collide), or are all unknown to the model."""
+
+# share of test ids unknown to the model above which the test looks like another data set
+_FOREIGN_SHARE = 0.5
 
 # test pairs per predict_indices call (bounds the model's temporaries for big test sets)
 _PREDICT_CHUNK = 1 << 18
 
 
-def evaluate(model, test, k=10, threshold=None, exclude_seen=True, users=None, batch_size=2048):
+def evaluate(model: Any, test: Ratings, k: int = 10, threshold: float | None = None,
+             exclude_seen: bool = True, users: Any = None, batch_size: int = 2048,
+             per_user: bool = False) -> dict | tuple:
     r"""Rating and top-k ranking metrics of a fitted model on held-out ratings.
 
     Rating metrics (only when ``getattr(model, "predicts_ratings", True)`` is true) compare the
@@ -66,13 +79,30 @@ def evaluate(model, test, k=10, threshold=None, exclude_seen=True, users=None, b
         their test ratings. Every id must be in ``test.user_map`` (KeyError otherwise).
     batch_size : int
         Users per ``recommend_indices`` call, bounding memory to about ``batch_size * n_items`` scores.
+    per_user : bool
+        Also return a per-user table (see Returns).
 
     Returns
     -------
-    dict
+    dict, or (dict, table) with ``per_user=True``
         ``"rmse"``, ``"mae"`` (rating models only), ``"precision@k"``, ``"recall@k"``, ``"ndcg@k"``,
         ``"map@k"``, ``"hit_rate@k"``, ``"coverage"`` (floats) and ``"n_users"`` (int, the number of
         users in the ranking metrics).
+        The table has one row per user with a test rating in scope, ordered by the test's user index:
+        ``user`` (raw id), ``n_test`` (test ratings), ``n_relevant``, ``rmse`` and ``mae`` (rating
+        models) over that user's test ratings, and each ranking metric (``"ndcg@10"``...; NaN for a
+        user with no relevant item, who is left out of the averages). It is a pandas DataFrame when
+        pandas is installed, else a dict of equal-length NumPy arrays; the averages of the dict equal
+        the ranking metrics' means over the rows that are not NaN.
+
+    Warns
+    -----
+    EvaluationWarning
+        When test pairs are also in the model's training data (count and share; the metrics are then
+        optimistic and, with ``exclude_seen``, those items cannot be recommended); when test ratings
+        lie outside the model's rating scale, or more than half of the test's users or items are
+        unknown to the model while some ids are known (ids that collide across two data sets); and
+        when no test pair has a user and an item the model knows (every answer is a fallback).
 
     Raises
     ------
@@ -120,12 +150,86 @@ def evaluate(model, test, k=10, threshold=None, exclude_seen=True, users=None, b
     user_to_model = None if same_users else model.user_map_.to_index(test.user_map.ids, missing=-1)
     item_to_model = None if same_items else model.item_map_.to_index(test.item_map.ids, missing=-1)
 
+    if not isinstance(per_user, (bool, np.bool_)):
+        raise ValueError(f"evaluate: per_user must be True or False, got {per_user!r}")
+    _check_test_data(model, test, in_scope, user_to_model, item_to_model)
+
     result = {}
+    table = {}
     if getattr(model, "predicts_ratings", True):
-        result.update(_rating_metrics(model, test, in_scope, user_to_model, item_to_model))
+        result.update(_rating_metrics(model, test, in_scope, user_to_model, item_to_model,
+                                      table if per_user else None))
     result.update(_ranking_metrics(model, test, in_scope, k, threshold, exclude_seen, batch_size,
-                                   user_to_model, same_items))
-    return result
+                                   user_to_model, same_items, table if per_user else None))
+    if not per_user:
+        return result
+    return result, _per_user_table(test, in_scope, table)
+
+
+def _warn(message):
+    warnings.warn(message, EvaluationWarning, stacklevel=4)
+
+
+def _check_test_data(model, test, in_scope, user_to_model, item_to_model):
+    """EvaluationWarnings for a test set that overlaps training, is foreign, or is all unknown."""
+    u = test.user_index[in_scope].astype(np.int64)
+    i = test.item_index[in_scope].astype(np.int64)
+    n = u.shape[0]
+    mu = u if user_to_model is None else user_to_model[u]
+    mi = i if item_to_model is None else item_to_model[i]
+    known = (mu >= 0) & (mi >= 0)
+    n_known = int(np.count_nonzero(known))
+    if n_known == 0:
+        _warn(f"evaluate: none of the {n} test ratings has a user and an item the model knows: every "
+              "prediction and list is the model's fallback (is this test set from another data set?)")
+    # ids of another data set: most test ids unknown while some collide with the model's
+    for what, to_model, idx in (("users", user_to_model, u), ("items", item_to_model, i)):
+        if to_model is None:
+            continue
+        present = np.unique(idx)
+        unknown = int(np.count_nonzero(to_model[present] < 0))
+        share = unknown / max(present.size, 1)
+        if share > _FOREIGN_SHARE and unknown < present.size:
+            _warn(f"evaluate: {unknown} of the test's {present.size} {what} ({share:.0%}) are unknown "
+                  f"to the model while {present.size - unknown} ids match: the test set looks like another "
+                  "data set whose ids collide with the training data's")
+    scale = getattr(model, "rating_scale_", None)
+    if scale is not None and getattr(model, "predicts_ratings", True):
+        r = test.rating[in_scope]
+        outside = int(np.count_nonzero((r < scale[0]) | (r > scale[1])))
+        if outside:
+            _warn(f"evaluate: {outside} of {n} test ratings ({outside / n:.1%}) are outside the model's "
+                  f"rating scale [{scale[0]:g}, {scale[1]:g}] (test ratings span "
+                  f"[{float(r.min()):g}, {float(r.max()):g}]): is this test set from another data set?")
+    # overlap with the training data (the model's seen-items CSR)
+    indptr = getattr(model, "seen_indptr_", None)
+    indices = getattr(model, "seen_indices_", None)
+    if indptr is None or indices is None or n_known == 0:
+        return
+    indptr = np.asarray(indptr, dtype=np.int64)
+    n_items = int(model.n_items_)
+    rows = np.repeat(np.arange(indptr.shape[0] - 1, dtype=np.int64), np.diff(indptr))
+    train_keys = np.sort(rows * n_items + np.asarray(indices, dtype=np.int64))
+    keys = mu[known] * n_items + mi[known]
+    pos = np.minimum(np.searchsorted(train_keys, keys), max(train_keys.size - 1, 0))
+    overlap = int(np.count_nonzero(train_keys[pos] == keys)) if train_keys.size else 0
+    if overlap:
+        _warn(f"evaluate: {overlap} of the {n} test ratings ({overlap / n:.1%}) are (user, item) pairs of "
+              "the model's training data: the metrics are optimistic (evaluate on a held-out split, "
+              "e.g. fastmf.split.random_split)")
+
+
+def _per_user_table(test, in_scope, table):
+    users = np.flatnonzero(np.bincount(test.user_index[in_scope], minlength=test.n_users))
+    n_test = np.bincount(test.user_index[in_scope], minlength=test.n_users)
+    out = {"user": test.user_map.ids[users], "n_test": n_test[users].astype(np.int64)}
+    for name, col in table.items():
+        out[name] = col[users]
+    try:
+        import pandas as pd
+    except ImportError:
+        return out
+    return pd.DataFrame(out)
 
 
 def _check_positive_int(value, name):
@@ -134,7 +238,7 @@ def _check_positive_int(value, name):
     return int(value)
 
 
-def _rating_metrics(model, test, in_scope, user_to_model, item_to_model):
+def _rating_metrics(model, test, in_scope, user_to_model, item_to_model, table=None):
     u = test.user_index[in_scope].astype(np.int64)
     i = test.item_index[in_scope].astype(np.int64)
     truth = test.rating[in_scope]
@@ -152,11 +256,17 @@ def _rating_metrics(model, test, in_scope, user_to_model, item_to_model):
     if bad >= 0:
         raise ValueError(f"evaluate: the model predicted {float(pred[bad])} for user "
                          f"{test.user_map.ids[u[bad]].item()!r}, item {test.item_map.ids[i[bad]].item()!r}")
+    if table is not None:
+        count = np.bincount(u, minlength=test.n_users).astype(np.float64)
+        err = pred - truth
+        with np.errstate(invalid="ignore", divide="ignore"):
+            table["rmse"] = np.sqrt(np.bincount(u, err * err, minlength=test.n_users) / count)
+            table["mae"] = np.bincount(u, np.abs(err), minlength=test.n_users) / count
     return {"rmse": metrics.rmse(truth, pred), "mae": metrics.mae(truth, pred)}
 
 
 def _ranking_metrics(model, test, in_scope, k, threshold, exclude_seen, batch_size,
-                     user_to_model, same_items):
+                     user_to_model, same_items, table=None):
     relevant = in_scope if threshold is None else in_scope & (test.rating >= threshold)
     # relevant items grouped by user: the test CSR (built once, cached) filtered by the mask
     csr = test.to_csr()
@@ -181,6 +291,10 @@ def _ranking_metrics(model, test, in_scope, k, threshold, exclude_seen, batch_si
 
     covered = np.zeros(n_model_items, dtype=bool)
     sums = dict.fromkeys(metrics.RANKING_METRICS, 0.0)
+    if table is not None:
+        table["n_relevant"] = rel_counts
+        for name in metrics.RANKING_METRICS:
+            table[f"{name}@{k}"] = np.full(test.n_users, np.nan)
     for start in range(0, evaluated.size, batch_size):
         ub = evaluated[start:start + batch_size]
         counts = rel_counts[ub]
@@ -208,6 +322,8 @@ def _ranking_metrics(model, test, in_scope, k, threshold, exclude_seen, batch_si
         per_user = metrics.ranking_metrics(items, (b_indptr, b_indices), k=k, per_user=True)
         for name, values in per_user.items():
             sums[name] += float(values.sum())
+            if table is not None:
+                table[f"{name}@{k}"][ub] = values
 
     n = evaluated.size
     out = {f"{name}@{k}": sums[name] / n for name in metrics.RANKING_METRICS}

@@ -7,6 +7,8 @@ import fastmf
 from fastmf import _csr
 from fastmf.data import CSR, IdMap, Metadata, Ratings
 
+from conftest import need_data
+
 
 def small():
     return Ratings.from_arrays(["b", "a", "b", "c", "a"], [30, 10, 10, 20, 30], [4, 5, 3, 1, 2],
@@ -78,6 +80,7 @@ def test_dtype_preserved_and_selectable():
     assert r64.astype("float32").rating.dtype == np.float32
 
 
+@pytest.mark.filterwarnings("ignore::fastmf.data.DuplicateRatingsWarning")
 @pytest.mark.parametrize("policy, expected", [("last", {(1, 1): 3.0, (2, 1): 2.0}),
                                               ("mean", {(1, 1): 2.0, (2, 1): 2.0})])
 def test_duplicates_policies(policy, expected):
@@ -101,7 +104,8 @@ def test_duplicates_error_names_pair_and_position():
     (dict(users=[], items=[], ratings=[]), "no ratings"),
     (dict(users=[1, 2], items=[1, 2], ratings=[1, np.nan]), r"ratings\[1\] = .*nan.* is not finite"),
     (dict(users=[1, 2], items=[1, 2], ratings=[1, np.inf]), r"ratings\[1\] = .*inf.* is not finite"),
-    (dict(users=[1, 2], items=[1, 2], ratings=[1, 7]), r"ratings\[1\] = 7 is outside the rating scale \[1, 5\]"),
+    (dict(users=[1, 2], items=[1, 2], ratings=[1, 7], rating_scale=(1, 5)),
+     r"ratings\[1\] = 7 is outside the rating scale \[1, 5\]"),
     (dict(users=[1, 2], items=[1, 2], ratings=["3", "x"]), r"ratings\[1\] = 'x' is not a number"),
     (dict(users=[1.0, np.nan], items=[1, 2], ratings=[1, 2]), "users: missing or non-finite id nan at position 1"),
     (dict(users=np.array([1, None], dtype=object), items=[1, 2], ratings=[1, 2]),
@@ -248,11 +252,103 @@ def test_item_metadata_lookup():
     assert list(ds.item_title(np.array([20, 5]))) == ["Twenty", None]
     with pytest.raises(KeyError, match="unknown item 5"):
         ds.item_title(5)
-    with pytest.raises(ValueError, match="carries no item titles"):
-        Ratings.from_arrays([1], [1], [1]).item_title(1)
+    # no titles: the id itself, as a string (still KeyError for an unknown id)
+    bare = Ratings.from_arrays([1, 2], [7, "8"][:1] * 2, [1, 2])
+    assert bare.item_title(7) == "7"
+    assert list(bare.item_title(np.array([7, 5]))) == ["7", None]
+    with pytest.raises(KeyError, match="unknown item 5"):
+        bare.item_title(5)
+    assert Ratings.from_arrays([1], ["x"], [1]).item_title("x") == "x"
+    with pytest.raises(ValueError, match="carries no item genres"):
+        bare.item_genres(7)
 
 
 def test_openmp_enabled_reports_a_bool():
     assert isinstance(fastmf.openmp_enabled(), bool)
     assert fastmf.openmp_enabled() == bool(_csr.openmp_enabled())
     assert _csr.max_threads() >= 1
+
+
+# ---------------------------------------------------------------- rating scale: inferred or declared
+def test_scale_is_inferred_the_same_way_by_every_constructor(tmp_path):
+    users, items, ratings = [1, 1, 2, 3], [10, 20, 10, 30], [0.5, 4.0, 2.5, 3.0]
+    built = [Ratings.from_arrays(users, items, ratings)]
+    pd = pytest.importorskip("pandas")
+    built.append(Ratings.from_dataframe(pd.DataFrame({"userId": users, "movieId": items, "rating": ratings})))
+    sp = pytest.importorskip("scipy.sparse")
+    built.append(Ratings.from_scipy(sp.csr_matrix((ratings, ([0, 0, 1, 2], [0, 1, 0, 2])))))
+    p = tmp_path / "r.csv"
+    p.write_text("".join(f"{u},{i},{r}\n" for u, i, r in zip(users, items, ratings)))
+    built.append(fastmf.read_ratings(p))
+    for ds in built:
+        assert ds.rating_scale == (0.5, 4.0), ds
+    # all ratings equal (e.g. implicit data): no scale
+    assert Ratings.from_arrays([1, 2], [1, 1], [1, 1]).rating_scale is None
+    assert Ratings.from_arrays([1, 2], [1, 1]).rating_scale is None
+
+
+def test_from_dataframe_on_ml_latest_small_ratings_csv():
+    pd = pytest.importorskip("pandas")
+    folder = need_data("ml-latest-small")
+    path = folder / "ratings.csv"
+    df = pd.read_csv(path)
+    ds = Ratings.from_dataframe(df, timestamp="timestamp")
+    assert len(ds) == len(df) and ds.rating_scale == (0.5, 5.0)
+    assert fastmf.read_ratings(path).rating_scale == (0.5, 5.0)
+    assert fastmf.load_movielens("ml-latest-small", path=folder, download=False).rating_scale == (0.5, 5.0)
+
+
+def test_declared_scale_is_checked_in_every_constructor(tmp_path):
+    users, items, ratings = [1, 1, 2], [10, 20, 10], [3.0, 0.5, 4.0]
+    with pytest.raises(ValueError, match=r"ratings\[1\] = 0.5 is outside the rating scale \[1, 5\]"):
+        Ratings.from_arrays(users, items, ratings, rating_scale=(1, 5))
+    pd = pytest.importorskip("pandas")
+    with pytest.raises(ValueError, match=r"ratings\[1\] = 0.5 is outside the rating scale \[1, 5\]"):
+        Ratings.from_dataframe(pd.DataFrame({"userId": users, "movieId": items, "rating": ratings}),
+                               rating_scale=(1, 5))
+    sp = pytest.importorskip("scipy.sparse")
+    with pytest.raises(ValueError, match=r"matrix values\[\d\] = 0.5 is outside the rating scale \[1, 5\]"):
+        Ratings.from_scipy(sp.csr_matrix(([3.0, 0.5], ([0, 1], [0, 1]))), rating_scale=(1, 5))
+    p = tmp_path / "r.tsv"
+    p.write_text("1\t10\t3\n1\t20\t0.5\n")
+    with pytest.raises(ValueError, match=r"r\.tsv, line 2: field 3 \(rating\) 0.5 is outside the rating scale \[1, 5\]"):
+        fastmf.read_ratings(p, rating_scale=(1, 5))
+    # a declared wider scale is kept as declared
+    assert Ratings.from_arrays(users, items, ratings, rating_scale=(0, 10)).rating_scale == (0.0, 10.0)
+    with pytest.raises(ValueError, match="rating_scale must be 'infer'"):
+        Ratings.from_arrays(users, items, ratings, rating_scale="auto")
+
+
+def test_movielens_keeps_its_known_scale():
+    from fastmf.io import MOVIELENS
+
+    assert MOVIELENS["ml-100k"]["rating_scale"] == (1.0, 5.0)
+    assert MOVIELENS["ml-latest-small"]["rating_scale"] == (0.5, 5.0)
+
+
+# ---------------------------------------------------------------- id factorisation fast paths
+@pytest.mark.parametrize("values", [
+    np.array([5, 3, 5, 9, 3, 100]),                       # dense integers: presence table
+    np.array([10**12, 7, 10**12, -4]),                    # sparse range: np.unique
+    np.array([-3, -1, -3, 0]),
+    np.array([f"u{x}" for x in np.random.default_rng(0).integers(0, 5000, 120_000)]),  # pandas
+])
+def test_from_values_equals_np_unique(values):
+    m, idx = IdMap.from_values(values)
+    uniq, inv = np.unique(values, return_inverse=True)
+    assert list(m.ids) == list(uniq) and idx.dtype == np.int32
+    np.testing.assert_array_equal(idx, inv.reshape(-1))
+
+
+def test_duplicates_warn_with_count():
+    with pytest.warns(fastmf.DuplicateRatingsWarning, match=r"2 repeated \(user, item\) rating\(s\) resolved, "
+                      r"the last one in input order kept .* user 1, item 10 at position 1"):
+        ds = Ratings.from_arrays([1, 1, 2, 1], [10, 10, 5, 10], [1, 2, 3, 4])
+    assert len(ds) == 2
+    with pytest.warns(fastmf.DuplicateRatingsWarning, match="averaged"):
+        Ratings.from_arrays([1, 1], [10, 10], [1, 2], duplicates="mean")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Ratings.from_arrays([1, 2], [10, 10], [1, 2])  # no repeat, no warning

@@ -301,3 +301,117 @@ def test_ml100k_u1_against_loop(ml100k_dir):
     got = fastmf.evaluate(model, test, k=10, threshold=4, batch_size=100)
     check(got, reference_evaluate(model, test, 10, 4))
     assert got["n_users"] == len(np.unique(test.user_index[test.rating >= 4]))
+
+
+# ---------------------------------------------------------------- warnings about the test data
+def _dense(seed=0, n_users=30, n_items=20, scale=(1, 5)):
+    rng = np.random.default_rng(seed)
+    u, i = np.divmod(rng.permutation(n_users * n_items)[: n_users * n_items // 2], n_items)
+    r = rng.integers(scale[0], scale[1] + 1, u.size).astype(float)
+    return Ratings.from_arrays(u + 1, i + 1, r, rating_scale=scale)
+
+
+def _eval_warnings(model, test, **kw):
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = fastmf.evaluate(model, test, **kw)
+    return out, [str(w.message) for w in caught if issubclass(w.category, fastmf.EvaluationWarning)]
+
+
+def test_held_out_split_gives_no_warning():
+    ds = _dense()
+    train, test = fastmf.split.random_split(ds, test_size=0.2, random_state=0)
+    _, msgs = _eval_warnings(fastmf.Biases().fit(train), test)
+    assert msgs == []
+
+
+def test_overlap_with_training_data_warns_with_count_and_share():
+    ds = _dense()
+    train, test = fastmf.split.random_split(ds, test_size=0.2, random_state=0)
+    model = fastmf.Biases().fit(train)
+    both = train.concat(test)
+    _, msgs = _eval_warnings(model, both)
+    assert len(msgs) == 1
+    assert f"{len(train)} of the {len(both)} test ratings ({len(train) / len(both):.1%})" in msgs[0]
+    assert "training data" in msgs[0]
+    assert issubclass(fastmf.EvaluationWarning, UserWarning)
+    # the same pairs through another (equal-content) id map are still found
+    raw = Ratings.from_arrays(*both.to_arrays()[:3], rating_scale=(1, 5))
+    _, msgs = _eval_warnings(model, raw)
+    assert any(f"{len(train)} of the {len(both)} test ratings" in m for m in msgs)
+
+
+@pytest.mark.filterwarnings("ignore::fastmf.data.DuplicateRatingsWarning")
+def test_other_data_set_warns_scale_and_colliding_ids():
+    ds = _dense()
+    model = fastmf.Biases().fit(ds)
+    # ratings on a 0.5..10 scale, items 15..44 of which only 15..20 collide with the model's
+    rng = np.random.default_rng(1)
+    other = Ratings.from_arrays(rng.integers(1, 31, 200), rng.integers(15, 45, 200),
+                                rng.choice([0.5, 3.0, 10.0], 200), duplicates="last")
+    _, msgs = _eval_warnings(model, other)
+    text = "\n".join(msgs)
+    assert "outside the model's rating scale [1, 5]" in text
+    n_out = int(np.count_nonzero((other.rating < 1) | (other.rating > 5)))
+    assert f"{n_out} of {len(other)} test ratings" in text
+    assert "of the test's 30 items" in text and "24 of the test's 30 items (80%) are unknown" in text
+    assert "6 ids match" in text
+
+
+def test_all_unknown_warns():
+    model = fastmf.Biases().fit(_dense())
+    strangers = Ratings.from_arrays([1001, 1002], [2001, 2002], [3.0, 4.0])
+    _, msgs = _eval_warnings(model, strangers)
+    assert any("none of the 2 test ratings has a user and an item the model knows" in m for m in msgs)
+    # string ids never collide with integer ones: still all unknown
+    _, msgs = _eval_warnings(model, Ratings.from_arrays(["a", "b"], ["x", "y"], [3.0, 4.0]))
+    assert any("none of the 2 test ratings" in m for m in msgs)
+
+
+# ---------------------------------------------------------------- per-user table
+def test_per_user_table_matches_the_averages():
+    ds = _dense(seed=3)
+    train, test = fastmf.split.random_split(ds, test_size=0.3, random_state=1)
+    model = fastmf.Biases().fit(train)
+    plain = fastmf.evaluate(model, test, k=5, threshold=4)
+    scores, table = fastmf.evaluate(model, test, k=5, threshold=4, per_user=True)
+    assert scores == plain
+    pd = pytest.importorskip("pandas")
+    assert isinstance(table, pd.DataFrame)
+    in_test = np.flatnonzero(np.bincount(test.user_index, minlength=test.n_users))
+    assert list(table["user"]) == list(test.user_map.ids[in_test])
+    assert list(table["n_test"]) == list(np.bincount(test.user_index)[in_test])
+    evaluated = table["ndcg@5"].notna()
+    assert int(evaluated.sum()) == scores["n_users"]
+    for name in ("precision@5", "recall@5", "ndcg@5", "map@5", "hit_rate@5"):
+        assert table[name][evaluated].mean() == pytest.approx(scores[name], rel=1e-12)
+    # per-user rmse from the model's own predictions
+    u0 = table["user"].iloc[0]
+    mine = test.user_index == test.user_map.to_index(u0)
+    pred = model.predict(np.full(mine.sum(), u0), test.item_map.ids[test.item_index[mine]])
+    assert table["rmse"].iloc[0] == pytest.approx(np.sqrt(np.mean((pred - test.rating[mine]) ** 2)))
+    # pooled squared error equals the overall rmse
+    assert np.sqrt((table["rmse"] ** 2 * table["n_test"]).sum() / table["n_test"].sum()) == pytest.approx(scores["rmse"])
+
+
+def test_per_user_dict_without_pandas(monkeypatch):
+    import builtins
+
+    real = builtins.__import__
+
+    def no_pandas(name, *a, **kw):
+        if name == "pandas":
+            raise ImportError("no pandas")
+        return real(name, *a, **kw)
+
+    monkeypatch.setattr(builtins, "__import__", no_pandas)
+    ds = _dense(seed=4)
+    train, test = fastmf.split.random_split(ds, test_size=0.3, random_state=1)
+    scores, table = fastmf.evaluate(fastmf.Biases().fit(train), test, per_user=True)
+    assert isinstance(table, dict) and set(table) >= {"user", "n_test", "n_relevant", "rmse", "ndcg@10"}
+    assert all(len(v) == len(table["user"]) for v in table.values())
+    assert np.nanmean(table["ndcg@10"]) == pytest.approx(scores["ndcg@10"], rel=1e-12)
+    with pytest.raises(ValueError, match="per_user must be True or False"):
+        fastmf.evaluate(fastmf.Biases().fit(train), test, per_user="yes")

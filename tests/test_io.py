@@ -65,7 +65,9 @@ def test_header_true_and_infer(tmp_path):
     check_rows(read_ratings(q, sep=",", header=True), ROWS[1:])
     # without the header option the header line is reported as a bad rating on line 1
     with pytest.raises(ValueError, match=r"r\.txt, line 1: field 3 \(rating\) 'rating' is not a number"):
-        read_ratings(p, sep=",")
+        read_ratings(p, sep=",", header=False)
+    # the default is header="infer"
+    check_rows(read_ratings(p, sep=","))
 
 
 def test_header_infer_without_numeric_columns(tmp_path):
@@ -217,7 +219,7 @@ def test_line_numbers_count_header_comment_and_blank_lines(tmp_path):
 
 def test_field_count_error_wins_over_value_error(tmp_path):
     with pytest.raises(ValueError, match="line 1: expected 4 fields"):
-        read_ratings(write(tmp_path, "1\tx\n"))
+        read_ratings(write(tmp_path, "1\tx\n"), columns=COLS4)
 
 
 @pytest.mark.parametrize("bad", ["abc", "4,5", "3..5", "1e", "--3", "0x10", "4 5"])
@@ -254,13 +256,13 @@ def test_huge_rating_overflows(tmp_path):
 def test_rating_outside_scale(tmp_path):
     p = write(tmp_path, "h\n1,1,3,1\n\n1,2,6,1\n", "s.csv")
     with pytest.raises(ValueError, match=r"s\.csv, line 4: field 3 \(rating\) 6 is outside the rating scale \[1, 5\]"):
-        read_ratings(p, sep=",", header=True)
+        read_ratings(p, sep=",", header=True, rating_scale=(1, 5))
     with pytest.raises(ValueError, match=r"line 2: .* 0 is outside the rating scale \[0.5, 5\]"):
         read_ratings(write(tmp_path, "1,1,0.5,1\n1,2,0,1\n", "z.csv"), sep=",", rating_scale=(0.5, 5))
     ds = read_ratings(p, sep=",", header=True, rating_scale=None)
     assert_array_equal(ds.rating, [3, 6]) and ds.rating_scale is None
     # the bounds are inclusive
-    assert len(read_ratings(write(tmp_path, "1,1,1,1\n1,2,5,1\n", "b.csv"), sep=",")) == 2
+    assert len(read_ratings(write(tmp_path, "1,1,1,1\n1,2,5,1\n", "b.csv"), sep=",", rating_scale=(1, 5))) == 2
 
 
 def test_empty_field(tmp_path):
@@ -285,10 +287,11 @@ def test_missing_file(tmp_path):
 def test_long_line_is_truncated_in_message(tmp_path):
     p = write(tmp_path, "1\t" + "9" * 5000 + "\n")
     with pytest.raises(ValueError) as e:
-        read_ratings(p)
+        read_ratings(p, columns=COLS4)
     assert "found 2" in str(e.value) and len(str(e.value)) < 400 and "..." in str(e.value)
 
 
+@pytest.mark.filterwarnings("ignore::fastmf.data.DuplicateRatingsWarning")
 def test_duplicates_policy(tmp_path):
     p = write(tmp_path, "1,1,2,10\n1,2,3,11\n1,1,4,12\n2,1,5,13\n")
     last = read_ratings(p, sep=",")
@@ -665,3 +668,156 @@ def test_real_ml1m_partial():
     assert ds.user_info.get(1, "gender") == "F" and ds.user_info.get(2, "age") == 56
     with pytest.raises(DatasetNotFoundError, match="ratings_file="):
         load_movielens("ml-1m", path=folder)
+
+
+# ---------------------------------------------------------------- defaults a person expects
+def test_csv_suffix_means_comma_and_header_is_inferred(tmp_path):
+    p = write(tmp_path, "userId,movieId,rating,timestamp\n" + lines(","), "ratings.csv")
+    check_rows(read_ratings(p))
+    assert fio.guess_sep(p) == ","
+    assert fio.guess_sep(write(tmp_path, "1\t2\t3\n", "x.tsv")) == "\t"
+    assert fio.guess_sep(write(tmp_path, "1::2::3::4\n", "x.dat")) == "::"
+    assert fio.guess_sep(write(tmp_path, "1;2;3\n", "x.txt")) == ";"
+    assert fio.guess_sep(write(tmp_path, '"a,b";2;3\n', "y.txt")) == ";"
+    # a first line holding a number is data, not a header
+    check_rows(read_ratings(write(tmp_path, lines(","), "nohead.csv")))
+
+
+def test_three_column_file_has_no_timestamps(tmp_path):
+    p = write(tmp_path, "1,10,4\n1,20,3.5\n2,10,5\n", "three.csv")
+    ds = read_ratings(p)
+    assert ds.timestamp is None
+    assert_array_equal(ds.rating, [4, 3.5, 5]) and ds.rating_scale == (3.5, 5.0)
+    assert fio.guess_columns(p) == ("user", "item", "rating")
+    clicks = read_ratings(write(tmp_path, "a\tx\nb\ty\n", "clicks.tsv"))
+    assert clicks.rating_scale is None and list(clicks.rating) == [1, 1]
+
+
+def test_quoted_fields_lose_their_quotes(tmp_path):
+    text = ('"user","item","rating","timestamp"\n'
+            '"u1","Toy Story (1995)",4,100\n'
+            '"u,2","The ""Best"" Film",3.5,101\n'
+            'u3,"Heat, 1995",5,102\n')
+    ds = read_ratings(write(tmp_path, text, "q.csv"))
+    u, i, r, t = ds.to_arrays()
+    assert list(u) == ["u1", "u,2", "u3"]
+    assert list(i) == ["Toy Story (1995)", 'The "Best" Film', "Heat, 1995"]
+    assert_array_equal(r, [4, 3.5, 5]) and list(t) == [100, 101, 102]
+    # quoted integer ids are integers
+    ds = read_ratings(write(tmp_path, '"1","10","4"\n"2","10","3"\n', "n.csv"))
+    assert list(ds.user_map.ids) == [1, 2] and ds.user_map.ids.dtype == np.int64
+
+
+def test_quoted_file_errors_keep_file_and_line(tmp_path):
+    with pytest.raises(ValueError, match=r"bad\.csv, line 3: field 3 \(rating\) 'x' is not a number"):
+        read_ratings(write(tmp_path, '"a","b",1\n\n"c","d","x"\n', "bad.csv"))
+    with pytest.raises(ValueError, match=r"span\.csv, line 1: a quoted field spans lines"):
+        read_ratings(write(tmp_path, '"a\nb",1,2\nc,d,3\n', "span.csv"))
+    with pytest.raises(ValueError, match="one-character separator"):
+        read_ratings(write(tmp_path, '"a"::1::2\n', "q.dat"))
+
+
+def test_partly_missing_timestamps_are_dropped_with_a_warning(tmp_path):
+    p = write(tmp_path, "user,item,rating,ts\n1,10,4,100\n1,20,3,\n2,10,5,102\n2,30,1,\n", "ts.csv")
+    with pytest.warns(fio.MissingTimestampsWarning, match=r"ts\.csv: 2 line\(s\) have no timestamp "
+                                                          r"\(the first is line 3\)"):
+        ds = read_ratings(p)
+    assert ds.timestamp is None and len(ds) == 4
+    assert_array_equal(ds.rating, [4, 3, 5, 1])
+    # ignoring the column explicitly is silent
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert read_ratings(p, columns=("user", "item", "rating", None)).timestamp is None
+
+
+def test_duplicates_warn_with_file_count_and_line(tmp_path):
+    p = write(tmp_path, "1\t10\t4\t1\n1\t10\t2\t2\n2\t5\t3\t3\n2\t5\t1\t4\n2\t5\t5\t5\n", "d.tsv")
+    with pytest.warns(fastmf.DuplicateRatingsWarning,
+                      match=r"d\.tsv: 3 repeated \(user, item\) rating\(s\) resolved, the last one in input "
+                            r"order kept .*user 1, item 10 on line 2"):
+        ds = read_ratings(p)
+    assert_array_equal(ds.rating, [2, 5])
+    with pytest.raises(ValueError, match=r"d\.tsv, line 2: duplicate rating"):
+        read_ratings(p, duplicates="error")
+
+
+def test_cli_reads_a_file_like_the_library(tmp_path):
+    from fastmf import cli
+
+    for name, text in [("a.csv", "userId,movieId,rating\n1,10,4\n2,20,3\n"),
+                       ("b.dat", "1::10::4::5\n2::20::3::6\n"),
+                       ("c.txt", '"x"|"y"|2\n"z"|"y"|3\n')]:
+        p = write(tmp_path, text, name)
+        mine = cli.load_data(str(p))
+        ref = read_ratings(p)
+        for a, b in zip(mine.to_arrays(), ref.to_arrays()):
+            assert (a is None and b is None) or list(a) == list(b)
+        assert mine.rating_scale == ref.rating_scale
+        assert cli._guess_columns(str(p), fio.guess_sep(p), False) == fio.guess_columns(p)
+
+
+# ---------------------------------------------------------------- against a csv-module reference
+def _reference_parse(path, sep):
+    """Pure-Python reading of what read_ratings should return: csv module, header if no number."""
+    import csv
+
+    with open(path, newline="", encoding="utf-8") as fh:
+        rows = [r for r in csv.reader(fh, delimiter=sep) if r]
+
+    def number(x):
+        try:
+            float(x)
+            return True
+        except ValueError:
+            return False
+
+    if rows and not any(number(x) for x in rows[0]):
+        rows = rows[1:]
+    cols = list(zip(*[[x.strip() for x in r] for r in rows]))
+
+    def ids(col):
+        try:
+            return [int(x) for x in col]
+        except ValueError:
+            return list(col)
+
+    return ids(cols[0]), ids(cols[1]), [float(x) for x in cols[2]], \
+        [int(x) for x in cols[3]] if len(cols) > 3 else None
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_generated_files_match_the_csv_module(tmp_path, seed):
+    import csv
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 300))
+    n_cols = int(rng.choice([3, 4]))
+    string_ids = bool(rng.integers(2))
+    sep = [",", ";", "\t", "|"][seed % 4]
+    suffix = ".csv" if sep == "," else ".txt"
+    pairs = rng.choice(40 * 50, n, replace=False)
+    words = ["a", "b c", 'q"uote', "x,y", "z;w", "p|q", "tab"]
+    rows = []
+    for key in pairs:
+        u, i = divmod(int(key), 50)
+        uid = f"{words[u % len(words)]}-{u}" if string_ids else str(u)
+        row = [uid, str(i), str(float(rng.integers(1, 11)) / 2)]
+        if n_cols == 4:
+            row.append(str(int(rng.integers(0, 10**9))))
+        rows.append(row)
+    p = tmp_path / f"gen{suffix}"
+    with open(p, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh, delimiter=sep, quoting=[csv.QUOTE_MINIMAL, csv.QUOTE_ALL][seed % 2],
+                       lineterminator=["\n", "\r\n"][seed % 2])
+        if seed % 3 == 0:
+            w.writerow(["user", "item", "rating", "timestamp"][:n_cols])
+        w.writerows(rows)
+    u, i, r, t = _reference_parse(p, sep)
+    ds = read_ratings(p, sep=None if sep in (",", ";", "|") else sep)
+    gu, gi, gr, gt = ds.to_arrays()
+    assert list(gu) == u and list(gi) == i
+    assert_array_equal(gr, np.asarray(r, dtype=np.float32))
+    assert (gt is None) == (t is None) and (t is None or list(gt) == t)
+    assert ds.rating_scale == (min(r), max(r)) or min(r) == max(r)
