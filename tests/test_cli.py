@@ -509,8 +509,13 @@ def test_ml100k_chain(tmp_path):
     assert out["item"] == 127 and out["title"] == "Godfather, The (1972)" and len(out["items"]) == 10
     assert all(e["title"] and "genres" in e for e in out["items"])
 
+    # the saved model is refit on all 100,000 ratings, so u1.test is training data: evaluate says so
+    assert ev.returncode == 0, ev.stderr
+    assert "EvaluationWarning" in ev.stderr and "training data" in ev.stderr
     test = fastmf.load_movielens("ml-100k", path=folder, ratings_file="u1.test", download=False)
-    assert json.loads(ev.stdout)["metrics"] == pytest.approx(fastmf.evaluate(model, test, k=10), rel=1e-12)
+    with pytest.warns(fastmf.EvaluationWarning, match="training data"):
+        expected = fastmf.evaluate(model, test, k=10)
+    assert json.loads(ev.stdout)["metrics"] == pytest.approx(expected, rel=1e-12)
 
 
 # ---------------------------------------------------------------------- user mistakes

@@ -86,7 +86,8 @@ def test_scores_recommend_and_fold_in(clicks):
                                rtol=1e-8, atol=1e-11)
     new_ids, _ = m.recommend_new(clicks.item_map.ids[csr.indices[sl]], csr.data[sl], n=10)
     assert not seen & set(new_ids.tolist())
-    evaluated = fastmf.evaluate(m, clicks, k=5)
+    with pytest.warns(fastmf.EvaluationWarning, match="training data"):  # clicks are its training data
+        evaluated = fastmf.evaluate(m, clicks, k=5)
     assert "rmse" not in evaluated and 0 <= evaluated["ndcg@5"] <= 1
 
 
