@@ -149,11 +149,13 @@ def learning_curve(history_or_model, path: str | os.PathLike | None = None,
         panels.setdefault(_family(key[1]), []).append(key)
     order = [f for f in ("error", "loss", "ranking") if f in panels] + \
             [f for f in panels if f not in ("error", "loss", "ranking")]
-    if figsize is None:
+    default_size = figsize is None
+    if default_size:
         figsize = (6.4, 4.0 + 2.6 * (len(order) - 1))
     _check_size(figsize, dpi)
     fig, axes = _panel_axes(ax, len(order), order, figsize, dpi)
     marker = "o" if len(history) <= 30 else None
+    wide = False
     for panel, (family, a) in enumerate(zip(order, axes)):
         metrics = list(dict.fromkeys(m for _, m in panels[family]))
         for split, metric in panels[family]:
@@ -177,10 +179,19 @@ def learning_curve(history_or_model, path: str | os.PathLike | None = None,
                      else "loss")
         a.xaxis.get_major_locator().set_params(integer=True)
         a.grid(True, alpha=0.3)
-        a.legend(loc="best", fontsize="small")
+        # beside the panel once the stars and the kept-epoch line make it long: inside it would cover
+        # the curves (the constrained layout makes room for it)
+        n_entries = len(a.get_legend_handles_labels()[1])
+        if n_entries > 3:
+            a.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize="small", borderaxespad=0.0)
+            wide = True
+        else:
+            a.legend(loc="best", fontsize="small")
         if panel == len(axes) - 1:
             a.set_xlabel("epoch")
     axes[0].set_title(("Learning curve" + (f": {name}" if name else "")) if title is None else title)
+    if wide and default_size and ax is None:  # room for the legends beside the panels
+        fig.set_size_inches(fig.get_size_inches()[0] + 3.4, fig.get_size_inches()[1])
     if path is not None:
         _save(fig, path)
     return fig

@@ -124,7 +124,15 @@ def test_learning_curve_of_a_ranking_history_has_a_loss_and_a_ranking_panel(tmp_
     path = tmp_path / "ials.png"
     fig = learning_curve(hist, path)
     loss_ax, rank_ax = fig.axes
-    assert png_size(path) == (640, 660)  # 4.0 in for the first panel, 2.6 more for the second
+    # 4.0 in for the first panel, 2.6 more for the second; 3.4 in wider for the ranking panel's legend
+    # of five entries (two curves, their best epochs... ), which goes beside the panel, not over it
+    assert png_size(path) == (980, 660)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    rank_box = rank_ax.get_window_extent(renderer)
+    legend_box = rank_ax.get_legend().get_window_extent(renderer)
+    assert legend_box.x0 >= rank_box.x1 and legend_box.x1 <= fig.bbox.x1
+    assert loss_ax.get_legend().get_window_extent(renderer).x1 <= loss_ax.get_window_extent(renderer).x1
     assert loss_ax.get_ylabel() == "loss" and rank_ax.get_ylabel() == "NDCG@10 / precision@10"
     assert loss_ax.get_title() == "Learning curve" and rank_ax.get_xlabel() == "epoch"
     assert loss_ax.get_shared_x_axes().joined(loss_ax, rank_ax)
@@ -215,7 +223,7 @@ def test_learning_curve_into_given_axes_and_other_formats(model, tmp_path):
     learning_curve(model, str(tmp_path / "curves.svg"))
     assert b"<svg" in (tmp_path / "curves.svg").read_bytes()[:400]
     learning_curve(model, tmp_path / "noext")  # no extension: PNG at exactly that path
-    assert png_size(tmp_path / "noext") == (640, 400)
+    assert png_size(tmp_path / "noext") == (980, 400)  # 6.4 in + 3.4 for the legend of 5 entries beside it
 
 
 @pytest.mark.parametrize("arg, match", [
