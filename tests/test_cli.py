@@ -201,7 +201,7 @@ def test_train_json_matches_the_library(synth):
     np.testing.assert_array_equal(saved.item_factors_, full.item_factors_)
     assert int(saved.user_counts_.sum()) == 6400 and len(saved.history_) == 5
     (w, h), size = png_size(d / "curves.png")
-    assert (w, h) == (640, 400) and size > 5000
+    assert (w, h) == (980, 400) and size > 5000  # train, eval RMSE and MAE, two stars: legend beside the panel
 
 
 def test_refit_serves_every_rating_and_no_refit_keeps_the_evaluated_model(synth, tmp_path):
