@@ -148,6 +148,7 @@ MODEL_OPTIONS = {
     "alpha": ("alpha",),
     "threads": ("n_threads",),
     "dtype": ("dtype",),
+    "ranking": ("ranking",),
 }
 
 
@@ -1086,6 +1087,9 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=None, metavar="N", help="seed of the split and the model (default 0)")
     g.add_argument("--threads", type=int, default=None, metavar="N", help="training threads (default: all cores; one for SGD on fewer than 20,000 ratings)")
     g.add_argument("--dtype", choices=("float32", "float64"), default=None, help="factor precision")
+    g.add_argument("--ranking", choices=("engagement", "rating"), default=None,
+                   help="top-N order of mf/als: engagement (default: predicted rating weighted by how "
+                        "likely the user is to rate the item) or rating (plain predicted rating)")
     g.add_argument("--param", action="append", metavar="NAME=VALUE",
                    help="any other constructor argument of the model (repeatable), e.g. init_std=0.05")
     g.add_argument("--early-stopping", type=int, default=None, metavar="N",

@@ -659,6 +659,10 @@ def test_make_model_maps_options_to_parameters():
         cli.make_model("svd", {})
     with pytest.raises(ValueError, match="Biases: reg must be"):
         cli.make_model("biases", {"reg": -1.0})
+    assert cli.make_model("als", {"ranking": "rating"}).get_params()["ranking"] == "rating"
+    assert cli.make_model("mf", {"ranking": None}).get_params()["ranking"] == "engagement"
+    with pytest.raises(cli.UserError, match="--ranking does not apply to --model ials"):
+        cli.make_model("ials", {"ranking": "rating"})
 
 
 def test_model_table_reports_a_missing_class(monkeypatch):
