@@ -57,6 +57,9 @@ def test_serial_fallback_build(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "OpenMP off" in proc.stdout
     assert "2 parallel jobs" in proc.stdout
+    opt = {l.split(" -c ")[1].split()[0]: [a for a in l.split() if a.startswith("-O")]
+           for l in proc.stdout.splitlines() if " -c " in l}
+    assert opt["csrc/sgd.c"][-1] == "-O3" and opt["fastmf/_sgd.c"][-1] == "-O2", opt
     compile_lines = [l for l in proc.stdout.splitlines() if " -c " in l]
     assert compile_lines, "expected compiler command lines in the build log"
     for line in compile_lines:  # portable by default: no CPU-specific or value-changing flags
@@ -122,6 +125,12 @@ def test_parallel_compile_compiles_every_source_biggest_first_and_reports_errors
     with pytest.raises(Exception) as err:  # distutils' CompileError (module name depends on the shim)
         cc.compile([str(tmp_path / "broken.c"), *srcs], output_dir=str(tmp_path / "out2"))
     assert type(err.value).__name__ == "CompileError"
+
+
+def test_only_the_cython_wrappers_are_cold():
+    mod = load_setup_module()
+    assert mod.cold("fastmf/_sgd.c") and mod.cold(str(ROOT / "fastmf" / "_als.c"))
+    assert not mod.cold("csrc/sgd.c") and not mod.cold("csrc/als.c") and not mod.cold("fastmf/x.c")
 
 
 def test_the_rebuild_test_runs_only_when_asked():
