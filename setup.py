@@ -215,7 +215,10 @@ def extensions():
         "cdivision": not debug,
         "embedsignature": True,
     }
-    return cythonize(exts, compiler_directives=directives, quiet=True)
+    # Cython translates the .pyx files in worker processes (fork: Linux only, to keep it simple)
+    nthreads = jobs() if sys.platform.startswith("linux") else 0
+    return cythonize(exts, compiler_directives=directives, quiet=True,
+                     nthreads=nthreads if nthreads > 1 else 0)
 
 
 if __name__ == "__main__":
