@@ -128,19 +128,22 @@ def parallel_compile(compiler, slots):
             output_dir, macros, include_dirs, sources, depends, extra_postargs)
         cc_args = compiler._get_cc_args(pp_opts, debug, extra_preargs)
 
-        def one(obj):
-            src, ext = build[obj]
-            post = ["-O2" if a == "-O3" else a for a in extra_postargs] if cold(src) else extra_postargs
-            with sem:
+        def one(obj):  # runs holding a slot of sem, which it releases
+            try:
+                src, ext = build[obj]
+                post = ["-O2" if a == "-O3" else a for a in extra_postargs] if cold(src) else extra_postargs
                 compiler._compile(obj, src, ext, cc_args, post, pp_opts)
+            finally:
+                sem.release()
 
         todo = sorted((obj for obj in objects if obj in build), key=lambda o: -_size(build[o][0]))
-        if len(todo) <= 1:
+        with ThreadPoolExecutor(max(1, len(todo))) as pool:
+            futures = []
             for obj in todo:
-                one(obj)
-        else:
-            with ThreadPoolExecutor(len(todo)) as pool:
-                list(pool.map(one, todo))  # re-raises the first CompileError
+                sem.acquire()  # slots are taken in this order: the biggest file starts first
+                futures.append(pool.submit(one, obj))
+            for fut in futures:
+                fut.result()  # re-raises the first CompileError
         return objects
 
     compiler.compile = compile
