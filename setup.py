@@ -11,6 +11,9 @@ Switches (environment variables read at build time):
 ``FASTMF_CFLAGS``
     extra compiler flags, e.g. ``-march=native`` for a local build tuned to this CPU. The default
     build never uses ``-march=native`` or ``-ffast-math`` so wheels stay portable and results exact.
+``FASTMF_BUILD_JOBS``
+    how many compiler processes run at once (default: the CPU count; ``-j N`` on the command line
+    also sets it). The C files of all extensions are compiled in parallel, the biggest first.
 """
 
 import glob
@@ -18,7 +21,9 @@ import os
 import shlex
 import sys
 import tempfile
+import threading
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
@@ -87,8 +92,71 @@ def compiler_accepts(compiler, flags):
     return True
 
 
+def jobs():
+    """Number of compiler processes to run at once: FASTMF_BUILD_JOBS, else the CPU count."""
+    try:
+        n = int(os.environ.get("FASTMF_BUILD_JOBS", "0"))
+    except ValueError:
+        n = 0
+    return n if n > 0 else (os.cpu_count() or 1)
+
+
+def _size(path):
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
+def cold(src):
+    """The Cython-generated wrappers fastmf/_*.c: argument checks and glue, no loop that runs per
+    rating (the kernels are in csrc/). They build at -O2, a third faster to compile than -O3."""
+    return os.path.basename(os.path.dirname(os.path.abspath(src))) == "fastmf" and \
+        os.path.basename(src).startswith("_")
+
+
+def parallel_compile(compiler, slots):
+    """Make ``compiler.compile`` compile its sources in threads, at most ``slots`` compiler processes
+    at once over all extensions (setuptools compiles one extension's sources one after another; with
+    build_ext's own parallelism across extensions this keeps every core busy). Cold files (see
+    ``cold``) get -O2 in place of -O3."""
+    sem = threading.BoundedSemaphore(slots)
+
+    def compile(sources, output_dir=None, macros=None, include_dirs=None, debug=0,
+                extra_preargs=None, extra_postargs=None, depends=None):
+        macros, objects, extra_postargs, pp_opts, build = compiler._setup_compile(
+            output_dir, macros, include_dirs, sources, depends, extra_postargs)
+        cc_args = compiler._get_cc_args(pp_opts, debug, extra_preargs)
+
+        def one(obj):  # runs holding a slot of sem, which it releases
+            try:
+                src, ext = build[obj]
+                post = ["-O2" if a == "-O3" else a for a in extra_postargs] if cold(src) else extra_postargs
+                compiler._compile(obj, src, ext, cc_args, post, pp_opts)
+            finally:
+                sem.release()
+
+        todo = sorted((obj for obj in objects if obj in build), key=lambda o: -_size(build[o][0]))
+        with ThreadPoolExecutor(max(1, len(todo))) as pool:
+            futures = []
+            for obj in todo:
+                sem.acquire()  # slots are taken in this order: the biggest file starts first
+                futures.append(pool.submit(one, obj))
+            for fut in futures:
+                fut.result()  # re-raises the first CompileError
+        return objects
+
+    compiler.compile = compile
+
+
 class BuildExt(build_ext):
-    """build_ext that adds OpenMP when the compiler supports it, and the debug/optimisation flags."""
+    """build_ext that adds OpenMP when the compiler supports it, and the debug/optimisation flags, and
+    compiles in parallel (extensions and the C files within one) on all cores by default."""
+
+    def finalize_options(self):
+        super().finalize_options()
+        if not self.parallel:  # `-j N` / `--parallel N` still wins
+            self.parallel = jobs()
 
     def build_extensions(self):
         ctype = self.compiler.compiler_type
@@ -116,7 +184,12 @@ class BuildExt(build_ext):
         for ext in self.extensions:
             ext.extra_compile_args = list(ext.extra_compile_args) + opt + cflags
             ext.extra_link_args = list(ext.extra_link_args) + lflags
-        print(f"fastmf: OpenMP {'on ' + ' '.join(cflags) if omp else 'off'}; debug={debug}")
+        print(f"fastmf: OpenMP {'on ' + ' '.join(cflags) if omp else 'off'}; debug={debug}; "
+              f"{self.parallel} parallel jobs")
+        if ctype != "msvc":  # MSVC's compile() batches its own sources; leave it alone
+            parallel_compile(self.compiler, max(1, int(self.parallel)))
+            # the extension with the most C first (_sgd: csrc/sgd.c is the longest compile)
+            self.extensions.sort(key=lambda e: -sum(_size(s) for s in e.sources))
         super().build_extensions()
 
 
@@ -145,7 +218,10 @@ def extensions():
         "cdivision": not debug,
         "embedsignature": True,
     }
-    return cythonize(exts, compiler_directives=directives, quiet=True)
+    # Cython translates the .pyx files in worker processes (fork: Linux only, to keep it simple)
+    nthreads = jobs() if sys.platform.startswith("linux") else 0
+    return cythonize(exts, compiler_directives=directives, quiet=True,
+                     nthreads=nthreads if nthreads > 1 else 0)
 
 
 if __name__ == "__main__":

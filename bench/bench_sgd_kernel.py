@@ -9,7 +9,7 @@ biased model, lr=0.005, reg=0.02, factors drawn N(0, 0.1). Every timing is one e
 ratings / median seconds / threads.
 
 Groups (each fast path beside its baseline in the same run):
-- ``epoch-k{16,32,64,128}``: the global-shuffle serial epoch (Fisher-Yates shuffle + epoch, the
+- ``epoch-k{16,32,64,100,128}``: the global-shuffle serial epoch (Fisher-Yates shuffle + epoch, the
   textbook order, ``schedule="shuffle"``) and the blocked schedule with 8 x 8 blocks on 1 and on
   2 threads (per-block shuffle included; ratings packed in block order once per fit and factor rows
   64-byte aligned with ``aligned_factors``, as recommended to the estimator).
@@ -125,7 +125,7 @@ def _openmp():
     return bool(_csr.openmp_enabled())
 
 
-@pytest.mark.parametrize("k", [16, 32, 64, 128])
+@pytest.mark.parametrize("k", [16, 32, 64, 100, 128])
 @pytest.mark.parametrize("mode", ["shuffle-1t", "blocked-1t", "blocked-2t"])
 def test_epoch(benchmark, ml1m, k, mode):
     users, items, ratings, n_users, n_items = ml1m

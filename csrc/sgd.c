@@ -981,8 +981,9 @@ static int SFX(stage_b)(const stage_ctx *c, int64_t x, int64_t *ring_idx, int32_
  *     as one at a time), else of rating t alone.
  * Stage B runs in order, so when it rejects position x the updates of positions < x are done and
  * none after: the same outcome as checking each rating just before its update.
- * `biased`, `blocked` and `nv` (0: element path; 1..FASTMF_MAX_NV: vectors per row; -1: vector path
- * with the row length read at run time) are compile-time constants in each copy (see sgd_run). */
+ * `nv` (0: element path; 1..FASTMF_MAX_NV: vectors per row; -1: vector path with the row length
+ * read at run time) and `biased` are compile-time constants in each copy; `blocked` is a run-time
+ * flag (see sgd_run). */
 FASTMF_INLINE
 static run_result SFX(run_impl)(const fastmf_sgd_problem *pb, const int64_t *order, int64_t n,
                                 const block_ref *blk, const int prefetch, const int biased,
@@ -1117,14 +1118,14 @@ static run_result SFX(run_impl)(const fastmf_sgd_problem *pb, const int64_t *ord
     return out;
 }
 
-/* run the update over order[0..n-1], dispatching to a copy specialised for biased/unbiased,
- * plain/blocked and (vector path) the row length in vectors: fewer live values, no per-rating tests
- * of the flags and fully unrolled row loops. Compiled once per instruction set (FASTMF_CLONES). */
+/* run the update over order[0..n-1], dispatching to a copy specialised for biased/unbiased and
+ * (vector path) the row length in vectors: fewer live values, no per-rating test of the flag and
+ * fully unrolled row loops with the copies pv, qv in registers. `blocked` is a run-time flag (one
+ * well-predicted test per rating in stage B; specialising it too doubled the copies of the loop, and
+ * the build time, for no measurable speed). Compiled once per instruction set (FASTMF_CLONES). */
 #define RUN_NV(NV)                                                                              \
-    (pb->biased ? (blk != NULL ? SFX(run_impl)(pb, order, n, blk, pf, 1, 1, NV)                  \
-                               : SFX(run_impl)(pb, order, n, NULL, pf, 1, 0, NV))                \
-                : (blk != NULL ? SFX(run_impl)(pb, order, n, blk, pf, 0, 1, NV)                  \
-                               : SFX(run_impl)(pb, order, n, NULL, pf, 0, 0, NV)))
+    (pb->biased ? SFX(run_impl)(pb, order, n, blk, pf, 1, blk != NULL, NV)                       \
+                : SFX(run_impl)(pb, order, n, blk, pf, 0, blk != NULL, NV))
 FASTMF_CLONES
 static run_result SFX(sgd_run)(const fastmf_sgd_problem *pb, const int64_t *order, int64_t n,
                                const block_ref *blk, int pf)
