@@ -21,12 +21,14 @@ The bars are the library's own (``fit(..., progress=...)``); the library prints 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import logging
 import math
 import os
 import sys
 import time
+import warnings
 from typing import Sequence
 
 EXIT_USAGE = 2
@@ -1170,6 +1172,11 @@ def _error_text(exc):
     return str(msg)
 
 
+def _show_warning(command, message, category, filename, lineno, file=None, line=None):
+    """``warnings.showwarning`` for the command line: ``fastmf CMD: warning: text`` on stderr."""
+    print(f"fastmf {command}: warning: {message}", file=sys.stderr if file is None else file)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -1178,7 +1185,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     setup_logging(args.verbose)
     try:
-        return args.func(args)
+        with warnings.catch_warnings():
+            # fastmf's warnings (evaluation on training data, repeated pairs in a file, ...) read as
+            # one line each, like the errors, not as Python's file:line plus a source line
+            warnings.showwarning = functools.partial(_show_warning, args.command)
+            return args.func(args)
     except BrokenPipeError:
         # the reader went away (e.g. `| head`): stop quietly, and keep the interpreter from
         # complaining when it flushes stdout at exit
