@@ -1,0 +1,59 @@
+"""Model files written by fastmf 0.1.0 (format version 1, before the architecture move) load with
+today's code and give the same predictions, recommendations and similar items, bit for bit.
+
+The fixtures in ``tests/fixtures/models_v1`` were written once by ``make_models_v1.py`` at commit
+78d5af8 and are never regenerated: they are what users' saved models look like.
+"""
+
+import os
+
+import numpy as np
+import pytest
+
+import fastmf
+
+HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "models_v1")
+KEYS = ("global_mean", "biases", "popularity", "mf_sgd", "mf_sgd_rating", "mf_als", "ials")
+CLASSES = {"global_mean": "GlobalMean", "biases": "Biases", "popularity": "Popularity",
+           "mf_sgd": "MatrixFactorization", "mf_sgd_rating": "MatrixFactorization",
+           "mf_als": "MatrixFactorization", "ials": "ImplicitALS"}
+
+
+@pytest.fixture(scope="module")
+def expected():
+    with np.load(os.path.join(HERE, "expected.npz"), allow_pickle=False) as npz:
+        return {name: npz[name] for name in npz.files}
+
+
+def test_every_fixture_is_checked(expected):
+    assert sorted({name.split("/")[0] for name in expected}) == sorted(KEYS)
+    assert sorted(f[:-4] for f in os.listdir(HERE) if f != "expected.npz") == sorted(KEYS)
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_old_file_loads_with_identical_answers(key, expected):
+    model = fastmf.load(os.path.join(HERE, f"{key}.npz"))
+    assert type(model).__name__ == CLASSES[key]
+    users = model.user_map_.ids[:8]
+    items = model.item_map_.ids[:10]
+    uu, ii = np.meshgrid(users, items, indexing="ij")
+    np.testing.assert_array_equal(model.predict(uu.ravel(), ii.ravel()), expected[f"{key}/predict"])
+    ids, scores = model.recommend(users, n=5)
+    np.testing.assert_array_equal(ids, expected[f"{key}/recommend_ids"])
+    np.testing.assert_array_equal(scores, expected[f"{key}/recommend_scores"])
+    if f"{key}/similar_ids" in expected:
+        ids, scores = model.similar_items(items[0], n=5)
+        np.testing.assert_array_equal(ids, expected[f"{key}/similar_ids"])
+        np.testing.assert_array_equal(scores, expected[f"{key}/similar_scores"])
+
+
+@pytest.mark.parametrize("key", KEYS)
+def test_old_file_saves_again_identically(key, tmp_path):
+    """Loading and saving an old file keeps every answer (the new file loads to the same model)."""
+    old = fastmf.load(os.path.join(HERE, f"{key}.npz"))
+    old.save(tmp_path / "again.npz")
+    new = fastmf.load(tmp_path / "again.npz")
+    users = old.user_map_.ids
+    np.testing.assert_array_equal(new.recommend(users, n=7)[0], old.recommend(users, n=7)[0])
+    np.testing.assert_array_equal(new.predict(users, np.repeat(old.item_map_.ids[0], len(users))),
+                                  old.predict(users, np.repeat(old.item_map_.ids[0], len(users))))
