@@ -11,7 +11,10 @@ Quick start::
 Names are imported on first use (PEP 562), so ``import fastmf`` stays fast for the command line.
 """
 
+from __future__ import annotations
+
 import importlib
+from typing import Any
 
 from fastmf._version import __version__
 
@@ -40,14 +43,14 @@ _SUBMODULES = ("data", "io", "synthetic", "split", "metrics", "evaluation", "bas
 __all__ = ["__version__", "openmp_enabled", *_EXPORTS, *_SUBMODULES]
 
 
-def openmp_enabled():
+def openmp_enabled() -> bool:
     """True when the C kernels were compiled with OpenMP (multi-threaded), False for the serial build."""
     from fastmf import _csr
 
     return _csr.openmp_enabled()
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> Any:
     if name in _EXPORTS:
         value = getattr(importlib.import_module(_EXPORTS[name]), name)
     elif name in _SUBMODULES:
@@ -58,5 +61,5 @@ def __getattr__(name):
     return value
 
 
-def __dir__():
+def __dir__() -> list[str]:
     return sorted(set(globals()) | set(__all__))

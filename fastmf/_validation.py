@@ -9,8 +9,14 @@ from __future__ import annotations
 
 import numbers
 import os
+from typing import Literal, Type, Union
 
 import numpy as np
+
+#: what every ``random_state`` / ``seed`` parameter accepts (see :class:`RandomState`)
+SeedLike = Union[None, int, np.random.Generator]
+#: the ``dtype`` of factors and ratings: float32 or float64, by name or by NumPy type
+FloatDType = Union[Literal["float32", "float64"], Type[np.float32], Type[np.float64]]
 
 
 class Interval:

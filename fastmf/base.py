@@ -39,13 +39,15 @@ selection, so the order is that of the unclipped scores.
 from __future__ import annotations
 
 import inspect
-from typing import TYPE_CHECKING, Any, Literal, Optional, Sequence, Tuple, Union
+import os
+from typing import TYPE_CHECKING, Any, Callable, Dict, Literal, Optional, Sequence, Tuple, TypeVar, Union
 
 import numpy as np
+import numpy.typing as npt
 
 from fastmf import _topk
 from fastmf._validation import check_params, first_true, resolve_n_threads
-from fastmf.data import Ratings
+from fastmf.data import Ids, Ratings
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
@@ -55,7 +57,10 @@ __all__ = ["Recommender", "NotFittedError", "UnknownUserWarning"]
 #: the ``unknown=`` policies of every public method taking raw ids
 UNKNOWN_POLICIES = ("raise", "fallback")
 Unknown = Literal["raise", "fallback"]
-Ids = Union[int, str, Sequence[Any], np.ndarray]
+#: a fit callback: ``cb(model, history_entry)`` after every epoch; a true result stops training
+Callback = Callable[["Recommender", Dict[str, Any]], Any]
+#: ``set_params`` returns the model it was called on, typed as its own class
+_R = TypeVar("_R", bound="Recommender")
 
 # Score blocks for recommend are cut so that one block holds about this many scores (bounded memory).
 _SCORE_BLOCK = 1 << 22
@@ -87,11 +92,11 @@ class Recommender:
         return [p.name for p in sig.parameters.values()
                 if p.name != "self" and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)]
 
-    def get_params(self, deep=False):
+    def get_params(self, deep: bool = False) -> Dict[str, Any]:
         """The constructor arguments as a dict (``deep`` is accepted for scikit-learn compatibility)."""
         return {name: getattr(self, name) for name in self._param_names()}
 
-    def set_params(self, **params):
+    def set_params(self: _R, **params: Any) -> _R:
         """Set constructor arguments; unknown names and invalid values raise ValueError."""
         valid = self._param_names()
         for name in params:
@@ -115,6 +120,9 @@ class Recommender:
         return f"{type(self).__name__}({', '.join(shown)})"
 
     # ------------------------------------------------------------------ fitting
+    if TYPE_CHECKING:  # every model defines fit(train, ...) -> self; declared for type checkers only
+        def fit(self, train: Any, *args: Any, **kwargs: Any) -> Recommender: ...
+
     def _start_fit(self, train):
         """Validate the training data and hyper-parameters; record what every model keeps: the id
         maps, scale, global mean, item counts, the seen-items CSR and the metadata."""
@@ -146,7 +154,7 @@ class Recommender:
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(train) first")
 
     # ------------------------------------------------------------------ persistence
-    def save(self, path):
+    def save(self, path: Union[str, os.PathLike[str]]) -> str:
         """Write the fitted model to ``path`` as one ``.npz`` file (the name is used exactly as
         given), atomically; read it back with :func:`fastmf.load`. Returns the path as a str.
         See :func:`fastmf.persistence.save_model` for the format and the errors."""
@@ -154,7 +162,7 @@ class Recommender:
 
         return save_model(self, path)
 
-    def history_frame(self):
+    def history_frame(self) -> pandas.DataFrame:
         """The training history ``history_`` as a pandas DataFrame: one row per epoch (sweep),
         indexed by ``epoch``, one column per recorded key (``train_rmse``, ``eval_rmse``,
         ``train_loss``, ``eval_ndcg@10``, ``seconds``, ...). Needs pandas (imported here only);
@@ -223,7 +231,8 @@ class Recommender:
             pred = np.clip(pred, *self.rating_scale_)
         return pred[0].item() if scalar else pred
 
-    def predict_indices(self, user_index, item_index, clip=True):
+    def predict_indices(self, user_index: npt.ArrayLike, item_index: npt.ArrayLike,
+                        clip: bool = True) -> np.ndarray:
         """Predictions for dense index pairs of this model's id maps (-1 marks an unknown id)."""
         self._check_fitted()
         u = np.asarray(user_index, dtype=np.int64)
@@ -378,7 +387,8 @@ class Recommender:
             scores[finite] = np.clip(scores[finite], *scale)
         return scores
 
-    def recommend_indices(self, user_index, n=10, exclude_seen=True, candidates=None):
+    def recommend_indices(self, user_index: npt.ArrayLike, n: int = 10, exclude_seen: bool = True,
+                          candidates: Optional[npt.ArrayLike] = None) -> Tuple[np.ndarray, np.ndarray]:
         """Top-``n`` dense item indices for dense user indices (-1 = unknown user: fallback ranking).
 
         Returns ``(items, scores)``: int64 and float64 arrays of shape ``(len(user_index), n)``,
@@ -550,7 +560,7 @@ class Recommender:
         return (out[0], scores[0]) if scalar else (out, scores)
 
 
-def topn_rows(scores, n):
+def topn_rows(scores: np.ndarray, n: int) -> Tuple[np.ndarray, np.ndarray]:
     """Exact top-``n`` of each row of ``scores``: (indices, values), best first, ties by lower index.
 
     Entries equal to -inf are never selected (their slots come back as index -1, value -inf).

@@ -6,10 +6,13 @@ or ``Popularity`` on ranking metrics has learned nothing.
 
 from __future__ import annotations
 
+from typing import Literal, Optional
+
 import numpy as np
 
 from fastmf._validation import Interval, Options
 from fastmf.base import Recommender
+from fastmf.data import Ratings
 
 __all__ = ["GlobalMean", "Biases", "Popularity"]
 
@@ -23,10 +26,10 @@ class GlobalMean(Recommender):
 
     _new_user_needs_ratings = False
 
-    def __init__(self):
+    def __init__(self) -> None:
         pass
 
-    def fit(self, train):
+    def fit(self, train: Ratings) -> GlobalMean:
         """Record the global mean of ``train``; returns self."""
         self._start_fit(train)
         return self
@@ -81,13 +84,14 @@ class Biases(Recommender):
         "n_iter": Interval("int", 1, None),
     }
 
-    def __init__(self, reg=5.0, reg_user=None, reg_item=None, n_iter=15):
+    def __init__(self, reg: float = 5.0, reg_user: Optional[float] = None, reg_item: Optional[float] = None,
+                 n_iter: int = 15) -> None:
         self.reg = reg
         self.reg_user = reg_user
         self.reg_item = reg_item
         self.n_iter = n_iter
 
-    def fit(self, train):
+    def fit(self, train: Ratings) -> Biases:
         """Fit the biases on ``train`` (a Ratings); returns self."""
         self._start_fit(train)
         lam_u = float(self.reg if self.reg_user is None else self.reg_user)
@@ -138,10 +142,10 @@ class Popularity(Recommender):
     _new_user_needs_ratings = False
     _constraints = {"by": Options("count", "sum")}
 
-    def __init__(self, by="count"):
+    def __init__(self, by: Literal["count", "sum"] = "count") -> None:
         self.by = by
 
-    def fit(self, train):
+    def fit(self, train: Ratings) -> Popularity:
         """Count the ratings per item in ``train``; returns self."""
         self._start_fit(train)
         if self.by == "count":

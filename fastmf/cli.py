@@ -29,7 +29,11 @@ import os
 import sys
 import time
 import warnings
-from typing import Sequence
+from typing import TYPE_CHECKING, Any, Sequence, TextIO
+
+if TYPE_CHECKING:  # pragma: no cover - fastmf itself is imported on first use, so --help stays fast
+    from fastmf.base import Recommender
+    from fastmf.data import Ratings
 
 EXIT_USAGE = 2
 
@@ -154,7 +158,7 @@ MODEL_OPTIONS = {
 }
 
 
-def model_class(name: str) -> tuple[type, dict]:
+def model_class(name: str) -> tuple[type[Recommender], dict]:
     """(class, fixed arguments) of a ``--model`` name; UserError for unknown or unavailable ones."""
     import fastmf
 
@@ -191,7 +195,7 @@ def parse_value(text: str) -> object:
     return text
 
 
-def make_model(name: str, options: dict, extra: Sequence[str] = (), seed: int | None = None):
+def make_model(name: str, options: dict, extra: Sequence[str] = (), seed: int | None = None) -> Recommender:
     """The estimator for ``--model name`` with the hyper-parameters given on the command line.
 
     ``options`` maps option names of :data:`MODEL_OPTIONS` to values (None: not given); ``extra`` is a
@@ -255,7 +259,7 @@ def setup_logging(verbose: bool) -> None:
     pkg.setLevel(logging.INFO)
 
 
-def n_epochs_of(model) -> int | None:
+def n_epochs_of(model: Recommender) -> int | None:
     """The number of epochs (sweeps) ``model.fit`` runs, or None for a non-iterative model."""
     resolved = getattr(model, "_resolved_n_epochs", None)
     if resolved is not None:
@@ -273,7 +277,8 @@ def _epoch_lines(total):
     return log_epoch
 
 
-def fit_model(model, train, verbose: bool = False, stream=None, **fit_kwargs):
+def fit_model(model: Recommender, train: Ratings, verbose: bool = False, stream: TextIO | None = None,
+              **fit_kwargs: Any) -> Recommender:
     """``model.fit(train, **fit_kwargs)`` with the progress a person at a terminal expects: a tqdm
     bar when stderr is a terminal (``progress="auto"``), one log line per epoch with ``verbose``
     elsewhere, nothing otherwise. Returns the model."""
@@ -289,7 +294,7 @@ def fit_model(model, train, verbose: bool = False, stream=None, **fit_kwargs):
 
 # ====================================================================== data
 def find_dataset(name: str = "ml-100k", offline: bool = False, path: str | None = None,
-                 ratings_file: str | None = None):
+                 ratings_file: str | None = None) -> tuple[Ratings | None, str | None]:
     """Load MovieLens ``name`` from a local folder or the cache (downloading unless ``offline``), or
     return ``(None, reason)`` when it cannot be had."""
     import fastmf
@@ -323,7 +328,7 @@ def _guess_columns(path, sep, header):
 
 def load_data(spec: str, ratings_file: str | None = None, sep: str | None = None, header: bool = False,
               offline: bool = False, columns: Sequence[str | None] | None = None,
-              rating_scale: tuple[float, float] | None = None):
+              rating_scale: tuple[float, float] | None = None) -> Ratings:
     """A data set from a MovieLens name, a MovieLens folder or a delimited ratings file."""
     import fastmf
     from fastmf.io import MOVIELENS, DatasetNotFoundError
@@ -371,7 +376,8 @@ def _pair(text, convert, option, example):
         raise UserError(f"{option} {text!r}: expected {example}") from None
 
 
-def split_data(ds, method: str, test_size: float | int | None, seed: int):
+def split_data(ds: Ratings, method: str, test_size: float | int | None,
+               seed: int) -> tuple[Ratings, Ratings | None, str]:
     """(train, test, description) by ``--split``; test is None for ``none``."""
     import fastmf
 
@@ -554,7 +560,7 @@ def _plot(fn, *args, **kwargs):
 
 
 # ====================================================================== commands
-def cmd_demo(args):
+def cmd_demo(args: argparse.Namespace) -> int:
     import numpy as np
 
     import fastmf
@@ -582,7 +588,7 @@ def cmd_demo(args):
     return 0
 
 
-def best_model():
+def best_model() -> Recommender:
     """The most accurate model fastmf has so far."""
     import fastmf
 
@@ -609,7 +615,7 @@ def _looks_like_model(path):
     return head.startswith(b"PK\x03\x04") or head.startswith(b"\x93NUMPY")
 
 
-def cmd_info(args):
+def cmd_info(args: argparse.Namespace) -> int:
     if _looks_like_model(args.data):
         return _model_info(args)
     ds = _data_from_args(args)
@@ -689,7 +695,8 @@ def _model_info(args):
     return 0
 
 
-def carve_validation(train, fraction: float, method: str, seed: int):
+def carve_validation(train: Ratings, fraction: float, method: str,
+                     seed: int) -> tuple[Ratings, Ratings | None, str]:
     """(fit part, validation part, description) of ``train``: the latest ``fraction`` of its ratings
     when the test split is temporal (``temporal``, ``leave-last-out``), else a random ``fraction``
     seeded with ``seed``; validation is None for ``fraction`` 0."""
@@ -710,7 +717,7 @@ def carve_validation(train, fraction: float, method: str, seed: int):
     return fit_part, val, f"random {fraction:g} of train, seed {seed}"
 
 
-def refit_model(model, data, verbose: bool = False):
+def refit_model(model: Recommender, data: Ratings, verbose: bool = False) -> Recommender:
     """A fresh copy of ``model`` (same parameters and seed) fitted on ``data`` for as many epochs as
     ``model`` kept (its ``best_epoch_``, the one selected on validation)."""
     fresh = type(model)()
@@ -733,7 +740,7 @@ def _validation_fraction(text):
     return value
 
 
-def cmd_train(args):
+def cmd_train(args: argparse.Namespace) -> int:
     import fastmf
 
     if args.save:
@@ -855,7 +862,7 @@ def cmd_train(args):
     return 0
 
 
-def cmd_evaluate(args):
+def cmd_evaluate(args: argparse.Namespace) -> int:
     import numpy as np
 
     import fastmf
@@ -881,7 +888,7 @@ def cmd_evaluate(args):
     return 0
 
 
-def cmd_recommend(args):
+def cmd_recommend(args: argparse.Namespace) -> int:
     model = _load_model(args.model)
     if args.all:
         return _recommend_all(model, args)
@@ -976,7 +983,7 @@ def _find_title(model, query):
     raise UserError(f"{len(hits)} titles contain {query!r}; pick one with --item ID:\n{listing}{more}")
 
 
-def cmd_similar(args):
+def cmd_similar(args: argparse.Namespace) -> int:
     model = _load_model(args.model)
     if getattr(model, "item_factors_", None) is None:
         raise UserError(f"{type(model).__name__} has no item factors; similar items need a latent-factor "
@@ -1003,7 +1010,7 @@ def cmd_similar(args):
     return 0
 
 
-def cmd_plot(args):
+def cmd_plot(args: argparse.Namespace) -> int:
     import fastmf
 
     if not args.factor_map and not args.curves:

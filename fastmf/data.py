@@ -10,17 +10,24 @@ from __future__ import annotations
 import numbers
 import warnings
 from collections import namedtuple
-from typing import Any, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, List, Literal, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
+import numpy.typing as npt
 
 from fastmf._validation import first_true, show
+
+if TYPE_CHECKING:  # pragma: no cover - optional dependencies, imported where used
+    import pandas
+    import scipy.sparse
 
 __all__ = ["IdMap", "Metadata", "Ratings", "CSR", "DuplicateRatingsWarning"]
 
 ArrayLike = Any
 #: ``"infer"`` (the data's min and max), a declared ``(low, high)``, or None (no scale).
 ScaleLike = Union[str, Tuple[float, float], Sequence[float], None]
+#: one raw id or an array-like of them (the public methods taking raw ids accept both)
+Ids = Union[int, str, Sequence[Any], np.ndarray]
 
 
 class DuplicateRatingsWarning(UserWarning):
@@ -41,7 +48,7 @@ def _readonly(a):
     return a
 
 
-def normalize_ids(values, name):
+def normalize_ids(values: npt.ArrayLike, name: str) -> np.ndarray:
     """Return ``values`` as a 1-D array of integer (int64) or string ids, or raise ValueError naming
     the first position that is missing (None/NaN) or of a kind that is neither."""
     arr = np.asarray(values)
@@ -92,7 +99,7 @@ class IdMap:
 
     __slots__ = ("_ids", "_sorter", "_sorted")
 
-    def __init__(self, ids):
+    def __init__(self, ids: npt.ArrayLike) -> None:
         ids = normalize_ids(ids, "ids")
         sorter = np.argsort(ids, kind="stable")
         srt = ids[sorter]
@@ -104,7 +111,7 @@ class IdMap:
         self._sorted = _readonly(srt)
 
     @classmethod
-    def from_values(cls, values, name="ids"):
+    def from_values(cls, values: npt.ArrayLike, name: str = "ids") -> Tuple[IdMap, np.ndarray]:
         """Build the map of the distinct values (sorted) and return ``(map, index_of_each_value)``."""
         values = normalize_ids(values, name)
         if values.dtype.kind == "i" and values.size:
@@ -125,12 +132,12 @@ class IdMap:
         return cls(uniq), inverse.reshape(-1).astype(np.int32)
 
     @property
-    def ids(self):
+    def ids(self) -> np.ndarray:
         """The raw ids, ``ids[index]``; read-only."""
         return self._ids
 
     @property
-    def is_string(self):
+    def is_string(self) -> bool:
         return self._ids.dtype.kind == "U"
 
     def __len__(self):
@@ -142,7 +149,7 @@ class IdMap:
         return (isinstance(other, IdMap) and len(self) == len(other)
                 and self._ids.dtype.kind == other._ids.dtype.kind and bool(np.all(self._ids == other._ids)))
 
-    __hash__ = None
+    __hash__ = None  # type: ignore[assignment]  # equal maps compare by value: unhashable
 
     def __repr__(self):
         return f"IdMap({len(self)} {'string' if self.is_string else 'integer'} ids)"
@@ -169,7 +176,8 @@ class IdMap:
         found = self._sorted[pos_c] == q
         return np.where(found, self._sorter[pos_c], -1)
 
-    def to_index(self, raw, missing="raise", name="id"):
+    def to_index(self, raw: Ids, missing: Union[Literal["raise"], int] = "raise",
+                 name: str = "id") -> Union[int, np.ndarray]:
         """Dense index (int64) of each raw id; scalar in, scalar out.
 
         ``missing="raise"`` raises KeyError naming the first unknown id; ``missing=-1`` returns -1 for it.
@@ -183,7 +191,7 @@ class IdMap:
                 raise KeyError(f"unknown {name} {show(q[bad])}{where}")
         return int(idx) if idx.ndim == 0 else idx
 
-    def to_raw(self, index):
+    def to_raw(self, index: npt.ArrayLike) -> Union[int, str, np.ndarray]:
         """Raw id of each dense index; scalar in, scalar out. IndexError for an index out of range."""
         idx = np.asarray(index)
         if idx.dtype.kind not in "iu":
@@ -207,7 +215,7 @@ class Metadata:
 
     __slots__ = ("map", "columns")
 
-    def __init__(self, ids, columns):
+    def __init__(self, ids: npt.ArrayLike, columns: Mapping[str, npt.ArrayLike]) -> None:
         self.map = IdMap(ids)
         cols = {}
         for name, col in columns.items():
@@ -220,7 +228,7 @@ class Metadata:
     def __contains__(self, column):
         return column in self.columns
 
-    def get(self, raw_ids, column, default=None):
+    def get(self, raw_ids: Ids, column: str, default: Any = None) -> Any:
         """Values of ``column`` for ``raw_ids`` (scalar or array); ``default`` where an id is unknown."""
         col = self.columns[column]
         idx = self.map._lookup(raw_ids)
@@ -280,8 +288,11 @@ class Ratings:
     __slots__ = ("user_index", "item_index", "rating", "timestamp", "user_map", "item_map",
                  "rating_scale", "item_info", "user_info", "name", "_cache")
 
-    def __init__(self, user_index, item_index, rating, timestamp=None, *, user_map, item_map,
-                 rating_scale=None, item_info=None, user_info=None, name=None, _validated=False):
+    def __init__(self, user_index: npt.ArrayLike, item_index: npt.ArrayLike, rating: npt.ArrayLike,
+                 timestamp: Optional[npt.ArrayLike] = None, *, user_map: IdMap, item_map: IdMap,
+                 rating_scale: Optional[Sequence[float]] = None, item_info: Optional[Metadata] = None,
+                 user_info: Optional[Metadata] = None, name: Optional[str] = None,
+                 _validated: bool = False) -> None:
         if not _validated:
             user_index = np.asarray(user_index)
             item_index = np.asarray(item_index)
@@ -323,7 +334,7 @@ class Ratings:
         self.item_info = item_info
         self.user_info = user_info
         self.name = name
-        self._cache = {}
+        self._cache: dict = {}
 
     # ------------------------------------------------------------------ builders
     @classmethod
@@ -442,20 +453,20 @@ class Ratings:
         return self.rating.shape[0]
 
     @property
-    def n_users(self):
+    def n_users(self) -> int:
         """Users in the id map (shared across splits), including those with no rating here."""
         return len(self.user_map)
 
     @property
-    def n_items(self):
+    def n_items(self) -> int:
         return len(self.item_map)
 
     @property
-    def shape(self):
+    def shape(self) -> Tuple[int, int]:
         return (self.n_users, self.n_items)
 
     @property
-    def dtype(self):
+    def dtype(self) -> np.dtype:
         return self.rating.dtype
 
     def __repr__(self):
@@ -463,24 +474,25 @@ class Ratings:
         return (f"<Ratings {label}{len(self):,} ratings, {self.n_users:,} users x {self.n_items:,} items"
                 f"{', timestamps' if self.timestamp is not None else ''}>")
 
-    def user_counts(self):
+    def user_counts(self) -> np.ndarray:
         """Ratings per user index (int64, length n_users)."""
         return np.bincount(self.user_index, minlength=self.n_users)
 
-    def item_counts(self):
+    def item_counts(self) -> np.ndarray:
         return np.bincount(self.item_index, minlength=self.n_items)
 
-    def global_mean(self):
+    def global_mean(self) -> float:
         return float(np.mean(self.rating, dtype=np.float64))
 
     # ------------------------------------------------------------------ conversions
-    def to_arrays(self):
+    def to_arrays(self) -> Tuple[np.ndarray, np.ndarray, np.ndarray, Optional[np.ndarray]]:
         """``(users, items, ratings, timestamps)`` with raw ids, one entry per rating (timestamps None
         when absent)."""
         return (self.user_map.ids[self.user_index], self.item_map.ids[self.item_index],
                 self.rating.copy(), None if self.timestamp is None else self.timestamp.copy())
 
-    def to_dataframe(self, user="user", item="item", rating="rating", timestamp="timestamp"):
+    def to_dataframe(self, user: str = "user", item: str = "item", rating: str = "rating",
+                     timestamp: str = "timestamp") -> pandas.DataFrame:
         """A pandas DataFrame with raw ids (needs pandas)."""
         import pandas as pd
 
@@ -505,7 +517,7 @@ class Ratings:
             self._cache[key] = (CSR(indptr, indices, data, (n_rows, n_cols)), order)
         return self._cache[key]
 
-    def to_csr(self, scipy=False):
+    def to_csr(self, scipy: bool = False) -> Union[CSR, scipy.sparse.csr_matrix]:
         """Users x items in compressed sparse row form (built once by a C counting sort, then cached).
 
         Returns a :data:`CSR` tuple ``(indptr, indices, data, shape)`` with column indices ascending in
@@ -514,19 +526,19 @@ class Ratings:
         csr, _ = self._compressed(True)
         return _as_scipy(csr, "csr") if scipy else csr
 
-    def to_csc(self, scipy=False):
+    def to_csc(self, scipy: bool = False) -> Union[CSR, scipy.sparse.csc_matrix]:
         """Items x users, i.e. the compressed sparse column form of the users x items matrix:
         ``indptr`` has ``n_items + 1`` entries and ``indices`` are user indices. ``scipy=True`` gives a
         ``scipy.sparse.csc_matrix`` of shape (n_users, n_items)."""
         csc, _ = self._compressed(False)
         return _as_scipy(csc, "csc") if scipy else csc
 
-    def csr_order(self, by_user=True):
+    def csr_order(self, by_user: bool = True) -> np.ndarray:
         """The permutation that puts the ratings in CSR (``by_user``) or CSC order (read-only int64)."""
         return self._compressed(by_user)[1]
 
     # ------------------------------------------------------------------ subsets
-    def subset(self, selection, name=None):
+    def subset(self, selection: npt.ArrayLike, name: Optional[str] = None) -> Ratings:
         """A Ratings with the selected entries (boolean mask or integer positions, order kept),
         sharing this object's id maps, scale and metadata."""
         sel = np.asarray(selection)
@@ -541,7 +553,7 @@ class Ratings:
                        item_info=self.item_info, user_info=self.user_info,
                        name=name if name is not None else self.name, _validated=True)
 
-    def concat(self, other, name=None):
+    def concat(self, other: Ratings, name: Optional[str] = None) -> Ratings:
         """Entries of ``self`` followed by those of ``other`` (which must share the id maps and not
         repeat a pair)."""
         if other.user_map is not self.user_map and other.user_map != self.user_map:
@@ -558,7 +570,7 @@ class Ratings:
                        item_info=self.item_info, user_info=self.user_info,
                        name=name if name is not None else self.name)
 
-    def astype(self, dtype):
+    def astype(self, dtype: npt.DTypeLike) -> Ratings:
         """The same ratings with values stored as ``dtype`` (float32 or float64)."""
         dtype = np.dtype(dtype)
         if dtype not in (np.float32, np.float64):
@@ -571,7 +583,7 @@ class Ratings:
                        _validated=True)
 
     # ------------------------------------------------------------------ description and metadata
-    def describe(self):
+    def describe(self) -> Description:
         """Counts, density, rating statistics and histogram, per-user/per-item count quantiles.
 
         Returns a dict (printing it gives a short report)."""
@@ -633,7 +645,7 @@ class Ratings:
                             dtype=object).reshape(ids.shape)
         return self._meta(info, "item", item_id, "title")
 
-    def item_genres(self, item_id):
+    def item_genres(self, item_id: Ids) -> Union[List[str], np.ndarray]:
         """Genres of a raw item id as a list of strings."""
         g = self._meta(self.item_info, "item", item_id, "genres")
         return [s for s in g.split("|") if s] if isinstance(g, str) else g

@@ -155,7 +155,7 @@ def evaluate(model: Any, test: Ratings, k: int = 10, threshold: float | None = N
     _check_test_data(model, test, in_scope, user_to_model, item_to_model)
 
     result = {}
-    table = {}
+    table: dict = {}
     if getattr(model, "predicts_ratings", True):
         result.update(_rating_metrics(model, test, in_scope, user_to_model, item_to_model,
                                       table if per_user else None))

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING, Iterable, Literal, Optional, Sequence, Union
 
 import numpy as np
 
-from fastmf._validation import Interval, Options, RandomState, check_random_state, resolve_n_threads
-from fastmf.base import Recommender
+from fastmf._validation import (FloatDType, Interval, Options, RandomState, SeedLike, check_random_state,
+                                resolve_n_threads)
+from fastmf.base import Callback, Ids, Recommender, Unknown
 from fastmf.data import Ratings
+
+if TYPE_CHECKING:  # pragma: no cover - scipy is optional
+    import scipy.sparse
 
 __all__ = ["ImplicitALS"]
 
@@ -113,9 +118,11 @@ class ImplicitALS(Recommender):
         "calculate_loss": Options(True, False),
     }
 
-    def __init__(self, n_factors=64, n_iterations=15, reg=0.05, alpha=5.0, scaling="linear", eps=1.0,
-                 solver="cg", cg_steps=3, reg_nu=1.0, reg_alpha0=1.0, dtype="float32",
-                 random_state=None, n_threads=None, init_std=0.01, calculate_loss=True):
+    def __init__(self, n_factors: int = 64, n_iterations: int = 15, reg: float = 0.05, alpha: float = 5.0,
+                 scaling: Literal["linear", "log"] = "linear", eps: float = 1.0,
+                 solver: Literal["cg", "cholesky"] = "cg", cg_steps: int = 3, reg_nu: float = 1.0,
+                 reg_alpha0: float = 1.0, dtype: FloatDType = "float32", random_state: SeedLike = None,
+                 n_threads: Optional[int] = None, init_std: float = 0.01, calculate_loss: bool = True) -> None:
         self.n_factors = n_factors
         self.n_iterations = n_iterations
         self.reg = reg
@@ -132,7 +139,8 @@ class ImplicitALS(Recommender):
         self.init_std = init_std
         self.calculate_loss = calculate_loss
 
-    def fit(self, train: Ratings, eval_set: Ratings | None = None, callbacks=None,
+    def fit(self, train: Union[Ratings, scipy.sparse.spmatrix, scipy.sparse.sparray],
+            eval_set: Ratings | None = None, callbacks: Optional[Iterable[Callback]] = None,
             early_stopping_rounds: int | None = None, progress: bool | str = False,
             eval_k: int = 10) -> ImplicitALS:
         """Fit on ``train``: a Ratings (values are interaction strengths) or a users x items
@@ -259,7 +267,8 @@ class ImplicitALS(Recommender):
         return self.user_factors_, self.item_factors_, None, None
 
     # ------------------------------------------------------------------ fold-in
-    def fold_in(self, items, values=None, unknown="raise"):
+    def fold_in(self, items: Ids, values: Optional[Sequence[float]] = None,
+                unknown: Unknown = "raise") -> np.ndarray:
         """Solve a user's factors from their interactions (``values`` default 1) against the fixed
         item factors: the exact (Cholesky) row solve of a user half-sweep, no retraining. Items
         unknown to the model raise KeyError, or are ignored with ``unknown="fallback"``. Returns
@@ -294,7 +303,7 @@ class ImplicitALS(Recommender):
         x = self._fold_in_indices(idx, values).astype(np.float64)
         return self.item_factors_.astype(np.float64) @ x
 
-    def partial_fit_users(self, ratings, unknown="raise"):
+    def partial_fit_users(self, ratings: Ratings, unknown: Unknown = "raise") -> ImplicitALS:
         """Re-solve the factors of the users in ``ratings`` (their interactions there are taken as
         all of theirs) against the fixed item factors; other users and the items are unchanged.
         Unknown users raise KeyError; unknown items too, or are ignored with ``unknown="fallback"``."""

@@ -562,7 +562,7 @@ class DatasetNotFoundError(FileNotFoundError):
     folders searched and where to put the files."""
 
 
-def default_cache_dir():
+def default_cache_dir() -> Path:
     """``$FASTMF_CACHE``, else ``$XDG_CACHE_HOME/fastmf``, else ``~/.cache/fastmf``."""
     env = os.environ.get("FASTMF_CACHE")
     if env:

@@ -30,8 +30,10 @@ every ranking metric (so that all five metrics average over the same users) and 
 from __future__ import annotations
 
 import numbers
+from typing import Any, Dict, Optional, Protocol, Sequence, Tuple, Union
 
 import numpy as np
+import numpy.typing as npt
 
 from fastmf._validation import first_true
 
@@ -48,6 +50,18 @@ __all__ = [
 ]
 
 RANKING_METRICS = ("precision", "recall", "ndcg", "map", "hit_rate")
+
+
+class CSRLike(Protocol):
+    """Anything with CSR ``indptr`` and ``indices`` arrays: :data:`fastmf.data.CSR`, a
+    ``scipy.sparse.csr_matrix``..."""
+
+    indptr: Any
+    indices: Any
+
+
+#: each user's relevant items: ``(indptr, indices)``, a CSR-like object or one array-like per user
+Relevant = Union[Tuple[npt.ArrayLike, npt.ArrayLike], CSRLike, Sequence[npt.ArrayLike]]
 
 
 # ---------------------------------------------------------------------- rating metrics
@@ -74,7 +88,7 @@ def _check_pair(y_true, y_pred):
     return t.astype(np.float64, copy=False), p.astype(np.float64, copy=False)
 
 
-def rmse(y_true, y_pred):
+def rmse(y_true: npt.ArrayLike, y_pred: npt.ArrayLike) -> float:
     r"""Root mean squared error.
 
     .. math::
@@ -101,7 +115,7 @@ def rmse(y_true, y_pred):
     return float(np.sqrt(np.dot(d, d) / d.shape[0]))
 
 
-def mae(y_true, y_pred):
+def mae(y_true: npt.ArrayLike, y_pred: npt.ArrayLike) -> float:
     r"""Mean absolute error.
 
     .. math::
@@ -336,7 +350,8 @@ def _doc(text):
     where :math:`\mathrm{rel}_u(i)` is 1 when the item at rank i is relevant to u, else 0. A padded slot
     (-1) counts as a miss: a user with fewer than k recommendations is still divided by k.
 """)
-def precision_at_k(recommended, relevant, k=None, *, per_user=False):
+def precision_at_k(recommended: npt.ArrayLike, relevant: Relevant, k: Optional[int] = None, *,
+                   per_user: bool = False) -> Union[float, np.ndarray]:
     return _one("precision", recommended, relevant, k, per_user)
 
 
@@ -350,7 +365,8 @@ def precision_at_k(recommended, relevant, k=None, *, per_user=False):
     libraries divide by :math:`\min(k, |\mathrm{Rel}_u|)` instead (sometimes called "capped" recall or
     R-precision-like recall); that variant equals ``n_hits / min(k, n_rel)`` and is not computed here.
 """)
-def recall_at_k(recommended, relevant, k=None, *, per_user=False):
+def recall_at_k(recommended: npt.ArrayLike, relevant: Relevant, k: Optional[int] = None, *,
+                per_user: bool = False) -> Union[float, np.ndarray]:
     return _one("recall", recommended, relevant, k, per_user)
 
 
@@ -365,7 +381,8 @@ def recall_at_k(recommended, relevant, k=None, *, per_user=False):
     The ideal DCG places all relevant items first, so nDCG is 1 exactly when the first
     :math:`\min(k, |\mathrm{Rel}_u|)` ranks are all relevant.
 """)
-def ndcg_at_k(recommended, relevant, k=None, *, per_user=False):
+def ndcg_at_k(recommended: npt.ArrayLike, relevant: Relevant, k: Optional[int] = None, *,
+              per_user: bool = False) -> Union[float, np.ndarray]:
     return _one("ndcg", recommended, relevant, k, per_user)
 
 
@@ -381,7 +398,8 @@ def ndcg_at_k(recommended, relevant, k=None, *, per_user=False):
     (the convention of the common ``apk`` implementation; dividing by :math:`|\mathrm{Rel}_u|` instead
     would penalise users with more than k relevant items).
 """)
-def map_at_k(recommended, relevant, k=None, *, per_user=False):
+def map_at_k(recommended: npt.ArrayLike, relevant: Relevant, k: Optional[int] = None, *,
+             per_user: bool = False) -> Union[float, np.ndarray]:
     return _one("map", recommended, relevant, k, per_user)
 
 
@@ -391,11 +409,13 @@ def map_at_k(recommended, relevant, k=None, *, per_user=False):
 
         \mathrm{HR}@k(u) = \mathbb{1}\Big[\sum_{i=1}^{k} \mathrm{rel}_u(i) > 0\Big]
 """)
-def hit_rate_at_k(recommended, relevant, k=None, *, per_user=False):
+def hit_rate_at_k(recommended: npt.ArrayLike, relevant: Relevant, k: Optional[int] = None, *,
+                  per_user: bool = False) -> Union[float, np.ndarray]:
     return _one("hit_rate", recommended, relevant, k, per_user)
 
 
-def ranking_metrics(recommended, relevant, k=None, *, per_user=False):
+def ranking_metrics(recommended: npt.ArrayLike, relevant: Relevant, k: Optional[int] = None, *,
+                    per_user: bool = False) -> Dict[str, Union[float, np.ndarray]]:
     r"""Precision, recall, nDCG, MAP and hit rate at k from one membership pass.
 
     Same inputs and definitions as :func:`precision_at_k`, :func:`recall_at_k`, :func:`ndcg_at_k`,
@@ -413,7 +433,7 @@ def ranking_metrics(recommended, relevant, k=None, *, per_user=False):
     return {name: _reduce(v, n_rel, per_user) for name, v in values.items()}
 
 
-def coverage(recommended, n_items, k=None):
+def coverage(recommended: npt.ArrayLike, n_items: int, k: Optional[int] = None) -> float:
     r"""Catalog coverage: the share of the catalog that appears in at least one top-k list.
 
     .. math::

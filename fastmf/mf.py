@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING, Sequence, Tuple
+from typing import TYPE_CHECKING, Iterable, Literal, Optional, Sequence, Tuple
 
 import numpy as np
 
-from fastmf._validation import (Interval, Options, RandomState, check_random_state,
+from fastmf._validation import (FloatDType, Interval, Options, RandomState, SeedLike, check_random_state,
                                 resolve_n_threads)
-from fastmf.base import Ids, Recommender, Unknown, _check_unknown
+from fastmf.base import Callback, Ids, Recommender, Unknown, _check_unknown
 from fastmf.data import Ratings
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -212,12 +212,16 @@ class MatrixFactorization(Recommender):
         "engagement_reg": Interval("real", 0, None),
     }
 
-    def __init__(self, n_factors=100, n_epochs=None, lr=0.01, reg=0.08, solver="sgd", biased=True,
-                 dtype="float32", random_state=None, n_threads=None, init_std=0.01, reg_bias=0.02,
-                 schedule="blocked", n_blocks=None, shuffle=True, weighted=True,
-                 als_solver="cholesky", cg_steps=3, verbose=False, ranking="engagement",
-                 engagement_factors=32, engagement_iterations=6, engagement_alpha=5.0,
-                 engagement_reg=0.02):
+    def __init__(self, n_factors: int = 100, n_epochs: Optional[int] = None, lr: float = 0.01,
+                 reg: float = 0.08, solver: Literal["sgd", "als"] = "sgd", biased: bool = True,
+                 dtype: FloatDType = "float32", random_state: SeedLike = None,
+                 n_threads: Optional[int] = None, init_std: float = 0.01, reg_bias: Optional[float] = 0.02,
+                 schedule: Literal["blocked", "shuffle", "hogwild"] = "blocked",
+                 n_blocks: Optional[int] = None, shuffle: bool = True, weighted: bool = True,
+                 als_solver: Literal["cholesky", "cg"] = "cholesky", cg_steps: int = 3, verbose: bool = False,
+                 ranking: Literal["engagement", "rating"] = "engagement", engagement_factors: int = 32,
+                 engagement_iterations: int = 6, engagement_alpha: float = 5.0,
+                 engagement_reg: float = 0.02) -> None:
         self.n_factors = n_factors
         self.n_epochs = n_epochs
         self.lr = lr
@@ -243,8 +247,8 @@ class MatrixFactorization(Recommender):
         self.engagement_reg = engagement_reg
 
     # ------------------------------------------------------------------ training
-    def fit(self, train: Ratings, eval_set: Ratings | None = None, callbacks=None,
-            early_stopping_rounds: int | None = None, progress: bool | str = False) -> MatrixFactorization:
+    def fit(self, train: Ratings, eval_set: Ratings | None = None,
+            callbacks: Optional[Iterable[Callback]] = None, early_stopping_rounds: int | None = None, progress: bool | str = False) -> MatrixFactorization:
         """Train on ``train`` (a Ratings); returns self.
 
         Parameters
@@ -433,7 +437,7 @@ class MatrixFactorization(Recommender):
         return _sse.observed_sse(csr.indptr, csr.indices, data, self.user_factors_, self.item_factors_,
                                  *biases, self.global_mean_, n_threads)
 
-    def epoch_order(self, epoch, n):
+    def epoch_order(self, epoch: int, n: int) -> np.ndarray:
         """The permutation of rating positions that the "shuffle"/"hogwild" schedules use in ``epoch``
         (1-based) of the last fit, so a fit can be replayed with ``fastmf.reference.sgd_epoch``."""
         from fastmf import _sgd

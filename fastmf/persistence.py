@@ -64,8 +64,12 @@ import math
 import os
 import zipfile
 import zlib
+from typing import TYPE_CHECKING, Any, Dict, Union
 
 import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover - fastmf.base is imported where a model is saved or built
+    from fastmf.base import Recommender
 
 __all__ = ["save_model", "load_model", "load", "read_manifest", "ModelFileError",
            "FORMAT_NAME", "FORMAT_VERSION"]
@@ -87,7 +91,7 @@ class ModelFileError(ValueError):
 
 
 # ====================================================================== saving
-def save_model(model, path):
+def save_model(model: Recommender, path: Union[str, os.PathLike[str]]) -> str:
     """Write a fitted fastmf model to ``path`` as one ``.npz`` file, atomically.
 
     Parameters
@@ -131,9 +135,9 @@ def save_model(model, path):
     if not fitted:  # pragma: no cover - _check_fitted guarantees user_map_
         raise NotFittedError(f"this {type(model).__name__} has no fitted state to save")
 
-    notes = []
+    notes: list = []
     params = {name: _encode_param(name, value, notes) for name, value in model.get_params().items()}
-    arrays = {}
+    arrays: dict = {}
     attributes = {}
     for name, value in fitted.items():
         attributes[name] = _encode_attribute(name, value, arrays)
@@ -380,7 +384,7 @@ def _is_aligned64(arr):
 
 
 # ====================================================================== loading
-def load_model(path):
+def load_model(path: Union[str, os.PathLike[str]]) -> Recommender:
     """Read a model written by :func:`save_model` (``fastmf.load``).
 
     Parameters
@@ -420,7 +424,7 @@ def load_model(path):
 load = load_model
 
 
-def read_manifest(path):
+def read_manifest(path: Union[str, os.PathLike[str]]) -> Dict[str, Any]:
     """The validated manifest of a model file (a dict: format, versions, class, params, notes,
     attributes), without reading the arrays. Raises like :func:`load_model`."""
     name = os.fspath(path)

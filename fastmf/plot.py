@@ -13,13 +13,15 @@ import math
 import os
 from collections.abc import Sequence
 from numbers import Integral, Real
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Mapping, Union
 
 import numpy as np
 
 if TYPE_CHECKING:  # matplotlib stays optional: these names are for type checkers only
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+
+    from fastmf.base import Recommender
 
 __all__ = ["learning_curve", "factor_map", "factor_coordinates", "MatplotlibMissingError"]
 
@@ -77,7 +79,7 @@ def _metric_name(metric: str) -> str:
     return _UPPER.get(base.lower(), base) + at + k
 
 
-def learning_curve(history_or_model, path: str | os.PathLike | None = None,
+def learning_curve(history_or_model: Union[Sequence[Mapping[str, Any]], Recommender], path: str | os.PathLike | None = None,
                    ax: Axes | Sequence[Axes] | None = None, title: str | None = None, *,
                    best_epoch: float | None = None, figsize: tuple[float, float] | None = None,
                    dpi: float = 100) -> Figure:
@@ -144,7 +146,7 @@ def learning_curve(history_or_model, path: str | os.PathLike | None = None,
     if best_epoch is not None and (isinstance(best_epoch, bool) or not isinstance(best_epoch, Real)
                                    or not math.isfinite(best_epoch)):
         raise ValueError(f"best_epoch must be a number (an epoch of the history), got {best_epoch!r}")
-    panels = {}  # family -> [(split, metric)], families in their drawing order
+    panels: dict = {}  # family -> [(split, metric)], families in their drawing order
     for key in series:
         panels.setdefault(_family(key[1]), []).append(key)
     order = [f for f in ("error", "loss", "ranking") if f in panels] + \
@@ -279,7 +281,7 @@ _GREY = (0.72, 0.72, 0.72, 1.0)
 _HIGHLIGHT_COLORS = (0, 1, 2, 3, 4, 5, 6, 8, 9)  # tab10 without its grey
 
 
-def factor_coordinates(model, dims: tuple[int, int] | None = None) -> np.ndarray:
+def factor_coordinates(model: Recommender, dims: tuple[int, int] | None = None) -> np.ndarray:
     """2-D coordinates of every item of a fitted model, as :func:`factor_map` draws them.
 
     Parameters
@@ -306,7 +308,7 @@ def factor_coordinates(model, dims: tuple[int, int] | None = None) -> np.ndarray
     return coords
 
 
-def factor_map(model, path: str | os.PathLike | None = None, dims: tuple[int, int] | None = None,
+def factor_map(model: Recommender, path: str | os.PathLike | None = None, dims: tuple[int, int] | None = None,
                n_labels: int = 15, color_by: str | None = "genre", *, genres: Sequence[str] | None = None,
                n_genres: int = 6, ax: Axes | None = None, title: str | None = None,
                figsize: tuple[float, float] = (8.0, 6.5), dpi: float = 100) -> Figure:

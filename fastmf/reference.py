@@ -35,7 +35,13 @@ inputs is the callers' job; this module only checks that shapes and dtypes agree
 
 from __future__ import annotations
 
+from typing import Literal, Optional, Sequence, Tuple
+
 import numpy as np
+import numpy.typing as npt
+
+#: the confidence scaling of implicit ALS
+Scaling = Literal["linear", "log"]
 
 __all__ = [
     "permutation",
@@ -72,7 +78,8 @@ def _check_model(P, Q, bu, bi, biased):
     return P.dtype
 
 
-def _check_triples(users, items, ratings):
+def _check_triples(users: npt.ArrayLike, items: npt.ArrayLike,
+                   ratings: npt.ArrayLike) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     users, items, ratings = np.asarray(users), np.asarray(items), np.asarray(ratings)
     _require(users.ndim == 1 and users.shape == items.shape == ratings.shape,
              f"users, items and ratings must be 1-D of one length, "
@@ -90,7 +97,7 @@ def _check_csr(indptr, indices, data, n_rows, n_cols, what):
              f"{what}: indices must lie in [0, {n_cols}) (the rows of the fixed side)")
 
 
-def cholesky_solve(A, b):
+def cholesky_solve(A: npt.ArrayLike, b: npt.ArrayLike) -> np.ndarray:
     """Solve the symmetric positive definite system ``A x = b`` by Cholesky, in float64.
 
     .. math::  A = L L^\\top,\\qquad L y = b \\ (\\text{forward}),\\qquad L^\\top x = y \\ (\\text{backward})
@@ -114,7 +121,8 @@ def cholesky_solve(A, b):
 
 
 # ------------------------------------------------------------------------------------- prediction
-def predict(P, Q, bu, bi, mu, users, items, biased=True):
+def predict(P: np.ndarray, Q: np.ndarray, bu: Optional[np.ndarray], bi: Optional[np.ndarray], mu: float,
+            users: npt.ArrayLike, items: npt.ArrayLike, biased: bool = True) -> np.ndarray:
     """Predicted ratings :math:`\\hat r_{ui} = \\mu + b_u + b_i + p_u^\\top q_i` for each pair.
 
     Parameters
@@ -141,7 +149,8 @@ def predict(P, Q, bu, bi, mu, users, items, biased=True):
     return ((dt.type(mu) + bu[users].astype(dt)) + bi[items].astype(dt)) + dots
 
 
-def rmse(P, Q, bu, bi, mu, users, items, ratings, biased=True):
+def rmse(P: np.ndarray, Q: np.ndarray, bu: Optional[np.ndarray], bi: Optional[np.ndarray], mu: float,
+         users: npt.ArrayLike, items: npt.ArrayLike, ratings: npt.ArrayLike, biased: bool = True) -> float:
     """Root mean squared error :math:`\\sqrt{\\frac1n\\sum (r_{ui} - \\hat r_{ui})^2}`, in float64.
 
     Raises ValueError when there are no ratings.
@@ -228,7 +237,7 @@ def _fisher_yates(a, g):
         a[i], a[j] = a[j], a[i]
 
 
-def permutation(n, seed, stream=0):
+def permutation(n: int, seed: int, stream: int = 0) -> np.ndarray:
     """The permutation of ``0..n-1`` that ``fastmf._sgd.permutation(n, seed, stream)`` computes in C
     (Fisher-Yates with xoshiro256** seeded from ``(seed, stream)``), in pure Python: the order the
     ``"shuffle"`` schedule visits in each epoch (``stream`` = the epoch)."""
@@ -237,7 +246,7 @@ def permutation(n, seed, stream=0):
     return np.array(a, dtype=np.int64)
 
 
-def block_permutations(block_ptr, block_order, seed, epoch):
+def block_permutations(block_ptr: Sequence[int], block_order: npt.ArrayLike, seed: int, epoch: int) -> np.ndarray:
     """``block_order`` with each block's segment ``block_ptr[b] .. block_ptr[b + 1] - 1`` shuffled
     by the stream of ``(seed, epoch, b + 1)``: what ``fastmf._sgd`` does to every block of a blocked
     epoch before running it (pure Python)."""
@@ -250,7 +259,9 @@ def block_permutations(block_ptr, block_order, seed, epoch):
 
 
 # -------------------------------------------------------------------------------------------- SGD
-def sgd_epoch(users, items, ratings, order, P, Q, bu, bi, mu, lr, reg, reg_bias=None, biased=True):
+def sgd_epoch(users: npt.ArrayLike, items: npt.ArrayLike, ratings: npt.ArrayLike, order: npt.ArrayLike,
+              P: np.ndarray, Q: np.ndarray, bu: Optional[np.ndarray], bi: Optional[np.ndarray], mu: float,
+              lr: float, reg: float, reg_bias: Optional[float] = None, biased: bool = True) -> float:
     """One epoch of biased-MF stochastic gradient descent over the ratings visited in ``order``.
 
     For each position ``k`` in ``order`` (an int array of positions into the rating arrays), with
@@ -317,8 +328,10 @@ def sgd_epoch(users, items, ratings, order, P, Q, bu, bi, mu, lr, reg, reg_bias=
 
 
 # -------------------------------------------------------------------------------- explicit ALS
-def als_half_sweep(indptr, indices, data, fixed_factors, fixed_bias, factors, bias, mu, reg,
-                   reg_bias=None, weighted=False, biased=True):
+def als_half_sweep(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, fixed_factors: np.ndarray,
+                   fixed_bias: Optional[np.ndarray], factors: np.ndarray, bias: Optional[np.ndarray], mu: float,
+                   reg: float, reg_bias: Optional[float] = None, weighted: bool = False,
+                   biased: bool = True) -> None:
     """Exact ALS update of one side: for every row ``r`` of the CSR ``(indptr, indices, data)`` (rows
     are the side being updated, ``indices`` point into the fixed side) solve
 
@@ -397,7 +410,9 @@ def als_half_sweep(indptr, indices, data, fixed_factors, fixed_bias, factors, bi
             factors[r] = sol
 
 
-def als_sweep(csr, csc, P, Q, bu, bi, mu, reg, reg_bias=None, weighted=False, biased=True):
+def als_sweep(csr: Sequence[np.ndarray], csc: Sequence[np.ndarray], P: np.ndarray, Q: np.ndarray,
+              bu: Optional[np.ndarray], bi: Optional[np.ndarray], mu: float, reg: float,
+              reg_bias: Optional[float] = None, weighted: bool = False, biased: bool = True) -> None:
     """One ALS sweep: users (the rows of ``csr = (indptr, indices, data)``) with items fixed, then
     items (the rows of ``csc``, the item-major arrays whose indices are user indices) with the new
     users fixed, each by :func:`als_half_sweep`. ``csr``/``csc`` may be :data:`fastmf.data.CSR`
@@ -406,7 +421,9 @@ def als_sweep(csr, csc, P, Q, bu, bi, mu, reg, reg_bias=None, weighted=False, bi
     als_half_sweep(csc[0], csc[1], csc[2], P, bu, Q, bi, mu, reg, reg_bias, weighted, biased)
 
 
-def objective(users, items, ratings, P, Q, bu, bi, mu, reg, reg_bias=None, weighted=False, biased=True):
+def objective(users: npt.ArrayLike, items: npt.ArrayLike, ratings: npt.ArrayLike, P: np.ndarray, Q: np.ndarray,
+              bu: Optional[np.ndarray], bi: Optional[np.ndarray], mu: float, reg: float,
+              reg_bias: Optional[float] = None, weighted: bool = False, biased: bool = True) -> float:
     """The regularised loss that explicit ALS minimises, in float64:
 
     .. math::
@@ -435,7 +452,7 @@ def objective(users, items, ratings, P, Q, bu, bi, mu, reg, reg_bias=None, weigh
 
 
 # -------------------------------------------------------------------------------- implicit ALS
-def confidence(data, alpha, scaling="linear", eps=1.0):
+def confidence(data: npt.ArrayLike, alpha: float, scaling: Scaling = "linear", eps: float = 1.0) -> np.ndarray:
     """Hu-Koren-Volinsky confidence of each observed value, in float64:
     :math:`c = 1 + \\alpha r` (``"linear"``) or :math:`c = 1 + \\alpha \\log(1 + r/\\varepsilon)`
     (``"log"``)."""
@@ -456,8 +473,9 @@ def _ials_lambda(reg, n_pos, n_fixed, reg_nu, reg_alpha0):
     return reg * (n_pos + reg_alpha0 * n_fixed) ** reg_nu
 
 
-def ials_half_sweep(indptr, indices, data, fixed_factors, factors, reg, alpha, scaling="linear", eps=1.0,
-                    reg_nu=0.0, reg_alpha0=1.0):
+def ials_half_sweep(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, fixed_factors: np.ndarray,
+                    factors: np.ndarray, reg: float, alpha: float, scaling: Scaling = "linear", eps: float = 1.0,
+                    reg_nu: float = 0.0, reg_alpha0: float = 1.0) -> None:
     """Implicit-feedback ALS (Hu, Koren & Volinsky 2008), exact solve for every row ``r``:
 
     .. math::
@@ -517,8 +535,9 @@ def ials_half_sweep(indptr, indices, data, fixed_factors, factors, reg, alpha, s
                 f"(reg={reg!r}, alpha={alpha!r}); use reg > 0 and non-negative confidences") from exc
 
 
-def ials_objective(indptr, indices, data, user_factors, item_factors, reg, alpha, scaling="linear", eps=1.0,
-                   reg_nu=0.0, reg_alpha0=1.0):
+def ials_objective(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, user_factors: np.ndarray,
+                   item_factors: np.ndarray, reg: float, alpha: float, scaling: Scaling = "linear",
+                   eps: float = 1.0, reg_nu: float = 0.0, reg_alpha0: float = 1.0) -> float:
     """The implicit-ALS loss over ALL (user, item) pairs, dense (small problems only), in float64:
 
     .. math::

@@ -20,12 +20,17 @@ For a query :math:`q` and a row :math:`m` of length :math:`k` the metrics are
 
 from __future__ import annotations
 
+from typing import Literal, Optional, Tuple
+
 import numpy as np
+import numpy.typing as npt
 
 __all__ = ["METRICS", "similarity", "top_similar", "check_metric"]
 
 #: the supported metric names
 METRICS = ("cosine", "dot", "euclidean", "pearson")
+#: the type of a ``metric`` parameter
+Metric = Literal["cosine", "dot", "euclidean", "pearson"]
 
 # top_similar scores this many (query, row) pairs at once at most (32 MB of float64 per block)
 _BLOCK_SCORES = 1 << 22
@@ -35,14 +40,15 @@ _CHUNK_ELEMENTS = 1 << 16
 _SUB_ELEMENTS = 1 << 12
 
 
-def check_metric(metric):
+def check_metric(metric: str) -> str:
     """Return ``metric`` if it is one of :data:`METRICS`, else raise ValueError listing them."""
     if not isinstance(metric, str) or metric not in METRICS:
         raise ValueError(f"unknown similarity metric {metric!r}; use one of {', '.join(map(repr, METRICS))}")
     return metric
 
 
-def similarity(queries, matrix, metric="cosine", *, check_finite=True):
+def similarity(queries: npt.ArrayLike, matrix: npt.ArrayLike, metric: Metric = "cosine", *,
+               check_finite: bool = True) -> np.ndarray:
     """Similarity of each query vector to each row of ``matrix``.
 
     Parameters
@@ -94,7 +100,9 @@ def similarity(queries, matrix, metric="cosine", *, check_finite=True):
     return out[0] if single else out
 
 
-def top_similar(queries, matrix, n=10, metric="cosine", exclude=None, *, check_finite=True):
+def top_similar(queries: npt.ArrayLike, matrix: npt.ArrayLike, n: int = 10, metric: Metric = "cosine",
+                exclude: Optional[npt.ArrayLike] = None, *,
+                check_finite: bool = True) -> Tuple[np.ndarray, np.ndarray]:
     """The ``n`` rows of ``matrix`` most similar to each query: exact, best first, ties by lower index.
 
     Parameters

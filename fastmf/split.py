@@ -25,10 +25,11 @@ from __future__ import annotations
 
 import datetime
 import numbers
+from typing import Iterator, Literal, Optional, Tuple, Union
 
 import numpy as np
 
-from fastmf._validation import Interval, Options, RandomState, check_params, check_random_state
+from fastmf._validation import Interval, Options, RandomState, SeedLike, check_params, check_random_state
 from fastmf.data import Ratings
 
 __all__ = ["random_split", "kfold", "temporal_split", "leave_last_out", "user_holdout"]
@@ -36,6 +37,11 @@ __all__ = ["random_split", "kfold", "temporal_split", "leave_last_out", "user_ho
 _INT64_MAX = np.iinfo(np.int64).max
 _COLD = Options("keep", "drop", "move")
 _FRACTION_OR_COUNT = (Interval("real", 0, 1, closed="neither"), Interval("int", 1, None))
+
+#: what happens to test ratings of users or items absent from train (see the module docstring)
+Cold = Literal["keep", "drop", "move"]
+#: a cut-off time: seconds since the epoch, a numpy.datetime64 or a datetime.datetime
+Cutoff = Union[int, float, np.datetime64, datetime.datetime]
 
 
 # ---------------------------------------------------------------------- shared helpers
@@ -135,7 +141,8 @@ def _cutoff_seconds(owner, cutoff):
 
 
 # ---------------------------------------------------------------------- splitters
-def random_split(ds, test_size=0.2, random_state=None, cold="keep"):
+def random_split(ds: Ratings, test_size: Union[float, int] = 0.2, random_state: SeedLike = None,
+                 cold: Cold = "keep") -> Tuple[Ratings, Ratings]:
     """Split ratings uniformly at random into train and test.
 
     Parameters
@@ -176,7 +183,8 @@ def random_split(ds, test_size=0.2, random_state=None, cold="keep"):
     return _finish(owner, ds, test, cold)
 
 
-def kfold(ds, n_splits=5, random_state=None, shuffle=True, cold="keep"):
+def kfold(ds: Ratings, n_splits: int = 5, random_state: SeedLike = None, shuffle: bool = True,
+          cold: Cold = "keep") -> Iterator[Tuple[Ratings, Ratings]]:
     """K-fold cross-validation over ratings: yields ``n_splits`` pairs ``(train, test)``.
 
     The ratings are put in a random order (``shuffle=True``) or kept in input order, then cut into
@@ -235,7 +243,8 @@ def _kfold_iter(owner, ds, fold, n_splits, cold):
         yield _finish(owner, ds, fold == f, cold, context=f" (fold {f} of {n_splits})")
 
 
-def temporal_split(ds, test_size=0.2, cutoff=None, cold="keep"):
+def temporal_split(ds: Ratings, test_size: Union[float, int] = 0.2, cutoff: Optional[Cutoff] = None,
+                   cold: Cold = "keep") -> Tuple[Ratings, Ratings]:
     """Split at one global point in time: the latest ratings go to test.
 
     Test holds every rating with timestamp :math:`t \\ge t^*` and train every rating with
@@ -290,7 +299,8 @@ def temporal_split(ds, test_size=0.2, cutoff=None, cold="keep"):
     return _finish(owner, ds, ts >= t_star, cold, context=context, train_why=train_why)
 
 
-def leave_last_out(ds, k=1, min_train=1, by="timestamp", cold="keep"):
+def leave_last_out(ds: Ratings, k: int = 1, min_train: int = 1, by: Literal["timestamp", "position"] = "timestamp",
+                   cold: Cold = "keep") -> Tuple[Ratings, Ratings]:
     """Per user, the ``k`` latest ratings go to test and the rest to train.
 
     Each user's ratings are ordered by timestamp (``by="timestamp"``) with ties broken by position
@@ -348,7 +358,8 @@ def leave_last_out(ds, k=1, min_train=1, by="timestamp", cold="keep"):
                            f"ratings to contribute to test; the most any user has is {int(counts.max())})")
 
 
-def user_holdout(ds, test_size=0.2, random_state=None, min_train=1, cold="keep"):
+def user_holdout(ds: Ratings, test_size: Union[float, int] = 0.2, random_state: SeedLike = None,
+                 min_train: int = 1, cold: Cold = "keep") -> Tuple[Ratings, Ratings]:
     """Per user, a random subset of that user's ratings goes to test.
 
     A user with :math:`n_u` ratings gives

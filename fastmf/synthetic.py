@@ -13,10 +13,15 @@ from __future__ import annotations
 
 import numbers
 from collections import namedtuple
+from typing import TYPE_CHECKING, Optional, Sequence, Tuple, Union
 
 import numpy as np
+import numpy.typing as npt
 
-from fastmf._validation import Interval, Options, RandomState, check_params
+from fastmf._validation import FloatDType, Interval, Options, RandomState, SeedLike, check_params
+
+if TYPE_CHECKING:  # pragma: no cover - fastmf.data is imported when the data is built
+    from fastmf.data import Ratings
 
 __all__ = ["make_ratings", "PlantedFactors"]
 
@@ -56,7 +61,7 @@ class PlantedFactors(namedtuple("PlantedFactors", ["P", "Q", "bu", "bi", "mu"]))
 
     __slots__ = ()
 
-    def predict(self, user_index, item_index):
+    def predict(self, user_index: npt.ArrayLike, item_index: npt.ArrayLike) -> np.ndarray:
         """Noise-free planted prediction (float64, not rounded or clipped) for dense indices."""
         u = np.asarray(user_index, dtype=np.int64)
         i = np.asarray(item_index, dtype=np.int64)
@@ -65,9 +70,12 @@ class PlantedFactors(namedtuple("PlantedFactors", ["P", "Q", "bu", "bi", "mu"]))
 
 
 # ---------------------------------------------------------------------- public entry point
-def make_ratings(n_users, n_items, n_ratings, rank=10, noise=0.5, rating_scale=(1, 5), seed=0, *,
-                 user_skew=1.0, item_skew=1.2, min_user_ratings=None, round_to=1.0, timestamps=False,
-                 dtype="float32", item_info=True, return_factors=False, name=None):
+def make_ratings(n_users: int, n_items: int, n_ratings: int, rank: int = 10, noise: float = 0.5,
+                 rating_scale: Sequence[float] = (1, 5), seed: SeedLike = 0, *, user_skew: float = 1.0,
+                 item_skew: float = 1.2, min_user_ratings: Optional[int] = None,
+                 round_to: Optional[float] = 1.0, timestamps: bool = False, dtype: FloatDType = "float32",
+                 item_info: bool = True, return_factors: bool = False,
+                 name: Optional[str] = None) -> Union[Ratings, Tuple[Ratings, PlantedFactors]]:
     r"""Generate a MovieLens-like explicit rating data set from planted factors and biases.
 
     Parameters
