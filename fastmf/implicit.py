@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import TYPE_CHECKING, Iterable, Literal, Optional, Sequence, Union
 
 import numpy as np
@@ -142,7 +141,8 @@ class ImplicitALS(Recommender):
     def fit(self, train: Union[Ratings, scipy.sparse.spmatrix, scipy.sparse.sparray],
             eval_set: Ratings | None = None, callbacks: Optional[Iterable[Callback]] = None,
             early_stopping_rounds: int | None = None, progress: bool | str = False,
-            eval_k: int = 10) -> ImplicitALS:
+            eval_k: int = 10, early_stopping: str | None = None,
+            eval_metrics: Optional[Sequence[str]] = None) -> ImplicitALS:
         """Fit on ``train``: a Ratings (values are interaction strengths) or a users x items
         scipy.sparse matrix of counts. Returns self.
 
@@ -157,37 +157,33 @@ class ImplicitALS(Recommender):
             Called as ``cb(model, entry)`` after every sweep with its history entry; returning True
             stops.
         early_stopping_rounds : int, optional
-            Stop when ``eval_ndcg@k`` has not improved for this many sweeps and keep the factors of the
+            Stop when the watched metric (default ``eval_ndcg@k``) has not improved for this many sweeps and keep the factors of the
             best sweep (needs ``eval_set``); ``best_epoch_`` tells which.
         progress : bool or "auto"
             Draw a progress bar (tqdm) on stderr, one step per sweep with the latest loss and eval
             metrics; ``"auto"``: only when stderr is a terminal. Default False (prints nothing).
         eval_k : int
-            Cut-off of the eval metrics.
+            Cut-off of the default eval metrics.
+        early_stopping : str, optional
+            The eval metric early stopping watches (any ranking key of :func:`fastmf.evaluate`, e.g.
+            ``"recall@20"``); default the first of ``eval_metrics``.
+        eval_metrics : sequence of str, optional
+            What is measured on ``eval_set`` after every sweep; default ``ndcg@k``, ``precision@k``
+            and ``recall@k`` with k = ``eval_k``.
         """
         from fastmf import _als
-        from fastmf._progress import epoch_bar, wants_bar
         from fastmf._validation import Interval
+        from fastmf.training import check_fit_options, run_epochs
 
         if not isinstance(train, Ratings) and hasattr(train, "tocoo"):
             train = Ratings.from_scipy(train)
         self._start_fit(train)
-        callbacks = list(callbacks or [])
-        for cb in callbacks:
-            if not callable(cb):
-                raise ValueError(f"callbacks must be callables, got {cb!r}")
-        if eval_set is not None and not isinstance(eval_set, Ratings):
-            raise TypeError(f"eval_set must be a fastmf.Ratings, got {type(eval_set).__name__}")
-        if eval_set is not None and len(eval_set) == 0:
-            raise ValueError("eval_set is empty")
         if not Interval("int", 1, None).accepts(eval_k):
             raise ValueError(f"eval_k must be a positive int, got {eval_k!r}")
-        if early_stopping_rounds is not None:
-            if eval_set is None:
-                raise ValueError("early_stopping_rounds needs an eval_set")
-            if not Interval("int", 1, None).accepts(early_stopping_rounds):
-                raise ValueError(f"early_stopping_rounds must be a positive int, got {early_stopping_rounds!r}")
-        wants_bar(progress)  # a bad value fails before the work
+        if eval_metrics is None:
+            eval_metrics = (f"ndcg@{eval_k}", f"precision@{eval_k}", f"recall@{eval_k}")
+        callbacks, watched = check_fit_options(self, eval_set, callbacks, early_stopping_rounds,
+                                               early_stopping, eval_metrics, progress)
         if np.any(train.rating < 0):
             raise ValueError("ImplicitALS: interaction strengths must be >= 0 (negative value at "
                              f"position {int(np.flatnonzero(train.rating < 0)[0])})")
@@ -197,55 +193,28 @@ class ImplicitALS(Recommender):
         k = self.n_factors
         self.user_factors_ = rng.normal(0.0, self.init_std, (self.n_users_, k)).astype(dtype)
         self.item_factors_ = rng.normal(0.0, self.init_std, (self.n_items_, k)).astype(dtype)
-        self.history_ = []
-        self.best_epoch_ = 0
         csr, csc = train.to_csr(), train.to_csc()
         csr_data = np.ascontiguousarray(csr.data, dtype=dtype)
         csc_data = np.ascontiguousarray(csc.data, dtype=dtype)
         opts = self._kernel_options(n_threads)
         X, Y = self.user_factors_, self.item_factors_
-        bar = epoch_bar(progress, self.n_iterations)
-        if bar is not None:
-            callbacks.insert(0, bar)  # first, so a callback that stops training cannot skip it
-        watched = f"eval_ndcg@{eval_k}"
-        best = None
-        for epoch in range(1, self.n_iterations + 1):
-            t0 = time.perf_counter()
+
+        def step(epoch):
             _als.ials_half_sweep(csr.indptr, csr.indices, csr_data, Y, X, gram=_als.gram(Y, n_threads),
                                  solver=self.solver, cg_steps=self.cg_steps, **opts)
             _als.ials_half_sweep(csc.indptr, csc.indices, csc_data, X, Y, gram=_als.gram(X, n_threads),
                                  solver=self.solver, cg_steps=self.cg_steps, **opts)
-            entry = {"epoch": epoch}
-            if self.calculate_loss:
-                entry["train_loss"] = float(_als.ials_loss(csr.indptr, csr.indices, csr_data, X, Y, **opts))
-            if eval_set is not None:
-                entry.update(self._eval_entry(eval_set, eval_k))
-            entry["seconds"] = time.perf_counter() - t0
-            self.history_.append(entry)
-            self.best_epoch_ = epoch
-            stop = any(bool(cb(self, entry)) for cb in callbacks)
-            if early_stopping_rounds is not None:
-                if best is None or entry[watched] > best[0]:
-                    best = (entry[watched], epoch, X.copy(), Y.copy())
-                elif epoch - best[1] >= early_stopping_rounds:
-                    stop = True
-            if stop:
-                break
-        if bar is not None:
-            bar.close()
-        if best is not None and best[1] != self.best_epoch_:
-            X[...], Y[...] = best[2], best[3]
-            self.best_epoch_ = best[1]
+            if not self.calculate_loss:
+                return {}
+            return {"train_loss": float(_als.ials_loss(csr.indptr, csr.indices, csr_data, X, Y, **opts))}
+
+        run_epochs(self, step, self.n_iterations, (X, Y), eval_set=eval_set, eval_metrics=eval_metrics,
+                   callbacks=callbacks, early_stopping_rounds=early_stopping_rounds, watched=watched,
+                   progress=progress, divergence=lambda exc: f" (reg={self.reg}, alpha={self.alpha}): {exc}")
         return self
 
     def _resolved_n_epochs(self) -> int:
         return self.n_iterations
-
-    def _eval_entry(self, eval_set, k):
-        from fastmf.evaluation import evaluate
-
-        scores = evaluate(self, eval_set, k=k)
-        return {f"eval_{name}": float(scores[name]) for name in (f"ndcg@{k}", f"precision@{k}", f"recall@{k}")}
 
     def _kernel_options(self, n_threads):
         return dict(reg=self.reg, alpha=self.alpha, scaling=self.scaling, eps=self.eps,

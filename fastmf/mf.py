@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from typing import TYPE_CHECKING, Iterable, Literal, Optional, Sequence, Tuple
 
 import numpy as np
@@ -12,6 +11,7 @@ from fastmf._validation import (FloatDType, Interval, Options, RandomState, Seed
                                 resolve_n_threads)
 from fastmf.base import Callback, Ids, Recommender, Unknown, _check_unknown
 from fastmf.data import Ratings
+from fastmf.training.loop import DivergenceError
 
 if TYPE_CHECKING:  # pragma: no cover
     from fastmf.data import Ratings
@@ -19,10 +19,6 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["MatrixFactorization", "DivergenceError"]
 
 logger = logging.getLogger(__name__)  # "fastmf.mf"; nothing here configures the root logger
-
-
-class DivergenceError(FloatingPointError):
-    """Training produced non-finite values (the learning rate is too large for the data)."""
 
 
 class MatrixFactorization(Recommender):
@@ -248,7 +244,9 @@ class MatrixFactorization(Recommender):
 
     # ------------------------------------------------------------------ training
     def fit(self, train: Ratings, eval_set: Ratings | None = None,
-            callbacks: Optional[Iterable[Callback]] = None, early_stopping_rounds: int | None = None, progress: bool | str = False) -> MatrixFactorization:
+            callbacks: Optional[Iterable[Callback]] = None, early_stopping_rounds: int | None = None,
+            progress: bool | str = False, early_stopping: str | None = None,
+            eval_metrics: Sequence[str] = ("rmse", "mae")) -> MatrixFactorization:
         """Train on ``train`` (a Ratings); returns self.
 
         Parameters
@@ -261,27 +259,25 @@ class MatrixFactorization(Recommender):
             Each called as ``cb(model, entry)`` after every epoch with that epoch's history entry;
             returning True stops training.
         early_stopping_rounds : int, optional
-            Stop when ``eval_rmse`` has not improved for this many epochs and keep the parameters of
-            the best epoch (needs ``eval_set``).
+            Stop when the watched eval metric (``early_stopping``) has not improved for this many
+            epochs and keep the parameters of the best epoch (needs ``eval_set``).
         progress : bool or "auto"
             Draw a progress bar (tqdm) on stderr, one step per epoch with the latest train and eval
             metrics; ``"auto"``: only when stderr is a terminal. Default False (the library prints
             nothing). ``verbose=True`` instead logs one line per epoch to the ``fastmf`` logger.
+        early_stopping : str, optional
+            The eval metric early stopping watches: any key of :func:`fastmf.evaluate` (``"rmse"``,
+            ``"mae"``, ``"ndcg@10"``, ``"precision@5"``, ...); default the first of ``eval_metrics``.
+        eval_metrics : sequence of str
+            What is measured on ``eval_set`` after every epoch (``eval_<metric>`` in ``history_``);
+            ranking metrics (``"ndcg@10"``) rank with the model's ``ranking``.
         """
         from fastmf import _sgd
-        from fastmf._progress import epoch_bar, wants_bar
+        from fastmf.training import check_fit_options, run_epochs
 
         self._start_fit(train)
-        callbacks = list(callbacks or [])
-        for cb in callbacks:
-            if not callable(cb):
-                raise ValueError(f"callbacks must be callables, got {cb!r}")
-        if early_stopping_rounds is not None:
-            if eval_set is None:
-                raise ValueError("early_stopping_rounds needs an eval_set")
-            if not Interval("int", 1, None).accepts(early_stopping_rounds):
-                raise ValueError(f"early_stopping_rounds must be a positive int, got {early_stopping_rounds!r}")
-        wants_bar(progress)  # a bad value fails before the work
+        callbacks, watched = check_fit_options(self, eval_set, callbacks, early_stopping_rounds,
+                                               early_stopping, eval_metrics, progress)
         n_threads = _sgd_auto_threads(resolve_n_threads(self.n_threads), self, len(train))
         if self.solver == "sgd" and self.schedule == "shuffle" and self.n_threads not in (None, 1):
             raise ValueError("schedule='shuffle' is single-threaded; use schedule='blocked' or "
@@ -312,43 +308,17 @@ class MatrixFactorization(Recommender):
         self.best_epoch_ = 0
         for stale in ("user_engagement_", "item_engagement_"):  # from an earlier fit
             self.__dict__.pop(stale, None)
-        evaluator = _Evaluator(self, eval_set) if eval_set is not None else None
         if self.solver == "sgd":
             step = self._sgd_stepper(train, dtype, n_threads, P_full, Q_full)
+            tail = f" (lr={self.lr}, reg={self.reg})"
         else:
             step = self._als_stepper(train, dtype, n_threads)
-        n_epochs = self._resolved_n_epochs()
-        bar = epoch_bar(progress, n_epochs)
-        if bar is not None:
-            callbacks.insert(0, bar)  # first, so a callback that stops training cannot skip it
-        model = (self.user_factors_, self.item_factors_, self.user_bias_, self.item_bias_)
-        best = None
-        for epoch in range(1, n_epochs + 1):
-            t0 = time.perf_counter()
-            entry = {"epoch": epoch, "train_rmse": step(epoch)}
-            if evaluator is not None:
-                entry.update(evaluator())
-            entry["seconds"] = time.perf_counter() - t0
-            self.history_.append(entry)
-            self.best_epoch_ = epoch
-            if self.verbose:
-                _log_epoch(type(self).__name__, n_epochs, entry)
-            stop = any(bool(cb(self, entry)) for cb in callbacks)
-            if early_stopping_rounds is not None:
-                if best is None or entry["eval_rmse"] < best[0]:
-                    best = (entry["eval_rmse"], epoch, [a.copy() for a in model])
-                elif epoch - best[1] >= early_stopping_rounds:
-                    stop = True
-            if stop:
-                break
-        if bar is not None:
-            bar.close()
-        if best is not None and best[1] != self.best_epoch_:
-            # copy into the existing (row-padded) buffers rather than replacing them
-            for dst, src in zip((self.user_factors_, self.item_factors_, self.user_bias_,
-                                 self.item_bias_), best[2]):
-                dst[...] = src
-            self.best_epoch_ = best[1]
+            tail = f" (ALS, reg={self.reg})"
+        run_epochs(self, step, self._resolved_n_epochs(),
+                   (self.user_factors_, self.item_factors_, self.user_bias_, self.item_bias_),
+                   eval_set=eval_set, eval_metrics=eval_metrics, callbacks=callbacks,
+                   early_stopping_rounds=early_stopping_rounds, watched=watched, progress=progress,
+                   verbose=self.verbose, divergence=lambda exc: f"{tail}: {exc}")
         if self.ranking == "engagement":
             self._engagement()
         return self
@@ -385,20 +355,17 @@ class MatrixFactorization(Recommender):
         hyper = (self.global_mean_, self.lr, self.reg, reg_bias, self.biased)
 
         def step(epoch):
-            try:
-                if self.schedule == "blocked":
-                    sse = _sgd.sgd_epoch_blocked(*args, *model, *hyper, plan, self.seed_,
-                                                 epoch if self.shuffle else 0, n_threads, work)
+            # a FloatingPointError of the kernel becomes the loop's DivergenceError
+            if self.schedule == "blocked":
+                sse = _sgd.sgd_epoch_blocked(*args, *model, *hyper, plan, self.seed_,
+                                             epoch if self.shuffle else 0, n_threads, work)
+            else:
+                o = self.epoch_order(epoch, len(train)) if self.shuffle else order
+                if self.schedule == "shuffle":
+                    sse = _sgd.sgd_epoch(*args, o, *model, *hyper)
                 else:
-                    o = self.epoch_order(epoch, len(train)) if self.shuffle else order
-                    if self.schedule == "shuffle":
-                        sse = _sgd.sgd_epoch(*args, o, *model, *hyper)
-                    else:
-                        sse = _sgd.sgd_epoch_hogwild(*args, o, *model, *hyper, n_threads=n_threads)
-            except FloatingPointError as exc:
-                raise DivergenceError(f"{type(self).__name__}: training diverged in epoch {epoch} "
-                                      f"(lr={self.lr}, reg={self.reg}): {exc}") from None
-            return float(np.sqrt(sse / len(train)))
+                    sse = _sgd.sgd_epoch_hogwild(*args, o, *model, *hyper, n_threads=n_threads)
+            return {"train_rmse": float(np.sqrt(sse / len(train)))}
 
         return step
 
@@ -422,10 +389,11 @@ class MatrixFactorization(Recommender):
                                     self.reg, reg_bias, self.weighted, self.biased, **common)
                 _als.als_half_sweep(csc.indptr, csc.indices, csc_data, P, bu, Q, bi, self.global_mean_,
                                     self.reg, reg_bias, self.weighted, self.biased, **common)
-            except (ValueError, FloatingPointError, np.linalg.LinAlgError) as exc:
-                # LinAlgError: a system not positive definite (a ValueError only from NumPy 2 on)
-                raise DivergenceError(f"{type(self).__name__}: ALS sweep {epoch} failed: {exc}") from None
-            return float(np.sqrt(self._observed_sse(csr, csr_data, n_threads) / csr_data.size))
+            except (ValueError, np.linalg.LinAlgError) as exc:
+                # LinAlgError: a system not positive definite (a ValueError only from NumPy 2 on);
+                # the loop reports it as the DivergenceError of this sweep
+                raise FloatingPointError(str(exc)) from None
+            return {"train_rmse": float(np.sqrt(self._observed_sse(csr, csr_data, n_threads) / csr_data.size))}
 
         return step
 
@@ -665,32 +633,6 @@ class MatrixFactorization(Recommender):
         return super()._fallback_scores()
 
 
-class _Evaluator:
-    """Per-epoch RMSE/MAE on an eval set, with its ids translated once."""
-
-    def __init__(self, model, eval_set):
-        from fastmf.data import Ratings
-
-        if not isinstance(eval_set, Ratings):
-            raise TypeError(f"eval_set must be a fastmf.Ratings, got {type(eval_set).__name__}")
-        if len(eval_set) == 0:
-            raise ValueError("eval_set is empty")
-        if eval_set.user_map is model.user_map_ and eval_set.item_map is model.item_map_:
-            self.u = eval_set.user_index.astype(np.int64)
-            self.i = eval_set.item_index.astype(np.int64)
-        else:
-            u, i, _, _ = eval_set.to_arrays()
-            self.u = np.asarray(model.user_map_.to_index(u, missing=-1), dtype=np.int64)
-            self.i = np.asarray(model.item_map_.to_index(i, missing=-1), dtype=np.int64)
-        self.r = eval_set.rating.astype(np.float64)
-        self.model = model
-
-    def __call__(self):
-        pred = self.model.predict_indices(self.u, self.i)
-        err = pred - self.r
-        return {"eval_rmse": float(np.sqrt(np.mean(err * err))), "eval_mae": float(np.mean(np.abs(err)))}
-
-
 # Below this many ratings, blocked SGD with n_threads=None runs on one thread. With few ratings per
 # row, the rows each thread hands to the other twice per epoch cost more than the second thread
 # saves: ml-100k u1 subsamples (943 x 1682, k=100, 40 epochs) ran 0.91x on 2 threads at 10,000
@@ -706,27 +648,3 @@ def _sgd_auto_threads(n_threads, model, n_ratings):
             and n_ratings < SGD_MIN_RATINGS_FOR_THREADS:
         return 1
     return n_threads
-
-
-def _log_epoch(name, n_epochs, entry):
-    from fastmf._progress import format_entry
-
-    _verbose_handler()
-    logger.info(f"{name} {format_entry(entry, n_epochs)}")
-
-
-_VERBOSE_HANDLER = None
-
-
-def _verbose_handler():
-    """``verbose=True`` must show its lines without the user configuring logging, and must never
-    touch the root logger: when no handler would receive the records, add one stderr handler to the
-    package's own ``fastmf`` logger (once), and let that logger pass INFO records."""
-    global _VERBOSE_HANDLER
-    pkg = logging.getLogger("fastmf")
-    if _VERBOSE_HANDLER is None and not logger.hasHandlers():
-        _VERBOSE_HANDLER = logging.StreamHandler()
-        _VERBOSE_HANDLER.setFormatter(logging.Formatter("%(message)s"))
-        pkg.addHandler(_VERBOSE_HANDLER)
-    if not logger.isEnabledFor(logging.INFO):
-        pkg.setLevel(logging.INFO)
