@@ -376,19 +376,8 @@ static int ials_params_ok(const fastmf_ials_params *p)
 #else /* FASTMF_ALS_TEMPLATE_PASS: everything below is compiled once per element type REAL */
 
 /* ------------------------------------------------------------------------------ element helpers */
-static FASTMF_INLINE double SFX(dot_rd)(const REAL *restrict y, const double *restrict v, int64_t k)
-{
-    double acc[FASTMF_DOT_LANES] = {0.0};
-    double s = 0.0;
-    int64_t f = 0;
-    int l;
-    for (; f + FASTMF_DOT_LANES <= k; f += FASTMF_DOT_LANES) {
-#pragma omp simd
-        for (l = 0; l < FASTMF_DOT_LANES; ++l) acc[l] += (double)y[f + l] * v[f + l];
-    }
-    for (; f < k; ++f) s += (double)y[f] * v[f];
-    return fastmf_lane_sum16(acc) + s;
-}
+/* sum_f (double)y[f] v[f] */
+FASTMF_DOT(SFX(dot_rd), REAL)
 
 /* out += a y */
 static FASTMF_INLINE void SFX(axpy_rd)(double a, const REAL *restrict y, double *restrict out, int64_t k)

@@ -35,19 +35,23 @@ static FASTMF_INLINE double fastmf_lane_sum16(const double *restrict acc)
     return (t[0] + t[2]) + (t[1] + t[3]);
 }
 
-static FASTMF_INLINE double fastmf_dot_d(const double *restrict a, const double *restrict b, int64_t n)
-{
-    double acc[FASTMF_DOT_LANES] = {0.0};
-    double s = 0.0;
-    int64_t i = 0;
-    int l;
-    for (; i + FASTMF_DOT_LANES <= n; i += FASTMF_DOT_LANES) {
-#pragma omp simd
-        for (l = 0; l < FASTMF_DOT_LANES; ++l) acc[l] += a[i + l] * b[i + l];
+/* FASTMF_DOT(NAME, T): double NAME(const T *a, const double *b, n) = sum_i (double)a[i] b[i] in that
+ * fixed order (T = double here; als.c also makes the float-times-double dot products) */
+#define FASTMF_DOT(NAME, T)                                                                        \
+    static FASTMF_INLINE double NAME(const T *restrict a, const double *restrict b, int64_t n)     \
+    {                                                                                              \
+        double acc[FASTMF_DOT_LANES] = {0.0};                                                      \
+        double s = 0.0;                                                                            \
+        int64_t i = 0;                                                                             \
+        int l;                                                                                     \
+        for (; i + FASTMF_DOT_LANES <= n; i += FASTMF_DOT_LANES) {                                 \
+            _Pragma("omp simd")                                                                    \
+            for (l = 0; l < FASTMF_DOT_LANES; ++l) acc[l] += (double)a[i + l] * b[i + l];          \
+        }                                                                                          \
+        for (; i < n; ++i) s += (double)a[i] * b[i];                                               \
+        return fastmf_lane_sum16(acc) + s;                                                         \
     }
-    for (; i < n; ++i) s += a[i] * b[i];
-    return fastmf_lane_sum16(acc) + s;
-}
+FASTMF_DOT(fastmf_dot_d, double)
 
 /* y += a x */
 static FASTMF_INLINE void fastmf_axpy_d(double a, const double *restrict x, double *restrict y, int64_t n)
