@@ -27,7 +27,9 @@ void fastmf_rng_seed(fastmf_rng *g, uint64_t seed, uint64_t a, uint64_t b)
  * Pure-Python twin: fastmf.reference.permutation. */
 #define FASTMF_FY_AHEAD 16  /* a power of two */
 #define FASTMF_FY_SMALL 4096
-void fastmf_fisher_yates(int64_t *a, int64_t n, fastmf_rng *g)
+/* the shuffle on a local copy of the state: stores to a[] (int64) may alias the state's uint64
+ * words through a pointer, which would make the compiler reload them after every swap */
+static void fisher_yates(int64_t *a, int64_t n, fastmf_rng *g)
 {
     int64_t ahead[FASTMF_FY_AHEAD];
     int64_t i, d;
@@ -53,6 +55,13 @@ void fastmf_fisher_yates(int64_t *a, int64_t n, fastmf_rng *g)
         a[i] = a[j];
         a[j] = t;
     }
+}
+
+void fastmf_fisher_yates(int64_t *a, int64_t n, fastmf_rng *g)
+{
+    fastmf_rng local = *g;
+    fisher_yates(a, n, &local);
+    *g = local;
 }
 
 void fastmf_shuffle(int64_t *order, int64_t n, uint64_t seed, uint64_t stream)
