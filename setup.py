@@ -31,8 +31,9 @@ from setuptools.command.build_ext import build_ext
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 # Each wrapper fastmf/_NAME.pyx is linked with csrc/common.c and csrc/NAME.c (when present) plus the
-# extra C files listed here.
-EXTRA_SOURCES = {}
+# extra C files listed here (the modules they serve share them: the SGD family's random streams and
+# block scheduler).
+EXTRA_SOURCES = {"fastmf._sgd": ["csrc/rng.c", "csrc/blocks.c"]}
 
 
 def kernel_modules():

@@ -31,7 +31,9 @@
  * (FASTMF_ERR_NOT_PD with the row). Conjugate gradient: warm-started from the current row (factors[r],
  * bias[r]), cg_steps iterations, never forming A: explicit A v = sum_j z_j (z_j.v) + D v; implicit
  * A v = G v + sum_j (c_j - 1)(y_j.v) y_j + lambda_r v (as implicit's CPU solver does). CG stops early
- * when the residual is exactly 0; p.Ap <= 0 means not positive definite.
+ * when the residual is exactly 0; p.Ap <= 0 means not positive definite. The Cholesky factorisation
+ * and solve and the one CG routine (fastmf_cg, given each system's A v as als_matvec / ials_matvec)
+ * are in linalg.h.
  *
  * Invariants. All arrays are C-contiguous: indptr [n_rows + 1] int64 with 0 = indptr[0] <= ... <=
  * indptr[n_rows] = nnz (checked, O(n_rows)); indices [nnz] int32 in [0, n_fixed) and data [nnz]
@@ -77,39 +79,8 @@
 #include <string.h>
 
 #include "als.h"
+#include "linalg.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#define ALS_OMP(x) _Pragma(#x)
-#else
-#define ALS_OMP(x)
-#endif
-
-#if defined(_MSC_VER) && !defined(__cplusplus)
-#define restrict __restrict
-#endif
-
-/* Function multi-versioning of the row solvers (see sgd.c): GCC >= 11 on x86-64 glibc.
- * Define FASTMF_NO_CLONES to build the baseline only. */
-#if !defined(FASTMF_NO_CLONES) && defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) \
-    && defined(__linux__) && defined(__GLIBC__) && (__GNUC__ >= 11)
-#define ALS_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#define ALS_HAVE_CLONES 1
-#else
-#define ALS_CLONES
-#endif
-
-#if defined(__GNUC__) || defined(__clang__)
-#define ALS_INLINE __attribute__((always_inline)) inline
-#else
-#define ALS_INLINE inline
-#endif
-
-#if defined(__GNUC__) || defined(__clang__)
-#define ALS_PREFETCH_LINE(addr) __builtin_prefetch((const void *)(addr), 0, 3)
-#else
-#define ALS_PREFETCH_LINE(addr) ((void)0)
-#endif
 #define ALS_PREFETCH 4           /* fixed rows prefetched this many entries ahead */
 
 #define ALS_ROWS_PER_TASK 8      /* rows per dynamic-schedule chunk */
@@ -117,7 +88,6 @@
 #define ALS_GRAM_ROWS 4096       /* rows per Gram partial sum ...                           */
 #define ALS_GRAM_MAX_BLOCKS 32   /* ... and at most this many partial sums                  */
 
-static int64_t round8(int64_t n) { return (n + 7) & ~(int64_t)7; }
 
 /* rows of fixed factors gathered at a time for a padded width kp: ALS_GATHER_BYTES, in [16, 256] */
 static int64_t gather_rows(int64_t kp)
@@ -179,28 +149,22 @@ static void ws_free(workspace *w)
 }
 
 /* --------------------------------------------------------------------------- error bookkeeping */
-typedef struct {
-    fastmf_status status;
-    int what;
-    int64_t pos;
-} row_error;
-
-static const row_error ROW_OK = {FASTMF_OK, -1, -1};
+static const fastmf_error ROW_OK = {FASTMF_OK, -1, -1};
 
 /* Shared outcome of a parallel sweep: the lowest failing row and its error (row = n_rows: none). */
 typedef struct {
     int64_t row;
-    row_error err;
+    fastmf_error err;
     int nomem;
 } sweep_error;
 
-static void record_error(sweep_error *se, int64_t r, row_error e)
+static void record_error(sweep_error *se, int64_t r, fastmf_error e)
 {
-    ALS_OMP(omp critical(fastmf_als_error))
+    FASTMF_OMP(omp critical(fastmf_als_error))
     {
         if (r < se->row) {
             se->err = e;
-            ALS_OMP(omp atomic write)
+            FASTMF_OMP(omp atomic write)
             se->row = r;
         }
     }
@@ -211,37 +175,27 @@ static int skip_row(sweep_error *se, int64_t r)
 {
     int64_t lowest;
     int nomem;
-    ALS_OMP(omp atomic read)
+    FASTMF_OMP(omp atomic read)
     lowest = se->row;
-    ALS_OMP(omp atomic read)
+    FASTMF_OMP(omp atomic read)
     nomem = se->nomem;
     return nomem || r > lowest;
 }
 
 static void flag_nomem(sweep_error *se)
 {
-    ALS_OMP(omp atomic write)
+    FASTMF_OMP(omp atomic write)
     se->nomem = 1;
 }
 
-static fastmf_status finish(const sweep_error *se, int64_t n_rows, int64_t *bad_pos, int *bad_what)
+static fastmf_status finish(const sweep_error *se, int64_t n_rows, fastmf_error *err)
 {
-    if (se->nomem) {
-        *bad_pos = -1; *bad_what = -1;
-        return FASTMF_ERR_NOMEM;
-    }
+    if (se->nomem) return fastmf_fail(err, FASTMF_ERR_NOMEM, -1, -1);
     if (se->row < n_rows) {
-        *bad_pos = se->err.pos; *bad_what = se->err.what;
+        *err = se->err;
         return se->err.status;
     }
     return FASTMF_OK;
-}
-
-static int clamp_threads(int n_threads, int64_t work_items)
-{
-    int nt = n_threads < 1 ? 1 : n_threads;
-    if ((int64_t)nt > work_items) nt = work_items > 1 ? (int)work_items : 1;
-    return nt;
 }
 
 /* 0 = indptr[0] <= ... <= indptr[n_rows] = nnz; *maxdeg = the largest row length. On failure
@@ -262,50 +216,6 @@ static int check_indptr(const int64_t *indptr, int64_t n_rows, int64_t nnz, int6
 }
 
 /* ------------------------------------------------------------------------ double-precision kernels */
-/* Dot products keep ALS_LANES independent partial sums (two 8-wide vectors: two FMA chains) and
- * add them as a fixed tree: vectorised without reassociation flags, and much shorter than the
- * sequential lane sum a `#pragma omp simd reduction` gets without -ffast-math. */
-#define ALS_LANES 16
-
-ALS_INLINE static double lane_sum(const double *restrict acc)
-{
-    double t[8];
-    int l;
-    for (l = 0; l < 8; ++l) t[l] = acc[l] + acc[l + 8];
-    for (l = 0; l < 4; ++l) t[l] += t[l + 4];
-    return (t[0] + t[2]) + (t[1] + t[3]);
-}
-
-ALS_INLINE static double dot_dd(const double *restrict a, const double *restrict b, int64_t n)
-{
-    double acc[ALS_LANES] = {0.0};
-    double s = 0.0;
-    int64_t i = 0;
-    int l;
-    for (; i + ALS_LANES <= n; i += ALS_LANES) {
-#pragma omp simd
-        for (l = 0; l < ALS_LANES; ++l) acc[l] += a[i + l] * b[i + l];
-    }
-    for (; i < n; ++i) s += a[i] * b[i];
-    return lane_sum(acc) + s;
-}
-
-/* y += a x */
-ALS_INLINE static void axpy_dd(double a, const double *restrict x, double *restrict y, int64_t n)
-{
-    int64_t i;
-#pragma omp simd
-    for (i = 0; i < n; ++i) y[i] += a * x[i];
-}
-
-/* out = G v for a full symmetric k x k G (row-major): out = sum_j v_j G[j, :] (rows = columns) */
-ALS_INLINE static void symv_full(const double *restrict G, int64_t k, const double *restrict v,
-                                 double *restrict out)
-{
-    int64_t j;
-    memset(out, 0, (size_t)k * sizeof(double));
-    for (j = 0; j < k; ++j) axpy_dd(v[j], G + j * k, out, k);
-}
 
 /* G[i][j] += sum_e A[e][i] B[e][j] on every TR x TC tile (rows i..i+TR-1, columns j..j+TC-1) of
  * the kp x kp matrix that meets the upper triangle; A and B are ne x kp row-major (kp a multiple of
@@ -317,7 +227,7 @@ ALS_INLINE static void symv_full(const double *restrict G, int64_t k, const doub
  * Every entry of G is its own chain over e in the same order, so the sums do not depend on the tile
  * shape. */
 #define ALS_GRAM_TILES(NAME, TR, TC)                                                               \
-    ALS_INLINE static void NAME(const double *restrict A, const double *restrict B, int64_t ne,    \
+    static FASTMF_INLINE void NAME(const double *restrict A, const double *restrict B, int64_t ne,    \
                                 int64_t kp, double *restrict G, int64_t ldg)                       \
     {                                                                                              \
         int64_t i, j, e;                                                                           \
@@ -347,27 +257,27 @@ ALS_GRAM_TILES(gram_tiles_wide, 8, 8)
 /* padded width of the gathered rows: a multiple of the tile sizes */
 static int64_t padded_width(int64_t k)
 {
-    return round8(k);
+    return fastmf_round8(k);
 }
 
 /* row stride of the system matrix: room for the tiles (kp) and for k + 1 columns */
 static int64_t system_stride(int64_t k, int64_t kp)
 {
-    const int64_t m = round8(k + 1);
+    const int64_t m = fastmf_round8(k + 1);
     return kp > m ? kp : m;
 }
 
 /* 1 when the running CPU has AVX-512F (the row solvers then use 8 x 8 tiles) */
 static int wide_tiles(void)
 {
-#if defined(ALS_HAVE_CLONES)
+#if defined(FASTMF_HAVE_CLONES)
     return __builtin_cpu_supports("avx512f") ? 1 : 0;
 #else
     return 0;
 #endif
 }
 
-ALS_INLINE static void gram_tiles(const double *restrict A, const double *restrict B, int64_t ne,
+static FASTMF_INLINE void gram_tiles(const double *restrict A, const double *restrict B, int64_t ne,
                                   int64_t kp, double *restrict G, int64_t ldg, int wide)
 {
     if (wide) gram_tiles_wide(A, B, ne, kp, G, ldg);
@@ -391,7 +301,7 @@ ALS_INLINE static void gram_tiles(const double *restrict A, const double *restri
         for (c = 0; c < W; ++c) wsum[j + c] = at[c];                                               \
         if (sum) for (c = 0; c < W; ++c) sum[j + c] = a1[c];                                       \
     }
-ALS_INLINE static void column_sums(const double *restrict Z, const double *restrict t, int64_t ne,
+static FASTMF_INLINE void column_sums(const double *restrict Z, const double *restrict t, int64_t ne,
                                    int64_t kp, double *restrict wsum, double *restrict sum)
 {
     int64_t j = 0, e;
@@ -401,81 +311,6 @@ ALS_INLINE static void column_sums(const double *restrict Z, const double *restr
 }
 #undef ALS_COLSUMS
 
-/* In-place Cholesky A = U^T U of the m x m symmetric matrix whose upper triangle is stored in A
- * (row stride ld >= round8(m)); U overwrites it. diag0[m] receives the original diagonal. Returns -1,
- * or the first pivot index that is not finite or <= m * DBL_EPSILON * (its original diagonal entry).
- * Right-looking, by panels of up to 8 rows: the panel's rows are finished (updated by the earlier
- * rows of the panel, pivoted, scaled), then the trailing triangle gets one rank-8 update - one load
- * and one store of each trailing entry per panel instead of per row. Every row operation runs over
- * whole 8-wide blocks, from the block holding the diagonal to round8(m): the few entries left of the
- * diagonal (the lower triangle, never read for the result) and right of column m (padding) are
- * updated too, which removes every vector remainder. Entries of the upper triangle only ever depend
- * on entries of the upper triangle, so whatever the lower triangle and the padding hold (finite or
- * not) cannot change U. */
-#define ALS_ROW_BLOCKS(from, body)                                                                 \
-    for (l0 = (from) & ~(int64_t)7; l0 < mp; l0 += 8) {                                            \
-        _Pragma("omp simd")                                                                        \
-        for (c = 0; c < 8; ++c) { const int64_t l = l0 + c; body; }                                \
-    }
-ALS_INLINE static int64_t cholesky_upper(double *restrict A, int64_t m, int64_t ld,
-                                         double *restrict diag0)
-{
-    const double tol = (double)m * DBL_EPSILON;
-    const int64_t mp = round8(m);
-    int64_t j0, j, p, i, l0;
-    int c;
-    for (j = 0; j < m; ++j) diag0[j] = A[j * ld + j];
-    for (j0 = 0; j0 < m; j0 += 8) {
-        const int64_t nb = m - j0 < 8 ? m - j0 : 8;
-        for (j = j0; j < j0 + nb; ++j) {              /* finish the panel rows */
-            double *restrict uj = A + j * ld;
-            double d, inv;
-            for (p = j0; p < j; ++p) {
-                const double *restrict up = A + p * ld;
-                const double u = up[j];
-                ALS_ROW_BLOCKS(j, uj[l] -= u * up[l])
-            }
-            d = uj[j];
-            if (!(d > tol * diag0[j]) || !isfinite(d)) return j;
-            d = sqrt(d);
-            inv = 1.0 / d;
-            ALS_ROW_BLOCKS(j, uj[l] *= inv)
-            uj[j] = d;
-        }
-        if (nb == 8) {                                /* rank-8 update of the trailing triangle */
-            const double *restrict u = A + j0 * ld;   /* panel row t is u + t * ld */
-            for (i = j0 + 8; i < m; ++i) {
-                double *restrict ai = A + i * ld;
-                double a[8];
-                int t;
-                for (t = 0; t < 8; ++t) a[t] = u[t * ld + i];
-                ALS_ROW_BLOCKS(i, ai[l] -= ((a[0] * u[l] + a[1] * u[ld + l])
-                                            + (a[2] * u[2 * ld + l] + a[3] * u[3 * ld + l]))
-                                           + ((a[4] * u[4 * ld + l] + a[5] * u[5 * ld + l])
-                                              + (a[6] * u[6 * ld + l] + a[7] * u[7 * ld + l])))
-            }
-        }
-    }
-    return -1;
-}
-#undef ALS_ROW_BLOCKS
-
-/* Solve U^T U x = b in place (b -> x) with the factor from cholesky_upper. */
-ALS_INLINE static void cholesky_solve_upper(const double *restrict U, int64_t m, int64_t ld,
-                                            double *restrict b)
-{
-    int64_t i;
-    for (i = 0; i < m; ++i) {                    /* U^T y = b: column-oriented forward pass */
-        const double *restrict ui = U + i * ld;
-        const double yi = b[i] / ui[i];
-        b[i] = yi;
-        axpy_dd(-yi, ui + i + 1, b + i + 1, m - i - 1);
-    }
-    for (i = m - 1; i >= 0; --i) {               /* U x = y: row-oriented back substitution */
-        const double *restrict ui = U + i * ld;
-        b[i] = (b[i] - dot_dd(ui + i + 1, b + i + 1, m - i - 1)) / ui[i];
-    }
-}
 
 static int all_finite_d(const double *x, int64_t n)
 {
@@ -541,22 +376,11 @@ static int ials_params_ok(const fastmf_ials_params *p)
 #else /* FASTMF_ALS_TEMPLATE_PASS: everything below is compiled once per element type REAL */
 
 /* ------------------------------------------------------------------------------ element helpers */
-ALS_INLINE static double SFX(dot_rd)(const REAL *restrict y, const double *restrict v, int64_t k)
-{
-    double acc[ALS_LANES] = {0.0};
-    double s = 0.0;
-    int64_t f = 0;
-    int l;
-    for (; f + ALS_LANES <= k; f += ALS_LANES) {
-#pragma omp simd
-        for (l = 0; l < ALS_LANES; ++l) acc[l] += (double)y[f + l] * v[f + l];
-    }
-    for (; f < k; ++f) s += (double)y[f] * v[f];
-    return lane_sum(acc) + s;
-}
+/* sum_f (double)y[f] v[f] */
+FASTMF_DOT(SFX(dot_rd), REAL)
 
 /* out += a y */
-ALS_INLINE static void SFX(axpy_rd)(double a, const REAL *restrict y, double *restrict out, int64_t k)
+static FASTMF_INLINE void SFX(axpy_rd)(double a, const REAL *restrict y, double *restrict out, int64_t k)
 {
     int64_t f;
 #pragma omp simd
@@ -564,15 +388,15 @@ ALS_INLINE static void SFX(axpy_rd)(double a, const REAL *restrict y, double *re
 }
 
 /* bring the k elements at y into the cache (a hint; no effect on results) */
-ALS_INLINE static void SFX(prefetch_row)(const REAL *y, int64_t k)
+static FASTMF_INLINE void SFX(prefetch_row)(const REAL *y, int64_t k)
 {
     const char *c = (const char *)((uintptr_t)y & ~(uintptr_t)63), *end = (const char *)(y + k);
-    for (; c < end; c += 64) ALS_PREFETCH_LINE(c);
+    for (; c < end; c += 64) FASTMF_PREFETCH(c);
 }
 
 /* dot product and axpy in the element type: 128 bytes of partial sums (two vectors), fixed tree */
 #define ALS_RLANES ((int)(128 / sizeof(REAL)))
-ALS_INLINE static REAL SFX(dot_rr)(const REAL *restrict a, const REAL *restrict b, int64_t k)
+static FASTMF_INLINE REAL SFX(dot_rr)(const REAL *restrict a, const REAL *restrict b, int64_t k)
 {
     REAL acc[128 / sizeof(REAL)];
     REAL s = 0;
@@ -591,7 +415,7 @@ ALS_INLINE static REAL SFX(dot_rr)(const REAL *restrict a, const REAL *restrict 
 #undef ALS_RLANES
 
 /* out += a y */
-ALS_INLINE static void SFX(axpy_rr)(REAL a, const REAL *restrict y, REAL *restrict out, int64_t k)
+static FASTMF_INLINE void SFX(axpy_rr)(REAL a, const REAL *restrict y, REAL *restrict out, int64_t k)
 {
     int64_t f;
 #pragma omp simd
@@ -599,7 +423,7 @@ ALS_INLINE static void SFX(axpy_rr)(REAL a, const REAL *restrict y, REAL *restri
 }
 
 /* Z[e] = (double) Y[idx[e]] (or Y[row0 + e] when idx is NULL), zero-padded to kp, e < ne */
-ALS_INLINE static void SFX(gather)(const REAL *restrict Y, int64_t k, int64_t kp,
+static FASTMF_INLINE void SFX(gather)(const REAL *restrict Y, int64_t k, int64_t kp,
                                    const int32_t *restrict idx, int64_t row0, int64_t ne,
                                    double *restrict Z)
 {
@@ -633,20 +457,20 @@ static int64_t SFX(first_bad_row)(const REAL *X, int64_t n, int64_t k)
 
 /* the row's entries lo..hi-1 index the fixed side and hold finite values; for iALS (conf = 1)
  * their confidences are finite too. *n_pos = number of values > 0. */
-static row_error SFX(check_entries)(const int32_t *indices, const REAL *data, int64_t lo, int64_t hi,
+static fastmf_error SFX(check_entries)(const int32_t *indices, const REAL *data, int64_t lo, int64_t hi,
                                     int64_t n_fixed, const fastmf_ials_params *conf, int64_t *n_pos)
 {
-    row_error e = ROW_OK;
+    fastmf_error e = ROW_OK;
     int64_t j, np = 0;
     for (j = lo; j < hi; ++j) {
         const double d = (double)data[j];
         if ((uint64_t)(int64_t)indices[j] >= (uint64_t)n_fixed) {
-            e.status = FASTMF_ERR_INDEX; e.what = FASTMF_ALS_BAD_INDEX; e.pos = j;
+            e.status = FASTMF_ERR_INDEX; e.which = FASTMF_ALS_BAD_INDEX; e.pos = j;
             return e;
         }
         if (!isfinite(d) || (conf && !isfinite(confidence(d, conf->alpha, conf->eps,
                                                            conf->scaling == FASTMF_IALS_LOG)))) {
-            e.status = FASTMF_ERR_VALUE; e.what = FASTMF_ALS_BAD_DATA; e.pos = j;
+            e.status = FASTMF_ERR_VALUE; e.which = FASTMF_ALS_BAD_DATA; e.pos = j;
             return e;
         }
         np += d > 0.0;
@@ -656,19 +480,19 @@ static row_error SFX(check_entries)(const int32_t *indices, const REAL *data, in
 }
 
 /* x[0..m) finite, else DIVERGED for row r */
-static row_error SFX(check_solution)(const double *x, int64_t m, int64_t r)
+static fastmf_error SFX(check_solution)(const double *x, int64_t m, int64_t r)
 {
-    row_error e = ROW_OK;
+    fastmf_error e = ROW_OK;
     if (!all_finite_d(x, m)) {
-        e.status = FASTMF_ERR_DIVERGED; e.what = FASTMF_ALS_BAD_RESULT; e.pos = r;
+        e.status = FASTMF_ERR_DIVERGED; e.which = FASTMF_ALS_BAD_RESULT; e.pos = r;
     }
     return e;
 }
 
-static row_error SFX(not_pd)(int64_t r)
+static fastmf_error SFX(not_pd)(int64_t r)
 {
-    row_error e;
-    e.status = FASTMF_ERR_NOT_PD; e.what = FASTMF_ALS_BAD_SYSTEM; e.pos = r;
+    fastmf_error e;
+    e.status = FASTMF_ERR_NOT_PD; e.which = FASTMF_ALS_BAD_SYSTEM; e.pos = r;
     return e;
 }
 
@@ -684,13 +508,13 @@ typedef struct {
 } SFX(als_ctx);
 
 /* target of entry j: d_j - mu - c_idx (biased) or d_j */
-ALS_INLINE static double SFX(als_target)(const SFX(als_ctx) *c, int64_t j)
+static FASTMF_INLINE double SFX(als_target)(const SFX(als_ctx) *c, int64_t j)
 {
     const double d = (double)c->data[j];
     return c->p->biased ? (d - c->p->mu) - (double)c->cb[c->indices[j]] : d;
 }
 
-ALS_INLINE static void SFX(als_store)(const SFX(als_ctx) *c, int64_t r, const double *x)
+static FASTMF_INLINE void SFX(als_store)(const SFX(als_ctx) *c, int64_t r, const double *x)
 {
     const int64_t k = c->p->n_factors;
     REAL *xr = c->X + r * k;
@@ -700,7 +524,7 @@ ALS_INLINE static void SFX(als_store)(const SFX(als_ctx) *c, int64_t r, const do
 }
 
 /* exact solve of row r (entries lo..hi-1, already checked) */
-ALS_INLINE static row_error SFX(als_row_cholesky)(const SFX(als_ctx) *c, int64_t r, int64_t lo,
+static FASTMF_INLINE fastmf_error SFX(als_row_cholesky)(const SFX(als_ctx) *c, int64_t r, int64_t lo,
                                                   int64_t hi, workspace *w)
 {
     const fastmf_als_params *p = c->p;
@@ -731,17 +555,17 @@ ALS_INLINE static row_error SFX(als_row_cholesky)(const SFX(als_ctx) *c, int64_t
         A[k * ld + k] = (double)n_r + p->reg_bias * scale;
         rhs[k] = tsum;
     }
-    if (cholesky_upper(A, m, ld, diag0) >= 0) return SFX(not_pd)(r);
-    cholesky_solve_upper(A, m, ld, rhs);
+    if (fastmf_cholesky_upper(A, m, ld, diag0) >= 0) return SFX(not_pd)(r);
+    fastmf_cholesky_solve_upper(A, m, ld, rhs);
     {
-        row_error err = SFX(check_solution)(rhs, m, r);
+        fastmf_error err = SFX(check_solution)(rhs, m, r);
         if (err.status == FASTMF_OK) SFX(als_store)(c, r, rhs);
         return err;
     }
 }
 
 /* out = sum_e z_e (z_e . v) + D v with z_e = [y_e, 1] (biased) */
-ALS_INLINE static void SFX(als_apply)(const SFX(als_ctx) *c, int64_t lo, int64_t hi, double lam,
+static FASTMF_INLINE void SFX(als_apply)(const SFX(als_ctx) *c, int64_t lo, int64_t hi, double lam,
                                       double lamb, const double *restrict v, double *restrict out)
 {
     const int64_t k = c->p->n_factors;
@@ -758,8 +582,22 @@ ALS_INLINE static void SFX(als_apply)(const SFX(als_ctx) *c, int64_t lo, int64_t
     }
 }
 
+/* the operator of a row's CG system: als_apply on entries lo..hi-1 with the row's lambdas */
+typedef struct {
+    const SFX(als_ctx) *c;
+    int64_t lo, hi;
+    double lam, lamb;
+} SFX(als_op);
+
+static FASTMF_INLINE void SFX(als_matvec)(const void *op, const double *restrict v,
+                                          double *restrict out)
+{
+    const SFX(als_op) *o = (const SFX(als_op) *)op;
+    SFX(als_apply)(o->c, o->lo, o->hi, o->lam, o->lamb, v, out);
+}
+
 /* warm-started conjugate gradient for row r (entries lo..hi-1, already checked) */
-ALS_INLINE static row_error SFX(als_row_cg)(const SFX(als_ctx) *c, int64_t r, int64_t lo, int64_t hi,
+static FASTMF_INLINE fastmf_error SFX(als_row_cg)(const SFX(als_ctx) *c, int64_t r, int64_t lo, int64_t hi,
                                             workspace *w)
 {
     const fastmf_als_params *p = c->p;
@@ -768,15 +606,14 @@ ALS_INLINE static row_error SFX(als_row_cg)(const SFX(als_ctx) *c, int64_t r, in
     const double lam = p->reg * scale, lamb = p->reg_bias * scale;
     double *restrict x = w->v, *restrict res = w->v + ld, *restrict dir = w->v + 2 * ld;
     double *restrict Ap = w->v + 3 * ld;
-    double rs;
+    SFX(als_op) op;
     int64_t f, j;
-    int it;
-    row_error err = ROW_OK;
+    fastmf_error err = ROW_OK;
 
     for (f = 0; f < k; ++f) x[f] = (double)c->X[r * k + f];
     if (p->biased) x[k] = (double)c->b[r];
     if (!all_finite_d(x, m)) {
-        err.status = FASTMF_ERR_VALUE; err.what = FASTMF_ALS_BAD_START; err.pos = r;
+        err.status = FASTMF_ERR_VALUE; err.which = FASTMF_ALS_BAD_START; err.pos = r;
         return err;
     }
     /* res = b - A x = sum_e (t_e - z_e.x) z_e - D x */
@@ -788,33 +625,20 @@ ALS_INLINE static row_error SFX(als_row_cg)(const SFX(als_ctx) *c, int64_t r, in
         SFX(axpy_rd)(coef, y, res, k);
         if (p->biased) res[k] += coef;
     }
-    memcpy(dir, res, (size_t)m * sizeof(double));
-    rs = dot_dd(res, res, m);
-    for (it = 0; it < p->cg_steps && rs > 0.0; ++it) {
-        double pap, a, rs_new, beta;
-        SFX(als_apply)(c, lo, hi, lam, lamb, dir, Ap);
-        pap = dot_dd(dir, Ap, m);
-        if (!(pap > 0.0) || !isfinite(pap)) return SFX(not_pd)(r);
-        a = rs / pap;
-        axpy_dd(a, dir, x, m);
-        axpy_dd(-a, Ap, res, m);
-        rs_new = dot_dd(res, res, m);
-        beta = rs_new / rs;
-        for (f = 0; f < m; ++f) dir[f] = res[f] + beta * dir[f];
-        rs = rs_new;
-    }
+    op.c = c; op.lo = lo; op.hi = hi; op.lam = lam; op.lamb = lamb;
+    if (fastmf_cg(m, p->cg_steps, SFX(als_matvec), &op, x, res, dir, Ap) != 0) return SFX(not_pd)(r);
     err = SFX(check_solution)(x, m, r);
     if (err.status == FASTMF_OK) SFX(als_store)(c, r, x);
     return err;
 }
 
 /* one row of an explicit half-sweep, compiled once per instruction set */
-ALS_CLONES
-static row_error SFX(als_row)(const SFX(als_ctx) *c, int64_t r, workspace *w)
+FASTMF_CLONES
+static fastmf_error SFX(als_row)(const SFX(als_ctx) *c, int64_t r, workspace *w)
 {
     const int64_t lo = c->indptr[r], hi = c->indptr[r + 1];
     int64_t n_pos;
-    row_error err;
+    fastmf_error err;
     if (hi == lo) {
         int64_t f;
         for (f = 0; f < c->p->n_factors; ++f) c->X[r * c->p->n_factors + f] = 0;
@@ -830,32 +654,25 @@ static row_error SFX(als_row)(const SFX(als_ctx) *c, int64_t r, workspace *w)
 fastmf_status SFX(fastmf_als_half_sweep)(const fastmf_als_params *p, const int64_t *indptr,
                                          const int32_t *indices, const REAL *data,
                                          const REAL *fixed_factors, const REAL *fixed_bias,
-                                         REAL *factors, REAL *bias, int64_t *bad_pos, int *bad_what)
+                                         REAL *factors, REAL *bias, fastmf_error *err)
 {
     SFX(als_ctx) c;
     sweep_error se;
-    int64_t maxdeg = 0, j;
+    int64_t maxdeg = 0, j, pos = -1;
     int nt;
 
-    *bad_pos = -1; *bad_what = FASTMF_ALS_BAD_ARGS;
+    fastmf_error_clear(err);
     if (!als_params_ok(p) || indptr == NULL
         || (p->nnz > 0 && (indices == NULL || data == NULL))
         || (p->n_fixed > 0 && fixed_factors == NULL) || (p->n_rows > 0 && factors == NULL)
         || (p->biased && ((p->n_fixed > 0 && fixed_bias == NULL) || (p->n_rows > 0 && bias == NULL))))
-        return FASTMF_ERR_VALUE;
-    if (!check_indptr(indptr, p->n_rows, p->nnz, &maxdeg, bad_pos)) {
-        *bad_what = FASTMF_ALS_BAD_INDPTR;
-        return FASTMF_ERR_VALUE;
-    }
-    if ((j = SFX(first_bad_row)(fixed_factors, p->n_fixed, p->n_factors)) >= 0) {
-        *bad_pos = j; *bad_what = FASTMF_ALS_BAD_FIXED;
-        return FASTMF_ERR_VALUE;
-    }
-    if (p->biased && (j = SFX(first_bad_row)(fixed_bias, p->n_fixed, 1)) >= 0) {
-        *bad_pos = j; *bad_what = FASTMF_ALS_BAD_FIXED_BIAS;
-        return FASTMF_ERR_VALUE;
-    }
-    *bad_what = -1;
+        return fastmf_fail(err, FASTMF_ERR_VALUE, -1, FASTMF_ALS_BAD_ARGS);
+    if (!check_indptr(indptr, p->n_rows, p->nnz, &maxdeg, &pos))
+        return fastmf_fail(err, FASTMF_ERR_VALUE, pos, FASTMF_ALS_BAD_INDPTR);
+    if ((j = SFX(first_bad_row)(fixed_factors, p->n_fixed, p->n_factors)) >= 0)
+        return fastmf_fail(err, FASTMF_ERR_VALUE, j, FASTMF_ALS_BAD_FIXED);
+    if (p->biased && (j = SFX(first_bad_row)(fixed_bias, p->n_fixed, 1)) >= 0)
+        return fastmf_fail(err, FASTMF_ERR_VALUE, j, FASTMF_ALS_BAD_FIXED_BIAS);
 
     c.p = p; c.indptr = indptr; c.indices = indices; c.data = data;
     c.Y = fixed_factors; c.cb = fixed_bias; c.X = factors; c.b = bias;
@@ -864,30 +681,30 @@ fastmf_status SFX(fastmf_als_half_sweep)(const fastmf_als_params *p, const int64
     c.ld = system_stride(p->n_factors, c.kp);
     c.chunk = gather_rows(c.kp);
     se.row = p->n_rows; se.err = ROW_OK; se.nomem = 0;
-    nt = clamp_threads(p->n_threads, (p->n_rows + ALS_ROWS_PER_TASK - 1) / ALS_ROWS_PER_TASK);
+    nt = fastmf_clamp_threads(p->n_threads, (p->n_rows + ALS_ROWS_PER_TASK - 1) / ALS_ROWS_PER_TASK);
 
     (void)nt;   /* unused in a serial build */
-    ALS_OMP(omp parallel num_threads(nt))
+    FASTMF_OMP(omp parallel num_threads(nt))
     {
         workspace w;
         int64_t r;
         const int ok = ws_alloc(&w, c.chunk, c.kp, c.ld, maxdeg, 0, 0);
         if (!ok) flag_nomem(&se);
-        ALS_OMP(omp for schedule(dynamic, ALS_ROWS_PER_TASK))
+        FASTMF_OMP(omp for schedule(dynamic, ALS_ROWS_PER_TASK))
         for (r = 0; r < p->n_rows; ++r) {
-            row_error e;
+            fastmf_error e;
             if (!ok || skip_row(&se, r)) continue;
             e = SFX(als_row)(&c, r, &w);
             if (e.status != FASTMF_OK) record_error(&se, r, e);
         }
         ws_free(&w);
     }
-    return finish(&se, p->n_rows, bad_pos, bad_what);
+    return finish(&se, p->n_rows, err);
 }
 
 /* ------------------------------------------------------------------------------------- Gram */
 /* add the Gram matrix of rows lo..hi-1 of Y to the upper tiles of G (kp x kp, stride kp) */
-ALS_CLONES
+FASTMF_CLONES
 static void SFX(gram_block)(const REAL *Y, int64_t lo, int64_t hi, int64_t k, int64_t kp,
                             int64_t chunk, int wide, double *Z, double *G)
 {
@@ -914,19 +731,19 @@ fastmf_status SFX(fastmf_gram)(const REAL *Y, int64_t n, int64_t k, int n_thread
     if (nb < 1) nb = 1;
     part = dbuf_alloc(&pb, nb * kp * kp);
     if (part == NULL) return FASTMF_ERR_NOMEM;
-    nt = clamp_threads(n_threads, nb);
+    nt = fastmf_clamp_threads(n_threads, nb);
 
     (void)nt;   /* unused in a serial build */
-    ALS_OMP(omp parallel num_threads(nt))
+    FASTMF_OMP(omp parallel num_threads(nt))
     {
         dbuf zb;
         double *Z = dbuf_alloc(&zb, chunk * kp);
         int64_t bb;
         if (Z == NULL) {
-            ALS_OMP(omp atomic write)
+            FASTMF_OMP(omp atomic write)
             nomem = 1;
         }
-        ALS_OMP(omp for schedule(dynamic, 1))
+        FASTMF_OMP(omp for schedule(dynamic, 1))
         for (bb = 0; bb < nb; ++bb) {
             /* block bb = rows [n bb / nb, n (bb + 1) / nb): fixed by n alone */
             const int64_t lo = n * bb / nb, hi = n * (bb + 1) / nb;
@@ -964,7 +781,7 @@ typedef struct {
     int wide;                    /* 8 x 8 Gram tiles */
 } SFX(ials_ctx);
 
-ALS_INLINE static row_error SFX(ials_row_cholesky)(const SFX(ials_ctx) *c, int64_t r, int64_t lo,
+static FASTMF_INLINE fastmf_error SFX(ials_row_cholesky)(const SFX(ials_ctx) *c, int64_t r, int64_t lo,
                                                    int64_t hi, double lam, workspace *w)
 {
     const fastmf_ials_params *p = c->p;
@@ -986,15 +803,15 @@ ALS_INLINE static row_error SFX(ials_row_cholesky)(const SFX(ials_ctx) *c, int64
             double *restrict wz = w->WZ + e * kp;
 #pragma omp simd
             for (f = 0; f < kp; ++f) wz[f] = (conf - 1.0) * z[f];
-            if (d > 0.0) axpy_dd(conf, z, rhs, k);          /* Y_r^T C_r p_r */
+            if (d > 0.0) fastmf_axpy_d(conf, z, rhs, k);          /* Y_r^T C_r p_r */
         }
         gram_tiles(w->WZ, w->Z, ne, kp, A, ld, c->wide);             /* Y_r^T (C_r - I) Y_r */
     }
     for (f = 0; f < k; ++f) A[f * ld + f] += lam;
-    if (cholesky_upper(A, k, ld, diag0) >= 0) return SFX(not_pd)(r);
-    cholesky_solve_upper(A, k, ld, rhs);
+    if (fastmf_cholesky_upper(A, k, ld, diag0) >= 0) return SFX(not_pd)(r);
+    fastmf_cholesky_solve_upper(A, k, ld, rhs);
     {
-        row_error err = SFX(check_solution)(rhs, k, r);
+        fastmf_error err = SFX(check_solution)(rhs, k, r);
         if (err.status == FASTMF_OK)
             for (f = 0; f < k; ++f) c->X[r * k + f] = (REAL)rhs[f];
         return err;
@@ -1005,7 +822,7 @@ ALS_INLINE static row_error SFX(ials_row_cholesky)(const SFX(ials_ctx) *c, int64
  * the products in the element type REAL (float for float32 factors, as implicit does): the part of
  * the CG work proportional to the row's entries. The CG recurrences and the G v products stay in
  * double. */
-ALS_INLINE static void SFX(ials_entries)(const SFX(ials_ctx) *c, int64_t lo, int64_t hi,
+static FASTMF_INLINE void SFX(ials_entries)(const SFX(ials_ctx) *c, int64_t lo, int64_t hi,
                                          const double *restrict wgt, const double *restrict q,
                                          const REAL *restrict v, REAL *restrict er)
 {
@@ -1022,7 +839,7 @@ ALS_INLINE static void SFX(ials_entries)(const SFX(ials_ctx) *c, int64_t lo, int
 
 /* out = G v + lam v + sum_e w_e (y_e . v) y_e, w_e = c_e - 1 stored in wgt[e - lo]; vr, er: REAL
  * scratch of k elements */
-ALS_INLINE static void SFX(ials_apply)(const SFX(ials_ctx) *c, int64_t lo, int64_t hi, double lam,
+static FASTMF_INLINE void SFX(ials_apply)(const SFX(ials_ctx) *c, int64_t lo, int64_t hi, double lam,
                                        const double *restrict wgt, const double *restrict v,
                                        double *restrict out, REAL *restrict vr, REAL *restrict er)
 {
@@ -1030,11 +847,27 @@ ALS_INLINE static void SFX(ials_apply)(const SFX(ials_ctx) *c, int64_t lo, int64
     int64_t f;
     for (f = 0; f < k; ++f) vr[f] = (REAL)v[f];
     SFX(ials_entries)(c, lo, hi, wgt, NULL, vr, er);
-    symv_full(c->G, k, v, out);
+    fastmf_symv_full(c->G, k, v, out);
     for (f = 0; f < k; ++f) out[f] += lam * v[f] - (double)er[f];
 }
 
-ALS_INLINE static row_error SFX(ials_row_cg)(const SFX(ials_ctx) *c, int64_t r, int64_t lo,
+/* the operator of a row's iALS CG system: ials_apply with the row's entries, weights and lambda */
+typedef struct {
+    const SFX(ials_ctx) *c;
+    int64_t lo, hi;
+    double lam;
+    const double *wgt;
+    REAL *vr, *er;
+} SFX(ials_op);
+
+static FASTMF_INLINE void SFX(ials_matvec)(const void *op, const double *restrict v,
+                                           double *restrict out)
+{
+    const SFX(ials_op) *o = (const SFX(ials_op) *)op;
+    SFX(ials_apply)(o->c, o->lo, o->hi, o->lam, o->wgt, v, out, o->vr, o->er);
+}
+
+static FASTMF_INLINE fastmf_error SFX(ials_row_cg)(const SFX(ials_ctx) *c, int64_t r, int64_t lo,
                                              int64_t hi, double lam, workspace *w)
 {
     const fastmf_ials_params *p = c->p;
@@ -1044,14 +877,13 @@ ALS_INLINE static row_error SFX(ials_row_cg)(const SFX(ials_ctx) *c, int64_t r, 
     double *restrict Ap = w->v + 3 * ld;
     REAL *restrict vr = (REAL *)(w->v + 4 * ld), *restrict er = (REAL *)(w->v + 5 * ld);
     double *restrict wgt = w->ent, *restrict cp = w->ent + n_r;
-    double rs;
+    SFX(ials_op) op;
     int64_t f, j;
-    int it;
-    row_error err = ROW_OK;
+    fastmf_error err = ROW_OK;
 
     for (f = 0; f < k; ++f) x[f] = (double)c->X[r * k + f];
     if (!all_finite_d(x, k)) {
-        err.status = FASTMF_ERR_VALUE; err.what = FASTMF_ALS_BAD_START; err.pos = r;
+        err.status = FASTMF_ERR_VALUE; err.which = FASTMF_ALS_BAD_START; err.pos = r;
         return err;
     }
     for (j = lo; j < hi; ++j) {
@@ -1063,36 +895,23 @@ ALS_INLINE static row_error SFX(ials_row_cg)(const SFX(ials_ctx) *c, int64_t r, 
     /* res = b - A x = sum_e (c_e p_e - (c_e - 1) y_e.x) y_e - G x - lam x */
     for (f = 0; f < k; ++f) vr[f] = (REAL)x[f];
     SFX(ials_entries)(c, lo, hi, wgt, cp, vr, er);
-    symv_full(c->G, k, x, res);
+    fastmf_symv_full(c->G, k, x, res);
     for (f = 0; f < k; ++f) res[f] = (double)er[f] - res[f] - lam * x[f];
-    memcpy(dir, res, (size_t)k * sizeof(double));
-    rs = dot_dd(res, res, k);
-    for (it = 0; it < p->cg_steps && rs > 0.0; ++it) {
-        double pap, a, rs_new, beta;
-        SFX(ials_apply)(c, lo, hi, lam, wgt, dir, Ap, vr, er);
-        pap = dot_dd(dir, Ap, k);
-        if (!(pap > 0.0) || !isfinite(pap)) return SFX(not_pd)(r);
-        a = rs / pap;
-        axpy_dd(a, dir, x, k);
-        axpy_dd(-a, Ap, res, k);
-        rs_new = dot_dd(res, res, k);
-        beta = rs_new / rs;
-        for (f = 0; f < k; ++f) dir[f] = res[f] + beta * dir[f];
-        rs = rs_new;
-    }
+    op.c = c; op.lo = lo; op.hi = hi; op.lam = lam; op.wgt = wgt; op.vr = vr; op.er = er;
+    if (fastmf_cg(k, p->cg_steps, SFX(ials_matvec), &op, x, res, dir, Ap) != 0) return SFX(not_pd)(r);
     err = SFX(check_solution)(x, k, r);
     if (err.status == FASTMF_OK)
         for (f = 0; f < k; ++f) c->X[r * k + f] = (REAL)x[f];
     return err;
 }
 
-ALS_CLONES
-static row_error SFX(ials_row)(const SFX(ials_ctx) *c, int64_t r, workspace *w)
+FASTMF_CLONES
+static fastmf_error SFX(ials_row)(const SFX(ials_ctx) *c, int64_t r, workspace *w)
 {
     const fastmf_ials_params *p = c->p;
     const int64_t lo = c->indptr[r], hi = c->indptr[r + 1], k = p->n_factors;
     int64_t n_pos, f;
-    row_error err;
+    fastmf_error err;
     if (hi == lo) {
         for (f = 0; f < k; ++f) c->X[r * k + f] = 0;
         return ROW_OK;
@@ -1107,24 +926,22 @@ static row_error SFX(ials_row)(const SFX(ials_ctx) *c, int64_t r, workspace *w)
 /* validate a gram argument, or compute it into *owned; *G_out is the matrix to use */
 static fastmf_status SFX(use_gram)(const REAL *Y, int64_t n, int64_t k, int n_threads,
                                    const double *gram, dbuf *owned, const double **G_out,
-                                   int64_t *bad_pos, int *bad_what)
+                                   fastmf_error *err)
 {
     int64_t j;
     owned->raw = NULL;
     if (gram != NULL) {
-        if ((j = first_nonfinite_d(gram, k * k)) >= 0) {
-            *bad_pos = j; *bad_what = FASTMF_ALS_BAD_GRAM;
-            return FASTMF_ERR_VALUE;
-        }
+        if ((j = first_nonfinite_d(gram, k * k)) >= 0)
+            return fastmf_fail(err, FASTMF_ERR_VALUE, j, FASTMF_ALS_BAD_GRAM);
         *G_out = gram;
         return FASTMF_OK;
     }
-    if (dbuf_alloc(owned, k * k) == NULL) return FASTMF_ERR_NOMEM;
+    if (dbuf_alloc(owned, k * k) == NULL) return fastmf_fail(err, FASTMF_ERR_NOMEM, -1, -1);
     {
         const fastmf_status st = SFX(fastmf_gram)(Y, n, k, n_threads, owned->d);
         if (st != FASTMF_OK) {
             dbuf_free(owned);
-            return st;
+            return fastmf_fail(err, st, -1, -1);
         }
     }
     *G_out = owned->d;
@@ -1134,30 +951,24 @@ static fastmf_status SFX(use_gram)(const REAL *Y, int64_t n, int64_t k, int n_th
 /* common argument checks of the iALS entry points */
 static fastmf_status SFX(ials_check)(const fastmf_ials_params *p, const int64_t *indptr,
                                      const int32_t *indices, const REAL *data, const REAL *fixed,
-                                     const REAL *rows, int64_t *maxdeg, int64_t *bad_pos,
-                                     int *bad_what)
+                                     const REAL *rows, int64_t *maxdeg, fastmf_error *err)
 {
-    int64_t j;
-    *bad_pos = -1; *bad_what = FASTMF_ALS_BAD_ARGS;
+    int64_t j, pos = -1;
+    fastmf_error_clear(err);
     if (!ials_params_ok(p) || indptr == NULL || (p->nnz > 0 && (indices == NULL || data == NULL))
         || (p->n_fixed > 0 && fixed == NULL) || (p->n_rows > 0 && rows == NULL))
-        return FASTMF_ERR_VALUE;
-    if (!check_indptr(indptr, p->n_rows, p->nnz, maxdeg, bad_pos)) {
-        *bad_what = FASTMF_ALS_BAD_INDPTR;
-        return FASTMF_ERR_VALUE;
-    }
-    if ((j = SFX(first_bad_row)(fixed, p->n_fixed, p->n_factors)) >= 0) {
-        *bad_pos = j; *bad_what = FASTMF_ALS_BAD_FIXED;
-        return FASTMF_ERR_VALUE;
-    }
-    *bad_what = -1;
+        return fastmf_fail(err, FASTMF_ERR_VALUE, -1, FASTMF_ALS_BAD_ARGS);
+    if (!check_indptr(indptr, p->n_rows, p->nnz, maxdeg, &pos))
+        return fastmf_fail(err, FASTMF_ERR_VALUE, pos, FASTMF_ALS_BAD_INDPTR);
+    if ((j = SFX(first_bad_row)(fixed, p->n_fixed, p->n_factors)) >= 0)
+        return fastmf_fail(err, FASTMF_ERR_VALUE, j, FASTMF_ALS_BAD_FIXED);
     return FASTMF_OK;
 }
 
 fastmf_status SFX(fastmf_ials_half_sweep)(const fastmf_ials_params *p, const int64_t *indptr,
                                           const int32_t *indices, const REAL *data,
                                           const REAL *fixed_factors, const double *gram,
-                                          REAL *factors, int64_t *bad_pos, int *bad_what)
+                                          REAL *factors, fastmf_error *err)
 {
     SFX(ials_ctx) c;
     sweep_error se;
@@ -1167,10 +978,10 @@ fastmf_status SFX(fastmf_ials_half_sweep)(const fastmf_ials_params *p, const int
     fastmf_status st;
     int nt, cg;
 
-    st = SFX(ials_check)(p, indptr, indices, data, fixed_factors, factors, &maxdeg, bad_pos, bad_what);
+    st = SFX(ials_check)(p, indptr, indices, data, fixed_factors, factors, &maxdeg, err);
     if (st != FASTMF_OK) return st;
     st = SFX(use_gram)(fixed_factors, p->n_fixed, p->n_factors, p->n_threads, gram, &owned, &G,
-                       bad_pos, bad_what);
+                       err);
     if (st != FASTMF_OK) return st;
 
     c.p = p; c.indptr = indptr; c.indices = indices; c.data = data; c.Y = fixed_factors;
@@ -1181,18 +992,18 @@ fastmf_status SFX(fastmf_ials_half_sweep)(const fastmf_ials_params *p, const int
     c.chunk = gather_rows(c.kp);
     se.row = p->n_rows; se.err = ROW_OK; se.nomem = 0;
     cg = p->solver == FASTMF_ALS_CG;
-    nt = clamp_threads(p->n_threads, (p->n_rows + ALS_ROWS_PER_TASK - 1) / ALS_ROWS_PER_TASK);
+    nt = fastmf_clamp_threads(p->n_threads, (p->n_rows + ALS_ROWS_PER_TASK - 1) / ALS_ROWS_PER_TASK);
 
     (void)nt;   /* unused in a serial build */
-    ALS_OMP(omp parallel num_threads(nt))
+    FASTMF_OMP(omp parallel num_threads(nt))
     {
         workspace w;
         int64_t r;
         const int ok = ws_alloc(&w, cg ? 1 : c.chunk, c.kp, c.ld, maxdeg, !cg, cg);
         if (!ok) flag_nomem(&se);
-        ALS_OMP(omp for schedule(dynamic, ALS_ROWS_PER_TASK))
+        FASTMF_OMP(omp for schedule(dynamic, ALS_ROWS_PER_TASK))
         for (r = 0; r < p->n_rows; ++r) {
-            row_error e;
+            fastmf_error e;
             if (!ok || skip_row(&se, r)) continue;
             e = SFX(ials_row)(&c, r, &w);
             if (e.status != FASTMF_OK) record_error(&se, r, e);
@@ -1200,12 +1011,12 @@ fastmf_status SFX(fastmf_ials_half_sweep)(const fastmf_ials_params *p, const int
         ws_free(&w);
     }
     dbuf_free(&owned);
-    return finish(&se, p->n_rows, bad_pos, bad_what);
+    return finish(&se, p->n_rows, err);
 }
 
 /* loss terms of user row u: x^T G x + sum_stored [c (p - s)^2 - s^2] + lambda_u |x|^2 */
-ALS_CLONES
-static row_error SFX(ials_loss_row)(const SFX(ials_ctx) *c, int64_t u, workspace *w, double *out)
+FASTMF_CLONES
+static fastmf_error SFX(ials_loss_row)(const SFX(ials_ctx) *c, int64_t u, workspace *w, double *out)
 {
     const fastmf_ials_params *p = c->p;
     const int64_t lo = c->indptr[u], hi = c->indptr[u + 1], k = p->n_factors;
@@ -1213,17 +1024,17 @@ static row_error SFX(ials_loss_row)(const SFX(ials_ctx) *c, int64_t u, workspace
     double *restrict x = w->v, *restrict Gx = w->v + c->ld;
     double total, corr = 0.0;
     int64_t n_pos = 0, f, j;
-    row_error err;
+    fastmf_error err;
 
     for (f = 0; f < k; ++f) x[f] = (double)c->X[u * k + f];
     if (!all_finite_d(x, k)) {
-        err.status = FASTMF_ERR_VALUE; err.what = FASTMF_ALS_BAD_X; err.pos = u;
+        err.status = FASTMF_ERR_VALUE; err.which = FASTMF_ALS_BAD_X; err.pos = u;
         return err;
     }
     err = SFX(check_entries)(c->indices, c->data, lo, hi, p->n_fixed, p, &n_pos);
     if (err.status != FASTMF_OK) return err;
-    symv_full(c->G, k, x, Gx);
-    total = dot_dd(x, Gx, k);
+    fastmf_symv_full(c->G, k, x, Gx);
+    total = fastmf_dot_d(x, Gx, k);
     for (j = lo; j < hi; ++j) {
         const double d = (double)c->data[j];
         const double s = SFX(dot_rd)(c->Y + (int64_t)c->indices[j] * k, x, k);
@@ -1231,15 +1042,14 @@ static row_error SFX(ials_loss_row)(const SFX(ials_ctx) *c, int64_t u, workspace
         const double resid = (d > 0.0 ? 1.0 : 0.0) - s;
         corr += conf * resid * resid - s * s;
     }
-    *out = total + corr + ials_lambda(p, n_pos, p->n_fixed) * dot_dd(x, x, k);
+    *out = total + corr + ials_lambda(p, n_pos, p->n_fixed) * fastmf_dot_d(x, x, k);
     return ROW_OK;
 }
 
 fastmf_status SFX(fastmf_ials_loss)(const fastmf_ials_params *p, const int64_t *indptr,
                                     const int32_t *indices, const REAL *data,
                                     const REAL *user_factors, const REAL *item_factors,
-                                    const double *gram, double *loss, int64_t *bad_pos,
-                                    int *bad_what)
+                                    const double *gram, double *loss, fastmf_error *err)
 {
     SFX(ials_ctx) c;
     sweep_error se;
@@ -1252,12 +1062,11 @@ fastmf_status SFX(fastmf_ials_loss)(const fastmf_ials_params *p, const int64_t *
     int nt;
 
     *loss = 0.0;
-    st = SFX(ials_check)(p, indptr, indices, data, item_factors, user_factors, &maxdeg, bad_pos,
-                         bad_what);
+    st = SFX(ials_check)(p, indptr, indices, data, item_factors, user_factors, &maxdeg, err);
     if (st != FASTMF_OK) return st;
     n_items = p->n_fixed;
     k = p->n_factors;
-    st = SFX(use_gram)(item_factors, n_items, k, p->n_threads, gram, &owned, &G, bad_pos, bad_what);
+    st = SFX(use_gram)(item_factors, n_items, k, p->n_threads, gram, &owned, &G, err);
     if (st != FASTMF_OK) return st;
     row_loss = dbuf_alloc(&rows_buf, p->n_rows);
     if (p->reg_nu != 0.0) pos_count = (int64_t *)calloc((size_t)(n_items > 0 ? n_items : 1),
@@ -1266,35 +1075,35 @@ fastmf_status SFX(fastmf_ials_loss)(const fastmf_ials_params *p, const int64_t *
         dbuf_free(&owned);
         dbuf_free(&rows_buf);
         free(pos_count);
-        return FASTMF_ERR_NOMEM;
+        return fastmf_fail(err, FASTMF_ERR_NOMEM, -1, -1);
     }
 
     c.p = p; c.indptr = indptr; c.indices = indices; c.data = data; c.Y = item_factors;
     c.G = G; c.X = (REAL *)user_factors;   /* read only here */
     c.wide = 0;
-    c.kp = round8(k);
+    c.kp = fastmf_round8(k);
     c.ld = system_stride(k, c.kp);
     c.chunk = 1;
     se.row = p->n_rows; se.err = ROW_OK; se.nomem = 0;
-    nt = clamp_threads(p->n_threads, (p->n_rows + ALS_ROWS_PER_TASK - 1) / ALS_ROWS_PER_TASK);
+    nt = fastmf_clamp_threads(p->n_threads, (p->n_rows + ALS_ROWS_PER_TASK - 1) / ALS_ROWS_PER_TASK);
 
     (void)nt;   /* unused in a serial build */
-    ALS_OMP(omp parallel num_threads(nt))
+    FASTMF_OMP(omp parallel num_threads(nt))
     {
         workspace w;
         int64_t r;
         const int ok = ws_alloc(&w, 1, c.kp, c.ld, 0, 0, 0);
         if (!ok) flag_nomem(&se);
-        ALS_OMP(omp for schedule(dynamic, 4 * ALS_ROWS_PER_TASK))
+        FASTMF_OMP(omp for schedule(dynamic, 4 * ALS_ROWS_PER_TASK))
         for (r = 0; r < p->n_rows; ++r) {
-            row_error e;
+            fastmf_error e;
             if (!ok || skip_row(&se, r)) continue;
             e = SFX(ials_loss_row)(&c, r, &w, row_loss + r);
             if (e.status != FASTMF_OK) record_error(&se, r, e);
         }
         ws_free(&w);
     }
-    st = finish(&se, p->n_rows, bad_pos, bad_what);
+    st = finish(&se, p->n_rows, err);
     if (st == FASTMF_OK) {
         for (u = 0; u < p->n_rows; ++u) total += row_loss[u];
         if (pos_count != NULL)

@@ -29,22 +29,22 @@ enum {
     FASTMF_IALS_LOG = 1       /* c = 1 + alpha log(1 + r / eps) */
 };
 
-/* What *bad_what reports next to a failed status (*bad_pos says where). */
+/* What err->which reports next to a failed status (err->pos says where). */
 enum {
-    FASTMF_ALS_BAD_ARGS = 0,        /* ERR_VALUE: a size or parameter is invalid (bad_pos = -1) */
-    FASTMF_ALS_BAD_INDPTR = 1,      /* ERR_VALUE: indptr[bad_pos] breaks
+    FASTMF_ALS_BAD_ARGS = 0,        /* ERR_VALUE: a size or parameter is invalid (pos = -1) */
+    FASTMF_ALS_BAD_INDPTR = 1,      /* ERR_VALUE: indptr[pos] breaks
                                        0 = indptr[0] <= indptr[1] <= ... <= indptr[n_rows] = nnz */
-    FASTMF_ALS_BAD_INDEX = 2,       /* ERR_INDEX: indices[bad_pos] lies outside [0, n_fixed) */
-    FASTMF_ALS_BAD_DATA = 3,        /* ERR_VALUE: data[bad_pos] is not finite, or (log scaling) its
+    FASTMF_ALS_BAD_INDEX = 2,       /* ERR_INDEX: indices[pos] lies outside [0, n_fixed) */
+    FASTMF_ALS_BAD_DATA = 3,        /* ERR_VALUE: data[pos] is not finite, or (log scaling) its
                                        confidence is not (r / eps <= -1) */
-    FASTMF_ALS_BAD_FIXED = 4,       /* ERR_VALUE: row bad_pos of fixed_factors holds a non-finite value */
-    FASTMF_ALS_BAD_FIXED_BIAS = 5,  /* ERR_VALUE: fixed_bias[bad_pos] is not finite */
-    FASTMF_ALS_BAD_START = 6,       /* ERR_VALUE: CG warm start: row bad_pos of factors (or bias) is
+    FASTMF_ALS_BAD_FIXED = 4,       /* ERR_VALUE: row pos of fixed_factors holds a non-finite value */
+    FASTMF_ALS_BAD_FIXED_BIAS = 5,  /* ERR_VALUE: fixed_bias[pos] is not finite */
+    FASTMF_ALS_BAD_START = 6,       /* ERR_VALUE: CG warm start: row pos of factors (or bias) is
                                        not finite */
-    FASTMF_ALS_BAD_SYSTEM = 7,      /* ERR_NOT_PD: the system of row bad_pos is not positive definite */
-    FASTMF_ALS_BAD_RESULT = 8,      /* ERR_DIVERGED: the solution of row bad_pos is not finite */
-    FASTMF_ALS_BAD_GRAM = 9,        /* ERR_VALUE: gram[bad_pos] (flat index) is not finite */
-    FASTMF_ALS_BAD_X = 10           /* ERR_VALUE: row bad_pos of the user factors (loss) is not finite */
+    FASTMF_ALS_BAD_SYSTEM = 7,      /* ERR_NOT_PD: the system of row pos is not positive definite */
+    FASTMF_ALS_BAD_RESULT = 8,      /* ERR_DIVERGED: the solution of row pos is not finite */
+    FASTMF_ALS_BAD_GRAM = 9,        /* ERR_VALUE: gram[pos] (flat index) is not finite */
+    FASTMF_ALS_BAD_X = 10           /* ERR_VALUE: row pos of the user factors (loss) is not finite */
 };
 
 /* Explicit ALS half-sweep: sizes and hyper-parameters (dtype-independent). */
@@ -83,18 +83,18 @@ typedef struct {
 
 /* Explicit ALS: for every row r solve the ridge problem of the file comment and write factors[r]
  * (and bias[r] when biased). fixed_bias and bias may be NULL when !biased. On an error the rows
- * solved so far keep their new values and the failing row is left as it was; *bad_pos / *bad_what
+ * solved so far keep their new values and the failing row is left as it was; err->pos / err->which
  * describe the lowest failing row (or the first bad input entry). */
 fastmf_status fastmf_als_half_sweep_f32(const fastmf_als_params *p, const int64_t *indptr,
                                         const int32_t *indices, const float *data,
                                         const float *fixed_factors, const float *fixed_bias,
                                         float *factors, float *bias,
-                                        int64_t *bad_pos, int *bad_what);
+                                        fastmf_error *err);
 fastmf_status fastmf_als_half_sweep_f64(const fastmf_als_params *p, const int64_t *indptr,
                                         const int32_t *indices, const double *data,
                                         const double *fixed_factors, const double *fixed_bias,
                                         double *factors, double *bias,
-                                        int64_t *bad_pos, int *bad_what);
+                                        fastmf_error *err);
 
 /* G = Y^T Y (k x k, row-major, full symmetric, double) of the n x k matrix Y, accumulated in double
  * over fixed row blocks whose partial sums are added in block order: the result does not depend on
@@ -108,11 +108,11 @@ fastmf_status fastmf_gram_f64(const double *Y, int64_t n, int64_t k, int n_threa
 fastmf_status fastmf_ials_half_sweep_f32(const fastmf_ials_params *p, const int64_t *indptr,
                                          const int32_t *indices, const float *data,
                                          const float *fixed_factors, const double *gram,
-                                         float *factors, int64_t *bad_pos, int *bad_what);
+                                         float *factors, fastmf_error *err);
 fastmf_status fastmf_ials_half_sweep_f64(const fastmf_ials_params *p, const int64_t *indptr,
                                          const int32_t *indices, const double *data,
                                          const double *fixed_factors, const double *gram,
-                                         double *factors, int64_t *bad_pos, int *bad_what);
+                                         double *factors, fastmf_error *err);
 
 /* Implicit ALS loss sum_{u,j} c_uj (p_uj - x_u.y_j)^2 + sum_u lambda_u |x_u|^2 + sum_j lambda_j |y_j|^2
  * over ALL pairs, in O(nnz k + (n_rows + n_fixed) k^2) (see als.c). Rows of the CSR are users (X,
@@ -122,10 +122,10 @@ fastmf_status fastmf_ials_half_sweep_f64(const fastmf_ials_params *p, const int6
 fastmf_status fastmf_ials_loss_f32(const fastmf_ials_params *p, const int64_t *indptr,
                                    const int32_t *indices, const float *data,
                                    const float *user_factors, const float *item_factors,
-                                   const double *gram, double *loss, int64_t *bad_pos, int *bad_what);
+                                   const double *gram, double *loss, fastmf_error *err);
 fastmf_status fastmf_ials_loss_f64(const fastmf_ials_params *p, const int64_t *indptr,
                                    const int32_t *indices, const double *data,
                                    const double *user_factors, const double *item_factors,
-                                   const double *gram, double *loss, int64_t *bad_pos, int *bad_what);
+                                   const double *gram, double *loss, fastmf_error *err);
 
 #endif

@@ -1,9 +1,5 @@
 #include "common.h"
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 int fastmf_openmp_enabled(void)
 {
 #ifdef _OPENMP

@@ -6,15 +6,16 @@
 fastmf_status fastmf_csr_order(int64_t n_rows, int64_t n_cols, int64_t nnz,
                                const int32_t *rows, const int32_t *cols,
                                int64_t *indptr, int64_t *order,
-                               int64_t *bad_pos, int *bad_which)
+                               fastmf_error *err)
 {
     int64_t k, c;
     int64_t *colptr = NULL, *by_col = NULL;
 
+    fastmf_error_clear(err);
     /* validate first: nothing is written to the outputs' meaningful slots on bad input */
     for (k = 0; k < nnz; ++k) {
-        if (rows[k] < 0 || rows[k] >= n_rows) { *bad_pos = k; *bad_which = 0; return FASTMF_ERR_INDEX; }
-        if (cols[k] < 0 || cols[k] >= n_cols) { *bad_pos = k; *bad_which = 1; return FASTMF_ERR_INDEX; }
+        if (rows[k] < 0 || rows[k] >= n_rows) return fastmf_fail(err, FASTMF_ERR_INDEX, k, FASTMF_CSR_BAD_ROW);
+        if (cols[k] < 0 || cols[k] >= n_cols) return fastmf_fail(err, FASTMF_ERR_INDEX, k, FASTMF_CSR_BAD_COL);
     }
 
     colptr = (int64_t *)calloc((size_t)n_cols + 1, sizeof(int64_t));
@@ -22,7 +23,7 @@ fastmf_status fastmf_csr_order(int64_t n_rows, int64_t n_cols, int64_t nnz,
     if (colptr == NULL || by_col == NULL) {
         free(colptr);
         free(by_col);
-        return FASTMF_ERR_NOMEM;
+        return fastmf_fail(err, FASTMF_ERR_NOMEM, -1, -1);
     }
 
     /* pass 1: stable counting sort of 0..nnz-1 by column  (by_col = argsort(cols, kind="stable")) */
@@ -39,7 +40,7 @@ fastmf_status fastmf_csr_order(int64_t n_rows, int64_t n_cols, int64_t nnz,
     colptr = (int64_t *)malloc((size_t)(n_rows > 0 ? n_rows : 1) * sizeof(int64_t));
     if (colptr == NULL) {
         free(by_col);
-        return FASTMF_ERR_NOMEM;
+        return fastmf_fail(err, FASTMF_ERR_NOMEM, -1, -1);
     }
     memcpy(colptr, indptr, (size_t)n_rows * sizeof(int64_t));
     for (k = 0; k < nnz; ++k) {

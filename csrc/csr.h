@@ -10,7 +10,8 @@
  *
  * Invariants: all arrays contiguous; indptr has n_rows + 1 slots, order has nnz slots. Indices are
  * checked: on a value outside [0, n_rows) or [0, n_cols) the function returns FASTMF_ERR_INDEX with
- * *bad_pos = the offending position and *bad_which = 0 (row) or 1 (column); no output is valid then.
+ * err->pos = the offending position and err->which = FASTMF_CSR_BAD_ROW or FASTMF_CSR_BAD_COL; no
+ * output is valid then.
  * Single-threaded; reentrant (no shared state).
  */
 #ifndef FASTMF_CSR_H
@@ -19,9 +20,12 @@
 #include <stdint.h>
 #include "common.h"
 
+/* fastmf_error.which of fastmf_csr_order */
+enum { FASTMF_CSR_BAD_ROW = 0, FASTMF_CSR_BAD_COL = 1 };
+
 fastmf_status fastmf_csr_order(int64_t n_rows, int64_t n_cols, int64_t nnz,
                                const int32_t *rows, const int32_t *cols,
                                int64_t *indptr, int64_t *order,
-                               int64_t *bad_pos, int *bad_which);
+                               fastmf_error *err);
 
 #endif

@@ -1,4 +1,6 @@
-/* SGD epochs for biased matrix factorization (Funk 2006; Koren, Bell & Volinsky 2009).
+/* SGD epochs for biased matrix factorization (Funk 2006; Koren, Bell & Volinsky 2009): the update
+ * rule and its epoch entry points. The block plan and the blocked schedule are in blocks.c (this
+ * file hands it the per-block update, sgd_block), the random streams in rng.c.
  *
  * Math. For each rating (u, i, r) visited, with eta = lr, lambda = reg, lambda_b = reg_bias:
  *     e    = r - (((mu + b_u) + b_i) + p_u . q_i)      (biased = 0: e = r - p_u . q_i)
@@ -20,16 +22,14 @@
  * entries before it are kept.
  *
  * Ownership. Every buffer belongs to the caller and is only borrowed during a call; the kernels write
- * P, Q, bu, bi (the model), and the `order` given to fastmf_shuffle or the `work` given to the blocked
- * epoch (scratch). The blocked and Hogwild epochs and the block plan allocate small scratch arrays
- * (per-block or per-thread results, degree counts) and free them on every path. No globals, no
- * printing, no hidden random state: every random stream is xoshiro256** seeded by splitmix64 from the
- * caller's seed and stream numbers ((seed, stream) for fastmf_shuffle, (seed, epoch, block) for the
- * blocked epoch).
+ * P, Q, bu, bi (the model) and the `work` given to the blocked epoch (scratch). The blocked and
+ * Hogwild epochs allocate small scratch arrays (per-block or per-thread results) and free them on
+ * every path. No globals, no printing, no hidden random state: the blocked epoch's per-block
+ * shuffles are xoshiro256** streams seeded from (seed, epoch, block) (rng.h, blocks.h).
  *
  * Threads. fastmf_sgd_epoch is serial and reentrant; for the same inputs it is bit-identical across
- * runs. fastmf_sgd_epoch_blocked (the LIBMF scheme, Chin et al. 2015) cuts users and items into B
- * groups each; step s holds the B blocks (b, b XOR s) when B is a power of two, else (b, (b + s)
+ * runs. fastmf_sgd_epoch_blocked (the LIBMF scheme, Chin et al. 2015, scheduled by
+ * fastmf_blocks_run in blocks.c) cuts users and items into B groups each; step s holds the B blocks (b, b XOR s) when B is a power of two, else (b, (b + s)
  * mod B), which share no user row and no item row. Up to n_threads OpenMP threads run the blocks,
  * each waiting only for the two blocks of the previous step that share its user group or its item
  * group (a dataflow order, so no thread idles at a barrier while the largest block of a step
@@ -72,35 +72,12 @@
 #include <stdlib.h>
 #include <string.h>
 #if defined(__unix__) || defined(__APPLE__)
-#include <sched.h>
 #include <unistd.h>
 #endif
 
 #include "sgd.h"
-#ifdef _OPENMP
-#include <omp.h>
-#endif
+#include "blocks.h"
 
-#if defined(_MSC_VER) && !defined(__cplusplus)
-#define restrict __restrict
-#endif
-
-#if defined(__GNUC__) || defined(__clang__)
-#define FASTMF_PREFETCH(addr) __builtin_prefetch((const void *)(addr), 0, 3)
-#define FASTMF_PREFETCH_W(addr) __builtin_prefetch((const void *)(addr), 1, 3)
-#else
-#define FASTMF_PREFETCH(addr) ((void)0)
-#define FASTMF_PREFETCH_W(addr) ((void)0)
-#endif
-
-/* Function multi-versioning of the epoch loop: GCC >= 11 (x86-64-v3/v4 names) on x86-64 glibc (ifunc).
- * Define FASTMF_NO_CLONES to build the baseline only. */
-#if !defined(FASTMF_NO_CLONES) && defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) \
-    && defined(__linux__) && defined(__GLIBC__) && (__GNUC__ >= 11)
-#define FASTMF_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define FASTMF_CLONES
-#endif
 
 /* prefetch distances (ratings ahead) for the rating arrays and for the factor rows */
 #ifndef FASTMF_PF_INDEX
@@ -109,11 +86,7 @@
 #ifndef FASTMF_PF_ROWS
 #define FASTMF_PF_ROWS 4
 #endif
-#if defined(__GNUC__) || defined(__clang__)
-#define FASTMF_INLINE __attribute__((always_inline)) inline
-#else
-#define FASTMF_INLINE inline
-#endif
+
 
 /* The vector path (GCC and Clang vector extensions; see vdot): rows of up to FASTMF_MAX_NV 64-byte
  * vectors get a fully unrolled copy of the epoch loop. Define FASTMF_NO_VECEXT to build without it. */
@@ -139,143 +112,11 @@ typedef int64_t fastmf_i64x8 __attribute__((vector_size(64)));
 /* how often (in ratings) the running loss is tested for divergence; a power of two */
 #define FASTMF_LOSS_CHECK 1024
 
-/* ------------------------------------------------------------------------------------ random */
-/* splitmix64 (Steele, Lea & Flood 2014): seeds the generator state from 64-bit keys */
-static uint64_t splitmix64(uint64_t *x)
-{
-    uint64_t z = (*x += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
-
-/* xoshiro256** (Blackman & Vigna 2018) */
-typedef struct {
-    uint64_t s[4];
-    uint32_t spare;      /* the low half of the last 64-bit output, when has_spare */
-    int has_spare;
-} rng_t;
-
-static void rng_seed(rng_t *g, uint64_t seed, uint64_t a, uint64_t b)
-{
-    uint64_t x = seed;
-    uint64_t h = splitmix64(&x);
-    x = h ^ a;
-    h = splitmix64(&x);
-    x = h ^ b;
-    g->s[0] = splitmix64(&x);
-    g->s[1] = splitmix64(&x);
-    g->s[2] = splitmix64(&x);
-    g->s[3] = splitmix64(&x);
-    if ((g->s[0] | g->s[1] | g->s[2] | g->s[3]) == 0) g->s[0] = 1; /* the one forbidden state */
-    g->spare = 0;
-    g->has_spare = 0;
-}
-
-static inline uint64_t rotl64(uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
-
-static inline uint64_t rng_next(rng_t *g)
-{
-    uint64_t *s = g->s;
-    const uint64_t result = rotl64(s[1] * 5, 7) * 9;
-    const uint64_t t = s[1] << 17;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl64(s[3], 45);
-    return result;
-}
-
-/* 32 random bits: the high, then the low half of each 64-bit output */
-static inline uint32_t rng_next32(rng_t *g)
-{
-    uint64_t x;
-    if (g->has_spare) {
-        g->has_spare = 0;
-        return g->spare;
-    }
-    x = rng_next(g);
-    g->spare = (uint32_t)x;
-    g->has_spare = 1;
-    return (uint32_t)(x >> 32);
-}
-
-/* uniform integer in [0, bound), bound >= 1, without modulo bias: Lemire's multiply-shift with
- * rejection for bounds below 2^32 (a division only on the rare rejection path), plain rejection
- * sampling above */
-static inline uint64_t rng_below(rng_t *g, uint64_t bound)
-{
-    if (bound <= 0xFFFFFFFFULL) {
-        const uint32_t b = (uint32_t)bound;
-        uint64_t m = (uint64_t)rng_next32(g) * b;
-        uint32_t low = (uint32_t)m;
-        if (low < b) {
-            const uint32_t threshold = (uint32_t)(0u - b) % b;
-            while (low < threshold) {
-                m = (uint64_t)rng_next32(g) * b;
-                low = (uint32_t)m;
-            }
-        }
-        return m >> 32;
-    } else {
-        const uint64_t threshold = (0ULL - bound) % bound;
-        uint64_t x;
-        do x = rng_next(g); while (x < threshold);
-        return x % bound;
-    }
-}
-
-/* Fisher-Yates: for i = n-1 down to 1, swap a[i] with a[j], j uniform in [0, i]. Above
- * FASTMF_FY_SMALL entries the partners are drawn FASTMF_FY_AHEAD steps early (in the same sequence,
- * so the result is unchanged) and their slots prefetched: on a large array each swap would otherwise
- * wait for a cache miss. Small arrays (a block of ml-100k has about 1,250 entries) skip that
- * bookkeeping, which costs more than it saves in L1 (2.5% of a blocked ml-100k epoch). Pure-Python
- * twin: fastmf.reference.permutation. */
-#define FASTMF_FY_AHEAD 16  /* a power of two */
-#define FASTMF_FY_SMALL 4096
-static void fisher_yates(int64_t *a, int64_t n, rng_t *g)
-{
-    int64_t ahead[FASTMF_FY_AHEAD];
-    int64_t i, d;
-    if (n <= FASTMF_FY_SMALL) {  /* the array sits in L1: no prefetching, same draws */
-        for (i = n - 1; i > 0; --i) {
-            const int64_t j = (int64_t)rng_below(g, (uint64_t)i + 1), t = a[i];
-            a[i] = a[j];
-            a[j] = t;
-        }
-        return;
-    }
-    for (d = 0; d < FASTMF_FY_AHEAD && n - 1 - d > 0; ++d) {
-        ahead[d] = (int64_t)rng_below(g, (uint64_t)(n - d));
-        FASTMF_PREFETCH_W(a + ahead[d]);
-    }
-    for (i = n - 1; i > 0; --i) {
-        const int slot = (int)((n - 1 - i) & (FASTMF_FY_AHEAD - 1));
-        const int64_t j = ahead[slot], t = a[i];
-        if (i - FASTMF_FY_AHEAD > 0) {
-            ahead[slot] = (int64_t)rng_below(g, (uint64_t)(i - FASTMF_FY_AHEAD) + 1);
-            FASTMF_PREFETCH_W(a + ahead[slot]);
-        }
-        a[i] = a[j];
-        a[j] = t;
-    }
-}
-
-void fastmf_shuffle(int64_t *order, int64_t n, uint64_t seed, uint64_t stream)
-{
-    rng_t g;
-    rng_seed(&g, seed, stream, 0);
-    fisher_yates(order, n, &g);
-}
-
 /* ---------------------------------------------------------------------- typed kernels (templated) */
-/* Outcome of running the update over one stretch of an order. */
+/* Outcome of running the update over one stretch of an order: err.which is a FASTMF_SGD_BAD_* code
+ * and err.pos a position in the stretch when err.status != OK. */
 typedef struct {
-    fastmf_status status;
-    int which;      /* FASTMF_SGD_BAD_* when status != OK */
-    int64_t pos;    /* position in the stretch when status != OK */
+    fastmf_error err;
     double sse;
 } run_result;
 
@@ -297,19 +138,9 @@ typedef struct {
     int prefetch;      /* prefetch the factor rows (see want_prefetch) */
 } stage_ctx;
 
-/* the block a blocked run must stay in: user group rb and item group cb of the plan (ublk, iblk);
- * when the plan's groups are contiguous index ranges (as make_block_plan builds them), also those
- * ranges, so the check needs no lookup */
-typedef struct {
-    const int32_t *ublk, *iblk;
-    int32_t rb, cb;
-    int ranges;
-    int64_t ulo, uhi, ilo, ihi;
-} block_ref;
-
 /* run the SGD update over order[0..n-1]; when blk is not NULL every rating must lie in that block */
 typedef run_result (*run_fn)(const fastmf_sgd_problem *pb, const int64_t *order, int64_t n,
-                             const block_ref *blk, int prefetch);
+                             const fastmf_block *blk, int prefetch);
 /* first index of a non-finite value in x[0..n-1], or -1 */
 typedef int64_t (*scan_fn)(const void *x, int64_t n);
 
@@ -396,47 +227,44 @@ static int64_t scan_rows(scan_fn scan, const void *x, int64_t n, int64_t k, int6
 }
 
 /* end-of-epoch check: every factor and bias finite, else DIVERGED with the array and row */
-static fastmf_status check_model(const fastmf_sgd_problem *pb, int64_t *bad_pos, int *bad_which)
+static fastmf_status check_model(const fastmf_sgd_problem *pb, fastmf_error *err)
 {
     const scan_fn scan = pb->dtype == FASTMF_FLOAT64 ? scan_nonfinite_f64 : scan_nonfinite_f32;
     const size_t size = pb->dtype == FASTMF_FLOAT64 ? sizeof(double) : sizeof(float);
     int64_t j;
-    if ((j = scan_rows(scan, pb->P, pb->n_users, pb->n_factors, pb->ld_P, size)) >= 0) {
-        *bad_pos = j; *bad_which = FASTMF_SGD_BAD_P; return FASTMF_ERR_DIVERGED;
-    }
-    if ((j = scan_rows(scan, pb->Q, pb->n_items, pb->n_factors, pb->ld_Q, size)) >= 0) {
-        *bad_pos = j; *bad_which = FASTMF_SGD_BAD_Q; return FASTMF_ERR_DIVERGED;
-    }
+    if ((j = scan_rows(scan, pb->P, pb->n_users, pb->n_factors, pb->ld_P, size)) >= 0)
+        return fastmf_fail(err, FASTMF_ERR_DIVERGED, j, FASTMF_SGD_BAD_P);
+    if ((j = scan_rows(scan, pb->Q, pb->n_items, pb->n_factors, pb->ld_Q, size)) >= 0)
+        return fastmf_fail(err, FASTMF_ERR_DIVERGED, j, FASTMF_SGD_BAD_Q);
     if (pb->biased) {
-        if ((j = scan(pb->bu, pb->n_users)) >= 0) {
-            *bad_pos = j; *bad_which = FASTMF_SGD_BAD_BU; return FASTMF_ERR_DIVERGED;
-        }
-        if ((j = scan(pb->bi, pb->n_items)) >= 0) {
-            *bad_pos = j; *bad_which = FASTMF_SGD_BAD_BI; return FASTMF_ERR_DIVERGED;
-        }
+        if ((j = scan(pb->bu, pb->n_users)) >= 0)
+            return fastmf_fail(err, FASTMF_ERR_DIVERGED, j, FASTMF_SGD_BAD_BU);
+        if ((j = scan(pb->bi, pb->n_items)) >= 0)
+            return fastmf_fail(err, FASTMF_ERR_DIVERGED, j, FASTMF_SGD_BAD_BI);
     }
     return FASTMF_OK;
 }
 
 fastmf_status fastmf_sgd_epoch(const fastmf_sgd_problem *pb, const int64_t *order, int64_t n_order,
-                               double *sse, int64_t *bad_pos, int *bad_which)
+                               double *sse, fastmf_error *err)
 {
     run_result r;
     *sse = 0.0;
-    if (!problem_ok(pb) || n_order < 0 || (n_order > 0 && order == NULL)) {
-        *bad_pos = -1; *bad_which = -1; return FASTMF_ERR_VALUE;
-    }
+    fastmf_error_clear(err);
+    if (!problem_ok(pb) || n_order < 0 || (n_order > 0 && order == NULL))
+        return fastmf_fail(err, FASTMF_ERR_VALUE, -1, -1);
     r = pick_run(pb)(pb, order, n_order, NULL, want_prefetch(pb, 1));
     *sse = r.sse;
-    if (r.status != FASTMF_OK) {
-        *bad_pos = r.pos; *bad_which = r.which; return r.status;
+    if (r.err.status != FASTMF_OK) {
+        *err = r.err;
+        return r.err.status;
     }
-    return check_model(pb, bad_pos, bad_which);
+    return check_model(pb, err);
 }
 
 fastmf_status fastmf_sgd_epoch_hogwild(const fastmf_sgd_problem *pb, const int64_t *order,
-                                       int64_t n_order, int n_threads,
-                                       double *sse, int64_t *bad_pos, int *bad_which)
+                                       int64_t n_order, int n_threads, double *sse,
+                                       fastmf_error *err)
 {
     const run_fn run = pb != NULL ? pick_run(pb) : NULL;
     run_result *res;
@@ -444,30 +272,28 @@ fastmf_status fastmf_sgd_epoch_hogwild(const fastmf_sgd_problem *pb, const int64
     double total = 0.0;
 
     *sse = 0.0;
-    if (!problem_ok(pb) || n_order < 0 || (n_order > 0 && order == NULL)) {
-        *bad_pos = -1; *bad_which = -1; return FASTMF_ERR_VALUE;
-    }
+    fastmf_error_clear(err);
+    if (!problem_ok(pb) || n_order < 0 || (n_order > 0 && order == NULL))
+        return fastmf_fail(err, FASTMF_ERR_VALUE, -1, -1);
     if (nt > FASTMF_MAX_HOGWILD_THREADS) nt = FASTMF_MAX_HOGWILD_THREADS;
-    if ((int64_t)nt > n_order) nt = n_order > 0 ? (int)n_order : 1;
+    nt = fastmf_clamp_threads(nt, n_order);
     res = (run_result *)malloc((size_t)nt * sizeof(run_result));
-    if (res == NULL) return FASTMF_ERR_NOMEM;
+    if (res == NULL) return fastmf_fail(err, FASTMF_ERR_NOMEM, -1, -1);
     pf = want_prefetch(pb, 1);
 
     /* chunk t = order[n*t/nt .. n*(t+1)/nt); threads race on shared rows (see the file comment) */
-#ifdef _OPENMP
-#pragma omp parallel for num_threads(nt) schedule(static, 1)
-#endif
+    FASTMF_OMP(omp parallel for num_threads(nt) schedule(static, 1))
     for (t = 0; t < nt; ++t) {
         const int64_t lo = (int64_t)((double)n_order * t / nt);
         const int64_t hi = t + 1 == nt ? n_order : (int64_t)((double)n_order * (t + 1) / nt);
         res[t] = run(pb, order + lo, hi - lo, NULL, pf);
-        if (res[t].status != FASTMF_OK) res[t].pos += lo;
+        if (res[t].err.status != FASTMF_OK) res[t].err.pos += lo;
     }
 
     for (t = 0; t < nt; ++t) {  /* fixed reduction order; the first failing chunk is reported */
-        if (res[t].status != FASTMF_OK) {
-            fastmf_status st = res[t].status;
-            *bad_pos = res[t].pos; *bad_which = res[t].which;
+        if (res[t].err.status != FASTMF_OK) {
+            const fastmf_status st = res[t].err.status;
+            *err = res[t].err;
             free(res);
             return st;
         }
@@ -475,310 +301,50 @@ fastmf_status fastmf_sgd_epoch_hogwild(const fastmf_sgd_problem *pb, const int64
     }
     free(res);
     *sse = total;
-    return check_model(pb, bad_pos, bad_which);
+    return check_model(pb, err);
 }
 
-/* ------------------------------------------------------------------------------ blocked schedule */
-/* group[r] in [0, B) for every row: B contiguous ranges of rows with near-equal rating counts. Row r
- * covers the ratings [c_r, c_r + deg_r) of the running count c; it goes to group
- * floor(B (c_r + deg_r / 2) / total), the group whose share of the ratings holds its midpoint, so
- * every group holds total / B +- max degree ratings. Contiguous ranges (rather than, say, a greedy
- * interleaved assignment) keep the biases and short factor rows of different groups in different
- * cache lines, except at the B - 1 boundaries: threads working on different blocks then do not
- * write to one cache line (false sharing halved the 2-thread speed with an interleaved layout). */
-static void assign_groups(const int64_t *deg, int64_t n, int B, int32_t *group)
+/* ------------------------------------------------------------------------------ blocked epoch */
+/* what the per-block update of the blocked epoch needs besides the block */
+typedef struct {
+    const fastmf_sgd_problem *pb;
+    run_fn run;
+    int prefetch;
+} sgd_blocks_ctx;
+
+/* the MF update over one block's shuffled ratings (a fastmf_block_fn) */
+static fastmf_status sgd_block(void *ctx, const int64_t *order, int64_t n, const fastmf_block *blk,
+                               double *loss, fastmf_error *err)
 {
-    int64_t r, total = 0, before = 0;
-    for (r = 0; r < n; ++r) total += deg[r];
-    for (r = 0; r < n; ++r) {
-        /* without ratings, cut the rows evenly */
-        int64_t g = total > 0 ? ((2 * before + deg[r]) * (int64_t)B) / (2 * total) : (r * B) / n;
-        group[r] = (int32_t)(g < B ? g : B - 1);
-        before += deg[r];
-    }
-}
-
-fastmf_status fastmf_sgd_block_plan(int64_t nnz, const int32_t *users, const int32_t *items,
-                                    int64_t n_users, int64_t n_items, int n_blocks,
-                                    int32_t *user_block, int32_t *item_block,
-                                    int64_t *block_ptr, int64_t *block_order,
-                                    int64_t *bad_pos, int *bad_which)
-{
-    const int64_t B = n_blocks, nblk = B * B;
-    int64_t *deg_u = NULL, *deg_i = NULL, *cursor = NULL, k, b;
-    fastmf_status st = FASTMF_OK;
-
-    if (n_blocks < 1 || nnz < 0 || n_users < 0 || n_items < 0) {
-        *bad_pos = -1; *bad_which = -1; return FASTMF_ERR_VALUE;
-    }
-    for (k = 0; k < nnz; ++k) {
-        if (users[k] < 0 || users[k] >= n_users) {
-            *bad_pos = k; *bad_which = FASTMF_SGD_BAD_USER; return FASTMF_ERR_INDEX;
-        }
-        if (items[k] < 0 || items[k] >= n_items) {
-            *bad_pos = k; *bad_which = FASTMF_SGD_BAD_ITEM; return FASTMF_ERR_INDEX;
-        }
-    }
-    deg_u = (int64_t *)calloc((size_t)(n_users > 0 ? n_users : 1), sizeof(int64_t));
-    deg_i = (int64_t *)calloc((size_t)(n_items > 0 ? n_items : 1), sizeof(int64_t));
-    cursor = (int64_t *)malloc((size_t)nblk * sizeof(int64_t));
-    if (deg_u == NULL || deg_i == NULL || cursor == NULL) { st = FASTMF_ERR_NOMEM; goto done; }
-
-    for (k = 0; k < nnz; ++k) { deg_u[users[k]]++; deg_i[items[k]]++; }
-    assign_groups(deg_u, n_users, n_blocks, user_block);
-    assign_groups(deg_i, n_items, n_blocks, item_block);
-
-    /* stable counting sort of the rating positions by block id = group(u) * B + group(i) */
-    memset(block_ptr, 0, (size_t)(nblk + 1) * sizeof(int64_t));
-    for (k = 0; k < nnz; ++k) block_ptr[(int64_t)user_block[users[k]] * B + item_block[items[k]] + 1]++;
-    for (b = 0; b < nblk; ++b) block_ptr[b + 1] += block_ptr[b];
-    memcpy(cursor, block_ptr, (size_t)nblk * sizeof(int64_t));
-    for (k = 0; k < nnz; ++k)
-        block_order[cursor[(int64_t)user_block[users[k]] * B + item_block[items[k]]]++] = k;
-
-done:
-    free(deg_u);
-    free(deg_i);
-    free(cursor);
-    return st;
-}
-
-/* work[lo..hi) = block_order[lo..hi) shuffled by the stream of (seed, epoch, block id) */
-static void shuffle_block(const int64_t *block_order, int64_t *work, int64_t lo, int64_t hi,
-                          uint64_t seed, uint64_t epoch, int64_t id)
-{
-    rng_t g;
-    if (hi <= lo) return;
-    memcpy(work + lo, block_order + lo, (size_t)(hi - lo) * sizeof(int64_t));
-    rng_seed(&g, seed, epoch, (uint64_t)id + 1);
-    fisher_yates(work + lo, hi - lo, &g);
-}
-
-void fastmf_sgd_block_shuffle(int n_blocks, const int64_t *block_ptr, const int64_t *block_order,
-                              uint64_t seed, uint64_t epoch, int64_t *work)
-{
-    const int64_t nblk = (int64_t)n_blocks * n_blocks;
-    int64_t id;
-    for (id = 0; id < nblk; ++id)
-        shuffle_block(block_order, work, block_ptr[id], block_ptr[id + 1], seed, epoch, id);
-}
-
-/* 1 when group[0..n-1] is non-decreasing with values in [0, B) (each group a contiguous range of
- * rows, as assign_groups makes them); start[g] .. start[g + 1] is then group g's range. Else 0. */
-static int group_ranges(const int32_t *group, int64_t n, int B, int64_t *start)
-{
-    int64_t r;
-    int g = 0;
-    start[0] = 0;
-    for (r = 0; r < n; ++r) {
-        if (group[r] < g || group[r] >= B) return 0;
-        while (g < group[r]) start[++g] = r;
-    }
-    while (g < B) start[++g] = n;
-    return 1;
-}
-
-/* The item group of user group b in step s of the blocked schedule: b XOR s when B is a power of two,
- * else (b + s) mod B. Either way each step pairs every user group with a different item group and
- * every block appears in exactly one step. The XOR steps keep the item groups b ^ s of a range of
- * user groups b = t B/T .. (t + 1) B/T - 1 (T a power of two) inside that range's own block of item
- * groups for B/T consecutive steps, which lets a thread keep its rows (see fastmf_sgd_epoch_blocked). */
-int fastmf_sgd_step_group(int B, int b, int s)
-{
-    return (B & (B - 1)) == 0 ? b ^ s : (b + s) % B;
-}
-
-/* the user group whose block in step s has item group c (the inverse of step_group in b) */
-static int step_owner(int B, int c, int s)
-{
-    return (B & (B - 1)) == 0 ? c ^ s : ((c - s) % B + B) % B;
-}
-
-/* A thread waiting for a block spins FASTMF_SPINS times (a block takes microseconds, and waking a
- * sleeping thread costs more), then gives its core away between checks: with more threads than free
- * cores (n_threads above the core count, or other processes running) a spinning thread would
- * otherwise hold the core that the thread it waits for needs. */
-#define FASTMF_SPINS 20000
-static void wait_a_little(void)
-{
-#if defined(__unix__) || defined(__APPLE__)
-    sched_yield();
-#endif
-}
-
-static int omp_thread_num(void)
-{
-#ifdef _OPENMP
-    return omp_get_thread_num();
-#else
-    return 0;
-#endif
-}
-
-static int omp_team_size(void)
-{
-#ifdef _OPENMP
-    return omp_get_num_threads();
-#else
-    return 1;
-#endif
+    const sgd_blocks_ctx *c = (const sgd_blocks_ctx *)ctx;
+    const run_result r = c->run(c->pb, order, n, blk, c->prefetch);
+    *loss = r.sse;
+    *err = r.err;
+    return r.err.status;
 }
 
 fastmf_status fastmf_sgd_epoch_blocked(const fastmf_sgd_problem *pb, int n_blocks,
                                        const int32_t *user_block, const int32_t *item_block,
                                        const int64_t *block_ptr, const int64_t *block_order,
                                        int64_t *work, uint64_t seed, uint64_t epoch, int n_threads,
-                                       double *sse, int64_t *bad_pos, int *bad_which)
+                                       double *sse, fastmf_error *err)
 {
-    const int B = n_blocks;
-    const int64_t nblk = (int64_t)B * B;
-    const int nt = n_threads < 1 ? 1 : (n_threads > B ? B : n_threads);  /* <= B blocks per step */
-    run_fn run;
-    run_result *res;
-    fastmf_status st = FASTMF_OK;
-    double total = 0.0;
-    int s, b, pf, ranges, failed = 0;
-    int64_t id, *ustart, *istart, next = 0;
-    int *done;
+    sgd_blocks_ctx c;
+    fastmf_status st;
 
     *sse = 0.0;
-    if (!problem_ok(pb) || B < 1 || block_ptr == NULL || (pb->n_users > 0 && user_block == NULL)
-        || (pb->n_items > 0 && item_block == NULL)
-        || (pb->nnz > 0 && (block_order == NULL || work == NULL))) {
-        *bad_pos = -1; *bad_which = -1; return FASTMF_ERR_VALUE;
-    }
-    /* the plan's offsets must cut [0, nnz) into consecutive segments (they index work) */
-    if (block_ptr[0] != 0 || block_ptr[nblk] != pb->nnz) {
-        *bad_pos = block_ptr[0] != 0 ? 0 : nblk;
-        *bad_which = FASTMF_SGD_BAD_PLAN;
-        return FASTMF_ERR_VALUE;
-    }
-    for (id = 0; id < nblk; ++id)
-        if (block_ptr[id + 1] < block_ptr[id]) {
-            *bad_pos = id + 1; *bad_which = FASTMF_SGD_BAD_PLAN; return FASTMF_ERR_VALUE;
-        }
-    (void)nt;  /* only read by the OpenMP clause */
-    run = pick_run(pb);
-    pf = want_prefetch(pb, B);
-    res = (run_result *)malloc((size_t)nblk * sizeof(run_result));
-    ustart = (int64_t *)malloc((size_t)(2 * B + 2) * sizeof(int64_t));
-    done = (int *)malloc((size_t)nblk * sizeof(int));
-    if (res == NULL || ustart == NULL || done == NULL) {
-        free(res);
-        free(ustart);
-        free(done);
-        return FASTMF_ERR_NOMEM;
-    }
-    istart = ustart + B + 1;
-    ranges = group_ranges(user_block, pb->n_users, B, ustart)
-             && group_ranges(item_block, pb->n_items, B, istart);
-    for (id = 0; id < nblk; ++id) {
-        res[id].status = FASTMF_OK; res[id].which = -1; res[id].pos = -1; res[id].sse = 0.0;
-        done[id] = 0;
-    }
-
-    /* Task x = s B + b is block (b, c) of step s, c = fastmf_sgd_step_group(B, b, s). A task
-     * shuffles its block, then waits for the two tasks of step s - 1 that share its user group (task
-     * x - B) or its item group (user group step_owner(B, c, s - 1)) -- by induction every earlier
-     * block sharing a row is done -- and runs. Blocks of one step, and any blocks not ordered by
-     * these dependencies, share no row, so the result is the serial one for every thread count,
-     * without a barrier after each step. Who runs a task changes only the speed: when B is a power
-     * of two and the thread count divides it, thread t runs the user groups t B/nt .. (t + 1) B/nt - 1
-     * of every step, so its user rows stay in its core's caches, and with the XOR steps its item rows
-     * too for B/nt steps in a row (rows cross cores nt times per epoch instead of at nearly every
-     * block: 1.42x instead of 1.28x on 2 threads for ml-100k, whose model fits one core's L2); the
-     * last step before another thread takes over its item groups runs in descending b, which is the
-     * order in which that thread will need them (4% on ml-100k). Otherwise the threads take the
-     * tasks in schedule order from a shared counter. The choice uses the team OpenMP actually
-     * started (it may be smaller than nt), so every task has a thread. After a failed block no new
-     * block runs. */
-#ifdef _OPENMP
-#pragma omp parallel num_threads(nt)
-#endif
-    {
-        const int tid = omp_thread_num(), team = omp_team_size();
-        const int affine = B % team == 0 && (B & (B - 1)) == 0, per = B / team;
-        int64_t mine = 0;  /* affine: how many of this thread's tasks it has taken */
-        for (;;) {
-            int64_t x;
-            int sx, bx, cx, dep_done, stop;
-            int64_t bid, lo, hi;
-            block_ref blk;
-            if (affine) {
-                /* the last step of a phase (the next step takes item groups from other threads)
-                 * runs in descending b: the block another thread needs first is done first */
-                const int64_t sm = mine / per, j = mine % per;
-                if (sm >= B) break;
-                x = sm * B + (int64_t)tid * per + ((sm + 1) % per == 0 ? per - 1 - j : j);
-                ++mine;
-            } else {
-#ifdef _OPENMP
-#pragma omp atomic capture
-#endif
-                x = next++;
-                if (x >= nblk) break;
-            }
-            sx = (int)(x / B); bx = (int)(x % B); cx = fastmf_sgd_step_group(B, bx, sx);
-            bid = (int64_t)bx * B + cx; lo = block_ptr[bid]; hi = block_ptr[bid + 1];
-            shuffle_block(block_order, work, lo, hi, seed, epoch, bid);
-            if (sx > 0) {
-                const int64_t d1 = x - B, d2 = (int64_t)(sx - 1) * B + step_owner(B, cx, sx - 1);
-                int spins = 0;
-                do {
-                    int a1, a2;
-                    if (++spins > FASTMF_SPINS) wait_a_little();
-#ifdef _OPENMP
-#pragma omp atomic read seq_cst
-#endif
-                    a1 = done[d1];
-#ifdef _OPENMP
-#pragma omp atomic read seq_cst
-#endif
-                    a2 = done[d2];
-                    dep_done = a1 && a2;
-                } while (!dep_done);
-            }
-#ifdef _OPENMP
-#pragma omp atomic read seq_cst
-#endif
-            stop = failed;
-            if (!stop) {
-                blk.ublk = user_block; blk.iblk = item_block; blk.rb = bx; blk.cb = cx;
-                blk.ranges = ranges;
-                blk.ulo = ranges ? ustart[bx] : 0; blk.uhi = ranges ? ustart[bx + 1] : 0;
-                blk.ilo = ranges ? istart[cx] : 0; blk.ihi = ranges ? istart[cx + 1] : 0;
-                res[bid] = run(pb, work + lo, hi - lo, &blk, pf);
-                if (res[bid].status != FASTMF_OK) {
-                    res[bid].pos += lo;
-#ifdef _OPENMP
-#pragma omp atomic write seq_cst
-#endif
-                    failed = 1;
-                }
-            }
-#ifdef _OPENMP
-#pragma omp atomic write seq_cst
-#endif
-            done[x] = 1;
-        }
-    }
-    for (id = 0; id < nblk; ++id) {  /* the first failed block in schedule order */
-        const int64_t bid = (id % B) * B + fastmf_sgd_step_group(B, (int)(id % B), (int)(id / B));
-        if (res[bid].status != FASTMF_OK) {
-            st = res[bid].status; *bad_pos = res[bid].pos; *bad_which = res[bid].which;
-            break;
-        }
-    }
-    /* deterministic reduction: block sums added in schedule order (step, then b) */
-    for (s = 0; s < B; ++s)
-        for (b = 0; b < B; ++b) total += res[(int64_t)b * B + fastmf_sgd_step_group(B, b, s)].sse;
-    free(res);
-    free(ustart);
-    free(done);
-    *sse = total;
+    fastmf_error_clear(err);
+    if (!problem_ok(pb)) return fastmf_fail(err, FASTMF_ERR_VALUE, -1, -1);
+    c.pb = pb;
+    c.run = pick_run(pb);
+    c.prefetch = want_prefetch(pb, n_blocks < 1 ? 1 : n_blocks);
+    st = fastmf_blocks_run(n_blocks, pb->nnz, user_block, pb->n_users, item_block, pb->n_items,
+                           block_ptr, block_order, work, seed, epoch, n_threads, sgd_block, &c,
+                           sse, err);
     if (st != FASTMF_OK) return st;
-    return check_model(pb, bad_pos, bad_which);
+    return check_model(pb, err);
 }
+
 
 #else /* FASTMF_SGD_TEMPLATE_PASS: the typed kernels, compiled once per REAL (float, double) */
 
@@ -986,7 +552,7 @@ static int SFX(stage_b)(const stage_ctx *c, int64_t x, int64_t *ring_idx, int32_
  * flag (see sgd_run). */
 FASTMF_INLINE
 static run_result SFX(run_impl)(const fastmf_sgd_problem *pb, const int64_t *order, int64_t n,
-                                const block_ref *blk, const int prefetch, const int biased,
+                                const fastmf_block *blk, const int prefetch, const int biased,
                                 const int blocked, const int nv)
 {
     const int64_t k = pb->n_factors, nnz = pb->nnz, ldp = pb->ld_P, ldq = pb->ld_Q;
@@ -1014,7 +580,7 @@ static run_result SFX(run_impl)(const fastmf_sgd_problem *pb, const int64_t *ord
     ctx.P = P; ctx.Q = Q;
     ctx.ldp = ldp; ctx.ldq = ldq; ctx.k = k; ctx.prefetch = prefetch && k > 0;
 
-    out.status = FASTMF_OK; out.which = -1; out.pos = -1;
+    out.err.status = FASTMF_OK; out.err.which = -1; out.err.pos = -1;
 
     for (x = 0; x < n && x < FASTMF_PF_ROWS; ++x) {
         if ((bad = SFX(stage_b)(&ctx, x, ring_idx, ring_u, ring_i)) >= 0) {
@@ -1102,17 +668,17 @@ static run_result SFX(run_impl)(const fastmf_sgd_problem *pb, const int64_t *ord
             }
         }
         if (!isfinite(sse)) {
-            out.status = FASTMF_ERR_DIVERGED; out.which = FASTMF_SGD_BAD_LOSS; out.pos = t;
+            out.err.status = FASTMF_ERR_DIVERGED; out.err.which = FASTMF_SGD_BAD_LOSS; out.err.pos = t;
             break;
         }
     }
-    if (out.status == FASTMF_OK && bad >= 0) {
-        out.status = bad == FASTMF_SGD_BAD_PLAN ? FASTMF_ERR_VALUE : FASTMF_ERR_INDEX;
-        out.which = bad;
-        out.pos = limit;
+    if (out.err.status == FASTMF_OK && bad >= 0) {
+        out.err.status = bad == FASTMF_SGD_BAD_PLAN ? FASTMF_ERR_VALUE : FASTMF_ERR_INDEX;
+        out.err.which = bad;
+        out.err.pos = limit;
     }
-    if (out.status == FASTMF_OK && !isfinite(sse)) {
-        out.status = FASTMF_ERR_DIVERGED; out.which = FASTMF_SGD_BAD_LOSS; out.pos = n - 1;
+    if (out.err.status == FASTMF_OK && !isfinite(sse)) {
+        out.err.status = FASTMF_ERR_DIVERGED; out.err.which = FASTMF_SGD_BAD_LOSS; out.err.pos = n - 1;
     }
     out.sse = sse;
     return out;
@@ -1128,7 +694,7 @@ static run_result SFX(run_impl)(const fastmf_sgd_problem *pb, const int64_t *ord
                 : SFX(run_impl)(pb, order, n, blk, pf, 0, blk != NULL, NV))
 FASTMF_CLONES
 static run_result SFX(sgd_run)(const fastmf_sgd_problem *pb, const int64_t *order, int64_t n,
-                               const block_ref *blk, int pf)
+                               const fastmf_block *blk, int pf)
 {
 #if FASTMF_VECEXT
     if (SFX(vector_layout)(pb)) {

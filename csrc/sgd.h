@@ -10,21 +10,24 @@
 
 #include <stdint.h>
 #include "common.h"
+#include "blocks.h"
+#include "rng.h"
 
 /* element type of the ratings, factors and biases (all arrays of one problem share it) */
 typedef enum { FASTMF_FLOAT32 = 0, FASTMF_FLOAT64 = 1 } fastmf_dtype;
 
-/* What bad_which reports when an epoch returns FASTMF_ERR_INDEX / FASTMF_ERR_VALUE. */
+/* What err->which reports when an epoch fails (err->pos says where). */
 enum {
-    FASTMF_SGD_BAD_ORDER = 0,   /* order[bad_pos] (or a plan's block_order entry) outside [0, nnz) */
-    FASTMF_SGD_BAD_USER = 1,    /* users[order[bad_pos]] outside [0, n_users) */
-    FASTMF_SGD_BAD_ITEM = 2,    /* items[order[bad_pos]] outside [0, n_items) */
-    FASTMF_SGD_BAD_PLAN = 3,    /* the rating at plan position bad_pos lies outside its block */
-    FASTMF_SGD_BAD_LOSS = 4,    /* DIVERGED: the running loss became non-finite near order[bad_pos] */
-    FASTMF_SGD_BAD_P = 5,       /* DIVERGED: row bad_pos of P is non-finite at the end of the epoch */
-    FASTMF_SGD_BAD_Q = 6,       /* DIVERGED: row bad_pos of Q is non-finite at the end of the epoch */
-    FASTMF_SGD_BAD_BU = 7,      /* DIVERGED: bu[bad_pos] is non-finite at the end of the epoch */
-    FASTMF_SGD_BAD_BI = 8       /* DIVERGED: bi[bad_pos] is non-finite at the end of the epoch */
+    FASTMF_SGD_BAD_ORDER = 0,   /* order[pos] (or a plan's block_order entry) outside [0, nnz) */
+    FASTMF_SGD_BAD_USER = FASTMF_BLOCK_BAD_USER,  /* users[order[pos]] outside [0, n_users) */
+    FASTMF_SGD_BAD_ITEM = FASTMF_BLOCK_BAD_ITEM,  /* items[order[pos]] outside [0, n_items) */
+    FASTMF_SGD_BAD_PLAN = FASTMF_BLOCK_BAD_PLAN,  /* the rating at plan position pos lies outside its
+                                                     block (or the plan's offsets are broken) */
+    FASTMF_SGD_BAD_LOSS = 4,    /* DIVERGED: the running loss became non-finite near order[pos] */
+    FASTMF_SGD_BAD_P = 5,       /* DIVERGED: row pos of P is non-finite at the end of the epoch */
+    FASTMF_SGD_BAD_Q = 6,       /* DIVERGED: row pos of Q is non-finite at the end of the epoch */
+    FASTMF_SGD_BAD_BU = 7,      /* DIVERGED: bu[pos] is non-finite at the end of the epoch */
+    FASTMF_SGD_BAD_BI = 8       /* DIVERGED: bi[pos] is non-finite at the end of the epoch */
 };
 
 /* One SGD problem: the training ratings, the model being trained and the step hyper-parameters.
@@ -57,60 +60,31 @@ typedef struct {
  * Q, ld_P, ld_Q. */
 int fastmf_sgd_row_vectors(const fastmf_sgd_problem *pb);
 
-/* Shuffle order[0..n-1] in place (Fisher-Yates) with a xoshiro256** stream seeded from (seed, stream)
- * through splitmix64. The result depends only on the input contents, n, seed and stream. */
-void fastmf_shuffle(int64_t *order, int64_t n, uint64_t seed, uint64_t stream);
-
 /* One serial epoch over order[0..n_order-1] (positions into the rating arrays), in that sequence.
  * *sse = sum of e^2 (each e before its own update), accumulated in double. Bit-identical across runs.
- * Returns FASTMF_OK, FASTMF_ERR_INDEX (bad_which = ORDER/USER/ITEM, bad_pos = position in order),
- * or FASTMF_ERR_DIVERGED (bad_which = LOSS: bad_pos = position in order; P/Q/BU/BI: the row). */
+ * Returns FASTMF_OK, FASTMF_ERR_INDEX (err->which = ORDER/USER/ITEM, err->pos = position in
+ * order), or FASTMF_ERR_DIVERGED (which = LOSS: pos = position in order; P/Q/BU/BI: the row). */
 fastmf_status fastmf_sgd_epoch(const fastmf_sgd_problem *pb, const int64_t *order, int64_t n_order,
-                               double *sse, int64_t *bad_pos, int *bad_which);
+                               double *sse, fastmf_error *err);
 
 /* Hogwild epoch (opt-in): order is cut into n_threads (at most 1024) contiguous chunks processed
  * concurrently with unsynchronised updates of shared rows (a deliberate, documented race; see sgd.c).
  * Deterministic only when n_threads == 1, where it equals fastmf_sgd_epoch. The chunk losses are
  * added in chunk order. */
 fastmf_status fastmf_sgd_epoch_hogwild(const fastmf_sgd_problem *pb, const int64_t *order,
-                                       int64_t n_order, int n_threads,
-                                       double *sse, int64_t *bad_pos, int *bad_which);
+                                       int64_t n_order, int n_threads, double *sse,
+                                       fastmf_error *err);
 
-/* Block plan for the parallel schedule, built once per fit. Users and items are each cut into
- * n_blocks contiguous index ranges ("groups") of near-equal rating counts (each within the largest
- * row degree of nnz / n_blocks). Outputs (caller-allocated):
- *   user_block[n_users], item_block[n_items]  (int32): the group of each user / item;
- *   block_ptr[n_blocks * n_blocks + 1]         (int64): block (a, b) = users of group a x items of
- *       group b owns block_order[block_ptr[a * n_blocks + b] .. block_ptr[a * n_blocks + b + 1] - 1];
- *   block_order[nnz]                           (int64): rating positions, grouped by block, ascending
- *       within a block (so it is a permutation of 0..nnz-1).
- * Returns FASTMF_ERR_INDEX (bad_which 1 = user, 2 = item, bad_pos = rating position) on an index out of
- * range, FASTMF_ERR_VALUE if n_blocks < 1, FASTMF_ERR_NOMEM on allocation failure. */
-fastmf_status fastmf_sgd_block_plan(int64_t nnz, const int32_t *users, const int32_t *items,
-                                    int64_t n_users, int64_t n_items, int n_blocks,
-                                    int32_t *user_block, int32_t *item_block,
-                                    int64_t *block_ptr, int64_t *block_order,
-                                    int64_t *bad_pos, int *bad_which);
-
-/* The item group paired with user group b (0 <= b < B) in step s (0 <= s < B) of the blocked schedule:
- * b XOR s when B is a power of two, else (b + s) mod B. */
-int fastmf_sgd_step_group(int B, int b, int s);
-
-/* Copy block_order into work and shuffle each block's segment in place with the stream seeded from
- * (seed, epoch, block id); the segments keep the plan's offsets. fastmf_sgd_epoch_blocked does exactly
- * this before processing a block, so this function gives the schedule an epoch will follow. */
-void fastmf_sgd_block_shuffle(int n_blocks, const int64_t *block_ptr, const int64_t *block_order,
-                              uint64_t seed, uint64_t epoch, int64_t *work);
-
-/* Blocked parallel epoch. Step s = 0..n_blocks-1 holds the blocks
- * (b, fastmf_sgd_step_group(n_blocks, b, s)), b = 0..n_blocks-1, which share no user row and no item
- * row; each block's ratings run in the order fastmf_sgd_block_shuffle gives. Threads take blocks in
+/* Blocked parallel epoch over a plan from fastmf_block_plan, run by fastmf_blocks_run (blocks.h)
+ * with the MF update as its per-block update. Step s = 0..n_blocks-1 holds the blocks
+ * (b, fastmf_block_step_group(n_blocks, b, s)), b = 0..n_blocks-1, which share no user row and no item
+ * row; each block's ratings run in the order fastmf_block_shuffle gives. Threads take blocks in
  * step-then-b order (or, when n_blocks is a power of two and the thread count divides it, each thread
  * a fixed range of user groups), and a block starts as soon as the two blocks of the previous step sharing its user group or its item group are done (no
  * barrier between steps). The result equals fastmf_sgd_epoch over the concatenation, in step-then-b
  * order, of the shuffled segments -- for every n_threads, bit for bit. At most n_blocks threads are
  * used. work[nnz] is caller-owned scratch. The plan must be the one built from pb->users /
- * pb->items (checked: a rating outside its block gives FASTMF_ERR_VALUE, bad_which = PLAN). After a
+ * pb->items (checked: a rating outside its block gives FASTMF_ERR_VALUE, err->which = PLAN). After a
  * block fails no other block starts (blocks already running finish), and the failure first in
  * schedule order is reported; with more than one thread, which blocks ran before the failure
  * depends on timing. */
@@ -118,6 +92,6 @@ fastmf_status fastmf_sgd_epoch_blocked(const fastmf_sgd_problem *pb, int n_block
                                        const int32_t *user_block, const int32_t *item_block,
                                        const int64_t *block_ptr, const int64_t *block_order,
                                        int64_t *work, uint64_t seed, uint64_t epoch, int n_threads,
-                                       double *sse, int64_t *bad_pos, int *bad_which);
+                                       double *sse, fastmf_error *err);
 
 #endif

@@ -9,13 +9,14 @@ fastmf_status fastmf_row_sse_##SFX(int64_t n_rows, int64_t n_cols, const int64_t
                                    const int32_t *indices, const REAL *data, const REAL *P,        \
                                    int64_t ldp, const REAL *Q, int64_t ldq, int64_t k,             \
                                    const REAL *bu, const REAL *bi, double mu, int n_threads,       \
-                                   double *row_sse, int64_t *bad_pos)                              \
+                                   double *row_sse, fastmf_error *err)                             \
 {                                                                                                  \
     int64_t u, p, first_bad = -1;                                                                  \
     (void)n_threads;                                                                               \
     for (p = 0; p < indptr[n_rows]; ++p)                                                           \
         if (indices[p] < 0 || indices[p] >= n_cols) { first_bad = p; break; }                      \
-    if (first_bad >= 0) { *bad_pos = first_bad; return FASTMF_ERR_INDEX; }                         \
+    fastmf_error_clear(err);                                                                       \
+    if (first_bad >= 0) return fastmf_fail(err, FASTMF_ERR_INDEX, first_bad, -1);                  \
     _Pragma("omp parallel for schedule(dynamic, 64) num_threads(n_threads)")                       \
     for (u = 0; u < n_rows; ++u) {                                                                 \
         const REAL *pu = P + u * ldp;                                                              \

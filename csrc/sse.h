@@ -8,7 +8,7 @@
  *
  * Invariants: indptr (n_rows + 1, int64, non-decreasing from 0), indices (int32, each in [0, n_cols)),
  * data, P (n_rows rows, row stride ldp >= k), Q (n_cols rows, row stride ldq >= k), bu, bi and
- * row_sse are caller-owned and contiguous; indices are checked (FASTMF_ERR_INDEX, *bad_pos = the
+ * row_sse are caller-owned and contiguous; indices are checked (FASTMF_ERR_INDEX, err->pos = the
  * entry). Rows run in parallel (OpenMP, dynamic schedule); no shared writes.
  */
 #ifndef FASTMF_SSE_H
@@ -21,11 +21,11 @@ fastmf_status fastmf_row_sse_f32(int64_t n_rows, int64_t n_cols, const int64_t *
                                  const int32_t *indices, const float *data, const float *P,
                                  int64_t ldp, const float *Q, int64_t ldq, int64_t k,
                                  const float *bu, const float *bi, double mu, int n_threads,
-                                 double *row_sse, int64_t *bad_pos);
+                                 double *row_sse, fastmf_error *err);
 fastmf_status fastmf_row_sse_f64(int64_t n_rows, int64_t n_cols, const int64_t *indptr,
                                  const int32_t *indices, const double *data, const double *P,
                                  int64_t ldp, const double *Q, int64_t ldq, int64_t k,
                                  const double *bu, const double *bi, double mu, int n_threads,
-                                 double *row_sse, int64_t *bad_pos);
+                                 double *row_sse, fastmf_error *err);
 
 #endif

@@ -77,24 +77,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "topk.h"
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
-#if defined(_MSC_VER) && !defined(__cplusplus)
-#define restrict __restrict
-#endif
-
-/* Function multi-versioning of the dot-product panel loop: GCC >= 11 on x86-64 glibc (ifunc).
- * Define FASTMF_NO_CLONES to build the baseline only. */
-#if !defined(FASTMF_NO_CLONES) && defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) \
-    && defined(__linux__) && defined(__GLIBC__) && (__GNUC__ >= 11)
-#define FASTMF_TOPK_CLONES __attribute__((target_clones("arch=x86-64-v4", "arch=x86-64-v3", "default")))
-#else
-#define FASTMF_TOPK_CLONES
-#endif
+#include "topk.h"   /* and common.h: restrict, FASTMF_CLONES (the dot-product panel loop), FASTMF_OMP */
 
 /* users per chunk of the factor kernel (the unit of work of a thread) */
 #ifndef TOPK_CHUNK
@@ -120,9 +103,7 @@ static void *alloc_aligned(size_t bytes, void **raw)
 /* keep the error of the smallest row (rows are unique per thread, so the result is deterministic) */
 static void note_error(fastmf_topk_error *err, int64_t row, int64_t pos, int which)
 {
-#ifdef _OPENMP
-#pragma omp critical(fastmf_topk_error)
-#endif
+    FASTMF_OMP(omp critical(fastmf_topk_error))
     {
         if (err->row < 0 || row < err->row) {
             err->row = row;
@@ -178,23 +159,17 @@ static fastmf_status check_spec(const fastmf_topk_spec *sp, int64_t user_lo, fas
         err->which = FASTMF_TOPK_BAD_SPEC;
         return FASTMF_ERR_VALUE;
     }
-#ifdef _OPENMP
-#pragma omp parallel num_threads(nt) if (nt > 1 && m > 4096)
-#endif
+    FASTMF_OMP(omp parallel num_threads(nt) if (nt > 1 && m > 4096))
     {
         int64_t mine = INT64_MAX, r, pos;
         int which;
         /* static schedule: each thread's rows ascend, so its first bad row is its smallest */
-#ifdef _OPENMP
-#pragma omp for schedule(static)
-#endif
+        FASTMF_OMP(omp for schedule(static))
         for (r = 0; r < m; ++r) {
             if (mine == INT64_MAX && check_row(sp, r, user_lo, &pos, &which))
                 mine = r;
         }
-#ifdef _OPENMP
-#pragma omp critical(fastmf_topk_check)
-#endif
+        FASTMF_OMP(omp critical(fastmf_topk_check))
         {
             if (mine < first)
                 first = mine;
@@ -395,9 +370,7 @@ fastmf_status SFX(fastmf_topk_rows)(const fastmf_topk_spec *sp, const REAL *scor
         return st;
     if (m == 0 || n == 0)
         return FASTMF_OK;
-#ifdef _OPENMP
-#pragma omp parallel num_threads(nt) if (nt > 1)
-#endif
+    FASTMF_OMP(omp parallel num_threads(nt) if (nt > 1))
     {
         uint64_t *bits = NULL;
         int ok = 1;
@@ -406,15 +379,11 @@ fastmf_status SFX(fastmf_topk_rows)(const fastmf_topk_spec *sp, const REAL *scor
             bits = (uint64_t *)calloc((size_t)W, sizeof(uint64_t));
             if (bits == NULL) {
                 ok = 0;
-#ifdef _OPENMP
-#pragma omp critical(fastmf_topk_nomem)
-#endif
+                FASTMF_OMP(omp critical(fastmf_topk_nomem))
                 nomem = 1;
             }
         }
-#ifdef _OPENMP
-#pragma omp for schedule(dynamic, 16)
-#endif
+        FASTMF_OMP(omp for schedule(dynamic, 16))
         for (r = 0; r < m; ++r) {
             const int64_t u = sp->users != NULL ? sp->users[r] : r;
             REAL *hs = out_score + r * n;
@@ -443,7 +412,7 @@ fastmf_status SFX(fastmf_topk_rows)(const fastmf_topk_spec *sp, const REAL *scor
 
 /* acc[t * bp + c] = sum_j u_t[j] * vt[j * bp + c] for t < 4, c < bp (bp a multiple of TOPK_LANES),
  * summed in order j = 0..k-1. Four users times 64 bytes of items are kept in registers over j. */
-FASTMF_TOPK_CLONES
+FASTMF_CLONES
 static void SFX(dot_panel)(const REAL *restrict vt, int64_t bp, int64_t k,
                            const REAL *restrict u0, const REAL *restrict u1,
                            const REAL *restrict u2, const REAL *restrict u3, REAL *restrict acc)
@@ -496,7 +465,7 @@ static void SFX(load_panel)(const REAL *restrict V, int64_t ld_V, int64_t k, int
 /* sd[c] = ((double)a[c] + off) + bias[c] for c < bs (a term left out when use_off == 0 / bias NULL),
  * and flag[g] = 1 when a score of group g (columns g*TOPK_G ..) is not <= thr (so NaN too); the
  * last, partial group is always flagged. Returns the number of flagged groups. */
-FASTMF_TOPK_CLONES
+FASTMF_CLONES
 static int64_t SFX(score_panel)(const REAL *restrict a, int64_t bs, const double *restrict bias,
                                 double off, int use_off, double thr, double *restrict sd,
                                 uint8_t *restrict flag)
@@ -573,9 +542,7 @@ fastmf_status SFX(fastmf_topk_factors)(const fastmf_topk_spec *sp, const REAL *U
     if (chunk > TOPK_CHUNK)
         chunk = TOPK_CHUNK;
     n_chunks = (m + chunk - 1) / chunk;
-#ifdef _OPENMP
-#pragma omp parallel num_threads(nt) if (nt > 1)
-#endif
+    FASTMF_OMP(omp parallel num_threads(nt) if (nt > 1))
     {
         void *raw_vt = NULL, *raw_acc = NULL;
         REAL *vt = (REAL *)alloc_aligned((size_t)(k * bp) * sizeof(REAL), &raw_vt);
@@ -593,14 +560,10 @@ fastmf_status SFX(fastmf_topk_factors)(const fastmf_topk_spec *sp, const REAL *U
             ok = bits != NULL;
         }
         if (!ok) {
-#ifdef _OPENMP
-#pragma omp critical(fastmf_topk_nomem)
-#endif
+            FASTMF_OMP(omp critical(fastmf_topk_nomem))
             nomem = 1;
         }
-#ifdef _OPENMP
-#pragma omp for schedule(dynamic, 1)
-#endif
+        FASTMF_OMP(omp for schedule(dynamic, 1))
         for (ch = 0; ch < n_chunks; ++ch) {
             const int64_t r0 = ch * chunk;
             const int64_t nr = m - r0 < chunk ? m - r0 : chunk;

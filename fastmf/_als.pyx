@@ -28,9 +28,9 @@ import numpy as np
 from fastmf._validation import check_kernel_array
 
 from libc.stdint cimport int32_t, int64_t
-from fastmf._common cimport (fastmf_status, floating, FASTMF_OK, FASTMF_ERR_NOMEM,
-                             FASTMF_ERR_INDEX, FASTMF_ERR_VALUE, FASTMF_ERR_NOT_PD,
-                             FASTMF_ERR_DIVERGED)
+from fastmf._common cimport (fastmf_status, fastmf_error, floating, error_type, unexpected,
+                             FASTMF_OK, FASTMF_ERR_NOMEM, FASTMF_ERR_INDEX, FASTMF_ERR_VALUE,
+                             FASTMF_ERR_NOT_PD, FASTMF_ERR_DIVERGED)
 
 
 cdef extern from "als.h":
@@ -84,12 +84,12 @@ cdef extern from "als.h":
                                             const int32_t *indices, const float *data,
                                             const float *fixed_factors, const float *fixed_bias,
                                             float *factors, float *bias,
-                                            int64_t *bad_pos, int *bad_what) nogil
+                                            fastmf_error *err) nogil
     fastmf_status fastmf_als_half_sweep_f64(const fastmf_als_params *p, const int64_t *indptr,
                                             const int32_t *indices, const double *data,
                                             const double *fixed_factors, const double *fixed_bias,
                                             double *factors, double *bias,
-                                            int64_t *bad_pos, int *bad_what) nogil
+                                            fastmf_error *err) nogil
     fastmf_status fastmf_gram_f32(const float *Y, int64_t n, int64_t k, int n_threads,
                                   double *G) nogil
     fastmf_status fastmf_gram_f64(const double *Y, int64_t n, int64_t k, int n_threads,
@@ -97,21 +97,19 @@ cdef extern from "als.h":
     fastmf_status fastmf_ials_half_sweep_f32(const fastmf_ials_params *p, const int64_t *indptr,
                                              const int32_t *indices, const float *data,
                                              const float *fixed_factors, const double *gram,
-                                             float *factors, int64_t *bad_pos, int *bad_what) nogil
+                                             float *factors, fastmf_error *err) nogil
     fastmf_status fastmf_ials_half_sweep_f64(const fastmf_ials_params *p, const int64_t *indptr,
                                              const int32_t *indices, const double *data,
                                              const double *fixed_factors, const double *gram,
-                                             double *factors, int64_t *bad_pos, int *bad_what) nogil
+                                             double *factors, fastmf_error *err) nogil
     fastmf_status fastmf_ials_loss_f32(const fastmf_ials_params *p, const int64_t *indptr,
                                        const int32_t *indices, const float *data,
                                        const float *user_factors, const float *item_factors,
-                                       const double *gram, double *loss, int64_t *bad_pos,
-                                       int *bad_what) nogil
+                                       const double *gram, double *loss, fastmf_error *err) nogil
     fastmf_status fastmf_ials_loss_f64(const fastmf_ials_params *p, const int64_t *indptr,
                                        const int32_t *indices, const double *data,
                                        const double *user_factors, const double *item_factors,
-                                       const double *gram, double *loss, int64_t *bad_pos,
-                                       int *bad_what) nogil
+                                       const double *gram, double *loss, fastmf_error *err) nogil
 
 
 SOLVERS = {"cholesky": FASTMF_ALS_CHOLESKY, "cg": FASTMF_ALS_CG}
@@ -193,38 +191,43 @@ def _no_overlap(pairs, what):
             raise ValueError(f"{what}{names} must not share memory")
 
 
-def _raise(fastmf_status st, int64_t pos, int bad, what, indptr, indices, data, n_fixed, hint):
-    """Turn a failed status into an exception; ``what`` prefixes the message ("als_half_sweep: ")."""
+def _raise(fastmf_error err, what, indptr, indices, data, n_fixed, hint):
+    """Turn a kernel's error record into an exception; ``what`` prefixes the message
+    ("als_half_sweep: ")."""
+    cdef fastmf_status st = err.status
+    cdef int64_t pos = err.pos
+    cdef int bad = err.which
+    exc = error_type(st)
     if st == FASTMF_ERR_NOMEM:
-        raise MemoryError(f"{what}cannot allocate the per-thread scratch")
+        raise exc(f"{what}cannot allocate the per-thread scratch")
     if st == FASTMF_ERR_NOT_PD:
         n_r = int(indptr[pos + 1] - indptr[pos])
-        raise np.linalg.LinAlgError(f"{what}row {pos} ({n_r} entries): {hint}")
+        raise exc(f"{what}row {pos} ({n_r} entries): {hint}")
     if st == FASTMF_ERR_INDEX:
-        raise IndexError(f"{what}indices[{pos}] = {int(indices[pos])} is outside [0, {n_fixed}) "
-                         f"(the rows of the fixed factors)")
+        raise exc(f"{what}indices[{pos}] = {int(indices[pos])} is outside [0, {n_fixed}) "
+                  f"(the rows of the fixed factors)")
     if st == FASTMF_ERR_DIVERGED:
-        raise FloatingPointError(f"{what}the solution of row {pos} is not finite (overflow); "
-                                 f"use a larger reg or rescale the data")
+        raise exc(f"{what}the solution of row {pos} is not finite (overflow); "
+                  f"use a larger reg or rescale the data")
     if st == FASTMF_ERR_VALUE:
         if bad == FASTMF_ALS_BAD_INDPTR:
-            raise ValueError(f"{what}indptr must rise from 0 to len(indices) = {indices.shape[0]}; "
-                             f"indptr[{pos}] = {int(indptr[pos])} breaks it")
+            raise exc(f"{what}indptr must rise from 0 to len(indices) = {indices.shape[0]}; "
+                      f"indptr[{pos}] = {int(indptr[pos])} breaks it")
         if bad == FASTMF_ALS_BAD_DATA:
-            raise ValueError(f"{what}data[{pos}] = {float(data[pos])!r} (row {_row_of(indptr, pos)}) is not "
-                             f"finite or has no finite confidence")
+            raise exc(f"{what}data[{pos}] = {float(data[pos])!r} (row {_row_of(indptr, pos)}) is not "
+                      f"finite or has no finite confidence")
         if bad == FASTMF_ALS_BAD_FIXED:
-            raise ValueError(f"{what}row {pos} of the fixed factors holds a non-finite value")
+            raise exc(f"{what}row {pos} of the fixed factors holds a non-finite value")
         if bad == FASTMF_ALS_BAD_FIXED_BIAS:
-            raise ValueError(f"{what}fixed_bias[{pos}] is not finite")
+            raise exc(f"{what}fixed_bias[{pos}] is not finite")
         if bad == FASTMF_ALS_BAD_START:
-            raise ValueError(f"{what}row {pos} of factors (the conjugate-gradient warm start) holds a "
-                             f"non-finite value; reinitialise it or use solver='cholesky'")
+            raise exc(f"{what}row {pos} of factors (the conjugate-gradient warm start) holds a "
+                      f"non-finite value; reinitialise it or use solver='cholesky'")
         if bad == FASTMF_ALS_BAD_X:
-            raise ValueError(f"{what}row {pos} of user_factors holds a non-finite value")
+            raise exc(f"{what}row {pos} of user_factors holds a non-finite value")
         if bad == FASTMF_ALS_BAD_GRAM:
-            raise ValueError(f"{what}gram.flat[{pos}] is not finite")
-    raise RuntimeError(f"{what}kernel failed with status {int(st)} (what={bad}, position={pos})")
+            raise exc(f"{what}gram.flat[{pos}] is not finite")
+    raise unexpected(what, err)
 
 
 def _row_of(indptr, pos):
@@ -256,7 +259,7 @@ cdef fastmf_status _als_call(const fastmf_als_params *p, const int64_t[::1] indp
                              const int32_t[::1] indices, const floating[::1] data,
                              const floating[:, ::1] fixed, fixed_bias_obj,
                              floating[:, ::1] factors, bias_obj,
-                             int64_t *bad_pos, int *bad_what):
+                             fastmf_error *err):
     cdef const floating[::1] fixed_bias
     cdef floating[::1] bias
     cdef const floating *fbp = NULL
@@ -275,16 +278,16 @@ cdef fastmf_status _als_call(const fastmf_als_params *p, const int64_t[::1] indp
     cdef fastmf_status st
     with nogil:
         if floating is float:
-            st = fastmf_als_half_sweep_f32(p, ip, xp, dp, yp, fbp, fp, bp, bad_pos, bad_what)
+            st = fastmf_als_half_sweep_f32(p, ip, xp, dp, yp, fbp, fp, bp, err)
         else:
-            st = fastmf_als_half_sweep_f64(p, ip, xp, dp, yp, fbp, fp, bp, bad_pos, bad_what)
+            st = fastmf_als_half_sweep_f64(p, ip, xp, dp, yp, fbp, fp, bp, err)
     return st
 
 
 cdef fastmf_status _ials_call(const fastmf_ials_params *p, const int64_t[::1] indptr,
                               const int32_t[::1] indices, const floating[::1] data,
                               const floating[:, ::1] fixed, gram_obj, floating[:, ::1] factors,
-                              int64_t *bad_pos, int *bad_what):
+                              fastmf_error *err):
     cdef const double[:, ::1] g
     cdef const double *gp = NULL
     if gram_obj is not None:
@@ -298,16 +301,16 @@ cdef fastmf_status _ials_call(const fastmf_ials_params *p, const int64_t[::1] in
     cdef fastmf_status st
     with nogil:
         if floating is float:
-            st = fastmf_ials_half_sweep_f32(p, ip, xp, dp, yp, gp, fp, bad_pos, bad_what)
+            st = fastmf_ials_half_sweep_f32(p, ip, xp, dp, yp, gp, fp, err)
         else:
-            st = fastmf_ials_half_sweep_f64(p, ip, xp, dp, yp, gp, fp, bad_pos, bad_what)
+            st = fastmf_ials_half_sweep_f64(p, ip, xp, dp, yp, gp, fp, err)
     return st
 
 
 cdef fastmf_status _loss_call(const fastmf_ials_params *p, const int64_t[::1] indptr,
                               const int32_t[::1] indices, const floating[::1] data,
                               const floating[:, ::1] X, const floating[:, ::1] Y, gram_obj,
-                              double *loss, int64_t *bad_pos, int *bad_what):
+                              double *loss, fastmf_error *err):
     cdef const double[:, ::1] g
     cdef const double *gp = NULL
     if gram_obj is not None:
@@ -321,9 +324,9 @@ cdef fastmf_status _loss_call(const fastmf_ials_params *p, const int64_t[::1] in
     cdef fastmf_status st
     with nogil:
         if floating is float:
-            st = fastmf_ials_loss_f32(p, ip, xp, dp, up, vp, gp, loss, bad_pos, bad_what)
+            st = fastmf_ials_loss_f32(p, ip, xp, dp, up, vp, gp, loss, err)
         else:
-            st = fastmf_ials_loss_f64(p, ip, xp, dp, up, vp, gp, loss, bad_pos, bad_what)
+            st = fastmf_ials_loss_f64(p, ip, xp, dp, up, vp, gp, loss, err)
     return st
 
 
@@ -418,19 +421,18 @@ def als_half_sweep(indptr, indices, data, fixed_factors, fixed_bias, factors, bi
     p.solver = _option(solver, "solver", SOLVERS, what)
     p.cg_steps = _int(cg_steps, "cg_steps", what, 1, MAX_CG_STEPS)
     p.n_threads = _int(n_threads, "n_threads", what, 1, MAX_THREADS)
-    cdef int64_t bad_pos = -1
-    cdef int bad_what = -1
+    cdef fastmf_error err
     cdef fastmf_status st
     if dt == np.float32:
         st = _als_call[float](&p, indptr, indices, data, fixed_factors, fixed_bias, factors, bias,
-                              &bad_pos, &bad_what)
+                              &err)
     else:
         st = _als_call[double](&p, indptr, indices, data, fixed_factors, fixed_bias, factors, bias,
-                               &bad_pos, &bad_what)
+                               &err)
     if st != FASTMF_OK:
         hint = (f"the normal equations are not positive definite (reg={reg!r}; with reg=0 a row "
                 f"with fewer ratings than factors has a singular system); use reg > 0")
-        _raise(st, bad_pos, bad_what, what, indptr, indices, data, p.n_fixed, hint)
+        _raise(err, what, indptr, indices, data, p.n_fixed, hint)
 
 
 # ----------------------------------------------------------------------------------------- Gram
@@ -528,19 +530,18 @@ def ials_half_sweep(indptr, indices, data, fixed_factors, factors, reg, alpha, s
                  (factors, gram, "factors and gram")], what)
     p.solver = _option(solver, "solver", SOLVERS, what)
     p.cg_steps = _int(cg_steps, "cg_steps", what, 1, MAX_CG_STEPS)
-    cdef int64_t bad_pos = -1
-    cdef int bad_what = -1
+    cdef fastmf_error err
     cdef fastmf_status st
     if dt == np.float32:
         st = _ials_call[float](&p, indptr, indices, data, fixed_factors, gram, factors,
-                               &bad_pos, &bad_what)
+                               &err)
     else:
         st = _ials_call[double](&p, indptr, indices, data, fixed_factors, gram, factors,
-                                &bad_pos, &bad_what)
+                                &err)
     if st != FASTMF_OK:
         hint = (f"the system is not positive definite (reg={reg!r}, alpha={alpha!r}); use reg > 0 "
                 f"and non-negative values")
-        _raise(st, bad_pos, bad_what, what, indptr, indices, data, p.n_fixed, hint)
+        _raise(err, what, indptr, indices, data, p.n_fixed, hint)
 
 
 def ials_loss(indptr, indices, data, user_factors, item_factors, reg, alpha, scaling="linear",
@@ -568,16 +569,15 @@ def ials_loss(indptr, indices, data, user_factors, item_factors, reg, alpha, sca
                       what)
     p.solver = FASTMF_ALS_CG
     p.cg_steps = 0
-    cdef int64_t bad_pos = -1
-    cdef int bad_what = -1
+    cdef fastmf_error err
     cdef double loss = 0.0
     cdef fastmf_status st
     if dt == np.float32:
         st = _loss_call[float](&p, indptr, indices, data, user_factors, item_factors, gram, &loss,
-                               &bad_pos, &bad_what)
+                               &err)
     else:
         st = _loss_call[double](&p, indptr, indices, data, user_factors, item_factors, gram, &loss,
-                                &bad_pos, &bad_what)
+                                &err)
     if st != FASTMF_OK:
-        _raise(st, bad_pos, bad_what, what, indptr, indices, data, p.n_fixed, "")
+        _raise(err, what, indptr, indices, data, p.n_fixed, "")
     return float(loss)

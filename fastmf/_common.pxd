@@ -1,6 +1,9 @@
 # Declarations shared by the Cython wrappers of csrc/ (cimported, never imported): the status codes
-# every C kernel returns (csrc/common.h), the OpenMP probes, and the fused float type of the
-# kernels that come in float32 and float64.
+# and the one error record every C kernel reports through (csrc/common.h), the mapping of a failed
+# status to its Python exception type, the OpenMP probes, and the fused float type of the kernels
+# that come in float32 and float64.
+
+from libc.stdint cimport int64_t
 
 ctypedef fused floating:
     float
@@ -16,5 +19,34 @@ cdef extern from "common.h":
         FASTMF_ERR_NOT_PD
         FASTMF_ERR_DIVERGED
         FASTMF_ERR_PARSE
+    ctypedef struct fastmf_error:
+        fastmf_status status
+        int64_t pos
+        int which
     int fastmf_openmp_enabled() nogil
     int fastmf_max_threads() nogil
+
+
+cdef inline object error_type(fastmf_status st):
+    """The exception type a wrapper raises for a failed status (the message, with the context of
+    err.pos and err.which, is the wrapper's): NOMEM -> MemoryError, INDEX -> IndexError, VALUE ->
+    ValueError, NOT_PD -> numpy.linalg.LinAlgError, DIVERGED -> FloatingPointError, anything else
+    (a status a wrapper does not expect) -> RuntimeError."""
+    if st == FASTMF_ERR_NOMEM:
+        return MemoryError
+    if st == FASTMF_ERR_INDEX:
+        return IndexError
+    if st == FASTMF_ERR_VALUE:
+        return ValueError
+    if st == FASTMF_ERR_NOT_PD:
+        import numpy
+        return numpy.linalg.LinAlgError
+    if st == FASTMF_ERR_DIVERGED:
+        return FloatingPointError
+    return RuntimeError
+
+
+cdef inline unexpected(str what, fastmf_error err):
+    """The RuntimeError of a failure a wrapper has no message for (a bug, or a new kernel check)."""
+    return RuntimeError(f"{what}kernel failed with status {int(err.status)} (which={err.which}, "
+                        f"position={err.pos})")

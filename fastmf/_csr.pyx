@@ -8,16 +8,20 @@ Callers validate and pass contiguous arrays; this layer only converts status cod
 import numpy as np
 
 from libc.stdint cimport int32_t, int64_t
-from fastmf._common cimport (fastmf_status, FASTMF_OK, FASTMF_ERR_NOMEM, FASTMF_ERR_INDEX,
-                             fastmf_openmp_enabled, fastmf_max_threads)
+from fastmf._common cimport (fastmf_status, fastmf_error, error_type, unexpected, FASTMF_OK,
+                             FASTMF_ERR_NOMEM, FASTMF_ERR_INDEX, fastmf_openmp_enabled,
+                             fastmf_max_threads)
 
 
 
 cdef extern from "csr.h":
+    enum:
+        FASTMF_CSR_BAD_ROW
+        FASTMF_CSR_BAD_COL
     fastmf_status fastmf_csr_order(int64_t n_rows, int64_t n_cols, int64_t nnz,
                                    const int32_t *rows, const int32_t *cols,
                                    int64_t *indptr, int64_t *order,
-                                   int64_t *bad_pos, int *bad_which) nogil
+                                   fastmf_error *err) nogil
 
 
 def openmp_enabled():
@@ -39,20 +43,19 @@ def csr_order(const int32_t[::1] rows, const int32_t[::1] cols, int64_t n_rows, 
     order_arr = np.empty(nnz, dtype=np.int64)
     cdef int64_t[::1] indptr = indptr_arr
     cdef int64_t[::1] order = order_arr
-    cdef int64_t bad_pos = -1
-    cdef int bad_which = -1
+    cdef fastmf_error err
     cdef fastmf_status st
     cdef const int32_t *rp = &rows[0] if nnz > 0 else NULL
     cdef const int32_t *cp = &cols[0] if nnz > 0 else NULL
     cdef int64_t *op = &order[0] if nnz > 0 else NULL
     with nogil:
-        st = fastmf_csr_order(n_rows, n_cols, nnz, rp, cp, &indptr[0], op, &bad_pos, &bad_which)
+        st = fastmf_csr_order(n_rows, n_cols, nnz, rp, cp, &indptr[0], op, &err)
     if st == FASTMF_ERR_INDEX:
-        if bad_which == 0:
-            raise IndexError(f"row index {rows[bad_pos]} at position {bad_pos} is outside [0, {n_rows})")
-        raise IndexError(f"column index {cols[bad_pos]} at position {bad_pos} is outside [0, {n_cols})")
+        if err.which == FASTMF_CSR_BAD_ROW:
+            raise error_type(st)(f"row index {rows[err.pos]} at position {err.pos} is outside [0, {n_rows})")
+        raise error_type(st)(f"column index {cols[err.pos]} at position {err.pos} is outside [0, {n_cols})")
     if st == FASTMF_ERR_NOMEM:
-        raise MemoryError(f"csr_order: cannot allocate scratch for {nnz} entries")
+        raise error_type(st)(f"csr_order: cannot allocate scratch for {nnz} entries")
     if st != FASTMF_OK:
-        raise RuntimeError(f"csr_order failed with status {int(st)}")
+        raise unexpected("csr_order: ", err)
     return indptr_arr, order_arr

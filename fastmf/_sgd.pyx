@@ -1,6 +1,7 @@
 # cython: language_level=3
-"""Thin wrapper over csrc/sgd.c: SGD epochs for biased matrix factorization, their random orders and
-the block plan of the parallel schedule.
+"""Thin wrapper over csrc/sgd.c (SGD epochs for biased matrix factorization), csrc/rng.c (their random
+orders, and the normal draws of the kernels to come) and csrc/blocks.c (the block plan and scheduler
+of the parallel schedule).
 
 Private: the public entry point is ``fastmf.MatrixFactorization(solver="sgd")``. Each function checks
 shapes, dtypes, contiguity and writability (ValueError), hands raw pointers to the C kernel with the GIL
@@ -25,8 +26,28 @@ import numpy as np
 from fastmf._validation import check_kernel_array, check_row_matrix, row_stride
 
 from libc.stdint cimport int32_t, int64_t, uint64_t, uintptr_t
-from fastmf._common cimport (fastmf_status, floating, FASTMF_OK, FASTMF_ERR_NOMEM,
-                             FASTMF_ERR_INDEX, FASTMF_ERR_VALUE, FASTMF_ERR_DIVERGED)
+from fastmf._common cimport (fastmf_status, fastmf_error, floating, error_type, unexpected,
+                             FASTMF_OK, FASTMF_ERR_NOMEM, FASTMF_ERR_INDEX, FASTMF_ERR_VALUE,
+                             FASTMF_ERR_DIVERGED)
+
+
+cdef extern from "rng.h":
+    void fastmf_shuffle(int64_t *order, int64_t n, uint64_t seed, uint64_t stream) nogil
+    void fastmf_normals(double *out, int64_t n, uint64_t seed, uint64_t stream) nogil
+
+
+cdef extern from "blocks.h":
+    enum:
+        FASTMF_BLOCK_BAD_USER
+        FASTMF_BLOCK_BAD_ITEM
+    fastmf_status fastmf_block_plan(int64_t nnz, const int32_t *users, const int32_t *items,
+                                    int64_t n_users, int64_t n_items, int n_blocks,
+                                    int32_t *user_block, int32_t *item_block,
+                                    int64_t *block_ptr, int64_t *block_order,
+                                    fastmf_error *err) nogil
+    int fastmf_block_step_group(int B, int b, int s) nogil
+    void fastmf_block_shuffle(int n_blocks, const int64_t *block_ptr, const int64_t *block_order,
+                              uint64_t seed, uint64_t epoch, int64_t *work) nogil
 
 
 cdef extern from "sgd.h":
@@ -67,28 +88,16 @@ cdef extern from "sgd.h":
         int biased
 
     int fastmf_sgd_row_vectors(const fastmf_sgd_problem *pb) nogil
-    void fastmf_shuffle(int64_t *order, int64_t n, uint64_t seed, uint64_t stream) nogil
     fastmf_status fastmf_sgd_epoch(const fastmf_sgd_problem *pb, const int64_t *order,
-                                   int64_t n_order, double *sse, int64_t *bad_pos,
-                                   int *bad_which) nogil
+                                   int64_t n_order, double *sse, fastmf_error *err) nogil
     fastmf_status fastmf_sgd_epoch_hogwild(const fastmf_sgd_problem *pb, const int64_t *order,
                                            int64_t n_order, int n_threads, double *sse,
-                                           int64_t *bad_pos, int *bad_which) nogil
-    fastmf_status fastmf_sgd_block_plan(int64_t nnz, const int32_t *users, const int32_t *items,
-                                        int64_t n_users, int64_t n_items, int n_blocks,
-                                        int32_t *user_block, int32_t *item_block,
-                                        int64_t *block_ptr, int64_t *block_order,
-                                        int64_t *bad_pos, int *bad_which) nogil
-    int fastmf_sgd_step_group(int B, int b, int s) nogil
-    void fastmf_sgd_block_shuffle(int n_blocks, const int64_t *block_ptr,
-                                  const int64_t *block_order, uint64_t seed, uint64_t epoch,
-                                  int64_t *work) nogil
+                                           fastmf_error *err) nogil
     fastmf_status fastmf_sgd_epoch_blocked(const fastmf_sgd_problem *pb, int n_blocks,
                                            const int32_t *user_block, const int32_t *item_block,
                                            const int64_t *block_ptr, const int64_t *block_order,
                                            int64_t *work, uint64_t seed, uint64_t epoch,
-                                           int n_threads, double *sse, int64_t *bad_pos,
-                                           int *bad_which) nogil
+                                           int n_threads, double *sse, fastmf_error *err) nogil
 
 
 MAX_BLOCKS = 1024
@@ -236,31 +245,35 @@ cdef int _problem(fastmf_sgd_problem *pb, users, items, ratings, P, Q, bu, bi,
     return 0
 
 
-def _raise(fastmf_status st, int64_t pos, int which, order, users, items, P, Q, what):
-    """Turn a failed status of an epoch over ``order`` (named ``what``) into an exception."""
+def _raise(fastmf_error err, order, users, items, P, Q, what):
+    """Turn the error record of an epoch over ``order`` (named ``what``) into an exception."""
+    cdef fastmf_status st = err.status
+    cdef int64_t pos = err.pos
+    cdef int which = err.which
     nnz = users.shape[0]
+    exc = error_type(st)
     if st == FASTMF_ERR_NOMEM:
-        raise MemoryError("SGD epoch: cannot allocate its per-block / per-thread results")
+        raise exc("SGD epoch: cannot allocate its per-block / per-thread results")
     if st == FASTMF_ERR_INDEX:
         if which == FASTMF_SGD_BAD_ORDER:
-            raise IndexError(f"{what}[{pos}] = {order[pos]} is not a rating position in [0, {nnz})")
+            raise exc(f"{what}[{pos}] = {order[pos]} is not a rating position in [0, {nnz})")
         k = int(order[pos])
         if which == FASTMF_SGD_BAD_USER:
-            raise IndexError(f"users[{k}] = {users[k]} is outside [0, {P.shape[0]}) (the rows of P)")
-        raise IndexError(f"items[{k}] = {items[k]} is outside [0, {Q.shape[0]}) (the rows of Q)")
+            raise exc(f"users[{k}] = {users[k]} is outside [0, {P.shape[0]}) (the rows of P)")
+        raise exc(f"items[{k}] = {items[k]} is outside [0, {Q.shape[0]}) (the rows of Q)")
     if st == FASTMF_ERR_VALUE and which == FASTMF_SGD_BAD_PLAN:
-        raise ValueError(f"the block plan does not match the ratings: rating {int(order[pos])} "
+        raise exc(f"the block plan does not match the ratings: rating {int(order[pos])} "
                          f"(position {pos} of block_order) lies outside its block; rebuild the plan "
                          f"with make_block_plan from these users and items")
     if st == FASTMF_ERR_DIVERGED:
         hint = "try a smaller lr or a larger reg"
         if which == FASTMF_SGD_BAD_LOSS:
-            raise FloatingPointError(f"SGD diverged: the training loss became non-finite "
+            raise exc(f"SGD diverged: the training loss became non-finite "
                                      f"(around position {pos} of the epoch's order); {hint}")
         name = {FASTMF_SGD_BAD_P: "P", FASTMF_SGD_BAD_Q: "Q",
                 FASTMF_SGD_BAD_BU: "bu", FASTMF_SGD_BAD_BI: "bi"}.get(which, "the model")
-        raise FloatingPointError(f"SGD diverged: {name}[{pos}] is not finite after the epoch; {hint}")
-    raise RuntimeError(f"SGD epoch failed with status {int(st)} (which={which}, position={pos})")
+        raise exc(f"SGD diverged: {name}[{pos}] is not finite after the epoch; {hint}")
+    raise unexpected("SGD epoch: ", err)
 
 
 def row_vectors(P, Q):
@@ -309,6 +322,23 @@ def permutation(n, seed, stream=0):
     return order
 
 
+def normals(n, seed, stream=0):
+    """``n`` standard normal draws (float64) of the xoshiro256** stream seeded from ``(seed,
+    stream)`` by Marsaglia's polar method (csrc/rng.h, the draws Gibbs sampling will use); NumPy
+    twin: ``fastmf.reference.normals``. Deterministic on every machine up to the last bit of ``log``."""
+    n = operator.index(n)
+    if n < 0:
+        raise ValueError(f"n must be >= 0, got {n}")
+    cdef uint64_t s = _seed(seed, "seed"), t = _seed(stream, "stream")
+    out = np.empty(n, dtype=np.float64)
+    cdef double[::1] o = out
+    cdef int64_t m = n
+    cdef double *op = &o[0] if m > 0 else NULL
+    with nogil:
+        fastmf_normals(op, m, s, t)
+    return out
+
+
 # --------------------------------------------------------------------------------------- epochs
 def sgd_epoch(users, items, ratings, order, P, Q, bu, bi, mu, lr, reg, reg_bias=None, biased=True):
     """One serial SGD epoch visiting ``order`` (int64 positions into the rating arrays) in sequence.
@@ -320,14 +350,14 @@ def sgd_epoch(users, items, ratings, order, P, Q, bu, bi, mu, lr, reg, reg_bias=
     _problem(&pb, users, items, ratings, P, Q, bu, bi, mu, lr, reg, reg_bias, biased)
     cdef const int64_t[::1] o = _array(order, "order", np.int64, 1)
     cdef const int64_t *op = _ci64(o)
-    cdef int64_t n = o.shape[0], bad_pos = -1
-    cdef int bad_which = -1
+    cdef int64_t n = o.shape[0]
+    cdef fastmf_error err
     cdef double sse = 0.0
     cdef fastmf_status st
     with nogil:
-        st = fastmf_sgd_epoch(&pb, op, n, &sse, &bad_pos, &bad_which)
+        st = fastmf_sgd_epoch(&pb, op, n, &sse, &err)
     if st != FASTMF_OK:
-        _raise(st, bad_pos, bad_which, order, users, items, P, Q, "order")
+        _raise(err, order, users, items, P, Q, "order")
     return sse
 
 
@@ -341,14 +371,14 @@ def sgd_epoch_hogwild(users, items, ratings, order, P, Q, bu, bi, mu, lr, reg, r
     cdef int nt = _positive_int(n_threads, "n_threads", 1 << 16)
     cdef const int64_t[::1] o = _array(order, "order", np.int64, 1)
     cdef const int64_t *op = _ci64(o)
-    cdef int64_t n = o.shape[0], bad_pos = -1
-    cdef int bad_which = -1
+    cdef int64_t n = o.shape[0]
+    cdef fastmf_error err
     cdef double sse = 0.0
     cdef fastmf_status st
     with nogil:
-        st = fastmf_sgd_epoch_hogwild(&pb, op, n, nt, &sse, &bad_pos, &bad_which)
+        st = fastmf_sgd_epoch_hogwild(&pb, op, n, nt, &sse, &err)
     if st != FASTMF_OK:
-        _raise(st, bad_pos, bad_which, order, users, items, P, Q, "order")
+        _raise(err, order, users, items, P, Q, "order")
     return sse
 
 
@@ -382,19 +412,18 @@ def make_block_plan(users, items, n_users, n_items, n_blocks):
     cdef int32_t *ibp = &ib[0] if ni > 0 else NULL
     cdef int64_t *bpp = _i64(block_ptr)
     cdef int64_t *bop = _i64(block_order)
-    cdef int64_t bad_pos = -1
-    cdef int bad_which = -1
+    cdef fastmf_error err
     cdef fastmf_status st
     with nogil:
-        st = fastmf_sgd_block_plan(nnz, up, ip, nu, ni, B, ubp, ibp, bpp, bop, &bad_pos, &bad_which)
+        st = fastmf_block_plan(nnz, up, ip, nu, ni, B, ubp, ibp, bpp, bop, &err)
     if st == FASTMF_ERR_INDEX:
-        if bad_which == FASTMF_SGD_BAD_USER:
-            raise IndexError(f"users[{bad_pos}] = {users[bad_pos]} is outside [0, {nu})")
-        raise IndexError(f"items[{bad_pos}] = {items[bad_pos]} is outside [0, {ni})")
+        if err.which == FASTMF_BLOCK_BAD_USER:
+            raise error_type(st)(f"users[{err.pos}] = {users[err.pos]} is outside [0, {nu})")
+        raise error_type(st)(f"items[{err.pos}] = {items[err.pos]} is outside [0, {ni})")
     if st == FASTMF_ERR_NOMEM:
-        raise MemoryError(f"make_block_plan: cannot allocate scratch for {nu} users and {ni} items")
+        raise error_type(st)(f"make_block_plan: cannot allocate scratch for {nu} users and {ni} items")
     if st != FASTMF_OK:
-        raise RuntimeError(f"make_block_plan failed with status {int(st)}")
+        raise unexpected("make_block_plan: ", err)
     return BlockPlan(B, block_ptr, block_order, user_block, item_block)
 
 
@@ -425,7 +454,7 @@ def step_group(n_blocks, b, s):
     B = _positive_int(n_blocks, "n_blocks", 1 << 16)
     if not 0 <= b < B or not 0 <= s < B:
         raise ValueError(f"b and s must lie in [0, {B}), got b={b}, s={s}")
-    return fastmf_sgd_step_group(B, b, s)
+    return fastmf_block_step_group(B, b, s)
 
 
 def block_schedule(plan, seed, epoch):
@@ -441,9 +470,9 @@ def block_schedule(plan, seed, epoch):
     cdef int64_t *wp = _i64(work)
     cdef int nb = B
     with nogil:
-        fastmf_sgd_block_shuffle(nb, bpp, bop, s, e, wp)
+        fastmf_block_shuffle(nb, bpp, bop, s, e, wp)
     ptr = plan.block_ptr
-    ids = [b * B + fastmf_sgd_step_group(B, b, st) for st in range(B) for b in range(B)]
+    ids = [b * B + fastmf_block_step_group(B, b, st) for st in range(B) for b in range(B)]
     return np.concatenate([work[ptr[i]:ptr[i + 1]] for i in ids] or [work[:0]])
 
 
@@ -476,13 +505,11 @@ def sgd_epoch_blocked(users, items, ratings, P, Q, bu, bi, mu, lr, reg, reg_bias
     cdef const int64_t *bpp = _ci64(plan.block_ptr)
     cdef const int64_t *bop = _ci64(plan.block_order)
     cdef int64_t *wp = _i64(work)
-    cdef int64_t bad_pos = -1
-    cdef int bad_which = -1
+    cdef fastmf_error err
     cdef double sse = 0.0
     cdef fastmf_status st
     with nogil:
-        st = fastmf_sgd_epoch_blocked(&pb, B, ubp, ibp, bpp, bop, wp, s, e, nt,
-                                      &sse, &bad_pos, &bad_which)
+        st = fastmf_sgd_epoch_blocked(&pb, B, ubp, ibp, bpp, bop, wp, s, e, nt, &sse, &err)
     if st != FASTMF_OK:
-        _raise(st, bad_pos, bad_which, work, users, items, P, Q, "the shuffled block order")
+        _raise(err, work, users, items, P, Q, "the shuffled block order")
     return sse

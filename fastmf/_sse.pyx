@@ -8,7 +8,8 @@ Private; used by MatrixFactorization(solver="als") for the per-sweep training RM
 import numpy as np
 
 from libc.stdint cimport int32_t, int64_t
-from fastmf._common cimport fastmf_status, FASTMF_OK, FASTMF_ERR_INDEX
+from fastmf._common cimport (fastmf_status, fastmf_error, error_type, unexpected, FASTMF_OK,
+                             FASTMF_ERR_INDEX)
 
 
 from fastmf._validation import check_kernel_array, check_row_matrix, row_stride
@@ -19,12 +20,12 @@ cdef extern from "sse.h":
                                      const int32_t *indices, const float *data, const float *P,
                                      int64_t ldp, const float *Q, int64_t ldq, int64_t k,
                                      const float *bu, const float *bi, double mu, int n_threads,
-                                     double *row_sse, int64_t *bad_pos) nogil
+                                     double *row_sse, fastmf_error *err) nogil
     fastmf_status fastmf_row_sse_f64(int64_t n_rows, int64_t n_cols, const int64_t *indptr,
                                      const int32_t *indices, const double *data, const double *P,
                                      int64_t ldp, const double *Q, int64_t ldq, int64_t k,
                                      const double *bu, const double *bi, double mu, int n_threads,
-                                     double *row_sse, int64_t *bad_pos) nogil
+                                     double *row_sse, fastmf_error *err) nogil
 
 
 ctypedef fused real:
@@ -34,7 +35,7 @@ ctypedef fused real:
 
 cdef fastmf_status _call(const real[::1] data, const int64_t[::1] indptr, const int32_t[::1] indices,
                          const real[:, :] P, const real[:, :] Q, bu, bi, double mu, int n_threads,
-                         double[::1] out, int64_t ldp, int64_t ldq, int64_t *bad) noexcept:
+                         double[::1] out, int64_t ldp, int64_t ldq, fastmf_error *err) noexcept:
     cdef const real[::1] bu_v, bi_v
     cdef const real *bup = NULL
     cdef const real *bip = NULL
@@ -55,10 +56,10 @@ cdef fastmf_status _call(const real[::1] data, const int64_t[::1] indptr, const 
     with nogil:
         if real is float:
             st = fastmf_row_sse_f32(n_rows, n_cols, &indptr[0], ip, dp, pp, ldp, qp, ldq, k, bup, bip,
-                                    mu, n_threads, op, bad)
+                                    mu, n_threads, op, err)
         else:
             st = fastmf_row_sse_f64(n_rows, n_cols, &indptr[0], ip, dp, pp, ldp, qp, ldq, k, bup, bip,
-                                    mu, n_threads, op, bad)
+                                    mu, n_threads, op, err)
     return st
 
 
@@ -88,13 +89,13 @@ def observed_sse(indptr, indices, data, P, Q, bu=None, bi=None, mu=0.0, n_thread
         if bu.shape[0] != P.shape[0] or bi.shape[0] != Q.shape[0]:
             raise ValueError("bu and bi must have one entry per row of P and Q")
     out = np.empty(n_rows, dtype=np.float64)
-    cdef int64_t bad = -1
+    cdef fastmf_error err
     if dt == np.float32:
-        st = _call[float](data, indptr, indices, P, Q, bu, bi, float(mu), int(n_threads), out, ldp, ldq, &bad)
+        st = _call[float](data, indptr, indices, P, Q, bu, bi, float(mu), int(n_threads), out, ldp, ldq, &err)
     else:
-        st = _call[double](data, indptr, indices, P, Q, bu, bi, float(mu), int(n_threads), out, ldp, ldq, &bad)
+        st = _call[double](data, indptr, indices, P, Q, bu, bi, float(mu), int(n_threads), out, ldp, ldq, &err)
     if st == FASTMF_ERR_INDEX:
-        raise IndexError(f"indices[{bad}] = {indices[bad]} is outside [0, {Q.shape[0]})")
+        raise error_type(st)(f"indices[{err.pos}] = {indices[err.pos]} is outside [0, {Q.shape[0]})")
     if st != FASTMF_OK:
-        raise RuntimeError(f"observed_sse failed with status {int(st)}")
+        raise unexpected("observed_sse: ", err)
     return float(out.sum())

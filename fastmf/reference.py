@@ -246,6 +246,34 @@ def permutation(n: int, seed: int, stream: int = 0) -> np.ndarray:
     return np.array(a, dtype=np.int64)
 
 
+def normals(n: int, seed: int, stream: int = 0) -> np.ndarray:
+    """``n`` standard normal draws of the xoshiro256** stream seeded from ``(seed, stream)``, as
+    ``fastmf._sgd.normals`` draws them in C (csrc/rng.h, for Gibbs sampling): Marsaglia's polar
+    method on uniforms ``U = (x >> 11) 2**-53`` of the 64-bit outputs ``x``, returning both normals
+    of each accepted pair, the first first::
+
+        u, v = 2 U1 - 1, 2 U2 - 1     until 0 < s = u**2 + v**2 < 1
+        f = sqrt(-2 log(s) / s);  draws u f, v f
+
+    The two agree up to the rounding of ``log`` (and FMA contraction of ``s`` on some CPUs)."""
+    g = _Xoshiro256(seed, stream, 0)
+    out = np.empty(n, dtype=np.float64)
+    i = 0
+    while i < n:
+        while True:
+            u = 2.0 * ((g.next64() >> 11) * 2.0**-53) - 1.0
+            v = 2.0 * ((g.next64() >> 11) * 2.0**-53) - 1.0
+            s = u * u + v * v
+            if 0.0 < s < 1.0:
+                break
+        f = np.sqrt(-2.0 * np.log(s) / s)
+        out[i] = u * f
+        if i + 1 < n:
+            out[i + 1] = v * f
+        i += 2
+    return out
+
+
 def block_permutations(block_ptr: Sequence[int], block_order: npt.ArrayLike, seed: int, epoch: int) -> np.ndarray:
     """``block_order`` with each block's segment ``block_ptr[b] .. block_ptr[b + 1] - 1`` shuffled
     by the stream of ``(seed, epoch, b + 1)``: what ``fastmf._sgd`` does to every block of a blocked

@@ -176,6 +176,27 @@ def test_permutation_equals_the_pure_python_reference(n):
         assert_array_equal(_sgd.permutation(n, seed, stream), reference.permutation(n, seed, stream))
 
 
+@pytest.mark.parametrize("n", [0, 1, 2, 7, 1000])
+def test_normals_equal_the_numpy_twin(n):
+    # csrc/rng.h's polar-method normal draws (for Gibbs sampling) against fastmf.reference.normals:
+    # the same uniforms and rejections; the values agree up to the rounding of log
+    for seed, stream in ((42, 3), (0, 0), (2**64 - 1, 7)):
+        c = _sgd.normals(n, seed, stream)
+        assert c.dtype == np.float64 and c.shape == (n,)
+        assert_allclose(c, reference.normals(n, seed, stream), rtol=1e-14, atol=0)
+        assert_array_equal(_sgd.normals(n, seed, stream), c)
+
+
+def test_normals_are_standard_normal_and_stream_dependent():
+    x = _sgd.normals(200_000, seed=5)
+    assert abs(x.mean()) < 0.01 and abs(x.var() - 1.0) < 0.01
+    assert abs(np.mean(x > 1.96) - 0.025) < 0.002  # a tail, not only the first two moments
+    assert not np.array_equal(x[:100], _sgd.normals(100, seed=5, stream=1))
+    assert_array_equal(_sgd.normals(10, seed=5), x[:10])
+    with pytest.raises(ValueError, match="n must be >= 0"):
+        _sgd.normals(-1, seed=0)
+
+
 @pytest.mark.parametrize("B", [2, 8])
 def test_block_schedule_equals_the_pure_python_reference(B):
     # B = 2 makes blocks above 4096 ratings, B = 8 below: both shuffle paths
