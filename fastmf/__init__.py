@@ -20,25 +20,28 @@ from fastmf._version import __version__
 
 # public name -> module that defines it
 _EXPORTS = {
-    "Ratings": "fastmf.data",
-    "IdMap": "fastmf.data",
-    "Metadata": "fastmf.data",
-    "read_ratings": "fastmf.io",
-    "load_movielens": "fastmf.io",
-    "make_ratings": "fastmf.synthetic",
+    "Ratings": "fastmf.data.ratings",
+    "IdMap": "fastmf.data.ratings",
+    "Metadata": "fastmf.data.ratings",
+    "read_ratings": "fastmf.data.readers",
+    "load_movielens": "fastmf.data.movielens",
+    "make_ratings": "fastmf.data.synthetic",
     "evaluate": "fastmf.evaluation",
-    "EvaluationWarning": "fastmf.evaluation",
-    "DuplicateRatingsWarning": "fastmf.data",
-    "MissingTimestampsWarning": "fastmf.io",
-    "GlobalMean": "fastmf.baselines",
-    "Biases": "fastmf.baselines",
-    "Popularity": "fastmf.baselines",
-    "MatrixFactorization": "fastmf.mf",
-    "ImplicitALS": "fastmf.implicit",
+    "EvaluationWarning": "fastmf.errors",
+    "DuplicateRatingsWarning": "fastmf.errors",
+    "MissingTimestampsWarning": "fastmf.errors",
+    "NotFittedError": "fastmf.errors",
+    "ModelFileError": "fastmf.errors",
+    "DivergenceError": "fastmf.errors",
+    "GlobalMean": "fastmf.models.baselines",
+    "Biases": "fastmf.models.baselines",
+    "Popularity": "fastmf.models.baselines",
+    "MatrixFactorization": "fastmf.models.mf",
+    "ImplicitALS": "fastmf.models.implicit",
     "load": "fastmf.persistence",
-    "ModelFileError": "fastmf.persistence",
 }
-_SUBMODULES = ("data", "io", "synthetic", "split", "metrics", "evaluation", "baselines", "reference", "base", "mf", "cli", "persistence", "implicit", "similarity", "plot")
+_SUBMODULES = ("data", "models", "training", "app", "errors", "io", "synthetic", "split", "metrics", "evaluation",
+               "baselines", "reference", "base", "mf", "cli", "persistence", "implicit", "similarity", "plot")
 
 __all__ = ["__version__", "openmp_enabled", *_EXPORTS, *_SUBMODULES]
 

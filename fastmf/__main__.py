@@ -1,5 +1,5 @@
 import sys
 
-from fastmf.cli import main
+from fastmf.app.cli import main
 
 sys.exit(main())

@@ -8,6 +8,8 @@ field; the C kernel runs without the GIL and this layer turns its status into a 
 
 import numpy as np
 
+from fastmf.errors import ParseError
+
 from libc.stdint cimport int32_t, int64_t
 from fastmf._common cimport (fastmf_status, FASTMF_OK, FASTMF_ERR_NOMEM, FASTMF_ERR_INDEX,
                              FASTMF_ERR_VALUE, FASTMF_ERR_PARSE)
@@ -75,15 +77,6 @@ REASONS = {
 MAX_LINE_TEXT = 120
 
 
-class ParseError(ValueError):
-    """A malformed line: ``line`` (1-based), ``field`` (1-based, 0 for a field-count error) and
-    ``reason`` (one of the values of ``REASONS``) describe where and why."""
-
-    def __init__(self, message, line, field, reason):
-        super().__init__(message)
-        self.line = line
-        self.field = field
-        self.reason = reason
 
 
 cdef class _Options:

@@ -10,15 +10,12 @@ import numpy as np
 
 from fastmf import metrics
 from fastmf._validation import first_true
-from fastmf.data import Ratings
+from fastmf.data.ratings import Ratings
+from fastmf.errors import EvaluationWarning
 
 __all__ = ["evaluate", "EvaluationWarning"]
 
 
-class EvaluationWarning(UserWarning):
-    """The evaluation is probably not what was meant: the test ratings overlap the model's training
-    data, look like another data set (ratings outside the model's scale, most ids unknown to the
-    model while some collide), or are all unknown to the model."""
 
 # share of test ids unknown to the model above which the test looks like another data set
 _FOREIGN_SHARE = 0.5
@@ -128,7 +125,7 @@ def evaluate(model: Any, test: Ratings, k: int = 10, threshold: float | None = N
         raise ValueError(f"evaluate: exclude_seen must be True or False, got {exclude_seen!r}")
     for attr in ("user_map_", "item_map_", "n_items_"):
         if not hasattr(model, attr):
-            from fastmf.base import NotFittedError
+            from fastmf.models.base import NotFittedError
 
             raise NotFittedError(f"evaluate: {type(model).__name__} has no {attr}; fit the model first")
 

@@ -68,8 +68,10 @@ from typing import TYPE_CHECKING, Any, Dict, Union
 
 import numpy as np
 
+from fastmf.errors import ModelFileError
+
 if TYPE_CHECKING:  # pragma: no cover - fastmf.base is imported where a model is saved or built
-    from fastmf.base import Recommender
+    from fastmf.models.base import Recommender
 
 __all__ = ["save_model", "load_model", "load", "read_manifest", "ModelFileError",
            "FORMAT_NAME", "FORMAT_VERSION"]
@@ -85,9 +87,6 @@ _ALLOWED_KINDS = "biufcUSmM"  # numeric, bool, fixed-width strings, datetimes: n
 _SCALAR_DTYPE_KINDS = "biuf"
 
 
-class ModelFileError(ValueError):
-    """A model file cannot be read: not a fastmf model, truncated or corrupted, from a newer format,
-    or inconsistent. The message names the file and the problem."""
 
 
 # ====================================================================== saving
@@ -123,7 +122,7 @@ def save_model(model: Recommender, path: Union[str, os.PathLike[str]]) -> str:
         The model is not a fastmf model class, or holds state that cannot be written without pickle
         (the message names the attribute or parameter).
     """
-    from fastmf.base import NotFittedError, Recommender
+    from fastmf.models.base import NotFittedError, Recommender
 
     if not isinstance(model, Recommender):
         raise ValueError(f"save_model expects a fitted fastmf model, got {type(model).__name__}")
@@ -243,15 +242,18 @@ def _resolve_class(name, error):
     import importlib
 
     import fastmf
-    from fastmf.base import Recommender
+    from fastmf.models.base import Recommender
 
     if not isinstance(name, str):
         raise error(f"class name must be a string, got {name!r}")
+    from fastmf._moved import MOVED
+
     module, _, qualname = name.rpartition(".")
+    module = MOVED.get(module, module)
     if not module or fastmf._EXPORTS.get(qualname) != module:
         raise error(f"unknown model class {name!r}")
     cls = getattr(importlib.import_module(module), qualname, None)
-    if not (isinstance(cls, type) and issubclass(cls, Recommender)) or _class_name(cls) != name:
+    if not (isinstance(cls, type) and issubclass(cls, Recommender)) or _class_name(cls) != f"{module}.{qualname}":
         raise error(f"unknown model class {name!r}")
     return cls
 
@@ -304,7 +306,7 @@ def _spec(arr):
 
 def _encode_attribute(name, value, arrays):
     """Manifest entry of one fitted attribute; its arrays go into ``arrays``."""
-    from fastmf.data import IdMap, Metadata
+    from fastmf.data.ratings import IdMap, Metadata
 
     where = f"attribute {name!r}"
     if value is None:
@@ -591,7 +593,7 @@ def _decode_params(name, cls, manifest):
 
 
 def _read_attributes(name, npz, attributes):
-    from fastmf.data import IdMap, Metadata
+    from fastmf.data.ratings import IdMap, Metadata
 
     values = {}
     for attr, entry in attributes.items():
@@ -688,7 +690,7 @@ def _check_ids(name, key, ids):
 
 def _check_consistency(name, cls, params, values):
     """Cross-checks of the fitted state, from the conventions every fastmf model follows."""
-    from fastmf.data import IdMap
+    from fastmf.data.ratings import IdMap
 
     def fail(msg):
         raise ModelFileError(f"{name}: {msg}")

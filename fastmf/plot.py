@@ -17,11 +17,13 @@ from typing import TYPE_CHECKING, Any, Mapping, Union
 
 import numpy as np
 
+from fastmf.errors import MatplotlibMissingError
+
 if TYPE_CHECKING:  # matplotlib stays optional: these names are for type checkers only
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from fastmf.base import Recommender
+    from fastmf.models.base import Recommender
 
 __all__ = ["learning_curve", "factor_map", "factor_coordinates", "MatplotlibMissingError"]
 
@@ -29,8 +31,6 @@ MISSING_MESSAGE = "fastmf.plot needs matplotlib: pip install 'fastmf[plot]'"
 
 
 
-class MatplotlibMissingError(ImportError):
-    """matplotlib is not installed; install the plot extra: ``pip install 'fastmf[plot]'``."""
 
 
 def _matplotlib():

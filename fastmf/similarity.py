@@ -137,7 +137,7 @@ def top_similar(queries: npt.ArrayLike, matrix: npt.ArrayLike, n: int = 10, metr
     (about 70 MB of scratch at most). A query's scores, and so its result, are bit-identical whether
     it is asked alone or in a batch.
     """
-    from fastmf.base import topn_rows
+    from fastmf.models.base import topn_rows
 
     check_metric(metric)
     if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 1:

@@ -721,7 +721,7 @@ def test_fit_progress_verbose_logging_and_history_frame_from_the_api(capsys, cap
     # verbose: one INFO record per epoch from fastmf's own logger; the root logger is untouched
     with caplog.at_level(logging.INFO, logger="fastmf"):
         fastmf.MatrixFactorization(n_factors=4, n_epochs=3, verbose=True, random_state=0).fit(tr, eval_set=te)
-    records = [r for r in caplog.records if r.name == "fastmf.mf"]
+    records = [r for r in caplog.records if r.name == "fastmf.models.mf"]
     assert [r.getMessage().split("  ")[0] for r in records] == [
         f"MatrixFactorization epoch {j}/3" for j in (1, 2, 3)]
     assert root.handlers == handlers and root.level == level

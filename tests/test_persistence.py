@@ -165,7 +165,7 @@ def test_saved_bytes_are_deterministic_and_plain_npz(tmp_path, str_data):
         assert np.array_equal(npz["item_bias_"], model.item_bias_)
         assert npz["user_map_"].dtype.kind == "U"
     assert manifest["format"] == "fastmf-model" and manifest["format_version"] == 1
-    assert manifest["class"] == "fastmf.mf.MatrixFactorization"
+    assert manifest["class"] == "fastmf.models.mf.MatrixFactorization"
     assert manifest["fastmf_version"] == fastmf.__version__
     assert manifest["params"]["n_factors"] == 5 and manifest["params"]["dtype"] == "float32"
     kinds = {name: entry["kind"] for name, entry in manifest["attributes"].items()}

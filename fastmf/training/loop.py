@@ -19,6 +19,8 @@ import re
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
+from fastmf.errors import DivergenceError
+
 import numpy as np
 
 __all__ = ["run_epochs", "EvalSet", "check_fit_options", "metric_direction", "DivergenceError"]
@@ -31,8 +33,6 @@ _RANKING = ("precision", "recall", "ndcg", "map", "hit_rate", "coverage")
 _METRIC = re.compile(r"^(precision|recall|ndcg|map|hit_rate|coverage)@([1-9][0-9]*)$")
 
 
-class DivergenceError(FloatingPointError):
-    """Training produced non-finite values (the learning rate is too large for the data)."""
 
 
 def metric_direction(metric: str, predicts_ratings: bool = True) -> int:
@@ -55,7 +55,7 @@ class EvalSet:
     :func:`fastmf.evaluate` (training items excluded), once per cut-off k."""
 
     def __init__(self, model: Any, ratings: Any, metrics: Sequence[str]) -> None:
-        from fastmf.data import Ratings
+        from fastmf.data.ratings import Ratings
 
         if not isinstance(ratings, Ratings):
             raise TypeError(f"eval_set must be a fastmf.Ratings, got {type(ratings).__name__}")
@@ -104,7 +104,7 @@ def check_fit_options(model: Any, eval_set: Any, callbacks: Optional[Sequence[Ca
     """Validate the loop's arguments of a ``fit`` before any work: returns the callbacks as a list
     and the watched metric (``early_stopping``, or the first of ``eval_metrics``; None without
     early stopping)."""
-    from fastmf._progress import wants_bar
+    from fastmf.training.progress import wants_bar
     from fastmf._validation import Interval
 
     callbacks = list(callbacks or [])
@@ -139,10 +139,10 @@ def run_epochs(model: Any, step: Step, n_epochs: int, state: Sequence[np.ndarray
     factor buffers stay what they are). A step raising FloatingPointError (non-finite values) ends
     the fit with :class:`DivergenceError`: "<Model>: training diverged in epoch <n>" followed by
     ``divergence(exc)`` (the model's settings and the kernel's message). ``verbose`` logs one line
-    per epoch at INFO to the logger named after the model's module (``"fastmf.mf"``). Each
+    per epoch at INFO to the logger named after the model's module (``"fastmf.models.mf"``). Each
     callback is called as ``cb(model, entry)`` after every epoch; one returning True stops.
     """
-    from fastmf._progress import epoch_bar, format_entry
+    from fastmf.training.progress import epoch_bar, format_entry
 
     watch = [*eval_metrics]
     if watched is not None and watched not in watch:

@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fastmf._validation import first_true, show
+from fastmf.errors import DuplicateRatingsWarning
 
 if TYPE_CHECKING:  # pragma: no cover - optional dependencies, imported where used
     import pandas
@@ -30,9 +31,6 @@ ScaleLike = Union[str, Tuple[float, float], Sequence[float], None]
 Ids = Union[int, str, Sequence[Any], np.ndarray]
 
 
-class DuplicateRatingsWarning(UserWarning):
-    """Repeated (user, item) pairs were resolved by the ``duplicates`` policy; the message gives the
-    count, the policy and the first repeat."""
 
 CSR = namedtuple("CSR", ["indptr", "indices", "data", "shape"])
 CSR.__doc__ = """A compressed sparse matrix without scipy: ``indptr`` (int64), ``indices`` (int32),

@@ -1,0 +1,1 @@
+"""What people drive fastmf with: the command line (:mod:`~fastmf.app.cli`)."""

@@ -1,0 +1,294 @@
+"""Implicit-feedback matrix factorization: :class:`ImplicitALS` (Hu, Koren & Volinsky 2008)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Iterable, Literal, Optional, Sequence, Union
+
+import numpy as np
+
+from fastmf._validation import (FloatDType, Interval, Options, RandomState, SeedLike, check_random_state,
+                                resolve_n_threads)
+from fastmf.models.base import Callback, Ids, Recommender, Unknown
+from fastmf.data.ratings import Ratings
+
+if TYPE_CHECKING:  # pragma: no cover - scipy is optional
+    import scipy.sparse
+
+__all__ = ["ImplicitALS"]
+
+
+class ImplicitALS(Recommender):
+    r"""Matrix factorization of implicit feedback (clicks, plays, purchases) by alternating least
+    squares, after Hu, Koren & Volinsky (2008).
+
+    Every stored value :math:`r_{ui}` is an interaction strength. The preference is
+    :math:`p_{ui} = [r_{ui} > 0]` and the confidence :math:`c_{ui} = 1 + \alpha r_{ui}`
+    (``scaling="linear"``) or :math:`1 + \alpha \log(1 + r_{ui}/\varepsilon)` (``"log"``); pairs
+    without an interaction have :math:`p = 0, c = 1`. The loss runs over *all* user-item pairs,
+
+    .. math::
+
+        \min_{X, Y} \sum_{u, i} c_{ui} (p_{ui} - x_u^\top y_i)^2
+            + \sum_u \lambda_u \lVert x_u \rVert^2 + \sum_i \lambda_i \lVert y_i \rVert^2,
+
+    yet each half-sweep costs only :math:`O(\mathrm{nnz}\,k^2 + n k^3)` (Cholesky) or
+    :math:`O(\mathrm{nnz}\,k\,s + n k^2 s)` (``s`` conjugate-gradient steps): with
+    :math:`G = Y^\top Y` computed once per half-sweep, a user's system is
+    :math:`(G + \sum_{i \in R(u)} (c_{ui} - 1) y_i y_i^\top + \lambda_u I) x_u = \sum_{i \in R(u)} c_{ui} y_i`.
+    Regularisation is plain (:math:`\lambda_u = \mathrm{reg}`) or frequency-scaled as recommended by
+    Rendle et al. (2022): :math:`\lambda_u = \mathrm{reg}\,(|R(u)| + \alpha_0 n_{items})^{\nu}`.
+
+    Scores are preferences, not ratings: ``predict`` returns :math:`x_u^\top y_i` and
+    :func:`fastmf.evaluate` reports ranking metrics only.
+
+    Parameters
+    ----------
+    n_factors : int
+    n_iterations : int
+        Alternating sweeps (users, then items).
+    reg : float
+        :math:`\lambda` (scaled when ``reg_nu > 0``).
+    alpha : float
+        Confidence slope :math:`\alpha`.
+    scaling : {"linear", "log"}
+    eps : float
+        :math:`\varepsilon` of the log scaling.
+    solver : {"cg", "cholesky"}
+        ``"cg"`` (default): ``cg_steps`` conjugate-gradient steps per row, warm-started from the
+        previous sweep, never forming the k x k system (as in implicit's CPU solver, Takács et al.
+        2011); ``"cholesky"``: the exact solve.
+    cg_steps : int
+    reg_nu, reg_alpha0 : float
+        Frequency scaling of the regularisation (``reg_nu=0``: plain ``reg``; Rendle et al. use
+        :math:`\nu` in [0, 1]).
+    dtype : {"float32", "float64"}
+    random_state : None, int or numpy.random.Generator
+        Seeds the initial factors (normal, std ``init_std``).
+    n_threads : None or int
+        Threads (None or -1: all cores); results are identical for every thread count.
+    init_std : float
+    calculate_loss : bool
+        Record the full loss after every sweep in ``history_`` as ``train_loss`` (default True; it
+        costs about 1% of a sweep: 0.614 s vs 0.621 s for 15 sweeps on ml-1m partial, 2-core EPYC).
+
+    Notes
+    -----
+    Defaults (k=64, 15 sweeps, reg=0.05 frequency-scaled with nu=1, alpha=5, 3 CG steps) were chosen
+    on ml-100k and ml-latest-small with a per-user 20% holdout: ndcg@10 about 0.39 and 0.33 against
+    0.22 and 0.19 for Popularity. The classic setting (plain reg=0.01, alpha=40, ``reg_nu=0``) is
+    below Popularity there: with 1-5 ratings as strengths it trusts the observed pairs too much.
+
+    Attributes
+    ----------
+    user_factors_, item_factors_ : ndarray
+    history_ : list of dict
+        One per sweep: ``epoch``, ``train_loss`` (the objective above, with ``calculate_loss``),
+        ``eval_ndcg@k``, ``eval_precision@k``, ``eval_recall@k`` (with an ``eval_set``), ``seconds``.
+        :meth:`history_frame` gives it as a pandas DataFrame.
+    best_epoch_ : int
+        Sweep (1-based) whose factors the model holds (the last, or the best with early stopping).
+
+    References
+    ----------
+    Y. Hu, Y. Koren, C. Volinsky. Collaborative filtering for implicit feedback datasets. ICDM 2008.
+    G. Takács, I. Pilászy, D. Tikk. Applications of the conjugate gradient method for implicit
+    feedback collaborative filtering. RecSys 2011. S. Rendle, W. Krichene, L. Zhang, Y. Koren.
+    Revisiting the performance of iALS on item recommendation benchmarks. RecSys 2022.
+    """
+
+    predicts_ratings = False
+    _new_user_needs_ratings = False
+    _new_user_values = "strengths"
+    _constraints = {
+        "n_factors": Interval("int", 1, 1 << 12),
+        "n_iterations": Interval("int", 0, None),
+        "reg": Interval("real", 0, None),
+        "alpha": Interval("real", 0, None),
+        "scaling": Options("linear", "log"),
+        "eps": Interval("real", 0, None, closed="neither"),
+        "solver": Options("cg", "cholesky"),
+        "cg_steps": Interval("int", 1, 1 << 10),
+        "reg_nu": Interval("real", 0, None),
+        "reg_alpha0": Interval("real", 0, None),
+        "dtype": Options("float32", "float64", np.float32, np.float64),
+        "random_state": RandomState(),
+        "n_threads": (Options(None, -1), Interval("int", 1, 1 << 16)),
+        "init_std": Interval("real", 0, None),
+        "calculate_loss": Options(True, False),
+    }
+
+    def __init__(self, n_factors: int = 64, n_iterations: int = 15, reg: float = 0.05, alpha: float = 5.0,
+                 scaling: Literal["linear", "log"] = "linear", eps: float = 1.0,
+                 solver: Literal["cg", "cholesky"] = "cg", cg_steps: int = 3, reg_nu: float = 1.0,
+                 reg_alpha0: float = 1.0, dtype: FloatDType = "float32", random_state: SeedLike = None,
+                 n_threads: Optional[int] = None, init_std: float = 0.01, calculate_loss: bool = True) -> None:
+        self.n_factors = n_factors
+        self.n_iterations = n_iterations
+        self.reg = reg
+        self.alpha = alpha
+        self.scaling = scaling
+        self.eps = eps
+        self.solver = solver
+        self.cg_steps = cg_steps
+        self.reg_nu = reg_nu
+        self.reg_alpha0 = reg_alpha0
+        self.dtype = dtype
+        self.random_state = random_state
+        self.n_threads = n_threads
+        self.init_std = init_std
+        self.calculate_loss = calculate_loss
+
+    def fit(self, train: Union[Ratings, scipy.sparse.spmatrix, scipy.sparse.sparray],
+            eval_set: Ratings | None = None, callbacks: Optional[Iterable[Callback]] = None,
+            early_stopping_rounds: int | None = None, progress: bool | str = False,
+            eval_k: int = 10, early_stopping: str | None = None,
+            eval_metrics: Optional[Sequence[str]] = None) -> ImplicitALS:
+        """Fit on ``train``: a Ratings (values are interaction strengths) or a users x items
+        scipy.sparse matrix of counts. Returns self.
+
+        Parameters
+        ----------
+        train : Ratings or scipy.sparse matrix
+        eval_set : Ratings, optional
+            Held-out interactions measured after every sweep with :func:`fastmf.evaluate` at cut-off
+            ``eval_k``: ``eval_ndcg@k``, ``eval_precision@k`` and ``eval_recall@k`` in ``history_``
+            (the items of ``train`` excluded from each user's list, as ``evaluate`` does).
+        callbacks : list of callables, optional
+            Called as ``cb(model, entry)`` after every sweep with its history entry; returning True
+            stops.
+        early_stopping_rounds : int, optional
+            Stop when the watched metric (default ``eval_ndcg@k``) has not improved for this many sweeps and keep the factors of the
+            best sweep (needs ``eval_set``); ``best_epoch_`` tells which.
+        progress : bool or "auto"
+            Draw a progress bar (tqdm) on stderr, one step per sweep with the latest loss and eval
+            metrics; ``"auto"``: only when stderr is a terminal. Default False (prints nothing).
+        eval_k : int
+            Cut-off of the default eval metrics.
+        early_stopping : str, optional
+            The eval metric early stopping watches (any ranking key of :func:`fastmf.evaluate`, e.g.
+            ``"recall@20"``); default the first of ``eval_metrics``.
+        eval_metrics : sequence of str, optional
+            What is measured on ``eval_set`` after every sweep; default ``ndcg@k``, ``precision@k``
+            and ``recall@k`` with k = ``eval_k``.
+        """
+        from fastmf import _als
+        from fastmf._validation import Interval
+        from fastmf.training import check_fit_options, run_epochs
+
+        if not isinstance(train, Ratings) and hasattr(train, "tocoo"):
+            train = Ratings.from_scipy(train)
+        self._start_fit(train)
+        if not Interval("int", 1, None).accepts(eval_k):
+            raise ValueError(f"eval_k must be a positive int, got {eval_k!r}")
+        if eval_metrics is None:
+            eval_metrics = (f"ndcg@{eval_k}", f"precision@{eval_k}", f"recall@{eval_k}")
+        callbacks, watched = check_fit_options(self, eval_set, callbacks, early_stopping_rounds,
+                                               early_stopping, eval_metrics, progress)
+        if np.any(train.rating < 0):
+            raise ValueError("ImplicitALS: interaction strengths must be >= 0 (negative value at "
+                             f"position {int(np.flatnonzero(train.rating < 0)[0])})")
+        n_threads = resolve_n_threads(self.n_threads)
+        dtype = np.dtype(self.dtype)
+        rng = check_random_state(self.random_state)
+        k = self.n_factors
+        self.user_factors_ = rng.normal(0.0, self.init_std, (self.n_users_, k)).astype(dtype)
+        self.item_factors_ = rng.normal(0.0, self.init_std, (self.n_items_, k)).astype(dtype)
+        csr, csc = train.to_csr(), train.to_csc()
+        csr_data = np.ascontiguousarray(csr.data, dtype=dtype)
+        csc_data = np.ascontiguousarray(csc.data, dtype=dtype)
+        opts = self._kernel_options(n_threads)
+        X, Y = self.user_factors_, self.item_factors_
+
+        def step(epoch):
+            _als.ials_half_sweep(csr.indptr, csr.indices, csr_data, Y, X, gram=_als.gram(Y, n_threads),
+                                 solver=self.solver, cg_steps=self.cg_steps, **opts)
+            _als.ials_half_sweep(csc.indptr, csc.indices, csc_data, X, Y, gram=_als.gram(X, n_threads),
+                                 solver=self.solver, cg_steps=self.cg_steps, **opts)
+            if not self.calculate_loss:
+                return {}
+            return {"train_loss": float(_als.ials_loss(csr.indptr, csr.indices, csr_data, X, Y, **opts))}
+
+        run_epochs(self, step, self.n_iterations, (X, Y), eval_set=eval_set, eval_metrics=eval_metrics,
+                   callbacks=callbacks, early_stopping_rounds=early_stopping_rounds, watched=watched,
+                   progress=progress, divergence=lambda exc: f" (reg={self.reg}, alpha={self.alpha}): {exc}")
+        return self
+
+    def _resolved_n_epochs(self) -> int:
+        return self.n_iterations
+
+    def _kernel_options(self, n_threads):
+        return dict(reg=self.reg, alpha=self.alpha, scaling=self.scaling, eps=self.eps,
+                    reg_nu=self.reg_nu, reg_alpha0=self.reg_alpha0, n_threads=n_threads)
+
+    # ------------------------------------------------------------------ scoring
+    def _predict_pairs(self, u, i):
+        pred = np.zeros(u.shape, dtype=np.float64)
+        both = (u >= 0) & (i >= 0)
+        if both.any():
+            pred[both] = np.einsum("ij,ij->i", self.user_factors_[u[both]], self.item_factors_[i[both]],
+                                   dtype=np.float64)
+        return pred
+
+    def _score_users(self, u):
+        return (self.user_factors_[u] @ self.item_factors_.T).astype(np.float64, copy=False)
+
+    def _factor_scores(self):
+        return self.user_factors_, self.item_factors_, None, None
+
+    # ------------------------------------------------------------------ fold-in
+    def fold_in(self, items: Ids, values: Optional[Sequence[float]] = None,
+                unknown: Unknown = "raise") -> np.ndarray:
+        """Solve a user's factors from their interactions (``values`` default 1) against the fixed
+        item factors: the exact (Cholesky) row solve of a user half-sweep, no retraining. Items
+        unknown to the model raise KeyError, or are ignored with ``unknown="fallback"``. Returns
+        the factor vector (model dtype)."""
+        self._check_fitted()
+        idx, vals = self._new_user(items, values, unknown)
+        return self._fold_in_indices(idx, vals)
+
+    def _fold_in_indices(self, idx, vals):
+        from fastmf import _als
+
+        dtype = self.item_factors_.dtype
+        order = np.argsort(idx, kind="stable")
+        indptr = np.array([0, idx.size], dtype=np.int64)
+        x = np.zeros((1, self.n_factors), dtype=dtype)
+        if idx.size:
+            _als.ials_half_sweep(indptr, idx[order].astype(np.int32), vals[order].astype(dtype),
+                                 self.item_factors_, x, gram=self._item_gram(), solver="cholesky",
+                                 **self._kernel_options(1))
+        return x[0]
+
+    def _item_gram(self):
+        from fastmf import _als
+
+        cached = getattr(self, "_gram_cache", None)
+        if cached is None or cached[0] is not self.item_factors_:
+            cached = (self.item_factors_, _als.gram(self.item_factors_))
+            self._gram_cache = cached
+        return cached[1]
+
+    def _new_user_scores(self, idx, values):
+        x = self._fold_in_indices(idx, values).astype(np.float64)
+        return self.item_factors_.astype(np.float64) @ x
+
+    def partial_fit_users(self, ratings: Ratings, unknown: Unknown = "raise") -> ImplicitALS:
+        """Re-solve the factors of the users in ``ratings`` (their interactions there are taken as
+        all of theirs) against the fixed item factors; other users and the items are unchanged.
+        Unknown users raise KeyError; unknown items too, or are ignored with ``unknown="fallback"``."""
+        self._check_fitted()
+        if unknown not in ("raise", "fallback"):
+            raise ValueError(f"unknown must be 'raise' or 'fallback', got {unknown!r}")
+        if not isinstance(ratings, Ratings):
+            raise TypeError(f"ratings must be a fastmf.Ratings, got {type(ratings).__name__}")
+        users, items, values, _ = ratings.to_arrays()
+        u = np.asarray(self.user_map_.to_index(users, missing="raise", name="user"), dtype=np.int64)
+        i = np.asarray(self._to_index(self.item_map_, items, unknown, "item"), dtype=np.int64)
+        self._check_new_values(values.astype(np.float64))
+        order = np.argsort(u, kind="stable")
+        u, i, values = u[order], i[order], values.astype(np.float64)[order]
+        starts = np.flatnonzero(np.r_[True, u[1:] != u[:-1]])
+        for a, b in zip(starts, np.r_[starts[1:], u.size]):
+            keep = i[a:b] >= 0
+            self.user_factors_[u[a]] = self._fold_in_indices(i[a:b][keep], values[a:b][keep])
+        return self
