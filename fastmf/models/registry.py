@@ -1,0 +1,236 @@
+"""The model registry: the one table that says which models fastmf has.
+
+Each model is one :class:`ModelEntry`: a stable key (what model files store, what ``--model`` takes),
+the class (imported on first use), capability tags, named presets (``als`` is MatrixFactorization with
+``solver="als"``), and the **declared fitted state**: every attribute ``fit`` sets, with its kind and,
+for arrays, dtype and shape written in terms of named sizes (``n_users``, ``n_items``, ``k``...).
+
+``fastmf.__init__`` (the exported classes), persistence (the allow-list, and the one state check that
+``save`` and ``load`` both run), the command line and the contract tests read it; nothing else lists
+models. Adding a model is adding an entry here (see the README's developer section).
+
+Shapes
+------
+A dimension is an int, or the name of a size. ``n_users``, ``n_items`` come from the id maps,
+``n_seen`` from the seen-items CSR, ``k`` from the ``n_factors`` parameter; ``NAME+1`` is one more
+than a size. Any other name (a time-aware model's ``n_days``) is bound by the first array that uses
+it and must then agree everywhere, so a model declares its own sizes just by naming them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+from typing import Any, Dict, Mapping, Optional, Tuple
+
+__all__ = ["ModelEntry", "Field", "TAGS", "entries", "get", "for_class", "key_of", "presets", "COMMON_STATE"]
+
+#: capability tags an entry may carry
+TAGS = {
+    "predicts_ratings": "predict() gives scores on the rating scale (not only a ranking)",
+    "needs_ratings": "fit uses the rating values (not only which items each user has)",
+    "iterative": "fit runs epochs through fastmf.training: history_, eval_set, early stopping, callbacks",
+    "has_factors": "has user_factors_ / item_factors_ (similar_items by factors, factor maps)",
+    "uses_time": "fit uses the ratings' timestamps",
+    "uses_features": "fit uses user or item side features",
+    "fold_in": "new users can be folded in from their ratings without refitting",
+    "thread_invariant": "the fitted model is the same for any n_threads",
+}
+
+KINDS = ("array", "idmap", "metadata", "scalar", "tuple", "records")
+
+
+@dataclass(frozen=True)
+class Field:
+    """One attribute of a model's fitted state.
+
+    ``dtype`` for arrays: a NumPy dtype name, or ``"float"`` for the model's float dtype (float32 or
+    float64, the ``dtype`` parameter; every ``"float"`` array of a model must share it). For scalars:
+    ``"int"``, ``"float"``, ``"bool"`` or ``"str"``. ``optional``: the value may be None (and older
+    files may lack it). ``layout``: ``"aligned64"`` when fit keeps the array in the row-padded, 64-byte
+    aligned buffer the SGD kernels want (save and load keep it).
+    """
+
+    name: str
+    kind: str
+    dtype: Optional[str] = None
+    shape: Optional[Tuple[Any, ...]] = None
+    optional: bool = False
+    layout: Optional[str] = None
+    readonly: bool = False
+    doc: str = ""
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"Field {self.name!r}: kind must be one of {KINDS}, got {self.kind!r}")
+        if not (self.name.endswith("_") and not self.name.startswith("_")):
+            raise ValueError(f"Field {self.name!r}: fitted attributes end with '_' and do not start with '_'")
+
+
+def _array(name: str, dtype: str, shape: Tuple[Any, ...], **kw: Any) -> Field:
+    return Field(name, "array", dtype, shape, **kw)
+
+
+#: the state every fitted model has (set by Recommender._start_fit)
+COMMON_STATE: Tuple[Field, ...] = (
+    Field("user_map_", "idmap", doc="raw user id <-> index"),
+    Field("item_map_", "idmap", doc="raw item id <-> index"),
+    Field("n_users_", "scalar", "int"),
+    Field("n_items_", "scalar", "int"),
+    Field("rating_scale_", "tuple", "float", (2,), optional=True, doc="(low, high) of the rating scale"),
+    Field("rating_range_", "tuple", "float", (2,), optional=True, doc="(min, max) training rating"),
+    Field("global_mean_", "scalar", "float"),
+    _array("item_counts_", "int64", ("n_items",)),
+    _array("user_counts_", "int64", ("n_users",)),
+    _array("seen_indptr_", "int64", ("n_users+1",), readonly=True),
+    _array("seen_indices_", "int32", ("n_seen",), readonly=True),
+    Field("item_info_", "metadata", optional=True),
+    Field("user_info_", "metadata", optional=True),
+)
+
+#: the state of the training loop (fastmf.training.run_epochs)
+TRAINING_STATE: Tuple[Field, ...] = (
+    Field("history_", "records", doc="one record per epoch: epoch, seconds, the metrics"),
+    Field("best_epoch_", "scalar", "int", optional=True),
+)
+
+FACTORS: Tuple[Field, ...] = (
+    _array("user_factors_", "float", ("n_users", "k"), layout="aligned64"),
+    _array("item_factors_", "float", ("n_items", "k"), layout="aligned64"),
+)
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A registered model: see the module docstring."""
+
+    key: str
+    class_path: str  # "module:ClassName"
+    summary: str
+    tags: frozenset = frozenset()
+    state: Tuple[Field, ...] = ()
+    presets: Mapping[str, Tuple[Dict[str, Any], str]] = field(default_factory=dict)
+    #: "module.qualname" names older model files (format 1) stored for this class
+    legacy_classes: Tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        unknown = set(self.tags) - set(TAGS)
+        if unknown:
+            raise ValueError(f"ModelEntry {self.key!r}: unknown tags {sorted(unknown)} (known: {sorted(TAGS)})")
+        names = [f.name for f in self.fields]
+        if len(set(names)) != len(names):
+            raise ValueError(f"ModelEntry {self.key!r}: a fitted attribute is declared twice: {names}")
+
+    @property
+    def cls(self) -> type:
+        module, _, name = self.class_path.partition(":")
+        return getattr(importlib.import_module(module), name)
+
+    @property
+    def class_name(self) -> str:
+        return self.class_path.partition(":")[2]
+
+    @property
+    def fields(self) -> Tuple[Field, ...]:
+        """The whole fitted state: the common part, then the model's own."""
+        return COMMON_STATE + self.state
+
+    def field(self, name: str) -> Optional[Field]:
+        return next((f for f in self.fields if f.name == name), None)
+
+    def has(self, tag: str) -> bool:
+        if tag not in TAGS:
+            raise ValueError(f"unknown tag {tag!r} (known: {sorted(TAGS)})")
+        return tag in self.tags
+
+
+_ENTRIES: Tuple[ModelEntry, ...] = (
+    ModelEntry(
+        "mf", "fastmf.models.mf:MatrixFactorization",
+        "biased matrix factorization trained by SGD (default)",
+        frozenset({"predicts_ratings", "needs_ratings", "iterative", "has_factors", "fold_in",
+                   "thread_invariant"}),
+        FACTORS + (
+            _array("user_bias_", "float", ("n_users",), optional=True),
+            _array("item_bias_", "float", ("n_items",), optional=True),
+            Field("seed_", "scalar", "int", doc="the seed the kernels were given"),
+            *TRAINING_STATE,
+            _array("user_engagement_", "float", ("n_users", "k_engagement"), optional=True, layout="aligned64",
+                   doc='the engagement model of ranking="engagement"'),
+            _array("item_engagement_", "float", ("n_items", "k_engagement"), optional=True, layout="aligned64"),
+        ),
+        presets={"als": ({"solver": "als"}, "the same model trained by alternating least squares")},
+        legacy_classes=("fastmf.mf.MatrixFactorization",),
+    ),
+    ModelEntry(
+        "ials", "fastmf.models.implicit:ImplicitALS",
+        "implicit-feedback ALS (Hu, Koren & Volinsky 2008), for ranking",
+        frozenset({"iterative", "has_factors", "fold_in", "thread_invariant"}),
+        FACTORS + TRAINING_STATE,
+        legacy_classes=("fastmf.implicit.ImplicitALS",),
+    ),
+    ModelEntry(
+        "biases", "fastmf.models.baselines:Biases",
+        "global mean + user and item biases (rating baseline)",
+        frozenset({"predicts_ratings", "needs_ratings", "fold_in", "thread_invariant"}),
+        (_array("user_bias_", "float64", ("n_users",)), _array("item_bias_", "float64", ("n_items",))),
+        legacy_classes=("fastmf.baselines.Biases",),
+    ),
+    ModelEntry(
+        "popularity", "fastmf.models.baselines:Popularity",
+        "the most-rated items (ranking baseline)",
+        frozenset({"fold_in", "thread_invariant"}),
+        (_array("item_scores_", "float64", ("n_items",)),),
+        legacy_classes=("fastmf.baselines.Popularity",),
+    ),
+    ModelEntry(
+        "globalmean", "fastmf.models.baselines:GlobalMean",
+        "the mean training rating for every pair (baseline)",
+        frozenset({"predicts_ratings", "needs_ratings", "fold_in", "thread_invariant"}),
+        (),
+        legacy_classes=("fastmf.baselines.GlobalMean",),
+    ),
+)
+
+_BY_KEY = {e.key: e for e in _ENTRIES}
+_BY_LEGACY = {name: e for e in _ENTRIES for name in e.legacy_classes}
+
+
+def entries() -> Tuple[ModelEntry, ...]:
+    """Every registered model, in the order the command line lists them."""
+    return _ENTRIES
+
+
+def get(key: str) -> ModelEntry:
+    """The entry of ``key``; KeyError naming the known keys otherwise."""
+    try:
+        return _BY_KEY[key]
+    except (KeyError, TypeError):
+        raise KeyError(f"unknown model {key!r}; the registered models: {', '.join(_BY_KEY)}") from None
+
+
+def for_class(cls: type) -> ModelEntry:
+    """The entry whose class is ``cls`` exactly; KeyError for any other class (subclasses included:
+    a subclass may add state the entry does not declare)."""
+    for e in _ENTRIES:
+        module, _, name = e.class_path.partition(":")
+        if cls.__module__ == module and cls.__qualname__ == name and e.cls is cls:
+            return e
+    raise KeyError(f"{cls.__module__}.{cls.__qualname__} is not a registered fastmf model "
+                   f"(registered: {', '.join(e.class_name for e in _ENTRIES)})")
+
+
+def key_of(stored: str) -> Optional[ModelEntry]:
+    """The entry a model file names: a registry key (format 2) or an old ``module.qualname`` (format 1)."""
+    return _BY_KEY.get(stored) or _BY_LEGACY.get(stored)
+
+
+def presets() -> Dict[str, Tuple[ModelEntry, Dict[str, Any], str]]:
+    """{name: (entry, fixed parameters, description)} of every model name the command line takes:
+    each entry's key (no fixed parameters) followed by its presets."""
+    out: Dict[str, Tuple[ModelEntry, Dict[str, Any], str]] = {}
+    for e in _ENTRIES:
+        out[e.key] = (e, {}, e.summary)
+        for name, (params, summary) in e.presets.items():
+            out[name] = (e, dict(params), summary)
+    return out
