@@ -17,6 +17,7 @@ import importlib
 from typing import Any
 
 from fastmf._version import __version__
+from fastmf.models import registry as _registry
 
 # public name -> module that defines it
 _EXPORTS = {
@@ -33,13 +34,10 @@ _EXPORTS = {
     "NotFittedError": "fastmf.errors",
     "ModelFileError": "fastmf.errors",
     "DivergenceError": "fastmf.errors",
-    "GlobalMean": "fastmf.models.baselines",
-    "Biases": "fastmf.models.baselines",
-    "Popularity": "fastmf.models.baselines",
-    "MatrixFactorization": "fastmf.models.mf",
-    "ImplicitALS": "fastmf.models.implicit",
     "load": "fastmf.persistence",
 }
+# the model classes: from the registry, the one table of models
+_EXPORTS.update({e.class_name: e.class_path.partition(":")[0] for e in _registry.entries()})
 _SUBMODULES = ("data", "models", "training", "app", "errors", "io", "synthetic", "split", "metrics", "evaluation",
                "baselines", "reference", "base", "mf", "cli", "persistence", "implicit", "similarity", "plot")
 

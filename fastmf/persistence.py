@@ -1,7 +1,7 @@
 """Model files: :func:`save_model` writes a fitted model to one ``.npz`` file, :func:`load_model`
 reads it back. No pickle is involved at any point.
 
-File format ("fastmf-model", format version 1)
+File format ("fastmf-model", format version 2; version 1 files are read too)
 ----------------------------------------------
 A zip archive of ``.npy`` members (what :func:`numpy.savez` writes, readable with
 ``numpy.load(path, allow_pickle=False)``); numeric members are stored uncompressed (fast to write
@@ -10,8 +10,8 @@ and read; factors do not compress), string members (the manifest, string ids, ti
 ``__manifest__``
     a 0-d unicode array holding a JSON object::
 
-        {"format": "fastmf-model", "format_version": 1, "fastmf_version": "...",
-         "numpy_version": "...", "class": "fastmf.mf.MatrixFactorization",
+        {"format": "fastmf-model", "format_version": 2, "fastmf_version": "...",
+         "numpy_version": "...", "model": "mf", "class": "fastmf.models.mf.MatrixFactorization",
          "params": {...constructor arguments...}, "notes": [...],
          "attributes": {"user_factors_": {"kind": "array", "arrays": {"user_factors_":
                         {"dtype": "<f4", "shape": [943, 100]}}, "layout": "aligned64", ...}, ...}}
@@ -21,9 +21,12 @@ one member per array of the fitted state
     ``item_info_/ids`` and ``item_info_/col0``, ``item_info_/col1``... (column names in the manifest).
     Only numeric, boolean and fixed-width string dtypes: never object arrays.
 
-The fitted state is discovered, not listed: every instance attribute whose name ends with ``_`` and
-does not start with ``_`` (the scikit-learn convention every fastmf model follows). Each value is
-stored by kind:
+``model`` is the model's key in :mod:`fastmf.models.registry`, the only thing that decides which class
+is built (``class`` is information for people; format 1 stored only ``class``, as "module.qualname"
+of fastmf 0.1, which the registry entries' ``legacy_classes`` map to keys). The fitted state is what
+the registry entry declares: the public ``*_`` attributes (the scikit-learn convention), each with
+its kind, dtype and shape; ``save`` and ``load`` run the same check against that declaration, so a
+model that saves is a model that loads. Each value is stored by kind:
 
 ========== ====================================================== =================================
 kind       value                                                  stored as
@@ -48,11 +51,12 @@ were read-only (the seen-items CSR shared with the training data) are marked ``"
 and come back read-only. A ``numpy.random.Generator`` given as ``random_state`` cannot be written: the file stores ``None``
 and says so in ``notes``; a NumPy dtype given as ``dtype`` is stored by name (``"float32"``).
 
-Loading validates everything before building the model: the archive, the manifest, the class (only
-fastmf's own exported models, resolved by name, never an arbitrary import), the parameters (with the
-model's own constraints), every member's presence, dtype and shape against the manifest, and the
-state against itself (id maps vs ``n_users_``/``n_items_``, ``user_*``/``item_*`` arrays vs those
-sizes, equal factor widths, the seen-items CSR structure, finiteness of float arrays). Any problem
+Loading validates everything before building the model: the archive, the manifest, the model (a
+registry key, never an arbitrary import), the parameters (with the model's own constraints; names
+an older version used are mapped through the class's ``_renamed_params``), every member's presence,
+dtype and shape against the manifest, the state against the registry's declaration (every array's
+dtype and shape in n_users, n_items, k... sizes) and against itself (the seen-items CSR structure,
+counts, finiteness of float arrays). Any problem
 raises :class:`ModelFileError` (a ``ValueError``) naming the file and what is wrong.
 """
 
@@ -69,6 +73,7 @@ from typing import TYPE_CHECKING, Any, Dict, Union
 import numpy as np
 
 from fastmf.errors import ModelFileError
+from fastmf.models import registry
 
 if TYPE_CHECKING:  # pragma: no cover - fastmf.base is imported where a model is saved or built
     from fastmf.models.base import Recommender
@@ -78,7 +83,7 @@ __all__ = ["save_model", "load_model", "load", "read_manifest", "ModelFileError"
 
 FORMAT_NAME = "fastmf-model"
 #: the newest format this fastmf writes and reads
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 MANIFEST = "__manifest__"
 
 # member timestamps are fixed so that the same model always gives the same bytes
@@ -127,12 +132,18 @@ def save_model(model: Recommender, path: Union[str, os.PathLike[str]]) -> str:
     if not isinstance(model, Recommender):
         raise ValueError(f"save_model expects a fitted fastmf model, got {type(model).__name__}")
     model._check_fitted()
-    class_name = _class_name(type(model))
-    _resolve_class(class_name, lambda msg: ValueError(
-        f"cannot save a {type(model).__name__}: {msg}; only fastmf's own model classes can be saved"))
+    try:
+        entry = registry.for_class(type(model))
+    except KeyError as exc:
+        raise ValueError(f"cannot save a {type(model).__name__}: {exc.args[0]}; only fastmf's registered "
+                         "model classes can be saved") from None
     fitted = _fitted_attributes(model)
     if not fitted:  # pragma: no cover - _check_fitted guarantees user_map_
         raise NotFittedError(f"this {type(model).__name__} has no fitted state to save")
+    try:  # the very check load_model runs: a model that saves is a model that loads
+        registry.check_state(entry, model.get_params(), fitted)
+    except ValueError as exc:
+        raise ValueError(f"cannot save this model: {exc}") from None
 
     notes: list = []
     params = {name: _encode_param(name, value, notes) for name, value in model.get_params().items()}
@@ -145,7 +156,8 @@ def save_model(model: Recommender, path: Union[str, os.PathLike[str]]) -> str:
         "format_version": FORMAT_VERSION,
         "fastmf_version": _fastmf_version(),
         "numpy_version": np.__version__,
-        "class": class_name,
+        "model": entry.key,
+        "class": _class_name(type(model)),
         "params": params,
         "notes": notes,
         "attributes": attributes,
@@ -235,27 +247,24 @@ def _class_name(cls):
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def _resolve_class(name, error):
-    """The fastmf model class called ``name`` ("module.qualname"), from the allowlist of fastmf's
-    exported model classes; ``error(message)`` builds the exception otherwise. Only modules named in
-    fastmf's own export table are ever imported."""
-    import importlib
-
-    import fastmf
-    from fastmf.models.base import Recommender
-
-    if not isinstance(name, str):
-        raise error(f"class name must be a string, got {name!r}")
-    from fastmf._moved import MOVED
-
-    module, _, qualname = name.rpartition(".")
-    module = MOVED.get(module, module)
-    if not module or fastmf._EXPORTS.get(qualname) != module:
+def _entry_of(manifest, error):
+    """The registry entry a manifest names: its ``model`` key (format 2), or for format 1 the
+    ``module.qualname`` that version stored, mapped through the entries' ``legacy_classes``;
+    ``error(message)`` builds the exception otherwise. Nothing named in a file is ever imported:
+    only registered classes can come out."""
+    if manifest["format_version"] >= 2:
+        key = manifest.get("model")
+        if not isinstance(key, str):
+            raise error(f"the manifest's 'model' must be a registry key (a string), got {key!r:.60}")
+        entry = registry.get(key) if key in {e.key for e in registry.entries()} else None
+        if entry is None:
+            raise error(f"unknown model {key!r} (registered: {', '.join(e.key for e in registry.entries())})")
+        return entry
+    name = manifest["class"]
+    entry = registry.key_of(name) if name not in {e.key for e in registry.entries()} else None
+    if entry is None:
         raise error(f"unknown model class {name!r}")
-    cls = getattr(importlib.import_module(module), qualname, None)
-    if not (isinstance(cls, type) and issubclass(cls, Recommender)) or _class_name(cls) != f"{module}.{qualname}":
-        raise error(f"unknown model class {name!r}")
-    return cls
+    return entry
 
 
 def _fastmf_version():
@@ -412,10 +421,11 @@ def load_model(path: Union[str, os.PathLike[str]]) -> Recommender:
     name = os.fspath(path)
     with _open_npz(name) as npz:
         manifest = _manifest(name, npz)
-        cls = _resolve_class(manifest["class"], lambda msg: ModelFileError(f"{name}: {msg}"))
+        entry = _entry_of(manifest, lambda msg: ModelFileError(f"{name}: {msg}"))
+        cls = entry.cls
         params = _decode_params(name, cls, manifest)
         values = _read_attributes(name, npz, manifest["attributes"])
-    _check_consistency(name, cls, params, values)
+    _check_consistency(name, entry, params, values)
     model = cls(**params)
     for attr, value in values.items():
         setattr(model, attr, value)
@@ -432,7 +442,7 @@ def read_manifest(path: Union[str, os.PathLike[str]]) -> Dict[str, Any]:
     name = os.fspath(path)
     with _open_npz(name) as npz:
         manifest = _manifest(name, npz)
-    _resolve_class(manifest["class"], lambda msg: ModelFileError(f"{name}: {msg}"))
+    _entry_of(manifest, lambda msg: ModelFileError(f"{name}: {msg}"))
     return manifest
 
 
@@ -580,8 +590,12 @@ def _decode_scalar(name, value, where):
 
 def _decode_params(name, cls, manifest):
     valid = cls._param_names()
+    renamed = getattr(cls, "_renamed_params", {})
     params = {}
     for key, value in manifest["params"].items():
+        key = renamed.get(key, key) if key not in valid else key  # files of older versions
+        if key in params:
+            raise ModelFileError(f"{name}: parameter {key!r} is given twice (under its old and new names)")
         if key not in valid:
             raise ModelFileError(f"{name}: unknown parameter {key!r} for {cls.__name__} (valid: {valid})")
         params[key] = _decode_scalar(name, value, f"parameter {key!r}")
@@ -688,56 +702,25 @@ def _check_ids(name, key, ids):
                              f"dtype {ids.dtype} and shape {ids.shape}")
 
 
-def _check_consistency(name, cls, params, values):
-    """Cross-checks of the fitted state, from the conventions every fastmf model follows."""
-    from fastmf.data.ratings import IdMap
+def _check_consistency(name, entry, params, values):
+    """The declared state (:func:`fastmf.models.registry.check_state`, as ``save`` runs it), then
+    what a declaration cannot say: finite floats, a valid seen-items CSR, counts that add up."""
 
     def fail(msg):
         raise ModelFileError(f"{name}: {msg}")
 
-    for attr in ("user_map_", "item_map_", "n_users_", "n_items_", "seen_indptr_", "seen_indices_"):
-        if attr not in values:
-            fail(f"missing attribute {attr!r} (every fitted model has it)")
-    sizes = {}
-    for who in ("user", "item"):
-        n = values[f"n_{who}s_"]
-        if not isinstance(n, int) or isinstance(n, bool) or n < 0:
-            fail(f"n_{who}s_ must be a non-negative int, got {n!r}")
-        idmap = values[f"{who}_map_"]
-        if not isinstance(idmap, IdMap):
-            fail(f"{who}_map_ must be an id map")
-        if len(idmap) != n:
-            fail(f"{who}_map_ has {len(idmap)} ids but n_{who}s_ = {n}")
-        sizes[who] = n
+    try:
+        registry.check_state(entry, params, values)
+    except ValueError as exc:
+        fail(str(exc))
+    sizes = {"user": values["n_users_"], "item": values["n_items_"]}
     for attr, value in values.items():
-        if isinstance(value, np.ndarray):
-            for who in ("user", "item"):
-                if attr.startswith(f"{who}_") and (value.ndim == 0 or value.shape[0] != sizes[who]):
-                    fail(f"{attr} has shape {value.shape}; its first axis must be n_{who}s_ = {sizes[who]}")
-            if value.dtype.kind in "fc":
-                bad = np.flatnonzero(~np.isfinite(value.reshape(-1)))
-                if bad.size:
-                    pos = np.unravel_index(bad[0], value.shape)
-                    fail(f"{attr}{list(map(int, pos))} = {value[pos]} is not finite")
-    factors = {attr: v for attr, v in values.items() if isinstance(v, np.ndarray) and attr.endswith("_factors_")}
-    if factors:
-        widths = {attr: (v.shape[1] if v.ndim == 2 else None) for attr, v in factors.items()}
-        dtypes = {attr: v.dtype for attr, v in factors.items()}
-        if None in widths.values() or len(set(widths.values())) != 1:
-            fail(f"factor matrices must be 2-D with one width, got shapes "
-                 f"{ {a: v.shape for a, v in factors.items()} }")
-        if len(set(dtypes.values())) != 1:
-            fail(f"factor matrices must share one dtype, got {dtypes}")
-        k = next(iter(widths.values()))
-        if isinstance(params.get("n_factors"), int) and params["n_factors"] != k:
-            fail(f"the factors have {k} columns but the parameter n_factors = {params['n_factors']}")
-    indptr, indices = values["seen_indptr_"], values["seen_indices_"]
-    if not (isinstance(indptr, np.ndarray) and indptr.dtype == np.int64 and indptr.ndim == 1):
-        fail("seen_indptr_ must be a 1-D int64 array")
-    if not (isinstance(indices, np.ndarray) and indices.dtype == np.int32 and indices.ndim == 1):
-        fail("seen_indices_ must be a 1-D int32 array")
-    if indptr.shape[0] != sizes["user"] + 1:
-        fail(f"seen_indptr_ has {indptr.shape[0]} entries, expected n_users_ + 1 = {sizes['user'] + 1}")
+        if isinstance(value, np.ndarray) and value.dtype.kind in "fc":
+            bad = np.flatnonzero(~np.isfinite(value.reshape(-1)))
+            if bad.size:
+                pos = np.unravel_index(bad[0], value.shape)
+                fail(f"{attr}{list(map(int, pos))} = {value[pos]} is not finite")
+    indptr, indices = values["seen_indptr_"], values["seen_indices_"]  # dtypes and shapes: declared
     if indptr[0] != 0 or indptr[-1] != indices.shape[0]:
         fail(f"seen_indptr_ must run from 0 to len(seen_indices_) = {indices.shape[0]}, got "
              f"{indptr[0]} .. {indptr[-1]}")
@@ -748,11 +731,7 @@ def _check_consistency(name, cls, params, values):
     if bad.size:
         fail(f"seen_indices_[{bad[0]}] = {indices[bad[0]]} is outside [0, n_items_ = {sizes['item']})")
     for who in ("user", "item"):
-        counts = values.get(f"{who}_counts_")
-        if counts is None:
-            continue
-        if not (isinstance(counts, np.ndarray) and counts.dtype.kind in "iu" and counts.ndim == 1):
-            fail(f"{who}_counts_ must be a 1-D integer array")
+        counts = values[f"{who}_counts_"]
         if (counts.size and counts.min() < 0) or int(counts.sum()) != indices.shape[0]:
             fail(f"{who}_counts_ must be non-negative and sum to the number of training ratings "
                  f"{indices.shape[0]}")

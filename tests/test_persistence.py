@@ -14,7 +14,7 @@ import fastmf
 from fastmf import persistence
 from fastmf.base import NotFittedError
 from fastmf.data import Metadata, Ratings
-from fastmf.persistence import ModelFileError, load_model, read_manifest, save_model
+from fastmf.persistence import FORMAT_VERSION, ModelFileError, load_model, read_manifest, save_model
 
 
 # ---------------------------------------------------------------------- data and models
@@ -164,8 +164,8 @@ def test_saved_bytes_are_deterministic_and_plain_npz(tmp_path, str_data):
         manifest = json.loads(str(npz["__manifest__"][()]))
         assert np.array_equal(npz["item_bias_"], model.item_bias_)
         assert npz["user_map_"].dtype.kind == "U"
-    assert manifest["format"] == "fastmf-model" and manifest["format_version"] == 1
-    assert manifest["class"] == "fastmf.models.mf.MatrixFactorization"
+    assert manifest["format"] == "fastmf-model" and manifest["format_version"] == 2
+    assert manifest["model"] == "mf" and manifest["class"] == "fastmf.models.mf.MatrixFactorization"
     assert manifest["fastmf_version"] == fastmf.__version__
     assert manifest["params"]["n_factors"] == 5 and manifest["params"]["dtype"] == "float32"
     kinds = {name: entry["kind"] for name, entry in manifest["attributes"].items()}
@@ -214,10 +214,36 @@ def test_generator_and_dtype_parameters(tmp_path, int_data):
     assert_same_state(model, loaded)
 
 
-def test_every_attribute_kind_round_trips(tmp_path, int_data):
-    """The fitted state is discovered generically: extra attributes of every supported kind come
-    back with their exact types, including non-finite floats and NumPy scalars."""
-    model = make_model("Biases", int_data)
+class KindsProbe(fastmf.Biases):
+    """A model whose declared state has an attribute of every kind a file can hold."""
+
+
+def _kinds_entry():
+    from fastmf.models.registry import COMMON_STATE, Field, ModelEntry
+
+    state = (Field("user_bias_", "array", "float64", ("n_users",)), Field("item_bias_", "array", "float64", ("n_items",)),
+             Field("history_", "records"), Field("eps_", "scalar", "float"), Field("count_", "scalar", "int"),
+             Field("flag_", "scalar", "bool"), Field("label_", "scalar", "str"), Field("inf_", "scalar", "float"),
+             Field("pair_", "tuple", shape=(4,)), Field("list_", "list", "float"), Field("empty_list_", "list"),
+             Field("mask_", "array", "bool", (3,)), Field("scalar_array_", "array", "float64", ()),
+             Field("matrix_", "array", "int16", (2, "n_cols")), Field("nothing_", "scalar", optional=True))
+    assert COMMON_STATE[0].name == "user_map_"
+    return ModelEntry("kinds-probe", f"{__name__}:KindsProbe", "test model", frozenset(), state)
+
+
+@pytest.fixture
+def kinds_probe():
+    from fastmf.models import registry
+
+    entry = registry.register(_kinds_entry())
+    yield entry
+    registry.unregister(entry.key)
+
+
+def test_every_attribute_kind_round_trips(tmp_path, int_data, kinds_probe):
+    """Attributes of every supported kind come back with their exact types, including non-finite
+    floats and NumPy scalars."""
+    model = KindsProbe().fit(int_data)
     model.history_ = [{"epoch": 1, "loss": float("nan"), "best": True, "note": "x"},
                       {"epoch": 2, "loss": float("-inf"), "best": False, "note": "y\u00e9"}]
     model.eps_ = np.float32(0.1)
@@ -278,16 +304,22 @@ def test_save_refuses_unfitted_foreign_and_unsavable(tmp_path, int_data):
     class MyBiases(fastmf.Biases):
         pass
 
-    with pytest.raises(ValueError, match="only fastmf's own model classes"):
+    with pytest.raises(ValueError, match="only fastmf's registered model classes"):
         save_model(MyBiases().fit(int_data), tmp_path / "m.npz")
     model = make_model("Biases", int_data)
-    model.bad_ = {"a": 1}
-    with pytest.raises(ValueError, match="attribute 'bad_'.*dict"):
-        save_model(model, tmp_path / "m.npz")
-    model.bad_ = np.array([{"a": 1}], dtype=object)
-    with pytest.raises(ValueError, match="attribute 'bad_'.*without pickle"):
+    model.bad_ = {"a": 1}  # state the registry does not declare for Biases
+    with pytest.raises(ValueError, match="bad_ is not part of its declared fitted state"):
         save_model(model, tmp_path / "m.npz")
     del model.bad_
+    good = model.user_bias_
+    model.user_bias_ = {"a": 1}
+    with pytest.raises(ValueError, match="user_bias_ must be a NumPy array, got dict"):
+        save_model(model, tmp_path / "m.npz")
+    model.user_bias_ = np.array([{"a": 1}] * len(good), dtype=object)
+    with pytest.raises(ValueError, match="user_bias_ must be float64, got object"):
+        save_model(model, tmp_path / "m.npz")
+    model.user_bias_ = good
+    assert os.listdir(tmp_path) == []
     model.reg = lambda: 0  # not a storable parameter
     with pytest.raises(ValueError, match="parameter 'reg'"):
         save_model(model, tmp_path / "m.npz")
@@ -443,7 +475,7 @@ def test_manifest_of_another_format(saved):
 def test_newer_format_version(saved):
     manifest, arrays = members_of(saved)
     rewrite(saved, dict(manifest, format_version=999), arrays)
-    rejects(saved, "newer fastmf (format 999", "reads format <= 1", "upgrade")
+    rejects(saved, "newer fastmf (format 999", f"reads format <= {FORMAT_VERSION}", "upgrade")
     rewrite(saved, dict(manifest, format_version="1"), arrays)
     rejects(saved, "invalid format_version")
 
@@ -475,7 +507,7 @@ def test_wrong_shape(saved):
     # a consistent manifest does not help: the rows must match the user map
     manifest["attributes"]["user_factors_"]["arrays"]["user_factors_"]["shape"] = [59, 5]
     rewrite(saved, manifest, arrays)
-    rejects(saved, "user_factors_ has shape (59, 5); its first axis must be n_users_ = 60")
+    rejects(saved, "user_factors_ has shape (59, 5); axis 0 must be n_users = 60")
 
 
 def test_factor_width_mismatch(saved):
@@ -483,12 +515,12 @@ def test_factor_width_mismatch(saved):
     arrays["item_factors_"] = np.zeros((40, 4), dtype=np.float32)
     manifest["attributes"]["item_factors_"]["arrays"]["item_factors_"]["shape"] = [40, 4]
     rewrite(saved, manifest, arrays)
-    rejects(saved, "factor matrices must be 2-D with one width")
+    rejects(saved, "item_factors_ has shape (40, 4); axis 1 must be k = 5")
     arrays["item_factors_"] = np.zeros((40, 4), dtype=np.float32)
     arrays["user_factors_"] = np.zeros((60, 4), dtype=np.float32)
     manifest["attributes"]["user_factors_"]["arrays"]["user_factors_"]["shape"] = [60, 4]
     rewrite(saved, manifest, arrays)
-    rejects(saved, "4 columns but the parameter n_factors = 5")
+    rejects(saved, "user_factors_ has shape (60, 4); axis 1 must be k = 5")
 
 
 def test_wrong_dtype(saved):
@@ -501,12 +533,31 @@ def test_wrong_dtype(saved):
     rejects(saved, "invalid dtype 'not-a-dtype'")
 
 
-def test_unknown_class(saved):
+def test_unknown_model(saved):
+    """A file names its model by registry key; nothing it names is ever imported."""
     manifest, arrays = members_of(saved)
+    for key in ("fastmf.mf.Evil", "os.system", "subprocess.Popen", "fastmf.data.Ratings", "MatrixFactorization",
+                "fastmf.mf.MatrixFactorization", ""):
+        rewrite(saved, dict(manifest, model=key), arrays)
+        rejects(saved, f"unknown model {key!r} (registered: mf, ials,")
+    rewrite(saved, dict(manifest, model=None), arrays)
+    rejects(saved, "the manifest's 'model' must be a registry key")
+    # the class name is information only: the key decides
+    rewrite(saved, dict(manifest, **{"class": "os.system"}), arrays)
+    assert isinstance(load_model(saved), fastmf.MatrixFactorization)
+
+
+def test_unknown_class_in_a_format_1_file(saved):
+    """Format 1 stored "module.qualname": only the names 0.1 wrote for its own models are taken."""
+    manifest, arrays = members_of(saved)
+    manifest = {k: v for k, v in manifest.items() if k != "model"}
     for name in ("fastmf.mf.Evil", "os.system", "subprocess.Popen", "fastmf.data.Ratings",
-                 "fastmf.baselines.MatrixFactorization", "MatrixFactorization"):
-        rewrite(saved, dict(manifest, **{"class": name}), arrays)
+                 "fastmf.baselines.MatrixFactorization", "MatrixFactorization", "mf",
+                 "fastmf.models.mf.MatrixFactorization"):
+        rewrite(saved, dict(manifest, format_version=1, **{"class": name}), arrays)
         rejects(saved, f"unknown model class {name!r}")
+    rewrite(saved, dict(manifest, format_version=1, **{"class": "fastmf.mf.MatrixFactorization"}), arrays)
+    assert isinstance(load_model(saved), fastmf.MatrixFactorization)
 
 
 def test_missing_and_extra_entries(saved):
@@ -534,14 +585,14 @@ def test_inconsistent_seen_items(saved):
     arrays["seen_indptr_"] = good_ptr[:-1]
     manifest["attributes"]["seen_indptr_"]["arrays"]["seen_indptr_"]["shape"] = [60]
     rewrite(saved, manifest, arrays)
-    rejects(saved, "seen_indptr_ has 60 entries, expected n_users_ + 1 = 61")
+    rejects(saved, "seen_indptr_ has shape (60,); axis 0 must be n_users+1 = 61")
 
 
 def test_inconsistent_sizes_values_and_params(saved):
     manifest, arrays = members_of(saved)
     attrs = manifest["attributes"]
     rewrite(saved, dict(manifest, attributes=dict(attrs, n_users_={"kind": "scalar", "value": 61})), arrays)
-    rejects(saved, "user_map_ has 60 ids but n_users_ = 61")
+    rejects(saved, "n_users_ = 61 but user_map_ has 60 ids")
     factors = arrays["user_factors_"].copy()
     factors[2, 1] = np.nan
     rewrite(saved, manifest, dict(arrays, user_factors_=factors))

@@ -20,10 +20,13 @@ it and must then agree everywhere, so a model declares its own sizes just by nam
 from __future__ import annotations
 
 import importlib
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional, Tuple
 
-__all__ = ["ModelEntry", "Field", "TAGS", "entries", "get", "for_class", "key_of", "presets", "COMMON_STATE"]
+__all__ = ["ModelEntry", "Field", "TAGS", "entries", "get", "for_class", "key_of", "presets", "check_state",
+           "register", "unregister",
+           "COMMON_STATE"]
 
 #: capability tags an entry may carry
 TAGS = {
@@ -37,7 +40,7 @@ TAGS = {
     "thread_invariant": "the fitted model is the same for any n_threads",
 }
 
-KINDS = ("array", "idmap", "metadata", "scalar", "tuple", "records")
+KINDS = ("array", "idmap", "metadata", "scalar", "tuple", "list", "records")
 
 
 @dataclass(frozen=True)
@@ -192,6 +195,7 @@ _ENTRIES: Tuple[ModelEntry, ...] = (
     ),
 )
 
+_BUILTIN = _ENTRIES
 _BY_KEY = {e.key: e for e in _ENTRIES}
 _BY_LEGACY = {name: e for e in _ENTRIES for name in e.legacy_classes}
 
@@ -234,3 +238,141 @@ def presets() -> Dict[str, Tuple[ModelEntry, Dict[str, Any], str]]:
         for name, (params, summary) in e.presets.items():
             out[name] = (e, dict(params), summary)
     return out
+
+
+# ============================================================================ the state check
+def _is_bool(v: Any) -> bool:
+    return type(v).__name__ in ("bool", "bool_")
+
+
+_SCALAR_CHECKS = {
+    "int": lambda v: isinstance(v, numbers.Integral) and not _is_bool(v),
+    "float": lambda v: isinstance(v, numbers.Real) and not _is_bool(v),
+    "bool": _is_bool,
+    "str": lambda v: isinstance(v, str),
+    "any": lambda v: v is None or isinstance(v, (numbers.Number, str)),
+}
+
+
+def register(entry: ModelEntry) -> ModelEntry:
+    """Add a model to the registry (a model of another package, or a test's); ValueError when its
+    key, one of its presets or its class is registered already. Returns ``entry``."""
+    global _ENTRIES, _BY_KEY, _BY_LEGACY
+    taken = set(presets())
+    clash = ({entry.key, *entry.presets} & taken) or (
+        {entry.class_path} & {e.class_path for e in _ENTRIES})
+    if clash:
+        raise ValueError(f"cannot register {entry.key!r}: {', '.join(sorted(clash))} is registered already")
+    _ENTRIES = _ENTRIES + (entry,)
+    _BY_KEY = {e.key: e for e in _ENTRIES}
+    _BY_LEGACY = {name: e for e in _ENTRIES for name in e.legacy_classes}
+    return entry
+
+
+def unregister(key: str) -> None:
+    """Remove the model ``key`` that :func:`register` added (fastmf's own cannot be removed)."""
+    global _ENTRIES, _BY_KEY, _BY_LEGACY
+    if key in {e.key for e in _BUILTIN}:
+        raise ValueError(f"{key!r} is one of fastmf's own models and cannot be unregistered")
+    get(key)
+    _ENTRIES = tuple(e for e in _ENTRIES if e.key != key)
+    _BY_KEY = {e.key: e for e in _ENTRIES}
+    _BY_LEGACY = {name: e for e in _ENTRIES for name in e.legacy_classes}
+
+
+def check_state(entry: ModelEntry, params: Mapping[str, Any], values: Mapping[str, Any]) -> None:
+    """Check a fitted state against ``entry``'s declaration; ValueError naming the first problem.
+
+    ``values`` is {attribute: value} (a model's public ``*_`` attributes, or what a model file
+    holds); ``params`` the model's parameters. Every declared attribute must be there (optional ones
+    may be absent or None), nothing undeclared may be, each value must be of its kind, and arrays
+    must have their dtype and their shape in the sizes of this state. Saving and loading both call
+    this, so a state that saves is a state that loads.
+    """
+    import numpy as np
+
+    from fastmf.data.ratings import IdMap, Metadata
+
+    cls = entry.class_name
+    declared = {f.name: f for f in entry.fields}
+    undeclared = sorted(set(values) - set(declared))
+    if undeclared:
+        raise ValueError(f"{cls}: {', '.join(undeclared)} {'is' if len(undeclared) == 1 else 'are'} not part "
+                         f"of its declared fitted state (registry entry {entry.key!r}: "
+                         f"{', '.join(declared)}); a model's state is declared in fastmf.models.registry")
+    sizes: Dict[str, int] = {}
+    n_factors = params.get("n_factors")
+    if isinstance(n_factors, numbers.Integral) and not isinstance(n_factors, bool):
+        sizes["k"] = int(n_factors)
+    float_dtype = params.get("dtype")
+    float_dtype = np.dtype(float_dtype) if isinstance(float_dtype, (str, type, np.dtype)) else None
+    float_seen: Dict[str, Any] = {}
+
+    def size(dim: Any, f: Field) -> int:
+        if isinstance(dim, int):
+            return dim
+        name, plus, extra = str(dim).partition("+")
+        if name not in sizes:
+            raise ValueError(f"{cls}: {f.name}'s shape names the size {name!r} before anything sets it")
+        return sizes[name] + (int(extra) if plus else 0)
+
+    for f in entry.fields:
+        if f.name not in values or values[f.name] is None:
+            if not f.optional:
+                what = "missing" if f.name not in values else "None"
+                raise ValueError(f"{cls}: fitted attribute {f.name} is {what} (every fitted {cls} has it)")
+            continue
+        value = values[f.name]
+        if f.kind == "idmap":
+            if not isinstance(value, IdMap):
+                raise ValueError(f"{cls}: {f.name} must be an IdMap, got {type(value).__name__}")
+            sizes["n_" + f.name[:-len("_map_")] + "s"] = len(value)
+        elif f.kind == "metadata":
+            if not isinstance(value, Metadata):
+                raise ValueError(f"{cls}: {f.name} must be Metadata or None, got {type(value).__name__}")
+        elif f.kind == "scalar":
+            if not _SCALAR_CHECKS[f.dtype or "any"](value):
+                raise ValueError(f"{cls}: {f.name} must be {'an' if f.dtype == 'int' else 'a'} {f.dtype}, "
+                                 f"got {value!r:.60}")
+            if f.name in ("n_users_", "n_items_"):
+                if value < 0:
+                    raise ValueError(f"{cls}: {f.name} must be >= 0, got {value}")
+                if sizes.get(f.name[:-1], value) != value:
+                    raise ValueError(f"{cls}: {f.name} = {value} but {f.name[2:-2]}_map_ has "
+                                     f"{sizes[f.name[:-1]]} ids")
+        elif f.kind in ("tuple", "list"):
+            kind = tuple if f.kind == "tuple" else list
+            item_ok = _SCALAR_CHECKS.get(f.dtype or "any")
+            if not (isinstance(value, kind) and (f.shape is None or len(value) == f.shape[0])
+                    and all(item_ok(v) for v in value)):
+                raise ValueError(f"{cls}: {f.name} must be a {f.kind} of {f.shape[0] if f.shape else 'any number of'} "
+                                 f"{f.dtype or 'scalar'} values, got {value!r:.60}")
+        elif f.kind == "records":
+            if not (isinstance(value, list) and all(isinstance(r, dict) and all(isinstance(k, str) for k in r)
+                                                    for r in value)):
+                raise ValueError(f"{cls}: {f.name} must be a list of records (dicts with string keys)")
+        else:  # array
+            if not isinstance(value, np.ndarray):
+                raise ValueError(f"{cls}: {f.name} must be a NumPy array, got {type(value).__name__}")
+            if f.dtype == "float":
+                if value.dtype not in (np.float32, np.float64):
+                    raise ValueError(f"{cls}: {f.name} must be float32 or float64, got {value.dtype}")
+                if float_dtype is not None and value.dtype != float_dtype:
+                    raise ValueError(f"{cls}: {f.name} is {value.dtype} but the parameter dtype is {float_dtype}")
+                float_seen.setdefault(value.dtype.name, f.name)
+                if len(float_seen) > 1:
+                    raise ValueError(f"{cls}: the float arrays must share one dtype, got "
+                                     f"{', '.join(f'{a} {d}' for d, a in float_seen.items())}")
+            elif value.dtype != np.dtype(f.dtype):
+                raise ValueError(f"{cls}: {f.name} must be {f.dtype}, got {value.dtype}")
+            shape = f.shape or ()
+            if value.ndim != len(shape):
+                raise ValueError(f"{cls}: {f.name} must have {len(shape)} dimension(s) {shape}, got shape "
+                                 f"{value.shape}")
+            for axis, dim in enumerate(shape):
+                name = str(dim).partition("+")[0]
+                if isinstance(dim, str) and name not in sizes:
+                    sizes[name] = value.shape[axis]  # a model's own size, bound by its first use
+                want = size(dim, f)
+                if value.shape[axis] != want:
+                    raise ValueError(f"{cls}: {f.name} has shape {value.shape}; axis {axis} must be {dim} = {want}")
