@@ -31,7 +31,7 @@ __all__ = ["ModelEntry", "Field", "TAGS", "entries", "get", "for_class", "key_of
 #: capability tags an entry may carry
 TAGS = {
     "predicts_ratings": "predict() gives scores on the rating scale (not only a ranking)",
-    "needs_ratings": "fit uses the rating values (not only which items each user has)",
+    "needs_ratings": "fit uses the rating values, not only which items each user has (at the default parameters)",
     "iterative": "fit runs epochs through fastmf.training: history_, eval_set, early stopping, callbacks",
     "has_factors": "has user_factors_ / item_factors_ (similar_items by factors, factor maps)",
     "uses_time": "fit uses the ratings' timestamps",
@@ -168,7 +168,8 @@ _ENTRIES: Tuple[ModelEntry, ...] = (
     ModelEntry(
         "ials", "fastmf.models.implicit:ImplicitALS",
         "implicit-feedback ALS (Hu, Koren & Volinsky 2008), for ranking",
-        frozenset({"iterative", "has_factors", "fold_in", "thread_invariant"}),
+        # the ratings' values are its confidences (1 + alpha r): it needs them
+        frozenset({"needs_ratings", "iterative", "has_factors", "fold_in", "thread_invariant"}),
         FACTORS + TRAINING_STATE,
         legacy_classes=("fastmf.implicit.ImplicitALS",),
     ),
