@@ -26,13 +26,14 @@ typedef enum {
     FASTMF_ERR_PARSE = 6       /* malformed text; err->pos gives the line */
 } fastmf_status;
 
-/* What a failed kernel reports: its status, a position (an index into the input the kernel names,
- * or -1) and which input or check failed (a kernel-specific code from its header, or -1). A kernel
- * that returns FASTMF_OK leaves the record as {FASTMF_OK, -1, -1}. */
+/* What a failed kernel reports: its status, which input or check failed (a kernel-specific code
+ * from its header, or -1) and a position (an index into the input the kernel names, or -1). A
+ * kernel that returns FASTMF_OK leaves the record as {FASTMF_OK, -1, -1}. The two 4-byte fields
+ * come first so the record is 16 bytes, not 24: per-row checks return it by value in registers. */
 typedef struct {
     fastmf_status status;
-    int64_t pos;
     int which;
+    int64_t pos;
 } fastmf_error;
 
 /* *err = {FASTMF_OK, -1, -1} */

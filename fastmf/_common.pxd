@@ -21,8 +21,8 @@ cdef extern from "common.h":
         FASTMF_ERR_PARSE
     ctypedef struct fastmf_error:
         fastmf_status status
-        int64_t pos
         int which
+        int64_t pos
     int fastmf_openmp_enabled() nogil
     int fastmf_max_threads() nogil
 
