@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import fastmf
-from fastmf.app import service
+from fastmf.app import cli, service
 from fastmf.errors import (CapabilityError, DataSpecError, DatasetNotFoundError, ModelUnavailableError,
                            OptionError, TitleSearchError, UnknownIdError, UnknownModelError, UserError)
 from fastmf.models import registry
@@ -43,6 +43,10 @@ def test_model_names_are_the_registry_presets_in_cli_order():
     assert list(presets) == ["mf", "als", "ials", "biases", "popularity", "globalmean"]
     assert presets == registry.presets()
     assert service.model_entry("als") is registry.get("mf")
+    # the old cli table, derived from the registry: {name: (class name, fixed arguments, description)}
+    assert cli.MODELS == {name: (e.class_name, fixed, desc) for name, (e, fixed, desc) in presets.items()}
+    assert cli.MODELS["als"] == ("MatrixFactorization", {"solver": "als"}, presets["als"][2])
+    assert cli.MODEL_OPTIONS is service.MODEL_OPTIONS
 
 
 def test_make_model_maps_options_to_parameters():
