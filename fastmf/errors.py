@@ -8,7 +8,8 @@ from __future__ import annotations
 
 __all__ = ["NotFittedError", "UnknownUserWarning", "DuplicateRatingsWarning", "MissingTimestampsWarning",
            "ParseError", "DatasetNotFoundError", "ModelFileError", "DivergenceError", "EvaluationWarning",
-           "MatplotlibMissingError", "UserError"]
+           "MatplotlibMissingError", "UserError", "UnknownModelError", "ModelUnavailableError",
+           "UnknownIdError", "DataSpecError", "OptionError", "CapabilityError", "TitleSearchError"]
 
 
 # ------------------------------------------------------------------------------------------- models
@@ -48,7 +49,19 @@ class ParseError(ValueError):
 
 class DatasetNotFoundError(FileNotFoundError):
     """A MovieLens set is neither in any searched folder nor downloadable; the message lists the
-    folders searched and where to put the files."""
+    folders searched and where to put the files.
+
+    ``dataset`` is the set's name; ``reason`` says why the search ended: ``"offline"`` (not found
+    locally, ``download=False``), ``"download_failed"`` (not found locally, and the download failed:
+    ``detail`` holds the network error), or None (a folder given as ``path=`` lacks the files).
+    """
+
+    def __init__(self, message: str, *, dataset: str | None = None, reason: str | None = None,
+                 detail: str | None = None) -> None:
+        super().__init__(message)
+        self.dataset = dataset
+        self.reason = reason
+        self.detail = detail
 
 
 # ------------------------------------------------------------------------------------- files, tools
@@ -69,3 +82,71 @@ class MatplotlibMissingError(ImportError):
 
 class UserError(Exception):
     """A mistake the user can fix; the command line reports it as one line, no traceback."""
+
+
+# -------------------------------------------------- the service layer (fastmf.app.service) and its fronts
+# Each is a UserError: the command line prints it as one line. Each carries the values it is about
+# as attributes, so another front (the web page) can phrase its own message.
+class UnknownModelError(UserError, KeyError):
+    """A model name that is not one of the registry's presets; ``name`` and ``known`` (the names)."""
+
+    def __init__(self, message: str, name: str = "", known: tuple = ()) -> None:
+        super().__init__(message)
+        self.name = name
+        self.known = tuple(known)
+
+    def __str__(self) -> str:  # a KeyError would quote its message
+        return str(self.args[0]) if self.args else ""
+
+
+class ModelUnavailableError(UnknownModelError):
+    """A registered model name whose class (or preset) this version of fastmf cannot provide."""
+
+
+class UnknownIdError(UserError, KeyError):
+    """A raw user or item id the model does not know (or that cannot be one of its ids): ``kind``
+    (``"user"`` or ``"item"``) and ``id``."""
+
+    def __init__(self, message: str, kind: str = "", id: object = None) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.id = id
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+class DataSpecError(UserError, FileNotFoundError):
+    """A data spec (a MovieLens name, a folder, a file) that resolves to no data; ``spec``."""
+
+    def __init__(self, message: str, spec: str = "") -> None:
+        super().__init__(message)
+        self.spec = spec
+
+
+class OptionError(UserError, ValueError):
+    """An option (or parameter) that does not apply to the model or the command, or a malformed
+    one; ``option`` names it."""
+
+    def __init__(self, message: str, option: str = "") -> None:
+        super().__init__(message)
+        self.option = option
+
+
+class CapabilityError(UserError, TypeError):
+    """The model cannot do what was asked (similar items without factors, a learning curve without
+    a training history); ``needs`` is the registry tag or attribute it lacks."""
+
+    def __init__(self, message: str, needs: str = "") -> None:
+        super().__init__(message)
+        self.needs = needs
+
+
+class TitleSearchError(UserError, LookupError):
+    """A title search that matched no item or several: ``query`` and ``matches`` (a list of
+    ``(raw id, title)``, empty when nothing matched)."""
+
+    def __init__(self, message: str, query: str = "", matches: list | None = None) -> None:
+        super().__init__(message)
+        self.query = query
+        self.matches = list(matches or ())

@@ -642,36 +642,7 @@ def test_model_table_availability(synth):
 
 
 # ---------------------------------------------------------------------- helpers in process
-def test_make_model_maps_options_to_parameters():
-    m = cli.make_model("mf", {"factors": 7, "epochs": 3, "lr": 0.02, "reg": 0.1, "reg_bias": None,
-                              "alpha": None, "threads": 1, "dtype": "float64"},
-                       ["init_std=0.05", "shuffle=false", "n_blocks=none", "schedule=shuffle"], seed=4)
-    assert type(m) is fastmf.MatrixFactorization
-    params = m.get_params()
-    assert {k: params[k] for k in ("n_factors", "n_epochs", "lr", "reg", "n_threads", "dtype", "random_state",
-                                   "init_std", "shuffle", "n_blocks", "schedule")} == {
-        "n_factors": 7, "n_epochs": 3, "lr": 0.02, "reg": 0.1, "n_threads": 1, "dtype": "float64",
-        "random_state": 4, "init_std": 0.05, "shuffle": False, "n_blocks": None, "schedule": "shuffle"}
-    b = cli.make_model("biases", {"epochs": 4, "reg": 2.0}, seed=4)  # seed: Biases has no random_state
-    assert type(b) is fastmf.Biases and (b.n_iter, b.reg) == (4, 2.0)
-    assert type(cli.make_model("globalmean", {})) is fastmf.GlobalMean
-    assert [cli.parse_value(t) for t in ("3", "-2.5", "True", "none", "abc", "1e-3")] == [3, -2.5, True, None, "abc", 0.001]
-    with pytest.raises(cli.UserError, match="unknown model 'svd'"):
-        cli.make_model("svd", {})
-    with pytest.raises(ValueError, match="Biases: reg must be"):
-        cli.make_model("biases", {"reg": -1.0})
-    assert cli.make_model("als", {"ranking": "rating"}).get_params()["ranking"] == "rating"
-    assert cli.make_model("mf", {"ranking": None}).get_params()["ranking"] == "engagement"
-    with pytest.raises(cli.UserError, match="--ranking does not apply to --model ials"):
-        cli.make_model("ials", {"ranking": "rating"})
-
-
-def test_model_table_reports_a_missing_class(monkeypatch):
-    monkeypatch.setitem(cli.MODELS, "future", ("NoSuchModelYet", {}, "not written yet"))
-    with pytest.raises(cli.UserError, match=r"model 'future' is not available .*fastmf\.NoSuchModelYet"):
-        cli.model_class("future")
-
-
+# (make_model and the model table moved to the service: tests/test_service.py)
 class FakeStream(io.StringIO):
     def __init__(self, tty):
         super().__init__()

@@ -744,18 +744,20 @@ def test_duplicates_warn_with_file_count_and_line(tmp_path):
 
 
 def test_cli_reads_a_file_like_the_library(tmp_path):
-    from fastmf import cli
+    # the command line reads its data through the service (cli.load_data moved there)
+    from fastmf.app import service
+    from fastmf.data.readers import guess_columns
 
     for name, text in [("a.csv", "userId,movieId,rating\n1,10,4\n2,20,3\n"),
                        ("b.dat", "1::10::4::5\n2::20::3::6\n"),
                        ("c.txt", '"x"|"y"|2\n"z"|"y"|3\n')]:
         p = write(tmp_path, text, name)
-        mine = cli.load_data(str(p))
+        mine = service.load_data(str(p))
         ref = read_ratings(p)
         for a, b in zip(mine.to_arrays(), ref.to_arrays()):
             assert (a is None and b is None) or list(a) == list(b)
         assert mine.rating_scale == ref.rating_scale
-        assert cli._guess_columns(str(p), fio.guess_sep(p), False) == fio.guess_columns(p)
+        assert guess_columns(str(p), fio.guess_sep(p)) == fio.guess_columns(p)
 
 
 # ---------------------------------------------------------------- against a csv-module reference

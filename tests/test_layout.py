@@ -55,7 +55,8 @@ def test_every_error_type_lives_in_errors_and_keeps_its_old_home(name):
                  "DatasetNotFoundError": "fastmf.io", "ModelFileError": "fastmf.persistence",
                  "EvaluationWarning": "fastmf.evaluation", "MatplotlibMissingError": "fastmf.plot",
                  "UserError": "fastmf.cli"}
-    assert getattr(importlib.import_module(old_homes[name]), name) is cls
+    # types added after the layout move had no other home: fastmf.errors is their only one
+    assert getattr(importlib.import_module(old_homes.get(name, "fastmf.errors")), name) is cls
 
 
 def test_the_old_reference_names_are_all_there():

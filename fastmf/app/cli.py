@@ -16,6 +16,9 @@ line) shows the traceback instead. Results go to stdout (``--json`` for scripts)
 go to stderr. Training and ``recommend --all`` show a progress bar (tqdm) when stderr is a terminal
 and nothing in pipes and logs; ``--verbose`` off a terminal logs one plain line per epoch instead.
 The bars are the library's own (``fit(..., progress=...)``); the library prints nothing unless asked.
+
+The work is done by :mod:`fastmf.app.service` (which returns data and raises the typed errors of
+:mod:`fastmf.errors`); this module parses the arguments, calls it and prints.
 """
 
 from __future__ import annotations
@@ -29,13 +32,11 @@ import os
 import sys
 import time
 import warnings
-from typing import TYPE_CHECKING, Any, Sequence, TextIO
+from typing import Sequence
 
-from fastmf.errors import UserError
-
-if TYPE_CHECKING:  # pragma: no cover - fastmf itself is imported on first use, so --help stays fast
-    from fastmf.models.base import Recommender
-    from fastmf.data.ratings import Ratings
+from fastmf.app import service
+from fastmf.app.service import jsonable  # noqa: F401 - the JSON conversion, also for scripts
+from fastmf.errors import UnknownIdError, UserError
 
 EXIT_USAGE = 2
 
@@ -132,116 +133,26 @@ def _log(msg):
     print(msg, file=sys.stderr)
 
 
-# ====================================================================== models
-# --model NAME -> (class name exported by fastmf, fixed constructor arguments, description).
-# The one table every command uses to turn a model name into an estimator.
-MODELS = {
-    "mf": ("MatrixFactorization", {}, "biased matrix factorization trained by SGD (default)"),
-    "als": ("MatrixFactorization", {"solver": "als"}, "the same model trained by alternating least squares"),
-    "ials": ("ImplicitALS", {}, "implicit-feedback ALS (Hu, Koren & Volinsky 2008), for ranking"),
-    "biases": ("Biases", {}, "global mean + user and item biases (rating baseline)"),
-    "popularity": ("Popularity", {}, "the most-rated items (ranking baseline)"),
-    "globalmean": ("GlobalMean", {}, "the mean training rating for every pair (baseline)"),
-}
-
-# command-line option (argparse dest) -> constructor argument names it may set, first match wins
-MODEL_OPTIONS = {
-    "factors": ("n_factors",),
-    "epochs": ("n_epochs", "n_iterations", "n_iter"),
-    "lr": ("lr",),
-    "reg": ("reg",),
-    "reg_bias": ("reg_bias",),
-    "alpha": ("alpha",),
-    "threads": ("n_threads",),
-    "dtype": ("dtype",),
-    "ranking": ("ranking",),
-}
-
-
-def model_class(name: str) -> tuple[type[Recommender], dict]:
-    """(class, fixed arguments) of a ``--model`` name; UserError for unknown or unavailable ones."""
-    import fastmf
-
-    if name not in MODELS:
-        raise UserError(f"unknown model {name!r}; choose one of: {', '.join(MODELS)}")
-    cls_name, fixed, _ = MODELS[name]
+def _stderr_is_tty():
     try:
-        cls = getattr(fastmf, cls_name)
-    except AttributeError:
-        raise UserError(f"model {name!r} is not available in this version of fastmf "
-                        f"(fastmf.{cls_name} does not exist yet)") from None
-    if fixed:
-        from fastmf._validation import check_params
-
-        try:
-            check_params(cls.__name__, fixed, getattr(cls, "_constraints", {}))
-        except ValueError as exc:
-            raise UserError(f"model {name!r} is not available in this version of fastmf ({exc})") from None
-    return cls, dict(fixed)
-
-
-def parse_value(text: str) -> object:
-    """A ``--param`` value: None, True/False, an int, a float, else the string itself."""
-    low = text.strip().lower()
-    if low in ("none", "null"):
-        return None
-    if low in ("true", "false"):
-        return low == "true"
-    for convert in (int, float):
-        try:
-            return convert(text)
-        except ValueError:
-            pass
-    return text
-
-
-def make_model(name: str, options: dict, extra: Sequence[str] = (), seed: int | None = None) -> Recommender:
-    """The estimator for ``--model name`` with the hyper-parameters given on the command line.
-
-    ``options`` maps option names of :data:`MODEL_OPTIONS` to values (None: not given); ``extra`` is a
-    list of ``"NAME=VALUE"`` strings (``--param``); ``seed`` goes to ``random_state`` when the model
-    has one. An option the model does not have is an error naming the options it does have.
-    """
-    cls, params = model_class(name)
-    names = cls._param_names()
-    for opt, value in options.items():
-        if value is None:
-            continue
-        target = next((p for p in MODEL_OPTIONS[opt] if p in names), None)
-        if target is None:
-            usable = [f"--{o.replace('_', '-')}" for o, ps in MODEL_OPTIONS.items() if any(p in names for p in ps)]
-            takes = f"its options: {', '.join(usable)}, --param NAME=VALUE" if usable else "it has no such options"
-            raise UserError(f"--{opt.replace('_', '-')} does not apply to --model {name} ({cls.__name__}; {takes})")
-        params[target] = value
-    if seed is not None and "random_state" in names:
-        params["random_state"] = seed
-    for item in extra:
-        key, sep, text = item.partition("=")
-        key = key.strip()
-        if not sep or not key:
-            raise UserError(f"--param {item!r}: expected NAME=VALUE, e.g. --param init_std=0.05")
-        if key not in names:
-            raise UserError(f"--param {key}: {cls.__name__} has no parameter {key!r} (its parameters: "
-                            f"{', '.join(names) or 'none'})")
-        params[key] = parse_value(text)
-    model = cls()
-    model.set_params(**params)  # validates: ValueError "<Class>: lr must be ..., got -1.0"
-    return model
-
-
-def _accepts(fn, name):
-    import inspect
-
-    try:
-        return name in inspect.signature(fn).parameters
-    except (TypeError, ValueError):  # pragma: no cover - builtins
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
         return False
 
 
+# ====================================================================== models
+# The model names, their registry entries and the option table live in the service (read from
+# fastmf.models.registry); MODELS is the registry's presets as {name: (class name, fixed
+# arguments, description)}, for the help text and for code that read the old table.
+MODEL_OPTIONS = service.MODEL_OPTIONS
+MODELS = {name: (entry.class_name, fixed, desc) for name, (entry, fixed, desc) in service.model_presets().items()}
+
+
 # ====================================================================== progress
-# One place draws bars: fastmf._progress (tqdm), the same path as fit(..., progress=True). On a
-# terminal (stderr a tty) the CLI asks for progress="auto"; off a terminal it draws nothing, and
-# --verbose logs one plain line per epoch through the "fastmf" logger (the CLI's own handler).
+# One place draws bars: fastmf.training.progress (tqdm), the same path as fit(..., progress=True).
+# On a terminal (stderr a tty) the CLI asks the service for the bar; off a terminal it draws
+# nothing, and --verbose logs one plain line per epoch through the "fastmf" logger (the CLI's own
+# handler).
 logger = logging.getLogger("fastmf.cli")
 
 
@@ -259,112 +170,28 @@ def setup_logging(verbose: bool) -> None:
     pkg.setLevel(logging.INFO)
 
 
-def n_epochs_of(model: Recommender) -> int | None:
-    """The number of epochs (sweeps) ``model.fit`` runs, or None for a non-iterative model."""
-    resolved = getattr(model, "_resolved_n_epochs", None)
-    if resolved is not None:
-        return resolved()
-    params = model.get_params()
-    return next((params[p] for p in MODEL_OPTIONS["epochs"] if p in params), None)
-
-
-def _epoch_lines(total):
+def _log_epoch(model, entry):
     from fastmf.training.progress import format_entry
 
-    def log_epoch(model, entry):
-        logger.info(format_entry(entry, total))
-
-    return log_epoch
+    logger.info(format_entry(entry, service.n_epochs_of(model)))
 
 
-def fit_model(model: Recommender, train: Ratings, verbose: bool = False, stream: TextIO | None = None,
-              **fit_kwargs: Any) -> Recommender:
-    """``model.fit(train, **fit_kwargs)`` with the progress a person at a terminal expects: a tqdm
-    bar when stderr is a terminal (``progress="auto"``), one log line per epoch with ``verbose``
-    elsewhere, nothing otherwise. Returns the model."""
-    from fastmf.training.progress import wants_bar
-
-    stream = sys.stderr if stream is None else stream
-    if _accepts(model.fit, "progress"):
-        fit_kwargs["progress"] = "auto"
-    if verbose and not wants_bar("auto", stream) and _accepts(model.fit, "callbacks"):
-        fit_kwargs["callbacks"] = [_epoch_lines(n_epochs_of(model)), *(fit_kwargs.get("callbacks") or ())]
-    return model.fit(train, **fit_kwargs)
+def _progress(verbose):
+    """The progress keywords of the service's fit: a bar at a terminal, one log line per epoch with
+    ``--verbose`` elsewhere, nothing otherwise."""
+    tty = _stderr_is_tty()
+    return {"progress": tty, "on_epoch": _log_epoch if verbose and not tty else None}
 
 
-# ====================================================================== data
-def find_dataset(name: str = "ml-100k", offline: bool = False, path: str | None = None,
-                 ratings_file: str | None = None) -> tuple[Ratings | None, str | None]:
-    """Load MovieLens ``name`` from a local folder or the cache (downloading unless ``offline``), or
-    return ``(None, reason)`` when it cannot be had."""
-    import fastmf
-
-    try:
-        return fastmf.load_movielens(name, path=path, download=not offline, ratings_file=ratings_file,
-                                     progress=_stderr_is_tty()), None
-    except (OSError, ValueError) as exc:
-        text = str(exc)
-        if "download failed" in text:
-            return None, "not in FASTMF_DATA or the cache, and the download failed (offline?)"
-        if "download=False" in text:
-            return None, "not in FASTMF_DATA or the cache (--offline: no download)"
-        return None, text.splitlines()[0]
-
-
-def _stderr_is_tty():
-    try:
-        return sys.stderr.isatty()
-    except (AttributeError, ValueError):
-        return False
-
-
-def _guess_columns(path, sep, header):
-    """user,item[,rating[,timestamp]] from the field count of the first data line: the library's
-    guess (:func:`fastmf.io.guess_columns`), so Python and the CLI read a file alike."""
-    from fastmf.data.readers import guess_columns
-
-    return guess_columns(path, sep)
-
-
-def load_data(spec: str, ratings_file: str | None = None, sep: str | None = None, header: bool = False,
-              offline: bool = False, columns: Sequence[str | None] | None = None,
-              rating_scale: tuple[float, float] | None = None) -> Ratings:
-    """A data set from a MovieLens name, a MovieLens folder or a delimited ratings file."""
-    import fastmf
-    from fastmf.data.movielens import MOVIELENS
-    from fastmf.errors import DatasetNotFoundError
-
-    try:
-        if spec in MOVIELENS:
-            return fastmf.load_movielens(spec, download=not offline, ratings_file=ratings_file,
-                                         progress=_stderr_is_tty())
-        if os.path.isdir(spec):
-            name = os.path.basename(os.path.normpath(spec))
-            if name not in MOVIELENS:
-                raise UserError(f"{spec}: a folder must be one of the MovieLens sets {sorted(MOVIELENS)}")
-            return fastmf.load_movielens(name, path=spec, download=False, ratings_file=ratings_file)
-    except DatasetNotFoundError as exc:
-        lines = str(exc).splitlines()
-        if len(lines) == 1:
-            raise
-        first = lines[0].split(" Searched")[0].rstrip(":. ").replace("download=False", "--offline: no download")
-        raise UserError(f"{first}; set FASTMF_DATA to the folder that holds {spec}/ or give the "
-                        "folder itself (--verbose lists the folders searched)") from exc
-    if os.path.isfile(spec):
-        # sep, columns, header and scale as fastmf.read_ratings guesses them (--header forces one)
-        kwargs = {} if rating_scale is None else {"rating_scale": rating_scale}
-        return fastmf.read_ratings(spec, sep=sep, header=True if header else "infer", columns=columns,
-                                   **kwargs)
-    raise UserError(f"{spec}: no such file, folder or MovieLens name (known: {', '.join(sorted(MOVIELENS))})")
-
-
+# ====================================================================== arguments
 def _data_from_args(args):
     columns = tuple(c.strip() or None for c in args.columns.split(",")) if args.columns else None
     scale = None
     if args.scale is not None:
         scale = _pair(args.scale, float, "--scale", "LOW,HIGH, e.g. 0.5,5")
-    return load_data(args.data, ratings_file=args.ratings_file, sep=args.sep, header=args.header,
-                     offline=args.offline, columns=columns, rating_scale=scale)
+    return service.load_data(args.data, ratings_file=args.ratings_file, sep=args.sep, header=args.header,
+                             offline=args.offline, columns=columns, rating_scale=scale,
+                             progress=_stderr_is_tty())
 
 
 def _pair(text, convert, option, example):
@@ -375,33 +202,6 @@ def _pair(text, convert, option, example):
         return convert(parts[0]), convert(parts[1])
     except ValueError:
         raise UserError(f"{option} {text!r}: expected {example}") from None
-
-
-def split_data(ds: Ratings, method: str, test_size: float | int | None,
-               seed: int) -> tuple[Ratings, Ratings | None, str]:
-    """(train, test, description) by ``--split``; test is None for ``none``."""
-    import fastmf
-
-    if method == "none":
-        return ds, None, "none"
-    if method == "leave-last-out":
-        k = 1 if test_size is None else test_size
-        if isinstance(k, float):
-            raise UserError(f"--test-size {k!r}: for --split leave-last-out it is the number of ratings "
-                            "held out per user (an int, default 1)")
-        train, test = fastmf.split.leave_last_out(ds, k=k)
-        return train, test, f"leave-last-out, {k} per user"
-    size = 0.2 if test_size is None else test_size
-    if method == "random":
-        train, test = fastmf.split.random_split(ds, test_size=size, random_state=seed)
-    elif method == "temporal":
-        train, test = fastmf.split.temporal_split(ds, test_size=size)
-    elif method == "user-holdout":
-        train, test = fastmf.split.user_holdout(ds, test_size=size, random_state=seed)
-    else:  # pragma: no cover - argparse choices
-        raise UserError(f"unknown --split {method!r}")
-    seeded = f", seed {seed}" if method in ("random", "user-holdout") else ""
-    return train, test, f"{method}, test size {size}{seeded}"
 
 
 def _number(text):
@@ -416,29 +216,17 @@ def _number(text):
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
 
 
+def _validation_fraction(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"a fraction of the train part in [0, 1), got {text}")
+    return value
+
+
 # ====================================================================== output helpers
-def jsonable(obj: object) -> object:
-    """``obj`` with NumPy scalars and arrays turned into Python values, tuples into lists, dict keys
-    into strings and non-finite floats into None (strict JSON)."""
-    import numpy as np
-
-    if isinstance(obj, dict):
-        return {str(k): jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [jsonable(v) for v in obj]
-    if isinstance(obj, np.ndarray):
-        return jsonable(obj.tolist())
-    if isinstance(obj, np.generic):
-        return jsonable(obj.item())
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if obj is None or isinstance(obj, (bool, int, str)):
-        return obj
-    if isinstance(obj, np.dtype) or (isinstance(obj, type) and issubclass(obj, np.generic)):
-        return np.dtype(obj).name
-    return str(obj)
-
-
 def _print_json(obj):
     print(json.dumps(jsonable(obj), indent=2, allow_nan=False, ensure_ascii=False))
 
@@ -474,90 +262,12 @@ def _clip(text, n=60):
     return text if len(text) <= n else text[:n - 3] + "..."
 
 
-def _meta_columns(model):
-    info = getattr(model, "item_info_", None)
-    if info is None:
-        return None, ()
-    return info, tuple(c for c in ("title", "genres") if c in info)
-
-
-def _item_rows(model, ids, scores, score_name):
-    """(table rows, json items) of ranked items with their titles and genres when known."""
-    import numpy as np
-
-    info, cols = _meta_columns(model)
-    keep = np.asarray(scores) > -np.inf  # drop the padding of short lists
-    ids, scores = np.asarray(ids)[keep], np.asarray(scores)[keep]
-    meta = {c: info.get(ids, c, default="") for c in cols} if cols else {}
-    rows, items = [], []
-    for j, (item, score) in enumerate(zip(ids.tolist(), scores.tolist())):
-        row = [j + 1, f"{score:.4f}", item]
-        rec = {"rank": j + 1, "item": item, score_name: score}
-        for c in cols:
-            value = meta[c][j]
-            value = "" if value is None else str(value)
-            row.append(_clip(value) if c == "title" else value)
-            rec[c] = value
-        rows.append(row)
-        items.append(rec)
-    header = ["rank", score_name, "item", *cols]
-    return _table(rows, header, right=("rank", score_name, "item")), items
-
-
-def _parse_id(text, id_map, what):
-    """A raw id typed on the command line, as the model's ids are typed (int or str)."""
-    ids = id_map.ids
-    if ids.dtype.kind in "iu":
-        try:
-            return int(text)
-        except ValueError:
-            raise UserError(f"{what} id {text!r} is not an integer (this model's {what} ids are "
-                            "integers)") from None
-    return str(text)
-
-
-def _id_range(id_map):
-    ids = id_map.ids
-    if ids.size == 0:
-        return "none"
-    if ids.dtype.kind in "iu":
-        return f"{len(ids):,} {'id' if len(ids) == 1 else 'ids'}, {ids.min()}..{ids.max()}"
-    return f"{len(ids):,} ids such as {str(ids[0])!r}"
-
-
-def _load_model(path):
-    import fastmf
-
-    if not os.path.exists(path):
-        raise UserError(f"{path}: no such model file")
-    return fastmf.load(path)
-
-
-def _check_destination(path, option):
-    """Fail before the work when an output file cannot be written there."""
-    folder = os.path.dirname(os.path.abspath(path))
-    if os.path.isdir(path):
-        raise UserError(f"{option} {path}: is a folder; give a file name")
-    if not os.path.isdir(folder):
-        raise UserError(f"{option} {path}: folder {folder} does not exist")
-
-
-def _need_matplotlib():
-    from fastmf.plot import MISSING_MESSAGE
-
-    try:
-        import matplotlib  # noqa: F401
-    except ImportError:
-        raise UserError(MISSING_MESSAGE) from None
-
-
-def _plot(fn, *args, **kwargs):
-    from fastmf.plot import MatplotlibMissingError
-
-    try:
-        return fn(*args, **kwargs)
-    except MatplotlibMissingError as exc:
-        raise UserError(str(exc)) from None
+def _ranked_lines(ranked):
+    """The table of a :class:`service.Ranked` list: rank, score, item, then title and genres."""
+    name = ranked.score_name
+    rows = [[r["rank"], f"{r[name]:.4f}", r["item"],
+             *(_clip(r[c]) if c == "title" else r[c] for c in ranked.columns)] for r in ranked.items]
+    return _table(rows, ["rank", name, "item", *ranked.columns], right=("rank", name, "item"))
 
 
 # ====================================================================== commands
@@ -567,61 +277,44 @@ def cmd_demo(args: argparse.Namespace) -> int:
     import fastmf
 
     t0 = time.perf_counter()
-    ds, why = find_dataset(args.dataset, offline=args.offline)
+    ds, exc = service.find_dataset(args.dataset, offline=args.offline, progress=_stderr_is_tty())
     if ds is None:
+        reason = getattr(exc, "reason", None)
+        if reason == "download_failed":
+            why = "not in FASTMF_DATA or the cache, and the download failed (offline?)"
+        elif reason == "offline":
+            why = "not in FASTMF_DATA or the cache (--offline: no download)"
+        else:
+            why = str(exc).splitlines()[0]
         _log(f"fastmf demo: {args.dataset} {why}; using a synthetic MovieLens-shaped set instead")
         ds = fastmf.make_ratings(943, 1682, 100_000, seed=0, name="synthetic ml-100k shape")
     print(f"data: {ds!r} loaded in {time.perf_counter() - t0:.2f} s")
     train, test = fastmf.split.random_split(ds, test_size=0.2, random_state=0)
-    model = best_model()
+    model = service.best_model()
     t0 = time.perf_counter()
-    fit_model(model, train, args.verbose)
+    service.fit_model(model, train, **_progress(args.verbose))
     print(f"model: {model!r} trained in {time.perf_counter() - t0:.2f} s on {len(train):,} ratings")
     scores = fastmf.evaluate(model, test, k=10)
     print("test: " + ", ".join(f"{k} {v:.4f}" for k, v in scores.items() if k != "n_users"))
     user = train.user_map.ids[int(np.argmax(train.user_counts()))] if args.user is None else args.user
     ids, s = model.recommend(user, n=10)
+    details = service.item_details(ds.item_info, ids)
     print(f"top-10 for user {user} (items they rated excluded):")
     print("      score  title")  # a ranking score, not a number of stars
-    for rank, (item, score) in enumerate(zip(ids, s), 1):
-        title = _title(ds, item)
-        print(f"  {rank:2d}. {score:6.3f}  {title}")
+    for j, (item, score) in enumerate(zip(ids, s)):
+        title = details.get("title", [""] * len(ids))[j]
+        genres = details.get("genres", [""] * len(ids))[j]
+        text = (f"{title}  [{genres}]" if genres else title) if title else f"item {item}"
+        print(f"  {j + 1:2d}. {score:6.3f}  {text}")
     return 0
 
 
-def best_model() -> Recommender:
-    """The most accurate model fastmf has so far."""
-    import fastmf
-
-    return fastmf.MatrixFactorization(random_state=0)
-
-
-def _title(ds, item):
-    if ds.item_info is not None and "title" in ds.item_info:
-        t = ds.item_info.get(item, "title")
-        if t is not None:
-            g = ds.item_info.get(item, "genres") if "genres" in ds.item_info else None
-            return f"{t}  [{g}]" if g else f"{t}"
-    return f"item {item}"
-
-
-def _looks_like_model(path):
-    """True for a file that is meant as a model: a zip/.npy archive or a ``.npz`` name."""
-    if not os.path.isfile(path):
-        return False
-    if path.lower().endswith(".npz"):
-        return True
-    with open(path, "rb") as fh:
-        head = fh.read(6)
-    return head.startswith(b"PK\x03\x04") or head.startswith(b"\x93NUMPY")
-
-
 def cmd_info(args: argparse.Namespace) -> int:
-    if _looks_like_model(args.data):
+    if service.looks_like_model(args.data):
         return _model_info(args)
     ds = _data_from_args(args)
     if args.json:
-        _print_json({"name": ds.name if hasattr(ds, "name") else None, **ds.describe()})
+        _print_json(service.describe_data(ds))
         return 0
     print(repr(ds))
     print(ds.describe())
@@ -629,45 +322,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def _model_info(args):
-    from fastmf.persistence import read_manifest
-
-    manifest = read_manifest(args.data)  # format errors before the arrays are read
-    model = _load_model(args.data)
-    cls = type(model).__name__
-    info = {
-        "file": args.data,
-        "bytes": os.path.getsize(args.data),
-        "format_version": manifest["format_version"],
-        "fastmf_version": manifest["fastmf_version"],
-        "class": cls,
-        "params": model.get_params(),
-        "n_users": int(model.n_users_),
-        "n_items": int(model.n_items_),
-        "n_ratings": int(model.user_counts_.sum()),
-        "rating_scale": model.rating_scale_,
-        "global_mean": float(model.global_mean_),
-        "predicts_ratings": bool(getattr(model, "predicts_ratings", True)),
-        "user_ids": model.user_map_.ids.dtype.name if model.user_map_.ids.dtype.kind != "U" else "str",
-        "item_ids": model.item_map_.ids.dtype.name if model.item_map_.ids.dtype.kind != "U" else "str",
-    }
-    factors = getattr(model, "item_factors_", None)
-    if factors is not None:
-        info["n_factors"] = int(factors.shape[1])
-        info["dtype"] = factors.dtype.name
-    meta = getattr(model, "item_info_", None)
-    info["item_metadata"] = list(meta.columns) if meta is not None else []
-    history = getattr(model, "history_", None)
-    if history:
-        last = history[-1]
-        summary = {"epochs": len(history), "seconds": float(sum(e.get("seconds", 0.0) for e in history)),
-                   "last": {k: v for k, v in last.items() if k != "seconds"}}
-        best = getattr(model, "best_epoch_", None)
-        if best:
-            summary["best_epoch"] = int(best)
-            summary["best"] = {k: v for k, v in history[best - 1].items() if k != "seconds"}
-        info["history"] = summary
-    if manifest.get("notes"):
-        info["notes"] = manifest["notes"]
+    info = service.model_info(args.data)
     if args.json:
         _print_json(info)
         return 0
@@ -675,7 +330,7 @@ def _model_info(args):
     size_text = f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.1f} kB"
     print(f"model file: {args.data} ({size_text}; format {info['format_version']}, written by fastmf "
           f"{info['fastmf_version']})")
-    print(f"class: {cls}")
+    print(f"class: {info['class']}")
     print("params: " + ", ".join(f"{k}={v!r}" for k, v in info["params"].items()))
     scale = info["rating_scale"]
     print(f"trained on: {info['n_ratings']:,} ratings, {info['n_users']:,} users x {info['n_items']:,} items "
@@ -696,83 +351,27 @@ def _model_info(args):
     return 0
 
 
-def carve_validation(train: Ratings, fraction: float, method: str,
-                     seed: int) -> tuple[Ratings, Ratings | None, str]:
-    """(fit part, validation part, description) of ``train``: the latest ``fraction`` of its ratings
-    when the test split is temporal (``temporal``, ``leave-last-out``), else a random ``fraction``
-    seeded with ``seed``; validation is None for ``fraction`` 0."""
-    import fastmf
-
-    if not fraction:
-        return train, None, "none"
-    try:
-        if method in ("temporal", "leave-last-out"):
-            if train.timestamp is None:
-                raise UserError(f"--split {method} needs timestamps for its validation split too")
-            fit_part, val = fastmf.split.temporal_split(train, test_size=fraction)
-            return fit_part, val, f"the latest {fraction:g} of train (temporal, as the test split)"
-        fit_part, val = fastmf.split.random_split(train, test_size=fraction, random_state=seed)
-    except ValueError as exc:
-        raise UserError(f"--validation {fraction:g} of the {len(train):,} train ratings: {exc} "
-                        "(--validation 0: no validation split)") from None
-    return fit_part, val, f"random {fraction:g} of train, seed {seed}"
-
-
-def refit_model(model: Recommender, data: Ratings, verbose: bool = False) -> Recommender:
-    """A fresh copy of ``model`` (same parameters and seed) fitted on ``data`` for as many epochs as
-    ``model`` kept (its ``best_epoch_``, the one selected on validation)."""
-    fresh = type(model)()
-    params = model.get_params()
-    best = getattr(model, "best_epoch_", None)
-    epoch_param = next((p for p in MODEL_OPTIONS["epochs"] if p in params), None)
-    if best and epoch_param is not None and getattr(model, "history_", None) and best != n_epochs_of(model):
-        params[epoch_param] = int(best)
-    fresh.set_params(**params)
-    return fit_model(fresh, data, verbose)
-
-
-def _validation_fraction(text):
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 <= value < 1.0:
-        raise argparse.ArgumentTypeError(f"a fraction of the train part in [0, 1), got {text}")
-    return value
-
-
 def cmd_train(args: argparse.Namespace) -> int:
     import fastmf
 
     if args.save:
-        _check_destination(args.save, "--save")
+        service.check_destination(args.save, "--save")
     if args.plot:
-        _check_destination(args.plot, "--plot")
+        service.check_destination(args.plot, "--plot")
     options = {opt: getattr(args, opt) for opt in MODEL_OPTIONS}
     seed = 0 if args.seed is None else args.seed
-    model = make_model(args.model, options, args.param or (), seed=seed)
-    iterative = _accepts(model.fit, "eval_set")
-    if args.plot and not iterative:
-        raise UserError(f"--plot draws the learning curve of an iterative model; {type(model).__name__} "
-                        f"(--model {args.model}) records no training history")
+    model = service.make_model(args.model, options, args.param or (), seed=seed)
+    service.check_training_options(model, args.model, early_stopping=args.early_stopping,
+                                   validation=args.validation, curve=bool(args.plot))
     if args.plot:
-        _need_matplotlib()
-    if args.early_stopping is not None and not _accepts(model.fit, "early_stopping_rounds"):
-        raise UserError(f"--early-stopping does not apply to --model {args.model}")
-    if args.validation and not iterative:
-        raise UserError(f"--validation applies to iterative models (mf, als, ials), not --model {args.model}")
+        service.need_matplotlib()
 
     t0 = time.perf_counter()
     ds = _data_from_args(args)
     load_seconds = time.perf_counter() - t0
-    train, test, split_text = split_data(ds, args.split, args.test_size, seed)
-    fraction = args.validation
-    if fraction is None:  # default: 0.1 for iterative models evaluated on a test split
-        fraction = 0.1 if iterative and (test is not None or args.early_stopping is not None) else 0.0
-    if args.early_stopping is not None and not fraction:
-        raise UserError("--early-stopping needs a validation split to watch; give --validation FRAC "
-                        "(e.g. 0.1)")
-    fit_part, val, val_text = carve_validation(train, fraction, args.split, seed)
+    train, test, split_text = service.split_data(ds, args.split, args.test_size, seed)
+    fraction = service.default_validation(model, args.validation, test is not None, args.early_stopping)
+    fit_part, val, val_text = service.carve_validation(train, fraction, args.split, seed)
 
     def report_data():
         print(f"data:  {ds!r} (loaded in {load_seconds:.2f} s)")
@@ -794,20 +393,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     if early:
         report_data()
 
-    fit_kwargs = {}
-    if val is not None:
-        fit_kwargs["eval_set"] = val
-        if _accepts(model.fit, "eval_k"):
-            fit_kwargs["eval_k"] = args.k
-    if args.early_stopping is not None:
-        fit_kwargs["early_stopping_rounds"] = args.early_stopping
     t0 = time.perf_counter()
-    fit_model(model, fit_part, args.verbose, **fit_kwargs)
+    service.fit_model(model, fit_part, eval_set=val, eval_k=args.k, early_stopping_rounds=args.early_stopping,
+                      **_progress(args.verbose))
     fit_seconds = time.perf_counter() - t0
 
     scores = fastmf.evaluate(model, test, k=args.k, threshold=args.threshold) if test is not None else None
     if args.plot:
-        _plot(fastmf.plot.learning_curve, model, path=args.plot)
+        service.draw_learning_curve(model, args.plot)
     history = getattr(model, "history_", None)
     best_epoch = getattr(model, "best_epoch_", None)
     if not args.json:
@@ -826,7 +419,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     served, refit_seconds = model, None
     if refit:
         t0 = time.perf_counter()
-        served = refit_model(model, ds, args.verbose)
+        served = service.refit_model(model, ds, **_progress(args.verbose))
         refit_seconds = time.perf_counter() - t0
     if args.save:
         served.save(args.save)
@@ -852,7 +445,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         _print_json(out)
         return 0
     if refit:
-        epochs = n_epochs_of(served)
+        epochs = service.n_epochs_of(served)
         what = f", {epochs} epochs" if epochs is not None and history else ""
         print(f"refit for serving: {served!r} on all {len(ds):,} ratings{what} in {refit_seconds:.2f} s")
     if args.save:
@@ -864,15 +457,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    import numpy as np
-
-    import fastmf
-
-    model = _load_model(args.model)
+    model = service.load_model(args.model)
     ds = _data_from_args(args)
-    scores = fastmf.evaluate(model, ds, k=args.k, threshold=args.threshold)
-    unknown_users = int(np.count_nonzero(model.user_map_.to_index(ds.user_map.ids, missing=-1) < 0))
-    unknown_items = int(np.count_nonzero(model.item_map_.to_index(ds.item_map.ids, missing=-1) < 0))
+    result = service.evaluate_model(model, ds, k=args.k, threshold=args.threshold)
+    scores, unknown_users, unknown_items = result["metrics"], result["unknown_users"], result["unknown_items"]
     if args.json:
         _print_json({"model": {"file": args.model, "class": type(model).__name__, "params": model.get_params()},
                      "data": {"name": ds.name, "n_ratings": len(ds), "n_users": ds.n_users, "n_items": ds.n_items},
@@ -890,64 +478,54 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
-    model = _load_model(args.model)
+    model = service.load_model(args.model)
     if args.all:
         return _recommend_all(model, args)
-    user = _parse_id(args.user, model.user_map_, "user")
-    known = user in model.user_map_
-    if not known and not args.fallback:
-        raise UserError(f"user {user!r} is not in the model ({_id_range(model.user_map_)}); "
-                        "--fallback shows the ranking for unknown users")
+    user = service.parse_id(args.user, model.user_map_, "user")
+    try:
+        ranked = service.recommend(model, user, n=args.n, exclude_seen=not args.include_seen,
+                                   fallback=args.fallback)
+    except UnknownIdError as exc:
+        raise UserError(f"{exc}; --fallback shows the ranking for unknown users") from None
+    known = ranked.query["known_user"]
     if not known:
         _log(f"fastmf recommend: note: user {user!r} is unknown to the model; showing its ranking for "
              "unknown users")
-    ids, scores = model.recommend(user, n=args.n, exclude_seen=not args.include_seen,
-                                  unknown="fallback" if args.fallback else "raise")
-    lines, items = _item_rows(model, ids, scores, "score")
     if args.json:
-        _print_json({"user": user, "known_user": bool(known), "n": args.n,
-                     "exclude_seen": not args.include_seen, "items": items})
+        _print_json({**ranked.query, "items": ranked.items})
         return 0
     seen = "items they rated included" if args.include_seen else "items they rated excluded"
     who = f"user {user}" if known else f"unknown user {user}"
     print(f"top-{args.n} for {who} ({seen}):")
-    print("\n".join(lines))
+    print("\n".join(_ranked_lines(ranked)))
     return 0
 
 
 def _recommend_all(model, args):
-    """The batch job: every user's top-n as CSV rows ``user,rank,item,score``, computed in chunks of
-    users (bounded memory) with a progress bar on a terminal."""
+    """The batch job: every user's top-n as CSV rows ``user,rank,item,score``, from the service's
+    chunks of users (bounded memory), with a progress bar on a terminal."""
     import csv
 
-    import numpy as np
-
-    if args.n < 1:
-        raise UserError(f"-n must be a positive int, got {args.n}")
+    chunks = service.recommend_all(model, args.n, exclude_seen=not args.include_seen)
     if args.output is not None:
         folder = os.path.dirname(os.path.abspath(args.output))
         if not os.path.isdir(folder):
             raise UserError(f"{args.output}: folder {folder} does not exist")
     from fastmf.training.progress import progress_bar
 
-    users = model.user_map_.ids
-    total = users.size
-    chunk = 4096
+    total = int(model.n_users_)
     bar = progress_bar("auto", total, "recommend", "user")
     out = open(args.output, "w", newline="", encoding="utf-8") if args.output else sys.stdout
     try:
         writer = csv.writer(out, lineterminator="\n")
         writer.writerow(["user", "rank", "item", "score"])
-        for start in range(0, total, chunk):
-            idx = np.arange(start, min(start + chunk, total))
-            top, scores = model.recommend_indices(idx, args.n, exclude_seen=not args.include_seen)
-            ids = model._ids_of(top)
-            for row, u in enumerate(users[idx].tolist()):
+        for users, ids, scores in chunks:
+            for row, u in enumerate(users.tolist()):
                 for rank in range(args.n):
-                    if top[row, rank] >= 0:
+                    if scores[row, rank] > -math.inf:
                         writer.writerow([u, rank + 1, ids[row, rank].item(), f"{scores[row, rank]:.6g}"])
             if bar is not None:
-                bar.update(idx.size)
+                bar.update(users.size)
     finally:
         if bar is not None:
             bar.close()
@@ -958,81 +536,35 @@ def _recommend_all(model, args):
     return 0
 
 
-def _find_title(model, query):
-    """The raw id of the one item of ``model`` whose title contains ``query`` (case-insensitive), an
-    exact title match winning; UserError listing the candidates otherwise."""
-    info = getattr(model, "item_info_", None)
-    if info is None or "title" not in info:
-        raise UserError("this model file has no item titles (its data had none); use --item ID")
-    q = query.strip().casefold()
-    if not q:
-        raise UserError("--title is empty")
-    ids = model.item_map_.ids
-    titles = info.get(ids, "title", default=None)
-    hits = [(raw, str(t)) for raw, t in zip(ids.tolist(), titles.tolist()) if t is not None and q in str(t).casefold()]
-    exact = [h for h in hits if h[1].casefold() == q]
-    if len(exact) == 1:
-        return exact[0]
-    if len(hits) == 1:
-        return hits[0]
-    if not hits:
-        raise UserError(f"no item title contains {query!r}")
-    shown = hits[:20]
-    width = max(len(str(raw)) for raw, _ in shown)
-    listing = "\n".join(f"  {str(raw):>{width}}  {title}" for raw, title in shown)
-    more = f"\n  ... and {len(hits) - len(shown)} more" if len(hits) > len(shown) else ""
-    raise UserError(f"{len(hits)} titles contain {query!r}; pick one with --item ID:\n{listing}{more}")
-
-
 def cmd_similar(args: argparse.Namespace) -> int:
-    model = _load_model(args.model)
-    if getattr(model, "item_factors_", None) is None:
-        raise UserError(f"{type(model).__name__} has no item factors; similar items need a latent-factor "
-                        "model (--model mf, als, ials)")
-    if args.title is not None:
-        item, title = _find_title(model, args.title)
-    else:
-        item = _parse_id(args.item, model.item_map_, "item")
-        if item not in model.item_map_:
-            raise UserError(f"item {item!r} is not in the model ({_id_range(model.item_map_)})")
-        info, cols = _meta_columns(model)
-        title = info.get(item, "title") if "title" in cols else None
-    try:
-        ids, scores = model.similar_items(item, n=args.n, metric=args.metric)
-    except TypeError as exc:
-        raise UserError(str(exc)) from None
-    lines, items = _item_rows(model, ids, scores, "similarity")
+    model = service.load_model(args.model)
+    item = None if args.title is not None else service.parse_id(args.item, model.item_map_, "item")
+    ranked = service.similar_items(model, item, title=args.title, n=args.n, metric=args.metric)
     if args.json:
-        _print_json({"item": item, "title": title, "metric": args.metric, "n": args.n, "items": items})
+        _print_json({**ranked.query, "items": ranked.items})
         return 0
+    item, title = ranked.query["item"], ranked.query["title"]
     name = f"{item} {title}" if title else f"{item}"
     print(f"items most similar to {name} ({args.metric} similarity of the item factors):")
-    print("\n".join(lines))
+    print("\n".join(_ranked_lines(ranked)))
     return 0
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    import fastmf
-
     if not args.factor_map and not args.curves:
         raise UserError("nothing to draw: give --factor-map FILE and/or --curves FILE")
     for path, option in ((args.factor_map, "--factor-map"), (args.curves, "--curves")):
         if path:
-            _check_destination(path, option)
+            service.check_destination(path, option)
     dims = _pair(args.dims, int, "--dims", "two factor numbers, e.g. 0,1") if args.dims else None
-    model = _load_model(args.model)
-    if args.factor_map and getattr(model, "item_factors_", None) is None:
-        raise UserError(f"{type(model).__name__} has no item factors to map; use a latent-factor "
-                        "model (--model mf, als, ials)")
-    if args.curves and not getattr(model, "history_", None):
-        raise UserError(f"{type(model).__name__} has no training history to draw (learning curves "
-                        "come from iterative models: --model mf, als, ials)")
-    _need_matplotlib()
+    model = service.load_model(args.model)
+    service.check_plot(model, factor_map=bool(args.factor_map), curves=bool(args.curves))
+    service.need_matplotlib()
     if args.factor_map:
-        _plot(fastmf.plot.factor_map, model, path=args.factor_map, dims=dims, n_labels=args.labels)
+        service.draw_factor_map(model, args.factor_map, dims=dims, n_labels=args.labels)
         print(f"saved factor map: {args.factor_map}")
     if args.curves:
-        _plot(fastmf.plot.learning_curve, model, path=args.curves)
+        service.draw_learning_curve(model, args.curves)
         print(f"saved learning curve: {args.curves}")
     return 0
 

@@ -157,12 +157,14 @@ def _resolve(name, spec, path, fname, download, cache_dir, checksum, url, progre
         searched.append((label, folder, why))
     if not download:
         raise DatasetNotFoundError(_where_message(name, spec, fname, searched, cache_root,
-                                                  "download=False", ratings_hint))
+                                                  "download=False", ratings_hint),
+                                   dataset=name, reason="offline")
     try:
         return _download(name, spec, fname, cache_root, url, checksum, progress)
     except _NetworkError as exc:
         raise DatasetNotFoundError(_where_message(name, spec, fname, searched, cache_root,
-                                                  f"download failed: {exc}", ratings_hint)) from exc
+                                                  f"download failed: {exc}", ratings_hint),
+                                   dataset=name, reason="download_failed", detail=str(exc)) from exc
 
 
 # ------------------------------------------------------------------------------------------ download

@@ -1,0 +1,733 @@
+"""The service layer: what the command line (and the coming web page) do, as plain functions.
+
+Each function takes Python values and returns Python objects (Ratings, models, dicts, lists,
+dataclasses); none prints or writes to stdout/stderr, and none looks at the terminal: a front that
+wants a progress bar says so (``progress=True``; the bar is the library's, drawn by
+:mod:`fastmf.training.progress`). Mistakes a user can fix raise the typed exceptions of
+:mod:`fastmf.errors` (all :class:`~fastmf.errors.UserError`, each carrying the values it is about):
+
+- :class:`~fastmf.errors.UnknownModelError` / :class:`~fastmf.errors.ModelUnavailableError`: a model
+  name that is not a registry preset, or one this version cannot provide;
+- :class:`~fastmf.errors.UnknownIdError`: a user or item id the model does not know;
+- :class:`~fastmf.errors.DataSpecError`: a data spec (MovieLens name, folder, file) that is no data;
+- :class:`~fastmf.errors.OptionError`: an option that does not apply, or a malformed one;
+- :class:`~fastmf.errors.CapabilityError`: the model cannot do that (no factors, no history);
+- :class:`~fastmf.errors.TitleSearchError`: a title search with no match, or several.
+
+Models come from :mod:`fastmf.models.registry` (its presets are the model names; its tags say
+what a model can do); nothing here lists models. The messages name the command-line options
+(``--factors``) because the options of every front are the same names (:data:`MODEL_OPTIONS`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+
+from fastmf.errors import (CapabilityError, DataSpecError, DatasetNotFoundError, ModelUnavailableError,
+                           OptionError, TitleSearchError, UnknownIdError, UnknownModelError, UserError)
+
+if TYPE_CHECKING:  # pragma: no cover - fastmf itself is imported on first use, so `fastmf --help` stays fast
+    import numpy as np
+
+    from fastmf.data.ratings import IdMap, Ratings
+    from fastmf.models.base import Recommender
+    from fastmf.models.registry import ModelEntry
+
+__all__ = ["MODEL_OPTIONS", "SPLITS", "model_presets", "model_entry", "entry_of", "model_class",
+           "is_iterative", "parse_value", "make_model", "check_training_options", "n_epochs_of",
+           "fit_model", "refit_model", "find_dataset", "load_data", "split_data", "default_validation",
+           "carve_validation", "describe_data", "load_model", "looks_like_model", "model_info",
+           "parse_id", "id_range", "item_details", "ranked_items", "Ranked", "recommend", "recommend_all",
+           "find_title", "title_matches", "similar_items", "evaluate_model", "best_model",
+           "jsonable", "check_destination", "check_plot", "draw_factor_map", "draw_learning_curve", "need_matplotlib"]
+
+#: option name (what ``fastmf train --NAME`` and a web form use) -> constructor parameters it may set,
+#: the first the model has wins (old and new spellings of the epoch count both work)
+MODEL_OPTIONS: Dict[str, Tuple[str, ...]] = {
+    "factors": ("n_factors",),
+    "epochs": ("n_epochs", "n_iterations", "n_iter"),
+    "lr": ("lr",),
+    "reg": ("reg",),
+    "reg_bias": ("reg_bias",),
+    "alpha": ("alpha",),
+    "threads": ("n_threads",),
+    "dtype": ("dtype",),
+    "ranking": ("ranking",),
+}
+
+#: the test splits :func:`split_data` makes
+SPLITS = ("random", "temporal", "leave-last-out", "user-holdout", "none")
+
+#: fit() keywords every model tagged "iterative" takes (fastmf.training.loop.check_fit_options)
+ITERATIVE_FIT = ("eval_set", "eval_metrics", "early_stopping", "early_stopping_rounds", "callbacks", "progress")
+
+EpochCallback = Callable[[Any, Mapping[str, Any]], Any]
+
+
+def _flag(option: str) -> str:
+    return f"--{option.replace('_', '-')}"
+
+
+# ====================================================================== models
+def model_presets() -> Dict[str, Tuple[ModelEntry, Dict[str, Any], str]]:
+    """{model name: (registry entry, fixed parameters, description)}, in the order to list them:
+    the registry's presets (``mf``, ``als``, ``ials``, ``biases``, ``popularity``, ``globalmean``)."""
+    from fastmf.models import registry
+
+    return registry.presets()
+
+
+def model_entry(name: str) -> ModelEntry:
+    """The registry entry behind model name ``name``; :class:`UnknownModelError` for another name."""
+    presets = model_presets()
+    if name not in presets:
+        raise UnknownModelError(f"unknown model {name!r}; choose one of: {', '.join(presets)}", name, tuple(presets))
+    return presets[name][0]
+
+
+def entry_of(model: Recommender) -> Optional[ModelEntry]:
+    """The registry entry of ``model``'s class (or of the nearest registered base class); None for a
+    model class that is not registered."""
+    from fastmf.models import registry
+
+    for cls in type(model).__mro__:
+        try:
+            return registry.for_class(cls)
+        except KeyError:
+            continue
+    return None
+
+
+def is_iterative(model: Recommender) -> bool:
+    """Whether ``model`` is tagged ``iterative``: its fit runs epochs through fastmf.training and
+    takes ``eval_set``, ``eval_metrics``, ``early_stopping(_rounds)``, ``callbacks``, ``progress``."""
+    entry = entry_of(model)
+    return entry is not None and entry.has("iterative")
+
+
+def model_class(name: str) -> Tuple[type, Dict[str, Any]]:
+    """(class, fixed constructor arguments) of model name ``name``.
+
+    Raises :class:`UnknownModelError` for a name the registry does not have, and
+    :class:`ModelUnavailableError` when this version of fastmf cannot provide its class or preset.
+    """
+    presets = model_presets()
+    entry = model_entry(name)
+    _, fixed, _ = presets[name]
+    try:
+        cls = entry.cls
+    except (ImportError, AttributeError):
+        raise ModelUnavailableError(f"model {name!r} is not available in this version of fastmf "
+                                    f"(fastmf.{entry.class_name} does not exist yet)", name, tuple(presets)) from None
+    if fixed:
+        from fastmf._validation import check_params
+
+        try:
+            check_params(cls.__name__, fixed, getattr(cls, "_constraints", {}))
+        except ValueError as exc:
+            raise ModelUnavailableError(f"model {name!r} is not available in this version of fastmf ({exc})",
+                                        name, tuple(presets)) from None
+    return cls, dict(fixed)
+
+
+def parse_value(text: str) -> object:
+    """A parameter value typed as text: None, True/False, an int, a float, else the string itself."""
+    low = text.strip().lower()
+    if low in ("none", "null"):
+        return None
+    if low in ("true", "false"):
+        return low == "true"
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    return text
+
+
+def make_model(name: str, options: Optional[Mapping[str, Any]] = None, params: Sequence[str] = (),
+               seed: Optional[int] = None) -> Recommender:
+    """An unfitted estimator for model name ``name`` (a registry preset) with the given settings.
+
+    ``options`` maps names of :data:`MODEL_OPTIONS` to values (None: not given); ``params`` are
+    ``"NAME=VALUE"`` strings setting any other constructor argument (values by :func:`parse_value`);
+    ``seed`` goes to ``random_state`` when the model has one. An option or parameter the model does
+    not have raises :class:`OptionError` naming what it does have; a bad value raises the model's
+    ValueError (``"Biases: reg must be ..."``).
+    """
+    cls, kwargs = model_class(name)
+    names = cls._param_names()
+    for opt, value in (options or {}).items():
+        if value is None:
+            continue
+        if opt not in MODEL_OPTIONS:
+            raise OptionError(f"unknown option {opt!r} (the options: {', '.join(MODEL_OPTIONS)})", opt)
+        target = next((p for p in MODEL_OPTIONS[opt] if p in names), None)
+        if target is None:
+            usable = [_flag(o) for o, ps in MODEL_OPTIONS.items() if any(p in names for p in ps)]
+            takes = f"its options: {', '.join(usable)}, --param NAME=VALUE" if usable else "it has no such options"
+            raise OptionError(f"{_flag(opt)} does not apply to --model {name} ({cls.__name__}; {takes})", opt)
+        kwargs[target] = value
+    if seed is not None and "random_state" in names:
+        kwargs["random_state"] = seed
+    for item in params:
+        key, sep, text = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise OptionError(f"--param {item!r}: expected NAME=VALUE, e.g. --param init_std=0.05", "param")
+        if key not in names:
+            raise OptionError(f"--param {key}: {cls.__name__} has no parameter {key!r} (its parameters: "
+                              f"{', '.join(names) or 'none'})", "param")
+        kwargs[key] = parse_value(text)
+    model = cls()
+    model.set_params(**kwargs)  # validates: ValueError "<Class>: lr must be ..., got -1.0"
+    return model
+
+
+def check_training_options(model: Recommender, name: str, *, early_stopping: Optional[int] = None,
+                           validation: Optional[float] = None, curve: bool = False) -> None:
+    """Raise :class:`OptionError` when a training option does not apply to ``model`` (made from
+    model name ``name``): early stopping, a validation split and a learning curve need an iterative
+    model (registry tag ``iterative``)."""
+    if is_iterative(model):
+        return
+    if curve:
+        raise OptionError(f"--plot draws the learning curve of an iterative model; {type(model).__name__} "
+                          f"(--model {name}) records no training history", "plot")
+    if early_stopping is not None:
+        raise OptionError(f"--early-stopping does not apply to --model {name}", "early_stopping")
+    if validation:
+        raise OptionError(f"--validation applies to iterative models (mf, als, ials), not --model {name}",
+                          "validation")
+
+
+def n_epochs_of(model: Recommender) -> Optional[int]:
+    """The number of epochs (sweeps) ``model.fit`` runs, or None for a non-iterative model."""
+    resolved = getattr(model, "_resolved_n_epochs", None)
+    if resolved is not None:
+        return resolved()
+    params = model.get_params()
+    return next((params[p] for p in MODEL_OPTIONS["epochs"] if p in params), None)
+
+
+def fit_model(model: Recommender, train: Ratings, *, eval_set: Optional[Ratings] = None, eval_k: int = 10,
+              early_stopping_rounds: Optional[int] = None, progress: bool = False,
+              on_epoch: Optional[EpochCallback] = None) -> Recommender:
+    """``model.fit(train, ...)``; returns the model.
+
+    For an iterative model: ``eval_set`` is measured after every epoch (the rating metrics for a
+    model tagged ``predicts_ratings``, else ndcg / precision / recall at ``eval_k``),
+    ``early_stopping_rounds`` stops when it has not improved for that many epochs, ``progress=True``
+    draws the library's epoch bar on stderr and ``on_epoch(model, history_entry)`` is called after
+    each epoch. A non-iterative model's fit takes only the data: ``eval_set`` or early stopping for
+    it raise :class:`OptionError`; ``progress`` and ``on_epoch`` are ignored (there are no epochs).
+    """
+    entry = entry_of(model)
+    if not is_iterative(model):
+        if eval_set is not None or early_stopping_rounds is not None:
+            raise OptionError(f"{type(model).__name__} is not iterative: it takes no validation set "
+                              "and no early stopping", "eval_set" if eval_set is not None else "early_stopping")
+        return model.fit(train)
+    kwargs: Dict[str, Any] = {"progress": bool(progress)}
+    if on_epoch is not None:
+        kwargs["callbacks"] = [on_epoch]
+    if eval_set is not None:
+        kwargs["eval_set"] = eval_set
+        if entry is not None and not entry.has("predicts_ratings"):
+            kwargs["eval_metrics"] = (f"ndcg@{eval_k}", f"precision@{eval_k}", f"recall@{eval_k}")
+    if early_stopping_rounds is not None:
+        kwargs["early_stopping_rounds"] = early_stopping_rounds
+    return model.fit(train, **kwargs)
+
+
+def refit_model(model: Recommender, data: Ratings, *, progress: bool = False,
+                on_epoch: Optional[EpochCallback] = None) -> Recommender:
+    """A fresh copy of ``model`` (same parameters and seed) fitted on ``data`` for as many epochs as
+    ``model`` kept (its ``best_epoch_``, the one selected on validation): the model to serve."""
+    fresh = type(model)()
+    params = model.get_params()
+    best = getattr(model, "best_epoch_", None)
+    epoch_param = next((p for p in MODEL_OPTIONS["epochs"] if p in params), None)
+    if best and epoch_param is not None and getattr(model, "history_", None) and best != n_epochs_of(model):
+        params[epoch_param] = int(best)
+    fresh.set_params(**params)
+    return fit_model(fresh, data, progress=progress, on_epoch=on_epoch)
+
+
+def best_model() -> Recommender:
+    """The most accurate model fastmf has so far (unfitted)."""
+    import fastmf
+
+    return fastmf.MatrixFactorization(random_state=0)
+
+
+# ====================================================================== data
+def find_dataset(name: str = "ml-100k", offline: bool = False, path: Optional[str] = None,
+                 ratings_file: Optional[str] = None,
+                 progress: bool = False) -> Tuple[Optional[Ratings], Optional[Exception]]:
+    """``(Ratings, None)`` for MovieLens ``name`` from a local folder or the cache (downloading
+    unless ``offline``; ``progress`` draws the download's bar), or ``(None, the error)`` when it
+    cannot be had: a :class:`~fastmf.errors.DatasetNotFoundError` (its ``reason`` says why), or the
+    OSError / ValueError of reading it."""
+    import fastmf
+
+    try:
+        return fastmf.load_movielens(name, path=path, download=not offline, ratings_file=ratings_file,
+                                     progress=progress), None
+    except (OSError, ValueError) as exc:
+        return None, exc
+
+
+def load_data(spec: str, ratings_file: Optional[str] = None, sep: Optional[str] = None, header: bool = False,
+              offline: bool = False, columns: Optional[Sequence[Optional[str]]] = None,
+              rating_scale: Optional[Tuple[float, float]] = None, progress: bool = False) -> Ratings:
+    """The Ratings of a data spec: a MovieLens name (``ml-100k``...), a MovieLens folder, or a
+    delimited ratings file (sep, columns, header and scale guessed as :func:`fastmf.read_ratings`
+    does; ``header=True`` forces a header line).
+
+    Raises :class:`DataSpecError` for a spec that is none of those, a folder that is not a MovieLens
+    set, or a MovieLens set found nowhere; the reader's ParseError / ValueError for a bad file.
+    """
+    import fastmf
+    from fastmf.data.movielens import MOVIELENS
+
+    try:
+        if spec in MOVIELENS:
+            return fastmf.load_movielens(spec, download=not offline, ratings_file=ratings_file,
+                                         progress=progress)
+        if os.path.isdir(spec):
+            name = os.path.basename(os.path.normpath(spec))
+            if name not in MOVIELENS:
+                raise DataSpecError(f"{spec}: a folder must be one of the MovieLens sets {sorted(MOVIELENS)}", spec)
+            return fastmf.load_movielens(name, path=spec, download=False, ratings_file=ratings_file)
+    except DatasetNotFoundError as exc:
+        if exc.reason is None:  # a folder without the files: its message is one line already
+            raise
+        why = "--offline: no download" if exc.reason == "offline" else f"download failed: {exc.detail}"
+        raise DataSpecError(f"MovieLens {exc.dataset!r} was not found ({why}); set FASTMF_DATA to the "
+                            f"folder that holds {spec}/ or give the folder itself (--verbose lists the "
+                            "folders searched)", spec) from exc
+    if os.path.isfile(spec):
+        kwargs = {} if rating_scale is None else {"rating_scale": rating_scale}
+        return fastmf.read_ratings(spec, sep=sep, header=True if header else "infer", columns=columns, **kwargs)
+    raise DataSpecError(f"{spec}: no such file, folder or MovieLens name (known: {', '.join(sorted(MOVIELENS))})",
+                        spec)
+
+
+def describe_data(ds: Ratings) -> Dict[str, Any]:
+    """What ``fastmf info DATA`` shows: the name and :meth:`Ratings.describe`."""
+    return {"name": getattr(ds, "name", None), **ds.describe()}
+
+
+def split_data(ds: Ratings, method: str, test_size: Optional[float] = None,
+               seed: int = 0) -> Tuple[Ratings, Optional[Ratings], str]:
+    """``(train, test, description)`` of ``ds`` split by ``method`` (one of :data:`SPLITS`); test
+    is None for ``"none"``. ``test_size``: a fraction or a count (default 0.2), per user for
+    ``leave-last-out`` (an int, default 1); ``seed`` seeds the random splits."""
+    import fastmf
+
+    if method == "none":
+        return ds, None, "none"
+    if method == "leave-last-out":
+        k = 1 if test_size is None else test_size
+        if isinstance(k, float):
+            raise OptionError(f"--test-size {k!r}: for --split leave-last-out it is the number of ratings "
+                              "held out per user (an int, default 1)", "test_size")
+        train, test = fastmf.split.leave_last_out(ds, k=k)
+        return train, test, f"leave-last-out, {k} per user"
+    size = 0.2 if test_size is None else test_size
+    if method == "random":
+        train, test = fastmf.split.random_split(ds, test_size=size, random_state=seed)
+    elif method == "temporal":
+        train, test = fastmf.split.temporal_split(ds, test_size=size)
+    elif method == "user-holdout":
+        train, test = fastmf.split.user_holdout(ds, test_size=size, random_state=seed)
+    else:
+        raise OptionError(f"unknown --split {method!r} (one of {', '.join(SPLITS)})", "split")
+    seeded = f", seed {seed}" if method in ("random", "user-holdout") else ""
+    return train, test, f"{method}, test size {size}{seeded}"
+
+
+def default_validation(model: Recommender, validation: Optional[float], has_test: bool,
+                       early_stopping: Optional[int] = None) -> float:
+    """The validation fraction to carve: ``validation`` when given, else 0.1 for an iterative model
+    that is evaluated on a test split or stops early, else 0. :class:`OptionError` when early
+    stopping is asked for without a validation split."""
+    fraction = validation
+    if fraction is None:
+        fraction = 0.1 if is_iterative(model) and (has_test or early_stopping is not None) else 0.0
+    if early_stopping is not None and not fraction:
+        raise OptionError("--early-stopping needs a validation split to watch; give --validation FRAC "
+                          "(e.g. 0.1)", "early_stopping")
+    return fraction
+
+
+def carve_validation(train: Ratings, fraction: float, method: str,
+                     seed: int) -> Tuple[Ratings, Optional[Ratings], str]:
+    """``(fit part, validation part, description)`` of ``train``: the latest ``fraction`` of its
+    ratings when the test split is temporal (``temporal``, ``leave-last-out``), else a random
+    ``fraction`` seeded with ``seed``; validation is None for ``fraction`` 0."""
+    import fastmf
+
+    if not fraction:
+        return train, None, "none"
+    try:
+        if method in ("temporal", "leave-last-out"):
+            if train.timestamp is None:
+                raise OptionError(f"--split {method} needs timestamps for its validation split too", "split")
+            fit_part, val = fastmf.split.temporal_split(train, test_size=fraction)
+            return fit_part, val, f"the latest {fraction:g} of train (temporal, as the test split)"
+        fit_part, val = fastmf.split.random_split(train, test_size=fraction, random_state=seed)
+    except OptionError:
+        raise
+    except ValueError as exc:
+        raise OptionError(f"--validation {fraction:g} of the {len(train):,} train ratings: {exc} "
+                          "(--validation 0: no validation split)", "validation") from None
+    return fit_part, val, f"random {fraction:g} of train, seed {seed}"
+
+
+# ====================================================================== model files
+def load_model(path: str) -> Recommender:
+    """The model saved in ``path``; :class:`UserError` when there is no such file, ModelFileError for a
+    file that is not a readable fastmf model."""
+    import fastmf
+
+    if not os.path.exists(path):
+        raise UserError(f"{path}: no such model file")
+    return fastmf.load(path)
+
+
+def looks_like_model(path: str) -> bool:
+    """True for a file that is meant as a model: a zip/.npy archive or a ``.npz`` name."""
+    if not os.path.isfile(path):
+        return False
+    if path.lower().endswith(".npz"):
+        return True
+    with open(path, "rb") as fh:
+        head = fh.read(6)
+    return head.startswith(b"PK\x03\x04") or head.startswith(b"\x93NUMPY")
+
+
+def _id_kind(id_map: IdMap) -> str:
+    return id_map.ids.dtype.name if id_map.ids.dtype.kind != "U" else "str"
+
+
+def model_info(path: str) -> Dict[str, Any]:
+    """What ``fastmf info MODEL`` shows, as a dict: the file (bytes, format and fastmf versions),
+    the class, registry key and parameters, the sizes, rating scale and global mean, the id types,
+    the factors (``n_factors``, ``dtype``) when it has them, the item metadata columns, a summary of
+    the training history (epochs, seconds, last and best entry) and the file's notes."""
+    from fastmf.persistence import read_manifest
+
+    manifest = read_manifest(path)  # format errors before the arrays are read
+    model = load_model(path)
+    entry = entry_of(model)
+    info: Dict[str, Any] = {
+        "file": path,
+        "bytes": os.path.getsize(path),
+        "format_version": manifest["format_version"],
+        "fastmf_version": manifest["fastmf_version"],
+        "class": type(model).__name__,
+        "params": model.get_params(),
+        "n_users": int(model.n_users_),
+        "n_items": int(model.n_items_),
+        "n_ratings": int(model.user_counts_.sum()),
+        "rating_scale": model.rating_scale_,
+        "global_mean": float(model.global_mean_),
+        "predicts_ratings": bool(getattr(model, "predicts_ratings", True)),
+        "user_ids": _id_kind(model.user_map_),
+        "item_ids": _id_kind(model.item_map_),
+    }
+    if entry is not None:
+        info["model"] = entry.key
+    factors = getattr(model, "item_factors_", None)
+    if factors is not None:
+        info["n_factors"] = int(factors.shape[1])
+        info["dtype"] = factors.dtype.name
+    meta = getattr(model, "item_info_", None)
+    info["item_metadata"] = list(meta.columns) if meta is not None else []
+    history = getattr(model, "history_", None)
+    if history:
+        last = history[-1]
+        summary = {"epochs": len(history), "seconds": float(sum(e.get("seconds", 0.0) for e in history)),
+                   "last": {k: v for k, v in last.items() if k != "seconds"}}
+        best = getattr(model, "best_epoch_", None)
+        if best:
+            summary["best_epoch"] = int(best)
+            summary["best"] = {k: v for k, v in history[best - 1].items() if k != "seconds"}
+        info["history"] = summary
+    if manifest.get("notes"):
+        info["notes"] = manifest["notes"]
+    return info
+
+
+# ====================================================================== ids and items
+def parse_id(text: str, id_map: IdMap, what: str) -> Any:
+    """A raw id typed as text, typed as the model's ids are (int or str); :class:`UnknownIdError`
+    for text that cannot be one of integer ids."""
+    if id_map.ids.dtype.kind in "iu":
+        try:
+            return int(text)
+        except ValueError:
+            raise UnknownIdError(f"{what} id {text!r} is not an integer (this model's {what} ids are "
+                                 "integers)", what, text) from None
+    return str(text)
+
+
+def id_range(id_map: IdMap) -> str:
+    """A short description of the ids of ``id_map``: ``"943 ids, 1..943"``."""
+    ids = id_map.ids
+    if ids.size == 0:
+        return "none"
+    if ids.dtype.kind in "iu":
+        return f"{len(ids):,} {'id' if len(ids) == 1 else 'ids'}, {ids.min()}..{ids.max()}"
+    return f"{len(ids):,} ids such as {str(ids[0])!r}"
+
+
+def _known(model: Recommender, raw: Any, what: str) -> Any:
+    id_map = model.user_map_ if what == "user" else model.item_map_
+    if raw not in id_map:
+        raise UnknownIdError(f"{what} {raw!r} is not in the model ({id_range(id_map)})", what, raw)
+    return raw
+
+
+def item_details(info: Any, ids: Any) -> Dict[str, List[str]]:
+    """{column: values} of the ``title`` and ``genres`` of items ``ids`` in item metadata ``info``
+    (a model's ``item_info_`` or a data set's ``item_info``; None: no columns). Missing values are
+    ``""``."""
+    if info is None:
+        return {}
+    out = {}
+    for col in ("title", "genres"):
+        if col in info:
+            out[col] = ["" if v is None else str(v) for v in info.get(ids, col, default="").tolist()]
+    return out
+
+
+@dataclass
+class Ranked:
+    """A ranked list of items: ``items`` is a list of records ``{"rank", "item", <score_name>,
+    "title", "genres"}`` (title and genres when the model has them, listed in ``columns``).
+    ``query`` holds what was asked (user, item, n, ...)."""
+
+    query: Dict[str, Any]
+    score_name: str
+    columns: Tuple[str, ...]
+    items: List[Dict[str, Any]] = field(default_factory=list)
+
+
+def ranked_items(model: Recommender, ids: Any, scores: Any, score_name: str = "score") -> Tuple[Tuple[str, ...],
+                                                                                                List[Dict[str, Any]]]:
+    """``(metadata columns, records)`` of ranked raw item ids and their scores (the padding of a
+    short list, score -inf, dropped), with titles and genres when the model has them."""
+    import numpy as np
+
+    keep = np.asarray(scores) > -np.inf
+    ids, scores = np.asarray(ids)[keep], np.asarray(scores)[keep]
+    meta = item_details(getattr(model, "item_info_", None), ids)
+    records = []
+    for j, (item, score) in enumerate(zip(ids.tolist(), scores.tolist())):
+        rec = {"rank": j + 1, "item": item, score_name: score}
+        rec.update({c: values[j] for c, values in meta.items()})
+        records.append(rec)
+    return tuple(meta), records
+
+
+def recommend(model: Recommender, user: Any, n: int = 10, *, exclude_seen: bool = True,
+              fallback: bool = False) -> Ranked:
+    """Top-``n`` items for raw user id ``user``. An unknown user raises :class:`UnknownIdError`,
+    or with ``fallback`` gets the model's ranking for unknown users (``query["known_user"]`` False)."""
+    known = user in model.user_map_
+    if not known and not fallback:
+        _known(model, user, "user")
+    ids, scores = model.recommend(user, n=n, exclude_seen=exclude_seen, unknown="fallback" if fallback else "raise")
+    columns, items = ranked_items(model, ids, scores, "score")
+    return Ranked({"user": user, "known_user": bool(known), "n": n, "exclude_seen": exclude_seen}, "score",
+                  columns, items)
+
+
+def recommend_all(model: Recommender, n: int = 10, *, exclude_seen: bool = True,
+                  chunk: int = 4096) -> Iterator[Tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """Every known user's top-``n``, as an iterator of chunks ``(user ids, item ids, scores)`` of at
+    most ``chunk`` users (bounded memory): item ids and scores have shape (chunk users, n), a short
+    list padded with score -inf; the rows are those of :meth:`Recommender.recommend_all`. ``n`` is
+    checked at the call (:class:`OptionError`), before the first chunk is asked for."""
+    import numpy as np
+
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise OptionError(f"-n must be a positive int, got {n}", "n")
+    users = model.user_map_.ids
+
+    def chunks() -> Iterator[Tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        for start in range(0, users.size, chunk):
+            idx = np.arange(start, min(start + chunk, users.size))
+            top, scores = model.recommend_indices(idx, n, exclude_seen=exclude_seen)
+            yield users[idx], model._ids_of(top), scores
+
+    return chunks()
+
+
+def title_matches(model: Recommender, query: str) -> List[Tuple[Any, str]]:
+    """``[(raw item id, title)]`` of the items whose title contains ``query`` (case-insensitive),
+    in item order. :class:`CapabilityError` when the model has no titles, :class:`OptionError` for an
+    empty query."""
+    info = getattr(model, "item_info_", None)
+    if info is None or "title" not in info:
+        raise CapabilityError("this model file has no item titles (its data had none); use --item ID", "title")
+    q = query.strip().casefold()
+    if not q:
+        raise OptionError("--title is empty", "title")
+    ids = model.item_map_.ids
+    titles = info.get(ids, "title", default=None)
+    return [(raw, str(t)) for raw, t in zip(ids.tolist(), titles.tolist()) if t is not None and q in str(t).casefold()]
+
+
+def find_title(model: Recommender, query: str) -> Tuple[Any, str]:
+    """``(raw id, title)`` of the one item whose title contains ``query``, a title equal to the query
+    winning over longer ones; :class:`TitleSearchError` (with the ``matches``) otherwise."""
+    hits = title_matches(model, query)
+    q = query.strip().casefold()
+    exact = [h for h in hits if h[1].casefold() == q]
+    if len(exact) == 1:
+        return exact[0]
+    if len(hits) == 1:
+        return hits[0]
+    if not hits:
+        raise TitleSearchError(f"no item title contains {query!r}", query, hits)
+    shown = hits[:20]
+    width = max(len(str(raw)) for raw, _ in shown)
+    listing = "\n".join(f"  {str(raw):>{width}}  {title}" for raw, title in shown)
+    more = f"\n  ... and {len(hits) - len(shown)} more" if len(hits) > len(shown) else ""
+    raise TitleSearchError(f"{len(hits)} titles contain {query!r}; pick one with --item ID:\n{listing}{more}",
+                           query, hits)
+
+
+def _need_factors(model: Recommender, message: str) -> None:
+    if getattr(model, "item_factors_", None) is None:
+        raise CapabilityError(f"{type(model).__name__} has no item factors{message} (--model mf, als, ials)",
+                              "has_factors")
+
+
+def similar_items(model: Recommender, item: Any = None, *, title: Optional[str] = None, n: int = 10,
+                  metric: str = "cosine") -> Ranked:
+    """The ``n`` items closest to raw item id ``item`` (or to the one item found by ``title``, see
+    :func:`find_title`) in the model's factor space, by ``metric``. :class:`CapabilityError` for a
+    model without item factors, :class:`UnknownIdError` for an unknown item, :class:`OptionError` for
+    an unknown metric."""
+    _need_factors(model, "; similar items need a latent-factor model")
+    if title is not None:
+        item, found = find_title(model, title)
+    else:
+        _known(model, item, "item")
+        found = item_details(model.item_info_, [item]).get("title", [None])[0] if getattr(
+            model, "item_info_", None) is not None else None
+    try:
+        ids, scores = model.similar_items(item, n=n, metric=metric)
+    except TypeError as exc:
+        raise OptionError(str(exc), "metric") from None
+    columns, items = ranked_items(model, ids, scores, "similarity")
+    return Ranked({"item": item, "title": found or None, "metric": metric, "n": n}, "similarity", columns, items)
+
+
+def evaluate_model(model: Recommender, data: Ratings, k: int = 10,
+                   threshold: Optional[float] = None) -> Dict[str, Any]:
+    """``{"metrics": fastmf.evaluate(...), "unknown_users", "unknown_items"}``: the metrics of
+    ``model`` on test ratings ``data`` and how many of its users and items the model does not know
+    (answered with its fallback). The library's EvaluationWarnings are emitted as warnings."""
+    import numpy as np
+
+    import fastmf
+
+    scores = fastmf.evaluate(model, data, k=k, threshold=threshold)
+    return {"metrics": scores,
+            "unknown_users": int(np.count_nonzero(model.user_map_.to_index(data.user_map.ids, missing=-1) < 0)),
+            "unknown_items": int(np.count_nonzero(model.item_map_.to_index(data.item_map.ids, missing=-1) < 0))}
+
+
+def jsonable(obj: object) -> object:
+    """``obj`` (any result of this module) with NumPy scalars and arrays turned into Python values,
+    tuples into lists, dict keys into strings, dataclasses into dicts and non-finite floats into
+    None: what ``json.dumps(..., allow_nan=False)`` takes (strict JSON)."""
+    import dataclasses
+
+    import numpy as np
+
+    if isinstance(obj, dict):
+        return {str(k): jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return jsonable(obj.item())
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if obj is None or isinstance(obj, (bool, int, str)):
+        return obj
+    if isinstance(obj, np.dtype) or (isinstance(obj, type) and issubclass(obj, np.generic)):
+        return np.dtype(obj).name
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return jsonable(dataclasses.asdict(obj))
+    return str(obj)
+
+
+# ====================================================================== files and plots
+def check_destination(path: str, option: str) -> None:
+    """:class:`OptionError` before any work when an output file cannot be written at ``path``."""
+    folder = os.path.dirname(os.path.abspath(path))
+    if os.path.isdir(path):
+        raise OptionError(f"{option} {path}: is a folder; give a file name", option)
+    if not os.path.isdir(folder):
+        raise OptionError(f"{option} {path}: folder {folder} does not exist", option)
+
+
+def need_matplotlib() -> None:
+    """:class:`UserError` with the install hint when matplotlib is missing."""
+    from fastmf.plot import MISSING_MESSAGE
+
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise UserError(MISSING_MESSAGE) from None
+
+
+def _plot(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    from fastmf.errors import MatplotlibMissingError
+
+    try:
+        return fn(*args, **kwargs)
+    except MatplotlibMissingError as exc:
+        raise UserError(str(exc)) from None
+
+
+def check_plot(model: Recommender, factor_map: bool = False, curves: bool = False) -> None:
+    """:class:`CapabilityError` when ``model`` cannot be drawn as asked: a factor map needs item
+    factors, learning curves a training history."""
+    if factor_map:
+        _need_factors(model, " to map; use a latent-factor model")
+    if curves and not getattr(model, "history_", None):
+        raise CapabilityError(f"{type(model).__name__} has no training history to draw (learning curves "
+                              "come from iterative models: --model mf, als, ials)", "iterative")
+
+
+def draw_factor_map(model: Recommender, path: str, dims: Optional[Tuple[int, int]] = None,
+                    n_labels: int = 15) -> str:
+    """Draw the model's items on two dimensions of the factor space to ``path`` (see
+    :func:`fastmf.plot.factor_map`); returns ``path``."""
+    import fastmf.plot
+
+    check_plot(model, factor_map=True)
+    _plot(fastmf.plot.factor_map, model, path=path, dims=dims, n_labels=n_labels)
+    return path
+
+
+def draw_learning_curve(model: Recommender, path: str) -> str:
+    """Draw the model's learning curve (its ``history_``) to ``path``; returns ``path``."""
+    import fastmf.plot
+
+    check_plot(model, curves=True)
+    _plot(fastmf.plot.learning_curve, model, path=path)
+    return path
