@@ -266,11 +266,19 @@ def test_recommend_all_chunks_are_the_library_batch(mf):
     assert [len(c[0]) for c in chunks] == [25, 25, 10]
     np.testing.assert_array_equal(np.concatenate([c[0] for c in chunks]), users)
     np.testing.assert_array_equal(np.concatenate([c[1] for c in chunks]), ids)
-    # float32 factors: a chunk of other users may round its scores differently in the last bit
-    np.testing.assert_allclose(np.concatenate([c[2] for c in chunks]), scores, rtol=1e-6)
     (one,) = service.recommend_all(mf, 4)  # one chunk of every user: the library batch, exactly
     for got, want in zip(one, (users, ids, scores)):
         np.testing.assert_array_equal(got, want)
+    # chunked scores are exact where the library's scores do not depend on the batch: ranking="rating"
+    # (the engagement ranking's batch dependence is the known defect tests/contract marks xfail)
+    rated = mf.set_params(ranking="rating")
+    try:
+        users, ids, scores = rated.recommend_all(n=4)
+        chunks = list(service.recommend_all(rated, 4, chunk=25))
+        for j, want in enumerate((users, ids, scores)):
+            np.testing.assert_array_equal(np.concatenate([c[j] for c in chunks]), want)
+    finally:
+        mf.set_params(ranking="engagement")
     with pytest.raises(OptionError, match="-n must be a positive int, got 0"):
         service.recommend_all(mf, 0)  # checked at the call, before any chunk
 
