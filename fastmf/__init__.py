@@ -13,10 +13,9 @@ Names are imported on first use (PEP 562), so ``import fastmf`` stays fast for t
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
 
 from fastmf._version import __version__
+from fastmf._moved import lazy_getattr as _lazy_getattr
 from fastmf.models import registry as _registry
 
 # public name -> module that defines it
@@ -51,15 +50,7 @@ def openmp_enabled() -> bool:
     return _csr.openmp_enabled()
 
 
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-    elif name in _SUBMODULES:
-        value = importlib.import_module(f"fastmf.{name}")
-    else:
-        raise AttributeError(f"module 'fastmf' has no attribute {name!r}")
-    globals()[name] = value
-    return value
+__getattr__ = _lazy_getattr(__name__, globals(), _EXPORTS, _SUBMODULES)
 
 
 def __dir__() -> list[str]:

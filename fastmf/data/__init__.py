@@ -8,9 +8,7 @@ sets (:mod:`~fastmf.data.movielens`), splits (:mod:`~fastmf.data.split`) and syn
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from fastmf._moved import lazy_getattr
 from fastmf.data.ratings import (CSR, DUPLICATE_POLICIES, Description, IdMap, Ids, Metadata, Ratings,
                                  normalize_ids)
 from fastmf.errors import DuplicateRatingsWarning
@@ -23,12 +21,4 @@ _LAZY = {"read_ratings": "fastmf.data.readers", "load_movielens": "fastmf.data.m
 _SUBMODULES = ("ratings", "readers", "movielens", "split", "synthetic")
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-    elif name in _SUBMODULES:
-        value = importlib.import_module(f"fastmf.data.{name}")
-    else:
-        raise AttributeError(f"module 'fastmf.data' has no attribute {name!r}")
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, globals(), _LAZY, _SUBMODULES)
