@@ -653,7 +653,7 @@ def test_make_model_maps_options_to_parameters():
         "n_factors": 7, "n_epochs": 3, "lr": 0.02, "reg": 0.1, "n_threads": 1, "dtype": "float64",
         "random_state": 4, "init_std": 0.05, "shuffle": False, "n_blocks": None, "schedule": "shuffle"}
     b = cli.make_model("biases", {"epochs": 4, "reg": 2.0}, seed=4)  # seed: Biases has no random_state
-    assert type(b) is fastmf.Biases and (b.n_iter, b.reg) == (4, 2.0)
+    assert type(b) is fastmf.Biases and (b.n_epochs, b.reg) == (4, 2.0)
     assert type(cli.make_model("globalmean", {})) is fastmf.GlobalMean
     assert [cli.parse_value(t) for t in ("3", "-2.5", "True", "none", "abc", "1e-3")] == [3, -2.5, True, None, "abc", 0.001]
     with pytest.raises(cli.UserError, match="unknown model 'svd'"):
@@ -761,7 +761,7 @@ def test_ials_history_in_train_and_its_learning_curve(synth, tmp_path):
     ds = read_tsv(d / "train.tsv")
     tr, te = fastmf.split.random_split(ds, test_size=0.2, random_state=0)
     fit_part, val = fastmf.split.random_split(tr, test_size=0.1, random_state=0)
-    ref = fastmf.ImplicitALS(n_factors=8, n_iterations=4, random_state=0)
+    ref = fastmf.ImplicitALS(n_factors=8, n_epochs=4, random_state=0)
     ref.fit(fit_part, eval_set=val, eval_k=5, early_stopping_rounds=2)
     assert [h["eval_ndcg@5"] for h in out["history"]] == [h["eval_ndcg@5"] for h in ref.history_]
     assert out["best_epoch"] == ref.best_epoch_

@@ -38,8 +38,10 @@ selection, so the order is that of the unclipped scores.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
+import warnings
 from typing import TYPE_CHECKING, Any, Callable, Dict, Literal, Optional, Sequence, Tuple, TypeVar, Union
 
 import numpy as np
@@ -65,10 +67,25 @@ _R = TypeVar("_R", bound="Recommender")
 
 # Score blocks for recommend are cut so that one block holds about this many scores (bounded memory).
 _SCORE_BLOCK = 1 << 22
+#: the release that drops the old parameter names of ``_renamed_params``
+_RENAMES_REMOVED_IN = "0.4"
 
 
+def _accept_renamed(init):
+    """Wrap a model's ``__init__`` so that it also takes the old names of its renamed parameters
+    (keyword only, translated by :meth:`Recommender._new_param_names`). ``functools.wraps`` keeps
+    ``__wrapped__``, so ``inspect.signature`` (and :meth:`Recommender._param_names`, ``repr``) still
+    sees the signature with the new names only."""
+
+    @functools.wraps(init)
+    def __init__(self, *args, **kwargs):
+        init(self, *args, **type(self)._new_param_names(kwargs))
+
+    return __init__
 
 
+def _renamed_message(cls, old, new):
+    return f"{cls.__name__}: {old} is renamed {new}; {old} will be removed in fastmf {_RENAMES_REMOVED_IN}"
 
 
 class Recommender:
@@ -80,6 +97,45 @@ class Recommender:
     predicts_ratings = True
     #: recommend_new / fold_in need the new user's rating values (explicit-rating models)
     _new_user_needs_ratings = True
+
+    #: old parameter name -> new name. The constructor and ``set_params`` accept the old name with a
+    #: FutureWarning (both names at once: TypeError), ``get_params`` and ``repr`` show only the new
+    #: one, reading the old attribute warns and returns the new one, and persistence maps the old
+    #: names stored in older model files through it. Each model class declares its own.
+    _renamed_params: Dict[str, str] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls._renamed_params and "__init__" in cls.__dict__:
+            cls.__init__ = _accept_renamed(cls.__dict__["__init__"])  # type: ignore[method-assign]
+
+    @classmethod
+    def _new_param_names(cls, params):
+        """``params`` with the old names of :attr:`_renamed_params` replaced by the new ones (a
+        FutureWarning for each old name; TypeError when a parameter is given under both names)."""
+        renamed = cls._renamed_params
+        if not any(name in renamed for name in params):
+            return params
+        out = {}
+        for name, value in params.items():
+            new = renamed.get(name)
+            if new is None:
+                out[name] = value
+                continue
+            if new in params:
+                raise TypeError(f"{cls.__name__}: got both {name!r} and {new!r}; {name} is renamed {new}: "
+                                f"pass only {new}")
+            warnings.warn(_renamed_message(cls, name, new), FutureWarning, stacklevel=3)
+            out[new] = value
+        return out
+
+    def __getattr__(self, name: str) -> Any:
+        # only called when normal lookup fails: the old name of a renamed parameter reads the new one
+        new = type(self)._renamed_params.get(name)
+        if new is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        warnings.warn(_renamed_message(type(self), name, new), FutureWarning, stacklevel=2)
+        return getattr(self, new)
 
     # ------------------------------------------------------------------ parameters
     @classmethod
@@ -93,7 +149,9 @@ class Recommender:
         return {name: getattr(self, name) for name in self._param_names()}
 
     def set_params(self: _R, **params: Any) -> _R:
-        """Set constructor arguments; unknown names and invalid values raise ValueError."""
+        """Set constructor arguments; unknown names and invalid values raise ValueError. The old
+        name of a renamed parameter (``_renamed_params``) sets the new one, with a FutureWarning."""
+        params = self._new_param_names(params)
         valid = self._param_names()
         for name in params:
             if name not in valid:

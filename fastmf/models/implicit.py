@@ -44,8 +44,9 @@ class ImplicitALS(Recommender):
     Parameters
     ----------
     n_factors : int
-    n_iterations : int
-        Alternating sweeps (users, then items).
+    n_epochs : int
+        Alternating sweeps (users, then items). Formerly ``n_iterations`` (still accepted, with a
+        FutureWarning, until fastmf 0.4).
     reg : float
         :math:`\lambda` (scaled when ``reg_nu > 0``).
     alpha : float
@@ -53,8 +54,9 @@ class ImplicitALS(Recommender):
     scaling : {"linear", "log"}
     eps : float
         :math:`\varepsilon` of the log scaling.
-    solver : {"cg", "cholesky"}
-        ``"cg"`` (default): ``cg_steps`` conjugate-gradient steps per row, warm-started from the
+    linear_solver : {"cg", "cholesky"}
+        How each row's linear system is solved (formerly ``solver``, still accepted with a
+        FutureWarning until fastmf 0.4; the algorithm is always ALS). ``"cg"`` (default): ``cg_steps`` conjugate-gradient steps per row, warm-started from the
         previous sweep, never forming the k x k system (as in implicit's CPU solver, Takács et al.
         2011); ``"cholesky"``: the exact solve.
     cg_steps : int
@@ -99,14 +101,15 @@ class ImplicitALS(Recommender):
     predicts_ratings = False
     _new_user_needs_ratings = False
     _new_user_values = "strengths"
+    _renamed_params = {"n_iterations": "n_epochs", "solver": "linear_solver"}
     _constraints = {
         "n_factors": Interval("int", 1, 1 << 12),
-        "n_iterations": Interval("int", 0, None),
+        "n_epochs": Interval("int", 0, None),
         "reg": Interval("real", 0, None),
         "alpha": Interval("real", 0, None),
         "scaling": Options("linear", "log"),
         "eps": Interval("real", 0, None, closed="neither"),
-        "solver": Options("cg", "cholesky"),
+        "linear_solver": Options("cg", "cholesky"),
         "cg_steps": Interval("int", 1, 1 << 10),
         "reg_nu": Interval("real", 0, None),
         "reg_alpha0": Interval("real", 0, None),
@@ -117,18 +120,18 @@ class ImplicitALS(Recommender):
         "calculate_loss": Options(True, False),
     }
 
-    def __init__(self, n_factors: int = 64, n_iterations: int = 15, reg: float = 0.05, alpha: float = 5.0,
+    def __init__(self, n_factors: int = 64, n_epochs: int = 15, reg: float = 0.05, alpha: float = 5.0,
                  scaling: Literal["linear", "log"] = "linear", eps: float = 1.0,
-                 solver: Literal["cg", "cholesky"] = "cg", cg_steps: int = 3, reg_nu: float = 1.0,
+                 linear_solver: Literal["cg", "cholesky"] = "cg", cg_steps: int = 3, reg_nu: float = 1.0,
                  reg_alpha0: float = 1.0, dtype: FloatDType = "float32", random_state: SeedLike = None,
                  n_threads: Optional[int] = None, init_std: float = 0.01, calculate_loss: bool = True) -> None:
         self.n_factors = n_factors
-        self.n_iterations = n_iterations
+        self.n_epochs = n_epochs
         self.reg = reg
         self.alpha = alpha
         self.scaling = scaling
         self.eps = eps
-        self.solver = solver
+        self.linear_solver = linear_solver
         self.cg_steps = cg_steps
         self.reg_nu = reg_nu
         self.reg_alpha0 = reg_alpha0
@@ -201,20 +204,20 @@ class ImplicitALS(Recommender):
 
         def step(epoch):
             _als.ials_half_sweep(csr.indptr, csr.indices, csr_data, Y, X, gram=_als.gram(Y, n_threads),
-                                 solver=self.solver, cg_steps=self.cg_steps, **opts)
+                                 solver=self.linear_solver, cg_steps=self.cg_steps, **opts)
             _als.ials_half_sweep(csc.indptr, csc.indices, csc_data, X, Y, gram=_als.gram(X, n_threads),
-                                 solver=self.solver, cg_steps=self.cg_steps, **opts)
+                                 solver=self.linear_solver, cg_steps=self.cg_steps, **opts)
             if not self.calculate_loss:
                 return {}
             return {"train_loss": float(_als.ials_loss(csr.indptr, csr.indices, csr_data, X, Y, **opts))}
 
-        run_epochs(self, step, self.n_iterations, (X, Y), eval_set=eval_set, eval_metrics=eval_metrics,
+        run_epochs(self, step, self.n_epochs, (X, Y), eval_set=eval_set, eval_metrics=eval_metrics,
                    callbacks=callbacks, early_stopping_rounds=early_stopping_rounds, watched=watched,
                    progress=progress, divergence=lambda exc: f" (reg={self.reg}, alpha={self.alpha}): {exc}")
         return self
 
     def _resolved_n_epochs(self) -> int:
-        return self.n_iterations
+        return self.n_epochs
 
     def _kernel_options(self, n_threads):
         return dict(reg=self.reg, alpha=self.alpha, scaling=self.scaling, eps=self.eps,

@@ -47,7 +47,7 @@ class MatrixFactorization(Recommender):
 
     ``solver="als"`` alternates exact solves: every user's :math:`[b_u, p_u]` from the
     :math:`(k+1) \\times (k+1)` normal equations with the item side fixed, then every item's
-    (Cholesky, or a few warm-started conjugate-gradient steps with ``als_solver="cg"``). Each
+    (Cholesky, or a few warm-started conjugate-gradient steps with ``linear_solver="cg"``). Each
     half-sweep minimises the objective over one side, so it never increases.
 
     ``biased=False`` drops :math:`\\mu, b_u, b_i` (plain :math:`p_u^\\top q_i`, Funk's SVD).
@@ -102,11 +102,12 @@ class MatrixFactorization(Recommender):
     weighted : bool
         ALS only: True (default) scales a row's penalty by its rating count as in the objective
         above; False uses ``reg`` and ``reg_bias`` as plain constants per row.
-    als_solver : {"cholesky", "cg"}
+    linear_solver : {"cholesky", "cg"}
         ALS only: exact Cholesky solves, or ``cg_steps`` conjugate-gradient steps warm-started from
-        the previous sweep (cheaper for large k).
+        the previous sweep (cheaper for large k). Formerly ``als_solver`` (still accepted, with a
+        FutureWarning, until fastmf 0.4).
     cg_steps : int
-        Conjugate-gradient steps per row and sweep for ``als_solver="cg"``.
+        Conjugate-gradient steps per row and sweep for ``linear_solver="cg"``.
     ranking : {"engagement", "rating"}
         What :meth:`recommend` (and ``recommend_all``, ``recommend_new``, :func:`fastmf.evaluate`'s
         ranking metrics) ranks by; ``predict`` is the same either way. ``"engagement"`` (default):
@@ -182,6 +183,7 @@ class MatrixFactorization(Recommender):
     Netflix prize. AAIM 2008.
     """
 
+    _renamed_params = {"als_solver": "linear_solver"}
     _constraints = {
         "n_factors": Interval("int", 1, 1 << 16),
         "n_epochs": (Options(None), Interval("int", 0, None)),
@@ -198,7 +200,7 @@ class MatrixFactorization(Recommender):
         "n_blocks": (Options(None), Interval("int", 1, 1 << 12)),
         "shuffle": Options(True, False),
         "weighted": Options(True, False),
-        "als_solver": Options("cholesky", "cg"),
+        "linear_solver": Options("cholesky", "cg"),
         "cg_steps": Interval("int", 1, 1 << 10),
         "verbose": Options(True, False),
         "ranking": Options("engagement", "rating"),
@@ -214,7 +216,7 @@ class MatrixFactorization(Recommender):
                  n_threads: Optional[int] = None, init_std: float = 0.01, reg_bias: Optional[float] = 0.02,
                  schedule: Literal["blocked", "shuffle", "hogwild"] = "blocked",
                  n_blocks: Optional[int] = None, shuffle: bool = True, weighted: bool = True,
-                 als_solver: Literal["cholesky", "cg"] = "cholesky", cg_steps: int = 3, verbose: bool = False,
+                 linear_solver: Literal["cholesky", "cg"] = "cholesky", cg_steps: int = 3, verbose: bool = False,
                  ranking: Literal["engagement", "rating"] = "engagement", engagement_factors: int = 32,
                  engagement_iterations: int = 6, engagement_alpha: float = 5.0,
                  engagement_reg: float = 0.02) -> None:
@@ -233,7 +235,7 @@ class MatrixFactorization(Recommender):
         self.n_blocks = n_blocks
         self.shuffle = shuffle
         self.weighted = weighted
-        self.als_solver = als_solver
+        self.linear_solver = linear_solver
         self.cg_steps = cg_steps
         self.verbose = verbose
         self.ranking = ranking
@@ -381,7 +383,7 @@ class MatrixFactorization(Recommender):
         P, Q, bu, bi = self.user_factors_, self.item_factors_, self.user_bias_, self.item_bias_
         if not self.biased:
             bu = bi = None
-        common = dict(n_threads=n_threads, solver=self.als_solver, cg_steps=self.cg_steps)
+        common = dict(n_threads=n_threads, solver=self.linear_solver, cg_steps=self.cg_steps)
 
         def step(epoch):
             try:
