@@ -85,7 +85,8 @@ class ImplicitALS(Recommender):
     user_factors_, item_factors_ : ndarray
     history_ : list of dict
         One per sweep: ``epoch``, ``train_loss`` (the objective above, with ``calculate_loss``),
-        ``eval_ndcg@k``, ``eval_precision@k``, ``eval_recall@k`` (with an ``eval_set``), ``seconds``.
+        ``eval_ndcg@k``, ``eval_precision@k``, ``eval_recall@k`` (with an ``eval_set``), ``seconds``
+        (the schema of every iterative model: :mod:`fastmf.training.loop`).
         :meth:`history_frame` gives it as a pandas DataFrame.
     best_epoch_ : int
         Sweep (1-based) whose factors the model holds (the last, or the best with early stopping).

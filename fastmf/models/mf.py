@@ -169,8 +169,9 @@ class MatrixFactorization(Recommender):
         :math:`\\mu` (0 when ``biased=False``).
     history_ : list of dict
         One per epoch: ``epoch``, ``train_rmse`` (SGD: the running loss of the epoch, each error
-        measured just before its update; ALS: the training RMSE after the sweep), ``eval_rmse`` and ``eval_mae`` when an ``eval_set`` is given,
-        ``seconds``.
+        measured just before its update; ALS: the training RMSE after the sweep),
+        ``eval_<metric>`` for each of ``eval_metrics`` when an ``eval_set`` is given, ``seconds``
+        (the schema of every iterative model: :mod:`fastmf.training.loop`).
     best_epoch_ : int
         Epoch (1-based) whose parameters the model holds (the last, or the best with early stopping).
 
