@@ -21,9 +21,11 @@ default) raises :class:`KeyError` naming the first unknown id (and its position 
 * ``recommend``: an unknown user gets the model's ranking for unknown users (item popularity; for
   rating models popularity-weighted ratings, see each model); unknown ids in ``items`` /
   ``exclude_items`` are left out;
-* ``recommend_new`` / ``fold_in`` / ``partial_fit_users``: unknown items are ignored (a model cannot
-  add items without refitting); ``partial_fit_users`` always raises for an unknown user (there is no
-  row to update: use ``recommend_new`` / ``fold_in``);
+* ``recommend_new`` / ``fold_in`` / ``partial_fit_users``: unknown items are ignored;
+  ``partial_fit_users`` always raises for an unknown user (there is no row to update: use
+  ``recommend_new`` / ``fold_in``);
+* ``partial_fit_items`` (factor models): unknown users are ignored; an unknown item is not an
+  error but a new item, added to the model;
 * ``similar_items`` / ``similar_users``: an unknown id gets an empty row (ids -1 or "", scores -inf);
 * ``describe_items``: an unknown id gets None values.
 
@@ -270,12 +272,7 @@ class Recommender:
         self._check_fitted()
         _check_unknown(unknown)
         scalar = np.ndim(users) == 0 and np.ndim(items) == 0
-        u_raw = np.atleast_1d(np.asarray(users))
-        i_raw = np.atleast_1d(np.asarray(items))
-        if u_raw.ndim != 1 or i_raw.ndim != 1:
-            raise ValueError("users and items must be scalars or 1-D arrays")
-        if u_raw.shape != i_raw.shape:
-            raise ValueError(f"users and items differ in length: {u_raw.shape[0]} != {i_raw.shape[0]}")
+        u_raw, i_raw = _aligned_ids(users, items, ("users", "items"))
         u = self._to_index(self.user_map_, users if scalar else u_raw, unknown, "user")
         i = self._to_index(self.item_map_, items if scalar else i_raw, unknown, "item")
         u = np.atleast_1d(np.asarray(u, dtype=np.int64))
@@ -496,19 +493,7 @@ class Recommender:
         items = np.atleast_1d(np.asarray(items))
         if items.ndim != 1:
             raise ValueError(f"items must be a raw id or a 1-D array of raw ids, got shape {items.shape}")
-        if ratings is None:
-            if self._new_user_needs_ratings:
-                raise ValueError(f"{type(self).__name__} predicts ratings: recommend_new/fold_in need "
-                                 "the new user's ratings")
-            values = np.ones(items.size)
-        else:
-            values = np.atleast_1d(np.asarray(ratings, dtype=np.float64))
-            if values.shape != items.shape:
-                raise ValueError(f"items and ratings differ in length: {items.size} != {values.size}")
-            bad = first_true(~np.isfinite(values))
-            if bad >= 0:
-                raise ValueError(f"ratings[{bad}] = {values[bad]} is not finite")
-            self._check_new_values(values)
+        values = self._interaction_values(ratings, items.size, "recommend_new/fold_in need the new user's ratings")
         idx = np.asarray(self._to_index(self.item_map_, items, unknown, "item"), dtype=np.int64)
         known = idx >= 0
         idx, values = idx[known], values[known]
@@ -516,6 +501,23 @@ class Recommender:
         _, last = np.unique(idx[::-1], return_index=True)
         keep = np.sort(idx.size - 1 - last)
         return idx[keep], values[keep]
+
+    def _interaction_values(self, ratings, n, needed):
+        """The values of ``n`` interactions as float64 (all 1 when ``ratings`` is None, which only
+        models without rating values accept: ValueError "<Model> predicts ratings: <needed>"),
+        checked for length, finiteness and by :meth:`_check_new_values`."""
+        if ratings is None:
+            if self._new_user_needs_ratings:
+                raise ValueError(f"{type(self).__name__} predicts ratings: {needed}")
+            return np.ones(n)
+        values = np.atleast_1d(np.asarray(ratings, dtype=np.float64))
+        if values.shape != (n,):
+            raise ValueError(f"items and ratings differ in length: {n} != {values.size}")
+        bad = first_true(~np.isfinite(values))
+        if bad >= 0:
+            raise ValueError(f"ratings[{bad}] = {values[bad]} is not finite")
+        self._check_new_values(values)
+        return values
 
     def _check_new_values(self, values):
         if self._new_user_values == "strengths":
@@ -569,49 +571,22 @@ class Recommender:
 
     def similar_items(self, item: Ids, n: int = 10, metric: str = "cosine",
                       unknown: Unknown = "raise") -> Tuple[np.ndarray, np.ndarray]:
-        """The ``n`` items most similar to a raw item id by their learned factors (1-D ids, scores),
-        or to each of an array of ids (2-D, batched; bit-identical to single calls). The item itself
-        is excluded; unknown ids raise KeyError, or get an empty row (ids -1 or "", scores -inf)
-        with ``unknown="fallback"``; rows short of ``n`` are padded the same way. Best first, equal
-        scores by item index. ``metric``: "cosine" (0 for a zero vector),
-        "dot", "euclidean" (:math:`1/(1+\\lVert q_i-q_j\\rVert)`) or "pearson"; formulas in
-        :func:`fastmf.similarity.similarity`. Biases are not part of the vectors."""
-        return self._similar(item, n, metric, "item", unknown)
+        """The items most similar to ``item`` by learned factors: see
+        :meth:`fastmf.models.factor.FactorModel.similar_items`. A model without factors raises
+        TypeError."""
+        return self._no_factors("item")
 
     def similar_users(self, user: Ids, n: int = 10, metric: str = "cosine",
                       unknown: Unknown = "raise") -> Tuple[np.ndarray, np.ndarray]:
-        """:meth:`similar_items` for users: the ``n`` users closest to a raw user id (or to each of
-        an array of them) by their learned factors, the user itself excluded."""
-        return self._similar(user, n, metric, "user", unknown)
+        """The users most similar to ``user`` by learned factors: see
+        :meth:`fastmf.models.factor.FactorModel.similar_users`. A model without factors raises
+        TypeError."""
+        return self._no_factors("user")
 
-    def _similar(self, raw, n, metric, kind, unknown="raise"):
-        from fastmf.similarity import check_metric, top_similar
-
+    def _no_factors(self, kind):
         self._check_fitted()
-        _check_unknown(unknown)
-        n = _check_n(n)
-        check_metric(metric)
-        factors = getattr(self, f"{kind}_factors_", None)
-        if factors is None:
-            raise TypeError(f"{type(self).__name__} has no {kind} factors; similar_{kind}s needs a "
-                            "latent-factor model such as MatrixFactorization")
-        id_map = self.item_map_ if kind == "item" else self.user_map_
-        scalar = np.ndim(raw) == 0
-        ids = np.atleast_1d(np.asarray(raw))
-        if ids.ndim != 1:
-            raise ValueError(f"{kind} must be a raw id or a 1-D array of raw ids, got shape {ids.shape}")
-        idx = np.atleast_1d(np.asarray(self._to_index(id_map, raw if scalar else ids, unknown, kind),
-                                       dtype=np.int64))
-        known = idx >= 0
-        top = np.full((idx.size, n), -1, dtype=np.int64)
-        scores = np.full((idx.size, n), -np.inf, dtype=np.float64)
-        if known.any():
-            # the factors are finite after fit (divergence raises), so the scan for NaN is skipped
-            t, s = top_similar(factors[idx[known]], factors, n, metric, exclude=idx[known],
-                               check_finite=False)
-            top[known], scores[known] = t, s
-        out = _raw_ids(id_map, top)
-        return (out[0], scores[0]) if scalar else (out, scores)
+        raise TypeError(f"{type(self).__name__} has no {kind} factors; similar_{kind}s needs a "
+                        "latent-factor model such as MatrixFactorization")
 
 
 def topn_rows(scores: np.ndarray, n: int) -> Tuple[np.ndarray, np.ndarray]:
@@ -651,6 +626,17 @@ def _raw_ids(id_map, idx):
         out = out.copy()
         out[pad] = "" if ids.dtype.kind == "U" else -1
     return out
+
+
+def _aligned_ids(first, second, names):
+    """Two raw-id arguments (scalars or 1-D arrays of one length) as 1-D arrays; ValueError naming
+    them otherwise."""
+    a, b = np.atleast_1d(np.asarray(first)), np.atleast_1d(np.asarray(second))
+    if a.ndim != 1 or b.ndim != 1:
+        raise ValueError(f"{names[0]} and {names[1]} must be scalars or 1-D arrays")
+    if a.shape != b.shape:
+        raise ValueError(f"{names[0]} and {names[1]} differ in length: {a.shape[0]} != {b.shape[0]}")
+    return a, b
 
 
 def _check_unknown(unknown):

@@ -8,16 +8,18 @@ import numpy as np
 
 from fastmf._validation import (FloatDType, Interval, Options, RandomState, SeedLike, check_random_state,
                                 resolve_n_threads)
-from fastmf.models.base import Callback, Ids, Recommender, Unknown
+from fastmf.models.base import Callback, Ids, Unknown
+from fastmf.models.factor import FactorModel, RowSolver
 from fastmf.data.ratings import Ratings
 
 if TYPE_CHECKING:  # pragma: no cover - scipy is optional
     import scipy.sparse
+    from fastmf.models.base import Recommender  # noqa: F401 (named by the Callback hint)
 
 __all__ = ["ImplicitALS"]
 
 
-class ImplicitALS(Recommender):
+class ImplicitALS(FactorModel):
     r"""Matrix factorization of implicit feedback (clicks, plays, purchases) by alternating least
     squares, after Hu, Koren & Volinsky (2008).
 
@@ -224,21 +226,6 @@ class ImplicitALS(Recommender):
         return dict(reg=self.reg, alpha=self.alpha, scaling=self.scaling, eps=self.eps,
                     reg_nu=self.reg_nu, reg_alpha0=self.reg_alpha0, n_threads=n_threads)
 
-    # ------------------------------------------------------------------ scoring
-    def _predict_pairs(self, u, i):
-        pred = np.zeros(u.shape, dtype=np.float64)
-        both = (u >= 0) & (i >= 0)
-        if both.any():
-            pred[both] = np.einsum("ij,ij->i", self.user_factors_[u[both]], self.item_factors_[i[both]],
-                                   dtype=np.float64)
-        return pred
-
-    def _score_users(self, u):
-        return (self.user_factors_[u] @ self.item_factors_.T).astype(np.float64, copy=False)
-
-    def _factor_scores(self):
-        return self.user_factors_, self.item_factors_, None, None
-
     # ------------------------------------------------------------------ fold-in
     def fold_in(self, items: Ids, values: Optional[Sequence[float]] = None,
                 unknown: Unknown = "raise") -> np.ndarray:
@@ -246,22 +233,29 @@ class ImplicitALS(Recommender):
         item factors: the exact (Cholesky) row solve of a user half-sweep, no retraining. Items
         unknown to the model raise KeyError, or are ignored with ``unknown="fallback"``. Returns
         the factor vector (model dtype)."""
-        self._check_fitted()
-        idx, vals = self._new_user(items, values, unknown)
-        return self._fold_in_indices(idx, vals)
+        return self._fold_in(items, values, unknown)[0]
 
-    def _fold_in_indices(self, idx, vals):
+    def _row_solver(self, side: str) -> RowSolver:
+        """One row of ``side`` from its interactions, the other side fixed: the exact (Cholesky)
+        row of a half-sweep, the fixed side's Gram matrix computed once per solver (the item
+        side's cached across fold-ins)."""
         from fastmf import _als
 
-        dtype = self.item_factors_.dtype
-        order = np.argsort(idx, kind="stable")
-        indptr = np.array([0, idx.size], dtype=np.int64)
-        x = np.zeros((1, self.n_factors), dtype=dtype)
-        if idx.size:
-            _als.ials_half_sweep(indptr, idx[order].astype(np.int32), vals[order].astype(dtype),
-                                 self.item_factors_, x, gram=self._item_gram(), solver="cholesky",
-                                 **self._kernel_options(1))
-        return x[0]
+        fixed = self.item_factors_ if side == "user" else self.user_factors_
+        gram = self._item_gram() if side == "user" else _als.gram(fixed)
+        dtype = fixed.dtype
+        opts = self._kernel_options(1)
+
+        def solve(idx, vals):
+            order = np.argsort(idx, kind="stable")
+            x = np.zeros((1, self.n_factors), dtype=dtype)
+            if idx.size:
+                _als.ials_half_sweep(np.array([0, idx.size], dtype=np.int64), idx[order].astype(np.int32),
+                                     vals[order].astype(dtype), fixed, x, gram=gram, solver="cholesky",
+                                     **opts)
+            return x[0], 0.0
+
+        return solve
 
     def _item_gram(self):
         from fastmf import _als
@@ -271,28 +265,3 @@ class ImplicitALS(Recommender):
             cached = (self.item_factors_, _als.gram(self.item_factors_))
             self._gram_cache = cached
         return cached[1]
-
-    def _new_user_scores(self, idx, values):
-        x = self._fold_in_indices(idx, values).astype(np.float64)
-        return self.item_factors_.astype(np.float64) @ x
-
-    def partial_fit_users(self, ratings: Ratings, unknown: Unknown = "raise") -> ImplicitALS:
-        """Re-solve the factors of the users in ``ratings`` (their interactions there are taken as
-        all of theirs) against the fixed item factors; other users and the items are unchanged.
-        Unknown users raise KeyError; unknown items too, or are ignored with ``unknown="fallback"``."""
-        self._check_fitted()
-        if unknown not in ("raise", "fallback"):
-            raise ValueError(f"unknown must be 'raise' or 'fallback', got {unknown!r}")
-        if not isinstance(ratings, Ratings):
-            raise TypeError(f"ratings must be a fastmf.Ratings, got {type(ratings).__name__}")
-        users, items, values, _ = ratings.to_arrays()
-        u = np.asarray(self.user_map_.to_index(users, missing="raise", name="user"), dtype=np.int64)
-        i = np.asarray(self._to_index(self.item_map_, items, unknown, "item"), dtype=np.int64)
-        self._check_new_values(values.astype(np.float64))
-        order = np.argsort(u, kind="stable")
-        u, i, values = u[order], i[order], values.astype(np.float64)[order]
-        starts = np.flatnonzero(np.r_[True, u[1:] != u[:-1]])
-        for a, b in zip(starts, np.r_[starts[1:], u.size]):
-            keep = i[a:b] >= 0
-            self.user_factors_[u[a]] = self._fold_in_indices(i[a:b][keep], values[a:b][keep])
-        return self
