@@ -194,6 +194,8 @@ def test_partial_fit_items_checks_its_input(data):
         m.partial_fit_items([NEW], [0], [9.0])
     with pytest.raises(ValueError, match="unknown must be"):
         m.partial_fit_items([NEW], [0], [4.0], unknown="skip")
+    with pytest.raises(ValueError, match="new item ids must be integers"):
+        m.partial_fit_items(["x"], [0], [4.0])
     assert NEW not in m.item_map_.ids.tolist()
     ials = fastmf.ImplicitALS(n_factors=3, n_epochs=1, random_state=0).fit(data)
     ials.partial_fit_items([NEW, NEW], [0, 1])  # implicit: strengths default to 1

@@ -23,9 +23,10 @@ A subclass supplies the hooks:
 ``_extra_row_solver(side)`` (optional)
     None, or a function ``update(row, idx)`` re-solving extra per-row state after the factors
     (MatrixFactorization: its engagement model);
-``_per_item_state`` (class attribute)
+``_per_item_state``, ``_item_side_caches`` (class attributes)
     the per-item arrays ``partial_fit_items`` grows for new items (``item_factors_`` and, for
-    MatrixFactorization, ``item_bias_``, ``item_engagement_``).
+    MatrixFactorization, ``item_bias_``, ``item_engagement_``), and the cached item-side Gram
+    matrices it invalidates.
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ from typing import Any, Callable, Optional, Sequence, Tuple, TypeVar
 
 import numpy as np
 
-from fastmf.data.ratings import IdMap, Ids, Ratings
+from fastmf._validation import show
+from fastmf.data.ratings import IdMap, Ids, Ratings, normalize_ids
 from fastmf.models.base import Recommender, Unknown, _aligned_ids, _check_n, _check_unknown, _raw_ids
 
 __all__ = ["FactorModel"]
@@ -49,6 +51,9 @@ class FactorModel(Recommender):
 
     #: per-item arrays that partial_fit_items grows (zero rows) for new items, when present
     _per_item_state: Tuple[str, ...] = ("item_factors_",)
+    #: attributes caching something computed from the item rows (Gram matrices), dropped by
+    #: partial_fit_items
+    _item_side_caches: Tuple[str, ...] = ()
 
     # ------------------------------------------------------------------ hooks
     def _row_solver(self, side: str) -> RowSolver:  # pragma: no cover - abstract
@@ -167,7 +172,7 @@ class FactorModel(Recommender):
         _, last = np.unique(key[::-1], return_index=True)
         keep = np.sort(key.size - 1 - last)
         self._solve_rows("item", i[keep], u[keep], values[keep])
-        for stale in ("_gram_cache", "_engagement_gram"):  # cached Gram matrices of the item side
+        for stale in self._item_side_caches:  # computed from item rows that have just changed
             self.__dict__.pop(stale, None)
         return self
 
@@ -200,12 +205,17 @@ class FactorModel(Recommender):
         """Add the raw ids ``item_raw[new]`` as new items (``i`` becomes their new indices, in place):
         grow the id map, the per-item arrays and counts, and record their pairs with known users
         (``u >= 0``) among the seen items."""
-        uniq, first = np.unique(item_raw[new], return_index=True)
+        fresh = normalize_ids(item_raw[new], "items")
+        if (fresh.dtype.kind == "U") != self.item_map_.is_string:
+            kind = "strings" if self.item_map_.is_string else "integers"
+            raise ValueError(f"new item ids must be {kind}, as the model's item ids are; got "
+                             f"{show(fresh[0])}")
+        uniq, first = np.unique(fresh, return_index=True)
         ids = uniq[np.argsort(first, kind="stable")]  # order of first appearance
         n_old, n_new = self.n_items_, ids.size
         self.item_map_ = IdMap(np.concatenate([self.item_map_.ids, ids]))
         self.n_items_ = n_old + n_new
-        i[new] = self.item_map_.to_index(item_raw[new], name="item")
+        i[new] = self.item_map_.to_index(fresh, name="item")
         for name in self._per_item_state:
             arr = self.__dict__.get(name)
             if arr is not None:

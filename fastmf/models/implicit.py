@@ -235,6 +235,8 @@ class ImplicitALS(FactorModel):
         the factor vector (model dtype)."""
         return self._fold_in(items, values, unknown)[0]
 
+    _item_side_caches = ("_gram_cache",)
+
     def _row_solver(self, side: str) -> RowSolver:
         """One row of ``side`` from its interactions, the other side fixed: the exact (Cholesky)
         row of a half-sweep, the fixed side's Gram matrix computed once per solver (the item

@@ -535,6 +535,7 @@ class MatrixFactorization(FactorModel):
         return self._fold_in(items, ratings, unknown)
 
     _per_item_state = ("item_factors_", "item_bias_", "item_engagement_")
+    _item_side_caches = ("_engagement_gram",)
 
     def _biases(self):
         if self.biased:
