@@ -20,12 +20,10 @@ positional arguments) are ``fastmf.reference.als_half_sweep``, ``ials_half_sweep
 ``ials_objective``; with ``solver="cholesky"`` the kernels compute the same numbers up to rounding.
 """
 
-import math
-import operator
 
 import numpy as np
 
-from fastmf._validation import check_kernel_array
+from fastmf._validation import check_int, check_kernel_array, check_option, check_real
 
 from libc.stdint cimport int32_t, int64_t
 from fastmf._common cimport (fastmf_status, fastmf_error, floating, error_type, unexpected,
@@ -127,39 +125,6 @@ def _float_dtype(x, name, what):
         got = x.dtype if isinstance(x, np.ndarray) else type(x).__name__
         raise ValueError(f"{what}{name} must be a float32 or float64 numpy.ndarray, got {got}")
     return x.dtype
-
-
-def _real(x, name, what, low=None, low_open=False):
-    """x as a finite float (>= low, or > low when low_open), else ValueError."""
-    if isinstance(x, (bool, np.bool_, str, bytes)):
-        raise ValueError(f"{what}{name} must be a finite number, got {x!r}")
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        raise ValueError(f"{what}{name} must be a finite number, got {x!r}") from None
-    if not math.isfinite(v):
-        raise ValueError(f"{what}{name} must be a finite number, got {x!r}")
-    if low is not None and (v < low or (low_open and v == low)):
-        raise ValueError(f"{what}{name} must be {'>' if low_open else '>='} {low}, got {x!r}")
-    return v
-
-
-def _int(x, name, what, low, high):
-    if isinstance(x, (bool, np.bool_)):
-        raise ValueError(f"{what}{name} must be an int in [{low}, {high}], got {x!r}")
-    try:
-        v = operator.index(x)
-    except TypeError:
-        raise ValueError(f"{what}{name} must be an int in [{low}, {high}], got {x!r}") from None
-    if not low <= v <= high:
-        raise ValueError(f"{what}{name} must be an int in [{low}, {high}], got {v}")
-    return v
-
-
-def _option(x, name, options, what):
-    if not isinstance(x, str) or x not in options:
-        raise ValueError(f"{what}{name} must be one of {', '.join(map(repr, options))}, got {x!r}")
-    return options[x]
 
 
 def _check_csr(indptr, indices, data, n_rows, dt, what):
@@ -413,14 +378,14 @@ def als_half_sweep(indptr, indices, data, fixed_factors, fixed_bias, factors, bi
     p.n_fixed = fixed_factors.shape[0]
     p.n_factors = factors.shape[1]
     p.nnz = indices.shape[0]
-    p.mu = _real(mu, "mu", what) if biased else 0.0
-    p.reg = _real(reg, "reg", what, 0.0)
-    p.reg_bias = p.reg if reg_bias is None else _real(reg_bias, "reg_bias", what, 0.0)
+    p.mu = check_real(mu, "mu", what=what) if biased else 0.0
+    p.reg = check_real(reg, "reg", 0.0, what=what)
+    p.reg_bias = p.reg if reg_bias is None else check_real(reg_bias, "reg_bias", 0.0, what=what)
     p.weighted = 1 if weighted else 0
     p.biased = 1 if biased else 0
-    p.solver = _option(solver, "solver", SOLVERS, what)
-    p.cg_steps = _int(cg_steps, "cg_steps", what, 1, MAX_CG_STEPS)
-    p.n_threads = _int(n_threads, "n_threads", what, 1, MAX_THREADS)
+    p.solver = check_option(solver, "solver", SOLVERS, what=what)
+    p.cg_steps = check_int(cg_steps, "cg_steps", 1, MAX_CG_STEPS, what=what)
+    p.n_threads = check_int(n_threads, "n_threads", 1, MAX_THREADS, what=what)
     cdef fastmf_error err
     cdef fastmf_status st
     if dt == np.float32:
@@ -444,7 +409,7 @@ def gram(Y, n_threads=1):
     _array(Y, "Y", dt, 2, what=what)
     if Y.shape[1] < 1:
         raise ValueError(f"{what}Y needs at least one column, got shape {Y.shape}")
-    nt = _int(n_threads, "n_threads", what, 1, MAX_THREADS)
+    nt = check_int(n_threads, "n_threads", 1, MAX_THREADS, what=what)
     G = np.empty((Y.shape[1], Y.shape[1]), dtype=np.float64)
     cdef fastmf_status st
     if dt == np.float32:
@@ -475,13 +440,13 @@ cdef _ials_params(fastmf_ials_params *p, indptr, indices, data, fixed, rows, fix
     p.n_fixed = fixed.shape[0]
     p.n_factors = k
     p.nnz = indices.shape[0]
-    p.reg = _real(reg, "reg", what, 0.0)
-    p.alpha = _real(alpha, "alpha", what, 0.0)
-    p.scaling = _option(scaling, "scaling", SCALINGS, what)
-    p.eps = _real(eps, "eps", what, 0.0, low_open=True)
-    p.reg_nu = _real(reg_nu, "reg_nu", what, 0.0)
-    p.reg_alpha0 = _real(reg_alpha0, "reg_alpha0", what, 0.0)
-    p.n_threads = _int(n_threads, "n_threads", what, 1, MAX_THREADS)
+    p.reg = check_real(reg, "reg", 0.0, what=what)
+    p.alpha = check_real(alpha, "alpha", 0.0, what=what)
+    p.scaling = check_option(scaling, "scaling", SCALINGS, what=what)
+    p.eps = check_real(eps, "eps", 0.0, low_open=True, what=what)
+    p.reg_nu = check_real(reg_nu, "reg_nu", 0.0, what=what)
+    p.reg_alpha0 = check_real(reg_alpha0, "reg_alpha0", 0.0, what=what)
+    p.n_threads = check_int(n_threads, "n_threads", 1, MAX_THREADS, what=what)
     return dt
 
 
@@ -528,8 +493,8 @@ def ials_half_sweep(indptr, indices, data, fixed_factors, factors, reg, alpha, s
                       reg, alpha, scaling, eps, reg_nu, reg_alpha0, n_threads, gram, what)
     _no_overlap([(factors, fixed_factors, "factors and fixed_factors"),
                  (factors, gram, "factors and gram")], what)
-    p.solver = _option(solver, "solver", SOLVERS, what)
-    p.cg_steps = _int(cg_steps, "cg_steps", what, 1, MAX_CG_STEPS)
+    p.solver = check_option(solver, "solver", SOLVERS, what=what)
+    p.cg_steps = check_int(cg_steps, "cg_steps", 1, MAX_CG_STEPS, what=what)
     cdef fastmf_error err
     cdef fastmf_status st
     if dt == np.float32:

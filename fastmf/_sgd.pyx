@@ -23,7 +23,7 @@ import operator
 
 import numpy as np
 
-from fastmf._validation import check_kernel_array, check_row_matrix, row_stride
+from fastmf._validation import check_int, check_kernel_array, check_row_matrix, row_stride
 
 from libc.stdint cimport int32_t, int64_t, uint64_t, uintptr_t
 from fastmf._common cimport (fastmf_status, fastmf_error, floating, error_type, unexpected,
@@ -132,35 +132,13 @@ def aligned_factors(n_rows, n_factors, dtype):
     dt = np.dtype(dtype)
     if dt not in (np.float32, np.float64):
         raise ValueError(f"dtype must be float32 or float64, got {dt}")
-    n_rows, n_factors = operator.index(n_rows), operator.index(n_factors)
-    if n_rows < 0 or n_factors < 0:
-        raise ValueError(f"n_rows and n_factors must be >= 0, got {n_rows} and {n_factors}")
+    n_rows, n_factors = check_int(n_rows, "n_rows", 0), check_int(n_factors, "n_factors", 0)
     per_line = 64 // dt.itemsize
     ld = -(-n_factors // per_line) * per_line
     raw = np.zeros(n_rows * ld * dt.itemsize + 64, dtype=np.uint8)
     start = (-raw.ctypes.data) % 64
     buf = raw[start:start + n_rows * ld * dt.itemsize].view(dt).reshape(n_rows, ld)
     return buf[:, :n_factors]
-
-
-def _seed(x, name):
-    try:
-        v = operator.index(x)
-    except TypeError:
-        raise ValueError(f"{name} must be an int in [0, 2**64), got {x!r}") from None
-    if not 0 <= v < _U64:
-        raise ValueError(f"{name} must be an int in [0, 2**64), got {v}")
-    return v
-
-
-def _positive_int(x, name, high):
-    try:
-        v = operator.index(x)
-    except TypeError:
-        raise ValueError(f"{name} must be an int in [1, {high}], got {x!r}") from None
-    if not 1 <= v <= high:
-        raise ValueError(f"{name} must be an int in [1, {high}], got {v}")
-    return v
 
 
 def _check_problem(users, items, ratings, P, Q, bu, bi, biased):
@@ -305,7 +283,7 @@ def shuffle(order, seed, stream=0):
     from ``(seed, stream)``; e.g. ``stream = epoch``. Deterministic: same input, seed, stream -> same
     output on every machine."""
     cdef int64_t[::1] o = _array(order, "order", np.int64, 1, writeable=True)
-    cdef uint64_t s = _seed(seed, "seed"), t = _seed(stream, "stream")
+    cdef uint64_t s = check_int(seed, "seed", 0, _U64 - 1), t = check_int(stream, "stream", 0, _U64 - 1)
     cdef int64_t n = o.shape[0]
     cdef int64_t *op = _i64(o)
     with nogil:
@@ -314,7 +292,7 @@ def shuffle(order, seed, stream=0):
 
 def permutation(n, seed, stream=0):
     """A random permutation of ``range(n)`` (int64): ``shuffle(np.arange(n), seed, stream)``."""
-    n = operator.index(n)
+    n = operator.index(n)  # message pinned by tests/test_sgd_kernel.py: "n must be >= 0"
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
     order = np.arange(n, dtype=np.int64)
@@ -326,10 +304,10 @@ def normals(n, seed, stream=0):
     """``n`` standard normal draws (float64) of the xoshiro256** stream seeded from ``(seed,
     stream)`` by Marsaglia's polar method (csrc/rng.h, the draws Gibbs sampling will use); NumPy
     twin: ``fastmf.reference.normals``. Deterministic on every machine up to the last bit of ``log``."""
-    n = operator.index(n)
+    n = operator.index(n)  # message pinned by tests/test_sgd_kernel.py: "n must be >= 0"
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
-    cdef uint64_t s = _seed(seed, "seed"), t = _seed(stream, "stream")
+    cdef uint64_t s = check_int(seed, "seed", 0, _U64 - 1), t = check_int(stream, "stream", 0, _U64 - 1)
     out = np.empty(n, dtype=np.float64)
     cdef double[::1] o = out
     cdef int64_t m = n
@@ -368,7 +346,7 @@ def sgd_epoch_hogwild(users, items, ratings, order, P, Q, bu, bi, mu, lr, reg, r
     reproducible for n_threads > 1; with n_threads=1 it equals ``sgd_epoch``."""
     cdef fastmf_sgd_problem pb
     _problem(&pb, users, items, ratings, P, Q, bu, bi, mu, lr, reg, reg_bias, biased)
-    cdef int nt = _positive_int(n_threads, "n_threads", 1 << 16)
+    cdef int nt = check_int(n_threads, "n_threads", 1, 1 << 16)
     cdef const int64_t[::1] o = _array(order, "order", np.int64, 1)
     cdef const int64_t *op = _ci64(o)
     cdef int64_t n = o.shape[0]
@@ -396,10 +374,8 @@ def make_block_plan(users, items, n_users, n_items, n_blocks):
     _array(items, "items", np.int32, 1)
     if users.shape[0] != items.shape[0]:
         raise ValueError(f"users and items must have one length, got {users.shape[0]} and {items.shape[0]}")
-    cdef int64_t nu = operator.index(n_users), ni = operator.index(n_items)
-    if nu < 0 or ni < 0:
-        raise ValueError(f"n_users and n_items must be >= 0, got {nu} and {ni}")
-    cdef int B = _positive_int(n_blocks, "n_blocks", MAX_BLOCKS)
+    cdef int64_t nu = check_int(n_users, "n_users", 0), ni = check_int(n_items, "n_items", 0)
+    cdef int B = check_int(n_blocks, "n_blocks", 1, MAX_BLOCKS)
     cdef int64_t nnz = users.shape[0]
     user_block = np.empty(nu, dtype=np.int32)
     item_block = np.empty(ni, dtype=np.int32)
@@ -430,7 +406,7 @@ def make_block_plan(users, items, n_users, n_items, n_blocks):
 def _check_plan(plan, int64_t nnz, int64_t n_users, int64_t n_items):
     if not isinstance(plan, BlockPlan):
         raise ValueError(f"plan must be the BlockPlan returned by make_block_plan, got {type(plan).__name__}")
-    B = _positive_int(plan.n_blocks, "plan.n_blocks", MAX_BLOCKS)
+    B = check_int(plan.n_blocks, "plan.n_blocks", 1, MAX_BLOCKS)
     block_ptr = _array(plan.block_ptr, "plan.block_ptr", np.int64, 1)
     _array(plan.block_order, "plan.block_order", np.int64, 1)
     _array(plan.user_block, "plan.user_block", np.int32, 1)
@@ -451,7 +427,7 @@ def step_group(n_blocks, b, s):
     """The item group paired with user group ``b`` in step ``s`` of the blocked schedule with
     ``n_blocks`` groups per side: ``b ^ s`` when ``n_blocks`` is a power of two (a thread that owns
     a range of user groups then keeps its item groups for several steps), else ``(b + s) % n_blocks``."""
-    B = _positive_int(n_blocks, "n_blocks", 1 << 16)
+    B = check_int(n_blocks, "n_blocks", 1, 1 << 16)
     if not 0 <= b < B or not 0 <= s < B:
         raise ValueError(f"b and s must lie in [0, {B}), got b={b}, s={s}")
     return fastmf_block_step_group(B, b, s)
@@ -464,7 +440,7 @@ def block_schedule(plan, seed, epoch):
     bi."""
     B = _check_plan(plan, plan.block_order.shape[0], plan.user_block.shape[0], plan.item_block.shape[0])
     work = np.empty_like(plan.block_order)
-    cdef uint64_t s = _seed(seed, "seed"), e = _seed(epoch, "epoch")
+    cdef uint64_t s = check_int(seed, "seed", 0, _U64 - 1), e = check_int(epoch, "epoch", 0, _U64 - 1)
     cdef const int64_t *bpp = _ci64(plan.block_ptr)
     cdef const int64_t *bop = _ci64(plan.block_order)
     cdef int64_t *wp = _i64(work)
@@ -493,8 +469,8 @@ def sgd_epoch_blocked(users, items, ratings, P, Q, bu, bi, mu, lr, reg, reg_bias
     cdef fastmf_sgd_problem pb
     _problem(&pb, users, items, ratings, P, Q, bu, bi, mu, lr, reg, reg_bias, biased)
     cdef int B = _check_plan(plan, pb.nnz, pb.n_users, pb.n_items)
-    cdef int nt = _positive_int(n_threads, "n_threads", 1 << 16)
-    cdef uint64_t s = _seed(seed, "seed"), e = _seed(epoch, "epoch")
+    cdef int nt = check_int(n_threads, "n_threads", 1, 1 << 16)
+    cdef uint64_t s = check_int(seed, "seed", 0, _U64 - 1), e = check_int(epoch, "epoch", 0, _U64 - 1)
     if work is None:
         work = np.empty(pb.nnz, dtype=np.int64)
     _array(work, "work", np.int64, 1, writeable=True)

@@ -12,7 +12,7 @@ from fastmf._common cimport (fastmf_status, fastmf_error, error_type, unexpected
                              FASTMF_ERR_INDEX)
 
 
-from fastmf._validation import check_kernel_array, check_row_matrix, row_stride
+from fastmf._validation import check_int, check_kernel_array, check_real, check_row_matrix, row_stride
 
 
 cdef extern from "sse.h":
@@ -83,6 +83,8 @@ def observed_sse(indptr, indices, data, P, Q, bu=None, bi=None, mu=0.0, n_thread
         raise ValueError("indptr must rise from 0 to len(data) with one entry per row of P, plus one")
     if (bu is None) != (bi is None):
         raise ValueError("give both biases or neither")
+    mu = check_real(mu, "mu")
+    n_threads = check_int(n_threads, "n_threads", 1, 1 << 16)
     if bu is not None:
         check_kernel_array(bu, "bu", dt, 1)
         check_kernel_array(bi, "bi", dt, 1)
@@ -91,9 +93,9 @@ def observed_sse(indptr, indices, data, P, Q, bu=None, bi=None, mu=0.0, n_thread
     out = np.empty(n_rows, dtype=np.float64)
     cdef fastmf_error err
     if dt == np.float32:
-        st = _call[float](data, indptr, indices, P, Q, bu, bi, float(mu), int(n_threads), out, ldp, ldq, &err)
+        st = _call[float](data, indptr, indices, P, Q, bu, bi, mu, n_threads, out, ldp, ldq, &err)
     else:
-        st = _call[double](data, indptr, indices, P, Q, bu, bi, float(mu), int(n_threads), out, ldp, ldq, &err)
+        st = _call[double](data, indptr, indices, P, Q, bu, bi, mu, n_threads, out, ldp, ldq, &err)
     if st == FASTMF_ERR_INDEX:
         raise error_type(st)(f"indices[{err.pos}] = {indices[err.pos]} is outside [0, {Q.shape[0]})")
     if st != FASTMF_OK:

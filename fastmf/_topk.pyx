@@ -17,11 +17,10 @@ Selection, for each output row ``r`` with user ``u = users[r]`` (NumPy equivalen
 where ``excluded[u] = excl_indices[excl_indptr[u]:excl_indptr[u + 1]]``.
 """
 
-import operator
 
 import numpy as np
 
-from fastmf._validation import check_kernel_array, check_row_matrix, row_stride
+from fastmf._validation import check_int, check_kernel_array, check_row_matrix, row_stride
 
 from libc.stdint cimport int32_t, int64_t, uint8_t, INT64_MAX
 from fastmf._common cimport (fastmf_status, FASTMF_OK, FASTMF_ERR_NOMEM, FASTMF_ERR_INDEX,
@@ -76,31 +75,6 @@ MAX_THREADS = 1 << 16
 
 
 # ------------------------------------------------------------------------------------ validation
-def _count(x, name):
-    """x as a Python int >= 0, else ValueError."""
-    if isinstance(x, (bool, np.bool_)):
-        raise ValueError(f"{name} must be an int >= 0, got {x!r}")
-    try:
-        v = operator.index(x)
-    except TypeError:
-        raise ValueError(f"{name} must be an int >= 0, got {x!r}") from None
-    if v < 0:
-        raise ValueError(f"{name} must be an int >= 0, got {v}")
-    return v
-
-
-def _threads(x):
-    if isinstance(x, (bool, np.bool_)):
-        raise ValueError(f"n_threads must be an int in [1, {MAX_THREADS}], got {x!r}")
-    try:
-        v = operator.index(x)
-    except TypeError:
-        raise ValueError(f"n_threads must be an int in [1, {MAX_THREADS}], got {x!r}") from None
-    if not 1 <= v <= MAX_THREADS:
-        raise ValueError(f"n_threads must be an int in [1, {MAX_THREADS}], got {v}")
-    return v
-
-
 _exact = check_kernel_array  # shared with the other kernel wrappers
 
 
@@ -275,8 +249,8 @@ def topk_rows(scores, n, users=None, excl_indptr=None, excl_indices=None, candid
                          + (str(scores.dtype) if isinstance(scores, np.ndarray) else type(scores).__name__))
     _exact(scores, "scores", scores.dtype, 2)
     cdef int64_t m = scores.shape[0], N = scores.shape[1]
-    cdef int64_t nn = _count(n, "n")
-    cdef int nt = _threads(n_threads)
+    cdef int64_t nn = check_int(n, "n", 0)
+    cdef int nt = check_int(n_threads, "n_threads", 1, MAX_THREADS)
     cdef _Spec s = _make_spec(m, N, nn, users, -1 if users is not None else m, excl_indptr,
                               excl_indices, candidates, nt, -1)
     users = s.users
@@ -355,8 +329,8 @@ def topk_factors(U, V, n, users=None, item_bias=None, user_offset=None, excl_ind
     if U.shape[1] != V.shape[1]:
         raise ValueError(f"U and V must have the same number of factors, got {U.shape[1]} and {V.shape[1]}")
     cdef int64_t nu = U.shape[0], N = V.shape[0], k = U.shape[1]
-    cdef int64_t nn = _count(n, "n")
-    cdef int nt = _threads(n_threads)
+    cdef int64_t nn = check_int(n, "n", 0)
+    cdef int nt = check_int(n_threads, "n_threads", 1, MAX_THREADS)
     cdef int64_t m = nu if users is None else np.asarray(users).reshape(-1).shape[0]
     cdef _Spec s = _make_spec(m, N, nn, users, nu, excl_indptr, excl_indices, candidates, nt, 0)
     users = s.users

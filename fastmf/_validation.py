@@ -7,7 +7,9 @@ Hyper-parameter constraints are data (a dict of name -> constraint), checked by 
 
 from __future__ import annotations
 
+import math
 import numbers
+import operator
 import os
 from typing import Literal, Type, Union
 
@@ -100,6 +102,50 @@ def check_params(owner, params, constraints):
         if not any(c.accepts(value) for c in alternatives):
             allowed = " or ".join(str(c) for c in alternatives)
             raise ValueError(f"{owner}: {name} must be {allowed}, got {value!r}")
+
+
+# ------------------------------------------------------------------ scalar arguments of the kernels
+# One validator per kind, shared by the Cython wrappers (fastmf/_*.pyx): each returns the value as the
+# Python type the C call takes, or raises ValueError "<what><name> must be <rule>, got <value>".
+# Bools are never numbers here (True is not an int of 1 thread, nor a regularisation of 1.0).
+
+def check_int(x, name, low=0, high=None, what=""):
+    """``x`` as a Python int in ``[low, high]`` (``high`` None: unbounded), else ValueError. Accepts
+    anything with ``__index__`` (Python and NumPy ints) except bools."""
+    rule = f"an int in [{low}, {high}]" if high is not None else f"an int >= {low}"
+    if isinstance(x, (bool, np.bool_)):
+        raise ValueError(f"{what}{name} must be {rule}, got {x!r}")
+    try:
+        v = operator.index(x)
+    except TypeError:
+        raise ValueError(f"{what}{name} must be {rule}, got {x!r}") from None
+    if v < low or (high is not None and v > high):
+        raise ValueError(f"{what}{name} must be {rule}, got {v}")
+    return v
+
+
+def check_real(x, name, low=None, low_open=False, what=""):
+    """``x`` as a finite Python float (``>= low``, or ``> low`` when ``low_open``), else ValueError.
+    Bools, strings and bytes are refused."""
+    if isinstance(x, (bool, np.bool_, str, bytes)):
+        raise ValueError(f"{what}{name} must be a finite number, got {x!r}")
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what}{name} must be a finite number, got {x!r}") from None
+    if not math.isfinite(v):
+        raise ValueError(f"{what}{name} must be a finite number, got {x!r}")
+    if low is not None and (v < low or (low_open and v == low)):
+        raise ValueError(f"{what}{name} must be {'>' if low_open else '>='} {low}, got {x!r}")
+    return v
+
+
+def check_option(x, name, options, what=""):
+    """``options[x]`` for a string ``x`` among the keys of the dict ``options`` (e.g. a name -> C
+    enum table), else ValueError listing them."""
+    if not isinstance(x, str) or x not in options:
+        raise ValueError(f"{what}{name} must be one of {', '.join(map(repr, options))}, got {x!r}")
+    return options[x]
 
 
 def check_random_state(random_state):

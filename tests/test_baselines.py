@@ -41,13 +41,13 @@ def biases_by_hand(ds, lam_u, lam_i, n_iter):
 
 def test_biases_match_hand_loop_and_decrease_objective():
     ds = toy()
-    m = fastmf.Biases(reg=0.5, reg_user=2.0, n_iter=7).fit(ds)
+    m = fastmf.Biases(reg=0.5, reg_user=2.0, n_epochs=7).fit(ds)
     mu, bu, bi = biases_by_hand(ds, 2.0, 0.5, 7)
     np.testing.assert_allclose(m.user_bias_, bu, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(m.item_bias_, bi, rtol=1e-12, atol=1e-12)
 
     def objective(n_iter):
-        mm = fastmf.Biases(reg=1.0, n_iter=n_iter).fit(ds)
+        mm = fastmf.Biases(reg=1.0, n_epochs=n_iter).fit(ds)
         e = ds.rating - mm.predict_indices(ds.user_index, ds.item_index, clip=False)
         return np.sum(e ** 2) + np.sum(mm.user_bias_ ** 2) + np.sum(mm.item_bias_ ** 2)
 
@@ -57,7 +57,7 @@ def test_biases_match_hand_loop_and_decrease_objective():
 
 def test_biases_with_zero_reg_fit_item_means_on_single_user_items():
     ds = Ratings.from_arrays([1, 1, 2], [1, 2, 2], [5, 1, 3])
-    m = fastmf.Biases(reg=0.0, n_iter=200).fit(ds)
+    m = fastmf.Biases(reg=0.0, n_epochs=200).fit(ds)
     e = ds.rating - m.predict_indices(ds.user_index, ds.item_index, clip=False)
     assert np.max(np.abs(e)) < 1e-6  # 3 ratings, 2 + 2 free parameters: an exact fit exists
 
@@ -73,7 +73,7 @@ def test_biases_unknown_policy_and_clipping():
         m.predict("zz", 1)
     with pytest.raises(KeyError, match="unknown item 99"):
         m.predict(["a"], [99], unknown="raise")
-    huge = fastmf.Biases(reg=0.0, n_iter=50).fit(Ratings.from_arrays([1, 2, 2], [1, 1, 2], [5, 1, 5]))
+    huge = fastmf.Biases(reg=0.0, n_epochs=50).fit(Ratings.from_arrays([1, 2, 2], [1, 1, 2], [5, 1, 5]))
     p = huge.predict([1, 1, 2, 2], [1, 2, 1, 2])
     assert p.min() >= 1 and p.max() <= 5
 
@@ -169,13 +169,13 @@ def test_topn_rows_equals_full_sort_with_ties():
 
 def test_params_and_validation():
     m = fastmf.Biases(reg=2.0)
-    assert m.get_params() == {"reg": 2.0, "reg_user": None, "reg_item": None, "n_iter": 15}
+    assert m.get_params() == {"reg": 2.0, "reg_user": None, "reg_item": None, "n_epochs": 15}
     assert repr(m) == "Biases(reg=2.0)"
-    assert m.set_params(n_iter=3) is m and m.n_iter == 3
+    assert m.set_params(n_epochs=3) is m and m.n_epochs == 3
     with pytest.raises(ValueError, match="unknown parameter 'lr'"):
         m.set_params(lr=0.1)
-    with pytest.raises(ValueError, match=r"Biases: n_iter must be an int in \[1, inf\), got 0"):
-        m.set_params(n_iter=0)
+    with pytest.raises(ValueError, match=r"Biases: n_epochs must be an int in \[1, inf\), got 0"):
+        m.set_params(n_epochs=0)
     with pytest.raises(ValueError, match=r"Biases: reg must be a finite number in \[0, inf\), got -1"):
         fastmf.Biases(reg=-1).fit(toy())
     with pytest.raises(ValueError, match="Popularity: by must be one of 'count', 'sum'"):

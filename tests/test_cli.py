@@ -732,7 +732,7 @@ def test_ials_history_in_train_and_its_learning_curve(synth, tmp_path):
     ds = read_tsv(d / "train.tsv")
     tr, te = fastmf.split.random_split(ds, test_size=0.2, random_state=0)
     fit_part, val = fastmf.split.random_split(tr, test_size=0.1, random_state=0)
-    ref = fastmf.ImplicitALS(n_factors=8, n_iterations=4, random_state=0)
+    ref = fastmf.ImplicitALS(n_factors=8, n_epochs=4, random_state=0)
     ref.fit(fit_part, eval_set=val, eval_k=5, early_stopping_rounds=2)
     assert [h["eval_ndcg@5"] for h in out["history"]] == [h["eval_ndcg@5"] for h in ref.history_]
     assert out["best_epoch"] == ref.best_epoch_

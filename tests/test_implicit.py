@@ -34,14 +34,14 @@ def reference_fit(ds, kw, n):
 @pytest.mark.parametrize("scaling, reg_nu", [("linear", 0.0), ("log", 0.0), ("linear", 0.5)])
 def test_cholesky_fit_equals_reference(clicks, scaling, reg_nu):
     kw = dict(n_factors=6, reg=0.5, alpha=5.0, scaling=scaling, reg_nu=reg_nu, random_state=1)
-    m = fastmf.ImplicitALS(n_iterations=3, solver="cholesky", dtype="float64", **kw).fit(clicks)
+    m = fastmf.ImplicitALS(n_epochs=3, linear_solver="cholesky", dtype="float64", **kw).fit(clicks)
     X, Y = reference_fit(clicks, kw, 3)
     np.testing.assert_allclose(m.user_factors_, X, rtol=1e-8, atol=1e-10)
     np.testing.assert_allclose(m.item_factors_, Y, rtol=1e-8, atol=1e-10)
 
 
 def test_loss_never_increases_and_matches_reference(clicks):
-    m = fastmf.ImplicitALS(n_factors=6, n_iterations=6, reg=0.5, alpha=5.0, reg_nu=0.0, solver="cholesky",
+    m = fastmf.ImplicitALS(n_factors=6, n_epochs=6, reg=0.5, alpha=5.0, reg_nu=0.0, linear_solver="cholesky",
                            dtype="float64", random_state=0).fit(clicks)  # train_loss recorded by default
     assert [h["epoch"] for h in m.history_] == list(range(1, 7)) and m.best_epoch_ == 6
     losses = [h["train_loss"] for h in m.history_]
@@ -53,10 +53,10 @@ def test_loss_never_increases_and_matches_reference(clicks):
 
 
 def test_cg_approaches_cholesky_and_threads_are_exact(clicks):
-    kw = dict(n_factors=8, n_iterations=4, reg=0.5, alpha=5.0, reg_nu=0.0, dtype="float64",
+    kw = dict(n_factors=8, n_epochs=4, reg=0.5, alpha=5.0, reg_nu=0.0, dtype="float64",
               random_state=0)
-    exact = fastmf.ImplicitALS(solver="cholesky", **kw).fit(clicks)
-    gaps = [np.abs(fastmf.ImplicitALS(solver="cg", cg_steps=s, **kw).fit(clicks).user_factors_
+    exact = fastmf.ImplicitALS(linear_solver="cholesky", **kw).fit(clicks)
+    gaps = [np.abs(fastmf.ImplicitALS(linear_solver="cg", cg_steps=s, **kw).fit(clicks).user_factors_
                    - exact.user_factors_).max() for s in (1, 3, 16)]
     assert gaps[2] < 1e-5 and gaps[2] < gaps[1] < gaps[0]
     one = fastmf.ImplicitALS(n_threads=1, **kw).fit(clicks)
@@ -67,7 +67,7 @@ def test_cg_approaches_cholesky_and_threads_are_exact(clicks):
 
 
 def test_scores_recommend_and_fold_in(clicks):
-    m = fastmf.ImplicitALS(n_factors=8, n_iterations=5, reg=0.5, alpha=5.0, reg_nu=0.0, dtype="float64",
+    m = fastmf.ImplicitALS(n_factors=8, n_epochs=5, reg=0.5, alpha=5.0, reg_nu=0.0, dtype="float64",
                            random_state=0).fit(clicks)
     assert not m.predicts_ratings
     u, i = clicks.user_map.ids[3], clicks.item_map.ids[4]
@@ -94,7 +94,7 @@ def test_scores_recommend_and_fold_in(clicks):
 def test_eval_set_history_and_early_stopping(clicks):
     train, val = fastmf.split.random_split(clicks, test_size=0.2, random_state=1)
     kw = dict(n_factors=8, reg=0.5, alpha=5.0, reg_nu=0.0, dtype="float64", random_state=0)
-    m = fastmf.ImplicitALS(n_iterations=6, **kw).fit(train, eval_set=val, eval_k=5)
+    m = fastmf.ImplicitALS(n_epochs=6, **kw).fit(train, eval_set=val, eval_k=5)
     assert len(m.history_) == 6
     for entry in m.history_:
         assert {"epoch", "train_loss", "eval_ndcg@5", "eval_precision@5", "eval_recall@5", "seconds"} == set(entry)
@@ -103,25 +103,25 @@ def test_eval_set_history_and_early_stopping(clicks):
     for name in ("ndcg@5", "precision@5", "recall@5"):
         assert m.history_[-1][f"eval_{name}"] == final[name]
     # early stopping keeps the factors of the best sweep: the same as a fit stopped there
-    stopped = fastmf.ImplicitALS(n_iterations=40, **kw).fit(train, eval_set=val, eval_k=5,
+    stopped = fastmf.ImplicitALS(n_epochs=40, **kw).fit(train, eval_set=val, eval_k=5,
                                                            early_stopping_rounds=1)
     ndcg = [h["eval_ndcg@5"] for h in stopped.history_]
     assert len(ndcg) < 40 and stopped.best_epoch_ == 1 + int(np.argmax(ndcg))
     assert ndcg[-1] <= max(ndcg)  # it stopped after one sweep without improvement
-    again = fastmf.ImplicitALS(n_iterations=stopped.best_epoch_, **kw).fit(train)
+    again = fastmf.ImplicitALS(n_epochs=stopped.best_epoch_, **kw).fit(train)
     np.testing.assert_array_equal(stopped.user_factors_, again.user_factors_)
     np.testing.assert_array_equal(stopped.item_factors_, again.item_factors_)
     assert fastmf.evaluate(stopped, val, k=5)["ndcg@5"] == max(ndcg)
     with pytest.raises(ValueError, match="early_stopping_rounds needs an eval_set"):
-        fastmf.ImplicitALS(n_iterations=2).fit(train, early_stopping_rounds=2)
+        fastmf.ImplicitALS(n_epochs=2).fit(train, early_stopping_rounds=2)
     with pytest.raises(ValueError, match="eval_k must be a positive int"):
-        fastmf.ImplicitALS(n_iterations=2).fit(train, eval_set=val, eval_k=0)
+        fastmf.ImplicitALS(n_epochs=2).fit(train, eval_set=val, eval_k=0)
     with pytest.raises(ValueError, match="progress must be True, False or 'auto'"):
-        fastmf.ImplicitALS(n_iterations=2).fit(train, progress="yes")
+        fastmf.ImplicitALS(n_epochs=2).fit(train, progress="yes")
 
 
 def test_progress_bar_and_history_frame(clicks, capsys):
-    m = fastmf.ImplicitALS(n_factors=4, n_iterations=3, random_state=0)
+    m = fastmf.ImplicitALS(n_factors=4, n_epochs=3, random_state=0)
     m.fit(clicks)  # default: silent
     assert capsys.readouterr().err == ""
     m.fit(clicks, progress="auto")  # stderr is not a terminal here
@@ -138,8 +138,8 @@ def test_progress_bar_and_history_frame(clicks, capsys):
 def test_scipy_sparse_input(clicks):
     sp = pytest.importorskip("scipy.sparse")
     mat = clicks.to_csr(scipy=True)
-    a = fastmf.ImplicitALS(n_factors=4, n_iterations=2, random_state=0).fit(mat)
-    b = fastmf.ImplicitALS(n_factors=4, n_iterations=2, random_state=0).fit(
+    a = fastmf.ImplicitALS(n_factors=4, n_epochs=2, random_state=0).fit(mat)
+    b = fastmf.ImplicitALS(n_factors=4, n_epochs=2, random_state=0).fit(
         fastmf.Ratings.from_scipy(sp.csr_matrix(mat)))
     np.testing.assert_array_equal(a.user_factors_, b.user_factors_)
     assert a.n_users_ == clicks.n_users
@@ -147,7 +147,7 @@ def test_scipy_sparse_input(clicks):
 
 @pytest.mark.parametrize("param, value, message", [
     ("n_factors", 0, "n_factors must be"), ("alpha", -1.0, "alpha must be"),
-    ("scaling", "sqrt", "scaling must be one of 'linear', 'log'"), ("solver", "lu", "solver must be"),
+    ("scaling", "sqrt", "scaling must be one of 'linear', 'log'"), ("linear_solver", "lu", "linear_solver must be"),
     ("cg_steps", 0, "cg_steps must be"), ("eps", 0.0, "eps must be"), ("reg", -1.0, "reg must be"),
 ])
 def test_bad_parameters(clicks, param, value, message):
@@ -162,7 +162,7 @@ def test_negative_strengths_rejected():
 
 
 def test_save_load_roundtrip(clicks, tmp_path):
-    m = fastmf.ImplicitALS(n_factors=4, n_iterations=2, random_state=0).fit(clicks)
+    m = fastmf.ImplicitALS(n_factors=4, n_epochs=2, random_state=0).fit(clicks)
     m.save(tmp_path / "ials.npz")
     m2 = fastmf.load(tmp_path / "ials.npz")
     np.testing.assert_array_equal(m.recommend(clicks.user_map.ids[:5], n=5)[0],

@@ -337,7 +337,7 @@ def test_als_threads_give_identical_models_and_cg_approaches_cholesky(synth):
     np.testing.assert_array_equal(one.user_factors_, two.user_factors_)
     np.testing.assert_array_equal(one.item_bias_, two.item_bias_)
     exact = rmse_of(one, test)
-    errs = [abs(rmse_of(fastmf.MatrixFactorization(als_solver="cg", cg_steps=s, **kw).fit(train), test)
+    errs = [abs(rmse_of(fastmf.MatrixFactorization(linear_solver="cg", cg_steps=s, **kw).fit(train), test)
                 - exact) for s in (1, 9)]
     assert errs[1] < 1e-3 and errs[1] <= errs[0]
 

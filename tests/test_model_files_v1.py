@@ -57,3 +57,22 @@ def test_old_file_saves_again_identically(key, tmp_path):
     np.testing.assert_array_equal(new.recommend(users, n=7)[0], old.recommend(users, n=7)[0])
     np.testing.assert_array_equal(new.predict(users, np.repeat(old.item_map_.ids[0], len(users))),
                                   old.predict(users, np.repeat(old.item_map_.ids[0], len(users))))
+
+
+def test_old_parameter_names_map_to_the_new_ones(recwarn):
+    """0.1 wrote n_iterations / solver="cg" (ImplicitALS), n_iter (Biases), als_solver (MF): they load
+    under the new names, silently (the file is not the user's code to change)."""
+    ials = fastmf.load(os.path.join(HERE, "ials.npz"))
+    assert ials.get_params()["n_epochs"] == manifest_params("ials.npz")["n_iterations"] and ials.get_params()["linear_solver"] == "cg"
+    assert "solver" not in ials.get_params() and "n_iterations" not in ials.get_params()
+    biases = fastmf.load(os.path.join(HERE, "biases.npz"))
+    assert "n_epochs" in biases.get_params() and "n_iter" not in biases.get_params()
+    mf = fastmf.load(os.path.join(HERE, "mf_als.npz"))
+    assert mf.get_params()["linear_solver"] in ("cholesky", "cg") and mf.get_params()["solver"] == "als"
+    assert not [w for w in recwarn if issubclass(w.category, FutureWarning)]
+    manifest = fastmf.persistence.read_manifest(os.path.join(HERE, "ials.npz"))
+    assert manifest["format_version"] == 1 and "n_iterations" in manifest["params"]
+
+
+def manifest_params(name):
+    return fastmf.persistence.read_manifest(os.path.join(HERE, name))["params"]

@@ -113,7 +113,7 @@ def test_every_rating_model_checks_new_ratings_against_its_scale(make):
 
 def test_implicit_strengths_must_be_non_negative():
     ds = fastmf.make_ratings(60, 40, 800, seed=3)
-    m = fastmf.ImplicitALS(n_factors=4, n_iterations=2, random_state=0).fit(ds)
+    m = fastmf.ImplicitALS(n_factors=4, n_epochs=2, random_state=0).fit(ds)
     m.recommend_new([0, 1], [3, 50])  # a strength (e.g. 50 plays) is not bounded by the 1-5 scale
     with pytest.raises(ValueError, match=r"ratings\[0\] = -3 is negative; interaction strengths"):
         m.fold_in([0, 1], [-3, 1])

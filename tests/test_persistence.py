@@ -49,7 +49,7 @@ def make_model(kind, data):
     if kind == "GlobalMean":
         return fastmf.GlobalMean().fit(data)
     if kind == "Biases":
-        return fastmf.Biases(reg=2.0, reg_item=1.5, n_iter=5).fit(data)
+        return fastmf.Biases(reg=2.0, reg_item=1.5, n_epochs=5).fit(data)
     if kind == "Popularity":
         return fastmf.Popularity(by="sum").fit(data)
     dtype = kind.split("-")[1]

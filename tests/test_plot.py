@@ -186,7 +186,7 @@ def test_learning_curve_gaps_and_keys_without_prefix():
 
 def test_learning_curve_of_fitted_implicit_als():
     data = fastmf.make_ratings(100, 60, 2000, seed=1)
-    m = fastmf.ImplicitALS(n_factors=4, n_iterations=3, calculate_loss=True, random_state=0).fit(data)
+    m = fastmf.ImplicitALS(n_factors=4, n_epochs=3, calculate_loss=True, random_state=0).fit(data)
     fig = learning_curve(m)
     (ax,) = fig.axes
     assert ax.get_ylabel() == "loss" and ax.get_title() == "Learning curve: ImplicitALS"

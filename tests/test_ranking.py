@@ -132,7 +132,7 @@ def test_returned_scores_stay_on_the_scale_and_do_not_increase(ranking, biased):
 
 def test_baseline_scores_are_clipped_but_padding_is_kept():
     ds = Ratings.from_arrays([1, 2, 2], [1, 1, 2], [5, 1, 5])
-    m = fastmf.Biases(reg=0.0, n_iter=50).fit(ds)
+    m = fastmf.Biases(reg=0.0, n_epochs=50).fit(ds)
     assert m._score_users(np.array([0])).max() > 5  # unclipped, the bias model leaves the scale
     ids, scores = m.recommend(1, n=3)
     assert scores[0] <= 5 and np.isneginf(scores[1:]).all()
@@ -205,7 +205,7 @@ def test_as_frame_without_pandas_says_so(data, monkeypatch):
 MODELS = {
     "MatrixFactorization": lambda ds: mf().fit(ds),
     "MatrixFactorization-als": lambda ds: mf(solver="als", n_epochs=3).fit(ds),
-    "ImplicitALS": lambda ds: fastmf.ImplicitALS(n_factors=4, n_iterations=2, random_state=0).fit(ds),
+    "ImplicitALS": lambda ds: fastmf.ImplicitALS(n_factors=4, n_epochs=2, random_state=0).fit(ds),
     "GlobalMean": lambda ds: fastmf.GlobalMean().fit(ds),
     "Biases": lambda ds: fastmf.Biases().fit(ds),
     "Popularity": lambda ds: fastmf.Popularity().fit(ds),

@@ -61,7 +61,7 @@ def test_make_model_maps_options_to_parameters():
         "n_factors": 7, "n_epochs": 3, "lr": 0.02, "reg": 0.1, "n_threads": 1, "dtype": "float64",
         "random_state": 4, "init_std": 0.05, "shuffle": False, "n_blocks": None, "schedule": "shuffle"}
     b = service.make_model("biases", {"epochs": 4, "reg": 2.0}, seed=4)  # seed: Biases has no random_state
-    assert type(b) is fastmf.Biases and (b.n_iter, b.reg) == (4, 2.0)
+    assert type(b) is fastmf.Biases and (b.n_epochs, b.reg) == (4, 2.0)
     assert type(service.make_model("globalmean", {})) is fastmf.GlobalMean
     assert [service.parse_value(t) for t in ("3", "-2.5", "True", "none", "abc", "1e-3")] == [
         3, -2.5, True, None, "abc", 0.001]

@@ -18,7 +18,7 @@ MODELS = {
     "sgd": lambda **kw: fastmf.MatrixFactorization(n_factors=8, n_epochs=12, random_state=0, **kw),
     "als": lambda **kw: fastmf.MatrixFactorization(n_factors=8, n_epochs=6, solver="als",
                                                    random_state=0, **kw),
-    "ials": lambda **kw: fastmf.ImplicitALS(n_factors=8, n_iterations=6, random_state=0, **kw),
+    "ials": lambda **kw: fastmf.ImplicitALS(n_factors=8, n_epochs=6, random_state=0, **kw),
 }
 
 

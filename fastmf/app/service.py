@@ -48,7 +48,7 @@ __all__ = ["MODEL_OPTIONS", "SPLITS", "model_presets", "model_entry", "entry_of"
 #: the first the model has wins (old and new spellings of the epoch count both work)
 MODEL_OPTIONS: Dict[str, Tuple[str, ...]] = {
     "factors": ("n_factors",),
-    "epochs": ("n_epochs", "n_iterations", "n_iter"),
+    "epochs": ("n_epochs",),
     "lr": ("lr",),
     "reg": ("reg",),
     "reg_bias": ("reg_bias",),

@@ -21,9 +21,11 @@ default) raises :class:`KeyError` naming the first unknown id (and its position 
 * ``recommend``: an unknown user gets the model's ranking for unknown users (item popularity; for
   rating models popularity-weighted ratings, see each model); unknown ids in ``items`` /
   ``exclude_items`` are left out;
-* ``recommend_new`` / ``fold_in`` / ``partial_fit_users``: unknown items are ignored (a model cannot
-  add items without refitting); ``partial_fit_users`` always raises for an unknown user (there is no
-  row to update: use ``recommend_new`` / ``fold_in``);
+* ``recommend_new`` / ``fold_in`` / ``partial_fit_users``: unknown items are ignored;
+  ``partial_fit_users`` always raises for an unknown user (there is no row to update: use
+  ``recommend_new`` / ``fold_in``);
+* ``partial_fit_items`` (factor models): unknown users are ignored; an unknown item is not an
+  error but a new item, added to the model;
 * ``similar_items`` / ``similar_users``: an unknown id gets an empty row (ids -1 or "", scores -inf);
 * ``describe_items``: an unknown id gets None values.
 
@@ -38,8 +40,10 @@ selection, so the order is that of the unclipped scores.
 
 from __future__ import annotations
 
+import functools
 import inspect
 import os
+import warnings
 from typing import TYPE_CHECKING, Any, Callable, Dict, Literal, Optional, Sequence, Tuple, TypeVar, Union
 
 import numpy as np
@@ -65,10 +69,25 @@ _R = TypeVar("_R", bound="Recommender")
 
 # Score blocks for recommend are cut so that one block holds about this many scores (bounded memory).
 _SCORE_BLOCK = 1 << 22
+#: the release that drops the old parameter names of ``_renamed_params``
+_RENAMES_REMOVED_IN = "0.4"
 
 
+def _accept_renamed(init):
+    """Wrap a model's ``__init__`` so that it also takes the old names of its renamed parameters
+    (keyword only, translated by :meth:`Recommender._new_param_names`). ``functools.wraps`` keeps
+    ``__wrapped__``, so ``inspect.signature`` (and :meth:`Recommender._param_names`, ``repr``) still
+    sees the signature with the new names only."""
+
+    @functools.wraps(init)
+    def __init__(self, *args, **kwargs):
+        init(self, *args, **type(self)._new_param_names(kwargs))
+
+    return __init__
 
 
+def _renamed_message(cls, old, new):
+    return f"{cls.__name__}: {old} is renamed {new}; {old} will be removed in fastmf {_RENAMES_REMOVED_IN}"
 
 
 class Recommender:
@@ -80,6 +99,45 @@ class Recommender:
     predicts_ratings = True
     #: recommend_new / fold_in need the new user's rating values (explicit-rating models)
     _new_user_needs_ratings = True
+
+    #: old parameter name -> new name. The constructor and ``set_params`` accept the old name with a
+    #: FutureWarning (both names at once: TypeError), ``get_params`` and ``repr`` show only the new
+    #: one, reading the old attribute warns and returns the new one, and persistence maps the old
+    #: names stored in older model files through it. Each model class declares its own.
+    _renamed_params: Dict[str, str] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls._renamed_params and "__init__" in cls.__dict__:
+            cls.__init__ = _accept_renamed(cls.__dict__["__init__"])  # type: ignore[method-assign]
+
+    @classmethod
+    def _new_param_names(cls, params):
+        """``params`` with the old names of :attr:`_renamed_params` replaced by the new ones (a
+        FutureWarning for each old name; TypeError when a parameter is given under both names)."""
+        renamed = cls._renamed_params
+        if not any(name in renamed for name in params):
+            return params
+        out = {}
+        for name, value in params.items():
+            new = renamed.get(name)
+            if new is None:
+                out[name] = value
+                continue
+            if new in params:
+                raise TypeError(f"{cls.__name__}: got both {name!r} and {new!r}; {name} is renamed {new}: "
+                                f"pass only {new}")
+            warnings.warn(_renamed_message(cls, name, new), FutureWarning, stacklevel=3)
+            out[new] = value
+        return out
+
+    def __getattr__(self, name: str) -> Any:
+        # only called when normal lookup fails: the old name of a renamed parameter reads the new one
+        new = type(self)._renamed_params.get(name)
+        if new is None:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+        warnings.warn(_renamed_message(type(self), name, new), FutureWarning, stacklevel=2)
+        return getattr(self, new)
 
     # ------------------------------------------------------------------ parameters
     @classmethod
@@ -93,7 +151,9 @@ class Recommender:
         return {name: getattr(self, name) for name in self._param_names()}
 
     def set_params(self: _R, **params: Any) -> _R:
-        """Set constructor arguments; unknown names and invalid values raise ValueError."""
+        """Set constructor arguments; unknown names and invalid values raise ValueError. The old
+        name of a renamed parameter (``_renamed_params``) sets the new one, with a FutureWarning."""
+        params = self._new_param_names(params)
         valid = self._param_names()
         for name in params:
             if name not in valid:
@@ -212,12 +272,7 @@ class Recommender:
         self._check_fitted()
         _check_unknown(unknown)
         scalar = np.ndim(users) == 0 and np.ndim(items) == 0
-        u_raw = np.atleast_1d(np.asarray(users))
-        i_raw = np.atleast_1d(np.asarray(items))
-        if u_raw.ndim != 1 or i_raw.ndim != 1:
-            raise ValueError("users and items must be scalars or 1-D arrays")
-        if u_raw.shape != i_raw.shape:
-            raise ValueError(f"users and items differ in length: {u_raw.shape[0]} != {i_raw.shape[0]}")
+        u_raw, i_raw = _aligned_ids(users, items, ("users", "items"))
         u = self._to_index(self.user_map_, users if scalar else u_raw, unknown, "user")
         i = self._to_index(self.item_map_, items if scalar else i_raw, unknown, "item")
         u = np.atleast_1d(np.asarray(u, dtype=np.int64))
@@ -438,19 +493,7 @@ class Recommender:
         items = np.atleast_1d(np.asarray(items))
         if items.ndim != 1:
             raise ValueError(f"items must be a raw id or a 1-D array of raw ids, got shape {items.shape}")
-        if ratings is None:
-            if self._new_user_needs_ratings:
-                raise ValueError(f"{type(self).__name__} predicts ratings: recommend_new/fold_in need "
-                                 "the new user's ratings")
-            values = np.ones(items.size)
-        else:
-            values = np.atleast_1d(np.asarray(ratings, dtype=np.float64))
-            if values.shape != items.shape:
-                raise ValueError(f"items and ratings differ in length: {items.size} != {values.size}")
-            bad = first_true(~np.isfinite(values))
-            if bad >= 0:
-                raise ValueError(f"ratings[{bad}] = {values[bad]} is not finite")
-            self._check_new_values(values)
+        values = self._interaction_values(ratings, items.size, "recommend_new/fold_in need the new user's ratings")
         idx = np.asarray(self._to_index(self.item_map_, items, unknown, "item"), dtype=np.int64)
         known = idx >= 0
         idx, values = idx[known], values[known]
@@ -458,6 +501,23 @@ class Recommender:
         _, last = np.unique(idx[::-1], return_index=True)
         keep = np.sort(idx.size - 1 - last)
         return idx[keep], values[keep]
+
+    def _interaction_values(self, ratings, n, needed):
+        """The values of ``n`` interactions as float64 (all 1 when ``ratings`` is None, which only
+        models without rating values accept: ValueError "<Model> predicts ratings: <needed>"),
+        checked for length, finiteness and by :meth:`_check_new_values`."""
+        if ratings is None:
+            if self._new_user_needs_ratings:
+                raise ValueError(f"{type(self).__name__} predicts ratings: {needed}")
+            return np.ones(n)
+        values = np.atleast_1d(np.asarray(ratings, dtype=np.float64))
+        if values.shape != (n,):
+            raise ValueError(f"items and ratings differ in length: {n} != {values.size}")
+        bad = first_true(~np.isfinite(values))
+        if bad >= 0:
+            raise ValueError(f"ratings[{bad}] = {values[bad]} is not finite")
+        self._check_new_values(values)
+        return values
 
     def _check_new_values(self, values):
         if self._new_user_values == "strengths":
@@ -511,49 +571,22 @@ class Recommender:
 
     def similar_items(self, item: Ids, n: int = 10, metric: str = "cosine",
                       unknown: Unknown = "raise") -> Tuple[np.ndarray, np.ndarray]:
-        """The ``n`` items most similar to a raw item id by their learned factors (1-D ids, scores),
-        or to each of an array of ids (2-D, batched; bit-identical to single calls). The item itself
-        is excluded; unknown ids raise KeyError, or get an empty row (ids -1 or "", scores -inf)
-        with ``unknown="fallback"``; rows short of ``n`` are padded the same way. Best first, equal
-        scores by item index. ``metric``: "cosine" (0 for a zero vector),
-        "dot", "euclidean" (:math:`1/(1+\\lVert q_i-q_j\\rVert)`) or "pearson"; formulas in
-        :func:`fastmf.similarity.similarity`. Biases are not part of the vectors."""
-        return self._similar(item, n, metric, "item", unknown)
+        """The items most similar to ``item`` by learned factors: see
+        :meth:`fastmf.models.factor.FactorModel.similar_items`. A model without factors raises
+        TypeError."""
+        return self._no_factors("item")
 
     def similar_users(self, user: Ids, n: int = 10, metric: str = "cosine",
                       unknown: Unknown = "raise") -> Tuple[np.ndarray, np.ndarray]:
-        """:meth:`similar_items` for users: the ``n`` users closest to a raw user id (or to each of
-        an array of them) by their learned factors, the user itself excluded."""
-        return self._similar(user, n, metric, "user", unknown)
+        """The users most similar to ``user`` by learned factors: see
+        :meth:`fastmf.models.factor.FactorModel.similar_users`. A model without factors raises
+        TypeError."""
+        return self._no_factors("user")
 
-    def _similar(self, raw, n, metric, kind, unknown="raise"):
-        from fastmf.similarity import check_metric, top_similar
-
+    def _no_factors(self, kind):
         self._check_fitted()
-        _check_unknown(unknown)
-        n = _check_n(n)
-        check_metric(metric)
-        factors = getattr(self, f"{kind}_factors_", None)
-        if factors is None:
-            raise TypeError(f"{type(self).__name__} has no {kind} factors; similar_{kind}s needs a "
-                            "latent-factor model such as MatrixFactorization")
-        id_map = self.item_map_ if kind == "item" else self.user_map_
-        scalar = np.ndim(raw) == 0
-        ids = np.atleast_1d(np.asarray(raw))
-        if ids.ndim != 1:
-            raise ValueError(f"{kind} must be a raw id or a 1-D array of raw ids, got shape {ids.shape}")
-        idx = np.atleast_1d(np.asarray(self._to_index(id_map, raw if scalar else ids, unknown, kind),
-                                       dtype=np.int64))
-        known = idx >= 0
-        top = np.full((idx.size, n), -1, dtype=np.int64)
-        scores = np.full((idx.size, n), -np.inf, dtype=np.float64)
-        if known.any():
-            # the factors are finite after fit (divergence raises), so the scan for NaN is skipped
-            t, s = top_similar(factors[idx[known]], factors, n, metric, exclude=idx[known],
-                               check_finite=False)
-            top[known], scores[known] = t, s
-        out = _raw_ids(id_map, top)
-        return (out[0], scores[0]) if scalar else (out, scores)
+        raise TypeError(f"{type(self).__name__} has no {kind} factors; similar_{kind}s needs a "
+                        "latent-factor model such as MatrixFactorization")
 
 
 def topn_rows(scores: np.ndarray, n: int) -> Tuple[np.ndarray, np.ndarray]:
@@ -593,6 +626,17 @@ def _raw_ids(id_map, idx):
         out = out.copy()
         out[pad] = "" if ids.dtype.kind == "U" else -1
     return out
+
+
+def _aligned_ids(first, second, names):
+    """Two raw-id arguments (scalars or 1-D arrays of one length) as 1-D arrays; ValueError naming
+    them otherwise."""
+    a, b = np.atleast_1d(np.asarray(first)), np.atleast_1d(np.asarray(second))
+    if a.ndim != 1 or b.ndim != 1:
+        raise ValueError(f"{names[0]} and {names[1]} must be scalars or 1-D arrays")
+    if a.shape != b.shape:
+        raise ValueError(f"{names[0]} and {names[1]} differ in length: {a.shape[0]} != {b.shape[0]}")
+    return a, b
 
 
 def _check_unknown(unknown):

@@ -65,8 +65,9 @@ class Biases(Recommender):
         count of "average" ratings: an item with few ratings is pulled toward the global mean.
     reg_user, reg_item : float or None
         Per-side overrides of ``reg``.
-    n_iter : int
+    n_epochs : int
         Alternating rounds (items, then users). Convergence is fast; 10-20 rounds are plenty.
+        Formerly ``n_iter`` (still accepted, with a FutureWarning, until fastmf 0.4).
 
     The default ``reg=5`` (both sides) was chosen on ml-100k u1.base/u1.test, where it gives RMSE
     0.9548 (Surprise's ``BaselineOnly`` gives 0.960); the optimum there is flat (0.953-0.955 for
@@ -77,19 +78,20 @@ class Biases(Recommender):
     Y. Koren. Factor in the neighbors: scalable and accurate collaborative filtering. ACM TKDD 4(1), 2010.
     """
 
+    _renamed_params = {"n_iter": "n_epochs"}
     _constraints = {
         "reg": Interval("real", 0, None),
         "reg_user": (Options(None), Interval("real", 0, None)),
         "reg_item": (Options(None), Interval("real", 0, None)),
-        "n_iter": Interval("int", 1, None),
+        "n_epochs": Interval("int", 1, None),
     }
 
     def __init__(self, reg: float = 5.0, reg_user: Optional[float] = None, reg_item: Optional[float] = None,
-                 n_iter: int = 15) -> None:
+                 n_epochs: int = 15) -> None:
         self.reg = reg
         self.reg_user = reg_user
         self.reg_item = reg_item
-        self.n_iter = n_iter
+        self.n_epochs = n_epochs
 
     def fit(self, train: Ratings) -> Biases:
         """Fit the biases on ``train`` (a Ratings); returns self."""
@@ -103,7 +105,7 @@ class Biases(Recommender):
         n_i = self.item_counts_.astype(np.float64)
         bu = np.zeros(self.n_users_)
         bi = np.zeros(self.n_items_)
-        for _ in range(self.n_iter):
+        for _ in range(self.n_epochs):
             bi = np.bincount(i, weights=r - bu[u], minlength=self.n_items_) / _positive(lam_i + n_i)
             bu = np.bincount(u, weights=r - bi[i], minlength=self.n_users_) / _positive(lam_u + n_u)
         self.user_bias_ = bu

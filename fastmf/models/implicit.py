@@ -8,16 +8,18 @@ import numpy as np
 
 from fastmf._validation import (FloatDType, Interval, Options, RandomState, SeedLike, check_random_state,
                                 resolve_n_threads)
-from fastmf.models.base import Callback, Ids, Recommender, Unknown
+from fastmf.models.base import Callback, Ids, Unknown
+from fastmf.models.factor import FactorModel, RowSolver
 from fastmf.data.ratings import Ratings
 
 if TYPE_CHECKING:  # pragma: no cover - scipy is optional
     import scipy.sparse
+    from fastmf.models.base import Recommender  # noqa: F401 (named by the Callback hint)
 
 __all__ = ["ImplicitALS"]
 
 
-class ImplicitALS(Recommender):
+class ImplicitALS(FactorModel):
     r"""Matrix factorization of implicit feedback (clicks, plays, purchases) by alternating least
     squares, after Hu, Koren & Volinsky (2008).
 
@@ -44,8 +46,9 @@ class ImplicitALS(Recommender):
     Parameters
     ----------
     n_factors : int
-    n_iterations : int
-        Alternating sweeps (users, then items).
+    n_epochs : int
+        Alternating sweeps (users, then items). Formerly ``n_iterations`` (still accepted, with a
+        FutureWarning, until fastmf 0.4).
     reg : float
         :math:`\lambda` (scaled when ``reg_nu > 0``).
     alpha : float
@@ -53,8 +56,9 @@ class ImplicitALS(Recommender):
     scaling : {"linear", "log"}
     eps : float
         :math:`\varepsilon` of the log scaling.
-    solver : {"cg", "cholesky"}
-        ``"cg"`` (default): ``cg_steps`` conjugate-gradient steps per row, warm-started from the
+    linear_solver : {"cg", "cholesky"}
+        How each row's linear system is solved (formerly ``solver``, still accepted with a
+        FutureWarning until fastmf 0.4; the algorithm is always ALS). ``"cg"`` (default): ``cg_steps`` conjugate-gradient steps per row, warm-started from the
         previous sweep, never forming the k x k system (as in implicit's CPU solver, Takács et al.
         2011); ``"cholesky"``: the exact solve.
     cg_steps : int
@@ -83,7 +87,8 @@ class ImplicitALS(Recommender):
     user_factors_, item_factors_ : ndarray
     history_ : list of dict
         One per sweep: ``epoch``, ``train_loss`` (the objective above, with ``calculate_loss``),
-        ``eval_ndcg@k``, ``eval_precision@k``, ``eval_recall@k`` (with an ``eval_set``), ``seconds``.
+        ``eval_ndcg@k``, ``eval_precision@k``, ``eval_recall@k`` (with an ``eval_set``), ``seconds``
+        (the schema of every iterative model: :mod:`fastmf.training.loop`).
         :meth:`history_frame` gives it as a pandas DataFrame.
     best_epoch_ : int
         Sweep (1-based) whose factors the model holds (the last, or the best with early stopping).
@@ -99,14 +104,15 @@ class ImplicitALS(Recommender):
     predicts_ratings = False
     _new_user_needs_ratings = False
     _new_user_values = "strengths"
+    _renamed_params = {"n_iterations": "n_epochs", "solver": "linear_solver"}
     _constraints = {
         "n_factors": Interval("int", 1, 1 << 12),
-        "n_iterations": Interval("int", 0, None),
+        "n_epochs": Interval("int", 0, None),
         "reg": Interval("real", 0, None),
         "alpha": Interval("real", 0, None),
         "scaling": Options("linear", "log"),
         "eps": Interval("real", 0, None, closed="neither"),
-        "solver": Options("cg", "cholesky"),
+        "linear_solver": Options("cg", "cholesky"),
         "cg_steps": Interval("int", 1, 1 << 10),
         "reg_nu": Interval("real", 0, None),
         "reg_alpha0": Interval("real", 0, None),
@@ -117,18 +123,18 @@ class ImplicitALS(Recommender):
         "calculate_loss": Options(True, False),
     }
 
-    def __init__(self, n_factors: int = 64, n_iterations: int = 15, reg: float = 0.05, alpha: float = 5.0,
+    def __init__(self, n_factors: int = 64, n_epochs: int = 15, reg: float = 0.05, alpha: float = 5.0,
                  scaling: Literal["linear", "log"] = "linear", eps: float = 1.0,
-                 solver: Literal["cg", "cholesky"] = "cg", cg_steps: int = 3, reg_nu: float = 1.0,
+                 linear_solver: Literal["cg", "cholesky"] = "cg", cg_steps: int = 3, reg_nu: float = 1.0,
                  reg_alpha0: float = 1.0, dtype: FloatDType = "float32", random_state: SeedLike = None,
                  n_threads: Optional[int] = None, init_std: float = 0.01, calculate_loss: bool = True) -> None:
         self.n_factors = n_factors
-        self.n_iterations = n_iterations
+        self.n_epochs = n_epochs
         self.reg = reg
         self.alpha = alpha
         self.scaling = scaling
         self.eps = eps
-        self.solver = solver
+        self.linear_solver = linear_solver
         self.cg_steps = cg_steps
         self.reg_nu = reg_nu
         self.reg_alpha0 = reg_alpha0
@@ -201,39 +207,24 @@ class ImplicitALS(Recommender):
 
         def step(epoch):
             _als.ials_half_sweep(csr.indptr, csr.indices, csr_data, Y, X, gram=_als.gram(Y, n_threads),
-                                 solver=self.solver, cg_steps=self.cg_steps, **opts)
+                                 solver=self.linear_solver, cg_steps=self.cg_steps, **opts)
             _als.ials_half_sweep(csc.indptr, csc.indices, csc_data, X, Y, gram=_als.gram(X, n_threads),
-                                 solver=self.solver, cg_steps=self.cg_steps, **opts)
+                                 solver=self.linear_solver, cg_steps=self.cg_steps, **opts)
             if not self.calculate_loss:
                 return {}
             return {"train_loss": float(_als.ials_loss(csr.indptr, csr.indices, csr_data, X, Y, **opts))}
 
-        run_epochs(self, step, self.n_iterations, (X, Y), eval_set=eval_set, eval_metrics=eval_metrics,
+        run_epochs(self, step, self.n_epochs, (X, Y), eval_set=eval_set, eval_metrics=eval_metrics,
                    callbacks=callbacks, early_stopping_rounds=early_stopping_rounds, watched=watched,
                    progress=progress, divergence=lambda exc: f" (reg={self.reg}, alpha={self.alpha}): {exc}")
         return self
 
     def _resolved_n_epochs(self) -> int:
-        return self.n_iterations
+        return self.n_epochs
 
     def _kernel_options(self, n_threads):
         return dict(reg=self.reg, alpha=self.alpha, scaling=self.scaling, eps=self.eps,
                     reg_nu=self.reg_nu, reg_alpha0=self.reg_alpha0, n_threads=n_threads)
-
-    # ------------------------------------------------------------------ scoring
-    def _predict_pairs(self, u, i):
-        pred = np.zeros(u.shape, dtype=np.float64)
-        both = (u >= 0) & (i >= 0)
-        if both.any():
-            pred[both] = np.einsum("ij,ij->i", self.user_factors_[u[both]], self.item_factors_[i[both]],
-                                   dtype=np.float64)
-        return pred
-
-    def _score_users(self, u):
-        return (self.user_factors_[u] @ self.item_factors_.T).astype(np.float64, copy=False)
-
-    def _factor_scores(self):
-        return self.user_factors_, self.item_factors_, None, None
 
     # ------------------------------------------------------------------ fold-in
     def fold_in(self, items: Ids, values: Optional[Sequence[float]] = None,
@@ -242,22 +233,31 @@ class ImplicitALS(Recommender):
         item factors: the exact (Cholesky) row solve of a user half-sweep, no retraining. Items
         unknown to the model raise KeyError, or are ignored with ``unknown="fallback"``. Returns
         the factor vector (model dtype)."""
-        self._check_fitted()
-        idx, vals = self._new_user(items, values, unknown)
-        return self._fold_in_indices(idx, vals)
+        return self._fold_in(items, values, unknown)[0]
 
-    def _fold_in_indices(self, idx, vals):
+    _item_side_caches = ("_gram_cache",)
+
+    def _row_solver(self, side: str) -> RowSolver:
+        """One row of ``side`` from its interactions, the other side fixed: the exact (Cholesky)
+        row of a half-sweep, the fixed side's Gram matrix computed once per solver (the item
+        side's cached across fold-ins)."""
         from fastmf import _als
 
-        dtype = self.item_factors_.dtype
-        order = np.argsort(idx, kind="stable")
-        indptr = np.array([0, idx.size], dtype=np.int64)
-        x = np.zeros((1, self.n_factors), dtype=dtype)
-        if idx.size:
-            _als.ials_half_sweep(indptr, idx[order].astype(np.int32), vals[order].astype(dtype),
-                                 self.item_factors_, x, gram=self._item_gram(), solver="cholesky",
-                                 **self._kernel_options(1))
-        return x[0]
+        fixed = self.item_factors_ if side == "user" else self.user_factors_
+        gram = self._item_gram() if side == "user" else _als.gram(fixed)
+        dtype = fixed.dtype
+        opts = self._kernel_options(1)
+
+        def solve(idx, vals):
+            order = np.argsort(idx, kind="stable")
+            x = np.zeros((1, self.n_factors), dtype=dtype)
+            if idx.size:
+                _als.ials_half_sweep(np.array([0, idx.size], dtype=np.int64), idx[order].astype(np.int32),
+                                     vals[order].astype(dtype), fixed, x, gram=gram, solver="cholesky",
+                                     **opts)
+            return x[0], 0.0
+
+        return solve
 
     def _item_gram(self):
         from fastmf import _als
@@ -267,28 +267,3 @@ class ImplicitALS(Recommender):
             cached = (self.item_factors_, _als.gram(self.item_factors_))
             self._gram_cache = cached
         return cached[1]
-
-    def _new_user_scores(self, idx, values):
-        x = self._fold_in_indices(idx, values).astype(np.float64)
-        return self.item_factors_.astype(np.float64) @ x
-
-    def partial_fit_users(self, ratings: Ratings, unknown: Unknown = "raise") -> ImplicitALS:
-        """Re-solve the factors of the users in ``ratings`` (their interactions there are taken as
-        all of theirs) against the fixed item factors; other users and the items are unchanged.
-        Unknown users raise KeyError; unknown items too, or are ignored with ``unknown="fallback"``."""
-        self._check_fitted()
-        if unknown not in ("raise", "fallback"):
-            raise ValueError(f"unknown must be 'raise' or 'fallback', got {unknown!r}")
-        if not isinstance(ratings, Ratings):
-            raise TypeError(f"ratings must be a fastmf.Ratings, got {type(ratings).__name__}")
-        users, items, values, _ = ratings.to_arrays()
-        u = np.asarray(self.user_map_.to_index(users, missing="raise", name="user"), dtype=np.int64)
-        i = np.asarray(self._to_index(self.item_map_, items, unknown, "item"), dtype=np.int64)
-        self._check_new_values(values.astype(np.float64))
-        order = np.argsort(u, kind="stable")
-        u, i, values = u[order], i[order], values.astype(np.float64)[order]
-        starts = np.flatnonzero(np.r_[True, u[1:] != u[:-1]])
-        for a, b in zip(starts, np.r_[starts[1:], u.size]):
-            keep = i[a:b] >= 0
-            self.user_factors_[u[a]] = self._fold_in_indices(i[a:b][keep], values[a:b][keep])
-        return self

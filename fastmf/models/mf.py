@@ -9,19 +9,21 @@ import numpy as np
 
 from fastmf._validation import (FloatDType, Interval, Options, RandomState, SeedLike, check_random_state,
                                 resolve_n_threads)
-from fastmf.models.base import Callback, Ids, Recommender, Unknown, _check_unknown
+from fastmf.models.base import Callback, Ids, Unknown
+from fastmf.models.factor import FactorModel, RowSolver
 from fastmf.data.ratings import Ratings
 from fastmf.training.loop import DivergenceError
 
 if TYPE_CHECKING:  # pragma: no cover
     from fastmf.data.ratings import Ratings
+    from fastmf.models.base import Recommender  # noqa: F401 (named by the Callback hint)
 
 __all__ = ["MatrixFactorization", "DivergenceError"]
 
 logger = logging.getLogger(__name__)  # "fastmf.models.mf"; nothing here configures the root logger
 
 
-class MatrixFactorization(Recommender):
+class MatrixFactorization(FactorModel):
     """Biased matrix factorization of explicit ratings, trained by SGD or by alternating least squares.
 
     The model and the objective (Koren, Bell & Volinsky 2009; Funk 2006; Zhou et al. 2008):
@@ -47,7 +49,7 @@ class MatrixFactorization(Recommender):
 
     ``solver="als"`` alternates exact solves: every user's :math:`[b_u, p_u]` from the
     :math:`(k+1) \\times (k+1)` normal equations with the item side fixed, then every item's
-    (Cholesky, or a few warm-started conjugate-gradient steps with ``als_solver="cg"``). Each
+    (Cholesky, or a few warm-started conjugate-gradient steps with ``linear_solver="cg"``). Each
     half-sweep minimises the objective over one side, so it never increases.
 
     ``biased=False`` drops :math:`\\mu, b_u, b_i` (plain :math:`p_u^\\top q_i`, Funk's SVD).
@@ -102,11 +104,12 @@ class MatrixFactorization(Recommender):
     weighted : bool
         ALS only: True (default) scales a row's penalty by its rating count as in the objective
         above; False uses ``reg`` and ``reg_bias`` as plain constants per row.
-    als_solver : {"cholesky", "cg"}
+    linear_solver : {"cholesky", "cg"}
         ALS only: exact Cholesky solves, or ``cg_steps`` conjugate-gradient steps warm-started from
-        the previous sweep (cheaper for large k).
+        the previous sweep (cheaper for large k). Formerly ``als_solver`` (still accepted, with a
+        FutureWarning, until fastmf 0.4).
     cg_steps : int
-        Conjugate-gradient steps per row and sweep for ``als_solver="cg"``.
+        Conjugate-gradient steps per row and sweep for ``linear_solver="cg"``.
     ranking : {"engagement", "rating"}
         What :meth:`recommend` (and ``recommend_all``, ``recommend_new``, :func:`fastmf.evaluate`'s
         ranking metrics) ranks by; ``predict`` is the same either way. ``"engagement"`` (default):
@@ -168,8 +171,9 @@ class MatrixFactorization(Recommender):
         :math:`\\mu` (0 when ``biased=False``).
     history_ : list of dict
         One per epoch: ``epoch``, ``train_rmse`` (SGD: the running loss of the epoch, each error
-        measured just before its update; ALS: the training RMSE after the sweep), ``eval_rmse`` and ``eval_mae`` when an ``eval_set`` is given,
-        ``seconds``.
+        measured just before its update; ALS: the training RMSE after the sweep),
+        ``eval_<metric>`` for each of ``eval_metrics`` when an ``eval_set`` is given, ``seconds``
+        (the schema of every iterative model: :mod:`fastmf.training.loop`).
     best_epoch_ : int
         Epoch (1-based) whose parameters the model holds (the last, or the best with early stopping).
 
@@ -182,6 +186,7 @@ class MatrixFactorization(Recommender):
     Netflix prize. AAIM 2008.
     """
 
+    _renamed_params = {"als_solver": "linear_solver"}
     _constraints = {
         "n_factors": Interval("int", 1, 1 << 16),
         "n_epochs": (Options(None), Interval("int", 0, None)),
@@ -198,7 +203,7 @@ class MatrixFactorization(Recommender):
         "n_blocks": (Options(None), Interval("int", 1, 1 << 12)),
         "shuffle": Options(True, False),
         "weighted": Options(True, False),
-        "als_solver": Options("cholesky", "cg"),
+        "linear_solver": Options("cholesky", "cg"),
         "cg_steps": Interval("int", 1, 1 << 10),
         "verbose": Options(True, False),
         "ranking": Options("engagement", "rating"),
@@ -214,7 +219,7 @@ class MatrixFactorization(Recommender):
                  n_threads: Optional[int] = None, init_std: float = 0.01, reg_bias: Optional[float] = 0.02,
                  schedule: Literal["blocked", "shuffle", "hogwild"] = "blocked",
                  n_blocks: Optional[int] = None, shuffle: bool = True, weighted: bool = True,
-                 als_solver: Literal["cholesky", "cg"] = "cholesky", cg_steps: int = 3, verbose: bool = False,
+                 linear_solver: Literal["cholesky", "cg"] = "cholesky", cg_steps: int = 3, verbose: bool = False,
                  ranking: Literal["engagement", "rating"] = "engagement", engagement_factors: int = 32,
                  engagement_iterations: int = 6, engagement_alpha: float = 5.0,
                  engagement_reg: float = 0.02) -> None:
@@ -233,7 +238,7 @@ class MatrixFactorization(Recommender):
         self.n_blocks = n_blocks
         self.shuffle = shuffle
         self.weighted = weighted
-        self.als_solver = als_solver
+        self.linear_solver = linear_solver
         self.cg_steps = cg_steps
         self.verbose = verbose
         self.ranking = ranking
@@ -381,7 +386,7 @@ class MatrixFactorization(Recommender):
         P, Q, bu, bi = self.user_factors_, self.item_factors_, self.user_bias_, self.item_bias_
         if not self.biased:
             bu = bi = None
-        common = dict(n_threads=n_threads, solver=self.als_solver, cg_steps=self.cg_steps)
+        common = dict(n_threads=n_threads, solver=self.linear_solver, cg_steps=self.cg_steps)
 
         def step(epoch):
             try:
@@ -451,20 +456,35 @@ class MatrixFactorization(Recommender):
     def _fold_in_engagement(self, idx):
         """Engagement factors of a user who rated items ``idx``: the exact (Cholesky) user
         half-sweep row of the engagement model, item side fixed."""
+        return self._engagement_row("user")(idx)
+
+    def _engagement_row(self, side):
+        """A function giving the engagement factors of one row of ``side`` from the indices of the
+        other side it interacted with: the exact (Cholesky) row of an engagement half-sweep, the
+        other side fixed (the item side's Gram matrix cached across fold-ins)."""
         from fastmf import _als
 
-        _, Y = self._engagement()
-        x = np.zeros((1, Y.shape[1]), dtype=Y.dtype)
-        if idx.size:
+        X, Y = self._engagement()
+        fixed = Y if side == "user" else X
+        if side == "user":
             cached = getattr(self, "_engagement_gram", None)
             if cached is None or cached[0] is not Y:
                 cached = (Y, _als.gram(Y))
                 self._engagement_gram = cached
-            items = np.unique(idx).astype(np.int32)
-            _als.ials_half_sweep(np.array([0, items.size], dtype=np.int64), items,
-                                 np.ones(items.size, dtype=Y.dtype), Y, x, gram=cached[1],
-                                 solver="cholesky", **self._engagement_options(1))
-        return x[0]
+            gram = cached[1]
+        else:
+            gram = _als.gram(X)
+
+        def solve(idx):
+            x = np.zeros((1, fixed.shape[1]), dtype=fixed.dtype)
+            if idx.size:
+                rows = np.unique(idx).astype(np.int32)
+                _als.ials_half_sweep(np.array([0, rows.size], dtype=np.int64), rows,
+                                     np.ones(rows.size, dtype=fixed.dtype), fixed, x, gram=gram,
+                                     solver="cholesky", **self._engagement_options(1))
+            return x[0]
+
+        return solve
 
     def _scale_bounds(self):
         scale = self._score_scale()
@@ -512,85 +532,70 @@ class MatrixFactorization(Recommender):
         factors : ndarray (n_factors,) in the model's dtype
         bias : float (0 for ``biased=False``)
         """
-        self._check_fitted()
-        idx, values = self._new_user(items, ratings, unknown)
-        x, b = self._fold_in_indices(idx, values)
-        return x.astype(self.user_factors_.dtype), b
+        return self._fold_in(items, ratings, unknown)
 
-    def _fold_in_indices(self, idx, values):
-        k = self.n_factors
-        if idx.size == 0:
-            return np.zeros(k), 0.0
-        Y = self.item_factors_[idx].astype(np.float64)
-        lam, lam_b = self._row_regularisation(idx.size)
+    _per_item_state = ("item_factors_", "item_bias_", "item_engagement_")
+    _item_side_caches = ("_engagement_gram",)
+
+    def _biases(self):
         if self.biased:
-            Z = np.hstack([np.ones((idx.size, 1)), Y])
-            target = values - self.global_mean_ - self.item_bias_[idx].astype(np.float64)
-            reg = np.r_[lam_b, np.full(k, lam)]
-        else:
-            Z, target, reg = Y, values, np.full(k, lam)
-        A = Z.T @ Z + np.diag(reg)
-        rhs = Z.T @ target
-        try:
-            sol = np.linalg.solve(A, rhs)
-        except np.linalg.LinAlgError:  # reg = 0 and fewer ratings than unknowns
-            sol = np.linalg.lstsq(A, rhs, rcond=None)[0]
-        return (sol[1:], float(sol[0])) if self.biased else (sol, 0.0)
+            return self.global_mean_, self.user_bias_, self.item_bias_
+        return 0.0, None, None
+
+    def _row_solver(self, side: str) -> RowSolver:
+        """One row of ``side`` (its factors and bias) from its ratings against the fixed other
+        side, with this model's own regularisation: the (k+1)x(k+1) ridge solve of :meth:`fold_in`
+        (the row update of an ALS half-sweep)."""
+        fixed = self.item_factors_ if side == "user" else self.user_factors_
+        fixed_bias = self.item_bias_ if side == "user" else self.user_bias_
+        k = self.n_factors
+
+        def solve(idx, values):
+            if idx.size == 0:
+                return np.zeros(k), 0.0
+            Y = fixed[idx].astype(np.float64)
+            lam, lam_b = self._row_regularisation(idx.size)
+            if self.biased:
+                Z = np.hstack([np.ones((idx.size, 1)), Y])
+                target = values - self.global_mean_ - fixed_bias[idx].astype(np.float64)
+                reg = np.r_[lam_b, np.full(k, lam)]
+            else:
+                Z, target, reg = Y, values, np.full(k, lam)
+            A = Z.T @ Z + np.diag(reg)
+            rhs = Z.T @ target
+            try:
+                sol = np.linalg.solve(A, rhs)
+            except np.linalg.LinAlgError:  # reg = 0 and fewer ratings than unknowns
+                sol = np.linalg.lstsq(A, rhs, rcond=None)[0]
+            return (sol[1:], float(sol[0])) if self.biased else (sol, 0.0)
+
+        return solve
+
+    def _extra_row_solver(self, side):
+        """With ``ranking="engagement"``: re-solve the row's engagement factors too."""
+        if self.ranking != "engagement":
+            return None
+        solve = self._engagement_row(side)
+        engagement = self._engagement()[0 if side == "user" else 1]
+
+        def update(row, idx):
+            engagement[row] = solve(idx)
+
+        return update
+
+    def _before_partial_fit(self):
+        if self.ranking == "engagement":
+            self._engagement()
 
     def _new_user_scores(self, idx, values):
-        x, b = self._fold_in_indices(idx, values)
-        scores = self.item_factors_.astype(np.float64) @ x
-        if self.biased:
-            scores += self.global_mean_ + b + self.item_bias_
+        scores = super()._new_user_scores(idx, values)
         if self.ranking == "engagement":
             _, Y = self._engagement()
             e = Y.astype(np.float64) @ self._fold_in_engagement(idx).astype(np.float64)
             scores = self._engagement_weighted(scores, e)
         return scores
 
-    def partial_fit_users(self, ratings: Ratings, unknown: Unknown = "raise") -> "MatrixFactorization":
-        """Re-solve the factors (and biases) of the users in ``ratings`` (a Ratings whose users the
-        model knows; each user's rows there are taken as all of that user's ratings) against the
-        fixed item factors, as :meth:`fold_in` does (the engagement factors too, with
-        ``ranking="engagement"``); the other users and all items are unchanged. An unknown user
-        always raises KeyError (there is no row to update; use :meth:`fold_in`); unknown items
-        raise KeyError, or are ignored with ``unknown="fallback"``. Returns self."""
-        self._check_fitted()
-        _check_unknown(unknown)
-        if not isinstance(ratings, Ratings):
-            raise TypeError(f"ratings must be a fastmf.Ratings, got {type(ratings).__name__}")
-        users, items, values, _ = ratings.to_arrays()
-        u = np.asarray(self.user_map_.to_index(users, missing="raise", name="user"), dtype=np.int64)
-        i = np.asarray(self._to_index(self.item_map_, items, unknown, "item"), dtype=np.int64)
-        self._check_new_values(values.astype(np.float64))
-        engagement = self._engagement()[0] if self.ranking == "engagement" else None
-        order = np.argsort(u, kind="stable")
-        u, i, values = u[order], i[order], values.astype(np.float64)[order]
-        starts = np.flatnonzero(np.r_[True, u[1:] != u[:-1]])
-        ends = np.r_[starts[1:], u.size]
-        for a, b in zip(starts, ends):
-            keep = i[a:b] >= 0
-            x, bias = self._fold_in_indices(i[a:b][keep], values[a:b][keep])
-            self.user_factors_[u[a]] = x
-            if self.biased:
-                self.user_bias_[u[a]] = bias
-            if engagement is not None:
-                engagement[u[a]] = self._fold_in_engagement(i[a:b][keep])
-        return self
-
     # ------------------------------------------------------------------ scoring
-    def _predict_pairs(self, u, i):
-        pred = np.full(u.shape, self.global_mean_, dtype=np.float64)
-        ku, ki = u >= 0, i >= 0
-        if self.biased:
-            pred[ku] += self.user_bias_[u[ku]]
-            pred[ki] += self.item_bias_[i[ki]]
-        both = ku & ki
-        if both.any():
-            pred[both] += np.einsum("ij,ij->i", self.user_factors_[u[both]], self.item_factors_[i[both]],
-                                    dtype=np.float64)
-        return pred
-
     def _score_users(self, u):
         if self.ranking == "engagement":
             # in the factors' dtype, in place: the element-wise passes over the block cost more
@@ -602,20 +607,12 @@ class MatrixFactorization(Recommender):
                 scores += self.item_bias_[None, :]
             X, Y = self._engagement()
             return self._engagement_weighted(scores, X[u] @ Y.T)
-        scores = self.user_factors_[u] @ self.item_factors_.T
-        scores = scores.astype(np.float64, copy=False)
-        if self.biased:
-            scores += (self.global_mean_ + self.user_bias_[u].astype(np.float64))[:, None]
-            scores += self.item_bias_[None, :]
-        return scores
+        return super()._score_users(u)
 
     def _factor_scores(self):
         if self.ranking == "engagement":
             return None  # a product of two dot products: scored in blocks by _score_users
-        if self.biased:
-            return (self.user_factors_, self.item_factors_, self.item_bias_,
-                    self.global_mean_ + self.user_bias_.astype(np.float64))
-        return self.user_factors_, self.item_factors_, None, None
+        return super()._factor_scores()
 
     def _fallback_scores(self):
         """Ranking of a user the model does not know. ``ranking="engagement"``: the

@@ -1,10 +1,16 @@
 """The epoch loop shared by every iterative model (SGD and ALS of :class:`fastmf.MatrixFactorization`,
 :class:`fastmf.ImplicitALS`, and the models to come).
 
-History schema (one dict per epoch, in ``model.history_``)::
+History schema (one dict per epoch, in ``model.history_``; this is the one place it is defined)::
 
     {"epoch": 1-based int, "train_<metric>": float ... (from the model's step),
      "eval_<metric>": float ... (one per eval metric, with an eval_set), "seconds": float}
+
+in that key order, the same keys for every epoch of a fit. The train metric is what the model's
+step measures: ``train_rmse`` for :class:`fastmf.MatrixFactorization` (SGD: the running loss of
+the epoch; ALS: the RMSE after the sweep), ``train_loss`` for :class:`fastmf.ImplicitALS` (the
+full objective; absent with ``calculate_loss=False``). ``seconds`` times the step and the eval.
+``model.best_epoch_`` is the 1-based epoch whose parameters the model holds.
 
 Eval metrics are keys of :func:`fastmf.evaluate`: ``"rmse"``, ``"mae"`` (rating models only) and
 ``"precision@k"``, ``"recall@k"``, ``"ndcg@k"``, ``"map@k"``, ``"hit_rate@k"``, ``"coverage@k"``

@@ -38,10 +38,8 @@ def small_params(entry, **extra):
     params = {}
     if "n_factors" in names:
         params["n_factors"] = 6
-    for epochs in ("n_epochs", "n_iterations", "n_iter"):
-        if epochs in names:
-            params[epochs] = 3
-            break
+    if "n_epochs" in names:
+        params["n_epochs"] = 3
     if "random_state" in names:
         params["random_state"] = 5
     params.update(extra)
