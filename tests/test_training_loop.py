@@ -93,3 +93,54 @@ def test_divergence_is_one_error_type(split):
 def test_metric_direction():
     assert metric_direction("rmse") == -1 and metric_direction("mae") == -1
     assert metric_direction("ndcg@10") == 1 and metric_direction("hit_rate@3") == 1
+
+
+class RecordingTrainer(fastmf.training.Trainer):
+    """A trainer that moves MF's factors by a scripted amount each epoch, and records the calls."""
+
+    def __init__(self, model, scale, fail_at=None):
+        self.model, self.scale, self.fail_at = model, scale, fail_at
+        self.state = (model.user_factors_, model.item_factors_)
+        self.calls = []
+        self.start_factors = model.user_factors_.copy()
+
+    def start(self):
+        self.calls.append("start")
+
+    def epoch(self, n):
+        self.calls.append(n)
+        if n == self.fail_at:
+            raise FloatingPointError("factor row 3 is nan")
+        self.model.user_factors_[...] = self.start_factors * self.scale(n)
+        return {"train_rmse": float(n)}
+
+    def finish(self):
+        self.calls.append("finish")
+
+    def describe(self, exc):
+        return f" (scripted): {exc}"
+
+
+def test_a_trainer_is_started_run_and_finished_and_its_state_restored(split):
+    train, valid = split
+    model = fastmf.MatrixFactorization(n_factors=4, n_epochs=3, random_state=0, ranking="rating").fit(train)
+    # epoch 2 keeps the factors; every other epoch wrecks them: early stopping must restore epoch 2's
+    trainer = RecordingTrainer(model, lambda n: 1.0 if n == 2 else 50.0 * n)
+    fastmf.training.run_epochs(model, trainer, 10, eval_set=valid, eval_metrics=["rmse"], watched="rmse",
+                               early_stopping_rounds=2)
+    assert trainer.calls == ["start", 1, 2, 3, 4, "finish"]
+    assert model.best_epoch_ == 2 and [h["epoch"] for h in model.history_] == [1, 2, 3, 4]
+    assert np.array_equal(model.user_factors_, trainer.start_factors)
+    assert model.history_[0].keys() == {"epoch", "train_rmse", "eval_rmse", "seconds"}
+
+
+def test_a_failing_trainer_is_finished_and_described(split):
+    train, _ = split
+    model = fastmf.MatrixFactorization(n_factors=4, n_epochs=3, random_state=0).fit(train)
+    trainer = RecordingTrainer(model, lambda n: 1.0, fail_at=2)
+    with pytest.raises(DivergenceError, match=r"^MatrixFactorization: training diverged in epoch 2 "
+                                              r"\(scripted\): factor row 3 is nan$"):
+        fastmf.training.run_epochs(model, trainer, 5)
+    assert trainer.calls == ["start", 1, 2, "finish"]
+    with pytest.raises(TypeError, match="belong to the Trainer"):
+        fastmf.training.run_epochs(model, trainer, 1, state=())

@@ -23,16 +23,60 @@ from __future__ import annotations
 import logging
 import re
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 from fastmf.errors import DivergenceError
 
 import numpy as np
 
-__all__ = ["run_epochs", "EvalSet", "check_fit_options", "metric_direction", "DivergenceError"]
+__all__ = ["run_epochs", "Trainer", "StepTrainer", "EvalSet", "check_fit_options", "metric_direction",
+           "DivergenceError"]
 
 Step = Callable[[int], Dict[str, float]]
 Callback = Callable[[Any, Dict[str, Any]], Any]
+
+class Trainer:
+    """One solver's training as :func:`run_epochs` drives it (the trainer protocol).
+
+    ``start()`` once before the first epoch; ``epoch(n)`` for n = 1, 2, ... returns that epoch's
+    training metrics (``{"train_rmse": ...}``; raise FloatingPointError for non-finite values);
+    ``finish()`` once at the end, also after an early stop or an error. ``state`` lists the arrays
+    that make up the fitted parameters (early stopping copies them at the best epoch and writes
+    them back into the same buffers); ``describe(exc)`` is what a divergence message adds after
+    "<Model>: training diverged in epoch <n>" (the settings that matter, then the kernel's words).
+    """
+
+    state: Sequence[np.ndarray] = ()
+
+    def start(self) -> None:
+        """Before epoch 1 (plans, scratch buffers)."""
+
+    def epoch(self, n: int) -> Dict[str, float]:  # pragma: no cover - the protocol's one must
+        raise NotImplementedError
+
+    def finish(self) -> None:
+        """After the last epoch (free scratch), also when training stopped early or failed."""
+
+    def describe(self, exc: BaseException) -> str:
+        return f": {exc}"
+
+
+class StepTrainer(Trainer):
+    """A :class:`Trainer` from a step function ``step(n) -> metrics`` (what the solvers of
+    MatrixFactorization and ImplicitALS are: closures over their prepared kernels)."""
+
+    def __init__(self, step: Step, state: Sequence[np.ndarray],
+                 describe: Optional[Callable[[BaseException], str]] = None) -> None:
+        self.step = step
+        self.state = state
+        self._describe = describe
+
+    def epoch(self, n: int) -> Dict[str, float]:
+        return self.step(n)
+
+    def describe(self, exc: BaseException) -> str:
+        return self._describe(exc) if self._describe is not None else super().describe(exc)
+
 
 _RATING = ("rmse", "mae")
 _RANKING = ("precision", "recall", "ndcg", "map", "hit_rate", "coverage")
@@ -132,24 +176,31 @@ def check_fit_options(model: Any, eval_set: Any, callbacks: Optional[Sequence[Ca
     return callbacks, watched
 
 
-def run_epochs(model: Any, step: Step, n_epochs: int, state: Sequence[np.ndarray], *,
+def run_epochs(model: Any, trainer: Union[Trainer, Step], n_epochs: int,
+               state: Optional[Sequence[np.ndarray]] = None, *,
                eval_set: Any = None, eval_metrics: Sequence[str] = (), callbacks: Sequence[Callback] = (),
                early_stopping_rounds: Optional[int] = None, watched: Optional[str] = None,
                progress: Any = False, verbose: bool = False,
-               divergence: Callable[[Exception], str] = lambda exc: f": {exc}") -> None:
-    """Run ``step(epoch)`` for epochs 1..``n_epochs`` and record ``model.history_`` and
-    ``model.best_epoch_``.
+               divergence: Optional[Callable[[BaseException], str]] = None) -> None:
+    """Run ``trainer`` (a :class:`Trainer`, or a step function with its ``state`` and
+    ``divergence``, wrapped in a :class:`StepTrainer`) for epochs 1..``n_epochs`` and record
+    ``model.history_`` and ``model.best_epoch_``.
 
-    ``state`` lists the arrays that make up the fitted parameters: early stopping copies them at the
-    best epoch and writes that copy back into the same buffers at the end (so row-padded, aligned
-    factor buffers stay what they are). A step raising FloatingPointError (non-finite values) ends
-    the fit with :class:`DivergenceError`: "<Model>: training diverged in epoch <n>" followed by
-    ``divergence(exc)`` (the model's settings and the kernel's message). ``verbose`` logs one line
+    Early stopping copies the trainer's ``state`` at the best epoch and writes that copy back into
+    the same buffers at the end (so row-padded, aligned factor buffers stay what they are). An epoch
+    raising FloatingPointError (non-finite values) ends the fit with :class:`DivergenceError`:
+    "<Model>: training diverged in epoch <n>" followed by ``trainer.describe(exc)`` (the model's
+    settings and the kernel's message). ``verbose`` logs one line
     per epoch at INFO to the logger named after the model's module (``"fastmf.models.mf"``). Each
     callback is called as ``cb(model, entry)`` after every epoch; one returning True stops.
     """
     from fastmf.training.progress import epoch_bar, format_entry
 
+    if not isinstance(trainer, Trainer):
+        trainer = StepTrainer(trainer, () if state is None else state, divergence)
+    elif state is not None or divergence is not None:
+        raise TypeError("run_epochs: state and divergence belong to the Trainer; pass them only with a "
+                        "step function")
     watch = [*eval_metrics]
     if watched is not None and watched not in watch:
         watch.append(watched)
@@ -164,14 +215,16 @@ def run_epochs(model: Any, step: Step, n_epochs: int, state: Sequence[np.ndarray
     model.best_epoch_ = 0
     best: Optional[Tuple[float, int, List[np.ndarray]]] = None
     name = type(model).__name__
+    state = trainer.state
+    trainer.start()
     try:
         for epoch in range(1, n_epochs + 1):
             t0 = time.perf_counter()
             try:
-                entry: Dict[str, Any] = {"epoch": epoch, **step(epoch)}
+                entry: Dict[str, Any] = {"epoch": epoch, **trainer.epoch(epoch)}
             except FloatingPointError as exc:
                 raise DivergenceError(f"{name}: training diverged in epoch {epoch}"
-                                      f"{divergence(exc)}") from None
+                                      f"{trainer.describe(exc)}") from None
             if evaluator is not None:
                 entry.update(evaluator())
             entry["seconds"] = time.perf_counter() - t0
@@ -193,6 +246,7 @@ def run_epochs(model: Any, step: Step, n_epochs: int, state: Sequence[np.ndarray
     finally:
         if bar is not None:
             bar.close()
+        trainer.finish()
     if best is not None and best[1] != model.best_epoch_:
         for dst, src in zip(state, best[2]):
             dst[...] = src
