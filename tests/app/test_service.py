@@ -50,7 +50,7 @@ def test_model_names_are_the_registry_presets_in_cli_order():
 
 
 def test_make_model_maps_options_to_parameters():
-    # moved from tests/test_cli.py (cli.make_model is service.make_model now)
+    # moved from tests/app/test_cli.py (cli.make_model is service.make_model now)
     m = service.make_model("mf", {"factors": 7, "epochs": 3, "lr": 0.02, "reg": 0.1, "reg_bias": None,
                                   "alpha": None, "threads": 1, "dtype": "float64"},
                            ["init_std=0.05", "shuffle=false", "n_blocks=none", "schedule=shuffle"], seed=4)
@@ -76,7 +76,7 @@ def test_make_model_maps_options_to_parameters():
 
 
 def test_model_table_reports_a_missing_class(monkeypatch):
-    # moved from tests/test_cli.py: a preset whose class this version does not have
+    # moved from tests/app/test_cli.py: a preset whose class this version does not have
     future = registry.ModelEntry("future", "fastmf:NoSuchModelYet", "not written yet")
     presets = {**registry.presets(), "future": (future, {}, "not written yet")}
     monkeypatch.setattr(service, "model_presets", lambda: presets)

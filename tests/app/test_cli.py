@@ -642,7 +642,7 @@ def test_model_table_availability(synth):
 
 
 # ---------------------------------------------------------------------- helpers in process
-# (make_model and the model table moved to the service: tests/test_service.py)
+# (make_model and the model table moved to the service: tests/app/test_service.py)
 class FakeStream(io.StringIO):
     def __init__(self, tty):
         super().__init__()

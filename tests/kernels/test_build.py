@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SETUP = ROOT / "setup.py"
 
 pytestmark = pytest.mark.skipif(not SETUP.exists(), reason="needs the source checkout (setup.py)")

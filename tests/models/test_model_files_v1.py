@@ -12,7 +12,7 @@ import pytest
 
 import fastmf
 
-HERE = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures", "models_v1")
+HERE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "fixtures", "models_v1")
 KEYS = ("global_mean", "biases", "popularity", "mf_sgd", "mf_sgd_rating", "mf_als", "ials")
 CLASSES = {"global_mean": "GlobalMean", "biases": "Biases", "popularity": "Popularity",
            "mf_sgd": "MatrixFactorization", "mf_sgd_rating": "MatrixFactorization",
