@@ -149,7 +149,7 @@ def test_epoch(benchmark, ml1m, k, mode):
 @pytest.mark.parametrize("path", ["element", "vector"])
 def test_vector_path(benchmark, ml1m, path):
     """The same blocked 1-thread epoch at k=100 (112 padded columns) on the element-by-element path
-    and on the vector path (bit-identical results, tests/test_sgd_kernel.py)."""
+    and on the vector path (bit-identical results, tests/kernels/test_sgd_kernel.py)."""
     users, items, ratings, n_users, n_items = ml1m
     mu = float(ratings.mean())
     benchmark.group = "path-k100"
