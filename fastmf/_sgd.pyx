@@ -292,7 +292,7 @@ def shuffle(order, seed, stream=0):
 
 def permutation(n, seed, stream=0):
     """A random permutation of ``range(n)`` (int64): ``shuffle(np.arange(n), seed, stream)``."""
-    n = operator.index(n)  # message pinned by tests/test_sgd_kernel.py: "n must be >= 0"
+    n = operator.index(n)  # message pinned by tests/kernels/test_sgd_kernel.py: "n must be >= 0"
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
     order = np.arange(n, dtype=np.int64)
@@ -304,7 +304,7 @@ def normals(n, seed, stream=0):
     """``n`` standard normal draws (float64) of the xoshiro256** stream seeded from ``(seed,
     stream)`` by Marsaglia's polar method (csrc/rng.h, the draws Gibbs sampling will use); NumPy
     twin: ``fastmf.reference.normals``. Deterministic on every machine up to the last bit of ``log``."""
-    n = operator.index(n)  # message pinned by tests/test_sgd_kernel.py: "n must be >= 0"
+    n = operator.index(n)  # message pinned by tests/kernels/test_sgd_kernel.py: "n must be >= 0"
     if n < 0:
         raise ValueError(f"n must be >= 0, got {n}")
     cdef uint64_t s = check_int(seed, "seed", 0, _U64 - 1), t = check_int(stream, "stream", 0, _U64 - 1)
