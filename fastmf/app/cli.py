@@ -330,7 +330,7 @@ def _model_info(args):
     size_text = f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.1f} kB"
     print(f"model file: {args.data} ({size_text}; format {info['format_version']}, written by fastmf "
           f"{info['fastmf_version']})")
-    print(f"class: {info['class']}")
+    print(f"class: {info['class']}" + (f" (registry key {info['model']!r})" if "model" in info else ""))
     print("params: " + ", ".join(f"{k}={v!r}" for k, v in info["params"].items()))
     scale = info["rating_scale"]
     print(f"trained on: {info['n_ratings']:,} ratings, {info['n_users']:,} users x {info['n_items']:,} items "

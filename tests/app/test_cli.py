@@ -322,7 +322,7 @@ def test_plot_and_model_info(synth):
     assert png_size(d / "c2.png")[0] == (640, 400)
     assert pi.returncode == 0, pi.stderr
     model = fastmf.load(d / "m.npz")
-    assert "class: MatrixFactorization" in pi.stdout
+    assert "class: MatrixFactorization (registry key 'mf')" in pi.stdout
     assert "trained on: 6,400 ratings" in pi.stdout and "factors: 10 per user and item (float32)" in pi.stdout
     assert f"train_rmse {model.history_[-1]['train_rmse']:.4f}" in pi.stdout
     info = json.loads(pj.stdout)
