@@ -138,9 +138,6 @@ class ModelEntry:
         """The whole fitted state: the common part, then the model's own."""
         return COMMON_STATE + self.state
 
-    def field(self, name: str) -> Optional[Field]:
-        return next((f for f in self.fields if f.name == name), None)
-
     def has(self, tag: str) -> bool:
         if tag not in TAGS:
             raise ValueError(f"unknown tag {tag!r} (known: {sorted(TAGS)})")
