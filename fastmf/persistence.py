@@ -256,13 +256,14 @@ def _entry_of(manifest, error):
         key = manifest.get("model")
         if not isinstance(key, str):
             raise error(f"the manifest's 'model' must be a registry key (a string), got {key!r:.60}")
-        entry = registry.get(key) if key in {e.key for e in registry.entries()} else None
-        if entry is None:
-            raise error(f"unknown model {key!r} (registered: {', '.join(e.key for e in registry.entries())})")
-        return entry
+        try:
+            return registry.get(key)
+        except KeyError:
+            raise error(f"unknown model {key!r} (registered: "
+                        f"{', '.join(e.key for e in registry.entries())})") from None
     name = manifest["class"]
-    entry = registry.key_of(name) if name not in {e.key for e in registry.entries()} else None
-    if entry is None:
+    entry = registry.key_of(name)
+    if entry is None or entry.key == name:  # format 1 stored class names, never keys
         raise error(f"unknown model class {name!r}")
     return entry
 
