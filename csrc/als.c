@@ -60,6 +60,12 @@
  * entry) is reported - the same row whatever the schedule. On an error the rows solved so far keep
  * their new values and the failing row is unchanged.
  *
+ * Interrupts. The sweeps and the loss read the caller's interrupt flag (p->interrupt, may be NULL)
+ * before every row, the Gram before every gathered chunk of at most 256 rows: a raised flag makes
+ * every thread skip its remaining rows and the call return FASTMF_ERR_INTERRUPTED within about one
+ * row's work per thread. The check only decides whether a row starts; a row that runs is computed
+ * as without a flag, so an uninterrupted call is bit-identical to one without a flag.
+ *
  * SIMD. The inner loops are plain loops over contiguous data that GCC/Clang vectorise at -O3 without
  * -ffast-math: the Gram accumulation in register tiles (8 x 8 doubles when the CPU has AVX-512, else
  * 4 x 8, chosen at run time), axpys and the Cholesky rank-8 trailing updates under `#pragma omp
@@ -156,6 +162,7 @@ typedef struct {
     int64_t row;
     fastmf_error err;
     int nomem;
+    int interrupted;    /* the caller's interrupt flag was seen raised */
 } sweep_error;
 
 static void record_error(sweep_error *se, int64_t r, fastmf_error e)
@@ -170,11 +177,18 @@ static void record_error(sweep_error *se, int64_t r, fastmf_error e)
     }
 }
 
-/* row r may be skipped: memory ran out somewhere, or a lower row already failed */
-static int skip_row(sweep_error *se, int64_t r)
+/* row r may be skipped: memory ran out somewhere, a lower row already failed, or the caller asked
+ * to stop (the flag is read before every row: one load, nothing next to a row's solve; the rows
+ * that do run are computed exactly as without a flag, so determinism is untouched) */
+static int skip_row(sweep_error *se, int64_t r, const fastmf_interrupt *interrupt)
 {
     int64_t lowest;
     int nomem;
+    if (fastmf_interrupted(interrupt)) {
+        FASTMF_OMP(omp atomic write)
+        se->interrupted = 1;
+        return 1;
+    }
     FASTMF_OMP(omp atomic read)
     lowest = se->row;
     FASTMF_OMP(omp atomic read)
@@ -190,6 +204,7 @@ static void flag_nomem(sweep_error *se)
 
 static fastmf_status finish(const sweep_error *se, int64_t n_rows, fastmf_error *err)
 {
+    if (se->interrupted) return fastmf_fail(err, FASTMF_ERR_INTERRUPTED, -1, -1);
     if (se->nomem) return fastmf_fail(err, FASTMF_ERR_NOMEM, -1, -1);
     if (se->row < n_rows) {
         *err = se->err;
@@ -680,7 +695,7 @@ fastmf_status SFX(fastmf_als_half_sweep)(const fastmf_als_params *p, const int64
     c.kp = padded_width(p->n_factors);
     c.ld = system_stride(p->n_factors, c.kp);
     c.chunk = gather_rows(c.kp);
-    se.row = p->n_rows; se.err = ROW_OK; se.nomem = 0;
+    se.row = p->n_rows; se.err = ROW_OK; se.nomem = 0; se.interrupted = 0;
     nt = fastmf_clamp_threads(p->n_threads, (p->n_rows + ALS_ROWS_PER_TASK - 1) / ALS_ROWS_PER_TASK);
 
     (void)nt;   /* unused in a serial build */
@@ -693,7 +708,7 @@ fastmf_status SFX(fastmf_als_half_sweep)(const fastmf_als_params *p, const int64
         FASTMF_OMP(omp for schedule(dynamic, ALS_ROWS_PER_TASK))
         for (r = 0; r < p->n_rows; ++r) {
             fastmf_error e;
-            if (!ok || skip_row(&se, r)) continue;
+            if (!ok || skip_row(&se, r, p->interrupt)) continue;
             e = SFX(als_row)(&c, r, &w);
             if (e.status != FASTMF_OK) record_error(&se, r, e);
         }
@@ -705,25 +720,29 @@ fastmf_status SFX(fastmf_als_half_sweep)(const fastmf_als_params *p, const int64
 /* ------------------------------------------------------------------------------------- Gram */
 /* add the Gram matrix of rows lo..hi-1 of Y to the upper tiles of G (kp x kp, stride kp) */
 FASTMF_CLONES
-static void SFX(gram_block)(const REAL *Y, int64_t lo, int64_t hi, int64_t k, int64_t kp,
-                            int64_t chunk, int wide, double *Z, double *G)
+static int SFX(gram_block)(const REAL *Y, int64_t lo, int64_t hi, int64_t k, int64_t kp,
+                           int64_t chunk, int wide, const fastmf_interrupt *interrupt, double *Z,
+                           double *G)
 {
     int64_t e0;
     for (e0 = lo; e0 < hi; e0 += chunk) {
         const int64_t ne = hi - e0 < chunk ? hi - e0 : chunk;
+        if (fastmf_interrupted(interrupt)) return 1;   /* between chunks of at most 256 rows */
         SFX(gather)(Y, k, kp, NULL, e0, ne, Z);
         gram_tiles(Z, Z, ne, kp, G, kp, wide);
     }
+    return 0;
 }
 
-fastmf_status SFX(fastmf_gram)(const REAL *Y, int64_t n, int64_t k, int n_threads, double *G)
+fastmf_status SFX(fastmf_gram)(const REAL *Y, int64_t n, int64_t k, int n_threads,
+                               const fastmf_interrupt *interrupt, double *G)
 {
     const int wide = wide_tiles();
     const int64_t kp = padded_width(k), chunk = gather_rows(kp);
     int64_t nb, b, i, j;
     dbuf pb;
     double *part;
-    int nomem = 0, nt;
+    int nomem = 0, stopped = 0, nt;
 
     if (n < 0 || k < 1 || G == NULL || (n > 0 && Y == NULL)) return FASTMF_ERR_VALUE;
     nb = (n + ALS_GRAM_ROWS - 1) / ALS_GRAM_ROWS;
@@ -749,13 +768,16 @@ fastmf_status SFX(fastmf_gram)(const REAL *Y, int64_t n, int64_t k, int n_thread
             const int64_t lo = n * bb / nb, hi = n * (bb + 1) / nb;
             double *Gb = part + bb * kp * kp;
             memset(Gb, 0, (size_t)(kp * kp) * sizeof(double));
-            if (Z != NULL) SFX(gram_block)(Y, lo, hi, k, kp, chunk, wide, Z, Gb);
+            if (Z != NULL && SFX(gram_block)(Y, lo, hi, k, kp, chunk, wide, interrupt, Z, Gb)) {
+                FASTMF_OMP(omp atomic write)
+                stopped = 1;
+            }
         }
         dbuf_free(&zb);
     }
-    if (nomem) {
+    if (nomem || stopped) {
         dbuf_free(&pb);
-        return FASTMF_ERR_NOMEM;
+        return stopped ? FASTMF_ERR_INTERRUPTED : FASTMF_ERR_NOMEM;
     }
     for (i = 0; i < k; ++i) {                    /* partial sums in block order, then mirrored */
         for (j = i; j < k; ++j) {
@@ -925,8 +947,8 @@ static fastmf_error SFX(ials_row)(const SFX(ials_ctx) *c, int64_t r, workspace *
 
 /* validate a gram argument, or compute it into *owned; *G_out is the matrix to use */
 static fastmf_status SFX(use_gram)(const REAL *Y, int64_t n, int64_t k, int n_threads,
-                                   const double *gram, dbuf *owned, const double **G_out,
-                                   fastmf_error *err)
+                                   const fastmf_interrupt *interrupt, const double *gram,
+                                   dbuf *owned, const double **G_out, fastmf_error *err)
 {
     int64_t j;
     owned->raw = NULL;
@@ -938,7 +960,7 @@ static fastmf_status SFX(use_gram)(const REAL *Y, int64_t n, int64_t k, int n_th
     }
     if (dbuf_alloc(owned, k * k) == NULL) return fastmf_fail(err, FASTMF_ERR_NOMEM, -1, -1);
     {
-        const fastmf_status st = SFX(fastmf_gram)(Y, n, k, n_threads, owned->d);
+        const fastmf_status st = SFX(fastmf_gram)(Y, n, k, n_threads, interrupt, owned->d);
         if (st != FASTMF_OK) {
             dbuf_free(owned);
             return fastmf_fail(err, st, -1, -1);
@@ -980,8 +1002,8 @@ fastmf_status SFX(fastmf_ials_half_sweep)(const fastmf_ials_params *p, const int
 
     st = SFX(ials_check)(p, indptr, indices, data, fixed_factors, factors, &maxdeg, err);
     if (st != FASTMF_OK) return st;
-    st = SFX(use_gram)(fixed_factors, p->n_fixed, p->n_factors, p->n_threads, gram, &owned, &G,
-                       err);
+    st = SFX(use_gram)(fixed_factors, p->n_fixed, p->n_factors, p->n_threads, p->interrupt, gram,
+                       &owned, &G, err);
     if (st != FASTMF_OK) return st;
 
     c.p = p; c.indptr = indptr; c.indices = indices; c.data = data; c.Y = fixed_factors;
@@ -990,7 +1012,7 @@ fastmf_status SFX(fastmf_ials_half_sweep)(const fastmf_ials_params *p, const int
     c.kp = padded_width(p->n_factors);
     c.ld = system_stride(p->n_factors, c.kp);
     c.chunk = gather_rows(c.kp);
-    se.row = p->n_rows; se.err = ROW_OK; se.nomem = 0;
+    se.row = p->n_rows; se.err = ROW_OK; se.nomem = 0; se.interrupted = 0;
     cg = p->solver == FASTMF_ALS_CG;
     nt = fastmf_clamp_threads(p->n_threads, (p->n_rows + ALS_ROWS_PER_TASK - 1) / ALS_ROWS_PER_TASK);
 
@@ -1004,7 +1026,7 @@ fastmf_status SFX(fastmf_ials_half_sweep)(const fastmf_ials_params *p, const int
         FASTMF_OMP(omp for schedule(dynamic, ALS_ROWS_PER_TASK))
         for (r = 0; r < p->n_rows; ++r) {
             fastmf_error e;
-            if (!ok || skip_row(&se, r)) continue;
+            if (!ok || skip_row(&se, r, p->interrupt)) continue;
             e = SFX(ials_row)(&c, r, &w);
             if (e.status != FASTMF_OK) record_error(&se, r, e);
         }
@@ -1066,7 +1088,7 @@ fastmf_status SFX(fastmf_ials_loss)(const fastmf_ials_params *p, const int64_t *
     if (st != FASTMF_OK) return st;
     n_items = p->n_fixed;
     k = p->n_factors;
-    st = SFX(use_gram)(item_factors, n_items, k, p->n_threads, gram, &owned, &G, err);
+    st = SFX(use_gram)(item_factors, n_items, k, p->n_threads, p->interrupt, gram, &owned, &G, err);
     if (st != FASTMF_OK) return st;
     row_loss = dbuf_alloc(&rows_buf, p->n_rows);
     if (p->reg_nu != 0.0) pos_count = (int64_t *)calloc((size_t)(n_items > 0 ? n_items : 1),
@@ -1084,7 +1106,7 @@ fastmf_status SFX(fastmf_ials_loss)(const fastmf_ials_params *p, const int64_t *
     c.kp = fastmf_round8(k);
     c.ld = system_stride(k, c.kp);
     c.chunk = 1;
-    se.row = p->n_rows; se.err = ROW_OK; se.nomem = 0;
+    se.row = p->n_rows; se.err = ROW_OK; se.nomem = 0; se.interrupted = 0;
     nt = fastmf_clamp_threads(p->n_threads, (p->n_rows + ALS_ROWS_PER_TASK - 1) / ALS_ROWS_PER_TASK);
 
     (void)nt;   /* unused in a serial build */
@@ -1097,7 +1119,7 @@ fastmf_status SFX(fastmf_ials_loss)(const fastmf_ials_params *p, const int64_t *
         FASTMF_OMP(omp for schedule(dynamic, 4 * ALS_ROWS_PER_TASK))
         for (r = 0; r < p->n_rows; ++r) {
             fastmf_error e;
-            if (!ok || skip_row(&se, r)) continue;
+            if (!ok || skip_row(&se, r, p->interrupt)) continue;
             e = SFX(ials_loss_row)(&c, r, &w, row_loss + r);
             if (e.status != FASTMF_OK) record_error(&se, r, e);
         }

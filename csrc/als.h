@@ -61,6 +61,8 @@ typedef struct {
     int solver;         /* FASTMF_ALS_CHOLESKY or FASTMF_ALS_CG */
     int cg_steps;       /* CG iterations (>= 0) when solver == FASTMF_ALS_CG */
     int n_threads;      /* OpenMP threads (values < 1 mean 1) */
+    const fastmf_interrupt *interrupt;  /* read between rows: nonzero stops the sweep with
+                                           FASTMF_ERR_INTERRUPTED (NULL: never) */
 } fastmf_als_params;
 
 /* Implicit ALS: sizes and hyper-parameters. For the loss, rows are users and fixed rows items. */
@@ -79,12 +81,15 @@ typedef struct {
     int solver;         /* FASTMF_ALS_CG or FASTMF_ALS_CHOLESKY */
     int cg_steps;       /* CG iterations (>= 0) */
     int n_threads;      /* OpenMP threads (values < 1 mean 1) */
+    const fastmf_interrupt *interrupt;  /* as in fastmf_als_params (also stops the Gram and loss) */
 } fastmf_ials_params;
 
 /* Explicit ALS: for every row r solve the ridge problem of the file comment and write factors[r]
  * (and bias[r] when biased). fixed_bias and bias may be NULL when !biased. On an error the rows
  * solved so far keep their new values and the failing row is left as it was; err->pos / err->which
- * describe the lowest failing row (or the first bad input entry). */
+ * describe the lowest failing row (or the first bad input entry). When p->interrupt is raised the
+ * sweep stops starting rows and returns FASTMF_ERR_INTERRUPTED (before any other error): some
+ * rows are then solved and others not. */
 fastmf_status fastmf_als_half_sweep_f32(const fastmf_als_params *p, const int64_t *indptr,
                                         const int32_t *indices, const float *data,
                                         const float *fixed_factors, const float *fixed_bias,
@@ -98,9 +103,13 @@ fastmf_status fastmf_als_half_sweep_f64(const fastmf_als_params *p, const int64_
 
 /* G = Y^T Y (k x k, row-major, full symmetric, double) of the n x k matrix Y, accumulated in double
  * over fixed row blocks whose partial sums are added in block order: the result does not depend on
- * n_threads. Returns FASTMF_OK, FASTMF_ERR_NOMEM or FASTMF_ERR_VALUE (bad arguments). */
-fastmf_status fastmf_gram_f32(const float *Y, int64_t n, int64_t k, int n_threads, double *G);
-fastmf_status fastmf_gram_f64(const double *Y, int64_t n, int64_t k, int n_threads, double *G);
+ * n_threads. Returns FASTMF_OK, FASTMF_ERR_NOMEM, FASTMF_ERR_VALUE (bad arguments) or
+ * FASTMF_ERR_INTERRUPTED (interrupt, may be NULL, read between gathered chunks of rows; G is then
+ * not written). */
+fastmf_status fastmf_gram_f32(const float *Y, int64_t n, int64_t k, int n_threads,
+                              const fastmf_interrupt *interrupt, double *G);
+fastmf_status fastmf_gram_f64(const double *Y, int64_t n, int64_t k, int n_threads,
+                              const fastmf_interrupt *interrupt, double *G);
 
 /* Implicit ALS half-sweep: x_r = (G + Y_r^T (C_r - I) Y_r + lambda_r I)^{-1} Y_r^T C_r p_r for
  * every row r (exactly, or by warm-started CG). gram: G = Y^T Y of fixed_factors (k x k, double,

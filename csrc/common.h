@@ -11,6 +11,7 @@
 #ifndef FASTMF_COMMON_H
 #define FASTMF_COMMON_H
 
+#include <stddef.h>
 #include <stdint.h>
 #ifdef _OPENMP
 #include <omp.h>
@@ -23,8 +24,22 @@ typedef enum {
     FASTMF_ERR_VALUE = 3,      /* a non-finite or otherwise invalid value; err->pos says where */
     FASTMF_ERR_NOT_PD = 4,     /* a linear system is not positive definite */
     FASTMF_ERR_DIVERGED = 5,   /* the loss or a factor became non-finite */
-    FASTMF_ERR_PARSE = 6       /* malformed text; err->pos gives the line */
+    FASTMF_ERR_PARSE = 6,      /* malformed text; err->pos gives the line */
+    FASTMF_ERR_INTERRUPTED = 7 /* the caller's interrupt flag was raised: the call stopped early */
 } fastmf_status;
+
+/* An interrupt request: a long kernel takes a `const fastmf_interrupt *` (NULL: never
+ * interrupted) and reads it between row chunks; once it reads nonzero it stops starting new work
+ * and returns FASTMF_ERR_INTERRUPTED. The flag belongs to the caller (the Python wrappers raise it
+ * from a SIGINT handler, fastmf/_sigint.h): the kernels only read it. An interrupted call has done
+ * part of its work, so its outputs are to be discarded; a call that is not interrupted computes
+ * exactly what it would without a flag (the check never changes which rows are computed or how). */
+typedef volatile int fastmf_interrupt;
+
+static inline int fastmf_interrupted(const fastmf_interrupt *flag)
+{
+    return flag != NULL && *flag != 0;
+}
 
 /* What a failed kernel reports: its status, which input or check failed (a kernel-specific code
  * from its header, or -1) and a position (an index into the input the kernel names, or -1). A

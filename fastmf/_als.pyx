@@ -26,7 +26,8 @@ import numpy as np
 from fastmf._validation import check_int, check_kernel_array, check_option, check_real
 
 from libc.stdint cimport int32_t, int64_t
-from fastmf._common cimport (fastmf_status, fastmf_error, floating, error_type, unexpected,
+from fastmf._common cimport (fastmf_status, fastmf_error, fastmf_interrupt, floating, error_type,
+                             unexpected, sigint_watch, sigint_unwatch,
                              FASTMF_OK, FASTMF_ERR_NOMEM, FASTMF_ERR_INDEX, FASTMF_ERR_VALUE,
                              FASTMF_ERR_NOT_PD, FASTMF_ERR_DIVERGED)
 
@@ -62,6 +63,7 @@ cdef extern from "als.h":
         int solver
         int cg_steps
         int n_threads
+        const fastmf_interrupt *interrupt
 
     ctypedef struct fastmf_ials_params:
         int64_t n_rows
@@ -77,6 +79,7 @@ cdef extern from "als.h":
         int solver
         int cg_steps
         int n_threads
+        const fastmf_interrupt *interrupt
 
     fastmf_status fastmf_als_half_sweep_f32(const fastmf_als_params *p, const int64_t *indptr,
                                             const int32_t *indices, const float *data,
@@ -89,9 +92,9 @@ cdef extern from "als.h":
                                             double *factors, double *bias,
                                             fastmf_error *err) nogil
     fastmf_status fastmf_gram_f32(const float *Y, int64_t n, int64_t k, int n_threads,
-                                  double *G) nogil
+                                  const fastmf_interrupt *interrupt, double *G) nogil
     fastmf_status fastmf_gram_f64(const double *Y, int64_t n, int64_t k, int n_threads,
-                                  double *G) nogil
+                                  const fastmf_interrupt *interrupt, double *G) nogil
     fastmf_status fastmf_ials_half_sweep_f32(const fastmf_ials_params *p, const int64_t *indptr,
                                              const int32_t *indices, const float *data,
                                              const float *fixed_factors, const double *gram,
@@ -241,11 +244,16 @@ cdef fastmf_status _als_call(const fastmf_als_params *p, const int64_t[::1] indp
     cdef const floating *yp = _cp2(fixed)
     cdef floating *fp = _p2(factors)
     cdef fastmf_status st
-    with nogil:
-        if floating is float:
-            st = fastmf_als_half_sweep_f32(p, ip, xp, dp, yp, fbp, fp, bp, err)
-        else:
-            st = fastmf_als_half_sweep_f64(p, ip, xp, dp, yp, fbp, fp, bp, err)
+    cdef fastmf_als_params q = p[0]
+    q.interrupt = sigint_watch()
+    try:
+        with nogil:
+            if floating is float:
+                st = fastmf_als_half_sweep_f32(&q, ip, xp, dp, yp, fbp, fp, bp, err)
+            else:
+                st = fastmf_als_half_sweep_f64(&q, ip, xp, dp, yp, fbp, fp, bp, err)
+    finally:
+        sigint_unwatch(q.interrupt)
     return st
 
 
@@ -264,11 +272,16 @@ cdef fastmf_status _ials_call(const fastmf_ials_params *p, const int64_t[::1] in
     cdef const floating *yp = _cp2(fixed)
     cdef floating *fp = _p2(factors)
     cdef fastmf_status st
-    with nogil:
-        if floating is float:
-            st = fastmf_ials_half_sweep_f32(p, ip, xp, dp, yp, gp, fp, err)
-        else:
-            st = fastmf_ials_half_sweep_f64(p, ip, xp, dp, yp, gp, fp, err)
+    cdef fastmf_ials_params q = p[0]
+    q.interrupt = sigint_watch()
+    try:
+        with nogil:
+            if floating is float:
+                st = fastmf_ials_half_sweep_f32(&q, ip, xp, dp, yp, gp, fp, err)
+            else:
+                st = fastmf_ials_half_sweep_f64(&q, ip, xp, dp, yp, gp, fp, err)
+    finally:
+        sigint_unwatch(q.interrupt)
     return st
 
 
@@ -287,11 +300,16 @@ cdef fastmf_status _loss_call(const fastmf_ials_params *p, const int64_t[::1] in
     cdef const floating *up = _cp2(X)
     cdef const floating *vp = _cp2(Y)
     cdef fastmf_status st
-    with nogil:
-        if floating is float:
-            st = fastmf_ials_loss_f32(p, ip, xp, dp, up, vp, gp, loss, err)
-        else:
-            st = fastmf_ials_loss_f64(p, ip, xp, dp, up, vp, gp, loss, err)
+    cdef fastmf_ials_params q = p[0]
+    q.interrupt = sigint_watch()
+    try:
+        with nogil:
+            if floating is float:
+                st = fastmf_ials_loss_f32(&q, ip, xp, dp, up, vp, gp, loss, err)
+            else:
+                st = fastmf_ials_loss_f64(&q, ip, xp, dp, up, vp, gp, loss, err)
+    finally:
+        sigint_unwatch(q.interrupt)
     return st
 
 
@@ -300,11 +318,15 @@ cdef fastmf_status _gram_call(const floating[:, ::1] Y, int n_threads, double[:,
     cdef int64_t n = Y.shape[0], k = Y.shape[1]
     cdef double *gp = &G[0, 0]
     cdef fastmf_status st
-    with nogil:
-        if floating is float:
-            st = fastmf_gram_f32(yp, n, k, n_threads, gp)
-        else:
-            st = fastmf_gram_f64(yp, n, k, n_threads, gp)
+    cdef const fastmf_interrupt *flag = sigint_watch()
+    try:
+        with nogil:
+            if floating is float:
+                st = fastmf_gram_f32(yp, n, k, n_threads, flag, gp)
+            else:
+                st = fastmf_gram_f64(yp, n, k, n_threads, flag, gp)
+    finally:
+        sigint_unwatch(flag)
     return st
 
 

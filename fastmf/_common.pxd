@@ -19,6 +19,8 @@ cdef extern from "common.h":
         FASTMF_ERR_NOT_PD
         FASTMF_ERR_DIVERGED
         FASTMF_ERR_PARSE
+        FASTMF_ERR_INTERRUPTED
+    ctypedef int fastmf_interrupt   # C: volatile int (read by the kernels between rows)
     ctypedef struct fastmf_error:
         fastmf_status status
         int which
@@ -50,3 +52,42 @@ cdef inline unexpected(str what, fastmf_error err):
     """The RuntimeError of a failure a wrapper has no message for (a bug, or a new kernel check)."""
     return RuntimeError(f"{what}kernel failed with status {int(err.status)} (which={err.which}, "
                         f"position={err.pos})")
+
+
+# ------------------------------------------------------------------------- Ctrl-C in a kernel
+cdef extern from "_sigint.h":
+    int fastmf_sigint_install() nogil
+    int fastmf_sigint_restore() nogil
+    const fastmf_interrupt *fastmf_sigint_flag_ptr() nogil
+
+
+cdef extern from "Python.h":
+    int PyErr_CheckSignals() except -1
+
+
+cdef inline const fastmf_interrupt *sigint_watch() except? NULL:
+    """Before a long nogil kernel call: the interrupt flag to hand to the kernel, or NULL (not
+    watched). A SIGINT already pending is raised here (KeyboardInterrupt) before any work. The flag
+    is watched only in the main thread and only while Python's SIGINT handler is its default one
+    (the handler that raises KeyboardInterrupt): a program that handles SIGINT itself, or a worker
+    thread, sees no change. Pair every non-NULL result with :func:`sigint_unwatch`, with no Python
+    code in between (the kernel call only)."""
+    PyErr_CheckSignals()
+    import signal
+    import threading
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        return NULL
+    if not fastmf_sigint_install():
+        return NULL
+    return fastmf_sigint_flag_ptr()
+
+
+cdef inline int sigint_unwatch(const fastmf_interrupt *flag) except -1:
+    """After the kernel call: restore Python's SIGINT handler; KeyboardInterrupt when a SIGINT
+    arrived during the call (the kernel then stopped early: its outputs are partial)."""
+    if flag == NULL:
+        return 0
+    if fastmf_sigint_restore():
+        raise KeyboardInterrupt
+    return 0

@@ -86,6 +86,26 @@ def _accept_renamed(init):
     return __init__
 
 
+def _fit_or_restore(fit):
+    """Wrap a model's ``fit`` so that a fit that fails (bad input, divergence, MemoryError, Ctrl-C:
+    any exception) leaves the estimator as it was before the call: its attributes are put back
+    (a fit assigns new arrays and never writes into the ones it replaces, so the old values are
+    intact). An unfitted model stays unfitted; a fitted one keeps its previous fit."""
+
+    @functools.wraps(fit)
+    def fit_or_restore(self, *args, **kwargs):
+        before = dict(self.__dict__)
+        try:
+            return fit(self, *args, **kwargs)
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(before)
+            raise
+
+    fit_or_restore._restores_on_failure = True  # type: ignore[attr-defined]
+    return fit_or_restore
+
+
 def _renamed_message(cls, old, new):
     return f"{cls.__name__}: {old} is renamed {new}; {old} will be removed in fastmf {_RENAMES_REMOVED_IN}"
 
@@ -110,6 +130,9 @@ class Recommender:
         super().__init_subclass__(**kwargs)
         if cls._renamed_params and "__init__" in cls.__dict__:
             cls.__init__ = _accept_renamed(cls.__dict__["__init__"])  # type: ignore[method-assign]
+        fit = cls.__dict__.get("fit")
+        if callable(fit) and not getattr(fit, "_restores_on_failure", False):
+            cls.fit = _fit_or_restore(fit)  # type: ignore[method-assign]
 
     @classmethod
     def _new_param_names(cls, params):
