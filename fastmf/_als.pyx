@@ -23,7 +23,7 @@ positional arguments) are ``fastmf.reference.als_half_sweep``, ``ials_half_sweep
 
 import numpy as np
 
-from fastmf._validation import check_int, check_kernel_array, check_option, check_real
+from fastmf._validation import check_int, check_kernel_array, check_option, check_real, check_threads
 
 from libc.stdint cimport int32_t, int64_t
 from fastmf._common cimport (fastmf_status, fastmf_error, fastmf_interrupt, floating, error_type,
@@ -115,7 +115,6 @@ cdef extern from "als.h":
 
 SOLVERS = {"cholesky": FASTMF_ALS_CHOLESKY, "cg": FASTMF_ALS_CG}
 SCALINGS = {"linear": FASTMF_IALS_LINEAR, "log": FASTMF_IALS_LOG}
-MAX_THREADS = 1 << 16
 MAX_CG_STEPS = 1 << 20
 
 
@@ -407,7 +406,7 @@ def als_half_sweep(indptr, indices, data, fixed_factors, fixed_bias, factors, bi
     p.biased = 1 if biased else 0
     p.solver = check_option(solver, "solver", SOLVERS, what=what)
     p.cg_steps = check_int(cg_steps, "cg_steps", 1, MAX_CG_STEPS, what=what)
-    p.n_threads = check_int(n_threads, "n_threads", 1, MAX_THREADS, what=what)
+    p.n_threads = check_threads(n_threads, what=what)
     cdef fastmf_error err
     cdef fastmf_status st
     if dt == np.float32:
@@ -431,7 +430,7 @@ def gram(Y, n_threads=1):
     _array(Y, "Y", dt, 2, what=what)
     if Y.shape[1] < 1:
         raise ValueError(f"{what}Y needs at least one column, got shape {Y.shape}")
-    nt = check_int(n_threads, "n_threads", 1, MAX_THREADS, what=what)
+    nt = check_threads(n_threads, what=what)
     G = np.empty((Y.shape[1], Y.shape[1]), dtype=np.float64)
     cdef fastmf_status st
     if dt == np.float32:
@@ -468,7 +467,7 @@ cdef _ials_params(fastmf_ials_params *p, indptr, indices, data, fixed, rows, fix
     p.eps = check_real(eps, "eps", 0.0, low_open=True, what=what)
     p.reg_nu = check_real(reg_nu, "reg_nu", 0.0, what=what)
     p.reg_alpha0 = check_real(reg_alpha0, "reg_alpha0", 0.0, what=what)
-    p.n_threads = check_int(n_threads, "n_threads", 1, MAX_THREADS, what=what)
+    p.n_threads = check_threads(n_threads, what=what)
     return dt
 
 

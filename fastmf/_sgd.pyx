@@ -23,7 +23,7 @@ import operator
 
 import numpy as np
 
-from fastmf._validation import check_int, check_kernel_array, check_row_matrix, row_stride
+from fastmf._validation import check_int, check_kernel_array, check_row_matrix, row_stride, check_threads
 
 from libc.stdint cimport int32_t, int64_t, uint64_t, uintptr_t
 from fastmf._common cimport (fastmf_status, fastmf_error, floating, error_type, unexpected,
@@ -346,7 +346,7 @@ def sgd_epoch_hogwild(users, items, ratings, order, P, Q, bu, bi, mu, lr, reg, r
     reproducible for n_threads > 1; with n_threads=1 it equals ``sgd_epoch``."""
     cdef fastmf_sgd_problem pb
     _problem(&pb, users, items, ratings, P, Q, bu, bi, mu, lr, reg, reg_bias, biased)
-    cdef int nt = check_int(n_threads, "n_threads", 1, 1 << 16)
+    cdef int nt = check_threads(n_threads)
     cdef const int64_t[::1] o = _array(order, "order", np.int64, 1)
     cdef const int64_t *op = _ci64(o)
     cdef int64_t n = o.shape[0]
@@ -469,7 +469,7 @@ def sgd_epoch_blocked(users, items, ratings, P, Q, bu, bi, mu, lr, reg, reg_bias
     cdef fastmf_sgd_problem pb
     _problem(&pb, users, items, ratings, P, Q, bu, bi, mu, lr, reg, reg_bias, biased)
     cdef int B = _check_plan(plan, pb.nnz, pb.n_users, pb.n_items)
-    cdef int nt = check_int(n_threads, "n_threads", 1, 1 << 16)
+    cdef int nt = check_threads(n_threads)
     cdef uint64_t s = check_int(seed, "seed", 0, _U64 - 1), e = check_int(epoch, "epoch", 0, _U64 - 1)
     if work is None:
         work = np.empty(pb.nnz, dtype=np.int64)

@@ -12,7 +12,7 @@ from fastmf._common cimport (fastmf_status, fastmf_error, error_type, unexpected
                              FASTMF_ERR_INDEX)
 
 
-from fastmf._validation import check_int, check_kernel_array, check_real, check_row_matrix, row_stride
+from fastmf._validation import check_int, check_kernel_array, check_real, check_row_matrix, row_stride, check_threads
 
 
 cdef extern from "sse.h":
@@ -84,7 +84,7 @@ def observed_sse(indptr, indices, data, P, Q, bu=None, bi=None, mu=0.0, n_thread
     if (bu is None) != (bi is None):
         raise ValueError("give both biases or neither")
     mu = check_real(mu, "mu")
-    n_threads = check_int(n_threads, "n_threads", 1, 1 << 16)
+    n_threads = check_threads(n_threads)
     if bu is not None:
         check_kernel_array(bu, "bu", dt, 1)
         check_kernel_array(bi, "bi", dt, 1)

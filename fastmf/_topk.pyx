@@ -20,7 +20,7 @@ where ``excluded[u] = excl_indices[excl_indptr[u]:excl_indptr[u + 1]]``.
 
 import numpy as np
 
-from fastmf._validation import check_int, check_kernel_array, check_row_matrix, row_stride
+from fastmf._validation import check_int, check_kernel_array, check_row_matrix, row_stride, check_threads
 
 from libc.stdint cimport int32_t, int64_t, uint8_t, INT64_MAX
 from fastmf._common cimport (fastmf_status, FASTMF_OK, FASTMF_ERR_NOMEM, FASTMF_ERR_INDEX,
@@ -71,7 +71,6 @@ cdef extern from "topk.h":
                                           fastmf_topk_error *err) nogil
 
 
-MAX_THREADS = 1 << 16
 
 
 # ------------------------------------------------------------------------------------ validation
@@ -250,7 +249,7 @@ def topk_rows(scores, n, users=None, excl_indptr=None, excl_indices=None, candid
     _exact(scores, "scores", scores.dtype, 2)
     cdef int64_t m = scores.shape[0], N = scores.shape[1]
     cdef int64_t nn = check_int(n, "n", 0)
-    cdef int nt = check_int(n_threads, "n_threads", 1, MAX_THREADS)
+    cdef int nt = check_threads(n_threads)
     cdef _Spec s = _make_spec(m, N, nn, users, -1 if users is not None else m, excl_indptr,
                               excl_indices, candidates, nt, -1)
     users = s.users
@@ -330,7 +329,7 @@ def topk_factors(U, V, n, users=None, item_bias=None, user_offset=None, excl_ind
         raise ValueError(f"U and V must have the same number of factors, got {U.shape[1]} and {V.shape[1]}")
     cdef int64_t nu = U.shape[0], N = V.shape[0], k = U.shape[1]
     cdef int64_t nn = check_int(n, "n", 0)
-    cdef int nt = check_int(n_threads, "n_threads", 1, MAX_THREADS)
+    cdef int nt = check_threads(n_threads)
     cdef int64_t m = nu if users is None else np.asarray(users).reshape(-1).shape[0]
     cdef _Spec s = _make_spec(m, N, nn, users, nu, excl_indptr, excl_indices, candidates, nt, 0)
     users = s.users

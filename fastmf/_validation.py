@@ -170,17 +170,36 @@ def available_cores():
         return max(1, os.cpu_count() or 1)
 
 
+#: the largest ``n_threads`` any model or kernel accepts (a clear ValueError above it: libgomp aborts
+#: or crashes when it cannot create tens of thousands of threads)
+MAX_THREADS = 1024
+
+
+def thread_limit():
+    """The most OpenMP threads a kernel call starts: the available cores, but at least 8 (more
+    threads than cores never speeds these kernels up; results do not depend on the count)."""
+    return max(8, available_cores())
+
+
+def check_threads(x, name="n_threads", what=""):
+    """A kernel wrapper's ``n_threads``: an int in [1, MAX_THREADS] (ValueError otherwise),
+    clamped to :func:`thread_limit`."""
+    return min(check_int(x, name, 1, MAX_THREADS, what=what), thread_limit())
+
+
 def resolve_n_threads(n_threads):
     """The one place that decides a kernel's thread count: None or -1 -> every available core,
-    a positive int -> that many (1 when fastmf was built without OpenMP)."""
+    an int in [1, MAX_THREADS] -> that many, at most :func:`thread_limit` (1 when fastmf was built
+    without OpenMP). The count is a property of the run, never of the fitted model."""
     from fastmf import _csr
 
     if n_threads is None or n_threads == -1:
         n = available_cores()
-    elif isinstance(n_threads, numbers.Integral) and not isinstance(n_threads, bool) and n_threads >= 1:
-        n = int(n_threads)
+    elif isinstance(n_threads, numbers.Integral) and not isinstance(n_threads, bool) \
+            and 1 <= n_threads <= MAX_THREADS:
+        n = min(int(n_threads), thread_limit())
     else:
-        raise ValueError(f"n_threads must be None, -1 or a positive int, got {n_threads!r}")
+        raise ValueError(f"n_threads must be None, -1 or an int in [1, {MAX_THREADS}], got {n_threads!r}")
     return n if _csr.openmp_enabled() else 1
 
 

@@ -65,10 +65,14 @@ from __future__ import annotations
 import contextlib
 import json
 import math
+import numbers
 import os
+import re
+import struct
+import time
 import zipfile
 import zlib
-from typing import TYPE_CHECKING, Any, Dict, Union
+from typing import TYPE_CHECKING, Any, Dict, Optional, Union
 
 import numpy as np
 
@@ -79,7 +83,7 @@ if TYPE_CHECKING:  # pragma: no cover - fastmf.base is imported where a model is
     from fastmf.models.base import Recommender
 
 __all__ = ["save_model", "load_model", "load", "read_manifest", "ModelFileError",
-           "FORMAT_NAME", "FORMAT_VERSION"]
+           "FORMAT_NAME", "FORMAT_VERSION", "DEFAULT_MAX_BYTES"]
 
 FORMAT_NAME = "fastmf-model"
 #: the newest format this fastmf writes and reads
@@ -140,13 +144,16 @@ def save_model(model: Recommender, path: Union[str, os.PathLike[str]]) -> str:
     fitted = _fitted_attributes(model)
     if not fitted:  # pragma: no cover - _check_fitted guarantees user_map_
         raise NotFittedError(f"this {type(model).__name__} has no fitted state to save")
-    try:  # the very check load_model runs: a model that saves is a model that loads
-        registry.check_state(entry, model.get_params(), fitted)
-    except ValueError as exc:
-        raise ValueError(f"cannot save this model: {exc}") from None
+    # the very checks load_model runs (the declared state, then finiteness, bounds, the seen-items
+    # CSR and counts): a model that saves is a model that loads
+    _check_consistency("cannot save this model", entry, model.get_params(), fitted, error=ValueError)
 
     notes: list = []
     params = {name: _encode_param(name, value, notes) for name, value in model.get_params().items()}
+    try:  # load_model rebuilds the model from them with the same check
+        model._validate_params()
+    except ValueError as exc:
+        raise ValueError(f"cannot save this model: invalid parameters: {exc}") from None
     arrays: dict = {}
     attributes = {}
     for name, value in fitted.items():
@@ -174,6 +181,7 @@ def save_model(model: Recommender, path: Union[str, os.PathLike[str]]) -> str:
     folder = os.path.dirname(os.path.abspath(target))
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"cannot save the model to {target!r}: folder {folder!r} does not exist")
+    _remove_stale_temps(folder, os.path.basename(target))
     tmp, fh = _create_temp(folder, os.path.basename(target))
     try:
         with fh:
@@ -191,13 +199,60 @@ def save_model(model: Recommender, path: Union[str, os.PathLike[str]]) -> str:
     return target
 
 
+#: a temporary file older than this whose writer cannot be identified is stale (seconds)
+_STALE_AFTER = 3600.0
+
+
+def _remove_stale_temps(folder, base):
+    """Delete the temporary files an earlier save of ``base`` left in ``folder`` when its process
+    died (``kill -9``, power loss): ``.<base>.<pid>-<random>.tmp`` whose process no longer runs
+    (POSIX), or, when that cannot be told (no pid in the name, Windows), older than an hour. Only
+    names of exactly this pattern are touched; a save running in another process keeps its file."""
+    pattern = re.compile(r"\." + re.escape(base) + r"\.(?:(\d+)-)?[0-9a-f]{12}\.tmp")
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    now = time.time()
+    for entry in names:
+        m = pattern.fullmatch(entry)
+        if m is None:
+            continue
+        path = os.path.join(folder, entry)
+        pid = int(m.group(1)) if m.group(1) else None
+        if pid is not None and os.name == "posix":
+            if pid == os.getpid() or _process_alive(pid):
+                continue
+        else:
+            try:
+                if now - os.stat(path).st_mtime < _STALE_AFTER:
+                    continue
+            except OSError:
+                continue
+        try:
+            os.unlink(path)
+        except OSError:  # removed meanwhile, or not ours to remove
+            pass
+
+
+def _process_alive(pid):
+    try:
+        os.kill(pid, 0)  # POSIX only: signal 0 checks that the process exists
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError, OverflowError):
+        return True  # exists (another user's), or cannot tell: keep the file
+    return True
+
+
 def _create_temp(folder, base):
-    """A new file ``.<base>.<random>.tmp`` in ``folder`` opened for binary writing. Created with
+    """A new file ``.<base>.<pid>-<random>.tmp`` in ``folder`` opened for binary writing (the pid
+    lets a later save tell a dead writer's leftover from a running save's file). Created with
     ``O_EXCL`` and mode 0o666 so the process umask applies (``mkstemp`` would force 0o600 onto the
     final file)."""
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
     for _ in range(100):
-        tmp = os.path.join(folder, f".{base}.{os.urandom(6).hex()}.tmp")
+        tmp = os.path.join(folder, f".{base}.{os.getpid()}-{os.urandom(6).hex()}.tmp")
         try:
             fd = os.open(tmp, flags, 0o666)
         except FileExistsError:  # pragma: no cover - 48 random bits
@@ -396,12 +451,19 @@ def _is_aligned64(arr):
 
 
 # ====================================================================== loading
-def load_model(path: Union[str, os.PathLike[str]]) -> Recommender:
+def load_model(path: Union[str, os.PathLike[str]], max_bytes: Optional[int] = None) -> Recommender:
     """Read a model written by :func:`save_model` (``fastmf.load``).
 
     Parameters
     ----------
     path : str or os.PathLike
+    max_bytes : int, optional
+        The most memory the model's arrays may take (their total size once loaded, as the manifest
+        declares and the archive confirms): a larger file raises ModelFileError before anything is
+        decompressed. None (default): no limit. The command line passes
+        :data:`DEFAULT_MAX_BYTES` unless told otherwise. Whatever the limit, every member's
+        declared size is checked against the archive before it is read, so a small file cannot
+        make the loader allocate more than it declares.
 
     Returns
     -------
@@ -420,11 +482,13 @@ def load_model(path: Union[str, os.PathLike[str]]) -> Recommender:
         The message names the file and the problem. Nothing is ever unpickled.
     """
     name = os.fspath(path)
+    limit = _check_max_bytes(max_bytes)
     with _open_npz(name) as npz:
         manifest = _manifest(name, npz)
         entry = _entry_of(manifest, lambda msg: ModelFileError(f"{name}: {msg}"))
         cls = entry.cls
         params = _decode_params(name, cls, manifest)
+        _check_declared_sizes(name, npz, manifest["attributes"], limit)
         values = _read_attributes(name, npz, manifest["attributes"])
     _check_consistency(name, entry, params, values)
     model = cls(**params)
@@ -447,9 +511,131 @@ def read_manifest(path: Union[str, os.PathLike[str]]) -> Dict[str, Any]:
     return manifest
 
 
+#: the size limit the command line and the service apply by default (``--max-model-bytes``)
+DEFAULT_MAX_BYTES = 4 << 30
+#: the largest manifest read (its .npy member: UTF-32 JSON); a history of 100,000 epochs is ~40 MB
+MAX_MANIFEST_BYTES = 256 << 20
+#: the largest .npy header fastmf accepts (numpy writes 64..4096 bytes for these arrays)
+_MAX_HEADER = 1 << 16
+_READ_CHUNK = 16 << 20
+_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, zlib.error, ValueError,
+               RuntimeError, NotImplementedError, OverflowError, struct.error)
+
+
+def _check_max_bytes(max_bytes):
+    if max_bytes is None:
+        return None
+    if isinstance(max_bytes, bool) or not isinstance(max_bytes, numbers.Integral) or max_bytes < 0:
+        raise ModelFileError(f"max_bytes must be None or an int >= 0, got {max_bytes!r}")
+    return int(max_bytes)
+
+
+class _Archive:
+    """A model file's zip archive: its members by name (without ``.npy``), each read only after
+    its declared size has been checked against the zip directory."""
+
+    def __init__(self, name, zf):
+        self.name, self.zf, self.infos = name, zf, {}
+        for info in zf.infolist():
+            if not info.filename.endswith(".npy") or info.is_dir():
+                raise ModelFileError(f"{name}: not a fastmf model file: unexpected entry "
+                                     f"{info.filename!r} in the archive (a fastmf model file holds "
+                                     ".npy members only)")
+            key = info.filename[:-len(".npy")]
+            if key in self.infos:
+                raise ModelFileError(f"{name}: entry {key!r} appears twice in the archive")
+            self.infos[key] = info
+        self.files = list(self.infos)
+
+    def size(self, key):
+        """Uncompressed size of member ``key`` as the zip directory records it."""
+        return self.infos[key].file_size
+
+    def header(self, key, expected=None):
+        """(shape, fortran_order, dtype) of member ``key`` from its .npy header alone (a few
+        hundred bytes decompressed), checked: no pickle, an allowed dtype, the ``expected``
+        (dtype, shape) of the manifest when given, and a data size that matches the member's
+        size in the zip directory."""
+        try:
+            with self.zf.open(self.infos[key]) as fh:
+                return self._header(fh, key, expected)
+        except ModelFileError:
+            raise
+        except _ZIP_ERRORS as exc:
+            raise ModelFileError(f"{self.name}: truncated or corrupted model file (entry {key!r}: "
+                                 f"{exc})") from None
+
+    def _header(self, fh, key, expected):
+        name, info = self.name, self.infos[key]
+        version = np.lib.format.read_magic(fh)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+        elif version in ((2, 0), (3, 0)):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+        else:
+            raise ModelFileError(f"{name}: entry {key!r}: unsupported .npy version {version}")
+        header = fh.tell()
+        if dtype.hasobject:
+            raise ModelFileError(f"{name}: entry {key!r} holds a pickled object array; fastmf "
+                                 "model files never contain pickles and are never unpickled")
+        if dtype.kind not in _ALLOWED_KINDS or dtype.fields is not None or dtype.subdtype is not None:
+            raise ModelFileError(f"{name}: entry {key!r}: dtype {dtype} is not allowed in a model file")
+        if expected is not None:
+            want_dtype, want_shape = expected
+            if dtype != want_dtype:
+                raise ModelFileError(f"{name}: entry {key!r} has dtype {dtype}, the manifest says "
+                                     f"{want_dtype}")
+            if tuple(shape) != tuple(want_shape):
+                raise ModelFileError(f"{name}: entry {key!r} has shape {tuple(shape)}, the manifest "
+                                     f"says {tuple(want_shape)}")
+        nbytes = math.prod(shape) * dtype.itemsize
+        if header > _MAX_HEADER or header + nbytes != info.file_size:
+            raise ModelFileError(f"{name}: entry {key!r} declares {dtype} {tuple(shape)} ({nbytes} "
+                                 f"bytes) but the archive holds {info.file_size - header} bytes "
+                                 "of data for it (truncated or corrupted model file)")
+        return tuple(shape), fortran, dtype
+
+    def read(self, key, expected=None, max_bytes=None):
+        """Member ``key`` as an array in native byte order: its .npy header is read and checked
+        (:meth:`header`; at most ``max_bytes`` of data) before the array is allocated; then its
+        data, in chunks."""
+        name, info = self.name, self.infos[key]
+        try:
+            with self.zf.open(info) as fh:
+                shape, fortran, dtype = self._header(fh, key, expected)
+                count = math.prod(shape)
+                nbytes = count * dtype.itemsize
+                if max_bytes is not None and nbytes > max_bytes:
+                    raise ModelFileError(f"{name}: entry {key!r} is {nbytes} bytes, above the limit of "
+                                         f"{max_bytes}")
+                flat = np.empty(count, dtype=dtype)
+                buf = flat.view(np.uint8)
+                done = 0
+                while done < nbytes:
+                    chunk = fh.read(min(_READ_CHUNK, nbytes - done))
+                    if not chunk:
+                        raise EOFError(f"the data ends after {done} of {nbytes} bytes")
+                    buf[done:done + len(chunk)] = np.frombuffer(chunk, dtype=np.uint8)
+                    done += len(chunk)
+                if fh.read(1):  # also makes zipfile check the member's CRC
+                    raise ModelFileError(f"{name}: entry {key!r} holds data after its array")
+        except ModelFileError:
+            raise
+        except MemoryError:
+            raise ModelFileError(f"{name}: entry {key!r} does not fit in memory ({info.file_size} "
+                                 "bytes)") from None
+        except _ZIP_ERRORS as exc:
+            raise ModelFileError(f"{name}: truncated or corrupted model file (entry {key!r}: "
+                                 f"{exc})") from None
+        arr = flat.reshape(shape, order="F" if fortran else "C")
+        if not arr.dtype.isnative:
+            arr = arr.astype(arr.dtype.newbyteorder("="))
+        return arr
+
+
 @contextlib.contextmanager
 def _open_npz(name):
-    """The NpzFile of ``name`` (never with pickle), or ModelFileError; closed on exit."""
+    """The :class:`_Archive` of ``name`` (never with pickle), or ModelFileError; closed on exit."""
     with open(name, "rb") as fh:  # FileNotFoundError / IsADirectoryError name the path
         head = fh.read(6)
         if head.startswith(b"\x93NUMPY"):
@@ -460,44 +646,35 @@ def _open_npz(name):
             raise ModelFileError(f"{name}: not a fastmf model file: {what}")
         fh.seek(0)
         try:
-            npz = np.load(fh, allow_pickle=False)
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError,
-                RuntimeError, NotImplementedError) as exc:
+            zf = zipfile.ZipFile(fh)
+        except _ZIP_ERRORS as exc:
             raise ModelFileError(f"{name}: truncated or corrupted model file (unreadable zip "
                                  f"archive: {exc})") from None
-        with npz:
-            yield npz
+        with zf:
+            yield _Archive(name, zf)
 
 
-def _read_member(name, npz, key):
+def _read_member(name, npz, key, expected=None, max_bytes=None):
     """``npz[key]`` in native byte order, or ModelFileError."""
-    try:
-        arr = npz[key]
-    except ValueError as exc:
-        if "allow_pickle" in str(exc):
-            raise ModelFileError(f"{name}: entry {key!r} holds a pickled object array; fastmf model "
-                                 "files never contain pickles and are never unpickled") from None
-        raise ModelFileError(f"{name}: entry {key!r} is corrupted ({exc})") from None
-    except (zipfile.BadZipFile, EOFError, OSError, zlib.error, RuntimeError, NotImplementedError,
-            MemoryError) as exc:
-        raise ModelFileError(f"{name}: truncated or corrupted model file (entry {key!r}: {exc})") from None
-    if not isinstance(arr, np.ndarray):  # pragma: no cover - np.load returns arrays for .npy members
-        raise ModelFileError(f"{name}: entry {key!r} is not an array")
-    if not arr.dtype.isnative:
-        arr = arr.astype(arr.dtype.newbyteorder("="))
-    return arr
+    return npz.read(key, expected, max_bytes)
 
 
 def _manifest(name, npz):
     if MANIFEST not in npz.files:
         raise ModelFileError(f"{name}: not a fastmf model file: the archive has no {MANIFEST!r} entry "
                              f"(entries: {sorted(npz.files)[:8]})")
-    arr = _read_member(name, npz, MANIFEST)
+    if npz.size(MANIFEST) > MAX_MANIFEST_BYTES:
+        raise ModelFileError(f"{name}: the manifest is {npz.size(MANIFEST)} bytes, above the limit of "
+                             f"{MAX_MANIFEST_BYTES} (not a model fastmf wrote)")
+    arr = _read_member(name, npz, MANIFEST, max_bytes=MAX_MANIFEST_BYTES)
     if arr.dtype.kind != "U" or arr.ndim != 0:
         raise ModelFileError(f"{name}: the manifest must be a 0-d unicode array, got dtype {arr.dtype} "
                              f"and shape {arr.shape}")
     try:
-        man = json.loads(str(arr[()]))
+        man = json.loads(str(arr[()]), parse_constant=_refuse_constant)
+    except RecursionError:
+        raise ModelFileError(f"{name}: the manifest is nested too deeply to be a fastmf manifest "
+                             "(corrupted or hostile file)") from None
     except ValueError as exc:
         raise ModelFileError(f"{name}: the manifest is not valid JSON ({exc})") from None
     if not isinstance(man, dict) or man.get("format") != FORMAT_NAME:
@@ -533,6 +710,28 @@ def _manifest(name, npz):
 
 
 _KINDS = ("none", "scalar", "tuple", "list", "records", "array", "idmap", "metadata")
+
+
+def _refuse_constant(token):
+    """json.loads hook: NaN / Infinity are not JSON (fastmf writes {"float": "nan"})."""
+    raise ValueError(f"{token} is not a JSON value")
+
+
+def _check_declared_sizes(name, npz, attributes, max_bytes):
+    """Before any array's data is read: each member's .npy header (only the header is
+    decompressed) agrees with the manifest's dtype and shape, and its data size with the member's
+    size in the zip directory; the declared total is at most ``max_bytes``. ModelFileError
+    otherwise."""
+    total = 0
+    for attr, entry in attributes.items():
+        for key, spec in entry.get("arrays", {}).items():
+            dtype, shape = _spec_dtype_shape(name, key, spec)
+            npz.header(key, (dtype, shape))
+            total += math.prod(shape) * dtype.itemsize
+    if max_bytes is not None and total > max_bytes:
+        raise ModelFileError(f"{name}: the model's arrays take {total} bytes, above the limit of "
+                             f"{max_bytes} bytes (pass a larger max_bytes, or --max-model-bytes on the "
+                             "command line, if the file is trusted)")
 
 
 def _check_entry(name, attr, entry):
@@ -600,6 +799,13 @@ def _decode_params(name, cls, manifest):
         if key not in valid:
             raise ModelFileError(f"{name}: unknown parameter {key!r} for {cls.__name__} (valid: {valid})")
         params[key] = _decode_scalar(name, value, f"parameter {key!r}")
+    threads = getattr(cls, "_constraints", {}).get("n_threads")
+    if "n_threads" in params and threads is not None:
+        # how many threads to run on is the machine's business, not the model's: a count this
+        # fastmf does not accept (another machine's, or an older fastmf's up to 65536) loads as None
+        rules = threads if isinstance(threads, tuple) else (threads,)
+        if not any(rule.accepts(params["n_threads"]) for rule in rules):
+            params["n_threads"] = None
     try:
         cls(**params)._validate_params()
     except (ValueError, TypeError) as exc:
@@ -617,11 +823,7 @@ def _read_attributes(name, npz, attributes):
         arrays = {}
         for key, spec in entry.get("arrays", {}).items():
             dtype, shape = _spec_dtype_shape(name, key, spec)
-            arr = _read_member(name, npz, key)
-            if arr.dtype != dtype.newbyteorder("="):
-                raise ModelFileError(f"{name}: entry {key!r} has dtype {arr.dtype}, the manifest says {dtype}")
-            if arr.shape != shape:
-                raise ModelFileError(f"{name}: entry {key!r} has shape {arr.shape}, the manifest says {shape}")
+            arr = _read_member(name, npz, key, (dtype, shape), math.prod(shape) * dtype.itemsize)
             arrays[key] = arr
         try:
             if kind == "none":
@@ -703,12 +905,13 @@ def _check_ids(name, key, ids):
                              f"dtype {ids.dtype} and shape {ids.shape}")
 
 
-def _check_consistency(name, entry, params, values):
-    """The declared state (:func:`fastmf.models.registry.check_state`, as ``save`` runs it), then
-    what a declaration cannot say: finite floats, a valid seen-items CSR, counts that add up."""
+def _check_consistency(name, entry, params, values, error=ModelFileError):
+    """The declared state (:func:`fastmf.models.registry.check_state`: kinds, dtypes, shapes,
+    finite and bounded floats, scalar bounds), then what a declaration cannot say: a valid
+    seen-items CSR, counts that add up. ``save`` runs it too (``error=ValueError``)."""
 
     def fail(msg):
-        raise ModelFileError(f"{name}: {msg}")
+        raise error(f"{name}: {msg}")
 
     try:
         registry.check_state(entry, params, values)

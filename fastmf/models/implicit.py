@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Iterable, Literal, Optional, Sequence, Union
 
 import numpy as np
 
-from fastmf._validation import (FloatDType, Interval, Options, RandomState, SeedLike, check_random_state,
+from fastmf._validation import (MAX_THREADS, FloatDType, Interval, Options, RandomState, SeedLike, check_random_state,
                                 resolve_n_threads)
 from fastmf.models.base import Callback, Ids, Unknown
 from fastmf.models.factor import FactorModel, RowSolver
@@ -118,7 +118,7 @@ class ImplicitALS(FactorModel):
         "reg_alpha0": Interval("real", 0, None),
         "dtype": Options("float32", "float64", np.float32, np.float64),
         "random_state": RandomState(),
-        "n_threads": (Options(None, -1), Interval("int", 1, 1 << 16)),
+        "n_threads": (Options(None, -1), Interval("int", 1, MAX_THREADS)),
         "init_std": Interval("real", 0, None),
         "calculate_loss": Options(True, False),
     }

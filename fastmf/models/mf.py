@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Iterable, Literal, Optional, Sequence, Tuple
 
 import numpy as np
 
-from fastmf._validation import (FloatDType, Interval, Options, RandomState, SeedLike, check_random_state,
+from fastmf._validation import (MAX_THREADS, FloatDType, Interval, Options, RandomState, SeedLike, check_random_state,
                                 resolve_n_threads)
 from fastmf.models.base import Callback, Ids, Unknown
 from fastmf.models.factor import FactorModel, RowSolver
@@ -91,7 +91,8 @@ class MatrixFactorization(FactorModel):
         order cut among threads that update shared rows without locks (fast, not reproducible with
         more than one thread).
     n_blocks : None or int
-        Blocks per side for the blocked schedule (None: 8, or ``n_threads`` above 8 threads). The
+        Blocks per side for the blocked schedule (None: 8, or ``n_threads`` when it is set above 8
+        explicitly; never the machine's core count). The
         model depends on ``n_blocks`` and the seed only, so with the default it is the same for any
         thread count up to 8.
     shuffle : bool
@@ -196,7 +197,7 @@ class MatrixFactorization(FactorModel):
         "biased": Options(True, False),
         "dtype": Options("float32", "float64", np.float32, np.float64),
         "random_state": RandomState(),
-        "n_threads": (Options(None, -1), Interval("int", 1, 1 << 16)),
+        "n_threads": (Options(None, -1), Interval("int", 1, MAX_THREADS)),
         "init_std": Interval("real", 0, None),
         "reg_bias": (Options(None), Interval("real", 0, None)),
         "schedule": Options("blocked", "shuffle", "hogwild"),
@@ -344,8 +345,10 @@ class MatrixFactorization(FactorModel):
         plan = work = None
         if self.schedule == "blocked":
             # 8 blocks serve 1, 2, 4 and 8 threads evenly and make the model independent of the
-            # thread count up to 8; more threads get one block row each
-            n_blocks = self.n_blocks or (8 if n_threads <= 8 else n_threads)
+            # thread count up to 8; more threads, asked for explicitly, get one block row each.
+            # Never the machine's core count (n_threads=None): the model must not depend on it
+            asked = self.n_threads if self.n_threads not in (None, -1) else 1
+            n_blocks = self.n_blocks or (8 if asked <= 8 else asked)
             # store the ratings block by block once, so every block is one contiguous range; the
             # plan over that copy has the same groups and offsets and the identity as its order
             # (the kernel checks every rating against its block all the same)

@@ -24,7 +24,7 @@ import numbers
 from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional, Tuple
 
-__all__ = ["ModelEntry", "Field", "TAGS", "entries", "get", "for_class", "key_of", "presets", "check_state",
+__all__ = ["ModelEntry", "Field", "TAGS", "FLOAT_BOUND", "entries", "get", "for_class", "key_of", "presets", "check_state",
            "register", "unregister",
            "COMMON_STATE"]
 
@@ -51,7 +51,13 @@ class Field:
     float64, the ``dtype`` parameter; every ``"float"`` array of a model must share it). For scalars:
     ``"int"``, ``"float"``, ``"bool"`` or ``"str"``. ``optional``: the value may be None (and older
     files may lack it). ``layout``: ``"aligned64"`` when fit keeps the array in the row-padded, 64-byte
-    aligned buffer the SGD kernels want (save and load keep it).
+    aligned buffer the SGD kernels want (save and load keep it). ``required_if``: the name of a
+    boolean parameter under which an ``optional`` attribute is required after all (the biases of
+    ``biased=True``). ``low`` / ``high``: bounds of a scalar (an int, or a size name such as
+    ``"n_history"``, the number of records of ``history_``, which its ``shape`` names). ``finite``:
+    every entry of a float array, float scalar or float tuple is finite and within
+    :data:`FLOAT_BOUND`, which keeps every score a model computes from them finite (the default;
+    False lets a value be any float, e.g. a recorded inf).
     """
 
     name: str
@@ -62,6 +68,10 @@ class Field:
     layout: Optional[str] = None
     readonly: bool = False
     doc: str = ""
+    required_if: Optional[str] = None
+    low: Any = None
+    high: Any = None
+    finite: bool = True
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -73,6 +83,14 @@ class Field:
 def _array(name: str, dtype: str, shape: Tuple[Any, ...], **kw: Any) -> Field:
     return Field(name, "array", dtype, shape, **kw)
 
+
+#: Largest magnitude of an entry of a float array of a fitted state (factors, biases, scores)
+#: and of a float scalar (``global_mean_``). With |x| <= B for
+#: every entry and k <= 65536 factors, a dot product of two rows is at most 65536 B^2 and the
+#: squared norm of a row (cosine / euclidean similarity) is as small; B = 1e15 keeps both, and every
+#: sum of a score, far below the float32 maximum (3.4e38) and away from overflow. Real models are
+#: within |x| < 1e3; a file beyond this bound is refused (it would give inf scores).
+FLOAT_BOUND = 1e15
 
 #: the state every fitted model has (set by Recommender._start_fit)
 COMMON_STATE: Tuple[Field, ...] = (
@@ -93,8 +111,8 @@ COMMON_STATE: Tuple[Field, ...] = (
 
 #: the state of the training loop (fastmf.training.run_epochs)
 TRAINING_STATE: Tuple[Field, ...] = (
-    Field("history_", "records", doc="one record per epoch: epoch, seconds, the metrics"),
-    Field("best_epoch_", "scalar", "int", optional=True),
+    Field("history_", "records", shape=("n_history",), doc="one record per epoch: epoch, seconds, the metrics"),
+    Field("best_epoch_", "scalar", "int", optional=True, low=0, high="n_history"),
 )
 
 FACTORS: Tuple[Field, ...] = (
@@ -151,9 +169,9 @@ _ENTRIES: Tuple[ModelEntry, ...] = (
         frozenset({"predicts_ratings", "needs_ratings", "iterative", "has_factors", "fold_in",
                    "thread_invariant"}),
         FACTORS + (
-            _array("user_bias_", "float", ("n_users",), optional=True),
-            _array("item_bias_", "float", ("n_items",), optional=True),
-            Field("seed_", "scalar", "int", doc="the seed the kernels were given"),
+            _array("user_bias_", "float", ("n_users",), optional=True, required_if="biased"),
+            _array("item_bias_", "float", ("n_items",), optional=True, required_if="biased"),
+            Field("seed_", "scalar", "int", low=0, high=2**64 - 1, doc="the seed the kernels were given"),
             *TRAINING_STATE,
             _array("user_engagement_", "float", ("n_users", "k_engagement"), optional=True, layout="aligned64",
                    doc='the engagement model of ranking="engagement"'),
@@ -314,8 +332,19 @@ def check_state(entry: ModelEntry, params: Mapping[str, Any], values: Mapping[st
             raise ValueError(f"{cls}: {f.name}'s shape names the size {name!r} before anything sets it")
         return sizes[name] + (int(extra) if plus else 0)
 
+    def bound(b, f):
+        if b is None or isinstance(b, int):
+            return b
+        if b not in sizes:
+            raise ValueError(f"{cls}: {f.name}'s bound names the size {b!r} before anything sets it")
+        return sizes[b]
+
     for f in entry.fields:
         if f.name not in values or values[f.name] is None:
+            if f.optional and f.required_if is not None and params.get(f.required_if) is True:
+                what = "missing" if f.name not in values else "None"
+                raise ValueError(f"{cls}: fitted attribute {f.name} is {what}, but a {cls} with "
+                                 f"{f.required_if}=True has it")
             if not f.optional:
                 what = "missing" if f.name not in values else "None"
                 raise ValueError(f"{cls}: fitted attribute {f.name} is {what} (every fitted {cls} has it)")
@@ -332,6 +361,13 @@ def check_state(entry: ModelEntry, params: Mapping[str, Any], values: Mapping[st
             if not _SCALAR_CHECKS[f.dtype or "any"](value):
                 raise ValueError(f"{cls}: {f.name} must be {'an' if f.dtype == 'int' else 'a'} {f.dtype}, "
                                  f"got {value!r:.60}")
+            if f.dtype == "float" and f.finite and not (np.isfinite(value) and abs(value) <= FLOAT_BOUND):
+                raise ValueError(f"{cls}: {f.name} must be a finite number within +-{FLOAT_BOUND:g}, "
+                                 f"got {value!r}")
+            low, high = bound(f.low, f), bound(f.high, f)
+            if (low is not None and value < low) or (high is not None and value > high):
+                raise ValueError(f"{cls}: {f.name} = {value!r:.40} is outside [{low}, {high}]"
+                                 f"{f' ({f.high} = {high})' if isinstance(f.high, str) else ''}")
             if f.name in ("n_users_", "n_items_"):
                 if value < 0:
                     raise ValueError(f"{cls}: {f.name} must be >= 0, got {value}")
@@ -345,10 +381,16 @@ def check_state(entry: ModelEntry, params: Mapping[str, Any], values: Mapping[st
                     and all(item_ok(v) for v in value)):
                 raise ValueError(f"{cls}: {f.name} must be a {f.kind} of {f.shape[0] if f.shape else 'any number of'} "
                                  f"{f.dtype or 'scalar'} values, got {value!r:.60}")
+            if f.dtype == "float" and f.finite and not all(np.isfinite(v) and abs(v) <= FLOAT_BOUND
+                                                           for v in value):
+                raise ValueError(f"{cls}: {f.name} must hold finite numbers within +-{FLOAT_BOUND:g}, "
+                                 f"got {value!r:.60}")
         elif f.kind == "records":
             if not (isinstance(value, list) and all(isinstance(r, dict) and all(isinstance(k, str) for k in r)
                                                     for r in value)):
                 raise ValueError(f"{cls}: {f.name} must be a list of records (dicts with string keys)")
+            if f.shape:
+                sizes[str(f.shape[0])] = len(value)
         else:  # array
             if not isinstance(value, np.ndarray):
                 raise ValueError(f"{cls}: {f.name} must be a NumPy array, got {type(value).__name__}")
@@ -363,6 +405,17 @@ def check_state(entry: ModelEntry, params: Mapping[str, Any], values: Mapping[st
                                      f"{', '.join(f'{a} {d}' for d, a in float_seen.items())}")
             elif value.dtype != np.dtype(f.dtype):
                 raise ValueError(f"{cls}: {f.name} must be {f.dtype}, got {value.dtype}")
+            if f.finite and value.dtype.kind == "f" and value.size:
+                finite = np.isfinite(value)
+                if not finite.all():
+                    pos = np.unravel_index(int(np.flatnonzero(~finite.reshape(-1))[0]), value.shape)
+                    raise ValueError(f"{cls}: {f.name}{list(map(int, pos))} = {value[pos]} is not finite")
+                big = np.abs(value) > FLOAT_BOUND  # every float array: factors, biases, item scores
+                if big.any():
+                    pos = np.unravel_index(int(np.flatnonzero(big.reshape(-1))[0]), value.shape)
+                    raise ValueError(f"{cls}: {f.name}{list(map(int, pos))} = {value[pos]:.3g} is beyond "
+                                     f"the bound {FLOAT_BOUND:g} of a model's float arrays (its scores "
+                                     "would overflow)")
             shape = f.shape or ()
             if value.ndim != len(shape):
                 raise ValueError(f"{cls}: {f.name} must have {len(shape)} dimension(s) {shape}, got shape "

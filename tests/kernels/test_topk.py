@@ -344,7 +344,7 @@ IX0 = np.array([0, 5, 2], np.int32)
     (dict(n=-1), r"n must be an int >= 0, got -1"),
     (dict(n=2.5), r"n must be an int >= 0"),
     (dict(n=True), r"n must be an int >= 0"),
-    (dict(n_threads=0), r"n_threads must be an int in \[1, 65536\]"),
+    (dict(n_threads=0), r"n_threads must be an int in \[1, 1024\]"),
     (dict(excl_indptr=IP0), "give both or neither"),
     (dict(excl_indptr=IP0[:-1], excl_indices=IX0), r"n_users \+ 1 = 5 entries, got 4"),
     (dict(excl_indptr=IP0.astype(np.int32), excl_indices=IX0), "excl_indptr must have dtype int64"),

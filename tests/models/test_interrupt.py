@@ -96,7 +96,7 @@ def interrupted():
             started = _readline(child, 120)
             if started != "fitting":
                 results[which] = (f"did not start fitting: {started!r}", "", "", None)
-        time.sleep(1.5)  # well inside the first half-sweep / epochs of each
+        time.sleep(3.0)  # well inside the first half-sweep / epochs of each, even on a busy machine
         for which, child in children.items():
             if which in results:
                 continue

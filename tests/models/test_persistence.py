@@ -223,7 +223,7 @@ def _kinds_entry():
 
     state = (Field("user_bias_", "array", "float64", ("n_users",)), Field("item_bias_", "array", "float64", ("n_items",)),
              Field("history_", "records"), Field("eps_", "scalar", "float"), Field("count_", "scalar", "int"),
-             Field("flag_", "scalar", "bool"), Field("label_", "scalar", "str"), Field("inf_", "scalar", "float"),
+             Field("flag_", "scalar", "bool"), Field("label_", "scalar", "str"), Field("inf_", "scalar", "float", finite=False),
              Field("pair_", "tuple", shape=(4,)), Field("list_", "list", "float"), Field("empty_list_", "list"),
              Field("mask_", "array", "bool", (3,)), Field("scalar_array_", "array", "float64", ()),
              Field("matrix_", "array", "int16", (2, "n_cols")), Field("nothing_", "scalar", optional=True))
