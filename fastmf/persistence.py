@@ -492,6 +492,9 @@ def load_model(path: Union[str, os.PathLike[str]], max_bytes: Optional[int] = No
         values = _read_attributes(name, npz, manifest["attributes"])
     _check_consistency(name, entry, params, values)
     model = cls(**params)
+    for f in entry.fields:  # optional state an older file lacks is None, as the declaration allows
+        if f.optional and f.name not in values:
+            values[f.name] = None
     for attr, value in values.items():
         setattr(model, attr, value)
     return model

@@ -20,11 +20,12 @@ it and must then agree everywhere, so a model declares its own sizes just by nam
 from __future__ import annotations
 
 import importlib
+import math
 import numbers
 from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional, Tuple
 
-__all__ = ["ModelEntry", "Field", "TAGS", "FLOAT_BOUND", "entries", "get", "for_class", "key_of", "presets", "check_state",
+__all__ = ["ModelEntry", "Field", "TAGS", "FLOAT_BOUND", "FACTOR_BOUND", "entries", "get", "for_class", "key_of", "presets", "check_state",
            "register", "unregister",
            "COMMON_STATE"]
 
@@ -56,8 +57,9 @@ class Field:
     ``biased=True``). ``low`` / ``high``: bounds of a scalar (an int, or a size name such as
     ``"n_history"``, the number of records of ``history_``, which its ``shape`` names). ``finite``:
     every entry of a float array, float scalar or float tuple is finite and within
-    :data:`FLOAT_BOUND`, which keeps every score a model computes from them finite (the default;
-    False lets a value be any float, e.g. a recorded inf).
+    :data:`FLOAT_BOUND` (or ``bound``: :data:`FACTOR_BOUND` for factors), which keeps every score
+    a model computes from them finite (the default; False lets a value be any float, e.g. a
+    recorded inf).
     """
 
     name: str
@@ -72,6 +74,7 @@ class Field:
     low: Any = None
     high: Any = None
     finite: bool = True
+    bound: Optional[float] = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -91,6 +94,21 @@ def _array(name: str, dtype: str, shape: Tuple[Any, ...], **kw: Any) -> Field:
 #: sum of a score, far below the float32 maximum (3.4e38) and away from overflow. Real models are
 #: within |x| < 1e3; a file beyond this bound is refused (it would give inf scores).
 FLOAT_BOUND = 1e15
+
+#: Largest magnitude of a latent factor. Fitted factors are O(1) (they reproduce ratings or
+#: preferences); 1e6 leaves room for any real model and keeps the Gram matrices of fold-in and
+#: partial fits (entries up to n 1e12) solvable next to their regularisation.
+FACTOR_BOUND = 1e6
+
+
+def _bounded(value: Any, limit: float) -> bool:
+    """``value`` is a real number, finite and within +-limit (huge ints included, no OverflowError)."""
+    try:
+        v = float(value)
+    except (OverflowError, TypeError, ValueError):
+        return False
+    return math.isfinite(v) and abs(v) <= limit
+
 
 #: the state every fitted model has (set by Recommender._start_fit)
 COMMON_STATE: Tuple[Field, ...] = (
@@ -116,8 +134,8 @@ TRAINING_STATE: Tuple[Field, ...] = (
 )
 
 FACTORS: Tuple[Field, ...] = (
-    _array("user_factors_", "float", ("n_users", "k"), layout="aligned64"),
-    _array("item_factors_", "float", ("n_items", "k"), layout="aligned64"),
+    _array("user_factors_", "float", ("n_users", "k"), layout="aligned64", bound=FACTOR_BOUND),
+    _array("item_factors_", "float", ("n_items", "k"), layout="aligned64", bound=FACTOR_BOUND),
 )
 
 
@@ -174,8 +192,9 @@ _ENTRIES: Tuple[ModelEntry, ...] = (
             Field("seed_", "scalar", "int", low=0, high=2**64 - 1, doc="the seed the kernels were given"),
             *TRAINING_STATE,
             _array("user_engagement_", "float", ("n_users", "k_engagement"), optional=True, layout="aligned64",
-                   doc='the engagement model of ranking="engagement"'),
-            _array("item_engagement_", "float", ("n_items", "k_engagement"), optional=True, layout="aligned64"),
+                   bound=FACTOR_BOUND, doc='the engagement model of ranking="engagement"'),
+            _array("item_engagement_", "float", ("n_items", "k_engagement"), optional=True, layout="aligned64",
+                   bound=FACTOR_BOUND),
         ),
         presets={"als": ({"solver": "als"}, "the same model trained by alternating least squares")},
         legacy_classes=("fastmf.mf.MatrixFactorization",),
@@ -361,7 +380,7 @@ def check_state(entry: ModelEntry, params: Mapping[str, Any], values: Mapping[st
             if not _SCALAR_CHECKS[f.dtype or "any"](value):
                 raise ValueError(f"{cls}: {f.name} must be {'an' if f.dtype == 'int' else 'a'} {f.dtype}, "
                                  f"got {value!r:.60}")
-            if f.dtype == "float" and f.finite and not (np.isfinite(value) and abs(value) <= FLOAT_BOUND):
+            if f.dtype == "float" and f.finite and not _bounded(value, f.bound or FLOAT_BOUND):
                 raise ValueError(f"{cls}: {f.name} must be a finite number within +-{FLOAT_BOUND:g}, "
                                  f"got {value!r}")
             low, high = bound(f.low, f), bound(f.high, f)
@@ -381,8 +400,7 @@ def check_state(entry: ModelEntry, params: Mapping[str, Any], values: Mapping[st
                     and all(item_ok(v) for v in value)):
                 raise ValueError(f"{cls}: {f.name} must be a {f.kind} of {f.shape[0] if f.shape else 'any number of'} "
                                  f"{f.dtype or 'scalar'} values, got {value!r:.60}")
-            if f.dtype == "float" and f.finite and not all(np.isfinite(v) and abs(v) <= FLOAT_BOUND
-                                                           for v in value):
+            if f.dtype == "float" and f.finite and not all(_bounded(v, f.bound or FLOAT_BOUND) for v in value):
                 raise ValueError(f"{cls}: {f.name} must hold finite numbers within +-{FLOAT_BOUND:g}, "
                                  f"got {value!r:.60}")
         elif f.kind == "records":
@@ -410,12 +428,13 @@ def check_state(entry: ModelEntry, params: Mapping[str, Any], values: Mapping[st
                 if not finite.all():
                     pos = np.unravel_index(int(np.flatnonzero(~finite.reshape(-1))[0]), value.shape)
                     raise ValueError(f"{cls}: {f.name}{list(map(int, pos))} = {value[pos]} is not finite")
-                big = np.abs(value) > FLOAT_BOUND  # every float array: factors, biases, item scores
+                limit = f.bound or FLOAT_BOUND  # every float array: factors, biases, item scores
+                big = np.abs(value) > limit
                 if big.any():
                     pos = np.unravel_index(int(np.flatnonzero(big.reshape(-1))[0]), value.shape)
                     raise ValueError(f"{cls}: {f.name}{list(map(int, pos))} = {value[pos]:.3g} is beyond "
-                                     f"the bound {FLOAT_BOUND:g} of a model's float arrays (its scores "
-                                     "would overflow)")
+                                     f"the bound {limit:g} of its entries (no fitted model comes near it; "
+                                     "its scores could overflow)")
             shape = f.shape or ()
             if value.ndim != len(shape):
                 raise ValueError(f"{cls}: {f.name} must have {len(shape)} dimension(s) {shape}, got shape "
