@@ -203,6 +203,35 @@ def resolve_n_threads(n_threads):
     return n if _csr.openmp_enabled() else 1
 
 
+#: the most epochs (sweeps, rounds) a fit may ask for: far beyond any useful fit, and a bound on the
+#: time and the history a request can imply
+MAX_EPOCHS = 100_000
+
+
+def total_memory():
+    """Physical memory of this machine in bytes, or None when it cannot be told."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, ValueError, OSError):  # pragma: no cover - non-POSIX
+        return None
+
+
+def check_memory(nbytes, what, lower):
+    """Refuse a request whose arrays would take ``nbytes`` when that is more than the machine's
+    physical memory: :class:`fastmf.errors.ResourceLimitError` naming ``what`` (the request) and
+    ``lower`` (the arguments to lower), before anything is allocated."""
+    from fastmf.errors import ResourceLimitError
+
+    total = total_memory()
+    if total is not None and nbytes > total:
+        raise ResourceLimitError(f"{what} would need {_gib(nbytes)} of memory, more than this machine's "
+                                 f"{_gib(total)}; lower {lower}", needed=int(nbytes), available=total)
+
+
+def _gib(n):
+    return f"{n / 2**30:,.1f} GiB" if n >= 2**30 else f"{n / 2**20:,.1f} MiB"
+
+
 def first_true(mask):
     """Position of the first True in a boolean array, or -1."""
     pos = np.flatnonzero(mask)

@@ -9,7 +9,8 @@ from __future__ import annotations
 __all__ = ["NotFittedError", "UnknownUserWarning", "DuplicateRatingsWarning", "MissingTimestampsWarning",
            "ParseError", "DatasetNotFoundError", "ModelFileError", "DivergenceError", "EvaluationWarning",
            "MatplotlibMissingError", "UserError", "UnknownModelError", "ModelUnavailableError",
-           "UnknownIdError", "DataSpecError", "OptionError", "CapabilityError", "TitleSearchError"]
+           "UnknownIdError", "DataSpecError", "OptionError", "CapabilityError", "TitleSearchError",
+           "ResourceLimitError", "ArgumentTypeError"]
 
 
 # ------------------------------------------------------------------------------------------- models
@@ -20,6 +21,23 @@ class NotFittedError(ValueError, AttributeError):
 class UnknownUserWarning(UserWarning):
     """Kept for compatibility: fastmf no longer warns about unknown users. ``recommend`` raises
     KeyError for them, or gives the fallback ranking with ``unknown="fallback"``."""
+
+
+class ResourceLimitError(ValueError):
+    """A request that would need more memory than this machine has (a fit with too many factors
+    for its data, a top-n list for too many users at once...), refused before anything is
+    allocated: ``needed`` and ``available`` are in bytes, and the message names the arguments that
+    set the size."""
+
+    def __init__(self, message: str, needed: int = 0, available: int = 0) -> None:
+        super().__init__(message)
+        self.needed = needed
+        self.available = available
+
+
+class ArgumentTypeError(ValueError, TypeError):
+    """An argument of the wrong type (``fit`` given something that is not a Ratings): a
+    ValueError like every bad input fastmf refuses, and a TypeError as before."""
 
 
 class DivergenceError(FloatingPointError):

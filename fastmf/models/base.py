@@ -52,7 +52,7 @@ import numpy.typing as npt
 from fastmf import _topk
 from fastmf._validation import check_params, first_true, resolve_n_threads
 from fastmf.data.ratings import Ids, Ratings
-from fastmf.errors import NotFittedError, UnknownUserWarning
+from fastmf.errors import ArgumentTypeError, NotFittedError, UnknownUserWarning
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas
@@ -207,7 +207,7 @@ class Recommender:
         maps, scale, global mean, item counts, the seen-items CSR and the metadata."""
         self._validate_params()
         if not isinstance(train, Ratings):
-            raise TypeError(f"{type(self).__name__}.fit expects a fastmf.Ratings, got {type(train).__name__}; "
+            raise ArgumentTypeError(f"{type(self).__name__}.fit expects a fastmf.Ratings as train, got {type(train).__name__}; "
                             "build one with fastmf.Ratings.from_arrays / from_dataframe / read_ratings")
         if len(train) == 0:
             raise ValueError(f"{type(self).__name__}.fit: the training set is empty")
@@ -326,7 +326,23 @@ class Recommender:
     def _to_index(id_map, raw, unknown, name):
         """Dense indices of raw ids: KeyError naming the first unknown one (``unknown="raise"``) or
         -1 for it (``"fallback"``)."""
-        return id_map.to_index(raw, missing="raise" if unknown == "raise" else -1, name=name)
+        try:
+            return id_map.to_index(raw, missing="raise" if unknown == "raise" else -1, name=name)
+        except OverflowError:  # an integer beyond int64 cannot be an id of this model
+            pass
+        arr = np.asarray(raw, dtype=object)
+        flat = arr.reshape(-1)
+        huge = np.array([isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+                         and not -2**63 <= int(v) < 2**63 for v in flat.tolist()], dtype=bool)
+        if unknown == "raise":
+            first = int(np.flatnonzero(huge)[0]) if huge.any() else 0
+            where = f" at position {first}" if arr.ndim else ""
+            raise KeyError(f"unknown {name} id {flat[first]!r:.40}{where}: outside the int64 range, "
+                           f"so not an id of this model")
+        out = np.full(flat.size, -1, dtype=np.int64)
+        if (~huge).any():
+            out[~huge] = id_map.to_index(np.array(flat[~huge].tolist()), missing=-1, name=name)
+        return out.reshape(arr.shape) if arr.ndim else out[0]
 
     # ------------------------------------------------------------------ recommendation
     def recommend(self, user: Ids, n: int = 10, exclude_seen: bool = True, items: Optional[Ids] = None,
@@ -365,7 +381,7 @@ class Recommender:
         """
         self._check_fitted()
         _check_unknown(unknown)
-        n = _check_n(n)
+        n = _check_n(n, self.n_items_)
         if not isinstance(as_frame, (bool, np.bool_)):
             raise ValueError(f"as_frame must be True or False, got {as_frame!r}")
         scalar = np.ndim(user) == 0
@@ -471,8 +487,9 @@ class Recommender:
         Scores as in :meth:`recommend` (on the rating scale for rating models).
         """
         self._check_fitted()
-        n = _check_n(n)
+        n = _check_n(n, self.n_items_)
         u = np.asarray(user_index, dtype=np.int64).reshape(-1)
+        _check_result_memory(u.size, n, "recommend")
         bad = first_true((u < -1) | (u >= self.n_users_))
         if bad >= 0:
             raise IndexError(f"user_index[{bad}] = {u[bad]} is outside [-1, {self.n_users_})")
@@ -533,7 +550,10 @@ class Recommender:
             if self._new_user_needs_ratings:
                 raise ValueError(f"{type(self).__name__} predicts ratings: {needed}")
             return np.ones(n)
-        values = np.atleast_1d(np.asarray(ratings, dtype=np.float64))
+        try:
+            values = np.atleast_1d(np.asarray(ratings, dtype=np.float64))
+        except (TypeError, ValueError, OverflowError):
+            raise ValueError(f"ratings must be numbers (a scalar or a 1-D array), got {ratings!r:.60}") from None
         if values.shape != (n,):
             raise ValueError(f"items and ratings differ in length: {n} != {values.size}")
         bad = first_true(~np.isfinite(values))
@@ -578,7 +598,7 @@ class Recommender:
         position, the value and the allowed range. Items unknown to the model raise KeyError, or
         are ignored with ``unknown="fallback"``."""
         self._check_fitted()
-        n = _check_n(n)
+        n = _check_n(n, self.n_items_)
         idx, values = self._new_user(items, ratings, unknown)
         # no item the model knows: the user is as unknown as one never seen
         scores = self._new_user_scores(idx, values) if idx.size else self._fallback_scores()
@@ -667,10 +687,19 @@ def _check_unknown(unknown):
         raise ValueError(f"unknown must be 'raise' or 'fallback', got {unknown!r}")
 
 
-def _check_n(n):
+def _check_n(n, cap=None):
+    """``n`` as an int >= 1 (ValueError otherwise), capped at ``cap`` (the catalogue size: a list
+    cannot hold more items than there are, so ``n=10**9`` costs what ``n=n_items`` does)."""
     if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 1:
         raise ValueError(f"n must be a positive int, got {n!r}")
-    return int(n)
+    return int(n) if cap is None else max(1, min(int(n), int(cap)))
+
+
+def _check_result_memory(rows, n, what):
+    """The (rows, n) int64 ids + float64 scores of a top-n answer must fit in memory."""
+    from fastmf._validation import check_memory
+
+    check_memory(16 * int(rows) * int(n), f"{what} for {rows:,} rows x n={n:,}", "n or ask for fewer users at a time")
 
 
 def _same(a, b):

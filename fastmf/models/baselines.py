@@ -10,7 +10,7 @@ from typing import Literal, Optional
 
 import numpy as np
 
-from fastmf._validation import Interval, Options
+from fastmf._validation import MAX_EPOCHS, Interval, Options
 from fastmf.models.base import Recommender
 from fastmf.data.ratings import Ratings
 
@@ -83,7 +83,7 @@ class Biases(Recommender):
         "reg": Interval("real", 0, None),
         "reg_user": (Options(None), Interval("real", 0, None)),
         "reg_item": (Options(None), Interval("real", 0, None)),
-        "n_epochs": Interval("int", 1, None),
+        "n_epochs": Interval("int", 1, MAX_EPOCHS),
     }
 
     def __init__(self, reg: float = 5.0, reg_user: Optional[float] = None, reg_item: Optional[float] = None,

@@ -37,7 +37,7 @@ import numpy as np
 
 from fastmf._validation import show
 from fastmf.data.ratings import IdMap, Ids, Ratings, normalize_ids
-from fastmf.models.base import Recommender, Unknown, _aligned_ids, _check_n, _check_unknown, _raw_ids
+from fastmf.models.base import Recommender, Unknown, _aligned_ids, _check_n, _check_result_memory, _check_unknown, _raw_ids
 
 __all__ = ["FactorModel"]
 
@@ -255,7 +255,7 @@ class FactorModel(Recommender):
 
         self._check_fitted()
         _check_unknown(unknown)
-        n = _check_n(n)
+        n = _check_n(n, self.n_items_ if kind == "item" else self.n_users_)
         check_metric(metric)
         factors = getattr(self, f"{kind}_factors_")
         id_map = self.item_map_ if kind == "item" else self.user_map_
@@ -266,6 +266,7 @@ class FactorModel(Recommender):
         idx = np.atleast_1d(np.asarray(self._to_index(id_map, raw if scalar else ids, unknown, kind),
                                        dtype=np.int64))
         known = idx >= 0
+        _check_result_memory(idx.size, n, f"similar_{kind}s")
         top = np.full((idx.size, n), -1, dtype=np.int64)
         scores = np.full((idx.size, n), -np.inf, dtype=np.float64)
         if known.any():

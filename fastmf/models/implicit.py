@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Iterable, Literal, Optional, Sequence, Union
 
 import numpy as np
 
-from fastmf._validation import (MAX_THREADS, FloatDType, Interval, Options, RandomState, SeedLike, check_random_state,
+from fastmf._validation import (MAX_EPOCHS, MAX_THREADS, check_memory, FloatDType, Interval, Options, RandomState, SeedLike, check_random_state,
                                 resolve_n_threads)
 from fastmf.models.base import Callback, Ids, Unknown
 from fastmf.models.factor import FactorModel, RowSolver
@@ -107,7 +107,7 @@ class ImplicitALS(FactorModel):
     _renamed_params = {"n_iterations": "n_epochs", "solver": "linear_solver"}
     _constraints = {
         "n_factors": Interval("int", 1, 1 << 12),
-        "n_epochs": Interval("int", 0, None),
+        "n_epochs": Interval("int", 0, MAX_EPOCHS),
         "reg": Interval("real", 0, None),
         "alpha": Interval("real", 0, None),
         "scaling": Options("linear", "log"),
@@ -195,8 +195,12 @@ class ImplicitALS(FactorModel):
                              f"position {int(np.flatnonzero(train.rating < 0)[0])})")
         n_threads = resolve_n_threads(self.n_threads)
         dtype = np.dtype(self.dtype)
-        rng = check_random_state(self.random_state)
         k = self.n_factors
+        kp = -(-k // 8) * 8
+        check_memory((self.n_users_ + self.n_items_) * k * dtype.itemsize
+                     + n_threads * (2 * kp * kp + 8 * kp + 2 * 256 * kp) * 8,
+                     "ImplicitALS.fit", "n_factors")
+        rng = check_random_state(self.random_state)
         self.user_factors_ = rng.normal(0.0, self.init_std, (self.n_users_, k)).astype(dtype)
         self.item_factors_ = rng.normal(0.0, self.init_std, (self.n_items_, k)).astype(dtype)
         csr, csc = train.to_csr(), train.to_csc()
@@ -252,9 +256,13 @@ class ImplicitALS(FactorModel):
             order = np.argsort(idx, kind="stable")
             x = np.zeros((1, self.n_factors), dtype=dtype)
             if idx.size:
-                _als.ials_half_sweep(np.array([0, idx.size], dtype=np.int64), idx[order].astype(np.int32),
-                                     vals[order].astype(dtype), fixed, x, gram=gram, solver="cholesky",
-                                     **opts)
+                try:
+                    _als.ials_half_sweep(np.array([0, idx.size], dtype=np.int64), idx[order].astype(np.int32),
+                                         vals[order].astype(dtype), fixed, x, gram=gram, solver="cholesky",
+                                         **opts)
+                except (ValueError, FloatingPointError, np.linalg.LinAlgError) as exc:
+                    raise ValueError(f"ImplicitALS: the {side}'s factors cannot be solved from these ratings "
+                                     f"(interaction strengths up to {float(np.max(vals)):g}): {exc}") from None
             return x[0], 0.0
 
         return solve

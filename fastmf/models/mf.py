@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Iterable, Literal, Optional, Sequence, Tuple
 
 import numpy as np
 
-from fastmf._validation import (MAX_THREADS, FloatDType, Interval, Options, RandomState, SeedLike, check_random_state,
+from fastmf._validation import (MAX_EPOCHS, MAX_THREADS, check_memory, FloatDType, Interval, Options, RandomState, SeedLike, check_random_state,
                                 resolve_n_threads)
 from fastmf.models.base import Callback, Ids, Unknown
 from fastmf.models.factor import FactorModel, RowSolver
@@ -190,7 +190,7 @@ class MatrixFactorization(FactorModel):
     _renamed_params = {"als_solver": "linear_solver"}
     _constraints = {
         "n_factors": Interval("int", 1, 1 << 16),
-        "n_epochs": (Options(None), Interval("int", 0, None)),
+        "n_epochs": (Options(None), Interval("int", 0, MAX_EPOCHS)),
         "lr": Interval("real", 0, None, closed="neither"),
         "reg": Interval("real", 0, None),
         "solver": Options("sgd", "als"),
@@ -209,7 +209,7 @@ class MatrixFactorization(FactorModel):
         "verbose": Options(True, False),
         "ranking": Options("engagement", "rating"),
         "engagement_factors": Interval("int", 1, 1 << 12),
-        "engagement_iterations": Interval("int", 1, None),
+        "engagement_iterations": Interval("int", 1, MAX_EPOCHS),
         "engagement_alpha": Interval("real", 0, None),
         "engagement_reg": Interval("real", 0, None),
     }
@@ -289,6 +289,8 @@ class MatrixFactorization(FactorModel):
             raise ValueError("schedule='shuffle' is single-threaded; use schedule='blocked' or "
                              "'hogwild' with n_threads > 1")
         dtype = np.dtype(self.dtype)
+        check_memory(self._fit_bytes(train, n_threads), f"{type(self).__name__}.fit",
+                     "n_factors" + (" or engagement_factors" if self.ranking == "engagement" else ""))
         rng = check_random_state(self.random_state)
         k = self.n_factors
         if self.solver == "sgd":
@@ -328,6 +330,22 @@ class MatrixFactorization(FactorModel):
         if self.ranking == "engagement":
             self._engagement()
         return self
+
+    def _fit_bytes(self, train, n_threads):
+        """What a fit allocates beyond the training data, in bytes: the factors (rows padded to
+        64 bytes for SGD), the biases, ALS's per-thread systems and gathered rows, and the
+        engagement model."""
+        item = np.dtype(self.dtype).itemsize
+        k, rows = self.n_factors, self.n_users_ + self.n_items_
+        ld = -(-k // (64 // item)) * (64 // item)
+        total = rows * (ld + 1) * item
+        if self.solver == "als":
+            kp = -(-(k + 1) // 8) * 8
+            total += n_threads * (kp * kp + 8 * kp + 2 * 256 * kp) * 8
+        if self.ranking == "engagement":
+            ke = self.engagement_factors
+            total += rows * ke * item + n_threads * (ke * ke + 8 * ke + 256 * ke) * 8
+        return total
 
     def _resolved_n_epochs(self) -> int:
         """The epochs ``fit`` runs: ``n_epochs``, or for None 40 (SGD) / 15 (ALS)."""

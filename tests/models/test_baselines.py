@@ -174,7 +174,7 @@ def test_params_and_validation():
     assert m.set_params(n_epochs=3) is m and m.n_epochs == 3
     with pytest.raises(ValueError, match="unknown parameter 'lr'"):
         m.set_params(lr=0.1)
-    with pytest.raises(ValueError, match=r"Biases: n_epochs must be an int in \[1, inf\), got 0"):
+    with pytest.raises(ValueError, match=r"Biases: n_epochs must be an int in \[1, 100000\], got 0"):
         m.set_params(n_epochs=0)
     with pytest.raises(ValueError, match=r"Biases: reg must be a finite number in \[0, inf\), got -1"):
         fastmf.Biases(reg=-1).fit(toy())

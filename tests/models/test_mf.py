@@ -200,7 +200,7 @@ def test_divergence_names_the_epoch_and_suggests_a_fix(synth):
 
 @pytest.mark.parametrize("param, value, message", [
     ("n_factors", 0, r"n_factors must be an int in \[1, 65536\]"),
-    ("n_epochs", -1, r"n_epochs must be None or an int in \[0, inf\)"),
+    ("n_epochs", -1, r"n_epochs must be None or an int in \[0, 100000\]"),
     ("lr", 0.0, r"lr must be a finite number in \(0, inf\)"),
     ("lr", float("nan"), "lr must be"),
     ("reg", -0.1, r"reg must be a finite number in \[0, inf\)"),
