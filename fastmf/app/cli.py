@@ -32,7 +32,7 @@ import os
 import sys
 import time
 import warnings
-from typing import Sequence
+from typing import Optional, Sequence
 
 from fastmf.app import service
 from fastmf.app.service import jsonable  # noqa: F401 - the JSON conversion, also for scripts
@@ -322,7 +322,7 @@ def cmd_info(args: argparse.Namespace) -> int:
 
 
 def _model_info(args):
-    info = service.model_info(args.data)
+    info = service.model_info(args.data, _model_limit(args))
     if args.json:
         _print_json(info)
         return 0
@@ -457,7 +457,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    model = service.load_model(args.model)
+    model = service.load_model(args.model, _model_limit(args))
     ds = _data_from_args(args)
     result = service.evaluate_model(model, ds, k=args.k, threshold=args.threshold)
     scores, unknown_users, unknown_items = result["metrics"], result["unknown_users"], result["unknown_items"]
@@ -478,7 +478,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def cmd_recommend(args: argparse.Namespace) -> int:
-    model = service.load_model(args.model)
+    model = service.load_model(args.model, _model_limit(args))
     if args.all:
         return _recommend_all(model, args)
     user = service.parse_id(args.user, model.user_map_, "user")
@@ -537,7 +537,7 @@ def _recommend_all(model, args):
 
 
 def cmd_similar(args: argparse.Namespace) -> int:
-    model = service.load_model(args.model)
+    model = service.load_model(args.model, _model_limit(args))
     item = None if args.title is not None else service.parse_id(args.item, model.item_map_, "item")
     ranked = service.similar_items(model, item, title=args.title, n=args.n, metric=args.metric)
     if args.json:
@@ -557,7 +557,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
         if path:
             service.check_destination(path, option)
     dims = _pair(args.dims, int, "--dims", "two factor numbers, e.g. 0,1") if args.dims else None
-    model = service.load_model(args.model)
+    model = service.load_model(args.model, _model_limit(args))
     service.check_plot(model, factor_map=bool(args.factor_map), curves=bool(args.curves))
     service.need_matplotlib()
     if args.factor_map:
@@ -602,6 +602,9 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS,
                         help="show tracebacks, and log one line per training epoch when stderr is not "
                              "a terminal (on a terminal a progress bar shows the epochs)")
+    common.add_argument("--max-model-bytes", type=_max_model_bytes, default=argparse.SUPPRESS,
+                        metavar="N", help="refuse a model file whose arrays take more than N bytes "
+                        "(default 4 GiB; 0: no limit); checked before anything is decompressed")
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     d = _sub(sub, "demo", common, "train and evaluate on the best data found, show a top-10", DEMO_EPILOG, cmd_demo)
@@ -715,6 +718,22 @@ def _error_text(exc):
 def _show_warning(command, message, category, filename, lineno, file=None, line=None):
     """``warnings.showwarning`` for the command line: ``fastmf CMD: warning: text`` on stderr."""
     print(f"fastmf {command}: warning: {message}", file=sys.stderr if file is None else file)
+
+
+def _max_model_bytes(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"must be a number of bytes >= 0 (0: no limit), got {text!r}")
+    return n
+
+
+def _model_limit(args: argparse.Namespace) -> Optional[int]:
+    """The size limit of model files: --max-model-bytes (0: none), else the service's default."""
+    n = getattr(args, "max_model_bytes", -1)
+    return None if n == 0 else n
 
 
 def main(argv: Sequence[str] | None = None) -> int:

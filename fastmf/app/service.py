@@ -390,14 +390,17 @@ def carve_validation(train: Ratings, fraction: float, method: str,
 
 
 # ====================================================================== model files
-def load_model(path: str) -> Recommender:
+def load_model(path: str, max_bytes: Optional[int] = -1) -> Recommender:
     """The model saved in ``path``; :class:`UserError` when there is no such file, ModelFileError for a
-    file that is not a readable fastmf model."""
+    file that is not a readable fastmf model or whose arrays would take more than ``max_bytes``
+    (default -1: :data:`fastmf.persistence.DEFAULT_MAX_BYTES`, 4 GiB; None: no limit). A service
+    loads files it did not write, so the size limit is on by default here."""
     import fastmf
+    from fastmf.persistence import DEFAULT_MAX_BYTES
 
     if not os.path.exists(path):
         raise UserError(f"{path}: no such model file")
-    return fastmf.load(path)
+    return fastmf.load(path, max_bytes=DEFAULT_MAX_BYTES if max_bytes == -1 else max_bytes)
 
 
 def looks_like_model(path: str) -> bool:
@@ -415,7 +418,7 @@ def _id_kind(id_map: IdMap) -> str:
     return id_map.ids.dtype.name if id_map.ids.dtype.kind != "U" else "str"
 
 
-def model_info(path: str) -> Dict[str, Any]:
+def model_info(path: str, max_bytes: Optional[int] = -1) -> Dict[str, Any]:
     """What ``fastmf info MODEL`` shows, as a dict: the file (bytes, format and fastmf versions),
     the class, registry key and parameters, the sizes, rating scale and global mean, the id types,
     the factors (``n_factors``, ``dtype``) when it has them, the item metadata columns, a summary of
@@ -423,7 +426,7 @@ def model_info(path: str) -> Dict[str, Any]:
     from fastmf.persistence import read_manifest
 
     manifest = read_manifest(path)  # format errors before the arrays are read
-    model = load_model(path)
+    model = load_model(path, max_bytes)
     entry = entry_of(model)
     info: Dict[str, Any] = {
         "file": path,
