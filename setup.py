@@ -8,6 +8,10 @@ Switches (environment variables read at build time):
     OpenMP and fail the build when the probe fails.
 ``FASTMF_DEBUG``
     ``1``: ``-O0 -g``, C assertions on, Cython bounds and wraparound checks on (for CI and debugging).
+``FASTMF_SANITIZE``
+    ``1``: build with AddressSanitizer and UndefinedBehaviorSanitizer (``-fsanitize=address,undefined``,
+    UB is fatal, ``-O1 -g``; GCC/Clang only). Python itself is not instrumented, so run the tests
+    with the ASan runtime preloaded (``.ci/run`` shows how); for CI's sanitizer job only.
 ``FASTMF_CFLAGS``
     extra compiler flags, e.g. ``-march=native`` for a local build tuned to this CPU. The default
     build never uses ``-march=native`` or ``-ffast-math`` so wheels stay portable and results exact.
@@ -181,11 +185,20 @@ class BuildExt(build_ext):
         else:
             opt = ["-O0", "-g", "-UNDEBUG"] if debug else ["-O3"]
             opt += ["-Wall", "-Wno-unused-function", "-Wno-unreachable-code"]
+        sanitize = os.environ.get("FASTMF_SANITIZE", "0").strip() not in ("", "0")
+        san_link = []
+        if sanitize:
+            if ctype == "msvc":
+                raise RuntimeError("FASTMF_SANITIZE=1 needs GCC or Clang")
+            san = ["-fsanitize=address,undefined", "-fno-sanitize-recover=undefined",
+                   "-fno-omit-frame-pointer", "-g"]
+            opt = [a for a in opt if a != "-O3"] + ["-O1"] + san
+            san_link = san
         opt += shlex.split(os.environ.get("FASTMF_CFLAGS", ""))
         for ext in self.extensions:
             ext.extra_compile_args = list(ext.extra_compile_args) + opt + cflags
-            ext.extra_link_args = list(ext.extra_link_args) + lflags
-        print(f"fastmf: OpenMP {'on ' + ' '.join(cflags) if omp else 'off'}; debug={debug}; "
+            ext.extra_link_args = list(ext.extra_link_args) + lflags + san_link
+        print(f"fastmf: OpenMP {'on ' + ' '.join(cflags) if omp else 'off'}; debug={debug}; sanitize={sanitize}; "
               f"{self.parallel} parallel jobs")
         if ctype != "msvc":  # MSVC's compile() batches its own sources; leave it alone
             parallel_compile(self.compiler, max(1, int(self.parallel)))

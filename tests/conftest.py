@@ -69,3 +69,22 @@ def ml100k_u1():
 @pytest.fixture
 def rng():
     return np.random.default_rng(12345)
+
+
+#: the tests CI also runs against kernels built with -fsanitize=address,undefined (marker
+#: `sanitize`, see .ci/run): every kernel test, the parser tests (tests/data/test_io.py and any
+#: parser fuzz file), the hostile model files and the interrupt tests
+SANITIZE_PATHS = ("tests/kernels/", "tests/data/test_io.py", "tests/data/test_pars", "tests/data/test_fuzz",
+                  "tests/models/test_hostile_files.py", "tests/models/test_interrupt.py",
+                  "tests/models/test_request_bounds.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    root = Path(__file__).resolve().parent.parent
+    for item in items:
+        try:
+            rel = Path(item.fspath).resolve().relative_to(root).as_posix()
+        except ValueError:
+            continue
+        if rel.startswith(SANITIZE_PATHS):
+            item.add_marker(pytest.mark.sanitize)
