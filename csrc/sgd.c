@@ -317,7 +317,12 @@ static fastmf_status sgd_block(void *ctx, const int64_t *order, int64_t n, const
                                double *loss, fastmf_error *err)
 {
     const sgd_blocks_ctx *c = (const sgd_blocks_ctx *)ctx;
-    const run_result r = c->run(c->pb, order, n, blk, c->prefetch);
+    run_result r;
+    if (fastmf_interrupted(c->pb->interrupt)) {  /* between blocks: the scheduler starts no other */
+        *loss = 0.0;
+        return fastmf_fail(err, FASTMF_ERR_INTERRUPTED, -1, -1);
+    }
+    r = c->run(c->pb, order, n, blk, c->prefetch);
     *loss = r.sse;
     *err = r.err;
     return r.err.status;

@@ -51,6 +51,10 @@ typedef struct {
     double reg;                /* factor regularisation lambda */
     double reg_bias;           /* bias regularisation lambda_b */
     int biased;                /* 1: mu + b_u + b_i + p.q; 0: p.q and the biases are untouched */
+    const fastmf_interrupt *interrupt;  /* the blocked epoch reads it before every block: raised, no
+                                           new block starts and the epoch returns
+                                           FASTMF_ERR_INTERRUPTED (NULL: never; the serial and
+                                           hogwild epochs do not read it) */
 } fastmf_sgd_problem;
 
 /* The number of 64-byte vectors per row the epochs work in for this problem's P and Q (the vector

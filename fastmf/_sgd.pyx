@@ -26,7 +26,8 @@ import numpy as np
 from fastmf._validation import check_int, check_kernel_array, check_row_matrix, row_stride, check_threads
 
 from libc.stdint cimport int32_t, int64_t, uint64_t, uintptr_t
-from fastmf._common cimport (fastmf_status, fastmf_error, floating, error_type, unexpected,
+from fastmf._common cimport (fastmf_status, fastmf_error, fastmf_interrupt, floating, error_type,
+                             unexpected, sigint_watch, sigint_unwatch,
                              FASTMF_OK, FASTMF_ERR_NOMEM, FASTMF_ERR_INDEX, FASTMF_ERR_VALUE,
                              FASTMF_ERR_DIVERGED)
 
@@ -86,6 +87,7 @@ cdef extern from "sgd.h":
         double reg
         double reg_bias
         int biased
+        const fastmf_interrupt *interrupt
 
     int fastmf_sgd_row_vectors(const fastmf_sgd_problem *pb) nogil
     fastmf_status fastmf_sgd_epoch(const fastmf_sgd_problem *pb, const int64_t *order,
@@ -220,6 +222,7 @@ cdef int _problem(fastmf_sgd_problem *pb, users, items, ratings, P, Q, bu, bi,
     pb.reg = float(reg)
     pb.reg_bias = float(reg) if reg_bias is None else float(reg_bias)
     pb.biased = 1 if biased else 0
+    pb.interrupt = NULL
     return 0
 
 
@@ -484,8 +487,12 @@ def sgd_epoch_blocked(users, items, ratings, P, Q, bu, bi, mu, lr, reg, reg_bias
     cdef fastmf_error err
     cdef double sse = 0.0
     cdef fastmf_status st
-    with nogil:
-        st = fastmf_sgd_epoch_blocked(&pb, B, ubp, ibp, bpp, bop, wp, s, e, nt, &sse, &err)
+    pb.interrupt = sigint_watch()
+    try:
+        with nogil:
+            st = fastmf_sgd_epoch_blocked(&pb, B, ubp, ibp, bpp, bop, wp, s, e, nt, &sse, &err)
+    finally:
+        sigint_unwatch(pb.interrupt)
     if st != FASTMF_OK:
         _raise(err, work, users, items, P, Q, "the shuffled block order")
     return sse
