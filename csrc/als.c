@@ -504,6 +504,14 @@ static fastmf_error SFX(check_solution)(const double *x, int64_t m, int64_t r)
     return e;
 }
 
+/* row r stopped by the caller's interrupt flag (inside a long row solve, large k) */
+static fastmf_error SFX(stopped)(int64_t r)
+{
+    fastmf_error e;
+    e.status = FASTMF_ERR_INTERRUPTED; e.which = -1; e.pos = r;
+    return e;
+}
+
 static fastmf_error SFX(not_pd)(int64_t r)
 {
     fastmf_error e;
@@ -556,6 +564,7 @@ static FASTMF_INLINE fastmf_error SFX(als_row_cholesky)(const SFX(als_ctx) *c, i
     memset(ysum, 0, (size_t)ld * sizeof(double));
     for (e0 = lo; e0 < hi; e0 += c->chunk) {
         const int64_t ne = hi - e0 < c->chunk ? hi - e0 : c->chunk;
+        if (fastmf_interrupted(p->interrupt)) return SFX(stopped)(r);   /* large k: rows are long */
         SFX(gather)(c->Y, k, kp, c->indices + e0, 0, ne, w->Z);
         for (e = 0; e < ne; ++e) {
             w->T[e] = SFX(als_target)(c, e0 + e);
@@ -570,7 +579,11 @@ static FASTMF_INLINE fastmf_error SFX(als_row_cholesky)(const SFX(als_ctx) *c, i
         A[k * ld + k] = (double)n_r + p->reg_bias * scale;
         rhs[k] = tsum;
     }
-    if (fastmf_cholesky_upper(A, m, ld, diag0) >= 0) return SFX(not_pd)(r);
+    {
+        const int64_t bad = fastmf_cholesky_upper(A, m, ld, diag0, p->interrupt);
+        if (bad == -2) return SFX(stopped)(r);
+        if (bad >= 0) return SFX(not_pd)(r);
+    }
     fastmf_cholesky_solve_upper(A, m, ld, rhs);
     {
         fastmf_error err = SFX(check_solution)(rhs, m, r);
@@ -817,6 +830,7 @@ static FASTMF_INLINE fastmf_error SFX(ials_row_cholesky)(const SFX(ials_ctx) *c,
     memset(rhs, 0, (size_t)ld * sizeof(double));
     for (e0 = lo; e0 < hi; e0 += c->chunk) {
         const int64_t ne = hi - e0 < c->chunk ? hi - e0 : c->chunk;
+        if (fastmf_interrupted(p->interrupt)) return SFX(stopped)(r);   /* large k: rows are long */
         SFX(gather)(c->Y, k, kp, c->indices + e0, 0, ne, w->Z);
         for (e = 0; e < ne; ++e) {
             const double d = (double)c->data[e0 + e];
@@ -830,7 +844,11 @@ static FASTMF_INLINE fastmf_error SFX(ials_row_cholesky)(const SFX(ials_ctx) *c,
         gram_tiles(w->WZ, w->Z, ne, kp, A, ld, c->wide);             /* Y_r^T (C_r - I) Y_r */
     }
     for (f = 0; f < k; ++f) A[f * ld + f] += lam;
-    if (fastmf_cholesky_upper(A, k, ld, diag0) >= 0) return SFX(not_pd)(r);
+    {
+        const int64_t bad = fastmf_cholesky_upper(A, k, ld, diag0, p->interrupt);
+        if (bad == -2) return SFX(stopped)(r);
+        if (bad >= 0) return SFX(not_pd)(r);
+    }
     fastmf_cholesky_solve_upper(A, k, ld, rhs);
     {
         fastmf_error err = SFX(check_solution)(rhs, k, r);

@@ -72,7 +72,9 @@ static FASTMF_INLINE void fastmf_symv_full(const double *restrict G, int64_t k, 
 
 /* In-place Cholesky A = U^T U of the m x m symmetric matrix whose upper triangle is stored in A
  * (row stride ld >= fastmf_round8(m)); U overwrites it. diag0[m] receives the original diagonal. Returns -1,
- * or the first pivot index that is not finite or <= m * DBL_EPSILON * (its original diagonal entry).
+ * or the first pivot index that is not finite or <= m * DBL_EPSILON * (its original diagonal entry),
+ * or -2 when `interrupt` (may be NULL) is raised: it is read before every 64 columns, so a large
+ * system (k in the thousands: O(k^3) per row) stops within a fraction of a second.
  * Right-looking, by panels of up to 8 rows: the panel's rows are finished (updated by the earlier
  * rows of the panel, pivoted, scaled), then the trailing triangle gets one rank-8 update - one load
  * and one store of each trailing entry per panel instead of per row. Every row operation runs over
@@ -87,7 +89,7 @@ static FASTMF_INLINE void fastmf_symv_full(const double *restrict G, int64_t k, 
         for (c = 0; c < 8; ++c) { const int64_t l = l0 + c; body; }                                \
     }
 static FASTMF_INLINE int64_t fastmf_cholesky_upper(double *restrict A, int64_t m, int64_t ld,
-                                         double *restrict diag0)
+                                         double *restrict diag0, const fastmf_interrupt *interrupt)
 {
     const double tol = (double)m * DBL_EPSILON;
     const int64_t mp = fastmf_round8(m);
@@ -96,6 +98,7 @@ static FASTMF_INLINE int64_t fastmf_cholesky_upper(double *restrict A, int64_t m
     for (j = 0; j < m; ++j) diag0[j] = A[j * ld + j];
     for (j0 = 0; j0 < m; j0 += 8) {
         const int64_t nb = m - j0 < 8 ? m - j0 : 8;
+        if (j0 % 64 == 0 && fastmf_interrupted(interrupt)) return -2;   /* every 64 columns */
         for (j = j0; j < j0 + nb; ++j) {              /* finish the panel rows */
             double *restrict uj = A + j * ld;
             double d, inv;
