@@ -29,6 +29,7 @@ def _same(model, before):
         for k, v in vars(model).items())
 
 
+@pytest.mark.filterwarnings("ignore:overflow encountered:RuntimeWarning")
 @pytest.mark.parametrize("solver", ["sgd", "als"])
 def test_a_diverged_fit_keeps_the_previous_fit(data, solver):
     model = fastmf.MatrixFactorization(n_factors=4, n_epochs=3, solver=solver, random_state=0).fit(data)
