@@ -80,6 +80,7 @@
 
 #include "als.h"
 #include "linalg.h"
+#include "rng.h"
 
 #define ALS_PREFETCH 4           /* fixed rows prefetched this many entries ahead */
 
@@ -359,6 +360,22 @@ static int ials_params_ok(const fastmf_ials_params *p)
            && isfinite(p->reg_alpha0) && (p->scaling == FASTMF_IALS_LINEAR || p->eps > 0.0);
 }
 
+/* eps[0..m) = the first m standard normals of the stream (seed, stream, r + 1): the draws of row r
+ * of a Gibbs half-sweep (twin: fastmf.reference.bayes.row_normals) */
+static void gibbs_normals_row(double *eps, int64_t m, uint64_t seed, uint64_t stream, int64_t r)
+{
+    fastmf_rng g;
+    int64_t i;
+    fastmf_rng_seed(&g, seed, stream, (uint64_t)r + 1);
+    for (i = 0; i < m; ++i) eps[i] = fastmf_rng_normal(&g);
+}
+
+void fastmf_gibbs_normals(double *out, int64_t n_rows, int64_t m, uint64_t seed, uint64_t stream)
+{
+    int64_t r;
+    for (r = 0; r < n_rows; ++r) gibbs_normals_row(out + r * m, m, seed, stream, r);
+}
+
 /* ------------------------------------------------------------------ typed kernels (templated) */
 #define FASTMF_ALS_TEMPLATE_PASS
 #define REAL float
@@ -505,6 +522,11 @@ typedef struct {
     REAL *X, *b;                 /* factors, biases (written) */
     int64_t kp, ld, chunk;
     int wide;                    /* 8 x 8 Gram tiles */
+    /* Gibbs half-sweeps only (NULL / unused for ALS): the prior precision (m x m, full), its
+     * product with the prior mean, the noise precision and the random streams' keys */
+    const double *prec0, *shift0;
+    double alpha;
+    uint64_t seed, stream;
 } SFX(als_ctx);
 
 /* target of entry j: d_j - mu - c_idx (biased) or d_j */
@@ -523,16 +545,15 @@ static FASTMF_INLINE void SFX(als_store)(const SFX(als_ctx) *c, int64_t r, const
     if (c->p->biased) c->b[r] = (REAL)x[k];
 }
 
-/* exact solve of row r (entries lo..hi-1, already checked) */
-static FASTMF_INLINE fastmf_error SFX(als_row_cholesky)(const SFX(als_ctx) *c, int64_t r, int64_t lo,
-                                                  int64_t hi, workspace *w)
+/* The data part of row r's normal equations (entries lo..hi-1, already checked), unregularised:
+ * A (upper tiles, row stride ld) = sum_e z_e z_e^T and rhs = sum_e t_e z_e with z_e = [y_e, 1]
+ * (the bias column and corner only when biased), m = k (+ 1) unknowns. Shared by the exact ALS
+ * solve and the Gibbs draw. */
+static FASTMF_INLINE void SFX(als_form)(const SFX(als_ctx) *c, int64_t lo, int64_t hi, workspace *w)
 {
     const fastmf_als_params *p = c->p;
-    const int64_t k = p->n_factors, kp = c->kp, ld = c->ld, m = k + (p->biased ? 1 : 0);
-    const int64_t n_r = hi - lo;
-    const double scale = p->weighted ? (double)n_r : 1.0;
+    const int64_t k = p->n_factors, kp = c->kp, ld = c->ld;
     double *restrict A = w->A, *restrict rhs = w->v, *restrict ysum = w->v + ld;
-    double *restrict diag0 = w->v + 2 * ld;
     double tsum = 0.0;
     int64_t e0, e, f;
 
@@ -549,14 +570,61 @@ static FASTMF_INLINE fastmf_error SFX(als_row_cholesky)(const SFX(als_ctx) *c, i
         column_sums(w->Z, w->T, ne, kp, rhs, p->biased ? ysum : NULL);   /* Y_r^T t, Y_r^T 1 */
         gram_tiles(w->Z, w->Z, ne, kp, A, ld, c->wide);                  /* Y_r^T Y_r */
     }
-    for (f = 0; f < k; ++f) A[f * ld + f] += p->reg * scale;
     if (p->biased) {
         for (f = 0; f < k; ++f) A[f * ld + k] = ysum[f];
-        A[k * ld + k] = (double)n_r + p->reg_bias * scale;
+        A[k * ld + k] = (double)(hi - lo);
         rhs[k] = tsum;
     }
+}
+
+/* exact solve of row r (entries lo..hi-1, already checked) */
+static FASTMF_INLINE fastmf_error SFX(als_row_cholesky)(const SFX(als_ctx) *c, int64_t r, int64_t lo,
+                                                  int64_t hi, workspace *w)
+{
+    const fastmf_als_params *p = c->p;
+    const int64_t k = p->n_factors, ld = c->ld, m = k + (p->biased ? 1 : 0);
+    const double scale = p->weighted ? (double)(hi - lo) : 1.0;
+    double *restrict A = w->A, *restrict rhs = w->v, *restrict diag0 = w->v + 2 * ld;
+    int64_t f;
+
+    SFX(als_form)(c, lo, hi, w);
+    for (f = 0; f < k; ++f) A[f * ld + f] += p->reg * scale;
+    if (p->biased) A[k * ld + k] += p->reg_bias * scale;
     if (fastmf_cholesky_upper(A, m, ld, diag0) >= 0) return SFX(not_pd)(r);
     fastmf_cholesky_solve_upper(A, m, ld, rhs);
+    {
+        fastmf_error err = SFX(check_solution)(rhs, m, r);
+        if (err.status == FASTMF_OK) SFX(als_store)(c, r, rhs);
+        return err;
+    }
+}
+
+/* Gibbs draw of row r (entries lo..hi-1, already checked; none: a draw from the prior):
+ * P = prec0 + alpha A, P m = shift0 + alpha rhs (shift0 = prec0 mu0), theta = m + U^{-1} eps with
+ * P = U^T U and eps the row's normals (gibbs_normals). */
+static FASTMF_INLINE fastmf_error SFX(gibbs_row_draw)(const SFX(als_ctx) *c, int64_t r, int64_t lo,
+                                                     int64_t hi, workspace *w)
+{
+    const fastmf_als_params *p = c->p;
+    const int64_t k = p->n_factors, ld = c->ld, m = k + (p->biased ? 1 : 0);
+    const double alpha = c->alpha;
+    double *restrict A = w->A, *restrict rhs = w->v, *restrict diag0 = w->v + 2 * ld;
+    double *restrict eps = w->v + 3 * ld;
+    int64_t i, j;
+
+    SFX(als_form)(c, lo, hi, w);
+    for (i = 0; i < m; ++i) {
+        for (j = i; j < m; ++j) A[i * ld + j] = c->prec0[i * m + j] + alpha * A[i * ld + j];
+        rhs[i] = c->shift0[i] + alpha * rhs[i];
+    }
+    if (fastmf_cholesky_upper(A, m, ld, diag0) >= 0) return SFX(not_pd)(r);
+    fastmf_cholesky_solve_upper(A, m, ld, rhs);                      /* the conditional mean */
+    gibbs_normals_row(eps, m, c->seed, c->stream, r);
+    for (i = m - 1; i >= 0; --i) {                                    /* U x = eps */
+        const double *restrict ui = A + i * ld;
+        eps[i] = (eps[i] - fastmf_dot_d(ui + i + 1, eps + i + 1, m - i - 1)) / ui[i];
+    }
+    for (i = 0; i < m; ++i) rhs[i] += eps[i];
     {
         fastmf_error err = SFX(check_solution)(rhs, m, r);
         if (err.status == FASTMF_OK) SFX(als_store)(c, r, rhs);
@@ -639,6 +707,11 @@ static fastmf_error SFX(als_row)(const SFX(als_ctx) *c, int64_t r, workspace *w)
     const int64_t lo = c->indptr[r], hi = c->indptr[r + 1];
     int64_t n_pos;
     fastmf_error err;
+    if (c->prec0 != NULL) {                               /* Gibbs: every row is a draw */
+        err = SFX(check_entries)(c->indices, c->data, lo, hi, c->p->n_fixed, NULL, &n_pos);
+        if (err.status != FASTMF_OK) return err;
+        return SFX(gibbs_row_draw)(c, r, lo, hi, w);
+    }
     if (hi == lo) {
         int64_t f;
         for (f = 0; f < c->p->n_factors; ++f) c->X[r * c->p->n_factors + f] = 0;
@@ -651,15 +724,15 @@ static fastmf_error SFX(als_row)(const SFX(als_ctx) *c, int64_t r, workspace *w)
     return SFX(als_row_cholesky)(c, r, lo, hi, w);
 }
 
+static fastmf_status SFX(als_run)(SFX(als_ctx) *cp, int64_t maxdeg, fastmf_error *err);
+
 fastmf_status SFX(fastmf_als_half_sweep)(const fastmf_als_params *p, const int64_t *indptr,
                                          const int32_t *indices, const REAL *data,
                                          const REAL *fixed_factors, const REAL *fixed_bias,
                                          REAL *factors, REAL *bias, fastmf_error *err)
 {
     SFX(als_ctx) c;
-    sweep_error se;
     int64_t maxdeg = 0, j, pos = -1;
-    int nt;
 
     fastmf_error_clear(err);
     if (!als_params_ok(p) || indptr == NULL
@@ -676,6 +749,19 @@ fastmf_status SFX(fastmf_als_half_sweep)(const fastmf_als_params *p, const int64
 
     c.p = p; c.indptr = indptr; c.indices = indices; c.data = data;
     c.Y = fixed_factors; c.cb = fixed_bias; c.X = factors; c.b = bias;
+    c.prec0 = c.shift0 = NULL; c.alpha = 0.0; c.seed = c.stream = 0;
+    return SFX(als_run)(&c, maxdeg, err);
+}
+
+/* the parallel row loop of an explicit ALS or Gibbs half-sweep over the context c (its p, arrays and,
+ * for Gibbs, prior set; the rest is filled in here) */
+static fastmf_status SFX(als_run)(SFX(als_ctx) *cp, int64_t maxdeg, fastmf_error *err)
+{
+    SFX(als_ctx) c = *cp;
+    const fastmf_als_params *p = c.p;
+    sweep_error se;
+    int nt;
+
     c.wide = wide_tiles();
     c.kp = padded_width(p->n_factors);
     c.ld = system_stride(p->n_factors, c.kp);
@@ -700,6 +786,55 @@ fastmf_status SFX(fastmf_als_half_sweep)(const fastmf_als_params *p, const int64
         ws_free(&w);
     }
     return finish(&se, p->n_rows, err);
+}
+
+fastmf_status SFX(fastmf_gibbs_half_sweep)(const fastmf_gibbs_params *g, const int64_t *indptr,
+                                           const int32_t *indices, const REAL *data,
+                                           const REAL *fixed_factors, const REAL *fixed_bias,
+                                           const double *prior_mean, const double *prior_prec,
+                                           REAL *factors, REAL *bias, fastmf_error *err)
+{
+    SFX(als_ctx) c;
+    fastmf_als_params p;
+    dbuf sb;
+    double *shift;
+    int64_t maxdeg = 0, j, pos = -1, m, i;
+    fastmf_status st;
+
+    fastmf_error_clear(err);
+    if (g == NULL || g->n_rows < 0 || g->n_fixed < 0 || g->n_factors < 1 || g->nnz < 0
+        || !isfinite(g->mu) || !(g->alpha > 0.0) || !isfinite(g->alpha) || indptr == NULL
+        || prior_mean == NULL || prior_prec == NULL
+        || (g->nnz > 0 && (indices == NULL || data == NULL))
+        || (g->n_fixed > 0 && fixed_factors == NULL) || (g->n_rows > 0 && factors == NULL)
+        || (g->biased && ((g->n_fixed > 0 && fixed_bias == NULL) || (g->n_rows > 0 && bias == NULL))))
+        return fastmf_fail(err, FASTMF_ERR_VALUE, -1, FASTMF_ALS_BAD_ARGS);
+    m = g->n_factors + (g->biased ? 1 : 0);
+    if ((j = first_nonfinite_d(prior_prec, m * m)) >= 0)
+        return fastmf_fail(err, FASTMF_ERR_VALUE, j, FASTMF_ALS_BAD_PRIOR);
+    if ((j = first_nonfinite_d(prior_mean, m)) >= 0)
+        return fastmf_fail(err, FASTMF_ERR_VALUE, m * m + j, FASTMF_ALS_BAD_PRIOR);
+    if (!check_indptr(indptr, g->n_rows, g->nnz, &maxdeg, &pos))
+        return fastmf_fail(err, FASTMF_ERR_VALUE, pos, FASTMF_ALS_BAD_INDPTR);
+    if ((j = SFX(first_bad_row)(fixed_factors, g->n_fixed, g->n_factors)) >= 0)
+        return fastmf_fail(err, FASTMF_ERR_VALUE, j, FASTMF_ALS_BAD_FIXED);
+    if (g->biased && (j = SFX(first_bad_row)(fixed_bias, g->n_fixed, 1)) >= 0)
+        return fastmf_fail(err, FASTMF_ERR_VALUE, j, FASTMF_ALS_BAD_FIXED_BIAS);
+
+    memset(&p, 0, sizeof(p));
+    p.n_rows = g->n_rows; p.n_fixed = g->n_fixed; p.n_factors = g->n_factors; p.nnz = g->nnz;
+    p.mu = g->mu; p.biased = g->biased ? 1 : 0; p.solver = FASTMF_ALS_CHOLESKY;
+    p.n_threads = g->n_threads;
+    shift = dbuf_alloc(&sb, m);
+    if (shift == NULL) return fastmf_fail(err, FASTMF_ERR_NOMEM, -1, -1);
+    for (i = 0; i < m; ++i) shift[i] = fastmf_dot_d(prior_prec + i * m, prior_mean, m);
+
+    c.p = &p; c.indptr = indptr; c.indices = indices; c.data = data;
+    c.Y = fixed_factors; c.cb = fixed_bias; c.X = factors; c.b = bias;
+    c.prec0 = prior_prec; c.shift0 = shift; c.alpha = g->alpha; c.seed = g->seed; c.stream = g->stream;
+    st = SFX(als_run)(&c, maxdeg, err);
+    dbuf_free(&sb);
+    return st;
 }
 
 /* ------------------------------------------------------------------------------------- Gram */

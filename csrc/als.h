@@ -44,7 +44,9 @@ enum {
     FASTMF_ALS_BAD_SYSTEM = 7,      /* ERR_NOT_PD: the system of row pos is not positive definite */
     FASTMF_ALS_BAD_RESULT = 8,      /* ERR_DIVERGED: the solution of row pos is not finite */
     FASTMF_ALS_BAD_GRAM = 9,        /* ERR_VALUE: gram[pos] (flat index) is not finite */
-    FASTMF_ALS_BAD_X = 10           /* ERR_VALUE: row pos of the user factors (loss) is not finite */
+    FASTMF_ALS_BAD_X = 10,          /* ERR_VALUE: row pos of the user factors (loss) is not finite */
+    FASTMF_ALS_BAD_PRIOR = 11       /* ERR_VALUE: Gibbs: prior_prec.flat[pos] (pos < m^2) or
+                                       prior_mean[pos - m^2] is not finite */
 };
 
 /* Explicit ALS half-sweep: sizes and hyper-parameters (dtype-independent). */
@@ -95,6 +97,42 @@ fastmf_status fastmf_als_half_sweep_f64(const fastmf_als_params *p, const int64_
                                         const double *fixed_factors, const double *fixed_bias,
                                         double *factors, double *bias,
                                         fastmf_error *err);
+
+/* Gibbs half-sweep of Bayesian MF: sizes and parameters (dtype-independent). */
+typedef struct {
+    int64_t n_rows;     /* rows of the CSR = rows of factors (the side being drawn) */
+    int64_t n_fixed;    /* rows of fixed_factors (and entries of fixed_bias) */
+    int64_t n_factors;  /* k >= 1 */
+    int64_t nnz;        /* entries of indices and data; must equal indptr[n_rows] */
+    double mu;          /* global mean (ignored when !biased) */
+    double alpha;       /* noise precision > 0 */
+    int biased;         /* 1: rows theta = [x, b] (m = k + 1 entries, bias LAST); 0: theta = x */
+    int n_threads;      /* OpenMP threads (values < 1 mean 1) */
+    uint64_t seed;      /* row r draws its normals from the stream (seed, stream, r + 1) */
+    uint64_t stream;
+} fastmf_gibbs_params;
+
+/* Gibbs half-sweep (Salakhutdinov & Mnih 2008, biases folded in): every row r is replaced by a draw
+ * theta_r ~ N(m_r, P_r^{-1}), P_r = prior_prec + alpha sum_j z_j z_j^T, P_r m_r = prior_prec prior_mean
+ * + alpha sum_j t_j z_j (z_j = [y_j, 1], t_j = d_j - mu - c_j; see als.c), as m_r + U_r^{-1} eps_r
+ * with P_r = U_r^T U_r and the row's normals eps_r (fastmf_gibbs_normals). prior_prec: m x m,
+ * row-major, symmetric (the upper triangle is read), positive definite; prior_mean: m. Rows without
+ * entries are drawn from the prior. Bit-identical for every n_threads; errors as for
+ * fastmf_als_half_sweep_* (plus FASTMF_ALS_BAD_PRIOR). */
+fastmf_status fastmf_gibbs_half_sweep_f32(const fastmf_gibbs_params *p, const int64_t *indptr,
+                                          const int32_t *indices, const float *data,
+                                          const float *fixed_factors, const float *fixed_bias,
+                                          const double *prior_mean, const double *prior_prec,
+                                          float *factors, float *bias, fastmf_error *err);
+fastmf_status fastmf_gibbs_half_sweep_f64(const fastmf_gibbs_params *p, const int64_t *indptr,
+                                          const int32_t *indices, const double *data,
+                                          const double *fixed_factors, const double *fixed_bias,
+                                          const double *prior_mean, const double *prior_prec,
+                                          double *factors, double *bias, fastmf_error *err);
+
+/* out[r m .. r m + m) = the normals row r of a Gibbs half-sweep draws: the first m standard normals
+ * (fastmf_rng_normal) of the stream seeded from (seed, stream, r + 1), for r < n_rows */
+void fastmf_gibbs_normals(double *out, int64_t n_rows, int64_t m, uint64_t seed, uint64_t stream);
 
 /* G = Y^T Y (k x k, row-major, full symmetric, double) of the n x k matrix Y, accumulated in double
  * over fixed row blocks whose partial sums are added in block order: the result does not depend on

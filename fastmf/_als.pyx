@@ -25,7 +25,7 @@ import numpy as np
 
 from fastmf._validation import check_int, check_kernel_array, check_option, check_real
 
-from libc.stdint cimport int32_t, int64_t
+from libc.stdint cimport int32_t, int64_t, uint64_t
 from fastmf._common cimport (fastmf_status, fastmf_error, floating, error_type, unexpected,
                              FASTMF_OK, FASTMF_ERR_NOMEM, FASTMF_ERR_INDEX, FASTMF_ERR_VALUE,
                              FASTMF_ERR_NOT_PD, FASTMF_ERR_DIVERGED)
@@ -48,6 +48,7 @@ cdef extern from "als.h":
         FASTMF_ALS_BAD_RESULT
         FASTMF_ALS_BAD_GRAM
         FASTMF_ALS_BAD_X
+        FASTMF_ALS_BAD_PRIOR
 
     ctypedef struct fastmf_als_params:
         int64_t n_rows
@@ -77,6 +78,31 @@ cdef extern from "als.h":
         int solver
         int cg_steps
         int n_threads
+
+    ctypedef struct fastmf_gibbs_params:
+        int64_t n_rows
+        int64_t n_fixed
+        int64_t n_factors
+        int64_t nnz
+        double mu
+        double alpha
+        int biased
+        int n_threads
+        uint64_t seed
+        uint64_t stream
+
+    fastmf_status fastmf_gibbs_half_sweep_f32(const fastmf_gibbs_params *p, const int64_t *indptr,
+                                              const int32_t *indices, const float *data,
+                                              const float *fixed_factors, const float *fixed_bias,
+                                              const double *prior_mean, const double *prior_prec,
+                                              float *factors, float *bias, fastmf_error *err) nogil
+    fastmf_status fastmf_gibbs_half_sweep_f64(const fastmf_gibbs_params *p, const int64_t *indptr,
+                                              const int32_t *indices, const double *data,
+                                              const double *fixed_factors, const double *fixed_bias,
+                                              const double *prior_mean, const double *prior_prec,
+                                              double *factors, double *bias, fastmf_error *err) nogil
+    void fastmf_gibbs_normals(double *out, int64_t n_rows, int64_t m, uint64_t seed,
+                              uint64_t stream) nogil
 
     fastmf_status fastmf_als_half_sweep_f32(const fastmf_als_params *p, const int64_t *indptr,
                                             const int32_t *indices, const float *data,
@@ -190,6 +216,9 @@ def _raise(fastmf_error err, what, indptr, indices, data, n_fixed, hint):
                       f"non-finite value; reinitialise it or use solver='cholesky'")
         if bad == FASTMF_ALS_BAD_X:
             raise exc(f"{what}row {pos} of user_factors holds a non-finite value")
+        if bad == FASTMF_ALS_BAD_PRIOR:
+            raise exc(f"{what}the prior (prior_prec, then prior_mean, flat position {pos}) holds a "
+                      f"non-finite value")
         if bad == FASTMF_ALS_BAD_GRAM:
             raise exc(f"{what}gram.flat[{pos}] is not finite")
     raise unexpected(what, err)
@@ -305,6 +334,37 @@ cdef fastmf_status _gram_call(const floating[:, ::1] Y, int n_threads, double[:,
             st = fastmf_gram_f32(yp, n, k, n_threads, gp)
         else:
             st = fastmf_gram_f64(yp, n, k, n_threads, gp)
+    return st
+
+
+cdef fastmf_status _gibbs_call(const fastmf_gibbs_params *p, const int64_t[::1] indptr,
+                               const int32_t[::1] indices, const floating[::1] data,
+                               const floating[:, ::1] fixed, fixed_bias_obj,
+                               const double[::1] mean0, const double[:, ::1] prec0,
+                               floating[:, ::1] factors, bias_obj, fastmf_error *err):
+    cdef const floating[::1] fixed_bias
+    cdef floating[::1] bias
+    cdef const floating *fbp = NULL
+    cdef floating *bp = NULL
+    if fixed_bias_obj is not None:
+        fixed_bias = fixed_bias_obj
+        fbp = _cp1(fixed_bias)
+    if bias_obj is not None:
+        bias = bias_obj
+        bp = _p1(bias)
+    cdef const int64_t *ip = &indptr[0]
+    cdef const int32_t *xp = _ci32(indices)
+    cdef const floating *dp = _cp1(data)
+    cdef const floating *yp = _cp2(fixed)
+    cdef floating *fp = _p2(factors)
+    cdef const double *mp = &mean0[0]
+    cdef const double *pp = &prec0[0, 0]
+    cdef fastmf_status st
+    with nogil:
+        if floating is float:
+            st = fastmf_gibbs_half_sweep_f32(p, ip, xp, dp, yp, fbp, mp, pp, fp, bp, err)
+        else:
+            st = fastmf_gibbs_half_sweep_f64(p, ip, xp, dp, yp, fbp, mp, pp, fp, bp, err)
     return st
 
 
@@ -546,3 +606,100 @@ def ials_loss(indptr, indices, data, user_factors, item_factors, reg, alpha, sca
     if st != FASTMF_OK:
         _raise(err, what, indptr, indices, data, p.n_fixed, "")
     return float(loss)
+
+
+# ------------------------------------------------------------------------------ Gibbs (Bayesian MF)
+def _check_biased_pair(fixed_bias, bias, fixed_factors, n_rows, dt, what):
+    if fixed_bias is None or bias is None:
+        raise ValueError(f"{what}fixed_bias and bias are required when biased=True")
+    _array(fixed_bias, "fixed_bias", dt, 1, what=what)
+    _array(bias, "bias", dt, 1, writeable=True, what=what)
+    if fixed_bias.shape[0] != fixed_factors.shape[0]:
+        raise ValueError(f"{what}fixed_bias must have one entry per row of fixed_factors "
+                         f"({fixed_factors.shape[0]}), got {fixed_bias.shape[0]}")
+    if bias.shape[0] != n_rows:
+        raise ValueError(f"{what}bias must have one entry per row of factors ({n_rows}), "
+                         f"got {bias.shape[0]}")
+
+
+def gibbs_half_sweep(indptr, indices, data, fixed_factors, fixed_bias, factors, bias, mu, alpha,
+                     prior_mean, prior_prec, seed, stream, biased=True, *, n_threads=1):
+    """Gibbs draw of every row of one side of Bayesian MF, in place (NumPy twin:
+    ``fastmf.reference.bayes.gibbs_half_sweep``, given :func:`gibbs_normals` as its normals).
+
+    Row ``r`` (entries of the CSR as in :func:`als_half_sweep`) becomes
+    :math:`\\theta_r = [x_r, b_r] \\sim N(m_r, P_r^{-1})` with
+    :math:`P_r = \\Lambda + \\alpha \\sum_j z_j z_j^\\top` and
+    :math:`P_r m_r = \\Lambda \\mu_0 + \\alpha \\sum_j t_j z_j`, drawn as
+    :math:`m_r + U_r^{-1}\\varepsilon_r` (:math:`P_r = U_r^\\top U_r`) with the normals of the stream
+    ``(seed, stream, r + 1)``. ``prior_mean`` (m,) and ``prior_prec`` (m, m) are float64,
+    m = k + 1 (bias last; m = k when ``biased=False``). ``alpha`` > 0 is the noise precision.
+    Bit-identical for every ``n_threads``.
+
+    Raises
+    ------
+    numpy.linalg.LinAlgError
+        A row's precision is not positive definite (a prior precision that is not); names the row.
+    IndexError, ValueError, FloatingPointError, MemoryError
+        See the module docstring.
+    """
+    what = "gibbs_half_sweep: "
+    dt = _float_dtype(factors, "factors", what)
+    biased = bool(biased)
+    _check_factors(fixed_factors, factors, dt, what)
+    n_rows = factors.shape[0]
+    _check_csr(indptr, indices, data, n_rows, dt, what)
+    if biased:
+        _check_biased_pair(fixed_bias, bias, fixed_factors, n_rows, dt, what)
+    else:
+        fixed_bias = bias = None
+    m = factors.shape[1] + (1 if biased else 0)
+    _array(prior_mean, "prior_mean", np.float64, 1, what=what)
+    _array(prior_prec, "prior_prec", np.float64, 2, what=what)
+    if prior_mean.shape != (m,) or prior_prec.shape != (m, m):
+        raise ValueError(f"{what}prior_mean must have shape ({m},) and prior_prec ({m}, {m}) "
+                         f"(k + 1 with the bias last, k when unbiased), got {prior_mean.shape} and "
+                         f"{prior_prec.shape}")
+    _no_overlap([(factors, fixed_factors, "factors and fixed_factors"),
+                 (factors, fixed_bias, "factors and fixed_bias"), (bias, fixed_bias, "bias and fixed_bias"),
+                 (bias, fixed_factors, "bias and fixed_factors"), (bias, factors, "bias and factors")], what)
+    cdef fastmf_gibbs_params p
+    p.n_rows = n_rows
+    p.n_fixed = fixed_factors.shape[0]
+    p.n_factors = factors.shape[1]
+    p.nnz = indices.shape[0]
+    p.mu = check_real(mu, "mu", what=what) if biased else 0.0
+    p.alpha = check_real(alpha, "alpha", 0.0, what=what)
+    if not p.alpha > 0.0:
+        raise ValueError(f"{what}alpha (the noise precision) must be > 0, got {alpha!r}")
+    p.biased = 1 if biased else 0
+    p.n_threads = check_int(n_threads, "n_threads", 1, MAX_THREADS, what=what)
+    p.seed = check_int(seed, "seed", 0, (1 << 64) - 1, what=what)
+    p.stream = check_int(stream, "stream", 0, (1 << 64) - 1, what=what)
+    cdef fastmf_error err
+    cdef fastmf_status st
+    if dt == np.float32:
+        st = _gibbs_call[float](&p, indptr, indices, data, fixed_factors, fixed_bias, prior_mean,
+                                prior_prec, factors, bias, &err)
+    else:
+        st = _gibbs_call[double](&p, indptr, indices, data, fixed_factors, fixed_bias, prior_mean,
+                                 prior_prec, factors, bias, &err)
+    if st != FASTMF_OK:
+        _raise(err, what, indptr, indices, data, p.n_fixed,
+               "its posterior precision is not positive definite (is prior_prec?)")
+
+
+def gibbs_normals(n_rows, m, seed, stream):
+    """The (n_rows, m) float64 standard normals :func:`gibbs_half_sweep` draws for its rows (row ``r``:
+    the stream ``(seed, stream, r + 1)``); twin ``fastmf.reference.bayes.row_normals``."""
+    what = "gibbs_normals: "
+    cdef int64_t n = check_int(n_rows, "n_rows", 0, None, what=what)
+    cdef int64_t mm = check_int(m, "m", 1, 1 << 20, what=what)
+    cdef uint64_t s = check_int(seed, "seed", 0, (1 << 64) - 1, what=what)
+    cdef uint64_t t = check_int(stream, "stream", 0, (1 << 64) - 1, what=what)
+    out = np.empty((n, mm), dtype=np.float64)
+    cdef double[:, ::1] o = out
+    if n > 0:
+        with nogil:
+            fastmf_gibbs_normals(&o[0, 0], n, mm, s, t)
+    return out
