@@ -526,6 +526,7 @@ typedef struct {
      * product with the prior mean, the noise precision and the random streams' keys */
     const double *prec0, *shift0;
     double alpha;
+    int draw;
     uint64_t seed, stream;
 } SFX(als_ctx);
 
@@ -619,12 +620,14 @@ static FASTMF_INLINE fastmf_error SFX(gibbs_row_draw)(const SFX(als_ctx) *c, int
     }
     if (fastmf_cholesky_upper(A, m, ld, diag0) >= 0) return SFX(not_pd)(r);
     fastmf_cholesky_solve_upper(A, m, ld, rhs);                      /* the conditional mean */
-    gibbs_normals_row(eps, m, c->seed, c->stream, r);
-    for (i = m - 1; i >= 0; --i) {                                    /* U x = eps */
-        const double *restrict ui = A + i * ld;
-        eps[i] = (eps[i] - fastmf_dot_d(ui + i + 1, eps + i + 1, m - i - 1)) / ui[i];
+    if (c->draw) {
+        gibbs_normals_row(eps, m, c->seed, c->stream, r);
+        for (i = m - 1; i >= 0; --i) {                                /* U x = eps */
+            const double *restrict ui = A + i * ld;
+            eps[i] = (eps[i] - fastmf_dot_d(ui + i + 1, eps + i + 1, m - i - 1)) / ui[i];
+        }
+        for (i = 0; i < m; ++i) rhs[i] += eps[i];
     }
-    for (i = 0; i < m; ++i) rhs[i] += eps[i];
     {
         fastmf_error err = SFX(check_solution)(rhs, m, r);
         if (err.status == FASTMF_OK) SFX(als_store)(c, r, rhs);
@@ -749,7 +752,7 @@ fastmf_status SFX(fastmf_als_half_sweep)(const fastmf_als_params *p, const int64
 
     c.p = p; c.indptr = indptr; c.indices = indices; c.data = data;
     c.Y = fixed_factors; c.cb = fixed_bias; c.X = factors; c.b = bias;
-    c.prec0 = c.shift0 = NULL; c.alpha = 0.0; c.seed = c.stream = 0;
+    c.prec0 = c.shift0 = NULL; c.alpha = 0.0; c.draw = 0; c.seed = c.stream = 0;
     return SFX(als_run)(&c, maxdeg, err);
 }
 
@@ -831,7 +834,8 @@ fastmf_status SFX(fastmf_gibbs_half_sweep)(const fastmf_gibbs_params *g, const i
 
     c.p = &p; c.indptr = indptr; c.indices = indices; c.data = data;
     c.Y = fixed_factors; c.cb = fixed_bias; c.X = factors; c.b = bias;
-    c.prec0 = prior_prec; c.shift0 = shift; c.alpha = g->alpha; c.seed = g->seed; c.stream = g->stream;
+    c.prec0 = prior_prec; c.shift0 = shift; c.alpha = g->alpha; c.draw = g->draw != 0;
+    c.seed = g->seed; c.stream = g->stream;
     st = SFX(als_run)(&c, maxdeg, err);
     dbuf_free(&sb);
     return st;

@@ -107,6 +107,7 @@ typedef struct {
     double mu;          /* global mean (ignored when !biased) */
     double alpha;       /* noise precision > 0 */
     int biased;         /* 1: rows theta = [x, b] (m = k + 1 entries, bias LAST); 0: theta = x */
+    int draw;           /* 1: a draw; 0: the conditional mean m_r (fold-in, no randomness) */
     int n_threads;      /* OpenMP threads (values < 1 mean 1) */
     uint64_t seed;      /* row r draws its normals from the stream (seed, stream, r + 1) */
     uint64_t stream;

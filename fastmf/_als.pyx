@@ -87,6 +87,7 @@ cdef extern from "als.h":
         double mu
         double alpha
         int biased
+        int draw
         int n_threads
         uint64_t seed
         uint64_t stream
@@ -623,7 +624,7 @@ def _check_biased_pair(fixed_bias, bias, fixed_factors, n_rows, dt, what):
 
 
 def gibbs_half_sweep(indptr, indices, data, fixed_factors, fixed_bias, factors, bias, mu, alpha,
-                     prior_mean, prior_prec, seed, stream, biased=True, *, n_threads=1):
+                     prior_mean, prior_prec, seed, stream, biased=True, *, n_threads=1, draw=True):
     """Gibbs draw of every row of one side of Bayesian MF, in place (NumPy twin:
     ``fastmf.reference.bayes.gibbs_half_sweep``, given :func:`gibbs_normals` as its normals).
 
@@ -632,7 +633,8 @@ def gibbs_half_sweep(indptr, indices, data, fixed_factors, fixed_bias, factors, 
     :math:`P_r = \\Lambda + \\alpha \\sum_j z_j z_j^\\top` and
     :math:`P_r m_r = \\Lambda \\mu_0 + \\alpha \\sum_j t_j z_j`, drawn as
     :math:`m_r + U_r^{-1}\\varepsilon_r` (:math:`P_r = U_r^\\top U_r`) with the normals of the stream
-    ``(seed, stream, r + 1)``. ``prior_mean`` (m,) and ``prior_prec`` (m, m) are float64,
+    ``(seed, stream, r + 1)`` (``draw=False``: the conditional mean :math:`m_r` itself, the fold-in
+    of a new row; seed and stream are then unused). ``prior_mean`` (m,) and ``prior_prec`` (m, m) are float64,
     m = k + 1 (bias last; m = k when ``biased=False``). ``alpha`` > 0 is the noise precision.
     Bit-identical for every ``n_threads``.
 
@@ -673,6 +675,7 @@ def gibbs_half_sweep(indptr, indices, data, fixed_factors, fixed_bias, factors, 
     if not p.alpha > 0.0:
         raise ValueError(f"{what}alpha (the noise precision) must be > 0, got {alpha!r}")
     p.biased = 1 if biased else 0
+    p.draw = 1 if draw else 0
     p.n_threads = check_int(n_threads, "n_threads", 1, MAX_THREADS, what=what)
     p.seed = check_int(seed, "seed", 0, (1 << 64) - 1, what=what)
     p.stream = check_int(stream, "stream", 0, (1 << 64) - 1, what=what)

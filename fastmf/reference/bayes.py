@@ -34,13 +34,13 @@ from fastmf.reference._checks import _check_csr, _require
 def gibbs_half_sweep(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, fixed_factors: np.ndarray,
                      fixed_bias: Optional[np.ndarray], factors: np.ndarray, bias: Optional[np.ndarray],
                      mu: float, alpha: float, prior_mean: np.ndarray, prior_prec: np.ndarray,
-                     normals: np.ndarray, biased: bool = True) -> None:
+                     normals: Optional[np.ndarray], biased: bool = True) -> None:
     """Draw every row of one side from its conditional (module docstring), IN PLACE.
 
     ``prior_mean`` (m,) and ``prior_prec`` (m, m) are :math:`\\mu_0, \\Lambda` over
     :math:`\\theta = [x, b]` (m = k + 1; m = k unbiased); ``normals`` (n_rows, m) are the standard normals
     :math:`\\varepsilon_r` (the kernel draws row ``r``'s from the stream ``(seed, stream, r + 1)``:
-    :func:`row_normals`). Computation in float64, stored in the arrays' dtype.
+    :func:`row_normals`); None gives the conditional means :math:`m_r` (the kernel's ``draw=False``). Computation in float64, stored in the arrays' dtype.
     """
     n_rows = indptr.shape[0] - 1
     k = factors.shape[1]
@@ -50,7 +50,7 @@ def gibbs_half_sweep(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, 
     _check_csr(indptr, indices, data, n_rows, fixed_factors.shape[0], "gibbs_half_sweep")
     _require(np.shape(prior_mean) == (m,) and np.shape(prior_prec) == (m, m),
              f"prior_mean must have shape ({m},) and prior_prec ({m}, {m})")
-    _require(np.shape(normals) == (n_rows, m), f"normals must have shape ({n_rows}, {m})")
+    _require(normals is None or np.shape(normals) == (n_rows, m), f"normals must have shape ({n_rows}, {m})")
     prec0 = np.asarray(prior_prec, dtype=np.float64)
     shift0 = prec0 @ np.asarray(prior_mean, dtype=np.float64)
     for r in range(n_rows):
@@ -65,7 +65,7 @@ def gibbs_half_sweep(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, 
         b = shift0 + alpha * (Z.T @ t)
         U = np.linalg.cholesky(P).T                       # P = U^T U
         mean = np.linalg.solve(P, b)
-        theta = mean + np.linalg.solve(U, np.asarray(normals[r], dtype=np.float64))
+        theta = mean if normals is None else mean + np.linalg.solve(U, np.asarray(normals[r], dtype=np.float64))
         factors[r] = theta[:k]
         if biased:
             bias[r] = theta[k]
