@@ -528,6 +528,8 @@ typedef struct {
     double alpha;
     int draw;
     uint64_t seed, stream;
+    const double *offset;        /* Gibbs, optional: per-row prior mean offsets o_r (n_rows x m) */
+    double *gram_out, *resid_out;  /* Gibbs, optional: G_r (n_rows x m x m) and h_r (n_rows x m) */
 } SFX(als_ctx);
 
 /* target of entry j: d_j - mu - c_idx (biased) or d_j */
@@ -610,13 +612,21 @@ static FASTMF_INLINE fastmf_error SFX(gibbs_row_draw)(const SFX(als_ctx) *c, int
     const int64_t k = p->n_factors, ld = c->ld, m = k + (p->biased ? 1 : 0);
     const double alpha = c->alpha;
     double *restrict A = w->A, *restrict rhs = w->v, *restrict diag0 = w->v + 2 * ld;
-    double *restrict eps = w->v + 3 * ld;
+    double *restrict eps = w->v + 3 * ld, *restrict data_rhs = w->v + 4 * ld;
     int64_t i, j;
 
     SFX(als_form)(c, lo, hi, w);
+    if (c->gram_out != NULL) {                 /* G_r = sum_j z_j z_j^T (full) and sum_j t_j z_j */
+        double *restrict G = c->gram_out + r * m * m;
+        for (i = 0; i < m; ++i)
+            for (j = i; j < m; ++j) G[i * m + j] = G[j * m + i] = A[i * ld + j];
+        for (i = 0; i < m; ++i) data_rhs[i] = rhs[i];
+    }
     for (i = 0; i < m; ++i) {
+        double shift = c->shift0[i];
+        if (c->offset != NULL) shift += fastmf_dot_d(c->prec0 + i * m, c->offset + r * m, m);
         for (j = i; j < m; ++j) A[i * ld + j] = c->prec0[i * m + j] + alpha * A[i * ld + j];
-        rhs[i] = c->shift0[i] + alpha * rhs[i];
+        rhs[i] = shift + alpha * rhs[i];
     }
     if (fastmf_cholesky_upper(A, m, ld, diag0) >= 0) return SFX(not_pd)(r);
     fastmf_cholesky_solve_upper(A, m, ld, rhs);                      /* the conditional mean */
@@ -630,7 +640,14 @@ static FASTMF_INLINE fastmf_error SFX(gibbs_row_draw)(const SFX(als_ctx) *c, int
     }
     {
         fastmf_error err = SFX(check_solution)(rhs, m, r);
-        if (err.status == FASTMF_OK) SFX(als_store)(c, r, rhs);
+        if (err.status != FASTMF_OK) return err;
+        SFX(als_store)(c, r, rhs);
+        if (c->resid_out != NULL) {            /* h_r = sum_j t_j z_j - G_r theta_r (stored values) */
+            const double *restrict G = c->gram_out + r * m * m;
+            double *restrict h = c->resid_out + r * m;
+            for (i = 0; i < m; ++i) eps[i] = (double)(REAL)rhs[i];
+            for (i = 0; i < m; ++i) h[i] = data_rhs[i] - fastmf_dot_d(G + i * m, eps, m);
+        }
         return err;
     }
 }
@@ -753,6 +770,7 @@ fastmf_status SFX(fastmf_als_half_sweep)(const fastmf_als_params *p, const int64
     c.p = p; c.indptr = indptr; c.indices = indices; c.data = data;
     c.Y = fixed_factors; c.cb = fixed_bias; c.X = factors; c.b = bias;
     c.prec0 = c.shift0 = NULL; c.alpha = 0.0; c.draw = 0; c.seed = c.stream = 0;
+    c.offset = NULL; c.gram_out = c.resid_out = NULL;
     return SFX(als_run)(&c, maxdeg, err);
 }
 
@@ -795,7 +813,8 @@ fastmf_status SFX(fastmf_gibbs_half_sweep)(const fastmf_gibbs_params *g, const i
                                            const int32_t *indices, const REAL *data,
                                            const REAL *fixed_factors, const REAL *fixed_bias,
                                            const double *prior_mean, const double *prior_prec,
-                                           REAL *factors, REAL *bias, fastmf_error *err)
+                                           const double *prior_offset, REAL *factors, REAL *bias,
+                                           double *gram_out, double *resid_out, fastmf_error *err)
 {
     SFX(als_ctx) c;
     fastmf_als_params p;
@@ -807,7 +826,7 @@ fastmf_status SFX(fastmf_gibbs_half_sweep)(const fastmf_gibbs_params *g, const i
     fastmf_error_clear(err);
     if (g == NULL || g->n_rows < 0 || g->n_fixed < 0 || g->n_factors < 1 || g->nnz < 0
         || !isfinite(g->mu) || !(g->alpha > 0.0) || !isfinite(g->alpha) || indptr == NULL
-        || prior_mean == NULL || prior_prec == NULL
+        || prior_mean == NULL || prior_prec == NULL || (resid_out != NULL && gram_out == NULL)
         || (g->nnz > 0 && (indices == NULL || data == NULL))
         || (g->n_fixed > 0 && fixed_factors == NULL) || (g->n_rows > 0 && factors == NULL)
         || (g->biased && ((g->n_fixed > 0 && fixed_bias == NULL) || (g->n_rows > 0 && bias == NULL))))
@@ -817,6 +836,8 @@ fastmf_status SFX(fastmf_gibbs_half_sweep)(const fastmf_gibbs_params *g, const i
         return fastmf_fail(err, FASTMF_ERR_VALUE, j, FASTMF_ALS_BAD_PRIOR);
     if ((j = first_nonfinite_d(prior_mean, m)) >= 0)
         return fastmf_fail(err, FASTMF_ERR_VALUE, m * m + j, FASTMF_ALS_BAD_PRIOR);
+    if (prior_offset != NULL && (j = first_nonfinite_d(prior_offset, g->n_rows * m)) >= 0)
+        return fastmf_fail(err, FASTMF_ERR_VALUE, j / m, FASTMF_ALS_BAD_OFFSET);
     if (!check_indptr(indptr, g->n_rows, g->nnz, &maxdeg, &pos))
         return fastmf_fail(err, FASTMF_ERR_VALUE, pos, FASTMF_ALS_BAD_INDPTR);
     if ((j = SFX(first_bad_row)(fixed_factors, g->n_fixed, g->n_factors)) >= 0)
@@ -836,9 +857,112 @@ fastmf_status SFX(fastmf_gibbs_half_sweep)(const fastmf_gibbs_params *g, const i
     c.Y = fixed_factors; c.cb = fixed_bias; c.X = factors; c.b = bias;
     c.prec0 = prior_prec; c.shift0 = shift; c.alpha = g->alpha; c.draw = g->draw != 0;
     c.seed = g->seed; c.stream = g->stream;
+    c.offset = prior_offset; c.gram_out = gram_out; c.resid_out = resid_out;
     st = SFX(als_run)(&c, maxdeg, err);
     dbuf_free(&sb);
     return st;
+}
+
+/* ------------------------------------------------------------------ Gibbs: implicit-feature rows */
+fastmf_status SFX(fastmf_gibbs_bag_sweep)(const fastmf_gibbs_params *g, const int64_t *bag_indptr,
+                                          const int32_t *bag_rows, const REAL *bag_w, const double *gram,
+                                          double *resid, const double *prior_mean,
+                                          const double *prior_prec, REAL *features, fastmf_error *err)
+{
+    const int64_t n_feat = g ? g->n_rows : 0, n_side = g ? g->n_fixed : 0;
+    int64_t m, ld, maxdeg = 0, pos = -1, j, e, a, b;
+    dbuf pb, vb;
+    double *P, *rhs, *shift, *old, *eps, *diag0, *step;
+
+    fastmf_error_clear(err);
+    if (g == NULL || g->n_rows < 0 || g->n_fixed < 0 || g->n_factors < 1 || g->nnz < 0
+        || !(g->alpha > 0.0) || !isfinite(g->alpha) || bag_indptr == NULL || prior_mean == NULL
+        || prior_prec == NULL || (g->nnz > 0 && (bag_rows == NULL || bag_w == NULL))
+        || (n_side > 0 && (gram == NULL || resid == NULL)) || (n_feat > 0 && features == NULL))
+        return fastmf_fail(err, FASTMF_ERR_VALUE, -1, FASTMF_ALS_BAD_ARGS);
+    m = g->n_factors + (g->biased ? 1 : 0);
+    if ((j = first_nonfinite_d(prior_prec, m * m)) >= 0)
+        return fastmf_fail(err, FASTMF_ERR_VALUE, j, FASTMF_ALS_BAD_PRIOR);
+    if ((j = first_nonfinite_d(prior_mean, m)) >= 0)
+        return fastmf_fail(err, FASTMF_ERR_VALUE, m * m + j, FASTMF_ALS_BAD_PRIOR);
+    if (!check_indptr(bag_indptr, n_feat, g->nnz, &maxdeg, &pos))
+        return fastmf_fail(err, FASTMF_ERR_VALUE, pos, FASTMF_ALS_BAD_INDPTR);
+    for (e = 0; e < g->nnz; ++e) {
+        if ((uint64_t)(int64_t)bag_rows[e] >= (uint64_t)n_side)
+            return fastmf_fail(err, FASTMF_ERR_INDEX, e, FASTMF_ALS_BAD_INDEX);
+        if (!isfinite((double)bag_w[e])) return fastmf_fail(err, FASTMF_ERR_VALUE, e, FASTMF_ALS_BAD_DATA);
+    }
+    if ((j = first_nonfinite_d(gram, n_side * m * m)) >= 0)
+        return fastmf_fail(err, FASTMF_ERR_VALUE, j, FASTMF_ALS_BAD_GRAM);
+    if ((j = first_nonfinite_d(resid, n_side * m)) >= 0)
+        return fastmf_fail(err, FASTMF_ERR_VALUE, j / m, FASTMF_ALS_BAD_FIXED);
+    if ((j = SFX(first_bad_row)(features, n_feat, m)) >= 0)
+        return fastmf_fail(err, FASTMF_ERR_VALUE, j, FASTMF_ALS_BAD_START);
+
+    ld = fastmf_round8(m);
+    P = dbuf_alloc(&pb, ld * ld);
+    rhs = dbuf_alloc(&vb, 6 * ld);
+    if (P == NULL || rhs == NULL) {
+        dbuf_free(&pb);
+        dbuf_free(&vb);
+        return fastmf_fail(err, FASTMF_ERR_NOMEM, -1, -1);
+    }
+    shift = rhs + ld; old = rhs + 2 * ld; eps = rhs + 3 * ld; diag0 = rhs + 4 * ld; step = rhs + 5 * ld;
+    for (a = 0; a < m; ++a) shift[a] = fastmf_dot_d(prior_prec + a * m, prior_mean, m);
+    for (j = 0; j < n_feat; ++j) {
+        REAL *psi = features + j * m;
+        for (a = 0; a < m; ++a) old[a] = (double)psi[a];
+        memset(P, 0, (size_t)(ld * ld) * sizeof(double));
+        memset(rhs, 0, (size_t)ld * sizeof(double));
+        /* data part: sum_e w_e^2 G_e and sum_e w_e (h_e + w_e G_e psi_old) */
+        for (e = bag_indptr[j]; e < bag_indptr[j + 1]; ++e) {
+            const double w = (double)bag_w[e];
+            const double *restrict G = gram + (int64_t)bag_rows[e] * m * m;
+            const double *restrict h = resid + (int64_t)bag_rows[e] * m;
+            for (a = 0; a < m; ++a) {
+                const double *restrict Ga = G + a * m;
+                for (b = a; b < m; ++b) P[a * ld + b] += w * w * Ga[b];
+                rhs[a] += w * (h[a] + w * fastmf_dot_d(Ga, old, m));
+            }
+        }
+        for (a = 0; a < m; ++a) {
+            for (b = a; b < m; ++b) P[a * ld + b] = prior_prec[a * m + b] + g->alpha * P[a * ld + b];
+            rhs[a] = shift[a] + g->alpha * rhs[a];
+        }
+        if (fastmf_cholesky_upper(P, m, ld, diag0) >= 0) {
+            dbuf_free(&pb);
+            dbuf_free(&vb);
+            return fastmf_fail(err, FASTMF_ERR_NOT_PD, j, FASTMF_ALS_BAD_SYSTEM);
+        }
+        fastmf_cholesky_solve_upper(P, m, ld, rhs);
+        if (g->draw) {
+            gibbs_normals_row(eps, m, g->seed, g->stream, j);
+            for (a = m - 1; a >= 0; --a) {
+                const double *restrict ua = P + a * ld;
+                eps[a] = (eps[a] - fastmf_dot_d(ua + a + 1, eps + a + 1, m - a - 1)) / ua[a];
+            }
+            for (a = 0; a < m; ++a) rhs[a] += eps[a];
+        }
+        if (!all_finite_d(rhs, m)) {
+            dbuf_free(&pb);
+            dbuf_free(&vb);
+            return fastmf_fail(err, FASTMF_ERR_DIVERGED, j, FASTMF_ALS_BAD_RESULT);
+        }
+        for (a = 0; a < m; ++a) {
+            psi[a] = (REAL)rhs[a];
+            step[a] = (double)psi[a] - old[a];
+        }
+        /* the rows holding j moved by w_e step: their residual moments h_e -= w_e G_e step */
+        for (e = bag_indptr[j]; e < bag_indptr[j + 1]; ++e) {
+            const double w = (double)bag_w[e];
+            const double *restrict G = gram + (int64_t)bag_rows[e] * m * m;
+            double *restrict h = resid + (int64_t)bag_rows[e] * m;
+            for (a = 0; a < m; ++a) h[a] -= w * fastmf_dot_d(G + a * m, step, m);
+        }
+    }
+    dbuf_free(&pb);
+    dbuf_free(&vb);
+    return FASTMF_OK;
 }
 
 /* ------------------------------------------------------------------------------------- Gram */

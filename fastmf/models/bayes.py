@@ -117,7 +117,7 @@ class BayesianMF(FactorModel):
         "n_factors": Interval("int", 1, 1 << 10),
         "n_samples": Interval("int", 1, 1 << 20),
         "burn_in": Interval("int", 0, 1 << 20),
-        "implicit": Options(False),
+        "implicit": Options(True, False),
         "n_threads": (Options(None, -1), Interval("int", 1, 1 << 16)),
         "random_state": RandomState(),
         "dtype": Options("float32", "float64", np.float32, np.float64),
@@ -128,7 +128,7 @@ class BayesianMF(FactorModel):
         "keep_samples": Interval("int", 0, 1 << 12),
         "verbose": Options(True, False),
     }
-    _per_item_state = ("item_factors_", "item_bias_")
+    _per_item_state = ("item_factors_", "item_bias_", "item_implicit_")
 
     def __init__(self, n_factors: int = 10, n_samples: int = 200, burn_in: int = 20, implicit: bool = False,
                  n_threads: Optional[int] = None, random_state: SeedLike = None, dtype: FloatDType = "float32",
@@ -163,9 +163,6 @@ class BayesianMF(FactorModel):
         """
         from fastmf.training import check_fit_options, run_epochs
 
-        if self.implicit:  # the constraint says so too; kept for a clear message from set_params users
-            raise ValueError("BayesianMF: implicit=True (Rendle et al.'s implicit features) is not "
-                             "available yet; use implicit=False")
         self._start_fit(train)
         callbacks, watched = check_fit_options(self, eval_set, callbacks, early_stopping_rounds,
                                                early_stopping, eval_metrics, progress)
@@ -226,6 +223,20 @@ class BayesianMF(FactorModel):
         noise = float(np.mean(1.0 / self.alpha_samples_))
         return np.sqrt(scores.var(axis=0) + extra.mean(axis=0) + noise)
 
+    def partial_fit_items(self, items: Ids, users: Ids, ratings: Optional[Sequence[float]] = None,
+                          unknown: Unknown = "raise") -> BayesianMF:
+        """As :meth:`fastmf.models.factor.FactorModel.partial_fit_items` (each item row is its
+        posterior mean given its ratings). The kept draws of an added item are its posterior mean
+        repeated, so ``return_std`` sees only the noise and user uncertainty for it; an added item
+        has a zero implicit row."""
+        n_old = self.n_items_
+        super().partial_fit_items(items, users, ratings, unknown)
+        if self.n_items_ > n_old and self.item_samples_ is not None:
+            new = np.column_stack([self.item_factors_[n_old:], self.item_bias_[n_old:]]).astype(self.item_samples_.dtype)
+            grown = np.broadcast_to(new, (len(self.item_samples_),) + new.shape)
+            self.item_samples_ = np.concatenate([self.item_samples_, grown], axis=1)
+        return self
+
     # ------------------------------------------------------------------ factor-model hooks
     def _biases(self):
         return self.global_mean_, self.user_bias_, self.item_bias_
@@ -239,15 +250,16 @@ class BayesianMF(FactorModel):
 
     def _row_solver(self, side: str) -> RowSolver:
         """The posterior mean of one row of ``side`` given its ratings (the Gibbs kernel's conditional
-        mean, ``draw=False``)."""
+        mean, ``draw=False``); with implicit features the row's prior mean is shifted by the mean
+        implicit rows of what it rated, weighted |N|^-1/2, as in training."""
         from fastmf import _als
 
         if side == "user":
             fixed, fixed_bias = self.item_factors_, self.item_bias_
-            mean0, prec0 = self.user_prior_mean_, self.user_prior_prec_
+            mean0, prec0, implicit = self.user_prior_mean_, self.user_prior_prec_, self.item_implicit_
         else:
             fixed, fixed_bias = self.user_factors_, self.user_bias_
-            mean0, prec0 = self.item_prior_mean_, self.item_prior_prec_
+            mean0, prec0, implicit = self.item_prior_mean_, self.item_prior_prec_, self.user_implicit_
         fixed = np.ascontiguousarray(fixed)
         fixed_bias = np.ascontiguousarray(fixed_bias)
         dtype = fixed.dtype
@@ -256,9 +268,13 @@ class BayesianMF(FactorModel):
             order = np.argsort(idx, kind="stable")
             x = np.zeros((1, self.n_factors), dtype=dtype)
             b = np.zeros(1, dtype=dtype)
+            offset = None
+            if implicit is not None and idx.size:
+                offset = (implicit[idx].astype(np.float64).sum(axis=0) / np.sqrt(idx.size))[None, :]
             _als.gibbs_half_sweep(np.array([0, idx.size], dtype=np.int64), idx[order].astype(np.int32),
                                   np.asarray(values, dtype=dtype)[order], fixed, fixed_bias, x, b,
-                                  self.global_mean_, self.alpha_, mean0, prec0, 0, 0, draw=False)
+                                  self.global_mean_, self.alpha_, mean0, prec0, 0, 0, draw=False,
+                                  prior_offset=offset)
             return x[0], float(b[0])
 
         return solve
@@ -298,14 +314,57 @@ def normal_wishart_draw(rows: np.ndarray, beta0: float, rng: np.random.Generator
     return mu, lam
 
 
+def _bag_sums(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """out[r] = weights[r] * sum of rows[indices[indptr[r]:indptr[r+1]]] (float64; 0 for empty rows)."""
+    n = indptr.size - 1
+    out = np.zeros((n, rows.shape[1]))
+    full = np.diff(indptr) > 0
+    if full.any():
+        out[full] = np.add.reduceat(rows[indices].astype(np.float64), indptr[:-1][full], axis=0)
+    return out * weights[:, None]
+
+
+class _Side:
+    """One side (users or items) of the chain: its ratings CSR (rows = this side), the free rows
+    (``X``, ``b``) and, with implicit features, the effective rows (``Xe``, ``be`` = free + offset), the
+    implicit rows ``psi`` of the OTHER side's entities that this side's rows sum (users sum their
+    items' rows), the bag as the bag sweep wants it (feature j -> this side's rows holding j) and the
+    bag weights |N(r)|^-1/2."""
+
+    def __init__(self, csr, other_csr, X, b, dtype, implicit):
+        self.indptr, self.indices = csr.indptr, csr.indices
+        self.data = np.ascontiguousarray(csr.data, dtype=dtype)
+        self.X, self.b = X, b
+        self.implicit = implicit
+        if implicit:
+            n = np.diff(csr.indptr)
+            self.weights = 1.0 / np.sqrt(np.maximum(n, 1))
+            self.psi = np.zeros((other_csr.indptr.size - 1, X.shape[1] + 1), dtype=dtype)
+            # feature j (an entity of the other side) is held by the rows of this side that rated it
+            self.bag = (other_csr.indptr, other_csr.indices,
+                        np.ascontiguousarray(self.weights[other_csr.indices], dtype=dtype))
+            self.Xe, self.be = X.copy(), b.copy()
+            self.gram = np.zeros((X.shape[0], X.shape[1] + 1, X.shape[1] + 1))
+            self.resid = np.zeros((X.shape[0], X.shape[1] + 1))
+        else:
+            self.Xe, self.be = X, b
+
+    def offsets(self) -> np.ndarray:
+        return _bag_sums(self.indptr, self.indices, self.psi, self.weights)
+
+
 class _GibbsTrainer(Trainer):
     """The sweeps of :class:`BayesianMF` as :func:`fastmf.training.run_epochs` drives them.
 
-    The chain's current draw lives here (``P, Q, bu, bi``); the model's public arrays hold the draw
-    during the burn-in and the running means after it (what ``eval_set`` measures, what early
-    stopping copies). Randomness: the initial rows from ``random_state``; sweep ``n``'s
-    hyper-parameter and noise draws from ``default_rng([seed_, n])``; its row draws from the kernel's
-    streams ``(seed_, 2n - 1 | 2n, row + 1)``: nothing depends on the thread count."""
+    The chain's current draw lives here (two :class:`_Side` objects); the model's public arrays hold
+    the draw during the burn-in and the running means after it (what ``eval_set`` measures, what
+    early stopping copies). With implicit features the public factor rows are the effective rows.
+    Randomness: the initial rows from ``random_state``; sweep ``n``'s hyper-parameter and noise
+    draws from ``default_rng([seed_, n])``; its row draws from the kernel's streams
+    ``(seed_, 2n - 1 | 2n, row + 1)`` (users | items) and ``(seed_, 2^32 + 2n - 1 | 2^32 + 2n,
+    feature + 1)`` for the implicit rows: nothing depends on the thread count."""
+
+    IMPLICIT_STREAMS = 1 << 32
 
     def __init__(self, model: BayesianMF, train: Ratings, n_threads: int) -> None:
         self.model = model
@@ -314,17 +373,23 @@ class _GibbsTrainer(Trainer):
         dtype = np.dtype(m.dtype)
         rng = check_random_state(m.random_state)
         k = m.n_factors
-        self.csr, self.csc = train.to_csr(), train.to_csc()
-        self.csr_data = np.ascontiguousarray(self.csr.data, dtype=dtype)
-        self.csc_data = np.ascontiguousarray(self.csc.data, dtype=dtype)
-        self.P = rng.normal(0.0, m.init_std, (m.n_users_, k)).astype(dtype)
-        self.Q = rng.normal(0.0, m.init_std, (m.n_items_, k)).astype(dtype)
-        self.bu = np.zeros(m.n_users_, dtype=dtype)
-        self.bi = np.zeros(m.n_items_, dtype=dtype)
+        csr, csc = train.to_csr(), train.to_csc()
+        P = rng.normal(0.0, m.init_std, (m.n_users_, k)).astype(dtype)
+        Q = rng.normal(0.0, m.init_std, (m.n_items_, k)).astype(dtype)
+        self.users = _Side(csr, csc, P, np.zeros(m.n_users_, dtype=dtype), dtype, m.implicit)
+        self.items = _Side(csc, csr, Q, np.zeros(m.n_items_, dtype=dtype), dtype, m.implicit)
         m.seed_ = int(rng.integers(0, 2**63 - 1))
-        m.user_factors_, m.item_factors_ = self.P.copy(), self.Q.copy()
-        m.user_bias_, m.item_bias_ = self.bu.copy(), self.bi.copy()
-        self.state = (m.user_factors_, m.item_factors_, m.user_bias_, m.item_bias_)
+        u, i = self.users, self.items
+        m.user_factors_, m.item_factors_ = u.Xe.copy(), i.Xe.copy()
+        m.user_bias_, m.item_bias_ = u.be.copy(), i.be.copy()
+        self.draws = [u.Xe, i.Xe, u.be, i.be]
+        self.state = [m.user_factors_, m.item_factors_, m.user_bias_, m.item_bias_]
+        if m.implicit:
+            m.item_implicit_, m.user_implicit_ = u.psi.copy(), i.psi.copy()
+            self.draws += [u.psi, i.psi]
+            self.state += [m.item_implicit_, m.user_implicit_]
+        else:
+            m.item_implicit_ = m.user_implicit_ = None
         self.sums = [np.zeros(a.shape) for a in self.state]
         self.prior_sums = [np.zeros(k + 1), np.zeros((k + 1, k + 1)), np.zeros(k + 1), np.zeros((k + 1, k + 1))]
         self.alpha = 2.0                                   # Salakhutdinov & Mnih's fixed value, as a start
@@ -336,35 +401,55 @@ class _GibbsTrainer(Trainer):
         m.n_averaged_ = 0
         m.alpha_ = self.alpha
 
-    def epoch(self, n: int) -> Dict[str, float]:
-        from fastmf import _als, _sse
+    def _half(self, side: _Side, other: _Side, rng: np.random.Generator, stream: int):
+        """Draw one side: its row prior, its (effective) rows, then its implicit rows; returns the
+        row prior (mean, precision) drawn."""
+        from fastmf import _als
 
         m = self.model
+        k = m.n_factors
+        mean, prec = normal_wishart_draw(np.column_stack([side.X, side.b]), m.beta0, rng)
+        extra = {}
+        if side.implicit:
+            offset = side.offsets()
+            extra = dict(prior_offset=offset, gram_out=side.gram, resid_out=side.resid)
+        _als.gibbs_half_sweep(side.indptr, side.indices, side.data, other.Xe, other.be, side.Xe, side.be,
+                              m.global_mean_, self.alpha, mean, prec, m.seed_, stream, n_threads=self.n_threads,
+                              **extra)
+        if side.implicit:
+            side.X[...] = side.Xe - offset[:, :k]
+            side.b[...] = side.be - offset[:, k]
+            psi_mean, psi_prec = normal_wishart_draw(side.psi, m.beta0, rng)
+            _als.gibbs_bag_sweep(*side.bag, side.gram, side.resid, psi_mean, psi_prec, side.psi, self.alpha,
+                                 m.seed_, self.IMPLICIT_STREAMS + stream)
+            offset = side.offsets()
+            side.Xe[...] = side.X + offset[:, :k]
+            side.be[...] = side.b + offset[:, k]
+        return mean, prec
+
+    def epoch(self, n: int) -> Dict[str, float]:
+        from fastmf import _sse
+
+        m = self.model
+        u, i = self.users, self.items
         rng = np.random.default_rng([m.seed_, n])
-        mean_u, prec_u = normal_wishart_draw(np.column_stack([self.P, self.bu]), m.beta0, rng)
-        _als.gibbs_half_sweep(self.csr.indptr, self.csr.indices, self.csr_data, self.Q, self.bi, self.P, self.bu,
-                              m.global_mean_, self.alpha, mean_u, prec_u, m.seed_, 2 * n - 1,
-                              n_threads=self.n_threads)
-        mean_i, prec_i = normal_wishart_draw(np.column_stack([self.Q, self.bi]), m.beta0, rng)
-        _als.gibbs_half_sweep(self.csc.indptr, self.csc.indices, self.csc_data, self.P, self.bu, self.Q, self.bi,
-                              m.global_mean_, self.alpha, mean_i, prec_i, m.seed_, 2 * n,
-                              n_threads=self.n_threads)
-        sse = _sse.observed_sse(self.csr.indptr, self.csr.indices, self.csr_data, self.P, self.Q, self.bu,
-                                self.bi, m.global_mean_, self.n_threads)
-        n_ratings = self.csr_data.size
+        mean_u, prec_u = self._half(u, i, rng, 2 * n - 1)
+        mean_i, prec_i = self._half(i, u, rng, 2 * n)
+        sse = _sse.observed_sse(u.indptr, u.indices, u.data, u.Xe, i.Xe, u.be, i.be, m.global_mean_,
+                                self.n_threads)
+        n_ratings = u.data.size
         if not np.isfinite(sse):
             raise FloatingPointError(f"the training error of sweep {n} is not finite")
         self.alpha = float(rng.gamma(m.noise_shape + n_ratings / 2, 1.0 / (m.noise_rate + sse / 2)))
-        draw = (self.P, self.Q, self.bu, self.bi)
         if n <= m.burn_in:
-            for public, current in zip(self.state, draw):
+            for public, current in zip(self.state, self.draws):
                 public[...] = current
             m.user_prior_mean_, m.user_prior_prec_ = mean_u, prec_u
             m.item_prior_mean_, m.item_prior_prec_ = mean_i, prec_i
             m.alpha_ = self.alpha
         else:
             self.n_avg += 1
-            for public, total, current in zip(self.state, self.sums, draw):
+            for public, total, current in zip(self.state, self.sums, self.draws):
                 total += current
                 np.divide(total, self.n_avg, out=public, casting="unsafe")
             for total, value in zip(self.prior_sums, (mean_u, prec_u, mean_i, prec_i)):
@@ -374,8 +459,7 @@ class _GibbsTrainer(Trainer):
                 t / self.n_avg for t in self.prior_sums)
             m.alpha_ = self.alpha_sum / self.n_avg
             if self.n_avg in self.keep:
-                self.kept.append((n, np.column_stack([self.P, self.bu]), np.column_stack([self.Q, self.bi]),
-                                  self.alpha))
+                self.kept.append((n, np.column_stack([u.Xe, u.be]), np.column_stack([i.Xe, i.be]), self.alpha))
         m.n_averaged_ = self.n_avg
         return {"train_rmse": float(np.sqrt(sse / n_ratings)), "train_noise_std": float(self.alpha ** -0.5)}
 

@@ -191,6 +191,10 @@ _ENTRIES: Tuple[ModelEntry, ...] = (
             _array("user_samples_", "float", ("n_kept", "n_users", "k+1"), doc="kept draws, bias last"),
             _array("item_samples_", "float", ("n_kept", "n_items", "k+1")),
             _array("alpha_samples_", "float64", ("n_kept",)),
+            _array("item_implicit_", "float", ("n_items", "k+1"), optional=True,
+                   doc="implicit=True: each item's implicit row [y_j, c_j], summed into its raters' rows"),
+            _array("user_implicit_", "float", ("n_users", "k+1"), optional=True,
+                   doc="implicit=True: each user's implicit row, summed into the rows of the items they rated"),
         ),
     ),
     ModelEntry(

@@ -34,7 +34,8 @@ from fastmf.reference._checks import _check_csr, _require
 def gibbs_half_sweep(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, fixed_factors: np.ndarray,
                      fixed_bias: Optional[np.ndarray], factors: np.ndarray, bias: Optional[np.ndarray],
                      mu: float, alpha: float, prior_mean: np.ndarray, prior_prec: np.ndarray,
-                     normals: Optional[np.ndarray], biased: bool = True) -> None:
+                     normals: Optional[np.ndarray], biased: bool = True, prior_offset: Optional[np.ndarray] = None,
+                     gram_out: Optional[np.ndarray] = None, resid_out: Optional[np.ndarray] = None) -> None:
     """Draw every row of one side from its conditional (module docstring), IN PLACE.
 
     ``prior_mean`` (m,) and ``prior_prec`` (m, m) are :math:`\\mu_0, \\Lambda` over
@@ -61,14 +62,60 @@ def gibbs_half_sweep(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, 
         if biased:
             Z = np.hstack([Z, np.ones((hi - lo, 1))])
             t = t - mu - fixed_bias[idx].astype(np.float64)
-        P = prec0 + alpha * (Z.T @ Z)
-        b = shift0 + alpha * (Z.T @ t)
+        G, zt = Z.T @ Z, Z.T @ t
+        P = prec0 + alpha * G
+        b = shift0 + alpha * zt
+        if prior_offset is not None:
+            b = b + prec0 @ prior_offset[r]
         U = np.linalg.cholesky(P).T                       # P = U^T U
         mean = np.linalg.solve(P, b)
         theta = mean if normals is None else mean + np.linalg.solve(U, np.asarray(normals[r], dtype=np.float64))
         factors[r] = theta[:k]
         if biased:
             bias[r] = theta[k]
+        if gram_out is not None:
+            gram_out[r] = G
+        if resid_out is not None:
+            stored = np.r_[factors[r], bias[r]] if biased else factors[r]
+            resid_out[r] = zt - G @ stored.astype(np.float64)
+
+
+def gibbs_bag_sweep(bag_indptr: np.ndarray, bag_rows: np.ndarray, bag_w: np.ndarray, gram: np.ndarray,
+                    resid: np.ndarray, prior_mean: np.ndarray, prior_prec: np.ndarray, features: np.ndarray,
+                    alpha: float, normals: Optional[np.ndarray]) -> None:
+    """Draw the implicit-feature rows :math:`\\psi_j` (``features``, n_features x m) one after another
+    from their exact conditionals, IN PLACE, keeping ``resid`` the residual moments (twin of
+    ``fastmf._als.gibbs_bag_sweep``).
+
+    The side's effective rows are :math:`\\tilde\\theta_r = \\theta_r + \\sum_j w_{rj} \\psi_j`; feature
+    ``j`` is held by the rows ``bag_rows[bag_indptr[j]:bag_indptr[j+1]]`` with weights ``bag_w``. With
+    :math:`G_r, h_r` (``gram``, ``resid``) of the current draw,
+
+    .. math::
+
+        P_j = \\Lambda + \\alpha \\sum_r w_{rj}^2 G_r,\\qquad
+        P_j m_j = \\Lambda \\mu_0 + \\alpha \\sum_r w_{rj} (h_r + w_{rj} G_r \\psi_j),
+
+    :math:`\\psi_j \\leftarrow m_j + U_j^{-1} \\varepsilon_j` (``normals[j]``; None: the mean), then
+    :math:`h_r \\mathrel{-}= w_{rj} G_r (\\psi_j^{new} - \\psi_j^{old})` for the rows holding j.
+    """
+    prec0 = np.asarray(prior_prec, dtype=np.float64)
+    shift0 = prec0 @ np.asarray(prior_mean, dtype=np.float64)
+    for j in range(features.shape[0]):
+        lo, hi = int(bag_indptr[j]), int(bag_indptr[j + 1])
+        rows, w = bag_rows[lo:hi], bag_w[lo:hi].astype(np.float64)
+        old = features[j].astype(np.float64)
+        G = gram[rows]                                          # (n_j, m, m)
+        P = prec0 + alpha * np.einsum("e,eab->ab", w * w, G)
+        b = shift0 + alpha * (np.einsum("e,ea->a", w, resid[rows]) + np.einsum("e,eab,b->a", w * w, G, old))
+        U = np.linalg.cholesky(P).T
+        new = np.linalg.solve(P, b)
+        if normals is not None:
+            new = new + np.linalg.solve(U, np.asarray(normals[j], dtype=np.float64))
+        features[j] = new
+        step = features[j].astype(np.float64) - old
+        for e, r in enumerate(rows):
+            resid[r] -= w[e] * (gram[r] @ step)
 
 
 def row_normals(n_rows: int, m: int, seed: int, stream: int) -> np.ndarray:

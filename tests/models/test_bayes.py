@@ -131,7 +131,7 @@ def test_bad_parameters_are_named(data):
     with pytest.raises(ValueError, match="n_samples"):
         BayesianMF(n_samples=0).fit(data)
     with pytest.raises(ValueError, match="implicit"):
-        BayesianMF(implicit=True).fit(data)
+        BayesianMF(implicit="yes").fit(data)
     with pytest.raises(ValueError, match="beta0"):
         BayesianMF(beta0=0).fit(data)
 
