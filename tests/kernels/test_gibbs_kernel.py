@@ -139,3 +139,81 @@ def test_index_out_of_range_names_the_entry():
     a["indices"][3] = 10_000
     with pytest.raises(IndexError, match=r"indices\[3\] = 10000 is outside"):
         _als.gibbs_half_sweep(**a)
+
+
+# ------------------------------------------------------------------------ implicit features (bags)
+def bag_problem(dtype=np.float64, seed=3):
+    """A user half-sweep with prior offsets and moments out, then a bag sweep of item-held rows."""
+    _, csr, csc, P, Q, bu, bi, mu = explicit_problem(seed, dtype=dtype)
+    k = P.shape[1]
+    m = k + 1
+    rng = np.random.default_rng(seed)
+    mean0, prec0 = prior(m, seed + 1)
+    w_user = 1 / np.sqrt(np.maximum(np.diff(csr[0]), 1))
+    psi = (0.2 * rng.normal(size=(Q.shape[0], m))).astype(dtype)
+    offset = np.zeros((P.shape[0], m))
+    for r in range(P.shape[0]):
+        lo, hi = csr[0][r], csr[0][r + 1]
+        offset[r] = w_user[r] * psi[csr[1][lo:hi]].astype(np.float64).sum(0)
+    bag = (csc[0], csc[1], w_user[csc[1]].astype(dtype))
+    return csr, P, Q, bu, bi, mu, mean0, prec0, offset, psi, bag
+
+
+@pytest.mark.parametrize("dtype,tol", [(np.float64, 1e-10), (np.float32, 1e-4)])
+def test_offsets_moments_and_bag_sweep_match_reference(dtype, tol):
+    csr, P, Q, bu, bi, mu, mean0, prec0, offset, psi, bag = bag_problem(dtype)
+    n, m = P.shape[0], P.shape[1] + 1
+    out = []
+    for impl in ("c", "ref"):
+        X, b, F = P.copy(), bu.copy(), psi.copy()
+        G, h = np.zeros((n, m, m)), np.zeros((n, m))
+        if impl == "c":
+            _als.gibbs_half_sweep(*csr, Q, bi, X, b, mu, 1.3, mean0, prec0, 7, 1, prior_offset=offset,
+                                  gram_out=G, resid_out=h)
+            _als.gibbs_bag_sweep(*bag, G, h, mean0, prec0, F, 1.3, 7, 2)
+        else:
+            ref_bayes.gibbs_half_sweep(*csr, Q, bi, X, b, mu, 1.3, mean0, prec0, ref_bayes.row_normals(n, m, 7, 1),
+                                       prior_offset=offset, gram_out=G, resid_out=h)
+            ref_bayes.gibbs_bag_sweep(*bag, G, h, mean0, prec0, F, 1.3, ref_bayes.row_normals(F.shape[0], m, 7, 2))
+        out.append((X, b, F, G, h))
+    for a, b_ in zip(*out):
+        np.testing.assert_allclose(a, b_, rtol=tol, atol=tol)
+
+
+def test_bag_sweep_keeps_the_residual_moments_current():
+    """After the bag sweep, resid equals sum_j t_j z_j - G_r theta_eff_r recomputed from scratch with
+    the new implicit rows: the bookkeeping that makes the sequential draws exact."""
+    csr, P, Q, bu, bi, mu, mean0, prec0, offset, psi, bag = bag_problem()
+    n, m = P.shape[0], P.shape[1] + 1
+    X, b, F = P.copy(), bu.copy(), psi.copy()
+    G, h = np.zeros((n, m, m)), np.zeros((n, m))
+    _als.gibbs_half_sweep(*csr, Q, bi, X, b, mu, 1.3, mean0, prec0, 7, 1, prior_offset=offset,
+                          gram_out=G, resid_out=h)
+    free = np.column_stack([X, b]) - offset                 # the rows' free parts
+    _als.gibbs_bag_sweep(*bag, G, h, mean0, prec0, F, 1.3, 7, 2)
+    assert not np.allclose(F, psi)
+    w_user = 1 / np.sqrt(np.maximum(np.diff(csr[0]), 1))
+    for r in range(n):
+        lo, hi = csr[0][r], csr[0][r + 1]
+        j = csr[1][lo:hi]
+        theta = free[r] + w_user[r] * F[j].sum(0)
+        Z = np.column_stack([Q[j], np.ones(hi - lo)])
+        t = csr[2][lo:hi] - mu - bi[j]
+        np.testing.assert_allclose(h[r], Z.T @ t - Z.T @ Z @ theta, rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(G[r], Z.T @ Z, rtol=1e-12, atol=1e-12)
+
+
+def test_bag_sweep_errors_name_the_entry():
+    csr, P, Q, bu, bi, mu, mean0, prec0, offset, psi, bag = bag_problem()
+    n, m = P.shape[0], P.shape[1] + 1
+    G, h = np.zeros((n, m, m)), np.zeros((n, m))
+    rows = bag[1].copy()
+    rows[5] = n + 3
+    with pytest.raises(IndexError, match=rf"bag_rows\[5\] = {n + 3} is outside \[0, {n}\)"):
+        _als.gibbs_bag_sweep(bag[0], rows, bag[2], G, h, mean0, prec0, psi.copy(), 1.0, 1, 1)
+    with pytest.raises(ValueError, match=r"gram must have shape"):
+        _als.gibbs_bag_sweep(*bag, np.zeros((n, 3, m)), h, mean0, prec0, psi.copy(), 1.0, 1, 1)
+    bad = offset.copy()
+    bad[4, 1] = np.inf
+    with pytest.raises(ValueError, match="row 4 of prior_offset"):
+        _als.gibbs_half_sweep(*csr, Q, bi, P.copy(), bu.copy(), mu, 1.0, mean0, prec0, 1, 1, prior_offset=bad)
