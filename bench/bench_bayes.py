@@ -11,7 +11,10 @@ features, which is BPMF with biases), one thread (myfm is single-threaded), seed
 u1.base/u1.test; the ml-1m PARTIAL file (users 1-2999; the full ratings.dat is not available here)
 random 90/10; ml-latest-small random 90/10 (``random_split(test_size=0.1, random_state=0)``).
 Beside them, MatrixFactorization's defaults and its best documented ml-100k setting
-(``lr=0.005, n_epochs=100``). SVD++ is not in fastmf yet (its issue is open), so it has no row.
+(``lr=0.005, n_epochs=100``), and BayesianMF with the implicit features (``implicit=True``: Bayesian
+SVD++ with the flipped item side, train-only bags; myfm's equivalent needs its relation blocks and
+took 482 s on u1 without them, so it has no peer row here). SVD++ is not in fastmf yet (its issue is
+open), so it has no row.
 
 Sweep cost (``test_sweep_cost``): 10 sweeps of BayesianMF (burn_in=10, n_samples=0 is not allowed,
 so burn_in=9 + 1) against 10 sweeps of ``MatrixFactorization(solver="als")`` at the same k and
@@ -66,6 +69,7 @@ def report(benchmark, data, name, rmse):
 FASTMF = {
     "BayesianMF k=10 (defaults), 1 thread": lambda: fastmf.BayesianMF(random_state=0, n_threads=1),
     "BayesianMF k=10, 2 threads": lambda: fastmf.BayesianMF(random_state=0, n_threads=2),
+    "BayesianMF k=10 implicit=True": lambda: fastmf.BayesianMF(random_state=0, n_threads=1, implicit=True),
     "MF sgd defaults": lambda: fastmf.MatrixFactorization(random_state=0, ranking="rating"),
     "MF sgd lr=0.005 n_epochs=100": lambda: fastmf.MatrixFactorization(random_state=0, lr=0.005, n_epochs=100,
                                                                        ranking="rating"),

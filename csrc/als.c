@@ -863,7 +863,89 @@ fastmf_status SFX(fastmf_gibbs_half_sweep)(const fastmf_gibbs_params *g, const i
     return st;
 }
 
+/* out[r] = weights[r] * sum_{e in row r} rows[indices[e]] (n_rows x m, double): the implicit offsets */
+fastmf_status SFX(fastmf_bag_sums)(const int64_t *indptr, const int32_t *indices, int64_t n_rows,
+                                   const REAL *rows, int64_t n_feat, int64_t m, const double *weights,
+                                   int n_threads, double *out, fastmf_error *err)
+{
+    int64_t maxdeg = 0, pos = -1, r;
+    int bad = 0, nt;
+    fastmf_error_clear(err);
+    if (indptr == NULL || out == NULL || weights == NULL || m < 1 || n_rows < 0 || n_feat < 0
+        || (n_feat > 0 && rows == NULL))
+        return fastmf_fail(err, FASTMF_ERR_VALUE, -1, FASTMF_ALS_BAD_ARGS);
+    if (!check_indptr(indptr, n_rows, indptr[n_rows], &maxdeg, &pos))
+        return fastmf_fail(err, FASTMF_ERR_VALUE, pos, FASTMF_ALS_BAD_INDPTR);
+    nt = fastmf_clamp_threads(n_threads, (n_rows + 1023) / 1024);
+    (void)nt;
+    FASTMF_OMP(omp parallel for num_threads(nt) schedule(static))
+    for (r = 0; r < n_rows; ++r) {
+        double *restrict o = out + r * m;
+        int64_t e, a;
+        for (a = 0; a < m; ++a) o[a] = 0.0;
+        for (e = indptr[r]; e < indptr[r + 1]; ++e) {
+            const int64_t j = indices[e];
+            const REAL *restrict y = rows + j * m;
+            if ((uint64_t)j >= (uint64_t)n_feat) {
+                FASTMF_OMP(omp atomic write)
+                bad = 1;
+                break;
+            }
+            for (a = 0; a < m; ++a) o[a] += (double)y[a];
+        }
+        for (a = 0; a < m; ++a) o[a] *= weights[r];
+    }
+    if (bad) {
+        for (r = 0; r < indptr[n_rows]; ++r)
+            if ((uint64_t)(int64_t)indices[r] >= (uint64_t)n_feat) return fastmf_fail(err, FASTMF_ERR_INDEX, r, FASTMF_ALS_BAD_INDEX);
+    }
+    return FASTMF_OK;
+}
+
 /* ------------------------------------------------------------------ Gibbs: implicit-feature rows */
+/* D += sum_e w_e^2 G_e (m x m, full) and s += sum_e w_e h_e over the rows holding one feature */
+FASTMF_CLONES
+static void SFX(bag_accumulate)(int64_t lo, int64_t hi, const int32_t *rows, const REAL *bag_w,
+                                const double *gram, const double *resid, int64_t m, double *D, double *s)
+{
+    const int64_t mm = m * m;
+    int64_t e, a;
+    for (e = lo; e < hi; ++e) {
+        const double w = (double)bag_w[e], w2 = w * w;
+        const double *restrict G = gram + (int64_t)rows[e] * mm;
+        const double *restrict h = resid + (int64_t)rows[e] * m;
+        double *restrict Dr = D;
+        double *restrict sr = s;
+#pragma omp simd
+        for (a = 0; a < mm; ++a) Dr[a] += w2 * G[a];
+#pragma omp simd
+        for (a = 0; a < m; ++a) sr[a] += w * h[a];
+    }
+}
+
+/* h_e -= w_e G_e step for the rows holding one feature (G_e symmetric: G step = sum_b step_b G[b, :]) */
+FASTMF_CLONES
+static void SFX(bag_update)(int64_t lo, int64_t hi, const int32_t *rows, const REAL *bag_w,
+                            const double *gram, double *resid, int64_t m, const double *step, double *tmp)
+{
+    int64_t e, a, b;
+    for (e = lo; e < hi; ++e) {
+        const double w = (double)bag_w[e];
+        const double *restrict G = gram + (int64_t)rows[e] * m * m;
+        double *restrict h = resid + (int64_t)rows[e] * m;
+        double *restrict t = tmp;
+        for (a = 0; a < m; ++a) t[a] = 0.0;
+        for (b = 0; b < m; ++b) {
+            const double sb = step[b];
+            const double *restrict Gb = G + b * m;
+#pragma omp simd
+            for (a = 0; a < m; ++a) t[a] += sb * Gb[a];
+        }
+#pragma omp simd
+        for (a = 0; a < m; ++a) h[a] -= w * t[a];
+    }
+}
+
 fastmf_status SFX(fastmf_gibbs_bag_sweep)(const fastmf_gibbs_params *g, const int64_t *bag_indptr,
                                           const int32_t *bag_rows, const REAL *bag_w, const double *gram,
                                           double *resid, const double *prior_mean,
@@ -872,7 +954,7 @@ fastmf_status SFX(fastmf_gibbs_bag_sweep)(const fastmf_gibbs_params *g, const in
     const int64_t n_feat = g ? g->n_rows : 0, n_side = g ? g->n_fixed : 0;
     int64_t m, ld, maxdeg = 0, pos = -1, j, e, a, b;
     dbuf pb, vb;
-    double *P, *rhs, *shift, *old, *eps, *diag0, *step;
+    double *P, *D, *rhs, *shift, *old, *eps, *diag0, *step, *tmp;
 
     fastmf_error_clear(err);
     if (g == NULL || g->n_rows < 0 || g->n_fixed < 0 || g->n_factors < 1 || g->nnz < 0
@@ -900,34 +982,28 @@ fastmf_status SFX(fastmf_gibbs_bag_sweep)(const fastmf_gibbs_params *g, const in
         return fastmf_fail(err, FASTMF_ERR_VALUE, j, FASTMF_ALS_BAD_START);
 
     ld = fastmf_round8(m);
-    P = dbuf_alloc(&pb, ld * ld);
-    rhs = dbuf_alloc(&vb, 6 * ld);
+    P = dbuf_alloc(&pb, ld * ld + m * m);
+    rhs = dbuf_alloc(&vb, 7 * ld);
     if (P == NULL || rhs == NULL) {
         dbuf_free(&pb);
         dbuf_free(&vb);
         return fastmf_fail(err, FASTMF_ERR_NOMEM, -1, -1);
     }
+    D = P + ld * ld;
     shift = rhs + ld; old = rhs + 2 * ld; eps = rhs + 3 * ld; diag0 = rhs + 4 * ld; step = rhs + 5 * ld;
+    tmp = rhs + 6 * ld;
     for (a = 0; a < m; ++a) shift[a] = fastmf_dot_d(prior_prec + a * m, prior_mean, m);
     for (j = 0; j < n_feat; ++j) {
         REAL *psi = features + j * m;
+        const int64_t lo = bag_indptr[j], hi = bag_indptr[j + 1];
         for (a = 0; a < m; ++a) old[a] = (double)psi[a];
-        memset(P, 0, (size_t)(ld * ld) * sizeof(double));
+        memset(D, 0, (size_t)(m * m) * sizeof(double));
         memset(rhs, 0, (size_t)ld * sizeof(double));
-        /* data part: sum_e w_e^2 G_e and sum_e w_e (h_e + w_e G_e psi_old) */
-        for (e = bag_indptr[j]; e < bag_indptr[j + 1]; ++e) {
-            const double w = (double)bag_w[e];
-            const double *restrict G = gram + (int64_t)bag_rows[e] * m * m;
-            const double *restrict h = resid + (int64_t)bag_rows[e] * m;
-            for (a = 0; a < m; ++a) {
-                const double *restrict Ga = G + a * m;
-                for (b = a; b < m; ++b) P[a * ld + b] += w * w * Ga[b];
-                rhs[a] += w * (h[a] + w * fastmf_dot_d(Ga, old, m));
-            }
-        }
+        /* data part: D = sum_e w_e^2 G_e, rhs = sum_e w_e h_e + D psi_old */
+        SFX(bag_accumulate)(lo, hi, bag_rows, bag_w, gram, resid, m, D, rhs);
         for (a = 0; a < m; ++a) {
-            for (b = a; b < m; ++b) P[a * ld + b] = prior_prec[a * m + b] + g->alpha * P[a * ld + b];
-            rhs[a] = shift[a] + g->alpha * rhs[a];
+            rhs[a] = shift[a] + g->alpha * (rhs[a] + fastmf_dot_d(D + a * m, old, m));
+            for (b = a; b < m; ++b) P[a * ld + b] = prior_prec[a * m + b] + g->alpha * D[a * m + b];
         }
         if (fastmf_cholesky_upper(P, m, ld, diag0) >= 0) {
             dbuf_free(&pb);
@@ -953,12 +1029,7 @@ fastmf_status SFX(fastmf_gibbs_bag_sweep)(const fastmf_gibbs_params *g, const in
             step[a] = (double)psi[a] - old[a];
         }
         /* the rows holding j moved by w_e step: their residual moments h_e -= w_e G_e step */
-        for (e = bag_indptr[j]; e < bag_indptr[j + 1]; ++e) {
-            const double w = (double)bag_w[e];
-            const double *restrict G = gram + (int64_t)bag_rows[e] * m * m;
-            double *restrict h = resid + (int64_t)bag_rows[e] * m;
-            for (a = 0; a < m; ++a) h[a] -= w * fastmf_dot_d(G + a * m, step, m);
-        }
+        SFX(bag_update)(lo, hi, bag_rows, bag_w, gram, resid, m, step, tmp);
     }
     dbuf_free(&pb);
     dbuf_free(&vb);

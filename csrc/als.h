@@ -138,6 +138,16 @@ fastmf_status fastmf_gibbs_half_sweep_f64(const fastmf_gibbs_params *p, const in
                                           const double *prior_offset, double *factors, double *bias,
                                           double *gram_out, double *resid_out, fastmf_error *err);
 
+/* out[r] = weights[r] * sum_{e = indptr[r]}^{indptr[r+1]-1} rows[indices[e]] for r < n_rows (rows:
+ * n_feat x m, out: n_rows x m double, summed in entry order): the implicit offsets of a side.
+ * Deterministic for every n_threads; FASTMF_ERR_INDEX names the first entry outside [0, n_feat). */
+fastmf_status fastmf_bag_sums_f32(const int64_t *indptr, const int32_t *indices, int64_t n_rows,
+                                  const float *rows, int64_t n_feat, int64_t m, const double *weights,
+                                  int n_threads, double *out, fastmf_error *err);
+fastmf_status fastmf_bag_sums_f64(const int64_t *indptr, const int32_t *indices, int64_t n_rows,
+                                  const double *rows, int64_t n_feat, int64_t m, const double *weights,
+                                  int n_threads, double *out, fastmf_error *err);
+
 /* Gibbs draw of implicit-feature rows psi_j (features, n_features x m, bias last; m = k + biased),
  * one after another (serial: rows sharing a side row are coupled), each from its exact conditional.
  * The side's rows r (n_side of them) hold effective rows theta_r + sum_j w_rj psi_j; feature j is held

@@ -115,6 +115,12 @@ cdef extern from "als.h":
                                              double *resid, const double *prior_mean,
                                              const double *prior_prec, double *features,
                                              fastmf_error *err) nogil
+    fastmf_status fastmf_bag_sums_f32(const int64_t *indptr, const int32_t *indices, int64_t n_rows,
+                                      const float *rows, int64_t n_feat, int64_t m, const double *weights,
+                                      int n_threads, double *out, fastmf_error *err) nogil
+    fastmf_status fastmf_bag_sums_f64(const int64_t *indptr, const int32_t *indices, int64_t n_rows,
+                                      const double *rows, int64_t n_feat, int64_t m, const double *weights,
+                                      int n_threads, double *out, fastmf_error *err) nogil
     void fastmf_gibbs_normals(double *out, int64_t n_rows, int64_t m, uint64_t seed,
                               uint64_t stream) nogil
 
@@ -836,3 +842,48 @@ def gibbs_bag_sweep(bag_indptr, bag_rows, bag_w, gram, resid, prior_mean, prior_
         if err.which == FASTMF_ALS_BAD_RESULT:
             raise FloatingPointError(f"{what}the draw of feature {err.pos} is not finite")
         _raise(err, what, bag_indptr, bag_rows, bag_w, gram.shape[0], "not positive definite")
+
+
+cdef fastmf_status _bag_sums_call(const int64_t[::1] indptr, const int32_t[::1] indices,
+                                  const floating[:, ::1] rows, const double[::1] weights, int n_threads,
+                                  double[:, ::1] out, fastmf_error *err):
+    cdef const int64_t *ip = &indptr[0]
+    cdef const int32_t *xp = _ci32(indices)
+    cdef const floating *rp = _cp2(rows)
+    cdef int64_t n_rows = indptr.shape[0] - 1, n_feat = rows.shape[0], m = rows.shape[1]
+    cdef double *op = &out[0, 0] if out.shape[0] > 0 else NULL
+    cdef const double *wp = &weights[0] if weights.shape[0] > 0 else NULL
+    cdef fastmf_status st
+    if n_rows == 0:
+        return FASTMF_OK
+    with nogil:
+        if floating is float:
+            st = fastmf_bag_sums_f32(ip, xp, n_rows, rp, n_feat, m, wp, n_threads, op, err)
+        else:
+            st = fastmf_bag_sums_f64(ip, xp, n_rows, rp, n_feat, m, wp, n_threads, op, err)
+    return st
+
+
+def bag_sums(indptr, indices, rows, weights, *, n_threads=1):
+    """``out[r] = weights[r] * rows[indices[indptr[r]:indptr[r+1]]].sum(0)`` as float64 (n_rows, m): the
+    implicit offsets of a side (twin: ``fastmf.reference.bayes.bag_sums``)."""
+    what = "bag_sums: "
+    dt = _float_dtype(rows, "rows", what)
+    _array(rows, "rows", dt, 2, what=what)
+    _array(indptr, "indptr", np.int64, 1, what=what)
+    _array(indices, "indices", np.int32, 1, what=what)
+    _array(weights, "weights", np.float64, 1, what=what)
+    if indptr.shape[0] < 1 or weights.shape[0] != indptr.shape[0] - 1 or indptr[indptr.shape[0] - 1] != indices.shape[0]:
+        raise ValueError(f"{what}weights must have len(indptr) - 1 entries and indptr[-1] must be "
+                         f"len(indices)")
+    out = np.zeros((indptr.shape[0] - 1, rows.shape[1]))
+    cdef fastmf_error err
+    cdef fastmf_status st
+    nt = check_int(n_threads, "n_threads", 1, MAX_THREADS, what=what)
+    if dt == np.float32:
+        st = _bag_sums_call[float](indptr, indices, rows, weights, nt, out, &err)
+    else:
+        st = _bag_sums_call[double](indptr, indices, rows, weights, nt, out, &err)
+    if st != FASTMF_OK:
+        _raise(err, what, indptr, indices, weights, rows.shape[0], "")
+    return out

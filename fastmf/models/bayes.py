@@ -314,16 +314,6 @@ def normal_wishart_draw(rows: np.ndarray, beta0: float, rng: np.random.Generator
     return mu, lam
 
 
-def _bag_sums(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """out[r] = weights[r] * sum of rows[indices[indptr[r]:indptr[r+1]]] (float64; 0 for empty rows)."""
-    n = indptr.size - 1
-    out = np.zeros((n, rows.shape[1]))
-    full = np.diff(indptr) > 0
-    if full.any():
-        out[full] = np.add.reduceat(rows[indices].astype(np.float64), indptr[:-1][full], axis=0)
-    return out * weights[:, None]
-
-
 class _Side:
     """One side (users or items) of the chain: its ratings CSR (rows = this side), the free rows
     (``X``, ``b``) and, with implicit features, the effective rows (``Xe``, ``be`` = free + offset), the
@@ -349,8 +339,10 @@ class _Side:
         else:
             self.Xe, self.be = X, b
 
-    def offsets(self) -> np.ndarray:
-        return _bag_sums(self.indptr, self.indices, self.psi, self.weights)
+    def offsets(self, n_threads: int) -> np.ndarray:
+        from fastmf import _als
+
+        return _als.bag_sums(self.indptr, self.indices, self.psi, self.weights, n_threads=n_threads)
 
 
 class _GibbsTrainer(Trainer):
@@ -411,7 +403,7 @@ class _GibbsTrainer(Trainer):
         mean, prec = normal_wishart_draw(np.column_stack([side.X, side.b]), m.beta0, rng)
         extra = {}
         if side.implicit:
-            offset = side.offsets()
+            offset = side.offsets(self.n_threads)
             extra = dict(prior_offset=offset, gram_out=side.gram, resid_out=side.resid)
         _als.gibbs_half_sweep(side.indptr, side.indices, side.data, other.Xe, other.be, side.Xe, side.be,
                               m.global_mean_, self.alpha, mean, prec, m.seed_, stream, n_threads=self.n_threads,
@@ -422,7 +414,7 @@ class _GibbsTrainer(Trainer):
             psi_mean, psi_prec = normal_wishart_draw(side.psi, m.beta0, rng)
             _als.gibbs_bag_sweep(*side.bag, side.gram, side.resid, psi_mean, psi_prec, side.psi, self.alpha,
                                  m.seed_, self.IMPLICIT_STREAMS + stream)
-            offset = side.offsets()
+            offset = side.offsets(self.n_threads)
             side.Xe[...] = side.X + offset[:, :k]
             side.be[...] = side.b + offset[:, k]
         return mean, prec

@@ -127,3 +127,12 @@ def row_normals(n_rows: int, m: int, seed: int, stream: int) -> np.ndarray:
     for r in range(n_rows):
         out[r] = normals(m, seed, stream, r + 1)
     return out
+
+
+def bag_sums(indptr: np.ndarray, indices: np.ndarray, rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """``out[r] = weights[r] * sum_{e in row r} rows[indices[e]]`` (float64): a side's implicit offsets
+    :math:`o_r = |N(r)|^{-1/2} \\sum_{j \\in N(r)} \\psi_j` (twin of ``fastmf._als.bag_sums``)."""
+    out = np.zeros((indptr.shape[0] - 1, rows.shape[1]))
+    for r in range(out.shape[0]):
+        out[r] = weights[r] * rows[indices[indptr[r]:indptr[r + 1]]].astype(np.float64).sum(axis=0)
+    return out

@@ -217,3 +217,16 @@ def test_bag_sweep_errors_name_the_entry():
     bad[4, 1] = np.inf
     with pytest.raises(ValueError, match="row 4 of prior_offset"):
         _als.gibbs_half_sweep(*csr, Q, bi, P.copy(), bu.copy(), mu, 1.0, mean0, prec0, 1, 1, prior_offset=bad)
+
+
+def test_bag_sums_match_reference_and_name_bad_indices():
+    csr, P, Q, bu, bi, mu, mean0, prec0, offset, psi, bag = bag_problem(np.float32)
+    w = 1 / np.sqrt(np.maximum(np.diff(csr[0]), 1))
+    for nt in (1, 2):
+        got = _als.bag_sums(csr[0], csr[1], psi, w, n_threads=nt)
+        np.testing.assert_allclose(got, ref_bayes.bag_sums(csr[0], csr[1], psi, w), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(got, offset, rtol=1e-6, atol=1e-7)
+    bad = csr[1].copy()
+    bad[7] = psi.shape[0]
+    with pytest.raises(IndexError, match=r"indices\[7\]"):
+        _als.bag_sums(csr[0], bad, psi, w)

@@ -145,13 +145,6 @@ def test_ml100k_u1_accuracy_target():
 
 
 # ------------------------------------------------------------------------ implicit features
-def bag_sums(indptr, indices, rows, weights):
-    out = np.zeros((indptr.size - 1, rows.shape[1]))
-    for r in range(indptr.size - 1):
-        out[r] = weights[r] * rows[indices[indptr[r]:indptr[r + 1]]].sum(0)
-    return out
-
-
 def test_implicit_sweeps_equal_the_numpy_twin(data):
     """Two sweeps with implicit=True replayed with the twins: effective rows = free rows +
     |N|^-1/2 sum of implicit rows, the implicit rows drawn after each side's rows."""
@@ -175,7 +168,7 @@ def test_implicit_sweeps_equal_the_numpy_twin(data):
             s, o = side[name], side[other]
             c = s["csr"]
             mean, prec = normal_wishart_draw(np.column_stack([s["X"], s["b"]]), 2.0, rng)
-            off = bag_sums(c.indptr, c.indices, s["psi"], s["w"])
+            off = ref_bayes.bag_sums(c.indptr, c.indices, s["psi"], s["w"])
             G, h = np.zeros((len(s["b"]), m, m)), np.zeros((len(s["b"]), m))
             ref_bayes.gibbs_half_sweep(c.indptr, c.indices, c.data, o["Xe"], o["be"], s["Xe"], s["be"], mu, alpha,
                                        mean, prec, ref_bayes.row_normals(len(s["b"]), m, seed, stream),
@@ -186,7 +179,7 @@ def test_implicit_sweeps_equal_the_numpy_twin(data):
             bag = s["bag"]
             ref_bayes.gibbs_bag_sweep(bag.indptr, bag.indices, s["w"][bag.indices], G, h, pm, pp, s["psi"], alpha,
                                       ref_bayes.row_normals(len(s["psi"]), m, seed, (1 << 32) + stream))
-            off = bag_sums(c.indptr, c.indices, s["psi"], s["w"])
+            off = ref_bayes.bag_sums(c.indptr, c.indices, s["psi"], s["w"])
             s["Xe"][...] = s["X"] + off[:, :k]
             s["be"][...] = s["b"] + off[:, k]
         u, i = side["u"], side["i"]
