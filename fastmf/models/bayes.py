@@ -10,7 +10,8 @@ from fastmf._validation import (FloatDType, Interval, Options, RandomState, Seed
                                 resolve_n_threads)
 from fastmf.data.ratings import Ratings
 from fastmf.models.base import Callback, Ids, Unknown
-from fastmf.models.factor import FactorModel, RowSolver
+from fastmf.models.engagement import ENGAGEMENT_CONSTRAINTS, EngagementRanked
+from fastmf.models.factor import RowSolver
 from fastmf.training.loop import Trainer
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -19,7 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["BayesianMF", "normal_wishart_draw"]
 
 
-class BayesianMF(FactorModel):
+class BayesianMF(EngagementRanked):
     r"""Bayesian probabilistic matrix factorization with biases, learned by Gibbs sampling
     (Salakhutdinov & Mnih 2008): the regularisation is sampled with the model, so there is almost
     nothing to tune.
@@ -82,6 +83,10 @@ class BayesianMF(FactorModel):
         (n_users + n_items) x (k + 1) values.
     verbose : bool
         Log one line per sweep to the ``fastmf.models.bayes`` logger.
+    ranking, engagement_factors, engagement_iterations, engagement_alpha, engagement_reg
+        What ``recommend`` ranks by, as for :class:`fastmf.MatrixFactorization`
+        (:mod:`fastmf.models.engagement`): by default the predicted rating weighted by the user's
+        engagement probability; ``ranking="rating"`` by predicted rating alone.
 
     Notes
     -----
@@ -127,13 +132,16 @@ class BayesianMF(FactorModel):
         "noise_rate": Interval("real", 0, None, closed="neither"),
         "keep_samples": Interval("int", 0, 1 << 12),
         "verbose": Options(True, False),
+        **ENGAGEMENT_CONSTRAINTS,
     }
-    _per_item_state = ("item_factors_", "item_bias_", "item_implicit_")
+    _per_item_state = ("item_factors_", "item_bias_", "item_implicit_", "item_engagement_")
 
     def __init__(self, n_factors: int = 10, n_samples: int = 200, burn_in: int = 20, implicit: bool = False,
                  n_threads: Optional[int] = None, random_state: SeedLike = None, dtype: FloatDType = "float32",
                  init_std: float = 0.1, beta0: float = 2.0, noise_shape: float = 1.0, noise_rate: float = 1.0,
-                 keep_samples: int = 32, verbose: bool = False) -> None:
+                 keep_samples: int = 32, verbose: bool = False, ranking: str = "engagement",
+                 engagement_factors: int = 32, engagement_iterations: int = 6, engagement_alpha: float = 5.0,
+                 engagement_reg: float = 0.02) -> None:
         self.n_factors = n_factors
         self.n_samples = n_samples
         self.burn_in = burn_in
@@ -147,6 +155,11 @@ class BayesianMF(FactorModel):
         self.noise_rate = noise_rate
         self.keep_samples = keep_samples
         self.verbose = verbose
+        self.ranking = ranking
+        self.engagement_factors = engagement_factors
+        self.engagement_iterations = engagement_iterations
+        self.engagement_alpha = engagement_alpha
+        self.engagement_reg = engagement_reg
 
     # ------------------------------------------------------------------ training
     def fit(self, train: Ratings, eval_set: Ratings | None = None,
@@ -166,11 +179,14 @@ class BayesianMF(FactorModel):
         self._start_fit(train)
         callbacks, watched = check_fit_options(self, eval_set, callbacks, early_stopping_rounds,
                                                early_stopping, eval_metrics, progress)
+        self._drop_engagement()
         trainer = _GibbsTrainer(self, train, resolve_n_threads(self.n_threads))
         run_epochs(self, trainer, self.burn_in + self.n_samples, eval_set=eval_set, eval_metrics=eval_metrics,
                    callbacks=callbacks, early_stopping_rounds=early_stopping_rounds, watched=watched,
                    progress=progress, verbose=self.verbose)
         trainer.keep_until(self.best_epoch_)
+        if self.ranking == "engagement":
+            self._engagement()
         return self
 
     def _resolved_n_epochs(self) -> int:

@@ -103,6 +103,14 @@ FACTORS: Tuple[Field, ...] = (
 )
 
 
+#: the engagement model of ranking="engagement" (fastmf.models.engagement)
+ENGAGEMENT: Tuple[Field, ...] = (
+    _array("user_engagement_", "float", ("n_users", "k_engagement"), optional=True, layout="aligned64",
+           doc='the engagement model of ranking="engagement"'),
+    _array("item_engagement_", "float", ("n_items", "k_engagement"), optional=True, layout="aligned64"),
+)
+
+
 @dataclass(frozen=True)
 class ModelEntry:
     """A registered model: see the module docstring."""
@@ -155,9 +163,7 @@ _ENTRIES: Tuple[ModelEntry, ...] = (
             _array("item_bias_", "float", ("n_items",), optional=True),
             Field("seed_", "scalar", "int", doc="the seed the kernels were given"),
             *TRAINING_STATE,
-            _array("user_engagement_", "float", ("n_users", "k_engagement"), optional=True, layout="aligned64",
-                   doc='the engagement model of ranking="engagement"'),
-            _array("item_engagement_", "float", ("n_items", "k_engagement"), optional=True, layout="aligned64"),
+            *ENGAGEMENT,
         ),
         presets={"als": ({"solver": "als"}, "the same model trained by alternating least squares")},
         legacy_classes=("fastmf.mf.MatrixFactorization",),
@@ -195,6 +201,7 @@ _ENTRIES: Tuple[ModelEntry, ...] = (
                    doc="implicit=True: each item's implicit row [y_j, c_j], summed into its raters' rows"),
             _array("user_implicit_", "float", ("n_users", "k+1"), optional=True,
                    doc="implicit=True: each user's implicit row, summed into the rows of the items they rated"),
+            *ENGAGEMENT,
         ),
     ),
     ModelEntry(
