@@ -31,6 +31,11 @@ FIELD_NAMES = ("user", "item", "rating", "timestamp")
 SKIP_NAMES = ("_", "skip")
 BASE_URL = "https://files.grouplens.org/datasets/movielens"
 MISSING_YEAR = -1
+#: The longest user or item id a rating file may hold, in bytes (after trimming spaces). Text ids are
+#: stored in fixed-width NumPy arrays (every id as wide as the longest one), so one huge id would cost
+#: its length for every rating: the limit keeps memory proportional to the file. Longer ids raise a
+#: ParseError naming the file, line and field.
+MAX_ID_BYTES = 256
 
 # ---------------------------------------------------------------------------------------------- text
 
@@ -88,7 +93,8 @@ def _first_lines(data, comment_b, count):
     while len(out) < count and start < len(data):
         end = data.find(b"\n", start)
         end = len(data) if end < 0 else end
-        line = bytes(data[start:end]).rstrip(b"\r")
+        line = bytes(data[start:end])
+        line = line[:-1] if line.endswith(b"\r") else line  # one CR, as the tokenizer drops
         start = end + 1
         if line and not (comment_b and line.startswith(comment_b)):
             out.append(line)
@@ -193,8 +199,10 @@ def guess_columns(path: str | os.PathLike, sep: str | None = None, first_line: b
     if sep is None:
         sep = guess_sep(path, line)
     if b'"' in line and len(sep) == 1:
-        fields = next(csv.reader([line.decode("utf-8", "replace")], delimiter=sep), [])
-        n = len(fields)
+        try:
+            n = len(next(csv.reader([line.decode("utf-8", "replace")], delimiter=sep), []))
+        except csv.Error:  # bad quoting or a huge field: the reader reports it with the line
+            n = len(line.split(sep.encode()))
     else:
         n = len(line.split(sep.encode()))
     return _COLUMNS_BY_COUNT.get(n, FIELD_NAMES)
@@ -202,29 +210,51 @@ def guess_columns(path: str | os.PathLike, sep: str | None = None, first_line: b
 
 def _unquote(data, sep, source, encoding):
     """RFC 4180 text (quoted fields, doubled quotes) re-written as unquoted lines separated by a byte
-    that no field contains, one record per physical line so line numbers are kept."""
+    that no field contains (tab, else ``\\x1f``, else ``\\x1e``), one record per physical line
+    (lines end at ``\\n``) so line numbers are kept. Returns ``(bytes, new separator)``."""
     if len(sep) != 1:
         raise ValueError(f"{source}: quoted fields (\") need a one-character separator, not {sep!r}")
     try:
         text = data.decode(encoding)
     except UnicodeDecodeError as exc:
         raise ValueError(f"{source}: not valid {encoding} ({exc.reason}); pass the file's encoding=") from None
-    out_sep = "\t" if sep != "\t" else "\x1f"
+    # the csv module refuses fields over its limit (128 KiB by default); raise it (never lower it:
+    # another thread may be reading a large file) so the tokenizer's own checks name the problem
+    if len(text) >= csv.field_size_limit():
+        csv.field_size_limit(len(text) + 1)
+    choices = ("\t", "\x1f", "\x1e") if sep != "\t" else ("\x1f", "\x1e")
+    for out_sep in choices:
+        try:
+            return _unquote_text(text, sep, source, out_sep).encode(encoding), out_sep
+        except _Resep:
+            continue
+    raise ValueError(f"{source}: fields hold every one of {choices!r}, so no separator is left to "
+                     "re-write the quoted file with")
+
+
+def _rows(text, sep):
+    # newline="\n": physical lines end at \n only, as in the tokenizer (a bare \r inside an unquoted
+    # field is then a csv error naming its line, not a hidden line break that shifts line numbers)
+    return csv.reader(io_module.StringIO(text, newline="\n"), delimiter=sep, quotechar='"', strict=True)
+
+
+def _unquote_text(text, sep, source, out_sep):
     # fast path, all in the csv module's C code: re-write rows unquoted; it fails (then the checked
-    # loop below names the line) when a field holds the new separator or a line break
+    # loop below names the line) when a field holds the new separator or a line break, or a row is
+    # one empty field (which must not become a blank line)
     out = io_module.StringIO()
     writer = csv.writer(out, delimiter=out_sep, quoting=csv.QUOTE_NONE, quotechar=None,
                         escapechar=None, lineterminator="\n")
     try:
-        writer.writerows(csv.reader(io_module.StringIO(text, newline=""), delimiter=sep, quotechar='"',
-                                    strict=True))
+        writer.writerows(_rows(text, sep))
         result = out.getvalue()
         physical = text.count("\n") + (0 if text.endswith("\n") or not text else 1)
+        # every row takes at least one physical line: as many rows as lines means one each
         if result.count("\n") == physical:
-            return result.encode(encoding), out_sep
+            return result
     except csv.Error:
         pass
-    reader = csv.reader(io_module.StringIO(text, newline=""), delimiter=sep, quotechar='"', strict=True)
+    reader = _rows(text, sep)
     lines = []
     prev = 0
     try:
@@ -234,14 +264,14 @@ def _unquote(data, sep, source, encoding):
                                  "inside fields are not supported")
             prev = reader.line_num
             if any(out_sep in f for f in row):
-                alt = "\x1f" if out_sep == "\t" else "\x1e"
-                if any(alt in f for f in row):
-                    raise ValueError(f"{source}, line {prev}: fields hold both tab and \\x1f")
-                raise _Resep(alt)
-            lines.append(out_sep.join(f.strip(" ") for f in row))
+                raise _Resep(out_sep)
+            line = out_sep.join(f.strip(" ") for f in row)
+            # a row that is not blank (`""`, `"  "`) must not become a blank line, which the
+            # tokenizer skips: one space keeps it a (one-field) line that fails the field count
+            lines.append(line if line or not row else " ")
     except csv.Error as exc:
-        raise ValueError(f"{source}, line {reader.line_num}: bad quoting ({exc})") from None
-    return ("\n".join(lines) + "\n").encode(encoding), out_sep
+        raise ValueError(f"{source}, line {prev + 1}: bad quoting ({exc})") from None
+    return "\n".join(lines) + "\n"
 
 
 class _Resep(Exception):
@@ -296,10 +326,7 @@ def _parse_file(path, sep, columns, header, rating_scale, comment, encoding):
     if isinstance(rating_scale, str) and rating_scale != "infer":
         raise ValueError(f"rating_scale must be 'infer', (low, high) or None, got {rating_scale!r}")
     if b'"' in data:
-        try:
-            data, new_sep = _unquote(data, sep, source, encoding)
-        except _Resep as r:
-            data, new_sep = _unquote_with(data, sep, source, encoding, str(r.args[0]))
+        data, new_sep = _unquote(data, sep, source, encoding)
         sep_b = new_sep.encode(encoding)
     if header == "infer":
         header = _infer_header(data, sep_b, names, comment_b)
@@ -314,7 +341,8 @@ def _parse_file(path, sep, columns, header, rating_scale, comment, encoding):
     while True:
         try:
             cols = _parse.parse(data, sep_b, kinds, labels, header=bool(header), comment=comment_b,
-                                rating_scale=scale, source=source, encoding=encoding)
+                                rating_scale=scale, source=source, encoding=encoding,
+                                max_span=MAX_ID_BYTES)
             break
         except _parse.ParseError as exc:
             f = exc.field - 1
@@ -347,15 +375,6 @@ def _parse_file(path, sep, columns, header, rating_scale, comment, encoding):
         raise ValueError(f"{source}: no ratings, the file is {what}")
     return _ParsedFile(source, data, sep_b, kinds, bool(header), comment_b, out["user"], out["item"],
                        out.get("rating"), out.get("timestamp"))
-
-
-def _unquote_with(data, sep, source, encoding, out_sep):
-    text = data.decode(encoding)
-    reader = csv.reader(io_module.StringIO(text, newline=""), delimiter=sep, quotechar='"', strict=True)
-    lines = [out_sep.join(f.strip(" ") for f in row) for row in reader]
-    return ("\n".join(lines) + "\n").encode(encoding), out_sep
-
-
 
 
 def _first_duplicate(users, items):
