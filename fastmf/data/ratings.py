@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fastmf._validation import first_true, show
-from fastmf.errors import DuplicateRatingsWarning
+from fastmf.errors import DataError, DuplicateRatingsWarning
 
 if TYPE_CHECKING:  # pragma: no cover - optional dependencies, imported where used
     import pandas
@@ -53,7 +53,11 @@ def normalize_ids(values: npt.ArrayLike, name: str) -> np.ndarray:
     if arr.ndim != 1:
         arr = arr.reshape(-1) if arr.ndim == 0 else arr
         if arr.ndim != 1:
-            raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
+            raise DataError(f"{name} must be 1-D, got shape {arr.shape}")
+    if arr.dtype.kind == "U" and not isinstance(values, np.ndarray):
+        # a list or tuple of str: NumPy's fixed-width strings drop trailing NULs ("a\x00" -> "a"),
+        # which would silently merge two ids; check the originals
+        _check_trailing_nul(np.asarray(values, dtype=object).reshape(-1), arr, name)
     kind = arr.dtype.kind
     if kind in "iu":
         if kind == "u" and arr.dtype.itemsize == 8 and arr.size and arr.max() > np.iinfo(np.int64).max:
@@ -74,7 +78,9 @@ def normalize_ids(values: npt.ArrayLike, name: str) -> np.ndarray:
     if kind == "O":
         is_str = np.fromiter((isinstance(v, str) for v in arr), bool, arr.size)
         if is_str.all():
-            return arr.astype(str)
+            out = arr.astype(str)
+            _check_trailing_nul(arr, out, name)
+            return out
         is_int = np.fromiter(
             (isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in arr), bool, arr.size
         )
@@ -86,6 +92,19 @@ def normalize_ids(values: npt.ArrayLike, name: str) -> np.ndarray:
         raise ValueError(f"{name}: missing or unsupported id {show(arr[bad])} at position {bad}; "
                          "ids must be all integers or all strings")
     raise ValueError(f"{name}: ids of dtype {arr.dtype} are not supported; use integers or strings")
+
+
+def _check_trailing_nul(objects, strings, name):
+    """DataError when an id of ``objects`` (Python str) lost trailing NULs in ``strings`` (its NumPy
+    U array): two ids would become one."""
+    if strings.size == 0:
+        return
+    lengths = np.fromiter((len(v) if isinstance(v, str) else -1 for v in objects), np.int64, objects.size)
+    bad = first_true((lengths >= 0) & (lengths != np.char.str_len(strings)))
+    if bad >= 0:
+        raise DataError(f"{name}: id {objects[bad]!r} at position {bad} ends with a NUL character "
+                        "(\\x00), which NumPy strings cannot hold (it would become the id "
+                        f"{strings[bad]!r}); remove the NULs")
 
 
 class IdMap:
