@@ -61,17 +61,17 @@ def normalize_ids(values: npt.ArrayLike, name: str) -> np.ndarray:
     kind = arr.dtype.kind
     if kind in "iu":
         if kind == "u" and arr.dtype.itemsize == 8 and arr.size and arr.max() > np.iinfo(np.int64).max:
-            raise ValueError(f"{name}: ids larger than 2**63-1 are not supported")
+            raise DataError(f"{name}: ids larger than 2**63-1 are not supported")
         return arr.astype(np.int64, copy=False)
     if kind == "b":
-        raise ValueError(f"{name}: boolean ids are not supported; use ints or strings")
+        raise DataError(f"{name}: boolean ids are not supported; use ints or strings")
     if kind == "f":
         bad = first_true(~np.isfinite(arr))
         if bad >= 0:
-            raise ValueError(f"{name}: missing or non-finite id {show(arr[bad])} at position {bad}")
+            raise DataError(f"{name}: missing or non-finite id {show(arr[bad])} at position {bad}")
         bad = first_true(arr != np.round(arr))
         if bad >= 0:
-            raise ValueError(f"{name}: id {show(arr[bad])} at position {bad} is not a whole number")
+            raise DataError(f"{name}: id {show(arr[bad])} at position {bad} is not a whole number")
         return arr.astype(np.int64)
     if kind in "US":
         return arr.astype(str) if kind == "S" else arr
@@ -88,10 +88,10 @@ def normalize_ids(values: npt.ArrayLike, name: str) -> np.ndarray:
             return arr.astype(np.int64)
         bad = first_true(~(is_str | is_int))
         if bad < 0:
-            raise ValueError(f"{name}: ids mix strings and integers; convert them to one type")
-        raise ValueError(f"{name}: missing or unsupported id {show(arr[bad])} at position {bad}; "
+            raise DataError(f"{name}: ids mix strings and integers; convert them to one type")
+        raise DataError(f"{name}: missing or unsupported id {show(arr[bad])} at position {bad}; "
                          "ids must be all integers or all strings")
-    raise ValueError(f"{name}: ids of dtype {arr.dtype} are not supported; use integers or strings")
+    raise DataError(f"{name}: ids of dtype {arr.dtype} are not supported; use integers or strings")
 
 
 def _check_trailing_nul(objects, strings, name):
@@ -122,7 +122,7 @@ class IdMap:
         srt = ids[sorter]
         dup = first_true(srt[1:] == srt[:-1])
         if dup >= 0:
-            raise ValueError(f"IdMap: duplicate id {show(srt[dup])}")
+            raise DataError(f"IdMap: duplicate id {show(srt[dup])}")
         self._ids = _readonly(ids)
         self._sorter = _readonly(sorter.astype(np.int64))
         self._sorted = _readonly(srt)
@@ -238,7 +238,7 @@ class Metadata:
         for name, col in columns.items():
             col = np.asarray(col)
             if col.shape != (len(self.map),):
-                raise ValueError(f"metadata column {name!r} has shape {col.shape}, expected ({len(self.map)},)")
+                raise DataError(f"metadata column {name!r} has shape {col.shape}, expected ({len(self.map)},)")
             cols[name] = _readonly(col)
         self.columns = cols
 
@@ -317,29 +317,29 @@ class Ratings:
             n = user_index.shape[0] if user_index.ndim == 1 else -1
             for label, arr in (("user_index", user_index), ("item_index", item_index), ("rating", rating)):
                 if arr.ndim != 1 or arr.shape[0] != n:
-                    raise ValueError(f"{label} must be 1-D of length {n}, got shape {arr.shape}")
+                    raise DataError(f"{label} must be 1-D of length {n}, got shape {arr.shape}")
             for label, arr, size in (("user_index", user_index, len(user_map)),
                                      ("item_index", item_index, len(item_map))):
                 if arr.dtype.kind not in "iu":
-                    raise ValueError(f"{label} must hold integers, got dtype {arr.dtype}")
+                    raise DataError(f"{label} must hold integers, got dtype {arr.dtype}")
                 bad = first_true((arr < 0) | (arr >= size))
                 if bad >= 0:
-                    raise ValueError(f"{label}[{bad}] = {arr[bad]} is outside [0, {size})")
+                    raise DataError(f"{label}[{bad}] = {arr[bad]} is outside [0, {size})")
             if rating.dtype not in (np.float32, np.float64):
                 rating = rating.astype(np.float64)
             bad = first_true(~np.isfinite(rating))
             if bad >= 0:
-                raise ValueError(f"rating[{bad}] = {show(rating[bad])} is not finite")
+                raise DataError(f"rating[{bad}] = {show(rating[bad])} is not finite")
             if timestamp is not None:
                 timestamp = np.asarray(timestamp)
                 if timestamp.shape != (n,):
-                    raise ValueError(f"timestamp must have shape ({n},), got {timestamp.shape}")
+                    raise DataError(f"timestamp must have shape ({n},), got {timestamp.shape}")
                 timestamp = timestamp.astype(np.int64)
             user_index = user_index.astype(np.int32, copy=False)
             item_index = item_index.astype(np.int32, copy=False)
             key = np.sort(user_index.astype(np.int64) * max(len(item_map), 1) + item_index)
             if key.size > 1 and bool(np.any(key[1:] == key[:-1])):
-                raise ValueError("duplicate (user, item) pairs; build through Ratings.from_arrays "
+                raise DataError("duplicate (user, item) pairs; build through Ratings.from_arrays "
                                  "to choose a duplicates policy")
         self.user_index = _readonly(user_index)
         self.item_index = _readonly(item_index)
@@ -393,11 +393,11 @@ class Ratings:
             timestamps = _to_int_array(timestamps, "timestamps")
             lengths["timestamps"] = timestamps.shape[0]
         if len(set(lengths.values())) != 1:
-            raise ValueError("mismatched lengths: " + ", ".join(f"{k} has {v}" for k, v in lengths.items()))
+            raise DataError("mismatched lengths: " + ", ".join(f"{k} has {v}" for k, v in lengths.items()))
         if n == 0:
-            raise ValueError("no ratings: the arrays are empty")
+            raise DataError("no ratings: the arrays are empty")
         if duplicates not in DUPLICATE_POLICIES:
-            raise ValueError(f"duplicates must be one of {DUPLICATE_POLICIES}, got {duplicates!r}")
+            raise DataError(f"duplicates must be one of {DUPLICATE_POLICIES}, got {duplicates!r}")
         scale = _check_scale(ratings, rating_scale, "ratings")
         user_map, uidx = IdMap.from_values(users, "users")
         item_map, iidx = IdMap.from_values(items, "items")
@@ -417,13 +417,13 @@ class Ratings:
         :meth:`from_arrays` (by default the scale is the ratings' min and max)."""
         missing = [c for c in (user, item, rating, timestamp) if c is not None and c not in df.columns]
         if missing:
-            raise ValueError(f"DataFrame has no column(s) {missing}; it has {list(df.columns)}")
+            raise DataError(f"DataFrame has no column(s) {missing}; it has {list(df.columns)}")
 
         def col(name):
             s = df[name]
             if s.isna().any():
                 pos = int(np.flatnonzero(s.isna().to_numpy())[0])
-                raise ValueError(f"column {name!r}: missing value at row {pos} (index {show(df.index[pos])})")
+                raise DataError(f"column {name!r}: missing value at row {pos} (index {show(df.index[pos])})")
             return s.to_numpy()
 
         ts = None
@@ -447,7 +447,7 @@ class Ratings:
         import scipy.sparse as sp
 
         if not sp.issparse(matrix):
-            raise ValueError(f"expected a scipy.sparse matrix, got {type(matrix).__name__}")
+            raise DataError(f"expected a scipy.sparse matrix, got {type(matrix).__name__}")
         coo = sp.coo_matrix(matrix)
         coo.sum_duplicates()
         coo.eliminate_zeros()
@@ -455,10 +455,10 @@ class Ratings:
         user_map = IdMap(np.arange(n_rows) if user_ids is None else user_ids)
         item_map = IdMap(np.arange(n_cols) if item_ids is None else item_ids)
         if len(user_map) != n_rows or len(item_map) != n_cols:
-            raise ValueError(f"matrix shape {coo.shape} does not match {len(user_map)} user ids and "
+            raise DataError(f"matrix shape {coo.shape} does not match {len(user_map)} user ids and "
                              f"{len(item_map)} item ids")
         if coo.nnz == 0:
-            raise ValueError("no ratings: the matrix has no non-zero entries")
+            raise DataError("no ratings: the matrix has no non-zero entries")
         values = _to_float_array(coo.data, "matrix values", dtype)
         scale = _check_scale(values, rating_scale, "matrix values")
         return cls(coo.row.astype(np.int32), coo.col.astype(np.int32), values, None,
@@ -561,9 +561,9 @@ class Ratings:
         sel = np.asarray(selection)
         if sel.dtype == bool:
             if sel.shape != (len(self),):
-                raise ValueError(f"mask has shape {sel.shape}, expected ({len(self)},)")
+                raise DataError(f"mask has shape {sel.shape}, expected ({len(self)},)")
         elif sel.dtype.kind not in "iu":
-            raise ValueError(f"selection must be a boolean mask or integer positions, got {sel.dtype}")
+            raise DataError(f"selection must be a boolean mask or integer positions, got {sel.dtype}")
         return Ratings(self.user_index[sel], self.item_index[sel], self.rating[sel],
                        None if self.timestamp is None else self.timestamp[sel],
                        user_map=self.user_map, item_map=self.item_map, rating_scale=self.rating_scale,
@@ -574,9 +574,9 @@ class Ratings:
         """Entries of ``self`` followed by those of ``other`` (which must share the id maps and not
         repeat a pair)."""
         if other.user_map is not self.user_map and other.user_map != self.user_map:
-            raise ValueError("cannot concatenate Ratings with different user id maps")
+            raise DataError("cannot concatenate Ratings with different user id maps")
         if other.item_map is not self.item_map and other.item_map != self.item_map:
-            raise ValueError("cannot concatenate Ratings with different item id maps")
+            raise DataError("cannot concatenate Ratings with different item id maps")
         ts = None
         if self.timestamp is not None and other.timestamp is not None:
             ts = np.concatenate([self.timestamp, other.timestamp])
@@ -591,7 +591,7 @@ class Ratings:
         """The same ratings with values stored as ``dtype`` (float32 or float64)."""
         dtype = np.dtype(dtype)
         if dtype not in (np.float32, np.float64):
-            raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+            raise DataError(f"dtype must be float32 or float64, got {dtype}")
         if dtype == self.rating.dtype:
             return self
         return Ratings(self.user_index, self.item_index, self.rating.astype(dtype), self.timestamp,
@@ -640,7 +640,7 @@ class Ratings:
 
     def _meta(self, info, which, raw_id, column):
         if info is None or column not in info:
-            raise ValueError(f"this data set carries no {which} {column}s")
+            raise DataError(f"this data set carries no {which} {column}s")
         value = info.get(raw_id, column)
         if value is None and np.ndim(raw_id) == 0:
             raise KeyError(f"unknown {which} {raw_id!r}")
@@ -687,11 +687,11 @@ def _factorize_with_pandas(values):
 def _to_float_array(values, name, dtype=None):
     arr = np.asarray(values)
     if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
+        raise DataError(f"{name} must be 1-D, got shape {arr.shape}")
     if dtype is not None:
         dtype = np.dtype(dtype)
         if dtype not in (np.float32, np.float64):
-            raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+            raise DataError(f"dtype must be float32 or float64, got {dtype}")
     if arr.dtype.kind not in "iuf":
         if arr.dtype.kind == "b":
             arr = arr.astype(np.float32)
@@ -701,24 +701,24 @@ def _to_float_array(values, name, dtype=None):
                 try:
                     out[pos] = float(v)
                 except (TypeError, ValueError):
-                    raise ValueError(f"{name}[{pos}] = {show(v)} is not a number") from None
+                    raise DataError(f"{name}[{pos}] = {show(v)} is not a number") from None
             arr = out
     target = dtype or (arr.dtype if arr.dtype in (np.float32, np.float64) else np.dtype(np.float32))
     arr = arr.astype(target, copy=False)
     bad = first_true(~np.isfinite(arr))
     if bad >= 0:
-        raise ValueError(f"{name}[{bad}] = {show(arr[bad])} is not finite")
+        raise DataError(f"{name}[{bad}] = {show(arr[bad])} is not finite")
     return arr
 
 
 def _to_int_array(values, name):
     arr = np.asarray(values)
     if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
+        raise DataError(f"{name} must be 1-D, got shape {arr.shape}")
     if arr.dtype.kind == "f":
         bad = first_true(~np.isfinite(arr))
         if bad >= 0:
-            raise ValueError(f"{name}[{bad}] = {show(arr[bad])} is not finite")
+            raise DataError(f"{name}[{bad}] = {show(arr[bad])} is not finite")
         return arr.astype(np.int64)
     if arr.dtype.kind == "M":
         return arr.astype("datetime64[s]").astype(np.int64)
@@ -730,7 +730,7 @@ def _to_int_array(values, name):
                 try:
                     int(v)
                 except (TypeError, ValueError):
-                    raise ValueError(f"{name}[{pos}] = {show(v)} is not an integer") from None
+                    raise DataError(f"{name}[{pos}] = {show(v)} is not an integer") from None
             raise
     return arr.astype(np.int64, copy=False)
 
@@ -742,7 +742,7 @@ def _check_scale(values, rating_scale, name):
         return None
     if isinstance(rating_scale, str):
         if rating_scale != "infer":
-            raise ValueError(f"rating_scale must be 'infer', (low, high) or None, got {rating_scale!r}")
+            raise DataError(f"rating_scale must be 'infer', (low, high) or None, got {rating_scale!r}")
         if values.size == 0:
             return None
         lo, hi = float(values.min()), float(values.max())
@@ -750,12 +750,12 @@ def _check_scale(values, rating_scale, name):
     try:
         lo, hi = (float(x) for x in rating_scale)
     except (TypeError, ValueError):
-        raise ValueError(f"rating_scale must be (low, high) or None, got {rating_scale!r}") from None
+        raise DataError(f"rating_scale must be (low, high) or None, got {rating_scale!r}") from None
     if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
-        raise ValueError(f"rating_scale must satisfy low < high, got {rating_scale!r}")
+        raise DataError(f"rating_scale must satisfy low < high, got {rating_scale!r}")
     bad = first_true((values < lo) | (values > hi))
     if bad >= 0:
-        raise ValueError(f"{name}[{bad}] = {values[bad]:g} is outside the rating scale [{lo:g}, {hi:g}] "
+        raise DataError(f"{name}[{bad}] = {values[bad]:g} is outside the rating scale [{lo:g}, {hi:g}] "
                          "(pass rating_scale='infer' to take the data's min and max, or None for no scale)")
     return (lo, hi)
 
@@ -782,7 +782,7 @@ def _resolve_duplicates(uidx, iidx, ratings, timestamps, n_items, policy, descri
         return uidx, iidx, ratings, timestamps
     if policy == "error":
         first = int(order[np.flatnonzero(is_dup)[0] + 1])
-        raise ValueError(f"duplicate rating for {describe(first)} at position {first} "
+        raise DataError(f"duplicate rating for {describe(first)} at position {first} "
                          "(pass duplicates='last' or 'mean' to resolve repeats)")
     n_dup = int(np.count_nonzero(is_dup))
     first = int(order[np.flatnonzero(is_dup)[0] + 1])

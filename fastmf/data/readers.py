@@ -21,7 +21,7 @@ import numpy as np
 from typing import Any, Sequence
 
 from fastmf.data.ratings import DUPLICATE_POLICIES, Metadata, Ratings
-from fastmf.errors import DuplicateRatingsWarning, MissingTimestampsWarning, ParseError
+from fastmf.errors import DataError, DuplicateRatingsWarning, MissingTimestampsWarning, ParseError
 
 __all__ = ["read_ratings", "guess_sep", "guess_columns", "MissingTimestampsWarning"]
 
@@ -42,7 +42,7 @@ MAX_ID_BYTES = 256
 
 def _check_columns(columns):
     if isinstance(columns, str) or not hasattr(columns, "__iter__"):
-        raise ValueError(f"columns must be a sequence of field names, got {columns!r}")
+        raise DataError(f"columns must be a sequence of field names, got {columns!r}")
     columns = tuple(columns)
     names = []
     for c in columns:
@@ -51,14 +51,14 @@ def _check_columns(columns):
         elif c in FIELD_NAMES:
             names.append(c)
         else:
-            raise ValueError(f"columns: unknown field name {c!r}; use {FIELD_NAMES} or None/'_'/'skip' "
+            raise DataError(f"columns: unknown field name {c!r}; use {FIELD_NAMES} or None/'_'/'skip' "
                              "for a field to ignore")
     for c in FIELD_NAMES:
         if names.count(c) > 1:
-            raise ValueError(f"columns: {c!r} appears {names.count(c)} times in {columns!r}")
+            raise DataError(f"columns: {c!r} appears {names.count(c)} times in {columns!r}")
     for c in ("user", "item"):
         if c not in names:
-            raise ValueError(f"columns must include {c!r}, got {columns!r}")
+            raise DataError(f"columns must include {c!r}, got {columns!r}")
     return names
 
 
@@ -68,17 +68,17 @@ def _check_scale(rating_scale):
     try:
         lo, hi = (float(x) for x in rating_scale)
     except (TypeError, ValueError):
-        raise ValueError(f"rating_scale must be (low, high) or None, got {rating_scale!r}") from None
+        raise DataError(f"rating_scale must be (low, high) or None, got {rating_scale!r}") from None
     if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
-        raise ValueError(f"rating_scale must satisfy low < high (finite), got {rating_scale!r}")
+        raise DataError(f"rating_scale must satisfy low < high (finite), got {rating_scale!r}")
     return (lo, hi)
 
 
 def _encode(value, what, encoding):
     if not isinstance(value, str) or not value:
-        raise ValueError(f"{what} must be a non-empty string, got {value!r}")
+        raise DataError(f"{what} must be a non-empty string, got {value!r}")
     if "\n" in value or "\r" in value:
-        raise ValueError(f"{what} must not contain a line break, got {value!r}")
+        raise DataError(f"{what} must not contain a line break, got {value!r}")
     return value.encode(encoding)
 
 
@@ -137,7 +137,7 @@ def _decode_ids(raw, source, label, encoding):
     try:
         return np.char.decode(raw, encoding)
     except UnicodeDecodeError as exc:
-        raise ValueError(f"{source}: {label} ids are not valid {encoding} ({exc.reason}); "
+        raise DataError(f"{source}: {label} ids are not valid {encoding} ({exc.reason}); "
                          "pass the file's encoding=") from None
 
 
@@ -213,11 +213,11 @@ def _unquote(data, sep, source, encoding):
     that no field contains (tab, else ``\\x1f``, else ``\\x1e``), one record per physical line
     (lines end at ``\\n``) so line numbers are kept. Returns ``(bytes, new separator)``."""
     if len(sep) != 1:
-        raise ValueError(f"{source}: quoted fields (\") need a one-character separator, not {sep!r}")
+        raise DataError(f"{source}: quoted fields (\") need a one-character separator, not {sep!r}")
     try:
         text = data.decode(encoding)
     except UnicodeDecodeError as exc:
-        raise ValueError(f"{source}: not valid {encoding} ({exc.reason}); pass the file's encoding=") from None
+        raise DataError(f"{source}: not valid {encoding} ({exc.reason}); pass the file's encoding=") from None
     # the csv module refuses fields over its limit (128 KiB by default); raise it (never lower it:
     # another thread may be reading a large file) so the tokenizer's own checks name the problem
     if len(text) >= csv.field_size_limit():
@@ -228,7 +228,7 @@ def _unquote(data, sep, source, encoding):
             return _unquote_text(text, sep, source, out_sep).encode(encoding), out_sep
         except _Resep:
             continue
-    raise ValueError(f"{source}: fields hold every one of {choices!r}, so no separator is left to "
+    raise DataError(f"{source}: fields hold every one of {choices!r}, so no separator is left to "
                      "re-write the quoted file with")
 
 
@@ -260,7 +260,7 @@ def _unquote_text(text, sep, source, out_sep):
     try:
         for row in reader:
             if reader.line_num != prev + 1:
-                raise ValueError(f"{source}, line {prev + 1}: a quoted field spans lines; line breaks "
+                raise DataError(f"{source}, line {prev + 1}: a quoted field spans lines; line breaks "
                                  "inside fields are not supported")
             prev = reader.line_num
             if any(out_sep in f for f in row):
@@ -270,7 +270,7 @@ def _unquote_text(text, sep, source, out_sep):
             # tokenizer skips: one space keeps it a (one-field) line that fails the field count
             lines.append(line if line or not row else " ")
     except csv.Error as exc:
-        raise ValueError(f"{source}, line {prev + 1}: bad quoting ({exc})") from None
+        raise DataError(f"{source}, line {prev + 1}: bad quoting ({exc})") from None
     return "\n".join(lines) + "\n"
 
 
@@ -308,7 +308,7 @@ def _parse_file(path, sep, columns, header, rating_scale, comment, encoding):
     if comment is not None:
         _encode(comment, "comment", encoding)
     if header not in (True, False, "infer"):
-        raise ValueError(f"header must be True, False or 'infer', got {header!r}")
+        raise DataError(f"header must be True, False or 'infer', got {header!r}")
     with open(source, "rb") as fh:
         data = fh.read()
     if data.startswith(codecs.BOM_UTF8) and _is_utf8(encoding):
@@ -324,7 +324,7 @@ def _parse_file(path, sep, columns, header, rating_scale, comment, encoding):
     names = _check_columns(columns)
     scale = _check_scale(rating_scale) if "rating" in names and not isinstance(rating_scale, str) else None
     if isinstance(rating_scale, str) and rating_scale != "infer":
-        raise ValueError(f"rating_scale must be 'infer', (low, high) or None, got {rating_scale!r}")
+        raise DataError(f"rating_scale must be 'infer', (low, high) or None, got {rating_scale!r}")
     if b'"' in data:
         data, new_sep = _unquote(data, sep, source, encoding)
         sep_b = new_sep.encode(encoding)
@@ -372,7 +372,7 @@ def _parse_file(path, sep, columns, header, rating_scale, comment, encoding):
         n = col.shape[0]
     if n == 0:
         what = "empty" if not data.strip() else "holds no data lines (only blank, comment or header lines)"
-        raise ValueError(f"{source}: no ratings, the file is {what}")
+        raise DataError(f"{source}: no ratings, the file is {what}")
     return _ParsedFile(source, data, sep_b, kinds, bool(header), comment_b, out["user"], out["item"],
                        out.get("rating"), out.get("timestamp"))
 
@@ -483,9 +483,9 @@ def read_ratings(path: str | os.PathLike, sep: str | None = None, columns: Seque
     >>> clicks = read_ratings("clicks.tsv", columns=("user", "item"))         # doctest: +SKIP
     """
     if duplicates not in DUPLICATE_POLICIES:
-        raise ValueError(f"duplicates must be one of {DUPLICATE_POLICIES}, got {duplicates!r}")
+        raise DataError(f"duplicates must be one of {DUPLICATE_POLICIES}, got {duplicates!r}")
     if dtype is not None and np.dtype(dtype) not in (np.float32, np.float64):
-        raise ValueError(f"dtype must be None, 'float32' or 'float64', got {dtype!r}")
+        raise DataError(f"dtype must be None, 'float32' or 'float64', got {dtype!r}")
     parsed = _parse_file(path, sep, columns, header, rating_scale, comment, encoding)
     return _to_ratings(parsed, rating_scale, duplicates, dtype, item_info, user_info,
                        name if name is not None else os.path.basename(parsed.source))
@@ -496,7 +496,7 @@ def _to_ratings(parsed, rating_scale, duplicates, dtype, item_info, user_info, n
         dup = _first_duplicate(parsed.users, parsed.items)
         if dup is not None:
             pos, first = dup
-            raise ValueError(
+            raise DataError(
                 f"{parsed.source}, line {parsed.line_of(pos)}: duplicate rating for user "
                 f"{parsed.users[pos].item()!r}, item {parsed.items[pos].item()!r} (first given on line "
                 f"{parsed.line_of(first)}); pass duplicates='last' or 'mean' to resolve repeats")
