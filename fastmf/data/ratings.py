@@ -49,7 +49,10 @@ def _readonly(a):
 def normalize_ids(values: npt.ArrayLike, name: str) -> np.ndarray:
     """Return ``values`` as a 1-D array of integer (int64) or string ids, or raise ValueError naming
     the first position that is missing (None/NaN) or of a kind that is neither."""
-    arr = np.asarray(values)
+    try:
+        arr = np.asarray(values)
+    except OverflowError:  # a list holding ints beyond int64 (NumPy >= 2)
+        arr = np.asarray(values, dtype=object)
     if arr.ndim != 1:
         arr = arr.reshape(-1) if arr.ndim == 0 else arr
         if arr.ndim != 1:
@@ -85,13 +88,52 @@ def normalize_ids(values: npt.ArrayLike, name: str) -> np.ndarray:
             (isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in arr), bool, arr.size
         )
         if is_int.all():
-            return arr.astype(np.int64)
+            return _int64_or_error(arr, name)
         bad = first_true(~(is_str | is_int))
         if bad < 0:
             raise DataError(f"{name}: ids mix strings and integers; convert them to one type")
         raise DataError(f"{name}: missing or unsupported id {show(arr[bad])} at position {bad}; "
                          "ids must be all integers or all strings")
     raise DataError(f"{name}: ids of dtype {arr.dtype} are not supported; use integers or strings")
+
+
+def float_dtype(dtype, name="dtype"):
+    """np.dtype(dtype) when it is float32 or float64, else DataError (also for a name NumPy does
+    not know, where np.dtype raises TypeError)."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt is None or dt.type not in (np.float32, np.float64):
+        raise DataError(f"{name} must be float32 or float64, got {dtype!r}")
+    return dt
+
+
+def check_data_params(owner, params, constraints):
+    """fastmf._validation.check_params for the data layer: the same checks and messages, raised as
+    DataError."""
+    from fastmf._validation import check_params
+
+    try:
+        check_params(owner, params, constraints)
+    except ValueError as exc:
+        if isinstance(exc, DataError):
+            raise
+        raise DataError(str(exc)) from None
+
+
+def _int64_or_error(arr, name):
+    """``arr`` (an object array of Python ints, or a list) as int64, or DataError naming the first
+    id outside the int64 range."""
+    try:
+        return np.asarray(arr).astype(np.int64)
+    except OverflowError:
+        objs = np.asarray(arr, dtype=object).reshape(-1)
+        for pos, v in enumerate(objs):
+            if not -(2 ** 63) <= int(v) < 2 ** 63:
+                raise DataError(f"{name}: id {v} at position {pos} is outside the 64-bit integer range "
+                                "(use string ids for larger numbers)") from None
+        raise
 
 
 def _check_trailing_nul(objects, strings, name):
@@ -341,6 +383,11 @@ class Ratings:
             if key.size > 1 and bool(np.any(key[1:] == key[:-1])):
                 raise DataError("duplicate (user, item) pairs; build through Ratings.from_arrays "
                                  "to choose a duplicates policy")
+        for label, info in (("item_info", item_info), ("user_info", user_info)):
+            if info is not None and not isinstance(info, Metadata):
+                raise DataError(f"{label} must be a fastmf Metadata or None, got {type(info).__name__}")
+        if name is not None and not isinstance(name, str):
+            raise DataError(f"name must be a str or None, got {name!r}")
         self.user_index = _readonly(user_index)
         self.item_index = _readonly(item_index)
         self.rating = _readonly(rating)
@@ -415,6 +462,8 @@ class Ratings:
         """Build from a pandas DataFrame; column names as given (``rating=None`` for implicit data,
         ``timestamp`` a column name or None). ``rating_scale`` and other keywords as
         :meth:`from_arrays` (by default the scale is the ratings' min and max)."""
+        if not hasattr(df, "columns") or not hasattr(df, "__getitem__"):
+            raise DataError(f"from_dataframe needs a pandas DataFrame, got {type(df).__name__}")
         missing = [c for c in (user, item, rating, timestamp) if c is not None and c not in df.columns]
         if missing:
             raise DataError(f"DataFrame has no column(s) {missing}; it has {list(df.columns)}")
@@ -564,6 +613,12 @@ class Ratings:
                 raise DataError(f"mask has shape {sel.shape}, expected ({len(self)},)")
         elif sel.dtype.kind not in "iu":
             raise DataError(f"selection must be a boolean mask or integer positions, got {sel.dtype}")
+        else:
+            flat = sel.reshape(-1)
+            bad = first_true((flat < -len(self)) | (flat >= len(self)))
+            if bad >= 0:
+                raise DataError(f"selection[{bad}] = {flat[bad]} is outside [-{len(self)}, {len(self)}), "
+                                "the positions of this Ratings")
         return Ratings(self.user_index[sel], self.item_index[sel], self.rating[sel],
                        None if self.timestamp is None else self.timestamp[sel],
                        user_map=self.user_map, item_map=self.item_map, rating_scale=self.rating_scale,
@@ -573,6 +628,8 @@ class Ratings:
     def concat(self, other: Ratings, name: Optional[str] = None) -> Ratings:
         """Entries of ``self`` followed by those of ``other`` (which must share the id maps and not
         repeat a pair)."""
+        if not isinstance(other, Ratings):
+            raise DataError(f"concat needs another Ratings, got {type(other).__name__}")
         if other.user_map is not self.user_map and other.user_map != self.user_map:
             raise DataError("cannot concatenate Ratings with different user id maps")
         if other.item_map is not self.item_map and other.item_map != self.item_map:
@@ -589,9 +646,7 @@ class Ratings:
 
     def astype(self, dtype: npt.DTypeLike) -> Ratings:
         """The same ratings with values stored as ``dtype`` (float32 or float64)."""
-        dtype = np.dtype(dtype)
-        if dtype not in (np.float32, np.float64):
-            raise DataError(f"dtype must be float32 or float64, got {dtype}")
+        dtype = float_dtype(dtype)
         if dtype == self.rating.dtype:
             return self
         return Ratings(self.user_index, self.item_index, self.rating.astype(dtype), self.timestamp,
@@ -689,9 +744,7 @@ def _to_float_array(values, name, dtype=None):
     if arr.ndim != 1:
         raise DataError(f"{name} must be 1-D, got shape {arr.shape}")
     if dtype is not None:
-        dtype = np.dtype(dtype)
-        if dtype not in (np.float32, np.float64):
-            raise DataError(f"dtype must be float32 or float64, got {dtype}")
+        dtype = float_dtype(dtype)
     if arr.dtype.kind not in "iuf":
         if arr.dtype.kind == "b":
             arr = arr.astype(np.float32)
@@ -712,25 +765,37 @@ def _to_float_array(values, name, dtype=None):
 
 
 def _to_int_array(values, name):
-    arr = np.asarray(values)
+    try:
+        arr = np.asarray(values)
+    except OverflowError:  # a list holding ints beyond int64 (NumPy >= 2)
+        arr = np.asarray(values, dtype=object)
     if arr.ndim != 1:
         raise DataError(f"{name} must be 1-D, got shape {arr.shape}")
     if arr.dtype.kind == "f":
         bad = first_true(~np.isfinite(arr))
         if bad >= 0:
             raise DataError(f"{name}[{bad}] = {show(arr[bad])} is not finite")
+        bad = first_true(np.abs(arr) >= 2.0 ** 63)  # the cast would be undefined
+        if bad >= 0:
+            raise DataError(f"{name}[{bad}] = {show(arr[bad])} is outside the 64-bit integer range")
         return arr.astype(np.int64)
     if arr.dtype.kind == "M":
         return arr.astype("datetime64[s]").astype(np.int64)
+    if arr.dtype.kind == "u" and arr.dtype.itemsize == 8:
+        bad = first_true(arr > np.iinfo(np.int64).max)
+        if bad >= 0:
+            raise DataError(f"{name}[{bad}] = {arr[bad]} is outside the 64-bit integer range")
     if arr.dtype.kind not in "iu":
         try:
             return arr.astype(np.int64)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             for pos, v in enumerate(arr):
                 try:
-                    int(v)
+                    iv = int(v)
                 except (TypeError, ValueError):
                     raise DataError(f"{name}[{pos}] = {show(v)} is not an integer") from None
+                if not -(2 ** 63) <= iv < 2 ** 63:
+                    raise DataError(f"{name}[{pos}] = {show(v)} is outside the 64-bit integer range") from None
             raise
     return arr.astype(np.int64, copy=False)
 

@@ -20,7 +20,7 @@ import numpy as np
 
 from typing import Any, Sequence
 
-from fastmf.data.ratings import DUPLICATE_POLICIES, Metadata, Ratings
+from fastmf.data.ratings import DUPLICATE_POLICIES, Metadata, Ratings, float_dtype
 from fastmf.errors import DataError, DuplicateRatingsWarning, MissingTimestampsWarning, ParseError
 
 __all__ = ["read_ratings", "guess_sep", "guess_columns", "MissingTimestampsWarning"]
@@ -299,8 +299,16 @@ def _parse_file(path, sep, columns, header, rating_scale, comment, encoding):
     """Read and tokenise one rating file; returns a :class:`_ParsedFile` with raw-id arrays."""
     from fastmf import _parse
 
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise DataError(f"path must be a file name (str or os.PathLike), got {type(path).__name__}")
     source = os.fspath(path)
-    codecs.lookup(encoding)  # LookupError for an unknown encoding, before reading anything
+    if isinstance(source, bytes):
+        source = os.fsdecode(source)
+    try:
+        codecs.lookup(encoding)  # an unknown encoding fails before anything is read
+    except (LookupError, TypeError):
+        raise DataError(f"encoding: unknown encoding {encoding!r} (a name such as 'utf-8' or "
+                        "'latin-1')") from None
     if columns is not None:
         _check_columns(columns)
     if sep is not None:
@@ -484,8 +492,11 @@ def read_ratings(path: str | os.PathLike, sep: str | None = None, columns: Seque
     """
     if duplicates not in DUPLICATE_POLICIES:
         raise DataError(f"duplicates must be one of {DUPLICATE_POLICIES}, got {duplicates!r}")
-    if dtype is not None and np.dtype(dtype) not in (np.float32, np.float64):
-        raise DataError(f"dtype must be None, 'float32' or 'float64', got {dtype!r}")
+    if dtype is not None:
+        try:
+            float_dtype(dtype)
+        except DataError:
+            raise DataError(f"dtype must be None, 'float32' or 'float64', got {dtype!r}") from None
     parsed = _parse_file(path, sep, columns, header, rating_scale, comment, encoding)
     return _to_ratings(parsed, rating_scale, duplicates, dtype, item_info, user_info,
                        name if name is not None else os.path.basename(parsed.source))
