@@ -63,7 +63,7 @@ def normalize_ids(values: npt.ArrayLike, name: str) -> np.ndarray:
         _check_trailing_nul(np.asarray(values, dtype=object).reshape(-1), arr, name)
     kind = arr.dtype.kind
     if kind in "iu":
-        if kind == "u" and arr.dtype.itemsize == 8 and arr.size and arr.max() > np.iinfo(np.int64).max:
+        if kind == "u" and arr.dtype.itemsize == 8 and arr.size and arr.max() > np.uint64(2 ** 63 - 1):
             raise DataError(f"{name}: ids larger than 2**63-1 are not supported")
         return arr.astype(np.int64, copy=False)
     if kind == "b":
@@ -97,7 +97,7 @@ def normalize_ids(values: npt.ArrayLike, name: str) -> np.ndarray:
     raise DataError(f"{name}: ids of dtype {arr.dtype} are not supported; use integers or strings")
 
 
-def float_dtype(dtype, name="dtype"):
+def _float_dtype(dtype, name="dtype"):
     """np.dtype(dtype) when it is float32 or float64, else DataError (also for a name NumPy does
     not know, where np.dtype raises TypeError)."""
     try:
@@ -109,7 +109,7 @@ def float_dtype(dtype, name="dtype"):
     return dt
 
 
-def check_data_params(owner, params, constraints):
+def _check_data_params(owner, params, constraints):
     """fastmf._validation.check_params for the data layer: the same checks and messages, raised as
     DataError."""
     from fastmf._validation import check_params
@@ -646,7 +646,7 @@ class Ratings:
 
     def astype(self, dtype: npt.DTypeLike) -> Ratings:
         """The same ratings with values stored as ``dtype`` (float32 or float64)."""
-        dtype = float_dtype(dtype)
+        dtype = _float_dtype(dtype)
         if dtype == self.rating.dtype:
             return self
         return Ratings(self.user_index, self.item_index, self.rating.astype(dtype), self.timestamp,
@@ -744,7 +744,7 @@ def _to_float_array(values, name, dtype=None):
     if arr.ndim != 1:
         raise DataError(f"{name} must be 1-D, got shape {arr.shape}")
     if dtype is not None:
-        dtype = float_dtype(dtype)
+        dtype = _float_dtype(dtype)
     if arr.dtype.kind not in "iuf":
         if arr.dtype.kind == "b":
             arr = arr.astype(np.float32)
@@ -782,7 +782,7 @@ def _to_int_array(values, name):
     if arr.dtype.kind == "M":
         return arr.astype("datetime64[s]").astype(np.int64)
     if arr.dtype.kind == "u" and arr.dtype.itemsize == 8:
-        bad = first_true(arr > np.iinfo(np.int64).max)
+        bad = first_true(arr > np.uint64(2 ** 63 - 1))  # exact on NumPy 1.x too
         if bad >= 0:
             raise DataError(f"{name}[{bad}] = {arr[bad]} is outside the 64-bit integer range")
     if arr.dtype.kind not in "iu":

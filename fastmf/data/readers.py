@@ -20,7 +20,7 @@ import numpy as np
 
 from typing import Any, Sequence
 
-from fastmf.data.ratings import DUPLICATE_POLICIES, Metadata, Ratings, float_dtype
+from fastmf.data.ratings import DUPLICATE_POLICIES, Metadata, Ratings, _float_dtype
 from fastmf.errors import DataError, DuplicateRatingsWarning, MissingTimestampsWarning, ParseError
 
 __all__ = ["read_ratings", "guess_sep", "guess_columns", "MissingTimestampsWarning"]
@@ -494,7 +494,7 @@ def read_ratings(path: str | os.PathLike, sep: str | None = None, columns: Seque
         raise DataError(f"duplicates must be one of {DUPLICATE_POLICIES}, got {duplicates!r}")
     if dtype is not None:
         try:
-            float_dtype(dtype)
+            _float_dtype(dtype)
         except DataError:
             raise DataError(f"dtype must be None, 'float32' or 'float64', got {dtype!r}") from None
     parsed = _parse_file(path, sep, columns, header, rating_scale, comment, encoding)

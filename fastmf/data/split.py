@@ -30,7 +30,7 @@ from typing import Iterator, Literal, Optional, Tuple, Union
 import numpy as np
 
 from fastmf._validation import Interval, Options, RandomState, SeedLike, check_random_state
-from fastmf.data.ratings import Ratings, check_data_params
+from fastmf.data.ratings import Ratings, _check_data_params
 from fastmf.errors import DataError
 
 __all__ = ["random_split", "kfold", "temporal_split", "leave_last_out", "user_holdout"]
@@ -174,7 +174,7 @@ def random_split(ds: Ratings, test_size: Union[float, int] = 0.2, random_state: 
     """
     owner = "random_split"
     _check_ds(owner, ds)
-    check_data_params(owner, {"test_size": test_size, "random_state": random_state, "cold": cold},
+    _check_data_params(owner, {"test_size": test_size, "random_state": random_state, "cold": cold},
                  {"test_size": _FRACTION_OR_COUNT, "random_state": RandomState(), "cold": _COLD})
     n = len(ds)
     n_test = _global_n_test(owner, test_size, n)
@@ -222,7 +222,7 @@ def kfold(ds: Ratings, n_splits: int = 5, random_state: SeedLike = None, shuffle
     """
     owner = "kfold"
     _check_ds(owner, ds)
-    check_data_params(owner, {"n_splits": n_splits, "random_state": random_state, "shuffle": shuffle,
+    _check_data_params(owner, {"n_splits": n_splits, "random_state": random_state, "shuffle": shuffle,
                          "cold": cold},
                  {"n_splits": Interval("int", 2, None), "random_state": RandomState(),
                   "shuffle": Options(True, False), "cold": _COLD})
@@ -283,11 +283,11 @@ def temporal_split(ds: Ratings, test_size: Union[float, int] = 0.2, cutoff: Opti
     """
     owner = "temporal_split"
     _check_ds(owner, ds)
-    check_data_params(owner, {"cold": cold}, {"cold": _COLD})
+    _check_data_params(owner, {"cold": cold}, {"cold": _COLD})
     ts = _timestamps(owner, ds)
     n = len(ds)
     if cutoff is None:
-        check_data_params(owner, {"test_size": test_size}, {"test_size": _FRACTION_OR_COUNT})
+        _check_data_params(owner, {"test_size": test_size}, {"test_size": _FRACTION_OR_COUNT})
         n_test = _global_n_test(owner, test_size, n)
         t_star = np.partition(ts, n - n_test)[n - n_test]
         context = ""
@@ -337,7 +337,7 @@ def leave_last_out(ds: Ratings, k: int = 1, min_train: int = 1, by: Literal["tim
     """
     owner = "leave_last_out"
     _check_ds(owner, ds)
-    check_data_params(owner, {"k": k, "min_train": min_train, "by": by, "cold": cold},
+    _check_data_params(owner, {"k": k, "min_train": min_train, "by": by, "cold": cold},
                  {"k": Interval("int", 1, None), "min_train": Interval("int", 0, None),
                   "by": Options("timestamp", "position"), "cold": _COLD})
     n = len(ds)
@@ -398,7 +398,7 @@ def user_holdout(ds: Ratings, test_size: Union[float, int] = 0.2, random_state: 
     """
     owner = "user_holdout"
     _check_ds(owner, ds)
-    check_data_params(owner, {"test_size": test_size, "random_state": random_state, "min_train": min_train,
+    _check_data_params(owner, {"test_size": test_size, "random_state": random_state, "min_train": min_train,
                          "cold": cold},
                  {"test_size": _FRACTION_OR_COUNT, "random_state": RandomState(),
                   "min_train": Interval("int", 0, None), "cold": _COLD})

@@ -19,7 +19,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fastmf._validation import FloatDType, Interval, Options, RandomState, SeedLike
-from fastmf.data.ratings import check_data_params
+from fastmf.data.ratings import _check_data_params
 from fastmf.errors import DataError
 
 if TYPE_CHECKING:  # pragma: no cover - fastmf.data is imported when the data is built
@@ -176,7 +176,7 @@ def make_ratings(n_users: int, n_items: int, n_ratings: int, rank: int = 10, noi
     >>> ds, planted = make_ratings(500, 300, 20_000, noise=0.1, return_factors=True)
     """
     owner = "make_ratings"
-    check_data_params(owner, {
+    _check_data_params(owner, {
         "n_users": n_users, "n_items": n_items, "n_ratings": n_ratings, "rank": rank, "noise": noise,
         "seed": seed, "user_skew": user_skew, "item_skew": item_skew,
         "min_user_ratings": min_user_ratings, "round_to": round_to, "timestamps": timestamps,

@@ -24,6 +24,7 @@ only require a clean error or a result.
 from __future__ import annotations
 
 import re
+from typing import Optional, Sequence, Tuple, Union
 
 __all__ = ["MAX_ID_BYTES", "RefParseError", "Unspecified", "parse_records", "read_ratings_reference"]
 
@@ -41,7 +42,7 @@ class RefParseError(Exception):
     (1-based, 0 for the field count) and ``reason`` (the names of ``fastmf._parse.REASONS``, or
     ``"decode"`` / ``"no_ratings"``)."""
 
-    def __init__(self, line, field, reason):
+    def __init__(self, line: Optional[int], field: Optional[int], reason: str) -> None:
         super().__init__(f"line {line}, field {field}: {reason}")
         self.line, self.field, self.reason = line, field, reason
 
@@ -171,8 +172,9 @@ def _field(text: bytes, kind: str, scale):
     return v, None
 
 
-def parse_records(data: bytes, sep: str, columns, header, comment=None, encoding="utf-8",
-                  rating_scale=None):
+def parse_records(data: bytes, sep: str, columns: Sequence[Optional[str]], header: Union[bool, str],
+                  comment: Optional[str] = None, encoding: str = "utf-8",
+                  rating_scale: Optional[Tuple[float, float]] = None) -> Tuple[dict, list, bool]:
     """Every record of ``data`` before repeats are resolved: ``(columns, records, header_used)``,
     where ``columns`` maps each present field name to its final kind and ``records`` is a list of
     ``(line, {name: value})``. Raises :class:`RefParseError` or :class:`Unspecified`."""
@@ -230,8 +232,10 @@ def parse_records(data: bytes, sep: str, columns, header, comment=None, encoding
     return final, records, bool(header)
 
 
-def read_ratings_reference(data: bytes, sep: str, columns, header, comment=None, encoding="utf-8",
-                           rating_scale=None):
+def read_ratings_reference(data: bytes, sep: str, columns: Sequence[Optional[str]], header: Union[bool, str],
+                           comment: Optional[str] = None, encoding: str = "utf-8",
+                           rating_scale: Optional[Tuple[float, float]] = None) -> Tuple[list, list, list,
+                                                                                      Optional[list]]:
     """What ``read_ratings(path, sep, columns, header, rating_scale, duplicates="last",
     dtype="float64", comment, encoding).to_arrays()`` returns for a file holding ``data``, as lists:
     ``(users, items, ratings, timestamps or None)``."""

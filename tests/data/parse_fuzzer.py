@@ -198,7 +198,7 @@ def check_case(case, path):
                            f"{got_err.reason}: {got_err}"
         if f"line {ref_err.line}" not in str(got_err):
             return "diff", f"message does not name line {ref_err.line}: {got_err}"
-        return "same", ""
+        return "same", "rejected"
     if got_err is not None:
         return "diff", f"fastmf rejects a well-formed file: {type(got_err).__name__}: {got_err}"
     users, items, ratings, ts = got
@@ -239,12 +239,13 @@ def run(n, start=0, timeout=10.0, workers=2):
     """Check inputs ``start .. start + n - 1`` in ``workers`` processes, ``timeout`` seconds each.
 
     Returns a dict: counts of ``same``, ``clean_error``, ``diff``, ``crash`` (a worker that died),
-    ``hang`` (an input over the timeout), and ``failures``, a list of ``(kind, case number, detail)``.
+    ``hang`` (an input over the timeout), ``rejected`` (inputs fastmf refused with a clean error, among
+    ``same`` and ``clean_error``), and ``failures``, a list of ``(kind, case number, detail)``.
     """
     import multiprocessing as mp
 
     ctx = mp.get_context("fork" if sys.platform.startswith("linux") else "spawn")
-    counts = {"same": 0, "clean_error": 0, "diff": 0, "crash": 0, "hang": 0}
+    counts = {"same": 0, "clean_error": 0, "diff": 0, "crash": 0, "hang": 0, "rejected": 0}
     failures = []
     bounds = [start + n * w // workers for w in range(workers + 1)]
     pending = [(bounds[w], bounds[w + 1]) for w in range(workers) if bounds[w] < bounds[w + 1]]
@@ -274,6 +275,7 @@ def run(n, start=0, timeout=10.0, workers=2):
                 else:
                     verdict, i, detail = msg
                     counts[verdict] += 1
+                    counts["rejected"] += verdict == "clean_error" or detail == "rejected"
                     if verdict == "diff":
                         failures.append(("diff", i, detail))
                     w["cur"] = None

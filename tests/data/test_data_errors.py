@@ -34,6 +34,8 @@ CASES = [
         [1, 2], np.array([3, -2 ** 63 - 1], dtype=object), [3, 4]), "items: id .* at position 1 is outside"),
     ("uint64 ids", lambda ds, p: fastmf.Ratings.from_arrays(np.array([2 ** 63], np.uint64), [1], [3]),
      "larger than 2\\*\\*63-1"),
+    ("uint64 timestamps", lambda ds, p: fastmf.Ratings.from_arrays([1], [1], [3], timestamps=np.array([2 ** 63], np.uint64)),
+     r"timestamps\[0\] = 9223372036854775808 is outside"),
     ("timestamps over int64", lambda ds, p: fastmf.Ratings.from_arrays([1, 2], [1, 2], [3, 4], timestamps=[1, 2 ** 70]),
      r"timestamps\[1\] = .* outside the 64-bit"),
     ("float timestamps over int64", lambda ds, p: fastmf.Ratings.from_arrays([1, 2], [1, 2], [3, 4],

@@ -163,6 +163,16 @@ def test_pins_match_the_grouplens_files():
     for name in ("ml-100k", "ml-latest-small"):
         folder = need_data(name)
         assert movielens._known_release(name, folder) is not None, name
+    ml1m = need_data("ml-1m")
+    # the git blob ids of shared/data/README.md, as `git hash-object` prints them
+    assert movielens._file_digest(ml1m / "README", "git-blob") == "3d0acab0029027ec47ef446ad12210f0d2c2a9f6"
+    pins = dict(movielens._RELEASES["ml-1m"][0][1])
+    assert pins.pop("ratings.dat") == "git-blob:77a7c4b150f588c23bb9e1f068aa996c0b413695"
+    for fname, pin in pins.items():
+        kind, hexdigest = pin.split(":")
+        assert movielens._file_digest(ml1m / fname, kind) == hexdigest, fname
+    # the partial ratings file is not the release: the release check refuses the folder
+    assert movielens._known_release("ml-1m", ml1m) is None
 
 
 def test_zip_bomb_is_refused_before_it_fills_the_disk(serve, cache):
