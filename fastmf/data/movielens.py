@@ -37,7 +37,7 @@ from typing import Any
 import numpy as np
 
 from fastmf.data.ratings import Metadata, Ratings
-from fastmf.data.readers import BASE_URL, FIELD_NAMES, MISSING_YEAR, _parse_file, _to_ratings
+from fastmf.data.readers import BASE_URL, FIELD_NAMES, MISSING_YEAR, _as_array, _parse_file, _to_ratings
 from fastmf.errors import DataError, DatasetNotFoundError, UnverifiedDownloadWarning
 
 __all__ = ["load_movielens", "load_movielens_split", "DatasetNotFoundError", "MOVIELENS",
@@ -825,7 +825,7 @@ def load_movielens_split(path_or_folder: str | os.PathLike | None = None, split:
              for f in (base, test)]
     n_train = parts[0].users.shape[0]
     both = Ratings.from_arrays(
-        np.concatenate([p.users for p in parts]), np.concatenate([p.items for p in parts]),
+        np.concatenate([_as_array(p.users) for p in parts]), np.concatenate([_as_array(p.items) for p in parts]),
         np.concatenate([p.ratings for p in parts]), np.concatenate([p.timestamps for p in parts]),
         rating_scale=spec["rating_scale"], duplicates="error",
         dtype=dtype if dtype is not None else np.float32, item_info=item_info, user_info=user_info,

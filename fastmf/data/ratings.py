@@ -149,6 +149,32 @@ def _check_trailing_nul(objects, strings, name):
                         f"{strings[bad]!r}); remove the NULs")
 
 
+class _FactorizedIds:
+    """Raw ids as their sorted distinct values (``ids``: int64 or str, no repeats) plus one code per
+    rating (``codes``: int32 index into ``ids``). The file reader builds text ids this way so that
+    no per-rating array is as wide as the longest id; :meth:`Ratings.from_arrays` takes it in place
+    of a per-rating array."""
+
+    __slots__ = ("ids", "codes")
+
+    def __init__(self, ids, codes):
+        self.ids = ids
+        self.codes = codes
+
+    @property
+    def shape(self):
+        return self.codes.shape
+
+    def __len__(self):
+        return self.codes.shape[0]
+
+    def __getitem__(self, pos):
+        return self.ids[self.codes[pos]]
+
+    def to_array(self):
+        return self.ids[self.codes]
+
+
 class IdMap:
     """A bijection between raw ids (ints or strings) and dense indices ``0 .. n-1``.
 
@@ -429,8 +455,10 @@ class Ratings:
         dtype : {None, "float32", "float64"}
             Rating dtype; None keeps float32/float64 input and stores anything else as float32.
         """
-        users = normalize_ids(users, "users")
-        items = normalize_ids(items, "items")
+        if not isinstance(users, _FactorizedIds):
+            users = normalize_ids(users, "users")
+        if not isinstance(items, _FactorizedIds):
+            items = normalize_ids(items, "items")
         n = users.shape[0]
         if ratings is None:
             ratings = np.ones(n, dtype=np.float32)
@@ -446,8 +474,8 @@ class Ratings:
         if duplicates not in DUPLICATE_POLICIES:
             raise DataError(f"duplicates must be one of {DUPLICATE_POLICIES}, got {duplicates!r}")
         scale = _check_scale(ratings, rating_scale, "ratings")
-        user_map, uidx = IdMap.from_values(users, "users")
-        item_map, iidx = IdMap.from_values(items, "items")
+        user_map, uidx = _map_of(users, "users")
+        item_map, iidx = _map_of(items, "items")
         uidx, iidx, ratings, timestamps = _resolve_duplicates(
             uidx, iidx, ratings, timestamps, len(item_map), duplicates,
             describe=lambda pos: f"user {show(users[pos])}, item {show(items[pos])}")
@@ -724,6 +752,12 @@ class Ratings:
 
 
 # ---------------------------------------------------------------------- helpers
+def _map_of(values, name):
+    if isinstance(values, _FactorizedIds):
+        return IdMap(values.ids), values.codes
+    return IdMap.from_values(values, name)
+
+
 def _factorize_with_pandas(values):
     """(sorted distinct values, index of each value) by pandas' hash factorisation (3x faster than
     np.unique's sort for 1M string ids); None when pandas is not installed (then np.unique)."""

@@ -20,7 +20,7 @@ import numpy as np
 
 from typing import Any, Sequence
 
-from fastmf.data.ratings import DUPLICATE_POLICIES, Metadata, Ratings, _float_dtype
+from fastmf.data.ratings import DUPLICATE_POLICIES, Metadata, Ratings, _FactorizedIds, _float_dtype
 from fastmf.errors import DataError, DuplicateRatingsWarning, MissingTimestampsWarning, ParseError
 
 __all__ = ["read_ratings", "guess_sep", "guess_columns", "MissingTimestampsWarning"]
@@ -31,10 +31,11 @@ FIELD_NAMES = ("user", "item", "rating", "timestamp")
 SKIP_NAMES = ("_", "skip")
 BASE_URL = "https://files.grouplens.org/datasets/movielens"
 MISSING_YEAR = -1
-#: The longest user or item id a rating file may hold, in bytes (after trimming spaces). Text ids are
-#: stored in fixed-width NumPy arrays (every id as wide as the longest one), so one huge id would cost
-#: its length for every rating: the limit keeps memory proportional to the file. Longer ids raise a
-#: ParseError naming the file, line and field.
+#: The longest user or item id a rating file may hold, in bytes (after trimming spaces). While a file
+#: is read, text ids are grouped by length so that no per-rating array is wider than twice its id;
+#: but the id map stores the distinct ids in one fixed-width NumPy array (every id as wide as the
+#: longest), so one huge id costs its length for every distinct id: the limit bounds that
+#: (<= 1 KiB per distinct id). Longer ids raise a ParseError naming the file, line and field.
 MAX_ID_BYTES = 256
 
 # ---------------------------------------------------------------------------------------------- text
@@ -139,6 +140,42 @@ def _decode_ids(raw, source, label, encoding):
     except UnicodeDecodeError as exc:
         raise DataError(f"{source}: {label} ids are not valid {encoding} ({exc.reason}); "
                          "pass the file's encoding=") from None
+
+
+def _factorize_spans(data, spans, source, label, encoding):
+    """Text ids from their (start, length) spans as a :class:`_FactorizedIds`, in memory
+    proportional to the bytes of the ids: the spans are grouped by length class (up to 8, 16, 32 ...
+    MAX_ID_BYTES bytes), each group is gathered into a NumPy bytes array of its own width (so a row
+    costs at most twice its id, 8 bytes at least) and reduced to its distinct ids; only those are
+    decoded to str. Ids of different lengths never compare equal (NUL bytes, which NumPy would
+    drop, were rejected by the tokenizer), so the groups' distinct ids are the file's."""
+    from fastmf import _parse
+
+    n = spans.shape[0]
+    if n == 0:
+        return _FactorizedIds(np.empty(0, dtype=str), np.empty(0, dtype=np.int32))
+    lengths = spans[:, 1]
+    width_class = np.maximum(3, np.ceil(np.log2(np.maximum(lengths, 1))).astype(np.int64))
+    codes = np.empty(n, dtype=np.int64)
+    parts = []
+    offset = 0
+    for c in np.unique(width_class):
+        rows = np.flatnonzero(width_class == c)
+        raw = _parse.gather_spans(data, np.ascontiguousarray(spans[rows]))
+        uniq, inverse = np.unique(raw, return_inverse=True)
+        codes[rows] = inverse.reshape(-1) + offset
+        offset += uniq.shape[0]
+        parts.append(_decode_ids(uniq, source, label, encoding))
+    ids = np.concatenate(parts) if len(parts) > 1 else parts[0]
+    order = np.argsort(ids, kind="stable")
+    rank = np.empty(order.shape[0], dtype=np.int32)
+    rank[order] = np.arange(order.shape[0], dtype=np.int32)
+    return _FactorizedIds(ids[order], rank[codes])
+
+
+def _as_array(ids):
+    """Per-rating raw ids, whether given as an array or as a :class:`_FactorizedIds`."""
+    return ids.to_array() if isinstance(ids, _FactorizedIds) else ids
 
 
 class _ParsedFile:
@@ -375,7 +412,7 @@ def _parse_file(path, sep, columns, header, rating_scale, comment, encoding):
             continue
         col = cols[f]
         if kinds[f] == _parse.SPAN:
-            col = _decode_ids(_parse.gather_spans(data, np.ascontiguousarray(col)), source, name, encoding)
+            col = _factorize_spans(data, np.ascontiguousarray(col), source, name, encoding)
         out[name] = col
         n = col.shape[0]
     if n == 0:
@@ -388,8 +425,8 @@ def _parse_file(path, sep, columns, header, rating_scale, comment, encoding):
 def _first_duplicate(users, items):
     """(position, earlier position) of the first record that repeats an earlier (user, item) pair,
     or None."""
-    _, ui = np.unique(users, return_inverse=True)
-    _, ii = np.unique(items, return_inverse=True)
+    ui = users.codes if isinstance(users, _FactorizedIds) else np.unique(users, return_inverse=True)[1]
+    ii = items.codes if isinstance(items, _FactorizedIds) else np.unique(items, return_inverse=True)[1]
     key = ui.reshape(-1).astype(np.int64) * (int(ii.max()) + 1) + ii.reshape(-1)
     order = np.argsort(key, kind="stable")
     skey = key[order]

@@ -222,3 +222,27 @@ def test_fuzz_long_run():
     print(f"fuzz: {n:,} inputs: {res}")
     assert res["same"] + res["clean_error"] == n, failures[:20]
     assert (res["diff"], res["crash"], res["hang"]) == (0, 0, 0), failures[:20]
+
+
+def test_memory_of_text_ids_follows_the_file_not_the_longest_id(tmp_path):
+    # one 256-byte id among 200,000 short ones used to make every row 1 KiB wide (this 2.6 MB file
+    # peaked at 295 MB, 113x); the ids are now grouped by length and only the 20,001 distinct ones
+    # are widened (peak 58-67 MB, of which 20-40 MB are the id map's fixed-width strings; 22 MB
+    # without the long id)
+    import tracemalloc
+
+    p = tmp_path / "r.csv"
+    with open(p, "w") as fh:
+        fh.write("u" + "x" * (MAX_ID_BYTES - 1) + ",1,3\n")
+        fh.writelines(f"u{i % 20000},{i % 3000},{i % 5 + 1}\n" for i in range(200_000))
+    size = p.stat().st_size
+    tracemalloc.start()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ds = fastmf.read_ratings(p, columns=("user", "item", "rating"))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert ds.n_users == 20_001 and ds.user_map.ids[-1] == "u" + "x" * (MAX_ID_BYTES - 1)
+    assert peak < 40 * size, f"peak {peak:,} bytes for a {size:,}-byte file"
