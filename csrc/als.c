@@ -370,6 +370,30 @@ static void gibbs_normals_row(double *eps, int64_t m, uint64_t seed, uint64_t st
     for (i = 0; i < m; ++i) eps[i] = fastmf_rng_normal(&g);
 }
 
+/* x += U^{-1} eps for the Cholesky factor U (upper, row stride ld) of a precision P = U^T U and the
+ * normals eps of row r's stream (overwritten): a draw from N(x, P^{-1}) when x is the mean */
+static FASTMF_INLINE void gibbs_add_draw(const double *U, int64_t m, int64_t ld, uint64_t seed, uint64_t stream,
+                                         int64_t r, double *eps, double *x)
+{
+    int64_t i;
+    gibbs_normals_row(eps, m, seed, stream, r);
+    for (i = m - 1; i >= 0; --i) {                                    /* U y = eps */
+        const double *ui = U + i * ld;
+        eps[i] = (eps[i] - fastmf_dot_d(ui + i + 1, eps + i + 1, m - i - 1)) / ui[i];
+    }
+    for (i = 0; i < m; ++i) x[i] += eps[i];
+}
+
+/* the first non-finite entry of a Gibbs prior (flat position in prior_prec, then m^2 + position in
+ * prior_mean), or -1 */
+static int64_t bad_prior(const double *prior_mean, const double *prior_prec, int64_t m)
+{
+    int64_t j;
+    if ((j = first_nonfinite_d(prior_prec, m * m)) >= 0) return j;
+    if ((j = first_nonfinite_d(prior_mean, m)) >= 0) return m * m + j;
+    return -1;
+}
+
 void fastmf_gibbs_normals(double *out, int64_t n_rows, int64_t m, uint64_t seed, uint64_t stream)
 {
     int64_t r;
@@ -630,14 +654,7 @@ static FASTMF_INLINE fastmf_error SFX(gibbs_row_draw)(const SFX(als_ctx) *c, int
     }
     if (fastmf_cholesky_upper(A, m, ld, diag0) >= 0) return SFX(not_pd)(r);
     fastmf_cholesky_solve_upper(A, m, ld, rhs);                      /* the conditional mean */
-    if (c->draw) {
-        gibbs_normals_row(eps, m, c->seed, c->stream, r);
-        for (i = m - 1; i >= 0; --i) {                                /* U x = eps */
-            const double *restrict ui = A + i * ld;
-            eps[i] = (eps[i] - fastmf_dot_d(ui + i + 1, eps + i + 1, m - i - 1)) / ui[i];
-        }
-        for (i = 0; i < m; ++i) rhs[i] += eps[i];
-    }
+    if (c->draw) gibbs_add_draw(A, m, ld, c->seed, c->stream, r, eps, rhs);
     {
         fastmf_error err = SFX(check_solution)(rhs, m, r);
         if (err.status != FASTMF_OK) return err;
@@ -832,10 +849,8 @@ fastmf_status SFX(fastmf_gibbs_half_sweep)(const fastmf_gibbs_params *g, const i
         || (g->biased && ((g->n_fixed > 0 && fixed_bias == NULL) || (g->n_rows > 0 && bias == NULL))))
         return fastmf_fail(err, FASTMF_ERR_VALUE, -1, FASTMF_ALS_BAD_ARGS);
     m = g->n_factors + (g->biased ? 1 : 0);
-    if ((j = first_nonfinite_d(prior_prec, m * m)) >= 0)
+    if ((j = bad_prior(prior_mean, prior_prec, m)) >= 0)
         return fastmf_fail(err, FASTMF_ERR_VALUE, j, FASTMF_ALS_BAD_PRIOR);
-    if ((j = first_nonfinite_d(prior_mean, m)) >= 0)
-        return fastmf_fail(err, FASTMF_ERR_VALUE, m * m + j, FASTMF_ALS_BAD_PRIOR);
     if (prior_offset != NULL && (j = first_nonfinite_d(prior_offset, g->n_rows * m)) >= 0)
         return fastmf_fail(err, FASTMF_ERR_VALUE, j / m, FASTMF_ALS_BAD_OFFSET);
     if (!check_indptr(indptr, g->n_rows, g->nnz, &maxdeg, &pos))
@@ -963,10 +978,8 @@ fastmf_status SFX(fastmf_gibbs_bag_sweep)(const fastmf_gibbs_params *g, const in
         || (n_side > 0 && (gram == NULL || resid == NULL)) || (n_feat > 0 && features == NULL))
         return fastmf_fail(err, FASTMF_ERR_VALUE, -1, FASTMF_ALS_BAD_ARGS);
     m = g->n_factors + (g->biased ? 1 : 0);
-    if ((j = first_nonfinite_d(prior_prec, m * m)) >= 0)
+    if ((j = bad_prior(prior_mean, prior_prec, m)) >= 0)
         return fastmf_fail(err, FASTMF_ERR_VALUE, j, FASTMF_ALS_BAD_PRIOR);
-    if ((j = first_nonfinite_d(prior_mean, m)) >= 0)
-        return fastmf_fail(err, FASTMF_ERR_VALUE, m * m + j, FASTMF_ALS_BAD_PRIOR);
     if (!check_indptr(bag_indptr, n_feat, g->nnz, &maxdeg, &pos))
         return fastmf_fail(err, FASTMF_ERR_VALUE, pos, FASTMF_ALS_BAD_INDPTR);
     for (e = 0; e < g->nnz; ++e) {
@@ -1011,14 +1024,7 @@ fastmf_status SFX(fastmf_gibbs_bag_sweep)(const fastmf_gibbs_params *g, const in
             return fastmf_fail(err, FASTMF_ERR_NOT_PD, j, FASTMF_ALS_BAD_SYSTEM);
         }
         fastmf_cholesky_solve_upper(P, m, ld, rhs);
-        if (g->draw) {
-            gibbs_normals_row(eps, m, g->seed, g->stream, j);
-            for (a = m - 1; a >= 0; --a) {
-                const double *restrict ua = P + a * ld;
-                eps[a] = (eps[a] - fastmf_dot_d(ua + a + 1, eps + a + 1, m - a - 1)) / ua[a];
-            }
-            for (a = 0; a < m; ++a) rhs[a] += eps[a];
-        }
+        if (g->draw) gibbs_add_draw(P, m, ld, g->seed, g->stream, j, eps, rhs);
         if (!all_finite_d(rhs, m)) {
             dbuf_free(&pb);
             dbuf_free(&vb);

@@ -1,4 +1,4 @@
-"""Ranking by the engagement-weighted rating: :class:`EngagementRanked`, shared by the rating models
+r"""Ranking by the engagement-weighted rating: :class:`EngagementRanked`, shared by the rating models
 (:class:`fastmf.MatrixFactorization`, :class:`fastmf.BayesianMF`).
 
 Ordered by predicted rating alone, a rating model's top-N fills with rarely rated items whose few
