@@ -183,12 +183,18 @@ class SearchSpec:
     :func:`fastmf.tune.search`). ``rating_trial_params``: parameters the trials of a search on a
     rating metric (rmse, mae) use, which change only how the model *ranks*, not what it
     predicts, so the metric is the same without their cost (the refit keeps the model's own).
+    ``epochs_scale``: ``(parameter, reference)`` when a trial's progress per epoch is
+    proportional to that parameter (SGD's learning rate): each trial then trains the rung's
+    epochs times ``reference / value``, so halving compares configurations at equal progress
+    (learning rate x epochs) instead of favouring the fast, less accurate ones; ``max_budget``
+    is in epochs at the reference value.
     """
 
     space: Mapping[str, Any] = field(default_factory=dict)
     budget: Optional[str] = None
     max_budget: Optional[int] = None
     rating_trial_params: Mapping[str, Any] = field(default_factory=dict)
+    epochs_scale: Optional[Tuple[str, float]] = None
     doc: str = ""
 
 

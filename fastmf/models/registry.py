@@ -169,9 +169,10 @@ _ENTRIES: Tuple[ModelEntry, ...] = (
         presets={"als": ({"solver": "als"}, "the same model trained by alternating least squares")},
         legacy_classes=("fastmf.mf.MatrixFactorization",),
         search_space=SearchSpec(
-            {"n_factors": IntLog(8, 256), "lr": FloatLog(0.002, 0.05), "reg": FloatLog(0.005, 0.3),
-             "reg_bias": FloatLog(0.001, 0.3), "init_std": FloatLog(0.002, 0.1)},
+            {"n_factors": IntLog(32, 256), "lr": FloatLog(0.002, 0.02), "reg": FloatLog(0.02, 0.2),
+             "reg_bias": FloatLog(0.001, 0.1), "init_std": FloatLog(0.003, 0.03)},
             budget="n_epochs", max_budget=100, rating_trial_params={"ranking": "rating"},
+            epochs_scale=("lr", 0.01),
             doc="SGD: factors 8-256, learning rate 0.002-0.05, factor and bias penalties, initial scale "
                 "(all log-uniform); up to 100 epochs"),
         preset_search_spaces={"als": SearchSpec(

@@ -28,7 +28,7 @@ import numpy as np
 from fastmf._space import Choice, Distribution, Float, FloatLog, Int, IntLog, SearchSpec
 from fastmf.data.ratings import Ratings
 from fastmf.tune._common import Table, carve, clone, int_seed, machine, resolve_model, split_cores
-from fastmf.tune.search import SAMPLERS, SearchResult, halving_rungs, propose, search
+from fastmf.tune._search import SAMPLERS, SearchResult, halving_rungs, propose, search
 
 __all__ = ["search", "cross_validate", "compare", "default_space", "SearchResult", "Table",
            "Float", "FloatLog", "Int", "IntLog", "Choice", "Distribution", "SearchSpec", "SAMPLERS",
@@ -181,13 +181,14 @@ def _split_pair(data: Ratings, split: Any, seed: int, owner: str) -> Tuple[Ratin
 def compare(models: Optional[Sequence[Any]] = None, data: Optional[Ratings] = None, split: Any = "random:0.2", *,
             k: int = 10, metrics: Optional[Sequence[str]] = None, random_state: Any = 0,
             n_threads: Optional[int] = None, tune: Optional[int] = None, tune_metric: Optional[str] = None,
-            validation: float = 0.1, callback: Optional[Callable[[Dict[str, Any]], Any]] = None) -> Table:
+            validation: Union[float, str] = 0.1, callback: Optional[Callable[[Dict[str, Any]], Any]] = None) -> Table:
     """Fit several models on one split and measure them on its test part: the comparison table.
 
     Parameters
     ----------
-    models : sequence of models or registry names, optional
+    models : sequence of models or registry names, or a dict name -> model, optional
         Default: every registered model and preset (``mf``, ``als``, ``ials``, ``biases``...).
+        Rows are named by the registry name given, the dict's key, or the model's registry key.
     data : Ratings
     split : str, (train, test) or callable
         ``"random:F"`` (seeded with ``random_state``), ``"temporal:F"`` (the latest F), a pair, or
@@ -200,7 +201,8 @@ def compare(models: Optional[Sequence[Any]] = None, data: Optional[Ratings] = No
     tune : int, optional
         A budget: each model with a search space is first tuned by :func:`search` on the train
         part only (validation carved from it: the latest ``validation`` fraction when the split is
-        temporal, a random one otherwise) with ``tune_metric`` (default rmse for rating models,
+        temporal, a random one otherwise; or a :func:`search` validation spec such as
+        ``"kfold:5"``) with ``tune_metric`` (default rmse for rating models,
         ndcg@k for the others), and its ``best_model_`` is measured. The test part is read only
         to measure the final models.
     callback : callable, optional
@@ -224,9 +226,10 @@ def compare(models: Optional[Sequence[Any]] = None, data: Optional[Ratings] = No
     train, test, described, protocol = _split_pair(data, split, seed, owner)
     info = machine()
     rows = []
-    resolved = [(m, *resolve_model(m, owner)) for m in models]
-    for given, base, entry in resolved:
-        name = given if isinstance(given, str) else entry.key
+    named = list(models.items()) if isinstance(models, Mapping) else [(None, m) for m in models]
+    resolved = [(key, m, *resolve_model(m, owner)) for key, m in named]
+    for key, given, base, entry in resolved:
+        name = key if key is not None else given if isinstance(given, str) else entry.key
         params = base.get_params()
         if n_threads is not None and "n_threads" in params:
             base.set_params(n_threads=n_threads)
@@ -234,8 +237,8 @@ def compare(models: Optional[Sequence[Any]] = None, data: Optional[Ratings] = No
         t0 = time.perf_counter()
         if tune is not None and registry.search_spec(entry, params).space:
             metric = tune_metric or ("rmse" if base.predicts_ratings else f"ndcg@{k}")
-            found = search(base, None, train, validation=f"{protocol}:{validation}", metric=metric, budget=tune,
-                           random_state=seed)
+            spec = validation if isinstance(validation, str) else f"{protocol}:{validation}"
+            found = search(base, None, train, validation=spec, metric=metric, budget=tune, random_state=seed)
             model, tuned = found.best_model_, dict(found.best_params_, epochs=found.refit_epochs_)
         else:
             model = clone(base)

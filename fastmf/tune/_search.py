@@ -105,6 +105,10 @@ class _Trial:
         self.seconds = 0.0
         self.error: Optional[str] = None
         self.evaluators: List[Any] = []
+        self.scale = 1.0  # epochs of this trial per rung epoch (SearchSpec.epochs_scale)
+
+    def targets(self, checkpoints: Sequence[int]) -> List[int]:
+        return sorted({max(1, int(round(c * self.scale))) for c in checkpoints})
 
     def last(self, direction: int) -> float:
         if self.error is not None or not self.evaluated:
@@ -345,9 +349,16 @@ def search(model: Any, space: Optional[Mapping[str, Any]] = None, data: Optional
     if metric in _RATING_METRICS:
         trial_fixed.update({k: v for k, v in spec.rating_trial_params.items() if k in params})
 
+    scale_by = spec.epochs_scale if space is spec.space and iterative else None
+
     def make_trial(i, config):
-        models = [clone(base, **{**trial_fixed, **config}) for _ in folds]
-        return _Trial(i, dict(config), models)
+        merged = {**trial_fixed, **config}
+        models = [clone(base, **merged) for _ in folds]
+        trial = _Trial(i, dict(config), models)
+        if scale_by is not None:
+            name, reference = scale_by
+            trial.scale = reference / float(models[0].get_params()[name])
+        return trial
 
     runner = _Runner(folds, metric, budget_param, iterative)
     from fastmf.training.progress import progress_bar
@@ -355,9 +366,20 @@ def search(model: Any, space: Optional[Mapping[str, Any]] = None, data: Optional
     bar = progress_bar(progress, sum(n for _, n in rungs), "search", "trial")
     rung_log: List[Dict[str, Any]] = []
 
-    def run(pool, trials, checkpoints_of, rung_index, epochs):
-        done = list(pool.map(lambda t: runner.advance(t, checkpoints_of(t)), trials))
-        for t in done:
+    def run(pool, trials, checkpoints_of, rung_index, epochs, keep=None):
+        """Advance ``trials`` in the pool; with ``keep``, free the models of every trial that has
+        fallen out of the best ``keep`` so far (the same set as ranking the whole rung at the end,
+        since results arrive in trial order), so a rung holds about ``keep`` fitted models."""
+        done = []
+        top: List[_Trial] = []
+        for t in pool.map(lambda t: runner.advance(t, t.targets(checkpoints_of(t))), trials):
+            done.append(t)
+            if keep is not None:
+                top.append(t)
+                top.sort(key=lambda x: (-x.last(direction), x.index))
+                for out in top[keep:]:
+                    out.models, out.evaluators = [], []
+                del top[keep:]
             if bar is not None:
                 bar.update(1)
             if callback is not None:
@@ -374,7 +396,8 @@ def search(model: Any, space: Optional[Mapping[str, Any]] = None, data: Optional
                 trials = _tpe_trials(pool, run, make_trial, dists, budget, seed, direction, study, first)
             else:
                 trials = [make_trial(i, c) for i, c in enumerate(configs)]
-                trials = run(pool, trials, lambda t: first, 0, first_epochs)
+                trials = run(pool, trials, lambda t: first, 0, first_epochs,
+                             keep=rungs[1][1] if len(rungs) > 1 else None)
             alive = trials
             rung_log.append({"rung": 0, "epochs": first_epochs, "trials": len(trials),
                              "kept": len(trials) if len(rungs) == 1 else rungs[1][1]})
@@ -387,7 +410,8 @@ def search(model: Any, space: Optional[Mapping[str, Any]] = None, data: Optional
                 last = r == len(rungs) - 1
                 prev = rungs[r - 1][0]
                 checkpoints = _checkpoints(prev, epochs) if last else [epochs]
-                alive = run(pool, alive, lambda t: checkpoints, r, epochs)
+                alive = run(pool, alive, lambda t: checkpoints, r, epochs,
+                            keep=rungs[r + 1][1] if not last else None)
                 rung_log.append({"rung": r, "epochs": epochs, "trials": len(alive),
                                  "kept": len(alive) if last else rungs[r + 1][1]})
     finally:
