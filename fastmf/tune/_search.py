@@ -204,7 +204,7 @@ class SearchResult:
 
         def rank(r):
             ok = r["status"] == "ok"
-            return (not ok, -self.direction * r[key] if ok else 0.0, -r["epochs"], r["trial"])
+            return (not ok, -self.direction * r[key] if ok else 0.0, -(r["epochs"] or 0), r["trial"])
 
         return Table(sorted(self.records, key=rank), title=f"search: {self.metric}")
 
@@ -215,7 +215,7 @@ class SearchResult:
 
 # ====================================================================== search
 def search(model: Any, space: Optional[Mapping[str, Any]] = None, data: Optional[Ratings] = None, *,
-           validation: Union[str, Ratings] = "random:0.1", metric: str = "rmse", budget: int = 64,
+           validation: Union[str, Ratings] = "random:0.1", metric: Optional[str] = None, budget: int = 64,
            max_epochs: Optional[int] = None, min_epochs: Optional[int] = None, sampler: str = "random",
            n_jobs: Optional[int] = None, random_state: Any = 0, refit: bool = True, eta: int = 3,
            halving: bool = True, progress: Any = False,
@@ -236,9 +236,10 @@ def search(model: Any, space: Optional[Mapping[str, Any]] = None, data: Optional
         given to the search): ``validation="random:F"`` (a random fraction F), ``"temporal:F"``
         (the latest F: use it when the test split is temporal), ``"kfold:K"`` (every trial on K
         folds, the metric averaged), or a Ratings (then ``data`` is the fit part).
-    metric : str
+    metric : str, optional
         Any key of :func:`fastmf.evaluate`: ``"rmse"``, ``"mae"`` (lower is better),
-        ``"ndcg@10"``, ``"recall@20"``... (higher is better).
+        ``"ndcg@10"``, ``"recall@20"``... (higher is better). Default ``"rmse"`` for a model that
+        predicts ratings, ``"ndcg@10"`` for a ranking-only one.
     budget : int
         Configurations to try (the grid sampler makes at most this many).
     max_epochs, min_epochs : int, optional
@@ -299,6 +300,8 @@ def search(model: Any, space: Optional[Mapping[str, Any]] = None, data: Optional
     for name, value, low in (("budget", budget, 1), ("eta", eta, 2)):
         if not (isinstance(value, int) and not isinstance(value, bool) and value >= low):
             raise ValueError(f"search: {name} must be an int >= {low}, got {value!r}")
+    if metric is None:
+        metric = "rmse" if getattr(base, "predicts_ratings", True) else "ndcg@10"
     direction = metric_direction(metric, bool(getattr(base, "predicts_ratings", True)))
     spec = registry.search_spec(entry, base.get_params())
     if space is None:
