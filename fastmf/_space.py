@@ -184,10 +184,14 @@ class SearchSpec:
     rating metric (rmse, mae) use, which change only how the model *ranks*, not what it
     predicts, so the metric is the same without their cost (the refit keeps the model's own).
     ``epochs_scale``: ``(parameter, reference)`` when a trial's progress per epoch is
-    proportional to that parameter (SGD's learning rate): each trial then trains the rung's
-    epochs times ``reference / value``, so halving compares configurations at equal progress
-    (learning rate x epochs) instead of favouring the fast, less accurate ones; ``max_budget``
-    is in epochs at the reference value.
+    proportional to that parameter (SGD's learning rate): a trial then trains the rung's epochs
+    times ``reference / value``, so halving compares configurations at equal progress (learning
+    rate x epochs) instead of favouring the fast, less accurate ones at every rung. With the
+    reference at the smallest value of the default space no trial trains more than
+    ``max_epochs`` (which is then the epochs at the reference) and the fast ones train fewer.
+    It applies to the default space only. ``scale_refit_epochs``: whether the refit on the
+    larger data multiplies the best epoch count by the ratio of the sizes (the default of
+    :func:`fastmf.tune.search`'s ``scale_epochs``).
     """
 
     space: Mapping[str, Any] = field(default_factory=dict)
@@ -195,6 +199,7 @@ class SearchSpec:
     max_budget: Optional[int] = None
     rating_trial_params: Mapping[str, Any] = field(default_factory=dict)
     epochs_scale: Optional[Tuple[str, float]] = None
+    scale_refit_epochs: bool = True
     doc: str = ""
 
 

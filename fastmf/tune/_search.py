@@ -177,8 +177,9 @@ class SearchResult:
         Its validation metric at ``best_epochs_`` (mean over folds for ``"kfold:K"``).
     best_model_ : model or None
         The best configuration refitted on all of ``data`` (fit part and validation together) for
-        ``best_epochs_`` scaled by the ratio of the refit data's size to the fit part's
-        (``refit_epochs_``), with the model's own parameters otherwise; None with ``refit=False``.
+        ``refit_epochs_`` epochs: ``best_epochs_`` scaled by the ratio of the refit data's size to
+        the fit part's (``scale_epochs``; not for SGD MF by default), with the model's own
+        parameters otherwise; None with ``refit=False``.
     refit_epochs_ : int or None
     records : list of dict
         One per trial: ``trial``, the searched parameters, ``epochs`` (reached), the metric at the
@@ -218,7 +219,7 @@ def search(model: Any, space: Optional[Mapping[str, Any]] = None, data: Optional
            validation: Union[str, Ratings] = "random:0.1", metric: Optional[str] = None, budget: int = 64,
            max_epochs: Optional[int] = None, min_epochs: Optional[int] = None, sampler: str = "random",
            n_jobs: Optional[int] = None, random_state: Any = 0, refit: bool = True, eta: int = 3,
-           halving: bool = True, progress: Any = False,
+           halving: bool = True, scale_epochs: Optional[bool] = None, progress: Any = False,
            callback: Optional[Callable[[Dict[str, Any]], Any]] = None, study: Any = None) -> SearchResult:
     """Search hyper-parameters of ``model`` on ``data`` with successive halving on epochs.
 
@@ -266,6 +267,10 @@ def search(model: Any, space: Optional[Mapping[str, Any]] = None, data: Optional
         Halving rate: each rung keeps the best 1/eta of the trials for eta times the epochs.
     halving : bool
         False: every configuration trains ``max_epochs`` (a plain search, for comparison).
+    scale_epochs : bool, optional
+        Whether the refit multiplies the best epoch count by (refit data size / fit part size).
+        None: the model's registry choice (``SearchSpec.scale_refit_epochs``): True, except for
+        SGD MatrixFactorization, whose epochs already visit every rating of the larger set.
     progress : bool or "auto"
         A tqdm bar on stderr, one step per trial and rung.
     callback : callable, optional
@@ -441,7 +446,8 @@ def search(model: Any, space: Optional[Mapping[str, Any]] = None, data: Optional
     refit_epochs = None
     if iterative:
         fit_size = float(np.mean([len(f) for f, _ in folds]))
-        refit_epochs = max(1, int(round(best_epochs * len(refit_data) / fit_size)))
+        scale = spec.scale_refit_epochs if scale_epochs is None else bool(scale_epochs)
+        refit_epochs = max(1, int(round(best_epochs * len(refit_data) / fit_size))) if scale else best_epochs
     if refit:
         final = dict(fixed, **winner.params)
         if budget_param is not None:

@@ -169,14 +169,24 @@ def test_best_epochs_come_from_the_checkpoints_of_the_last_rung(fake, threes):
 
 
 def test_refit_scales_the_epochs_to_the_whole_data(small):
-    found = search(fastmf.MatrixFactorization(n_factors=8, ranking="rating"),
-                   {"reg": FloatLog(0.01, 0.1)}, small, budget=3, max_epochs=9, min_epochs=3, sampler="grid")
+    space = {"reg": FloatLog(0.01, 0.1)}
+    model = fastmf.MatrixFactorization(n_factors=8, ranking="rating")
+    found = search(model, space, small, budget=3, max_epochs=9, min_epochs=3, sampler="grid", scale_epochs=True)
     n_fit = round(0.9 * len(small))
     assert found.refit_epochs_ == max(1, round(found.best_epochs_ * len(small) / n_fit))
     assert found.best_model_.n_epochs == found.refit_epochs_
     assert found.best_model_.ranking == "rating" and found.best_model_.reg == found.best_params_["reg"]
     assert len(found.best_model_.history_) == found.refit_epochs_
     assert found.best_model_.n_users_ == small.n_users  # refit on all of data
+    # SGD MF keeps the validated epoch count by default (its registry entry says so)
+    plain = search(model, space, small, budget=3, max_epochs=9, min_epochs=3, sampler="grid")
+    assert plain.refit_epochs_ == plain.best_epochs_ == found.best_epochs_
+
+
+def test_refit_epochs_scale_by_default_where_the_registry_says_so(fake, threes):
+    found = search("fake_tune", {"x": Choice(0.3)}, threes, budget=1, max_epochs=9, min_epochs=9)
+    n_fit = round(0.9 * len(threes))
+    assert found.best_epochs_ == 9 and found.refit_epochs_ == round(9 * len(threes) / n_fit) > 9
 
 
 def test_search_is_deterministic_and_independent_of_n_jobs(small):
