@@ -388,3 +388,12 @@ def test_the_spy_does_catch_a_read(small):
             len(spy.rating)
     finally:
         _Spy.armed = False
+
+
+def test_tpe_continues_a_given_optuna_study(small):
+    optuna = pytest.importorskip("optuna")
+    study = optuna.create_study(direction="minimize", sampler=optuna.samplers.TPESampler(seed=0))
+    found = search("biases", None, small, budget=9, sampler="tpe", study=study)
+    assert len(study.trials) == 9
+    told = sorted(t.value for t in study.trials)
+    assert told[0] == pytest.approx(min(r["rmse"] for r in found.records))
