@@ -305,11 +305,11 @@ class MatrixFactorization(FactorModel):
         if "history_" not in self.__dict__:
             self._start_fit(train)
             return self._train(train, n_epochs, 1, eval_set=eval_set, callbacks=callbacks, progress=progress,
-                               eval_metrics=eval_metrics)
+                               eval_metrics=eval_metrics, keep_layout=True)
         self._validate_params()
         self._check_continuation(train)
         return self._train(train, n_epochs, self._continue_from(), eval_set=eval_set, callbacks=callbacks,
-                           progress=progress, eval_metrics=eval_metrics)
+                           progress=progress, eval_metrics=eval_metrics, keep_layout=True)
 
     def _check_continuation(self, train):
         super()._check_continuation(train)
@@ -342,7 +342,7 @@ class MatrixFactorization(FactorModel):
         return out
 
     def _train(self, train, n_epochs, start_epoch, *, eval_set=None, callbacks=None, early_stopping_rounds=None,
-               progress=False, early_stopping=None, eval_metrics=("rmse", "mae")):
+               progress=False, early_stopping=None, eval_metrics=("rmse", "mae"), keep_layout=False):
         """Epochs ``start_epoch .. start_epoch + n_epochs - 1`` on ``train`` (``start_epoch`` 1: a
         fresh fit, after ``_start_fit``; the state is initialised here)."""
         from fastmf import _sgd
@@ -365,7 +365,7 @@ class MatrixFactorization(FactorModel):
                         setattr(self, name, np.ascontiguousarray(getattr(self, name)))
             return self._run(train, dtype, n_threads, n_epochs, start_epoch, P_full, Q_full,
                              dict(eval_set=eval_set, eval_metrics=eval_metrics, callbacks=callbacks,
-                                  progress=progress))
+                                  progress=progress), keep_layout)
         rng = check_random_state(self.random_state)
         k = self.n_factors
         if self.solver == "sgd":
@@ -393,15 +393,17 @@ class MatrixFactorization(FactorModel):
             P_full = Q_full = None
         return self._run(train, dtype, n_threads, n_epochs, 1, P_full, Q_full,
                          dict(eval_set=eval_set, eval_metrics=eval_metrics, callbacks=callbacks,
-                              early_stopping_rounds=early_stopping_rounds, watched=watched, progress=progress))
+                              early_stopping_rounds=early_stopping_rounds, watched=watched, progress=progress),
+                         keep_layout)
 
-    def _run(self, train, dtype, n_threads, n_epochs, start_epoch, P_full, Q_full, loop_options):
+    def _run(self, train, dtype, n_threads, n_epochs, start_epoch, P_full, Q_full, loop_options,
+             keep_layout=False):
         from fastmf.training import run_epochs
 
         for stale in ("user_engagement_", "item_engagement_"):  # from an earlier fit or fewer epochs
             self.__dict__.pop(stale, None)
         if self.solver == "sgd":
-            step = self._sgd_stepper(train, dtype, n_threads, P_full, Q_full)
+            step = self._sgd_stepper(train, dtype, n_threads, P_full, Q_full, keep_layout)
             tail = f" (lr={self.lr}, reg={self.reg})"
         else:
             step = self._als_stepper(train, dtype, n_threads)
@@ -418,9 +420,10 @@ class MatrixFactorization(FactorModel):
         """The epochs ``fit`` runs: ``n_epochs``, or for None 40 (SGD) / 15 (ALS)."""
         return self.n_epochs if self.n_epochs is not None else (40 if self.solver == "sgd" else 15)
 
-    def _sgd_stepper(self, train, dtype, n_threads, P_full, Q_full):
+    def _sgd_stepper(self, train, dtype, n_threads, P_full, Q_full, keep_layout=False):
         """A function running one SGD epoch over the padded factor buffers and returning the epoch's
-        running training RMSE."""
+        running training RMSE. ``keep_layout``: keep the blocked copy of the ratings with ``train``
+        (:meth:`Ratings.cached`), so the next ``partial_fit`` on it does not rebuild it."""
         from fastmf import _sgd
 
         users = train.user_index
@@ -435,12 +438,19 @@ class MatrixFactorization(FactorModel):
             # store the ratings block by block once, so every block is one contiguous range; the
             # plan over that copy has the same groups and offsets and the identity as its order
             # (the kernel checks every rating against its block all the same)
-            plan = _sgd.make_block_plan(users, items, self.n_users_, self.n_items_, n_blocks)
-            perm = plan.block_order
-            users, items, ratings = users[perm], items[perm], ratings[perm]
-            plan = plan._replace(block_order=np.arange(len(perm), dtype=np.int64))
+            def blocked():
+                plan = _sgd.make_block_plan(users, items, self.n_users_, self.n_items_, n_blocks)
+                perm = plan.block_order
+                return (users[perm], items[perm], ratings[perm],
+                        plan._replace(block_order=np.arange(len(perm), dtype=np.int64)))
+
+            if keep_layout:  # partial_fit: the layout is kept with the data for the next call
+                layout = train.cached(("fastmf.sgd.blocked", n_blocks, dtype.str), blocked)
+            else:
+                layout = blocked()
+            users, items, ratings, plan = layout
             work = np.empty(len(train), dtype=np.int64)
-        order = np.arange(len(train), dtype=np.int64)
+        order = np.arange(len(train), dtype=np.int64) if self.schedule != "blocked" else None
         args = (users, items, ratings)
         model = (P_full, Q_full, self.user_bias_, self.item_bias_)
         hyper = (self.global_mean_, self.lr, self.reg, reg_bias, self.biased)
