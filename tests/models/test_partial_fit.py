@@ -154,3 +154,22 @@ def test_run_epochs_checks_start_epoch(ds):
         run_epochs(model, lambda n: {}, 1, (), start_epoch=5)
     with pytest.raises(ValueError, match="start_epoch"):
         run_epochs(model, lambda n: {}, 1, (), start_epoch=0)
+
+
+def test_ratings_cached_builds_once(ds):
+    calls = []
+    sub = ds.subset(np.arange(100))
+    assert sub.cached("k", lambda: calls.append(1) or 7) == 7
+    assert sub.cached("k", lambda: calls.append(1) or 8) == 7
+    assert calls == [1]
+
+
+def test_partial_fit_keeps_the_blocked_layout_with_the_data_and_fit_does_not(ds):
+    train = ds.subset(np.arange(len(ds)))
+    fastmf.MatrixFactorization(n_epochs=1, random_state=0).fit(train)
+    assert not any(isinstance(k, tuple) and k[0] == "fastmf.sgd.blocked" for k in train._cache)
+    fastmf.MatrixFactorization(random_state=0).partial_fit(train, 1)
+    keys = [k for k in train._cache if isinstance(k, tuple) and k[0] == "fastmf.sgd.blocked"]
+    assert len(keys) == 1
+    users, items, ratings, plan = train._cache[keys[0]]
+    assert len(users) == len(train) and sorted(zip(users, items)) == sorted(zip(train.user_index, train.item_index))
