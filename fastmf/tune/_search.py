@@ -347,6 +347,10 @@ def search(model: Any, space: Optional[Mapping[str, Any]] = None, data: Optional
         user_threads = 1  # the model depends on its thread count: keep it fixed, whatever n_jobs is
     jobs, threads = split_cores(n_jobs, user_threads if "n_threads" in params else 1, n_configs * len(folds),
                                 owner)
+    # the model's thread count is ours to choose: it was left to fastmf and the model is the same
+    # for any (so the result does not depend on n_jobs)
+    spread_threads = ("n_threads" in params and params["n_threads"] in (None, -1) and "n_threads" not in dists
+                      and "n_threads" not in fixed and entry.has("thread_invariant"))
     trial_fixed = dict(fixed)
     own_seed = params.get("random_state")
     if "random_state" in params and "random_state" not in fixed and (own_seed is None or isinstance(own_seed, np.random.Generator)):
@@ -380,6 +384,14 @@ def search(model: Any, space: Optional[Mapping[str, Any]] = None, data: Optional
         since results arrive in trial order), so a rung holds about ``keep`` fitted models."""
         done = []
         top: List[_Trial] = []
+        if spread_threads:
+            # fewer models than jobs (the last rungs): give each the cores the idle jobs leave; the
+            # models are the same for any thread count (thread_invariant), so the result is too
+            n_models = sum(len(t.models) for t in trials)
+            per = max(threads, (jobs * threads) // max(1, min(jobs, n_models)))
+            for t in trials:
+                for m in t.models:
+                    m.set_params(n_threads=per)
         for t in pool.map(lambda t: runner.advance(t, t.targets(checkpoints_of(t))), trials):
             done.append(t)
             if keep is not None:
