@@ -186,10 +186,9 @@ class SearchSpec:
     ``epochs_scale``: ``(parameter, reference)`` when a trial's progress per epoch is
     proportional to that parameter (SGD's learning rate): a trial then trains the rung's epochs
     times ``reference / value``, so halving compares configurations at equal progress (learning
-    rate x epochs) instead of favouring the fast, less accurate ones at every rung. With the
-    reference at the smallest value of the default space no trial trains more than
-    ``max_epochs`` (which is then the epochs at the reference) and the fast ones train fewer.
-    It applies to the default space only. ``scale_refit_epochs``: whether the refit on the
+    rate x epochs) instead of favouring the fast, less accurate ones at every rung; the factor
+    is at most 1, so no trial trains more than ``max_epochs`` (the epochs at the reference, the
+    smallest value of the default space). It applies when that parameter is searched. ``scale_refit_epochs``: whether the refit on the
     larger data multiplies the best epoch count by the ratio of the sizes (the default of
     :func:`fastmf.tune.search`'s ``scale_epochs``).
     """

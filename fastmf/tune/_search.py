@@ -361,7 +361,7 @@ def search(model: Any, space: Optional[Mapping[str, Any]] = None, data: Optional
     if metric in _RATING_METRICS:
         trial_fixed.update({k: v for k, v in spec.rating_trial_params.items() if k in params})
 
-    scale_by = spec.epochs_scale if space is spec.space and iterative else None
+    scale_by = spec.epochs_scale if iterative and spec.epochs_scale and spec.epochs_scale[0] in dists else None
 
     def make_trial(i, config):
         merged = {**trial_fixed, **config}
@@ -369,7 +369,7 @@ def search(model: Any, space: Optional[Mapping[str, Any]] = None, data: Optional
         trial = _Trial(i, dict(config), models)
         if scale_by is not None:
             name, reference = scale_by
-            trial.scale = reference / float(models[0].get_params()[name])
+            trial.scale = min(1.0, reference / float(models[0].get_params()[name]))
         return trial
 
     runner = _Runner(folds, metric, budget_param, iterative)
