@@ -10,7 +10,7 @@ from __future__ import annotations
 import numbers
 import warnings
 from collections import namedtuple
-from typing import TYPE_CHECKING, Any, List, Literal, Mapping, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, List, Literal, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
@@ -595,6 +595,14 @@ class Ratings:
         if t is not None:
             cols[timestamp] = t
         return pd.DataFrame(cols)
+
+    def cached(self, key: Any, build: Callable[[], Any]) -> Any:
+        """``build()``, computed on the first call with ``key`` and kept with this Ratings (whose
+        arrays are read-only, so whatever is derived from them stays valid): layouts a model
+        would otherwise rebuild for every ``partial_fit`` on the same data."""
+        if key not in self._cache:
+            self._cache[key] = build()
+        return self._cache[key]
 
     def _compressed(self, by_user):
         key = "csr" if by_user else "csc"

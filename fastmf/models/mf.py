@@ -274,10 +274,77 @@ class MatrixFactorization(EngagementRanked):
             What is measured on ``eval_set`` after every epoch (``eval_<metric>`` in ``history_``);
             ranking metrics (``"ndcg@10"``) rank with the model's ``ranking``.
         """
+        self._start_fit(train)
+        return self._train(train, self._resolved_n_epochs(), 1, eval_set=eval_set, callbacks=callbacks,
+                           early_stopping_rounds=early_stopping_rounds, progress=progress,
+                           early_stopping=early_stopping, eval_metrics=eval_metrics)
+
+    def partial_fit(self, train: Ratings, n_epochs: int, eval_set: Ratings | None = None,
+                    callbacks: Optional[Iterable[Callback]] = None, progress: bool | str = False,
+                    eval_metrics: Sequence[str] = ("rmse", "mae")) -> MatrixFactorization:
+        """Train ``n_epochs`` more epochs (SGD) or sweeps (ALS) on ``train``, from the parameters the
+        model holds; returns self. On an unfitted model it is ``fit`` for ``n_epochs`` epochs.
+
+        ``train`` must be the data of the first fit (the same Ratings, or one with the same users,
+        items and ratings: checked against the fitted state, ValueError otherwise). Epoch numbers go
+        on from ``best_epoch_`` (the epochs after it, dropped by early stopping, are forgotten), and
+        each epoch's shuffle is drawn from the seed and its number, so ``fit`` with ``n_epochs=a``
+        then ``partial_fit(train, b)`` gives bit for bit the model of ``fit`` with ``n_epochs=a + b``
+        (same parameters; ``history_`` then holds all a + b epochs). This is how
+        :func:`fastmf.tune.search` continues its trials (successive halving). ``lr`` and ``reg``
+        may be changed between calls (``set_params``); ``n_factors``, ``dtype``, ``solver`` and
+        ``biased`` may not. The other arguments are those of :meth:`fit` (no early stopping).
+        """
+        from fastmf._validation import Interval
+
+        if not Interval("int", 0, None).accepts(n_epochs):
+            raise ValueError(f"{type(self).__name__}.partial_fit: n_epochs must be an int >= 0, got {n_epochs!r}")
+        if "history_" not in self.__dict__:
+            self._start_fit(train)
+            return self._train(train, n_epochs, 1, eval_set=eval_set, callbacks=callbacks, progress=progress,
+                               eval_metrics=eval_metrics, keep_layout=True)
+        self._validate_params()
+        self._check_continuation(train)
+        return self._train(train, n_epochs, self._continue_from(), eval_set=eval_set, callbacks=callbacks,
+                           progress=progress, eval_metrics=eval_metrics, keep_layout=True)
+
+    def _check_continuation(self, train):
+        super()._check_continuation(train)
+        k, dtype = self.user_factors_.shape[1], self.user_factors_.dtype
+        fitted = {"n_factors": k, "dtype": dtype}
+        now = {"n_factors": self.n_factors, "dtype": np.dtype(self.dtype)}
+        if not self.biased and self.global_mean_ != 0.0:  # an unbiased fit keeps mu = 0
+            fitted["biased"], now["biased"] = True, False
+        for name, value in fitted.items():
+            if now[name] != value:
+                raise ValueError(f"{type(self).__name__}.partial_fit: {name} is {now[name]!r} but the model was "
+                                 f"fitted with {value!r}; it cannot change between fit and partial_fit: call fit")
+
+    def _padded_factors(self):
+        """The row-padded buffers the SGD kernels run over, whose first k columns are the factors.
+        Factors in another layout (fitted by ALS, or set by hand) are copied into new aligned
+        buffers first: the kernel gives the same numbers on either path."""
+        from fastmf import _sgd
+
+        out = []
+        for name in ("user_factors_", "item_factors_"):
+            A = getattr(self, name)
+            full = _padded(A)
+            if full is None:
+                B = _sgd.aligned_factors(A.shape[0], A.shape[1], A.dtype)
+                B[...] = A
+                setattr(self, name, B)
+                full = _padded(B)
+            out.append(full)
+        return out
+
+    def _train(self, train, n_epochs, start_epoch, *, eval_set=None, callbacks=None, early_stopping_rounds=None,
+               progress=False, early_stopping=None, eval_metrics=("rmse", "mae"), keep_layout=False):
+        """Epochs ``start_epoch .. start_epoch + n_epochs - 1`` on ``train`` (``start_epoch`` 1: a
+        fresh fit, after ``_start_fit``; the state is initialised here)."""
         from fastmf import _sgd
         from fastmf.training import check_fit_options, run_epochs
 
-        self._start_fit(train)
         callbacks, watched = check_fit_options(self, eval_set, callbacks, early_stopping_rounds,
                                                early_stopping, eval_metrics, progress)
         n_threads = _sgd_auto_threads(resolve_n_threads(self.n_threads), self, len(train))
@@ -285,6 +352,17 @@ class MatrixFactorization(EngagementRanked):
             raise ValueError("schedule='shuffle' is single-threaded; use schedule='blocked' or "
                              "'hogwild' with n_threads > 1")
         dtype = np.dtype(self.dtype)
+        if start_epoch > 1:
+            P_full = Q_full = None
+            if self.solver == "sgd":
+                P_full, Q_full = self._padded_factors()
+            else:  # the ALS kernels take C-contiguous factors
+                for name in ("user_factors_", "item_factors_"):
+                    if not getattr(self, name).flags.c_contiguous:
+                        setattr(self, name, np.ascontiguousarray(getattr(self, name)))
+            return self._run(train, dtype, n_threads, n_epochs, start_epoch, P_full, Q_full,
+                             dict(eval_set=eval_set, eval_metrics=eval_metrics, callbacks=callbacks,
+                                  progress=progress), keep_layout)
         rng = check_random_state(self.random_state)
         k = self.n_factors
         if self.solver == "sgd":
@@ -308,18 +386,28 @@ class MatrixFactorization(EngagementRanked):
         self.seed_ = int(rng.integers(0, 2**63 - 1))
         self.history_ = []
         self.best_epoch_ = 0
-        self._drop_engagement()  # from an earlier fit
+        if self.solver != "sgd":
+            P_full = Q_full = None
+        return self._run(train, dtype, n_threads, n_epochs, 1, P_full, Q_full,
+                         dict(eval_set=eval_set, eval_metrics=eval_metrics, callbacks=callbacks,
+                              early_stopping_rounds=early_stopping_rounds, watched=watched, progress=progress),
+                         keep_layout)
+
+    def _run(self, train, dtype, n_threads, n_epochs, start_epoch, P_full, Q_full, loop_options,
+             keep_layout=False):
+        from fastmf.training import run_epochs
+
+        self._drop_engagement()  # from an earlier fit or fewer epochs
         if self.solver == "sgd":
-            step = self._sgd_stepper(train, dtype, n_threads, P_full, Q_full)
+            step = self._sgd_stepper(train, dtype, n_threads, P_full, Q_full, keep_layout)
             tail = f" (lr={self.lr}, reg={self.reg})"
         else:
             step = self._als_stepper(train, dtype, n_threads)
             tail = f" (ALS, reg={self.reg})"
-        run_epochs(self, step, self._resolved_n_epochs(),
+        run_epochs(self, step, n_epochs,
                    (self.user_factors_, self.item_factors_, self.user_bias_, self.item_bias_),
-                   eval_set=eval_set, eval_metrics=eval_metrics, callbacks=callbacks,
-                   early_stopping_rounds=early_stopping_rounds, watched=watched, progress=progress,
-                   verbose=self.verbose, divergence=lambda exc: f"{tail}: {exc}")
+                   verbose=self.verbose, divergence=lambda exc: f"{tail}: {exc}", start_epoch=start_epoch,
+                   **loop_options)
         if self.ranking == "engagement":
             self._engagement()
         return self
@@ -328,9 +416,10 @@ class MatrixFactorization(EngagementRanked):
         """The epochs ``fit`` runs: ``n_epochs``, or for None 40 (SGD) / 15 (ALS)."""
         return self.n_epochs if self.n_epochs is not None else (40 if self.solver == "sgd" else 15)
 
-    def _sgd_stepper(self, train, dtype, n_threads, P_full, Q_full):
+    def _sgd_stepper(self, train, dtype, n_threads, P_full, Q_full, keep_layout=False):
         """A function running one SGD epoch over the padded factor buffers and returning the epoch's
-        running training RMSE."""
+        running training RMSE. ``keep_layout``: keep the blocked copy of the ratings with ``train``
+        (:meth:`Ratings.cached`), so the next ``partial_fit`` on it does not rebuild it."""
         from fastmf import _sgd
 
         users = train.user_index
@@ -345,12 +434,19 @@ class MatrixFactorization(EngagementRanked):
             # store the ratings block by block once, so every block is one contiguous range; the
             # plan over that copy has the same groups and offsets and the identity as its order
             # (the kernel checks every rating against its block all the same)
-            plan = _sgd.make_block_plan(users, items, self.n_users_, self.n_items_, n_blocks)
-            perm = plan.block_order
-            users, items, ratings = users[perm], items[perm], ratings[perm]
-            plan = plan._replace(block_order=np.arange(len(perm), dtype=np.int64))
+            def blocked():
+                plan = _sgd.make_block_plan(users, items, self.n_users_, self.n_items_, n_blocks)
+                perm = plan.block_order
+                return (users[perm], items[perm], ratings[perm],
+                        plan._replace(block_order=np.arange(len(perm), dtype=np.int64)))
+
+            if keep_layout:  # partial_fit: the layout is kept with the data for the next call
+                layout = train.cached(("fastmf.sgd.blocked", n_blocks, dtype.str), blocked)
+            else:
+                layout = blocked()
+            users, items, ratings, plan = layout
             work = np.empty(len(train), dtype=np.int64)
-        order = np.arange(len(train), dtype=np.int64)
+        order = np.arange(len(train), dtype=np.int64) if self.schedule != "blocked" else None
         args = (users, items, ratings)
         model = (P_full, Q_full, self.user_bias_, self.item_bias_)
         hyper = (self.global_mean_, self.lr, self.reg, reg_bias, self.biased)
@@ -486,6 +582,30 @@ class MatrixFactorization(EngagementRanked):
 # saves: ml-100k u1 subsamples (943 x 1682, k=100, 40 epochs) ran 0.91x on 2 threads at 10,000
 # ratings, 1.08x at 20,000, 1.29x at 40,000 and 1.48x at 80,000 (2-core Xeon, 2026-11-27).
 SGD_MIN_RATINGS_FOR_THREADS = 20_000
+
+
+def _padded(view):
+    """The row-padded, 64-byte aligned buffer whose first k columns ``view`` is (the layout of
+    :func:`fastmf._sgd.aligned_factors`, what fit trains and model files restore), or None when
+    ``view`` is not laid out so, its memory does not extend over the padding, or the padding is
+    not zero (the kernels run over the full width and need zeros there)."""
+    isz = view.dtype.itemsize
+    per_line = 64 // isz
+    n, k = view.shape
+    ld = -(-k // per_line) * per_line
+    if n == 0 or view.strides != (ld * isz, isz) or view.ctypes.data % 64:
+        return None
+    base = view
+    while isinstance(base.base, np.ndarray):
+        base = base.base
+    lo, hi = base.ctypes.data, base.ctypes.data + base.nbytes
+    start = view.ctypes.data
+    if base is not view and not (lo <= start and start + n * ld * isz <= hi):
+        return None
+    if base is view and ld != k:
+        return None
+    full = np.lib.stride_tricks.as_strided(view, (n, ld), view.strides)
+    return full if ld == k or not full[:, k:].any() else None
 
 
 def _sgd_auto_threads(n_threads, model, n_ratings):
