@@ -67,7 +67,7 @@ models (--model):
 {models}
 
 The data is split with --split (default random, --test-size 0.2, --seed 0). Iterative models (mf, als,
-ials) hold out --validation 0.1 of the train part (the latest ratings when the split is temporal),
+ials, bayes) hold out --validation 0.1 of the train part (the latest ratings when the split is temporal),
 measure it after every epoch (the learning curve; with --early-stopping the epoch kept is the best on
 validation) and are fitted on the rest; the test part is measured once, at the end, and those test
 metrics are printed: rmse and mae (rating models) and top-k ranking metrics.
