@@ -7,8 +7,8 @@ Data: ml-100k u1.base/u1.test (``fastmf.io.load_movielens_split``) and ml-latest
 (``fastmf.split.random_split(ds, test_size=0.1, random_state=0)``). Relevance: test rating >= 4;
 k=10; each user's training items excluded. Models, all with their defaults and ``random_state=0``:
 ``MatrixFactorization`` (SGD; the default ``ranking="engagement"``), the same with
-``ranking="rating"`` (the plain predicted-rating order), ``solver="als"``, ``Popularity`` and
-``ImplicitALS``.
+``ranking="rating"`` (the plain predicted-rating order), ``solver="als"``, ``Popularity``,
+``ImplicitALS`` and ``BayesianMF`` (with and without its implicit features).
 
 Recorded per model (``extra_info``, and printed): ``ndcg@10``, ``precision@10``, ``rmse`` (rating
 models), ``coverage``, and the concentration check: the largest share of users' top-10 lists that
@@ -33,6 +33,8 @@ MODELS = {
                                                                 ranking="rating"),
     "Popularity": lambda: fastmf.Popularity(),
     "ImplicitALS": lambda: fastmf.ImplicitALS(random_state=0),
+    "BayesianMF": lambda: fastmf.BayesianMF(random_state=0),
+    "BayesianMF implicit=True": lambda: fastmf.BayesianMF(random_state=0, implicit=True),
 }
 
 

@@ -86,6 +86,7 @@
 
 #include "als.h"
 #include "linalg.h"
+#include "rng.h"
 
 #define ALS_PREFETCH 4           /* fixed rows prefetched this many entries ahead */
 
@@ -374,6 +375,46 @@ static int ials_params_ok(const fastmf_ials_params *p)
            && isfinite(p->reg_alpha0) && (p->scaling == FASTMF_IALS_LINEAR || p->eps > 0.0);
 }
 
+/* eps[0..m) = the first m standard normals of the stream (seed, stream, r + 1): the draws of row r
+ * of a Gibbs half-sweep (twin: fastmf.reference.bayes.row_normals) */
+static void gibbs_normals_row(double *eps, int64_t m, uint64_t seed, uint64_t stream, int64_t r)
+{
+    fastmf_rng g;
+    int64_t i;
+    fastmf_rng_seed(&g, seed, stream, (uint64_t)r + 1);
+    for (i = 0; i < m; ++i) eps[i] = fastmf_rng_normal(&g);
+}
+
+/* x += U^{-1} eps for the Cholesky factor U (upper, row stride ld) of a precision P = U^T U and the
+ * normals eps of row r's stream (overwritten): a draw from N(x, P^{-1}) when x is the mean */
+static FASTMF_INLINE void gibbs_add_draw(const double *U, int64_t m, int64_t ld, uint64_t seed, uint64_t stream,
+                                         int64_t r, double *eps, double *x)
+{
+    int64_t i;
+    gibbs_normals_row(eps, m, seed, stream, r);
+    for (i = m - 1; i >= 0; --i) {                                    /* U y = eps */
+        const double *ui = U + i * ld;
+        eps[i] = (eps[i] - fastmf_dot_d(ui + i + 1, eps + i + 1, m - i - 1)) / ui[i];
+    }
+    for (i = 0; i < m; ++i) x[i] += eps[i];
+}
+
+/* the first non-finite entry of a Gibbs prior (flat position in prior_prec, then m^2 + position in
+ * prior_mean), or -1 */
+static int64_t bad_prior(const double *prior_mean, const double *prior_prec, int64_t m)
+{
+    int64_t j;
+    if ((j = first_nonfinite_d(prior_prec, m * m)) >= 0) return j;
+    if ((j = first_nonfinite_d(prior_mean, m)) >= 0) return m * m + j;
+    return -1;
+}
+
+void fastmf_gibbs_normals(double *out, int64_t n_rows, int64_t m, uint64_t seed, uint64_t stream)
+{
+    int64_t r;
+    for (r = 0; r < n_rows; ++r) gibbs_normals_row(out + r * m, m, seed, stream, r);
+}
+
 /* ------------------------------------------------------------------ typed kernels (templated) */
 #define FASTMF_ALS_TEMPLATE_PASS
 #define REAL float
@@ -528,6 +569,14 @@ typedef struct {
     REAL *X, *b;                 /* factors, biases (written) */
     int64_t kp, ld, chunk;
     int wide;                    /* 8 x 8 Gram tiles */
+    /* Gibbs half-sweeps only (NULL / unused for ALS): the prior precision (m x m, full), its
+     * product with the prior mean, the noise precision and the random streams' keys */
+    const double *prec0, *shift0;
+    double alpha;
+    int draw;
+    uint64_t seed, stream;
+    const double *offset;        /* Gibbs, optional: per-row prior mean offsets o_r (n_rows x m) */
+    double *gram_out, *resid_out;  /* Gibbs, optional: G_r (n_rows x m x m) and h_r (n_rows x m) */
 } SFX(als_ctx);
 
 /* target of entry j: d_j - mu - c_idx (biased) or d_j */
@@ -546,16 +595,15 @@ static FASTMF_INLINE void SFX(als_store)(const SFX(als_ctx) *c, int64_t r, const
     if (c->p->biased) c->b[r] = (REAL)x[k];
 }
 
-/* exact solve of row r (entries lo..hi-1, already checked) */
-static FASTMF_INLINE fastmf_error SFX(als_row_cholesky)(const SFX(als_ctx) *c, int64_t r, int64_t lo,
-                                                  int64_t hi, workspace *w)
+/* The data part of row r's normal equations (entries lo..hi-1, already checked), unregularised:
+ * A (upper tiles, row stride ld) = sum_e z_e z_e^T and rhs = sum_e t_e z_e with z_e = [y_e, 1]
+ * (the bias column and corner only when biased), m = k (+ 1) unknowns. Shared by the exact ALS
+ * solve and the Gibbs draw. */
+static FASTMF_INLINE void SFX(als_form)(const SFX(als_ctx) *c, int64_t lo, int64_t hi, workspace *w)
 {
     const fastmf_als_params *p = c->p;
-    const int64_t k = p->n_factors, kp = c->kp, ld = c->ld, m = k + (p->biased ? 1 : 0);
-    const int64_t n_r = hi - lo;
-    const double scale = p->weighted ? (double)n_r : 1.0;
+    const int64_t k = p->n_factors, kp = c->kp, ld = c->ld;
     double *restrict A = w->A, *restrict rhs = w->v, *restrict ysum = w->v + ld;
-    double *restrict diag0 = w->v + 2 * ld;
     double tsum = 0.0;
     int64_t e0, e, f;
 
@@ -564,7 +612,8 @@ static FASTMF_INLINE fastmf_error SFX(als_row_cholesky)(const SFX(als_ctx) *c, i
     memset(ysum, 0, (size_t)ld * sizeof(double));
     for (e0 = lo; e0 < hi; e0 += c->chunk) {
         const int64_t ne = hi - e0 < c->chunk ? hi - e0 : c->chunk;
-        if (fastmf_interrupted(p->interrupt)) return SFX(stopped)(r);   /* large k: rows are long */
+        /* large k: rows are long; the caller's Cholesky then sees the flag at its first column */
+        if (fastmf_interrupted(p->interrupt)) return;
         SFX(gather)(c->Y, k, kp, c->indices + e0, 0, ne, w->Z);
         for (e = 0; e < ne; ++e) {
             w->T[e] = SFX(als_target)(c, e0 + e);
@@ -573,12 +622,26 @@ static FASTMF_INLINE fastmf_error SFX(als_row_cholesky)(const SFX(als_ctx) *c, i
         column_sums(w->Z, w->T, ne, kp, rhs, p->biased ? ysum : NULL);   /* Y_r^T t, Y_r^T 1 */
         gram_tiles(w->Z, w->Z, ne, kp, A, ld, c->wide);                  /* Y_r^T Y_r */
     }
-    for (f = 0; f < k; ++f) A[f * ld + f] += p->reg * scale;
     if (p->biased) {
         for (f = 0; f < k; ++f) A[f * ld + k] = ysum[f];
-        A[k * ld + k] = (double)n_r + p->reg_bias * scale;
+        A[k * ld + k] = (double)(hi - lo);
         rhs[k] = tsum;
     }
+}
+
+/* exact solve of row r (entries lo..hi-1, already checked) */
+static FASTMF_INLINE fastmf_error SFX(als_row_cholesky)(const SFX(als_ctx) *c, int64_t r, int64_t lo,
+                                                  int64_t hi, workspace *w)
+{
+    const fastmf_als_params *p = c->p;
+    const int64_t k = p->n_factors, ld = c->ld, m = k + (p->biased ? 1 : 0);
+    const double scale = p->weighted ? (double)(hi - lo) : 1.0;
+    double *restrict A = w->A, *restrict rhs = w->v, *restrict diag0 = w->v + 2 * ld;
+    int64_t f;
+
+    SFX(als_form)(c, lo, hi, w);
+    for (f = 0; f < k; ++f) A[f * ld + f] += p->reg * scale;
+    if (p->biased) A[k * ld + k] += p->reg_bias * scale;
     {
         const int64_t bad = fastmf_cholesky_upper(A, m, ld, diag0, p->interrupt);
         if (bad == -2) return SFX(stopped)(r);
@@ -588,6 +651,53 @@ static FASTMF_INLINE fastmf_error SFX(als_row_cholesky)(const SFX(als_ctx) *c, i
     {
         fastmf_error err = SFX(check_solution)(rhs, m, r);
         if (err.status == FASTMF_OK) SFX(als_store)(c, r, rhs);
+        return err;
+    }
+}
+
+/* Gibbs draw of row r (entries lo..hi-1, already checked; none: a draw from the prior):
+ * P = prec0 + alpha A, P m = shift0 + alpha rhs (shift0 = prec0 mu0), theta = m + U^{-1} eps with
+ * P = U^T U and eps the row's normals (gibbs_normals). */
+static FASTMF_INLINE fastmf_error SFX(gibbs_row_draw)(const SFX(als_ctx) *c, int64_t r, int64_t lo,
+                                                     int64_t hi, workspace *w)
+{
+    const fastmf_als_params *p = c->p;
+    const int64_t k = p->n_factors, ld = c->ld, m = k + (p->biased ? 1 : 0);
+    const double alpha = c->alpha;
+    double *restrict A = w->A, *restrict rhs = w->v, *restrict diag0 = w->v + 2 * ld;
+    double *restrict eps = w->v + 3 * ld, *restrict data_rhs = w->v + 4 * ld;
+    int64_t i, j;
+
+    SFX(als_form)(c, lo, hi, w);
+    if (c->gram_out != NULL) {                 /* G_r = sum_j z_j z_j^T (full) and sum_j t_j z_j */
+        double *restrict G = c->gram_out + r * m * m;
+        for (i = 0; i < m; ++i)
+            for (j = i; j < m; ++j) G[i * m + j] = G[j * m + i] = A[i * ld + j];
+        for (i = 0; i < m; ++i) data_rhs[i] = rhs[i];
+    }
+    for (i = 0; i < m; ++i) {
+        double shift = c->shift0[i];
+        if (c->offset != NULL) shift += fastmf_dot_d(c->prec0 + i * m, c->offset + r * m, m);
+        for (j = i; j < m; ++j) A[i * ld + j] = c->prec0[i * m + j] + alpha * A[i * ld + j];
+        rhs[i] = shift + alpha * rhs[i];
+    }
+    {
+        const int64_t bad = fastmf_cholesky_upper(A, m, ld, diag0, p->interrupt);
+        if (bad == -2) return SFX(stopped)(r);
+        if (bad >= 0) return SFX(not_pd)(r);
+    }
+    fastmf_cholesky_solve_upper(A, m, ld, rhs);                      /* the conditional mean */
+    if (c->draw) gibbs_add_draw(A, m, ld, c->seed, c->stream, r, eps, rhs);
+    {
+        fastmf_error err = SFX(check_solution)(rhs, m, r);
+        if (err.status != FASTMF_OK) return err;
+        SFX(als_store)(c, r, rhs);
+        if (c->resid_out != NULL) {            /* h_r = sum_j t_j z_j - G_r theta_r (stored values) */
+            const double *restrict G = c->gram_out + r * m * m;
+            double *restrict h = c->resid_out + r * m;
+            for (i = 0; i < m; ++i) eps[i] = (double)(REAL)rhs[i];
+            for (i = 0; i < m; ++i) h[i] = data_rhs[i] - fastmf_dot_d(G + i * m, eps, m);
+        }
         return err;
     }
 }
@@ -667,6 +777,11 @@ static fastmf_error SFX(als_row)(const SFX(als_ctx) *c, int64_t r, workspace *w)
     const int64_t lo = c->indptr[r], hi = c->indptr[r + 1];
     int64_t n_pos;
     fastmf_error err;
+    if (c->prec0 != NULL) {                               /* Gibbs: every row is a draw */
+        err = SFX(check_entries)(c->indices, c->data, lo, hi, c->p->n_fixed, NULL, &n_pos);
+        if (err.status != FASTMF_OK) return err;
+        return SFX(gibbs_row_draw)(c, r, lo, hi, w);
+    }
     if (hi == lo) {
         int64_t f;
         for (f = 0; f < c->p->n_factors; ++f) c->X[r * c->p->n_factors + f] = 0;
@@ -679,15 +794,15 @@ static fastmf_error SFX(als_row)(const SFX(als_ctx) *c, int64_t r, workspace *w)
     return SFX(als_row_cholesky)(c, r, lo, hi, w);
 }
 
+static fastmf_status SFX(als_run)(SFX(als_ctx) *cp, int64_t maxdeg, fastmf_error *err);
+
 fastmf_status SFX(fastmf_als_half_sweep)(const fastmf_als_params *p, const int64_t *indptr,
                                          const int32_t *indices, const REAL *data,
                                          const REAL *fixed_factors, const REAL *fixed_bias,
                                          REAL *factors, REAL *bias, fastmf_error *err)
 {
     SFX(als_ctx) c;
-    sweep_error se;
     int64_t maxdeg = 0, j, pos = -1;
-    int nt;
 
     fastmf_error_clear(err);
     if (!als_params_ok(p) || indptr == NULL
@@ -704,6 +819,20 @@ fastmf_status SFX(fastmf_als_half_sweep)(const fastmf_als_params *p, const int64
 
     c.p = p; c.indptr = indptr; c.indices = indices; c.data = data;
     c.Y = fixed_factors; c.cb = fixed_bias; c.X = factors; c.b = bias;
+    c.prec0 = c.shift0 = NULL; c.alpha = 0.0; c.draw = 0; c.seed = c.stream = 0;
+    c.offset = NULL; c.gram_out = c.resid_out = NULL;
+    return SFX(als_run)(&c, maxdeg, err);
+}
+
+/* the parallel row loop of an explicit ALS or Gibbs half-sweep over the context c (its p, arrays and,
+ * for Gibbs, prior set; the rest is filled in here) */
+static fastmf_status SFX(als_run)(SFX(als_ctx) *cp, int64_t maxdeg, fastmf_error *err)
+{
+    SFX(als_ctx) c = *cp;
+    const fastmf_als_params *p = c.p;
+    sweep_error se;
+    int nt;
+
     c.wide = wide_tiles();
     c.kp = padded_width(p->n_factors);
     c.ld = system_stride(p->n_factors, c.kp);
@@ -728,6 +857,223 @@ fastmf_status SFX(fastmf_als_half_sweep)(const fastmf_als_params *p, const int64
         ws_free(&w);
     }
     return finish(&se, p->n_rows, err);
+}
+
+fastmf_status SFX(fastmf_gibbs_half_sweep)(const fastmf_gibbs_params *g, const int64_t *indptr,
+                                           const int32_t *indices, const REAL *data,
+                                           const REAL *fixed_factors, const REAL *fixed_bias,
+                                           const double *prior_mean, const double *prior_prec,
+                                           const double *prior_offset, REAL *factors, REAL *bias,
+                                           double *gram_out, double *resid_out, fastmf_error *err)
+{
+    SFX(als_ctx) c;
+    fastmf_als_params p;
+    dbuf sb;
+    double *shift;
+    int64_t maxdeg = 0, j, pos = -1, m, i;
+    fastmf_status st;
+
+    fastmf_error_clear(err);
+    if (g == NULL || g->n_rows < 0 || g->n_fixed < 0 || g->n_factors < 1 || g->nnz < 0
+        || !isfinite(g->mu) || !(g->alpha > 0.0) || !isfinite(g->alpha) || indptr == NULL
+        || prior_mean == NULL || prior_prec == NULL || (resid_out != NULL && gram_out == NULL)
+        || (g->nnz > 0 && (indices == NULL || data == NULL))
+        || (g->n_fixed > 0 && fixed_factors == NULL) || (g->n_rows > 0 && factors == NULL)
+        || (g->biased && ((g->n_fixed > 0 && fixed_bias == NULL) || (g->n_rows > 0 && bias == NULL))))
+        return fastmf_fail(err, FASTMF_ERR_VALUE, -1, FASTMF_ALS_BAD_ARGS);
+    m = g->n_factors + (g->biased ? 1 : 0);
+    if ((j = bad_prior(prior_mean, prior_prec, m)) >= 0)
+        return fastmf_fail(err, FASTMF_ERR_VALUE, j, FASTMF_ALS_BAD_PRIOR);
+    if (prior_offset != NULL && (j = first_nonfinite_d(prior_offset, g->n_rows * m)) >= 0)
+        return fastmf_fail(err, FASTMF_ERR_VALUE, j / m, FASTMF_ALS_BAD_OFFSET);
+    if (!check_indptr(indptr, g->n_rows, g->nnz, &maxdeg, &pos))
+        return fastmf_fail(err, FASTMF_ERR_VALUE, pos, FASTMF_ALS_BAD_INDPTR);
+    if ((j = SFX(first_bad_row)(fixed_factors, g->n_fixed, g->n_factors)) >= 0)
+        return fastmf_fail(err, FASTMF_ERR_VALUE, j, FASTMF_ALS_BAD_FIXED);
+    if (g->biased && (j = SFX(first_bad_row)(fixed_bias, g->n_fixed, 1)) >= 0)
+        return fastmf_fail(err, FASTMF_ERR_VALUE, j, FASTMF_ALS_BAD_FIXED_BIAS);
+
+    memset(&p, 0, sizeof(p));
+    p.n_rows = g->n_rows; p.n_fixed = g->n_fixed; p.n_factors = g->n_factors; p.nnz = g->nnz;
+    p.mu = g->mu; p.biased = g->biased ? 1 : 0; p.solver = FASTMF_ALS_CHOLESKY;
+    p.n_threads = g->n_threads;
+    p.interrupt = g->interrupt;
+    shift = dbuf_alloc(&sb, m);
+    if (shift == NULL) return fastmf_fail(err, FASTMF_ERR_NOMEM, -1, -1);
+    for (i = 0; i < m; ++i) shift[i] = fastmf_dot_d(prior_prec + i * m, prior_mean, m);
+
+    c.p = &p; c.indptr = indptr; c.indices = indices; c.data = data;
+    c.Y = fixed_factors; c.cb = fixed_bias; c.X = factors; c.b = bias;
+    c.prec0 = prior_prec; c.shift0 = shift; c.alpha = g->alpha; c.draw = g->draw != 0;
+    c.seed = g->seed; c.stream = g->stream;
+    c.offset = prior_offset; c.gram_out = gram_out; c.resid_out = resid_out;
+    st = SFX(als_run)(&c, maxdeg, err);
+    dbuf_free(&sb);
+    return st;
+}
+
+/* out[r] = weights[r] * sum_{e in row r} rows[indices[e]] (n_rows x m, double): the implicit offsets */
+fastmf_status SFX(fastmf_bag_sums)(const int64_t *indptr, const int32_t *indices, int64_t n_rows,
+                                   const REAL *rows, int64_t n_feat, int64_t m, const double *weights,
+                                   int n_threads, double *out, fastmf_error *err)
+{
+    int64_t maxdeg = 0, pos = -1, r;
+    int bad = 0, nt;
+    fastmf_error_clear(err);
+    if (indptr == NULL || out == NULL || weights == NULL || m < 1 || n_rows < 0 || n_feat < 0
+        || (n_feat > 0 && rows == NULL))
+        return fastmf_fail(err, FASTMF_ERR_VALUE, -1, FASTMF_ALS_BAD_ARGS);
+    if (!check_indptr(indptr, n_rows, indptr[n_rows], &maxdeg, &pos))
+        return fastmf_fail(err, FASTMF_ERR_VALUE, pos, FASTMF_ALS_BAD_INDPTR);
+    nt = fastmf_clamp_threads(n_threads, (n_rows + 1023) / 1024);
+    (void)nt;
+    FASTMF_OMP(omp parallel for num_threads(nt) schedule(static))
+    for (r = 0; r < n_rows; ++r) {
+        double *restrict o = out + r * m;
+        int64_t e, a;
+        for (a = 0; a < m; ++a) o[a] = 0.0;
+        for (e = indptr[r]; e < indptr[r + 1]; ++e) {
+            const int64_t j = indices[e];
+            const REAL *restrict y = rows + j * m;
+            if ((uint64_t)j >= (uint64_t)n_feat) {
+                FASTMF_OMP(omp atomic write)
+                bad = 1;
+                break;
+            }
+            for (a = 0; a < m; ++a) o[a] += (double)y[a];
+        }
+        for (a = 0; a < m; ++a) o[a] *= weights[r];
+    }
+    if (bad) {
+        for (r = 0; r < indptr[n_rows]; ++r)
+            if ((uint64_t)(int64_t)indices[r] >= (uint64_t)n_feat) return fastmf_fail(err, FASTMF_ERR_INDEX, r, FASTMF_ALS_BAD_INDEX);
+    }
+    return FASTMF_OK;
+}
+
+/* ------------------------------------------------------------------ Gibbs: implicit-feature rows */
+/* D += sum_e w_e^2 G_e (m x m, full) and s += sum_e w_e h_e over the rows holding one feature */
+FASTMF_CLONES
+static void SFX(bag_accumulate)(int64_t lo, int64_t hi, const int32_t *rows, const REAL *bag_w,
+                                const double *gram, const double *resid, int64_t m, double *D, double *s)
+{
+    const int64_t mm = m * m;
+    int64_t e, a;
+    for (e = lo; e < hi; ++e) {
+        const double w = (double)bag_w[e], w2 = w * w;
+        const double *restrict G = gram + (int64_t)rows[e] * mm;
+        const double *restrict h = resid + (int64_t)rows[e] * m;
+        double *restrict Dr = D;
+        double *restrict sr = s;
+#pragma omp simd
+        for (a = 0; a < mm; ++a) Dr[a] += w2 * G[a];
+#pragma omp simd
+        for (a = 0; a < m; ++a) sr[a] += w * h[a];
+    }
+}
+
+/* h_e -= w_e G_e step for the rows holding one feature (G_e symmetric: G step = sum_b step_b G[b, :]) */
+FASTMF_CLONES
+static void SFX(bag_update)(int64_t lo, int64_t hi, const int32_t *rows, const REAL *bag_w,
+                            const double *gram, double *resid, int64_t m, const double *step, double *tmp)
+{
+    int64_t e, a, b;
+    for (e = lo; e < hi; ++e) {
+        const double w = (double)bag_w[e];
+        const double *restrict G = gram + (int64_t)rows[e] * m * m;
+        double *restrict h = resid + (int64_t)rows[e] * m;
+        double *restrict t = tmp;
+        for (a = 0; a < m; ++a) t[a] = 0.0;
+        for (b = 0; b < m; ++b) {
+            const double sb = step[b];
+            const double *restrict Gb = G + b * m;
+#pragma omp simd
+            for (a = 0; a < m; ++a) t[a] += sb * Gb[a];
+        }
+#pragma omp simd
+        for (a = 0; a < m; ++a) h[a] -= w * t[a];
+    }
+}
+
+fastmf_status SFX(fastmf_gibbs_bag_sweep)(const fastmf_gibbs_params *g, const int64_t *bag_indptr,
+                                          const int32_t *bag_rows, const REAL *bag_w, const double *gram,
+                                          double *resid, const double *prior_mean,
+                                          const double *prior_prec, REAL *features, fastmf_error *err)
+{
+    const int64_t n_feat = g ? g->n_rows : 0, n_side = g ? g->n_fixed : 0;
+    int64_t m, ld, maxdeg = 0, pos = -1, j, e, a, b;
+    dbuf pb, vb;
+    double *P, *D, *rhs, *shift, *old, *eps, *diag0, *step, *tmp;
+
+    fastmf_error_clear(err);
+    if (g == NULL || g->n_rows < 0 || g->n_fixed < 0 || g->n_factors < 1 || g->nnz < 0
+        || !(g->alpha > 0.0) || !isfinite(g->alpha) || bag_indptr == NULL || prior_mean == NULL
+        || prior_prec == NULL || (g->nnz > 0 && (bag_rows == NULL || bag_w == NULL))
+        || (n_side > 0 && (gram == NULL || resid == NULL)) || (n_feat > 0 && features == NULL))
+        return fastmf_fail(err, FASTMF_ERR_VALUE, -1, FASTMF_ALS_BAD_ARGS);
+    m = g->n_factors + (g->biased ? 1 : 0);
+    if ((j = bad_prior(prior_mean, prior_prec, m)) >= 0)
+        return fastmf_fail(err, FASTMF_ERR_VALUE, j, FASTMF_ALS_BAD_PRIOR);
+    if (!check_indptr(bag_indptr, n_feat, g->nnz, &maxdeg, &pos))
+        return fastmf_fail(err, FASTMF_ERR_VALUE, pos, FASTMF_ALS_BAD_INDPTR);
+    for (e = 0; e < g->nnz; ++e) {
+        if ((uint64_t)(int64_t)bag_rows[e] >= (uint64_t)n_side)
+            return fastmf_fail(err, FASTMF_ERR_INDEX, e, FASTMF_ALS_BAD_INDEX);
+        if (!isfinite((double)bag_w[e])) return fastmf_fail(err, FASTMF_ERR_VALUE, e, FASTMF_ALS_BAD_DATA);
+    }
+    if ((j = first_nonfinite_d(gram, n_side * m * m)) >= 0)
+        return fastmf_fail(err, FASTMF_ERR_VALUE, j, FASTMF_ALS_BAD_GRAM);
+    if ((j = first_nonfinite_d(resid, n_side * m)) >= 0)
+        return fastmf_fail(err, FASTMF_ERR_VALUE, j / m, FASTMF_ALS_BAD_FIXED);
+    if ((j = SFX(first_bad_row)(features, n_feat, m)) >= 0)
+        return fastmf_fail(err, FASTMF_ERR_VALUE, j, FASTMF_ALS_BAD_START);
+
+    ld = fastmf_round8(m);
+    P = dbuf_alloc(&pb, ld * ld + m * m);
+    rhs = dbuf_alloc(&vb, 7 * ld);
+    if (P == NULL || rhs == NULL) {
+        dbuf_free(&pb);
+        dbuf_free(&vb);
+        return fastmf_fail(err, FASTMF_ERR_NOMEM, -1, -1);
+    }
+    D = P + ld * ld;
+    shift = rhs + ld; old = rhs + 2 * ld; eps = rhs + 3 * ld; diag0 = rhs + 4 * ld; step = rhs + 5 * ld;
+    tmp = rhs + 6 * ld;
+    for (a = 0; a < m; ++a) shift[a] = fastmf_dot_d(prior_prec + a * m, prior_mean, m);
+    for (j = 0; j < n_feat; ++j) {
+        REAL *psi = features + j * m;
+        const int64_t lo = bag_indptr[j], hi = bag_indptr[j + 1];
+        for (a = 0; a < m; ++a) old[a] = (double)psi[a];
+        memset(D, 0, (size_t)(m * m) * sizeof(double));
+        memset(rhs, 0, (size_t)ld * sizeof(double));
+        /* data part: D = sum_e w_e^2 G_e, rhs = sum_e w_e h_e + D psi_old */
+        SFX(bag_accumulate)(lo, hi, bag_rows, bag_w, gram, resid, m, D, rhs);
+        for (a = 0; a < m; ++a) {
+            rhs[a] = shift[a] + g->alpha * (rhs[a] + fastmf_dot_d(D + a * m, old, m));
+            for (b = a; b < m; ++b) P[a * ld + b] = prior_prec[a * m + b] + g->alpha * D[a * m + b];
+        }
+        if (fastmf_cholesky_upper(P, m, ld, diag0, NULL) >= 0) {
+            dbuf_free(&pb);
+            dbuf_free(&vb);
+            return fastmf_fail(err, FASTMF_ERR_NOT_PD, j, FASTMF_ALS_BAD_SYSTEM);
+        }
+        fastmf_cholesky_solve_upper(P, m, ld, rhs);
+        if (g->draw) gibbs_add_draw(P, m, ld, g->seed, g->stream, j, eps, rhs);
+        if (!all_finite_d(rhs, m)) {
+            dbuf_free(&pb);
+            dbuf_free(&vb);
+            return fastmf_fail(err, FASTMF_ERR_DIVERGED, j, FASTMF_ALS_BAD_RESULT);
+        }
+        for (a = 0; a < m; ++a) {
+            psi[a] = (REAL)rhs[a];
+            step[a] = (double)psi[a] - old[a];
+        }
+        /* the rows holding j moved by w_e step: their residual moments h_e -= w_e G_e step */
+        SFX(bag_update)(lo, hi, bag_rows, bag_w, gram, resid, m, step, tmp);
+    }
+    dbuf_free(&pb);
+    dbuf_free(&vb);
+    return FASTMF_OK;
 }
 
 /* ------------------------------------------------------------------------------------- Gram */

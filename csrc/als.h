@@ -44,7 +44,10 @@ enum {
     FASTMF_ALS_BAD_SYSTEM = 7,      /* ERR_NOT_PD: the system of row pos is not positive definite */
     FASTMF_ALS_BAD_RESULT = 8,      /* ERR_DIVERGED: the solution of row pos is not finite */
     FASTMF_ALS_BAD_GRAM = 9,        /* ERR_VALUE: gram[pos] (flat index) is not finite */
-    FASTMF_ALS_BAD_X = 10           /* ERR_VALUE: row pos of the user factors (loss) is not finite */
+    FASTMF_ALS_BAD_X = 10,          /* ERR_VALUE: row pos of the user factors (loss) is not finite */
+    FASTMF_ALS_BAD_PRIOR = 11,      /* ERR_VALUE: Gibbs: prior_prec.flat[pos] (pos < m^2) or
+                                       prior_mean[pos - m^2] is not finite */
+    FASTMF_ALS_BAD_OFFSET = 12      /* ERR_VALUE: Gibbs: row pos of prior_offset is not finite */
 };
 
 /* Explicit ALS half-sweep: sizes and hyper-parameters (dtype-independent). */
@@ -100,6 +103,81 @@ fastmf_status fastmf_als_half_sweep_f64(const fastmf_als_params *p, const int64_
                                         const double *fixed_factors, const double *fixed_bias,
                                         double *factors, double *bias,
                                         fastmf_error *err);
+
+/* Gibbs half-sweep of Bayesian MF: sizes and parameters (dtype-independent). */
+typedef struct {
+    int64_t n_rows;     /* rows of the CSR = rows of factors (the side being drawn) */
+    int64_t n_fixed;    /* rows of fixed_factors (and entries of fixed_bias) */
+    int64_t n_factors;  /* k >= 1 */
+    int64_t nnz;        /* entries of indices and data; must equal indptr[n_rows] */
+    double mu;          /* global mean (ignored when !biased) */
+    double alpha;       /* noise precision > 0 */
+    int biased;         /* 1: rows theta = [x, b] (m = k + 1 entries, bias LAST); 0: theta = x */
+    int draw;           /* 1: a draw; 0: the conditional mean m_r (fold-in, no randomness) */
+    int n_threads;      /* OpenMP threads (values < 1 mean 1) */
+    uint64_t seed;      /* row r draws its normals from the stream (seed, stream, r + 1) */
+    uint64_t stream;
+    const fastmf_interrupt *interrupt;  /* as in fastmf_als_params (the half-sweep only) */
+} fastmf_gibbs_params;
+
+/* Gibbs half-sweep (Salakhutdinov & Mnih 2008, biases folded in): every row r is replaced by a draw
+ * theta_r ~ N(m_r, P_r^{-1}), P_r = prior_prec + alpha sum_j z_j z_j^T, P_r m_r = prior_prec prior_mean
+ * + alpha sum_j t_j z_j (z_j = [y_j, 1], t_j = d_j - mu - c_j; see als.c), as m_r + U_r^{-1} eps_r
+ * with P_r = U_r^T U_r and the row's normals eps_r (fastmf_gibbs_normals). prior_prec: m x m,
+ * row-major, symmetric (the upper triangle is read), positive definite; prior_mean: m. Rows without
+ * entries are drawn from the prior. Optional (NULL: none): prior_offset (n_rows x m) shifts row r's
+ * prior mean to prior_mean + prior_offset[r] (the implicit-feature part of a row, drawn here as part
+ * of the effective row); gram_out (n_rows x m x m) receives G_r = sum_j z_j z_j^T (full) and
+ * resid_out (n_rows x m, needs gram_out) h_r = sum_j t_j z_j - G_r theta_r, the residuals' moment
+ * after the draw (what the bag sweep needs). Bit-identical for every n_threads; errors as for
+ * fastmf_als_half_sweep_* (plus FASTMF_ALS_BAD_PRIOR, FASTMF_ALS_BAD_OFFSET). */
+fastmf_status fastmf_gibbs_half_sweep_f32(const fastmf_gibbs_params *p, const int64_t *indptr,
+                                          const int32_t *indices, const float *data,
+                                          const float *fixed_factors, const float *fixed_bias,
+                                          const double *prior_mean, const double *prior_prec,
+                                          const double *prior_offset, float *factors, float *bias,
+                                          double *gram_out, double *resid_out, fastmf_error *err);
+fastmf_status fastmf_gibbs_half_sweep_f64(const fastmf_gibbs_params *p, const int64_t *indptr,
+                                          const int32_t *indices, const double *data,
+                                          const double *fixed_factors, const double *fixed_bias,
+                                          const double *prior_mean, const double *prior_prec,
+                                          const double *prior_offset, double *factors, double *bias,
+                                          double *gram_out, double *resid_out, fastmf_error *err);
+
+/* out[r] = weights[r] * sum_{e = indptr[r]}^{indptr[r+1]-1} rows[indices[e]] for r < n_rows (rows:
+ * n_feat x m, out: n_rows x m double, summed in entry order): the implicit offsets of a side.
+ * Deterministic for every n_threads; FASTMF_ERR_INDEX names the first entry outside [0, n_feat). */
+fastmf_status fastmf_bag_sums_f32(const int64_t *indptr, const int32_t *indices, int64_t n_rows,
+                                  const float *rows, int64_t n_feat, int64_t m, const double *weights,
+                                  int n_threads, double *out, fastmf_error *err);
+fastmf_status fastmf_bag_sums_f64(const int64_t *indptr, const int32_t *indices, int64_t n_rows,
+                                  const double *rows, int64_t n_feat, int64_t m, const double *weights,
+                                  int n_threads, double *out, fastmf_error *err);
+
+/* Gibbs draw of implicit-feature rows psi_j (features, n_features x m, bias last; m = k + biased),
+ * one after another (serial: rows sharing a side row are coupled), each from its exact conditional.
+ * The side's rows r (n_side of them) hold effective rows theta_r + sum_j w_rj psi_j; feature j is held
+ * by the side rows bag_rows[bag_indptr[j] .. bag_indptr[j+1]) with weights bag_w (a CSC of the bag).
+ * gram (n_side x m x m) and resid (n_side x m) are G_r and h_r of gibbs_half_sweep's gram_out /
+ * resid_out for the current draw; for each j:
+ *   P = prior_prec + alpha sum_e w_e^2 G_e,  P mean = prior_prec prior_mean
+ *       + alpha sum_e w_e (h_e + w_e G_e psi_j),  psi_j <- mean + U^{-1} eps (draw) or mean,
+ * then h_e -= w_e G_e (psi_j new - psi_j old) for the rows holding j, so resid stays the residual
+ * moment of the current rows. p: n_rows = n_features, n_fixed = n_side, n_factors = k, nnz = bag
+ * entries, alpha, biased, draw, seed and stream (feature j draws from (seed, stream, j + 1));
+ * p->mu and p->n_threads are unused. */
+fastmf_status fastmf_gibbs_bag_sweep_f32(const fastmf_gibbs_params *p, const int64_t *bag_indptr,
+                                         const int32_t *bag_rows, const float *bag_w, const double *gram,
+                                         double *resid, const double *prior_mean,
+                                         const double *prior_prec, float *features, fastmf_error *err);
+fastmf_status fastmf_gibbs_bag_sweep_f64(const fastmf_gibbs_params *p, const int64_t *bag_indptr,
+                                         const int32_t *bag_rows, const double *bag_w, const double *gram,
+                                         double *resid, const double *prior_mean,
+                                         const double *prior_prec, double *features, fastmf_error *err);
+
+/* out[r m .. r m + m) = the normals row r of a Gibbs half-sweep draws: the first m standard normals
+ * (fastmf_rng_normal) of the stream seeded from (seed, stream, r + 1), for r < n_rows */
+void fastmf_gibbs_normals(double *out, int64_t n_rows, int64_t m, uint64_t seed, uint64_t stream);
 
 /* G = Y^T Y (k x k, row-major, full symmetric, double) of the n x k matrix Y, accumulated in double
  * over fixed row blocks whose partial sums are added in block order: the result does not depend on

@@ -1,5 +1,4 @@
 /* Delimited-text tokenizer: see parse.h for the contract. */
-#include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,7 +13,11 @@ static const double POW10[23] = {
 };
 
 #define MAX_EXACT_MANTISSA ((uint64_t)1 << 53)
-#define STRTOD_BUF 512
+/* A double halfway between two neighbours has at most 767 significant decimal digits, so a decimal
+ * number cut to its first MAX_SIG_DIGITS significant digits plus one nonzero "sticky" digit (when a
+ * nonzero digit was cut) rounds like the full number. */
+#define MAX_SIG_DIGITS 780
+#define STRTOD_BUF (MAX_SIG_DIGITS + 40)
 
 int64_t fastmf_count_lines(const char *buf, int64_t len)
 {
@@ -137,6 +140,49 @@ static int lower_eq(const char *s, const char *e, const char *word)
     return 1;
 }
 
+/* strtod of a number of any length, [s, e) already checked to be [+|-] digits [. digits] [e[+|-]digits]
+ * with a nonzero digit: rewritten as [-] D e X with D its first MAX_SIG_DIGITS significant digits (and a
+ * sticky 1 when nonzero digits were cut), so the text fits a fixed buffer and rounds the same. */
+static double long_decimal(const char *s, const char *e)
+{
+    char tmp[STRTOD_BUF];
+    size_t n = 0;
+    int64_t p = 0, ex = 0, total;
+    int seen = 0, point = 0, sticky = 0, eneg = 0, nd = 0;
+    if (*s == '+' || *s == '-') { if (*s == '-') tmp[n++] = '-'; ++s; }
+    for (; s < e && *s != 'e' && *s != 'E'; ++s) {
+        int d;
+        if (*s == '.') { point = 1; continue; }
+        d = *s - '0';
+        if (!seen) {
+            if (d == 0) { if (point) --p; continue; }     /* leading zeros: only move the point */
+            seen = 1;
+        }
+        if (!point) ++p;                                  /* value = 0.D x 10^p */
+        if (nd < MAX_SIG_DIGITS) { tmp[n++] = *s; ++nd; }
+        else if (d != 0) sticky = 1;
+    }
+    if (s < e) {                                          /* exponent */
+        ++s;
+        if (s < e && (*s == '+' || *s == '-')) { eneg = (*s == '-'); ++s; }
+        for (; s < e; ++s)
+            if (ex < 100000000) ex = ex * 10 + (*s - '0');  /* beyond any double: the cap keeps it so */
+        if (eneg) ex = -ex;
+    }
+    if (sticky) { tmp[n++] = '1'; ++nd; }
+    total = p + ex - nd;                                  /* value = D x 10^total */
+    tmp[n++] = 'e';
+    if (total < 0) { tmp[n++] = '-'; total = -total; }
+    {
+        char rev[24];
+        int r = 0;
+        do { rev[r++] = (char)('0' + total % 10); total /= 10; } while (total > 0 && r < 23);
+        while (r > 0) tmp[n++] = rev[--r];
+    }
+    tmp[n] = '\0';
+    return strtod(tmp, NULL);
+}
+
 /* float(text) for [s, e): returns a FASTMF_PARSE_* reason. */
 static int parse_float64(const char *s, const char *e, double *out)
 {
@@ -196,15 +242,7 @@ static int parse_float64(const char *s, const char *e, double *out)
         v = exp10 < 0 ? (double)m / POW10[-exp10] : (double)m * POW10[exp10];
     } else {
         /* rare: many digits or a large exponent; let strtod round it correctly */
-        char tmp[STRTOD_BUF];
-        char *stop = NULL;
-        size_t n = (size_t)(e - start);
-        if (n >= STRTOD_BUF) return FASTMF_PARSE_NOT_NUMBER;
-        memcpy(tmp, start, n);
-        tmp[n] = '\0';
-        errno = 0;
-        v = strtod(tmp, &stop);
-        if (stop != tmp + n) return FASTMF_PARSE_NOT_NUMBER;
+        v = long_decimal(start, e);
         if (isinf(v)) return FASTMF_PARSE_OVERFLOW;
         *out = v;
         return FASTMF_PARSE_OK;
@@ -335,6 +373,8 @@ fastmf_status fastmf_parse_delimited(const char *buf, int64_t len, const fastmf_
                     int64_t *dst = (int64_t *)out[f] + 2 * k;
                     trim_spaces(&a, &b);
                     if (a == b) r = FASTMF_PARSE_EMPTY;
+                    else if (memchr(a, '\0', (size_t)(b - a)) != NULL) r = FASTMF_PARSE_NUL;
+                    else if (opt->max_span > 0 && b - a > opt->max_span) r = FASTMF_PARSE_TOO_LONG;
                     dst[0] = a - buf;
                     dst[1] = b - a;
                     break;

@@ -6,7 +6,8 @@
  *   FASTMF_FIELD_INT64    decimal integer  [spaces] [+|-] digits [spaces]          -> int64_t out[k]
  *   FASTMF_FIELD_FLOAT64  decimal number   [spaces] [+|-] digits [. digits] [e[+|-]digits] [spaces]
  *                         (also ".5", "5."), finite, optionally inside [lo, hi]   -> double out[k]
- *   FASTMF_FIELD_SPAN     any non-empty text, kept as a byte span (surrounding spaces trimmed)
+ *   FASTMF_FIELD_SPAN     non-empty text without NUL bytes, at most opt->max_span bytes (when > 0),
+ *                         kept as a byte span (surrounding spaces trimmed)
  *                         -> int64_t out[2k] = start offset in buf, out[2k+1] = length
  * NumPy equivalent of a successful parse (no quoting, no escapes):
  *   rows = [l.rstrip(b"\r") for l in buf.split(b"\n")];  rows = [r for r in rows if r and not comment]
@@ -17,9 +18,12 @@
  * skipped; with opt->header != 0 the first line that is neither is skipped too. Line numbers are
  * 1-based physical line numbers and count every line, skipped or not.
  *
+ * Numbers of any length are read (a mantissa of thousands of digits is rounded correctly: digits past
+ * the 768th significant one only matter as a sticky bit, so they are summarised before strtod).
+ *
  * Errors: the first malformed line stops the parse. The function returns FASTMF_ERR_PARSE (wrong field
- * count, empty field, not a number, integer overflow) or FASTMF_ERR_VALUE (a non-finite number or one
- * outside [lo, hi]) and fills *err with the line, the 1-based field, the reason, the number of fields
+ * count, empty field, not a number, integer overflow, a NUL byte or too many bytes in a SPAN) or
+ * FASTMF_ERR_VALUE (a non-finite number or one outside [lo, hi]) and fills *err with the line, the 1-based field, the reason, the number of fields
  * found on that line and the byte range of the line; nothing is printed, outputs are then unspecified.
  * FASTMF_ERR_INDEX means more records than `capacity` (use fastmf_count_lines for the capacity).
  *
@@ -27,6 +31,7 @@
  * and points to `capacity` int64/double slots (2 * capacity int64 for SPAN). Single-threaded,
  * reentrant: no globals, no allocation, no locale use except strtod on rare long or huge numbers
  * (more than 19 significant digits or a decimal exponent beyond 22), which expects the "C" locale.
+ * Time is linear in len (plus n_fields per line); memory is the caller's outputs only.
  */
 #ifndef FASTMF_PARSE_H
 #define FASTMF_PARSE_H
@@ -50,7 +55,9 @@ enum {
     FASTMF_PARSE_OVERFLOW = 4,     /* integer outside int64, or a number that overflows a double */
     FASTMF_PARSE_NOT_FINITE = 5,   /* nan / inf / infinity written out */
     FASTMF_PARSE_OUT_OF_RANGE = 6, /* a FLOAT64 value outside [lo, hi] (when check_range) */
-    FASTMF_PARSE_CAPACITY = 7      /* more records than capacity */
+    FASTMF_PARSE_CAPACITY = 7,     /* more records than capacity */
+    FASTMF_PARSE_NUL = 8,          /* a SPAN field holds a NUL byte */
+    FASTMF_PARSE_TOO_LONG = 9      /* a SPAN field is longer than max_span bytes */
 };
 
 typedef struct {
@@ -63,6 +70,7 @@ typedef struct {
     int64_t comment_len;
     int32_t check_range;      /* 1: FLOAT64 values must lie in [lo, hi] */
     double lo, hi;
+    int64_t max_span;         /* > 0: longest SPAN field accepted, in bytes (after trimming) */
 } fastmf_parse_options;
 
 typedef struct {

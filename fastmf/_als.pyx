@@ -25,7 +25,7 @@ import numpy as np
 
 from fastmf._validation import check_int, check_kernel_array, check_option, check_real, check_threads
 
-from libc.stdint cimport int32_t, int64_t
+from libc.stdint cimport int32_t, int64_t, uint64_t
 from fastmf._common cimport (fastmf_status, fastmf_error, fastmf_interrupt, floating, error_type,
                              unexpected, sigint_watch, sigint_unwatch,
                              FASTMF_OK, FASTMF_ERR_NOMEM, FASTMF_ERR_INDEX, FASTMF_ERR_VALUE,
@@ -49,6 +49,8 @@ cdef extern from "als.h":
         FASTMF_ALS_BAD_RESULT
         FASTMF_ALS_BAD_GRAM
         FASTMF_ALS_BAD_X
+        FASTMF_ALS_BAD_PRIOR
+        FASTMF_ALS_BAD_OFFSET
 
     ctypedef struct fastmf_als_params:
         int64_t n_rows
@@ -80,6 +82,51 @@ cdef extern from "als.h":
         int cg_steps
         int n_threads
         const fastmf_interrupt *interrupt
+
+    ctypedef struct fastmf_gibbs_params:
+        int64_t n_rows
+        int64_t n_fixed
+        int64_t n_factors
+        int64_t nnz
+        double mu
+        double alpha
+        int biased
+        int draw
+        int n_threads
+        uint64_t seed
+        uint64_t stream
+        const fastmf_interrupt *interrupt
+
+    fastmf_status fastmf_gibbs_half_sweep_f32(const fastmf_gibbs_params *p, const int64_t *indptr,
+                                              const int32_t *indices, const float *data,
+                                              const float *fixed_factors, const float *fixed_bias,
+                                              const double *prior_mean, const double *prior_prec,
+                                              const double *prior_offset, float *factors, float *bias,
+                                              double *gram_out, double *resid_out, fastmf_error *err) nogil
+    fastmf_status fastmf_gibbs_bag_sweep_f32(const fastmf_gibbs_params *p, const int64_t *bag_indptr,
+                                             const int32_t *bag_rows, const float *bag_w, const double *gram,
+                                             double *resid, const double *prior_mean,
+                                             const double *prior_prec, float *features,
+                                             fastmf_error *err) nogil
+    fastmf_status fastmf_gibbs_half_sweep_f64(const fastmf_gibbs_params *p, const int64_t *indptr,
+                                              const int32_t *indices, const double *data,
+                                              const double *fixed_factors, const double *fixed_bias,
+                                              const double *prior_mean, const double *prior_prec,
+                                              const double *prior_offset, double *factors, double *bias,
+                                              double *gram_out, double *resid_out, fastmf_error *err) nogil
+    fastmf_status fastmf_gibbs_bag_sweep_f64(const fastmf_gibbs_params *p, const int64_t *bag_indptr,
+                                             const int32_t *bag_rows, const double *bag_w, const double *gram,
+                                             double *resid, const double *prior_mean,
+                                             const double *prior_prec, double *features,
+                                             fastmf_error *err) nogil
+    fastmf_status fastmf_bag_sums_f32(const int64_t *indptr, const int32_t *indices, int64_t n_rows,
+                                      const float *rows, int64_t n_feat, int64_t m, const double *weights,
+                                      int n_threads, double *out, fastmf_error *err) nogil
+    fastmf_status fastmf_bag_sums_f64(const int64_t *indptr, const int32_t *indices, int64_t n_rows,
+                                      const double *rows, int64_t n_feat, int64_t m, const double *weights,
+                                      int n_threads, double *out, fastmf_error *err) nogil
+    void fastmf_gibbs_normals(double *out, int64_t n_rows, int64_t m, uint64_t seed,
+                              uint64_t stream) nogil
 
     fastmf_status fastmf_als_half_sweep_f32(const fastmf_als_params *p, const int64_t *indptr,
                                             const int32_t *indices, const float *data,
@@ -192,6 +239,11 @@ def _raise(fastmf_error err, what, indptr, indices, data, n_fixed, hint):
                       f"non-finite value; reinitialise it or use solver='cholesky'")
         if bad == FASTMF_ALS_BAD_X:
             raise exc(f"{what}row {pos} of user_factors holds a non-finite value")
+        if bad == FASTMF_ALS_BAD_PRIOR:
+            raise exc(f"{what}the prior (prior_prec, then prior_mean, flat position {pos}) holds a "
+                      f"non-finite value")
+        if bad == FASTMF_ALS_BAD_OFFSET:
+            raise exc(f"{what}row {pos} of prior_offset holds a non-finite value")
         if bad == FASTMF_ALS_BAD_GRAM:
             raise exc(f"{what}gram.flat[{pos}] is not finite")
     raise unexpected(what, err)
@@ -326,6 +378,76 @@ cdef fastmf_status _gram_call(const floating[:, ::1] Y, int n_threads, double[:,
                 st = fastmf_gram_f64(yp, n, k, n_threads, flag, gp)
     finally:
         sigint_unwatch(flag)
+    return st
+
+
+cdef fastmf_status _gibbs_call(const fastmf_gibbs_params *p, const int64_t[::1] indptr,
+                               const int32_t[::1] indices, const floating[::1] data,
+                               const floating[:, ::1] fixed, fixed_bias_obj,
+                               const double[::1] mean0, const double[:, ::1] prec0, offset_obj,
+                               floating[:, ::1] factors, bias_obj, gram_obj, resid_obj, fastmf_error *err):
+    cdef const floating[::1] fixed_bias
+    cdef floating[::1] bias
+    cdef const floating *fbp = NULL
+    cdef floating *bp = NULL
+    if fixed_bias_obj is not None:
+        fixed_bias = fixed_bias_obj
+        fbp = _cp1(fixed_bias)
+    if bias_obj is not None:
+        bias = bias_obj
+        bp = _p1(bias)
+    cdef const int64_t *ip = &indptr[0]
+    cdef const int32_t *xp = _ci32(indices)
+    cdef const floating *dp = _cp1(data)
+    cdef const floating *yp = _cp2(fixed)
+    cdef floating *fp = _p2(factors)
+    cdef const double *mp = &mean0[0]
+    cdef const double *pp = &prec0[0, 0]
+    cdef const double[:, ::1] off
+    cdef double[:, :, ::1] gram
+    cdef double[:, ::1] resid
+    cdef const double *op = NULL
+    cdef double *gp = NULL
+    cdef double *rp = NULL
+    if offset_obj is not None and offset_obj.shape[0] > 0:
+        off = offset_obj
+        op = &off[0, 0]
+    if gram_obj is not None and gram_obj.shape[0] > 0:
+        gram = gram_obj
+        gp = &gram[0, 0, 0]
+    if resid_obj is not None and resid_obj.shape[0] > 0:
+        resid = resid_obj
+        rp = &resid[0, 0]
+    cdef fastmf_status st
+    cdef fastmf_gibbs_params q = p[0]
+    q.interrupt = sigint_watch()
+    try:
+        with nogil:
+            if floating is float:
+                st = fastmf_gibbs_half_sweep_f32(&q, ip, xp, dp, yp, fbp, mp, pp, op, fp, bp, gp, rp, err)
+            else:
+                st = fastmf_gibbs_half_sweep_f64(&q, ip, xp, dp, yp, fbp, mp, pp, op, fp, bp, gp, rp, err)
+    finally:
+        sigint_unwatch(q.interrupt)
+    return st
+
+
+cdef fastmf_status _bag_call(const fastmf_gibbs_params *p, const int64_t[::1] indptr,
+                             const int32_t[::1] rows, const floating[::1] w, const double[:, :, ::1] gram,
+                             double[:, ::1] resid, const double[::1] mean0, const double[:, ::1] prec0,
+                             floating[:, ::1] features, fastmf_error *err):
+    cdef const int64_t *ip = &indptr[0]
+    cdef const int32_t *xp = _ci32(rows)
+    cdef const floating *wp = _cp1(w)
+    cdef const double *gp = &gram[0, 0, 0] if gram.shape[0] > 0 else NULL
+    cdef double *rp = &resid[0, 0] if resid.shape[0] > 0 else NULL
+    cdef floating *fp = _p2(features)
+    cdef fastmf_status st
+    with nogil:
+        if floating is float:
+            st = fastmf_gibbs_bag_sweep_f32(p, ip, xp, wp, gp, rp, &mean0[0], &prec0[0, 0], fp, err)
+        else:
+            st = fastmf_gibbs_bag_sweep_f64(p, ip, xp, wp, gp, rp, &mean0[0], &prec0[0, 0], fp, err)
     return st
 
 
@@ -567,3 +689,228 @@ def ials_loss(indptr, indices, data, user_factors, item_factors, reg, alpha, sca
     if st != FASTMF_OK:
         _raise(err, what, indptr, indices, data, p.n_fixed, "")
     return float(loss)
+
+
+# ------------------------------------------------------------------------------ Gibbs (Bayesian MF)
+def _check_biased_pair(fixed_bias, bias, fixed_factors, n_rows, dt, what):
+    if fixed_bias is None or bias is None:
+        raise ValueError(f"{what}fixed_bias and bias are required when biased=True")
+    _array(fixed_bias, "fixed_bias", dt, 1, what=what)
+    _array(bias, "bias", dt, 1, writeable=True, what=what)
+    if fixed_bias.shape[0] != fixed_factors.shape[0]:
+        raise ValueError(f"{what}fixed_bias must have one entry per row of fixed_factors "
+                         f"({fixed_factors.shape[0]}), got {fixed_bias.shape[0]}")
+    if bias.shape[0] != n_rows:
+        raise ValueError(f"{what}bias must have one entry per row of factors ({n_rows}), "
+                         f"got {bias.shape[0]}")
+
+
+def gibbs_half_sweep(indptr, indices, data, fixed_factors, fixed_bias, factors, bias, mu, alpha,
+                     prior_mean, prior_prec, seed, stream, biased=True, *, n_threads=1, draw=True,
+                     prior_offset=None, gram_out=None, resid_out=None):
+    """Gibbs draw of every row of one side of Bayesian MF, in place (NumPy twin:
+    ``fastmf.reference.bayes.gibbs_half_sweep``, given :func:`gibbs_normals` as its normals).
+
+    Row ``r`` (entries of the CSR as in :func:`als_half_sweep`) becomes
+    :math:`\\theta_r = [x_r, b_r] \\sim N(m_r, P_r^{-1})` with
+    :math:`P_r = \\Lambda + \\alpha \\sum_j z_j z_j^\\top` and
+    :math:`P_r m_r = \\Lambda \\mu_0 + \\alpha \\sum_j t_j z_j`, drawn as
+    :math:`m_r + U_r^{-1}\\varepsilon_r` (:math:`P_r = U_r^\\top U_r`) with the normals of the stream
+    ``(seed, stream, r + 1)`` (``draw=False``: the conditional mean :math:`m_r` itself, the fold-in
+    of a new row; seed and stream are then unused). ``prior_mean`` (m,) and ``prior_prec`` (m, m) are float64,
+    m = k + 1 (bias last; m = k when ``biased=False``). ``alpha`` > 0 is the noise precision.
+    Bit-identical for every ``n_threads``.
+
+    Optional: ``prior_offset`` (n_rows, m) float64 shifts row r's prior mean by ``prior_offset[r]``
+    (the implicit-feature part of an effective row); ``gram_out`` (n_rows, m, m) and ``resid_out``
+    (n_rows, m) float64 receive :math:`G_r = \\sum_j z_j z_j^\\top` and
+    :math:`h_r = \\sum_j t_j z_j - G_r \\theta_r` (after the draw), what :func:`gibbs_bag_sweep`
+    needs; ``resid_out`` needs ``gram_out``.
+
+    Raises
+    ------
+    numpy.linalg.LinAlgError
+        A row's precision is not positive definite (a prior precision that is not); names the row.
+    IndexError, ValueError, FloatingPointError, MemoryError
+        See the module docstring.
+    """
+    what = "gibbs_half_sweep: "
+    dt = _float_dtype(factors, "factors", what)
+    biased = bool(biased)
+    _check_factors(fixed_factors, factors, dt, what)
+    n_rows = factors.shape[0]
+    _check_csr(indptr, indices, data, n_rows, dt, what)
+    if biased:
+        _check_biased_pair(fixed_bias, bias, fixed_factors, n_rows, dt, what)
+    else:
+        fixed_bias = bias = None
+    m = factors.shape[1] + (1 if biased else 0)
+    _array(prior_mean, "prior_mean", np.float64, 1, what=what)
+    _array(prior_prec, "prior_prec", np.float64, 2, what=what)
+    if prior_mean.shape != (m,) or prior_prec.shape != (m, m):
+        raise ValueError(f"{what}prior_mean must have shape ({m},) and prior_prec ({m}, {m}) "
+                         f"(k + 1 with the bias last, k when unbiased), got {prior_mean.shape} and "
+                         f"{prior_prec.shape}")
+    for name, arr, shape in (("prior_offset", prior_offset, (n_rows, m)), ("gram_out", gram_out, (n_rows, m, m)),
+                             ("resid_out", resid_out, (n_rows, m))):
+        if arr is not None:
+            _array(arr, name, np.float64, len(shape), writeable=name != "prior_offset", what=what)
+            if arr.shape != shape:
+                raise ValueError(f"{what}{name} must have shape {shape}, got {arr.shape}")
+    if resid_out is not None and gram_out is None:
+        raise ValueError(f"{what}resid_out needs gram_out")
+    _no_overlap([(factors, fixed_factors, "factors and fixed_factors"),
+                 (factors, fixed_bias, "factors and fixed_bias"), (bias, fixed_bias, "bias and fixed_bias"),
+                 (bias, fixed_factors, "bias and fixed_factors"), (bias, factors, "bias and factors"),
+                 (gram_out, resid_out, "gram_out and resid_out")], what)
+    cdef fastmf_gibbs_params p
+    p.n_rows = n_rows
+    p.n_fixed = fixed_factors.shape[0]
+    p.n_factors = factors.shape[1]
+    p.nnz = indices.shape[0]
+    p.mu = check_real(mu, "mu", what=what) if biased else 0.0
+    p.alpha = check_real(alpha, "alpha", 0.0, what=what)
+    if not p.alpha > 0.0:
+        raise ValueError(f"{what}alpha (the noise precision) must be > 0, got {alpha!r}")
+    p.biased = 1 if biased else 0
+    p.draw = 1 if draw else 0
+    p.n_threads = check_threads(n_threads, what=what)
+    p.seed = check_int(seed, "seed", 0, (1 << 64) - 1, what=what)
+    p.stream = check_int(stream, "stream", 0, (1 << 64) - 1, what=what)
+    cdef fastmf_error err
+    cdef fastmf_status st
+    if dt == np.float32:
+        st = _gibbs_call[float](&p, indptr, indices, data, fixed_factors, fixed_bias, prior_mean,
+                                prior_prec, prior_offset, factors, bias, gram_out, resid_out, &err)
+    else:
+        st = _gibbs_call[double](&p, indptr, indices, data, fixed_factors, fixed_bias, prior_mean,
+                                 prior_prec, prior_offset, factors, bias, gram_out, resid_out, &err)
+    if st != FASTMF_OK:
+        _raise(err, what, indptr, indices, data, p.n_fixed,
+               "its posterior precision is not positive definite (is prior_prec?)")
+
+
+def gibbs_normals(n_rows, m, seed, stream):
+    """The (n_rows, m) float64 standard normals :func:`gibbs_half_sweep` draws for its rows (row ``r``:
+    the stream ``(seed, stream, r + 1)``); twin ``fastmf.reference.bayes.row_normals``."""
+    what = "gibbs_normals: "
+    cdef int64_t n = check_int(n_rows, "n_rows", 0, None, what=what)
+    cdef int64_t mm = check_int(m, "m", 1, 1 << 20, what=what)
+    cdef uint64_t s = check_int(seed, "seed", 0, (1 << 64) - 1, what=what)
+    cdef uint64_t t = check_int(stream, "stream", 0, (1 << 64) - 1, what=what)
+    out = np.empty((n, mm), dtype=np.float64)
+    cdef double[:, ::1] o = out
+    if n > 0:
+        with nogil:
+            fastmf_gibbs_normals(&o[0, 0], n, mm, s, t)
+    return out
+
+
+def gibbs_bag_sweep(bag_indptr, bag_rows, bag_w, gram, resid, prior_mean, prior_prec, features, alpha,
+                    seed, stream, biased=True, *, draw=True):
+    """Gibbs draw of the implicit-feature rows ``features`` (n_features, m) one after another, in place,
+    updating ``resid`` (twin: ``fastmf.reference.bayes.gibbs_bag_sweep``; the math is in csrc/als.h).
+
+    Feature ``j`` is held by the side rows ``bag_rows[bag_indptr[j]:bag_indptr[j + 1]]`` with
+    weights ``bag_w`` (int64 / int32 / the features' dtype); ``gram`` (n_side, m, m) and ``resid``
+    (n_side, m) float64 are :func:`gibbs_half_sweep`'s ``gram_out`` and ``resid_out`` for the current
+    rows of that side; ``resid`` is kept equal to the residual moments as the features change.
+    Feature ``j`` draws its normals from the stream ``(seed, stream, j + 1)``. Serial."""
+    what = "gibbs_bag_sweep: "
+    dt = _float_dtype(features, "features", what)
+    _array(features, "features", dt, 2, writeable=True, what=what)
+    n_feat, m = features.shape
+    _array(gram, "gram", np.float64, 3, what=what)
+    _array(resid, "resid", np.float64, 2, writeable=True, what=what)
+    if gram.shape[1:] != (m, m) or resid.shape != (gram.shape[0], m):
+        raise ValueError(f"{what}gram must have shape (n_side, {m}, {m}) and resid (n_side, {m}), got "
+                         f"{gram.shape} and {resid.shape}")
+    _check_csr(bag_indptr, bag_rows, bag_w, n_feat, dt, what)
+    _array(prior_mean, "prior_mean", np.float64, 1, what=what)
+    _array(prior_prec, "prior_prec", np.float64, 2, what=what)
+    if prior_mean.shape != (m,) or prior_prec.shape != (m, m):
+        raise ValueError(f"{what}prior_mean must have shape ({m},) and prior_prec ({m}, {m})")
+    k = m - (1 if biased else 0)
+    if k < 1:
+        raise ValueError(f"{what}features need at least {2 if biased else 1} columns, got {m}")
+    cdef fastmf_gibbs_params p
+    p.n_rows = n_feat
+    p.n_fixed = gram.shape[0]
+    p.n_factors = k
+    p.nnz = bag_rows.shape[0]
+    p.mu = 0.0
+    p.alpha = check_real(alpha, "alpha", 0.0, what=what)
+    if not p.alpha > 0.0:
+        raise ValueError(f"{what}alpha (the noise precision) must be > 0, got {alpha!r}")
+    p.biased = 1 if biased else 0
+    p.draw = 1 if draw else 0
+    p.n_threads = 1
+    p.seed = check_int(seed, "seed", 0, (1 << 64) - 1, what=what)
+    p.stream = check_int(stream, "stream", 0, (1 << 64) - 1, what=what)
+    cdef fastmf_error err
+    cdef fastmf_status st
+    if dt == np.float32:
+        st = _bag_call[float](&p, bag_indptr, bag_rows, bag_w, gram, resid, prior_mean, prior_prec, features, &err)
+    else:
+        st = _bag_call[double](&p, bag_indptr, bag_rows, bag_w, gram, resid, prior_mean, prior_prec, features, &err)
+    if st != FASTMF_OK:
+        if err.which == FASTMF_ALS_BAD_INDEX:
+            raise IndexError(f"{what}bag_rows[{err.pos}] = {int(bag_rows[err.pos])} is outside "
+                             f"[0, {gram.shape[0]}) (the side's rows)")
+        if err.which == FASTMF_ALS_BAD_DATA:
+            raise ValueError(f"{what}bag_w[{err.pos}] is not finite")
+        if err.which == FASTMF_ALS_BAD_FIXED:
+            raise ValueError(f"{what}row {err.pos} of resid holds a non-finite value")
+        if err.which == FASTMF_ALS_BAD_START:
+            raise ValueError(f"{what}row {err.pos} of features holds a non-finite value")
+        if err.which == FASTMF_ALS_BAD_SYSTEM:
+            raise np.linalg.LinAlgError(f"{what}feature {err.pos}: its posterior precision is not positive "
+                                        f"definite (is prior_prec?)")
+        if err.which == FASTMF_ALS_BAD_RESULT:
+            raise FloatingPointError(f"{what}the draw of feature {err.pos} is not finite")
+        _raise(err, what, bag_indptr, bag_rows, bag_w, gram.shape[0], "not positive definite")
+
+
+cdef fastmf_status _bag_sums_call(const int64_t[::1] indptr, const int32_t[::1] indices,
+                                  const floating[:, ::1] rows, const double[::1] weights, int n_threads,
+                                  double[:, ::1] out, fastmf_error *err):
+    cdef const int64_t *ip = &indptr[0]
+    cdef const int32_t *xp = _ci32(indices)
+    cdef const floating *rp = _cp2(rows)
+    cdef int64_t n_rows = indptr.shape[0] - 1, n_feat = rows.shape[0], m = rows.shape[1]
+    cdef double *op = &out[0, 0] if out.shape[0] > 0 else NULL
+    cdef const double *wp = &weights[0] if weights.shape[0] > 0 else NULL
+    cdef fastmf_status st
+    if n_rows == 0:
+        return FASTMF_OK
+    with nogil:
+        if floating is float:
+            st = fastmf_bag_sums_f32(ip, xp, n_rows, rp, n_feat, m, wp, n_threads, op, err)
+        else:
+            st = fastmf_bag_sums_f64(ip, xp, n_rows, rp, n_feat, m, wp, n_threads, op, err)
+    return st
+
+
+def bag_sums(indptr, indices, rows, weights, *, n_threads=1):
+    """``out[r] = weights[r] * rows[indices[indptr[r]:indptr[r+1]]].sum(0)`` as float64 (n_rows, m): the
+    implicit offsets of a side (twin: ``fastmf.reference.bayes.bag_sums``)."""
+    what = "bag_sums: "
+    dt = _float_dtype(rows, "rows", what)
+    _array(rows, "rows", dt, 2, what=what)
+    _array(indptr, "indptr", np.int64, 1, what=what)
+    _array(indices, "indices", np.int32, 1, what=what)
+    _array(weights, "weights", np.float64, 1, what=what)
+    if indptr.shape[0] < 1 or weights.shape[0] != indptr.shape[0] - 1 or indptr[indptr.shape[0] - 1] != indices.shape[0]:
+        raise ValueError(f"{what}weights must have len(indptr) - 1 entries and indptr[-1] must be "
+                         f"len(indices)")
+    out = np.zeros((indptr.shape[0] - 1, rows.shape[1]))
+    cdef fastmf_error err
+    cdef fastmf_status st
+    nt = check_threads(n_threads, what=what)
+    if dt == np.float32:
+        st = _bag_sums_call[float](indptr, indices, rows, weights, nt, out, &err)
+    else:
+        st = _bag_sums_call[double](indptr, indices, rows, weights, nt, out, &err)
+    if st != FASTMF_OK:
+        _raise(err, what, indptr, indices, weights, rows.shape[0], "")
+    return out

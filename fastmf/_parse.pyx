@@ -31,6 +31,8 @@ cdef extern from "parse.h":
         FASTMF_PARSE_NOT_FINITE
         FASTMF_PARSE_OUT_OF_RANGE
         FASTMF_PARSE_CAPACITY
+        FASTMF_PARSE_NUL
+        FASTMF_PARSE_TOO_LONG
     ctypedef struct fastmf_parse_options:
         const char *sep
         int64_t sep_len
@@ -42,6 +44,7 @@ cdef extern from "parse.h":
         int32_t check_range
         double lo
         double hi
+        int64_t max_span
     ctypedef struct fastmf_parse_error:
         int64_t line
         int32_t field
@@ -72,6 +75,8 @@ REASONS = {
     FASTMF_PARSE_NOT_FINITE: "not_finite",
     FASTMF_PARSE_OUT_OF_RANGE: "out_of_range",
     FASTMF_PARSE_CAPACITY: "capacity",
+    FASTMF_PARSE_NUL: "nul",
+    FASTMF_PARSE_TOO_LONG: "too_long",
 }
 
 MAX_LINE_TEXT = 120
@@ -85,7 +90,7 @@ cdef class _Options:
     cdef bytes sep, comment
     cdef object kinds
 
-    def __init__(self, bytes sep, kinds, bint header, bytes comment, rating_scale):
+    def __init__(self, bytes sep, kinds, bint header, bytes comment, rating_scale, int64_t max_span=0):
         if len(sep) == 0:
             raise ValueError("sep must not be empty")
         self.sep = sep
@@ -101,6 +106,9 @@ cdef class _Options:
         self.opt.header = 1 if header else 0
         self.opt.comment = self.comment
         self.opt.comment_len = len(self.comment)
+        if max_span < 0:
+            raise ValueError(f"max_span must be >= 0 (0: no limit), got {max_span}")
+        self.opt.max_span = max_span
         if rating_scale is None:
             self.opt.check_range = 0
             self.opt.lo = 0.0
@@ -116,7 +124,8 @@ def _line_text(buf, int64_t a, int64_t b, str encoding):
     return repr(text[:MAX_LINE_TEXT] + ("..." if len(text) > MAX_LINE_TEXT or b - a > 4 * MAX_LINE_TEXT else ""))
 
 
-def _describe(fastmf_parse_error err, buf, bytes sep, kinds, labels, source, str encoding, rating_scale):
+def _describe(fastmf_parse_error err, buf, bytes sep, kinds, labels, source, str encoding, rating_scale,
+              max_span=0):
     """The message of a ParseError for ``err``."""
     where = f"{source}, line {err.line}"
     text = _line_text(buf, err.line_start, err.line_end, encoding)
@@ -133,6 +142,12 @@ def _describe(fastmf_parse_error err, buf, bytes sep, kinds, labels, source, str
     label = f"field {err.field} ({labels[f]})"
     if reason == FASTMF_PARSE_EMPTY:
         return f"{where}: {label} is empty: {text}"
+    if reason == FASTMF_PARSE_NUL:
+        return (f"{where}: {label} {value!r} holds a NUL byte (\\x00); ids must not contain NUL bytes: "
+                f"{text}")
+    if reason == FASTMF_PARSE_TOO_LONG:
+        return (f"{where}: {label} is {len(raw):,} bytes long, more than the limit of {max_span:,} bytes "
+                f"for an id: {text}")
     if reason == FASTMF_PARSE_NOT_NUMBER:
         what = "an integer" if kinds[f] == FASTMF_FIELD_INT64 else "a number"
         return f"{where}: {label} {value!r} is not {what}: {text}"
@@ -150,15 +165,16 @@ def _describe(fastmf_parse_error err, buf, bytes sep, kinds, labels, source, str
 
 
 def parse(const unsigned char[::1] buf, bytes sep, kinds, labels, *, bint header=False, bytes comment=None,
-          rating_scale=None, source="<bytes>", str encoding="utf-8"):
+          rating_scale=None, source="<bytes>", str encoding="utf-8", int64_t max_span=0):
     """Parse ``buf`` into one array per field.
 
     ``kinds[f]`` is SKIP, INT64, FLOAT64 or SPAN; ``labels[f]`` names the field in messages. FLOAT64
-    fields are checked against ``rating_scale`` (lo, hi) unless it is None. Returns a list holding, per
+    fields are checked against ``rating_scale`` (lo, hi) unless it is None. SPAN fields hold no NUL
+    byte and, when ``max_span > 0``, at most ``max_span`` bytes. Returns a list holding, per
     field, None (SKIP), an int64 array (INT64), a float64 array (FLOAT64) or an (n, 2) int64 array of
     (start, length) byte spans (SPAN). Raises :class:`ParseError` on the first malformed line.
     """
-    cdef _Options o = _Options(sep, kinds, header, comment, rating_scale)
+    cdef _Options o = _Options(sep, kinds, header, comment, rating_scale, max_span)
     cdef int64_t length = buf.shape[0]
     cdef const char *p = <const char *>&buf[0] if length > 0 else <const char *>""
     cdef int64_t cap
@@ -205,7 +221,7 @@ def parse(const unsigned char[::1] buf, bytes sep, kinds, labels, *, bint header
     finally:
         free(ptrs)
     if st != FASTMF_OK:
-        msg = _describe(err, buf, sep, kind_list, labels, source, encoding, rating_scale)
+        msg = _describe(err, buf, sep, kind_list, labels, source, encoding, rating_scale, max_span)
         raise ParseError(msg, int(err.line), int(err.field), REASONS.get(err.reason, str(err.reason)))
     out = []
     for f in range(nf):

@@ -7,7 +7,7 @@ Each is also reachable where it was first defined (``fastmf.persistence.ModelFil
 from __future__ import annotations
 
 __all__ = ["NotFittedError", "UnknownUserWarning", "DuplicateRatingsWarning", "MissingTimestampsWarning",
-           "ParseError", "DatasetNotFoundError", "ModelFileError", "DivergenceError", "EvaluationWarning",
+           "DataError", "ParseError", "UnverifiedDownloadWarning", "DatasetNotFoundError", "ModelFileError", "DivergenceError", "EvaluationWarning",
            "MatplotlibMissingError", "UserError", "UnknownModelError", "ModelUnavailableError",
            "UnknownIdError", "DataSpecError", "OptionError", "CapabilityError", "TitleSearchError",
            "ResourceLimitError", "ArgumentTypeError"]
@@ -54,7 +54,18 @@ class MissingTimestampsWarning(UserWarning):
     """Some lines of a rating file have an empty timestamp field: the file's timestamps were dropped."""
 
 
-class ParseError(ValueError):
+class DataError(ValueError):
+    """Bad input data or a bad argument to the data layer (readers, :class:`~fastmf.Ratings`
+    constructors, id maps, splits, MovieLens loading and downloads): the message names the file and
+    line, or the argument (and position) and what is allowed."""
+
+
+class UnverifiedDownloadWarning(UserWarning):
+    """A download was accepted on the strength of a checksum published by the same server
+    (``trust_server_checksum=True``), not a digest pinned in fastmf or given as ``checksum=``."""
+
+
+class ParseError(DataError):
     """A malformed line of a rating file: ``line`` (1-based), ``field`` (1-based, 0 for a field-count
     error) and ``reason`` (one of ``fastmf._parse.REASONS``) describe where and why."""
 

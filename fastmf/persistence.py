@@ -918,6 +918,9 @@ def _check_consistency(name, entry, params, values, error=ModelFileError):
 
     try:
         registry.check_state(entry, params, values)
+        model_check = getattr(entry.cls, "_check_state", None)  # a model's own invariants, if any
+        if model_check is not None:
+            model_check(values)
     except ValueError as exc:
         fail(str(exc))
     sizes = {"user": values["n_users_"], "item": values["n_items_"]}

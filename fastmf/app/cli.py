@@ -67,7 +67,7 @@ models (--model):
 {models}
 
 The data is split with --split (default random, --test-size 0.2, --seed 0). Iterative models (mf, als,
-ials) hold out --validation 0.1 of the train part (the latest ratings when the split is temporal),
+ials, bayes) hold out --validation 0.1 of the train part (the latest ratings when the split is temporal),
 measure it after every epoch (the learning curve; with --early-stopping the epoch kept is the best on
 validation) and are fitted on the rest; the test part is measured once, at the end, and those test
 metrics are printed: rmse and mae (rating models) and top-k ranking metrics.
@@ -104,6 +104,30 @@ SIMILAR_EPILOG = """examples:
 
 --title is a case-insensitive substring search over the titles saved with the model; a title equal
 to the search text wins over longer ones that contain it.
+"""
+
+TUNE_EPILOG = """examples:
+  fastmf tune ml-100k --model mf --budget 64 --metric rmse
+  fastmf tune ml-100k --model ials --budget 32 --metric ndcg@10
+  fastmf tune ml-100k --model als --split temporal --save best.npz
+  fastmf tune u1.base --ratings-file ... --split none --json
+
+The test part of --split is never seen by the search: the validation part is carved from the
+train part (--validation FRAC; the latest ratings when --split is temporal or leave-last-out),
+configurations are drawn from the model's default search space (fastmf.tune.default_space) and
+trained by successive halving on epochs: all for a few epochs, the best third for three times as
+many, ..., the last ones for --max-epochs. The best configuration is refit on the whole train part
+with its epoch count scaled to it, and only that model is measured on the test part.
+"""
+
+COMPARE_EPILOG = """examples:
+  fastmf compare ml-100k
+  fastmf compare ml-100k --models mf,als,ials,biases,popularity --split temporal
+  fastmf compare ml-100k --tune 32 --json
+
+One split, every model fitted on its train part and measured on its test part: rating metrics
+(empty for ranking-only models), ranking metrics at --k, fit time and threads. With --tune N each
+model is first searched (budget N) on the train part only.
 """
 
 PLOT_EPILOG = """examples:
@@ -456,6 +480,104 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _trial_logger(args):
+    """--verbose off a terminal: one log line per trial and rung."""
+    if not (args.verbose and not _stderr_is_tty()):
+        return None
+
+    def log(rec):
+        value = "-" if rec["value"] is None else f"{rec['value']:.4f}"
+        logger.info(f"rung {rec['rung']} ({rec['epochs']} epochs) trial {rec['trial']}: {value} {rec['status']}")
+
+    return log
+
+
+def _fmt(value):
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}" if abs(value) < 1e-3 or abs(value) >= 1e4 else f"{value:.4f}"
+    return str(value)
+
+
+def cmd_tune(args: argparse.Namespace) -> int:
+    if args.save:
+        service.check_destination(args.save, "--save")
+    ds = _data_from_args(args)
+    seed = 0 if args.seed is None else args.seed
+    t0 = time.perf_counter()
+    out = service.tune_model(ds, args.model, params=args.param or (), split=args.split, test_size=args.test_size,
+                             seed=seed, budget=args.budget, metric=args.metric, validation=args.validation,
+                             sampler=args.sampler, max_epochs=args.max_epochs, min_epochs=args.min_epochs,
+                             n_jobs=args.jobs, k=args.k, progress=_stderr_is_tty(), on_trial=_trial_logger(args))
+    seconds = time.perf_counter() - t0
+    found = out["search"]
+    if args.save:
+        found.best_model_.save(args.save)
+    if args.json:
+        _print_json({"data": {"name": ds.name, "n_ratings": len(ds)}, "split": out["split"],
+                     "n_train": out["n_train"], "n_test": out["n_test"], "validation": found.validation,
+                     "metric": out["metric"], "best_params": found.best_params_, "best_epochs": found.best_epochs_,
+                     "refit_epochs": found.refit_epochs_, "best_validation": found.best_score_,
+                     "test_metrics": out["test_metrics"], "rungs": found.rungs, "trials": found.records,
+                     "n_jobs": found.n_jobs, "n_threads": found.n_threads, "seconds": seconds,
+                     "machine": found.machine, "saved": args.save})
+        return 0
+    print(f"data:  {ds!r}")
+    print(f"split: {out['split']}: {out['n_train']:,} train / {out['n_test']:,} test ratings "
+          "(the search sees the train part only)")
+    print(f"validation: {found.validation}; metric {out['metric']}; sampler {found.sampler}; "
+          f"{len(found.records)} configurations, {found.n_jobs} at once x {found.n_threads} thread(s)")
+    print("rungs: " + ", ".join(f"{r['trials']} x {r['epochs']}" for r in found.rungs) + " epochs")
+    table = found.table()
+    names = list(found.best_params_)
+    rows = [[r["trial"], *(_fmt(r[n]) for n in names), _fmt(r["best_epoch"]), _fmt(r[f"best_{found.metric}"]),
+             r["status"]] for r in table.records[:args.top]]
+    print(f"best {min(args.top, len(table))} of {len(table)}:")
+    print("\n".join("  " + line for line in _table(rows, ["trial", *names, "epochs", found.metric, "status"],
+                                                    right=("trial", *names, "epochs", found.metric))))
+    epochs = f", {found.refit_epochs_} epochs" if found.refit_epochs_ is not None else ""
+    print(f"best: {found.best_model_!r}{epochs} (validation {found.metric} {found.best_score_:.4f})")
+    if out["test_metrics"] is not None:
+        print(f"test metrics of the best model refit on the train part (k={args.k}):")
+        print("\n".join(_metric_lines(out["test_metrics"])))
+    print(f"search time: {seconds:.1f} s")
+    if args.save:
+        print(f"saved model: {args.save}")
+    return 0
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    ds = _data_from_args(args)
+    seed = 0 if args.seed is None else args.seed
+    names = [n.strip() for n in args.models.split(",") if n.strip()] if args.models else None
+    on_row = None
+    if args.verbose:
+        def on_row(row):
+            logger.info(f"{row['model']}: fitted in {row['fit_seconds']:.2f} s")
+    out = service.compare_models(ds, names, split=args.split, test_size=args.test_size, seed=seed, k=args.k,
+                                 tune=args.tune, validation=args.validation, n_threads=args.threads, on_row=on_row)
+    table = out["table"]
+    if args.json:
+        _print_json({"data": {"name": ds.name, "n_ratings": len(ds)}, "split": out["split"],
+                     "n_train": out["n_train"], "n_test": out["n_test"], "rows": table.records,
+                     "machine": table.machine})
+        return 0
+    print(f"data:  {ds!r}")
+    print(f"split: {out['split']}: {out['n_train']:,} train / {out['n_test']:,} test ratings")
+    columns = [c for c in table.columns if c not in ("cpu", "tuned")]
+    rows = [[_fmt(r[c]) if c != "fit_seconds" else f"{r[c]:.2f}" for c in columns] for r in table.records]
+    header = [c if c != "fit_seconds" else "fit s" for c in columns]
+    print("\n".join(_table(rows, header, right=tuple(header[1:]))))
+    if args.tune is not None:
+        for r in table.records:
+            if r.get("tuned"):
+                print(f"tuned {r['model']}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in r["tuned"].items()))
+    m = table.machine
+    print(f"machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, NumPy {m['numpy']}")
+    return 0
+
+
 def cmd_evaluate(args: argparse.Namespace) -> int:
     model = service.load_model(args.model, _model_limit(args))
     ds = _data_from_args(args)
@@ -693,6 +815,50 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-n", type=int, default=10, help="how many items (default 10)")
     s.add_argument("--metric", default="cosine", help="cosine (default), dot, euclidean or pearson")
     s.add_argument("--json", action="store_true", help="print a JSON object")
+
+    tn = _sub(sub, "tune", common, "search a model's hyper-parameters, measure the best on the test split",
+              TUNE_EPILOG, cmd_tune)
+    _add_data_options(tn, "a MovieLens name (ml-100k, ...), a MovieLens folder or a ratings file")
+    tn.add_argument("--model", default="mf", metavar="NAME", help=f"one of {', '.join(MODELS)} (default mf)")
+    tn.add_argument("--param", action="append", metavar="NAME=VALUE",
+                    help="a fixed constructor argument of the model (repeatable), e.g. dtype=float64")
+    tn.add_argument("--budget", type=int, default=64, metavar="N", help="configurations to try (default 64)")
+    tn.add_argument("--metric", default=None, help="what to optimise: rmse (default for rating models), mae, "
+                                                   "ndcg@10 (default for ials), recall@20, ...")
+    tn.add_argument("--sampler", default="random", choices=("random", "grid", "sobol", "tpe"),
+                    help="how configurations are drawn (sobol needs scipy, tpe optuna; default random)")
+    tn.add_argument("--max-epochs", type=int, default=None, metavar="N",
+                    help="epochs (sweeps) of the last rung (default: the model's search space)")
+    tn.add_argument("--min-epochs", type=int, default=None, metavar="N", help="epochs of the first rung")
+    tn.add_argument("--jobs", type=int, default=None, metavar="N", help="trials at once (default: one per core)")
+    tn.add_argument("--split", default="random",
+                    choices=("random", "temporal", "leave-last-out", "user-holdout", "none"),
+                    help="how to hold out test ratings (default random)")
+    tn.add_argument("--test-size", type=_number, default=None, metavar="S", help="as for 'fastmf train'")
+    tn.add_argument("--validation", type=float, default=0.1, metavar="FRAC",
+                    help="fraction of the train part the search validates on (default 0.1)")
+    tn.add_argument("--seed", type=int, default=None, metavar="N", help="seed of the split, sampler and models")
+    tn.add_argument("--k", type=int, default=10, help="cut-off of the ranking metrics (default 10)")
+    tn.add_argument("--top", type=int, default=10, metavar="N", help="configurations shown (default 10)")
+    tn.add_argument("--save", default=None, metavar="FILE", help="write the best model (refit on train) to FILE")
+    tn.add_argument("--json", action="store_true", help="print one JSON object instead of the report")
+
+    cp = _sub(sub, "compare", common, "fit several models on one split and tabulate their test metrics",
+              COMPARE_EPILOG, cmd_compare)
+    _add_data_options(cp, "a MovieLens name (ml-100k, ...), a MovieLens folder or a ratings file")
+    cp.add_argument("--models", default=None, metavar="A,B,...",
+                    help=f"models to compare (default all: {', '.join(MODELS)})")
+    cp.add_argument("--split", default="random", choices=("random", "temporal", "leave-last-out", "user-holdout"),
+                    help="how to hold out test ratings (default random)")
+    cp.add_argument("--test-size", type=_number, default=None, metavar="S", help="as for 'fastmf train'")
+    cp.add_argument("--seed", type=int, default=None, metavar="N", help="seed of the split and the models")
+    cp.add_argument("--k", type=int, default=10, help="cut-off of the ranking metrics (default 10)")
+    cp.add_argument("--tune", type=int, default=None, metavar="N",
+                    help="search each model first (budget N) on the train part only")
+    cp.add_argument("--validation", type=float, default=0.1, metavar="FRAC",
+                    help="with --tune: fraction of the train part to validate on (default 0.1)")
+    cp.add_argument("--threads", type=int, default=None, metavar="N", help="threads of each model")
+    cp.add_argument("--json", action="store_true", help="print one JSON object")
 
     pl = _sub(sub, "plot", common, "draw a saved model's factor map and learning curve", PLOT_EPILOG, cmd_plot)
     pl.add_argument("model", metavar="MODEL", help="a model file written by 'fastmf train --save'")

@@ -42,6 +42,7 @@ __all__ = ["MODEL_OPTIONS", "SPLITS", "model_presets", "model_entry", "entry_of"
            "carve_validation", "describe_data", "load_model", "looks_like_model", "model_info",
            "parse_id", "id_range", "item_details", "ranked_items", "Ranked", "recommend", "recommend_all",
            "find_title", "title_matches", "similar_items", "evaluate_model", "best_model",
+           "tune_model", "compare_models", "validation_protocol",
            "jsonable", "check_destination", "check_plot", "draw_factor_map", "draw_learning_curve", "need_matplotlib"]
 
 #: option name (what ``fastmf train --NAME`` and a web form use) -> constructor parameters it may set,
@@ -387,6 +388,73 @@ def carve_validation(train: Ratings, fraction: float, method: str,
         raise OptionError(f"--validation {fraction:g} of the {len(train):,} train ratings: {exc} "
                           "(--validation 0: no validation split)", "validation") from None
     return fit_part, val, f"random {fraction:g} of train, seed {seed}"
+
+
+def validation_protocol(split: str, fraction: float) -> str:
+    """The :func:`fastmf.tune.search` validation spec that matches the test split ``split``: the
+    latest ``fraction`` of train when the test split is temporal (``temporal``,
+    ``leave-last-out``), else a random ``fraction``."""
+    if not 0 < fraction < 1:
+        raise OptionError(f"--validation {fraction!r}: a search needs a validation fraction in (0, 1)", "validation")
+    kind = "temporal" if split in ("temporal", "leave-last-out") else "random"
+    return f"{kind}:{fraction:g}"
+
+
+def tune_model(ds: Ratings, name: str, *, params: Sequence[str] = (), split: str = "random",
+               test_size: Optional[float] = None, seed: int = 0, budget: int = 64, metric: Optional[str] = None,
+               validation: float = 0.1, sampler: str = "random", max_epochs: Optional[int] = None,
+               min_epochs: Optional[int] = None, n_jobs: Optional[int] = None, k: int = 10,
+               progress: bool = False, on_trial: Optional[Callable[[Dict[str, Any]], Any]] = None
+               ) -> Dict[str, Any]:
+    """Search model ``name``'s default space on the train part of ``ds`` (:func:`fastmf.tune.search`,
+    validation carved from train with :func:`validation_protocol`) and measure the best model on
+    the test part, which the search never sees. Returns ``{"split", "n_train", "n_test", "search"
+    (the SearchResult), "test_metrics" (None without a test part), "metric"}``."""
+    import fastmf
+
+    model = make_model(name, {}, params, seed=seed)
+    if metric is None:
+        metric = "rmse" if getattr(model, "predicts_ratings", True) else f"ndcg@{k}"
+    try:
+        fastmf.training.metric_direction(metric, bool(getattr(model, "predicts_ratings", True)))
+    except ValueError as exc:
+        raise OptionError(f"--metric {metric}: {exc}", "metric") from None
+    train, test, split_text = split_data(ds, split, test_size, seed)
+    try:
+        found = fastmf.tune.search(model, None, train, validation=validation_protocol(split, validation),
+                                   metric=metric, budget=budget, sampler=sampler, max_epochs=max_epochs,
+                                   min_epochs=min_epochs, n_jobs=n_jobs, random_state=seed, progress=progress,
+                                   callback=on_trial)
+    except ImportError as exc:
+        raise OptionError(str(exc), "sampler") from None
+    scores = None
+    if test is not None:
+        scores = fastmf.evaluate(found.best_model_, test, k=k)
+    return {"split": split_text, "n_train": len(train), "n_test": 0 if test is None else len(test),
+            "search": found, "test_metrics": scores, "metric": metric}
+
+
+def compare_models(ds: Ratings, names: Optional[Sequence[str]] = None, *, split: str = "random",
+                   test_size: Optional[float] = None, seed: int = 0, k: int = 10, tune: Optional[int] = None,
+                   validation: float = 0.1, n_threads: Optional[int] = None,
+                   on_row: Optional[Callable[[Dict[str, Any]], Any]] = None) -> Dict[str, Any]:
+    """The comparison table (:func:`fastmf.tune.compare`) of the models ``names`` (default every
+    registry preset) on one split of ``ds``; with ``tune`` (a budget) each model is first searched
+    on the train part only. Returns ``{"split", "n_train", "n_test", "table"}``."""
+    import fastmf
+
+    names = list(names) if names else list(model_presets())
+    for n in names:
+        model_entry(n)  # UnknownModelError naming the known ones
+    if split == "none":
+        raise OptionError("compare needs a test split: --split random, temporal, leave-last-out or user-holdout",
+                          "split")
+    train, test, split_text = split_data(ds, split, test_size, seed)
+    models = {n: make_model(n, {}, (), seed=seed) for n in names}
+    table = fastmf.tune.compare(models, ds, split=(train, test), k=k, random_state=seed, n_threads=n_threads,
+                                tune=tune, validation=validation_protocol(split, validation), callback=on_row)
+    table.split = split_text
+    return {"split": split_text, "n_train": len(train), "n_test": len(test), "table": table}
 
 
 # ====================================================================== model files

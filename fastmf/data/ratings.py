@@ -10,13 +10,13 @@ from __future__ import annotations
 import numbers
 import warnings
 from collections import namedtuple
-from typing import TYPE_CHECKING, Any, List, Literal, Mapping, Optional, Sequence, Tuple, Union
+from typing import TYPE_CHECKING, Any, Callable, List, Literal, Mapping, Optional, Sequence, Tuple, Union
 
 import numpy as np
 import numpy.typing as npt
 
 from fastmf._validation import first_true, show
-from fastmf.errors import DuplicateRatingsWarning
+from fastmf.errors import DataError, DuplicateRatingsWarning
 
 if TYPE_CHECKING:  # pragma: no cover - optional dependencies, imported where used
     import pandas
@@ -49,43 +49,130 @@ def _readonly(a):
 def normalize_ids(values: npt.ArrayLike, name: str) -> np.ndarray:
     """Return ``values`` as a 1-D array of integer (int64) or string ids, or raise ValueError naming
     the first position that is missing (None/NaN) or of a kind that is neither."""
-    arr = np.asarray(values)
+    try:
+        arr = np.asarray(values)
+    except OverflowError:  # a list holding ints beyond int64 (NumPy >= 2)
+        arr = np.asarray(values, dtype=object)
     if arr.ndim != 1:
         arr = arr.reshape(-1) if arr.ndim == 0 else arr
         if arr.ndim != 1:
-            raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
+            raise DataError(f"{name} must be 1-D, got shape {arr.shape}")
+    if arr.dtype.kind == "U" and not isinstance(values, np.ndarray):
+        # a list or tuple of str: NumPy's fixed-width strings drop trailing NULs ("a\x00" -> "a"),
+        # which would silently merge two ids; check the originals
+        _check_trailing_nul(np.asarray(values, dtype=object).reshape(-1), arr, name)
     kind = arr.dtype.kind
     if kind in "iu":
-        if kind == "u" and arr.dtype.itemsize == 8 and arr.size and arr.max() > np.iinfo(np.int64).max:
-            raise ValueError(f"{name}: ids larger than 2**63-1 are not supported")
+        if kind == "u" and arr.dtype.itemsize == 8 and arr.size and arr.max() > np.uint64(2 ** 63 - 1):
+            raise DataError(f"{name}: ids larger than 2**63-1 are not supported")
         return arr.astype(np.int64, copy=False)
     if kind == "b":
-        raise ValueError(f"{name}: boolean ids are not supported; use ints or strings")
+        raise DataError(f"{name}: boolean ids are not supported; use ints or strings")
     if kind == "f":
         bad = first_true(~np.isfinite(arr))
         if bad >= 0:
-            raise ValueError(f"{name}: missing or non-finite id {show(arr[bad])} at position {bad}")
+            raise DataError(f"{name}: missing or non-finite id {show(arr[bad])} at position {bad}")
         bad = first_true(arr != np.round(arr))
         if bad >= 0:
-            raise ValueError(f"{name}: id {show(arr[bad])} at position {bad} is not a whole number")
+            raise DataError(f"{name}: id {show(arr[bad])} at position {bad} is not a whole number")
         return arr.astype(np.int64)
     if kind in "US":
         return arr.astype(str) if kind == "S" else arr
     if kind == "O":
         is_str = np.fromiter((isinstance(v, str) for v in arr), bool, arr.size)
         if is_str.all():
-            return arr.astype(str)
+            out = arr.astype(str)
+            _check_trailing_nul(arr, out, name)
+            return out
         is_int = np.fromiter(
             (isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in arr), bool, arr.size
         )
         if is_int.all():
-            return arr.astype(np.int64)
+            return _int64_or_error(arr, name)
         bad = first_true(~(is_str | is_int))
         if bad < 0:
-            raise ValueError(f"{name}: ids mix strings and integers; convert them to one type")
-        raise ValueError(f"{name}: missing or unsupported id {show(arr[bad])} at position {bad}; "
+            raise DataError(f"{name}: ids mix strings and integers; convert them to one type")
+        raise DataError(f"{name}: missing or unsupported id {show(arr[bad])} at position {bad}; "
                          "ids must be all integers or all strings")
-    raise ValueError(f"{name}: ids of dtype {arr.dtype} are not supported; use integers or strings")
+    raise DataError(f"{name}: ids of dtype {arr.dtype} are not supported; use integers or strings")
+
+
+def _float_dtype(dtype, name="dtype"):
+    """np.dtype(dtype) when it is float32 or float64, else DataError (also for a name NumPy does
+    not know, where np.dtype raises TypeError)."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        dt = None
+    if dt is None or dt.type not in (np.float32, np.float64):
+        raise DataError(f"{name} must be float32 or float64, got {dtype!r}")
+    return dt
+
+
+def _check_data_params(owner, params, constraints):
+    """fastmf._validation.check_params for the data layer: the same checks and messages, raised as
+    DataError."""
+    from fastmf._validation import check_params
+
+    try:
+        check_params(owner, params, constraints)
+    except ValueError as exc:
+        if isinstance(exc, DataError):
+            raise
+        raise DataError(str(exc)) from None
+
+
+def _int64_or_error(arr, name):
+    """``arr`` (an object array of Python ints, or a list) as int64, or DataError naming the first
+    id outside the int64 range."""
+    try:
+        return np.asarray(arr).astype(np.int64)
+    except OverflowError:
+        objs = np.asarray(arr, dtype=object).reshape(-1)
+        for pos, v in enumerate(objs):
+            if not -(2 ** 63) <= int(v) < 2 ** 63:
+                raise DataError(f"{name}: id {v} at position {pos} is outside the 64-bit integer range "
+                                "(use string ids for larger numbers)") from None
+        raise
+
+
+def _check_trailing_nul(objects, strings, name):
+    """DataError when an id of ``objects`` (Python str) lost trailing NULs in ``strings`` (its NumPy
+    U array): two ids would become one."""
+    if strings.size == 0:
+        return
+    lengths = np.fromiter((len(v) if isinstance(v, str) else -1 for v in objects), np.int64, objects.size)
+    bad = first_true((lengths >= 0) & (lengths != np.char.str_len(strings)))
+    if bad >= 0:
+        raise DataError(f"{name}: id {objects[bad]!r} at position {bad} ends with a NUL character "
+                        "(\\x00), which NumPy strings cannot hold (it would become the id "
+                        f"{strings[bad]!r}); remove the NULs")
+
+
+class _FactorizedIds:
+    """Raw ids as their sorted distinct values (``ids``: int64 or str, no repeats) plus one code per
+    rating (``codes``: int32 index into ``ids``). The file reader builds text ids this way so that
+    no per-rating array is as wide as the longest id; :meth:`Ratings.from_arrays` takes it in place
+    of a per-rating array."""
+
+    __slots__ = ("ids", "codes")
+
+    def __init__(self, ids, codes):
+        self.ids = ids
+        self.codes = codes
+
+    @property
+    def shape(self):
+        return self.codes.shape
+
+    def __len__(self):
+        return self.codes.shape[0]
+
+    def __getitem__(self, pos):
+        return self.ids[self.codes[pos]]
+
+    def to_array(self):
+        return self.ids[self.codes]
 
 
 class IdMap:
@@ -103,7 +190,7 @@ class IdMap:
         srt = ids[sorter]
         dup = first_true(srt[1:] == srt[:-1])
         if dup >= 0:
-            raise ValueError(f"IdMap: duplicate id {show(srt[dup])}")
+            raise DataError(f"IdMap: duplicate id {show(srt[dup])}")
         self._ids = _readonly(ids)
         self._sorter = _readonly(sorter.astype(np.int64))
         self._sorted = _readonly(srt)
@@ -219,7 +306,7 @@ class Metadata:
         for name, col in columns.items():
             col = np.asarray(col)
             if col.shape != (len(self.map),):
-                raise ValueError(f"metadata column {name!r} has shape {col.shape}, expected ({len(self.map)},)")
+                raise DataError(f"metadata column {name!r} has shape {col.shape}, expected ({len(self.map)},)")
             cols[name] = _readonly(col)
         self.columns = cols
 
@@ -298,30 +385,35 @@ class Ratings:
             n = user_index.shape[0] if user_index.ndim == 1 else -1
             for label, arr in (("user_index", user_index), ("item_index", item_index), ("rating", rating)):
                 if arr.ndim != 1 or arr.shape[0] != n:
-                    raise ValueError(f"{label} must be 1-D of length {n}, got shape {arr.shape}")
+                    raise DataError(f"{label} must be 1-D of length {n}, got shape {arr.shape}")
             for label, arr, size in (("user_index", user_index, len(user_map)),
                                      ("item_index", item_index, len(item_map))):
                 if arr.dtype.kind not in "iu":
-                    raise ValueError(f"{label} must hold integers, got dtype {arr.dtype}")
+                    raise DataError(f"{label} must hold integers, got dtype {arr.dtype}")
                 bad = first_true((arr < 0) | (arr >= size))
                 if bad >= 0:
-                    raise ValueError(f"{label}[{bad}] = {arr[bad]} is outside [0, {size})")
+                    raise DataError(f"{label}[{bad}] = {arr[bad]} is outside [0, {size})")
             if rating.dtype not in (np.float32, np.float64):
                 rating = rating.astype(np.float64)
             bad = first_true(~np.isfinite(rating))
             if bad >= 0:
-                raise ValueError(f"rating[{bad}] = {show(rating[bad])} is not finite")
+                raise DataError(f"rating[{bad}] = {show(rating[bad])} is not finite")
             if timestamp is not None:
                 timestamp = np.asarray(timestamp)
                 if timestamp.shape != (n,):
-                    raise ValueError(f"timestamp must have shape ({n},), got {timestamp.shape}")
+                    raise DataError(f"timestamp must have shape ({n},), got {timestamp.shape}")
                 timestamp = timestamp.astype(np.int64)
             user_index = user_index.astype(np.int32, copy=False)
             item_index = item_index.astype(np.int32, copy=False)
             key = np.sort(user_index.astype(np.int64) * max(len(item_map), 1) + item_index)
             if key.size > 1 and bool(np.any(key[1:] == key[:-1])):
-                raise ValueError("duplicate (user, item) pairs; build through Ratings.from_arrays "
+                raise DataError("duplicate (user, item) pairs; build through Ratings.from_arrays "
                                  "to choose a duplicates policy")
+        for label, info in (("item_info", item_info), ("user_info", user_info)):
+            if info is not None and not isinstance(info, Metadata):
+                raise DataError(f"{label} must be a fastmf Metadata or None, got {type(info).__name__}")
+        if name is not None and not isinstance(name, str):
+            raise DataError(f"name must be a str or None, got {name!r}")
         self.user_index = _readonly(user_index)
         self.item_index = _readonly(item_index)
         self.rating = _readonly(rating)
@@ -363,8 +455,10 @@ class Ratings:
         dtype : {None, "float32", "float64"}
             Rating dtype; None keeps float32/float64 input and stores anything else as float32.
         """
-        users = normalize_ids(users, "users")
-        items = normalize_ids(items, "items")
+        if not isinstance(users, _FactorizedIds):
+            users = normalize_ids(users, "users")
+        if not isinstance(items, _FactorizedIds):
+            items = normalize_ids(items, "items")
         n = users.shape[0]
         if ratings is None:
             ratings = np.ones(n, dtype=np.float32)
@@ -374,14 +468,14 @@ class Ratings:
             timestamps = _to_int_array(timestamps, "timestamps")
             lengths["timestamps"] = timestamps.shape[0]
         if len(set(lengths.values())) != 1:
-            raise ValueError("mismatched lengths: " + ", ".join(f"{k} has {v}" for k, v in lengths.items()))
+            raise DataError("mismatched lengths: " + ", ".join(f"{k} has {v}" for k, v in lengths.items()))
         if n == 0:
-            raise ValueError("no ratings: the arrays are empty")
+            raise DataError("no ratings: the arrays are empty")
         if duplicates not in DUPLICATE_POLICIES:
-            raise ValueError(f"duplicates must be one of {DUPLICATE_POLICIES}, got {duplicates!r}")
+            raise DataError(f"duplicates must be one of {DUPLICATE_POLICIES}, got {duplicates!r}")
         scale = _check_scale(ratings, rating_scale, "ratings")
-        user_map, uidx = IdMap.from_values(users, "users")
-        item_map, iidx = IdMap.from_values(items, "items")
+        user_map, uidx = _map_of(users, "users")
+        item_map, iidx = _map_of(items, "items")
         uidx, iidx, ratings, timestamps = _resolve_duplicates(
             uidx, iidx, ratings, timestamps, len(item_map), duplicates,
             describe=lambda pos: f"user {show(users[pos])}, item {show(items[pos])}")
@@ -396,15 +490,17 @@ class Ratings:
         """Build from a pandas DataFrame; column names as given (``rating=None`` for implicit data,
         ``timestamp`` a column name or None). ``rating_scale`` and other keywords as
         :meth:`from_arrays` (by default the scale is the ratings' min and max)."""
+        if not hasattr(df, "columns") or not hasattr(df, "__getitem__"):
+            raise DataError(f"from_dataframe needs a pandas DataFrame, got {type(df).__name__}")
         missing = [c for c in (user, item, rating, timestamp) if c is not None and c not in df.columns]
         if missing:
-            raise ValueError(f"DataFrame has no column(s) {missing}; it has {list(df.columns)}")
+            raise DataError(f"DataFrame has no column(s) {missing}; it has {list(df.columns)}")
 
         def col(name):
             s = df[name]
             if s.isna().any():
                 pos = int(np.flatnonzero(s.isna().to_numpy())[0])
-                raise ValueError(f"column {name!r}: missing value at row {pos} (index {show(df.index[pos])})")
+                raise DataError(f"column {name!r}: missing value at row {pos} (index {show(df.index[pos])})")
             return s.to_numpy()
 
         ts = None
@@ -428,7 +524,7 @@ class Ratings:
         import scipy.sparse as sp
 
         if not sp.issparse(matrix):
-            raise ValueError(f"expected a scipy.sparse matrix, got {type(matrix).__name__}")
+            raise DataError(f"expected a scipy.sparse matrix, got {type(matrix).__name__}")
         coo = sp.coo_matrix(matrix)
         coo.sum_duplicates()
         coo.eliminate_zeros()
@@ -436,10 +532,10 @@ class Ratings:
         user_map = IdMap(np.arange(n_rows) if user_ids is None else user_ids)
         item_map = IdMap(np.arange(n_cols) if item_ids is None else item_ids)
         if len(user_map) != n_rows or len(item_map) != n_cols:
-            raise ValueError(f"matrix shape {coo.shape} does not match {len(user_map)} user ids and "
+            raise DataError(f"matrix shape {coo.shape} does not match {len(user_map)} user ids and "
                              f"{len(item_map)} item ids")
         if coo.nnz == 0:
-            raise ValueError("no ratings: the matrix has no non-zero entries")
+            raise DataError("no ratings: the matrix has no non-zero entries")
         values = _to_float_array(coo.data, "matrix values", dtype)
         scale = _check_scale(values, rating_scale, "matrix values")
         return cls(coo.row.astype(np.int32), coo.col.astype(np.int32), values, None,
@@ -500,6 +596,14 @@ class Ratings:
             cols[timestamp] = t
         return pd.DataFrame(cols)
 
+    def cached(self, key: Any, build: Callable[[], Any]) -> Any:
+        """``build()``, computed on the first call with ``key`` and kept with this Ratings (whose
+        arrays are read-only, so whatever is derived from them stays valid): layouts a model
+        would otherwise rebuild for every ``partial_fit`` on the same data."""
+        if key not in self._cache:
+            self._cache[key] = build()
+        return self._cache[key]
+
     def _compressed(self, by_user):
         key = "csr" if by_user else "csc"
         if key not in self._cache:
@@ -542,9 +646,15 @@ class Ratings:
         sel = np.asarray(selection)
         if sel.dtype == bool:
             if sel.shape != (len(self),):
-                raise ValueError(f"mask has shape {sel.shape}, expected ({len(self)},)")
+                raise DataError(f"mask has shape {sel.shape}, expected ({len(self)},)")
         elif sel.dtype.kind not in "iu":
-            raise ValueError(f"selection must be a boolean mask or integer positions, got {sel.dtype}")
+            raise DataError(f"selection must be a boolean mask or integer positions, got {sel.dtype}")
+        else:
+            flat = sel.reshape(-1)
+            bad = first_true((flat < -len(self)) | (flat >= len(self)))
+            if bad >= 0:
+                raise DataError(f"selection[{bad}] = {flat[bad]} is outside [-{len(self)}, {len(self)}), "
+                                "the positions of this Ratings")
         return Ratings(self.user_index[sel], self.item_index[sel], self.rating[sel],
                        None if self.timestamp is None else self.timestamp[sel],
                        user_map=self.user_map, item_map=self.item_map, rating_scale=self.rating_scale,
@@ -554,10 +664,12 @@ class Ratings:
     def concat(self, other: Ratings, name: Optional[str] = None) -> Ratings:
         """Entries of ``self`` followed by those of ``other`` (which must share the id maps and not
         repeat a pair)."""
+        if not isinstance(other, Ratings):
+            raise DataError(f"concat needs another Ratings, got {type(other).__name__}")
         if other.user_map is not self.user_map and other.user_map != self.user_map:
-            raise ValueError("cannot concatenate Ratings with different user id maps")
+            raise DataError("cannot concatenate Ratings with different user id maps")
         if other.item_map is not self.item_map and other.item_map != self.item_map:
-            raise ValueError("cannot concatenate Ratings with different item id maps")
+            raise DataError("cannot concatenate Ratings with different item id maps")
         ts = None
         if self.timestamp is not None and other.timestamp is not None:
             ts = np.concatenate([self.timestamp, other.timestamp])
@@ -570,9 +682,7 @@ class Ratings:
 
     def astype(self, dtype: npt.DTypeLike) -> Ratings:
         """The same ratings with values stored as ``dtype`` (float32 or float64)."""
-        dtype = np.dtype(dtype)
-        if dtype not in (np.float32, np.float64):
-            raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+        dtype = _float_dtype(dtype)
         if dtype == self.rating.dtype:
             return self
         return Ratings(self.user_index, self.item_index, self.rating.astype(dtype), self.timestamp,
@@ -621,7 +731,7 @@ class Ratings:
 
     def _meta(self, info, which, raw_id, column):
         if info is None or column not in info:
-            raise ValueError(f"this data set carries no {which} {column}s")
+            raise DataError(f"this data set carries no {which} {column}s")
         value = info.get(raw_id, column)
         if value is None and np.ndim(raw_id) == 0:
             raise KeyError(f"unknown {which} {raw_id!r}")
@@ -650,6 +760,12 @@ class Ratings:
 
 
 # ---------------------------------------------------------------------- helpers
+def _map_of(values, name):
+    if isinstance(values, _FactorizedIds):
+        return IdMap(values.ids), values.codes
+    return IdMap.from_values(values, name)
+
+
 def _factorize_with_pandas(values):
     """(sorted distinct values, index of each value) by pandas' hash factorisation (3x faster than
     np.unique's sort for 1M string ids); None when pandas is not installed (then np.unique)."""
@@ -668,11 +784,9 @@ def _factorize_with_pandas(values):
 def _to_float_array(values, name, dtype=None):
     arr = np.asarray(values)
     if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
+        raise DataError(f"{name} must be 1-D, got shape {arr.shape}")
     if dtype is not None:
-        dtype = np.dtype(dtype)
-        if dtype not in (np.float32, np.float64):
-            raise ValueError(f"dtype must be float32 or float64, got {dtype}")
+        dtype = _float_dtype(dtype)
     if arr.dtype.kind not in "iuf":
         if arr.dtype.kind == "b":
             arr = arr.astype(np.float32)
@@ -682,36 +796,48 @@ def _to_float_array(values, name, dtype=None):
                 try:
                     out[pos] = float(v)
                 except (TypeError, ValueError):
-                    raise ValueError(f"{name}[{pos}] = {show(v)} is not a number") from None
+                    raise DataError(f"{name}[{pos}] = {show(v)} is not a number") from None
             arr = out
     target = dtype or (arr.dtype if arr.dtype in (np.float32, np.float64) else np.dtype(np.float32))
     arr = arr.astype(target, copy=False)
     bad = first_true(~np.isfinite(arr))
     if bad >= 0:
-        raise ValueError(f"{name}[{bad}] = {show(arr[bad])} is not finite")
+        raise DataError(f"{name}[{bad}] = {show(arr[bad])} is not finite")
     return arr
 
 
 def _to_int_array(values, name):
-    arr = np.asarray(values)
+    try:
+        arr = np.asarray(values)
+    except OverflowError:  # a list holding ints beyond int64 (NumPy >= 2)
+        arr = np.asarray(values, dtype=object)
     if arr.ndim != 1:
-        raise ValueError(f"{name} must be 1-D, got shape {arr.shape}")
+        raise DataError(f"{name} must be 1-D, got shape {arr.shape}")
     if arr.dtype.kind == "f":
         bad = first_true(~np.isfinite(arr))
         if bad >= 0:
-            raise ValueError(f"{name}[{bad}] = {show(arr[bad])} is not finite")
+            raise DataError(f"{name}[{bad}] = {show(arr[bad])} is not finite")
+        bad = first_true(np.abs(arr) >= 2.0 ** 63)  # the cast would be undefined
+        if bad >= 0:
+            raise DataError(f"{name}[{bad}] = {show(arr[bad])} is outside the 64-bit integer range")
         return arr.astype(np.int64)
     if arr.dtype.kind == "M":
         return arr.astype("datetime64[s]").astype(np.int64)
+    if arr.dtype.kind == "u" and arr.dtype.itemsize == 8:
+        bad = first_true(arr > np.uint64(2 ** 63 - 1))  # exact on NumPy 1.x too
+        if bad >= 0:
+            raise DataError(f"{name}[{bad}] = {arr[bad]} is outside the 64-bit integer range")
     if arr.dtype.kind not in "iu":
         try:
             return arr.astype(np.int64)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             for pos, v in enumerate(arr):
                 try:
-                    int(v)
+                    iv = int(v)
                 except (TypeError, ValueError):
-                    raise ValueError(f"{name}[{pos}] = {show(v)} is not an integer") from None
+                    raise DataError(f"{name}[{pos}] = {show(v)} is not an integer") from None
+                if not -(2 ** 63) <= iv < 2 ** 63:
+                    raise DataError(f"{name}[{pos}] = {show(v)} is outside the 64-bit integer range") from None
             raise
     return arr.astype(np.int64, copy=False)
 
@@ -723,7 +849,7 @@ def _check_scale(values, rating_scale, name):
         return None
     if isinstance(rating_scale, str):
         if rating_scale != "infer":
-            raise ValueError(f"rating_scale must be 'infer', (low, high) or None, got {rating_scale!r}")
+            raise DataError(f"rating_scale must be 'infer', (low, high) or None, got {rating_scale!r}")
         if values.size == 0:
             return None
         lo, hi = float(values.min()), float(values.max())
@@ -731,12 +857,12 @@ def _check_scale(values, rating_scale, name):
     try:
         lo, hi = (float(x) for x in rating_scale)
     except (TypeError, ValueError):
-        raise ValueError(f"rating_scale must be (low, high) or None, got {rating_scale!r}") from None
+        raise DataError(f"rating_scale must be (low, high) or None, got {rating_scale!r}") from None
     if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
-        raise ValueError(f"rating_scale must satisfy low < high, got {rating_scale!r}")
+        raise DataError(f"rating_scale must satisfy low < high, got {rating_scale!r}")
     bad = first_true((values < lo) | (values > hi))
     if bad >= 0:
-        raise ValueError(f"{name}[{bad}] = {values[bad]:g} is outside the rating scale [{lo:g}, {hi:g}] "
+        raise DataError(f"{name}[{bad}] = {values[bad]:g} is outside the rating scale [{lo:g}, {hi:g}] "
                          "(pass rating_scale='infer' to take the data's min and max, or None for no scale)")
     return (lo, hi)
 
@@ -763,7 +889,7 @@ def _resolve_duplicates(uidx, iidx, ratings, timestamps, n_items, policy, descri
         return uidx, iidx, ratings, timestamps
     if policy == "error":
         first = int(order[np.flatnonzero(is_dup)[0] + 1])
-        raise ValueError(f"duplicate rating for {describe(first)} at position {first} "
+        raise DataError(f"duplicate rating for {describe(first)} at position {first} "
                          "(pass duplicates='last' or 'mean' to resolve repeats)")
     n_dup = int(np.count_nonzero(is_dup))
     first = int(order[np.flatnonzero(is_dup)[0] + 1])

@@ -20,8 +20,8 @@ import numpy as np
 
 from typing import Any, Sequence
 
-from fastmf.data.ratings import DUPLICATE_POLICIES, Metadata, Ratings
-from fastmf.errors import DuplicateRatingsWarning, MissingTimestampsWarning, ParseError
+from fastmf.data.ratings import DUPLICATE_POLICIES, Metadata, Ratings, _FactorizedIds, _float_dtype
+from fastmf.errors import DataError, DuplicateRatingsWarning, MissingTimestampsWarning, ParseError
 
 __all__ = ["read_ratings", "guess_sep", "guess_columns", "MissingTimestampsWarning"]
 
@@ -31,13 +31,19 @@ FIELD_NAMES = ("user", "item", "rating", "timestamp")
 SKIP_NAMES = ("_", "skip")
 BASE_URL = "https://files.grouplens.org/datasets/movielens"
 MISSING_YEAR = -1
+#: The longest user or item id a rating file may hold, in bytes (after trimming spaces). While a file
+#: is read, text ids are grouped by length so that no per-rating array is wider than twice its id;
+#: but the id map stores the distinct ids in one fixed-width NumPy array (every id as wide as the
+#: longest), so one huge id costs its length for every distinct id: the limit bounds that
+#: (<= 1 KiB per distinct id). Longer ids raise a ParseError naming the file, line and field.
+MAX_ID_BYTES = 256
 
 # ---------------------------------------------------------------------------------------------- text
 
 
 def _check_columns(columns):
     if isinstance(columns, str) or not hasattr(columns, "__iter__"):
-        raise ValueError(f"columns must be a sequence of field names, got {columns!r}")
+        raise DataError(f"columns must be a sequence of field names, got {columns!r}")
     columns = tuple(columns)
     names = []
     for c in columns:
@@ -46,14 +52,14 @@ def _check_columns(columns):
         elif c in FIELD_NAMES:
             names.append(c)
         else:
-            raise ValueError(f"columns: unknown field name {c!r}; use {FIELD_NAMES} or None/'_'/'skip' "
+            raise DataError(f"columns: unknown field name {c!r}; use {FIELD_NAMES} or None/'_'/'skip' "
                              "for a field to ignore")
     for c in FIELD_NAMES:
         if names.count(c) > 1:
-            raise ValueError(f"columns: {c!r} appears {names.count(c)} times in {columns!r}")
+            raise DataError(f"columns: {c!r} appears {names.count(c)} times in {columns!r}")
     for c in ("user", "item"):
         if c not in names:
-            raise ValueError(f"columns must include {c!r}, got {columns!r}")
+            raise DataError(f"columns must include {c!r}, got {columns!r}")
     return names
 
 
@@ -63,17 +69,17 @@ def _check_scale(rating_scale):
     try:
         lo, hi = (float(x) for x in rating_scale)
     except (TypeError, ValueError):
-        raise ValueError(f"rating_scale must be (low, high) or None, got {rating_scale!r}") from None
+        raise DataError(f"rating_scale must be (low, high) or None, got {rating_scale!r}") from None
     if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
-        raise ValueError(f"rating_scale must satisfy low < high (finite), got {rating_scale!r}")
+        raise DataError(f"rating_scale must satisfy low < high (finite), got {rating_scale!r}")
     return (lo, hi)
 
 
 def _encode(value, what, encoding):
     if not isinstance(value, str) or not value:
-        raise ValueError(f"{what} must be a non-empty string, got {value!r}")
+        raise DataError(f"{what} must be a non-empty string, got {value!r}")
     if "\n" in value or "\r" in value:
-        raise ValueError(f"{what} must not contain a line break, got {value!r}")
+        raise DataError(f"{what} must not contain a line break, got {value!r}")
     return value.encode(encoding)
 
 
@@ -88,7 +94,8 @@ def _first_lines(data, comment_b, count):
     while len(out) < count and start < len(data):
         end = data.find(b"\n", start)
         end = len(data) if end < 0 else end
-        line = bytes(data[start:end]).rstrip(b"\r")
+        line = bytes(data[start:end])
+        line = line[:-1] if line.endswith(b"\r") else line  # one CR, as the tokenizer drops
         start = end + 1
         if line and not (comment_b and line.startswith(comment_b)):
             out.append(line)
@@ -131,8 +138,44 @@ def _decode_ids(raw, source, label, encoding):
     try:
         return np.char.decode(raw, encoding)
     except UnicodeDecodeError as exc:
-        raise ValueError(f"{source}: {label} ids are not valid {encoding} ({exc.reason}); "
+        raise DataError(f"{source}: {label} ids are not valid {encoding} ({exc.reason}); "
                          "pass the file's encoding=") from None
+
+
+def _factorize_spans(data, spans, source, label, encoding):
+    """Text ids from their (start, length) spans as a :class:`_FactorizedIds`, in memory
+    proportional to the bytes of the ids: the spans are grouped by length class (up to 8, 16, 32 ...
+    MAX_ID_BYTES bytes), each group is gathered into a NumPy bytes array of its own width (so a row
+    costs at most twice its id, 8 bytes at least) and reduced to its distinct ids; only those are
+    decoded to str. Ids of different lengths never compare equal (NUL bytes, which NumPy would
+    drop, were rejected by the tokenizer), so the groups' distinct ids are the file's."""
+    from fastmf import _parse
+
+    n = spans.shape[0]
+    if n == 0:
+        return _FactorizedIds(np.empty(0, dtype=str), np.empty(0, dtype=np.int32))
+    lengths = spans[:, 1]
+    width_class = np.maximum(3, np.ceil(np.log2(np.maximum(lengths, 1))).astype(np.int64))
+    codes = np.empty(n, dtype=np.int64)
+    parts = []
+    offset = 0
+    for c in np.unique(width_class):
+        rows = np.flatnonzero(width_class == c)
+        raw = _parse.gather_spans(data, np.ascontiguousarray(spans[rows]))
+        uniq, inverse = np.unique(raw, return_inverse=True)
+        codes[rows] = inverse.reshape(-1) + offset
+        offset += uniq.shape[0]
+        parts.append(_decode_ids(uniq, source, label, encoding))
+    ids = np.concatenate(parts) if len(parts) > 1 else parts[0]
+    order = np.argsort(ids, kind="stable")
+    rank = np.empty(order.shape[0], dtype=np.int32)
+    rank[order] = np.arange(order.shape[0], dtype=np.int32)
+    return _FactorizedIds(ids[order], rank[codes])
+
+
+def _as_array(ids):
+    """Per-rating raw ids, whether given as an array or as a :class:`_FactorizedIds`."""
+    return ids.to_array() if isinstance(ids, _FactorizedIds) else ids
 
 
 class _ParsedFile:
@@ -193,8 +236,10 @@ def guess_columns(path: str | os.PathLike, sep: str | None = None, first_line: b
     if sep is None:
         sep = guess_sep(path, line)
     if b'"' in line and len(sep) == 1:
-        fields = next(csv.reader([line.decode("utf-8", "replace")], delimiter=sep), [])
-        n = len(fields)
+        try:
+            n = len(next(csv.reader([line.decode("utf-8", "replace")], delimiter=sep), []))
+        except csv.Error:  # bad quoting or a huge field: the reader reports it with the line
+            n = len(line.split(sep.encode()))
     else:
         n = len(line.split(sep.encode()))
     return _COLUMNS_BY_COUNT.get(n, FIELD_NAMES)
@@ -202,46 +247,68 @@ def guess_columns(path: str | os.PathLike, sep: str | None = None, first_line: b
 
 def _unquote(data, sep, source, encoding):
     """RFC 4180 text (quoted fields, doubled quotes) re-written as unquoted lines separated by a byte
-    that no field contains, one record per physical line so line numbers are kept."""
+    that no field contains (tab, else ``\\x1f``, else ``\\x1e``), one record per physical line
+    (lines end at ``\\n``) so line numbers are kept. Returns ``(bytes, new separator)``."""
     if len(sep) != 1:
-        raise ValueError(f"{source}: quoted fields (\") need a one-character separator, not {sep!r}")
+        raise DataError(f"{source}: quoted fields (\") need a one-character separator, not {sep!r}")
     try:
         text = data.decode(encoding)
     except UnicodeDecodeError as exc:
-        raise ValueError(f"{source}: not valid {encoding} ({exc.reason}); pass the file's encoding=") from None
-    out_sep = "\t" if sep != "\t" else "\x1f"
+        raise DataError(f"{source}: not valid {encoding} ({exc.reason}); pass the file's encoding=") from None
+    # the csv module refuses fields over its limit (128 KiB by default); raise it (never lower it:
+    # another thread may be reading a large file) so the tokenizer's own checks name the problem
+    if len(text) >= csv.field_size_limit():
+        csv.field_size_limit(len(text) + 1)
+    choices = ("\t", "\x1f", "\x1e") if sep != "\t" else ("\x1f", "\x1e")
+    for out_sep in choices:
+        try:
+            return _unquote_text(text, sep, source, out_sep).encode(encoding), out_sep
+        except _Resep:
+            continue
+    raise DataError(f"{source}: fields hold every one of {choices!r}, so no separator is left to "
+                     "re-write the quoted file with")
+
+
+def _rows(text, sep):
+    # newline="\n": physical lines end at \n only, as in the tokenizer (a bare \r inside an unquoted
+    # field is then a csv error naming its line, not a hidden line break that shifts line numbers)
+    return csv.reader(io_module.StringIO(text, newline="\n"), delimiter=sep, quotechar='"', strict=True)
+
+
+def _unquote_text(text, sep, source, out_sep):
     # fast path, all in the csv module's C code: re-write rows unquoted; it fails (then the checked
-    # loop below names the line) when a field holds the new separator or a line break
+    # loop below names the line) when a field holds the new separator or a line break, or a row is
+    # one empty field (which must not become a blank line)
     out = io_module.StringIO()
     writer = csv.writer(out, delimiter=out_sep, quoting=csv.QUOTE_NONE, quotechar=None,
                         escapechar=None, lineterminator="\n")
     try:
-        writer.writerows(csv.reader(io_module.StringIO(text, newline=""), delimiter=sep, quotechar='"',
-                                    strict=True))
+        writer.writerows(_rows(text, sep))
         result = out.getvalue()
         physical = text.count("\n") + (0 if text.endswith("\n") or not text else 1)
+        # every row takes at least one physical line: as many rows as lines means one each
         if result.count("\n") == physical:
-            return result.encode(encoding), out_sep
+            return result
     except csv.Error:
         pass
-    reader = csv.reader(io_module.StringIO(text, newline=""), delimiter=sep, quotechar='"', strict=True)
+    reader = _rows(text, sep)
     lines = []
     prev = 0
     try:
         for row in reader:
             if reader.line_num != prev + 1:
-                raise ValueError(f"{source}, line {prev + 1}: a quoted field spans lines; line breaks "
+                raise DataError(f"{source}, line {prev + 1}: a quoted field spans lines; line breaks "
                                  "inside fields are not supported")
             prev = reader.line_num
             if any(out_sep in f for f in row):
-                alt = "\x1f" if out_sep == "\t" else "\x1e"
-                if any(alt in f for f in row):
-                    raise ValueError(f"{source}, line {prev}: fields hold both tab and \\x1f")
-                raise _Resep(alt)
-            lines.append(out_sep.join(f.strip(" ") for f in row))
+                raise _Resep(out_sep)
+            line = out_sep.join(f.strip(" ") for f in row)
+            # a row that is not blank (`""`, `"  "`) must not become a blank line, which the
+            # tokenizer skips: one space keeps it a (one-field) line that fails the field count
+            lines.append(line if line or not row else " ")
     except csv.Error as exc:
-        raise ValueError(f"{source}, line {reader.line_num}: bad quoting ({exc})") from None
-    return ("\n".join(lines) + "\n").encode(encoding), out_sep
+        raise DataError(f"{source}, line {prev + 1}: bad quoting ({exc})") from None
+    return "\n".join(lines) + "\n"
 
 
 class _Resep(Exception):
@@ -269,8 +336,16 @@ def _parse_file(path, sep, columns, header, rating_scale, comment, encoding):
     """Read and tokenise one rating file; returns a :class:`_ParsedFile` with raw-id arrays."""
     from fastmf import _parse
 
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        raise DataError(f"path must be a file name (str or os.PathLike), got {type(path).__name__}")
     source = os.fspath(path)
-    codecs.lookup(encoding)  # LookupError for an unknown encoding, before reading anything
+    if isinstance(source, bytes):
+        source = os.fsdecode(source)
+    try:
+        codecs.lookup(encoding)  # an unknown encoding fails before anything is read
+    except (LookupError, TypeError):
+        raise DataError(f"encoding: unknown encoding {encoding!r} (a name such as 'utf-8' or "
+                        "'latin-1')") from None
     if columns is not None:
         _check_columns(columns)
     if sep is not None:
@@ -278,7 +353,7 @@ def _parse_file(path, sep, columns, header, rating_scale, comment, encoding):
     if comment is not None:
         _encode(comment, "comment", encoding)
     if header not in (True, False, "infer"):
-        raise ValueError(f"header must be True, False or 'infer', got {header!r}")
+        raise DataError(f"header must be True, False or 'infer', got {header!r}")
     with open(source, "rb") as fh:
         data = fh.read()
     if data.startswith(codecs.BOM_UTF8) and _is_utf8(encoding):
@@ -294,12 +369,9 @@ def _parse_file(path, sep, columns, header, rating_scale, comment, encoding):
     names = _check_columns(columns)
     scale = _check_scale(rating_scale) if "rating" in names and not isinstance(rating_scale, str) else None
     if isinstance(rating_scale, str) and rating_scale != "infer":
-        raise ValueError(f"rating_scale must be 'infer', (low, high) or None, got {rating_scale!r}")
+        raise DataError(f"rating_scale must be 'infer', (low, high) or None, got {rating_scale!r}")
     if b'"' in data:
-        try:
-            data, new_sep = _unquote(data, sep, source, encoding)
-        except _Resep as r:
-            data, new_sep = _unquote_with(data, sep, source, encoding, str(r.args[0]))
+        data, new_sep = _unquote(data, sep, source, encoding)
         sep_b = new_sep.encode(encoding)
     if header == "infer":
         header = _infer_header(data, sep_b, names, comment_b)
@@ -314,7 +386,8 @@ def _parse_file(path, sep, columns, header, rating_scale, comment, encoding):
     while True:
         try:
             cols = _parse.parse(data, sep_b, kinds, labels, header=bool(header), comment=comment_b,
-                                rating_scale=scale, source=source, encoding=encoding)
+                                rating_scale=scale, source=source, encoding=encoding,
+                                max_span=MAX_ID_BYTES)
             break
         except _parse.ParseError as exc:
             f = exc.field - 1
@@ -339,30 +412,21 @@ def _parse_file(path, sep, columns, header, rating_scale, comment, encoding):
             continue
         col = cols[f]
         if kinds[f] == _parse.SPAN:
-            col = _decode_ids(_parse.gather_spans(data, np.ascontiguousarray(col)), source, name, encoding)
+            col = _factorize_spans(data, np.ascontiguousarray(col), source, name, encoding)
         out[name] = col
         n = col.shape[0]
     if n == 0:
         what = "empty" if not data.strip() else "holds no data lines (only blank, comment or header lines)"
-        raise ValueError(f"{source}: no ratings, the file is {what}")
+        raise DataError(f"{source}: no ratings, the file is {what}")
     return _ParsedFile(source, data, sep_b, kinds, bool(header), comment_b, out["user"], out["item"],
                        out.get("rating"), out.get("timestamp"))
-
-
-def _unquote_with(data, sep, source, encoding, out_sep):
-    text = data.decode(encoding)
-    reader = csv.reader(io_module.StringIO(text, newline=""), delimiter=sep, quotechar='"', strict=True)
-    lines = [out_sep.join(f.strip(" ") for f in row) for row in reader]
-    return ("\n".join(lines) + "\n").encode(encoding), out_sep
-
-
 
 
 def _first_duplicate(users, items):
     """(position, earlier position) of the first record that repeats an earlier (user, item) pair,
     or None."""
-    _, ui = np.unique(users, return_inverse=True)
-    _, ii = np.unique(items, return_inverse=True)
+    ui = users.codes if isinstance(users, _FactorizedIds) else np.unique(users, return_inverse=True)[1]
+    ii = items.codes if isinstance(items, _FactorizedIds) else np.unique(items, return_inverse=True)[1]
     key = ui.reshape(-1).astype(np.int64) * (int(ii.max()) + 1) + ii.reshape(-1)
     order = np.argsort(key, kind="stable")
     skey = key[order]
@@ -464,9 +528,12 @@ def read_ratings(path: str | os.PathLike, sep: str | None = None, columns: Seque
     >>> clicks = read_ratings("clicks.tsv", columns=("user", "item"))         # doctest: +SKIP
     """
     if duplicates not in DUPLICATE_POLICIES:
-        raise ValueError(f"duplicates must be one of {DUPLICATE_POLICIES}, got {duplicates!r}")
-    if dtype is not None and np.dtype(dtype) not in (np.float32, np.float64):
-        raise ValueError(f"dtype must be None, 'float32' or 'float64', got {dtype!r}")
+        raise DataError(f"duplicates must be one of {DUPLICATE_POLICIES}, got {duplicates!r}")
+    if dtype is not None:
+        try:
+            _float_dtype(dtype)
+        except DataError:
+            raise DataError(f"dtype must be None, 'float32' or 'float64', got {dtype!r}") from None
     parsed = _parse_file(path, sep, columns, header, rating_scale, comment, encoding)
     return _to_ratings(parsed, rating_scale, duplicates, dtype, item_info, user_info,
                        name if name is not None else os.path.basename(parsed.source))
@@ -477,7 +544,7 @@ def _to_ratings(parsed, rating_scale, duplicates, dtype, item_info, user_info, n
         dup = _first_duplicate(parsed.users, parsed.items)
         if dup is not None:
             pos, first = dup
-            raise ValueError(
+            raise DataError(
                 f"{parsed.source}, line {parsed.line_of(pos)}: duplicate rating for user "
                 f"{parsed.users[pos].item()!r}, item {parsed.items[pos].item()!r} (first given on line "
                 f"{parsed.line_of(first)}); pass duplicates='last' or 'mean' to resolve repeats")

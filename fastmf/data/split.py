@@ -29,8 +29,9 @@ from typing import Iterator, Literal, Optional, Tuple, Union
 
 import numpy as np
 
-from fastmf._validation import Interval, Options, RandomState, SeedLike, check_params, check_random_state
-from fastmf.data.ratings import Ratings
+from fastmf._validation import Interval, Options, RandomState, SeedLike, check_random_state
+from fastmf.data.ratings import Ratings, _check_data_params
+from fastmf.errors import DataError
 
 __all__ = ["random_split", "kfold", "temporal_split", "leave_last_out", "user_holdout"]
 
@@ -47,22 +48,22 @@ Cutoff = Union[int, float, np.datetime64, datetime.datetime]
 # ---------------------------------------------------------------------- shared helpers
 def _check_ds(owner, ds):
     if not isinstance(ds, Ratings):
-        raise ValueError(f"{owner}: ds must be a fastmf.Ratings, got {type(ds).__name__}")
+        raise DataError(f"{owner}: ds must be a fastmf.Ratings, got {type(ds).__name__}")
     if len(ds) < 2:
-        raise ValueError(f"{owner}: ds must hold at least 2 ratings to split, got {len(ds)}")
+        raise DataError(f"{owner}: ds must hold at least 2 ratings to split, got {len(ds)}")
 
 
 def _global_n_test(owner, test_size, n):
     """Number of test ratings for a global fraction (rounded half up) or count; both sides non-empty."""
     if isinstance(test_size, numbers.Integral):
         if test_size >= n:
-            raise ValueError(f"{owner}: test_size={test_size} must be smaller than the number of "
+            raise DataError(f"{owner}: test_size={test_size} must be smaller than the number of "
                              f"ratings ({n}) so that train is not empty")
         return int(test_size)
     n_test = int(np.floor(test_size * n + 0.5))
     if n_test == 0 or n_test == n:
         side = "test" if n_test == 0 else "train"
-        raise ValueError(f"{owner}: test_size={test_size!r} of {n} ratings rounds to {n_test} test "
+        raise DataError(f"{owner}: test_size={test_size!r} of {n} ratings rounds to {n_test} test "
                          f"ratings, leaving {side} empty; choose a test_size in (0, 1) further from "
                          f"{0 if n_test == 0 else 1} or give a count")
     return n_test
@@ -70,7 +71,7 @@ def _global_n_test(owner, test_size, n):
 
 def _timestamps(owner, ds, hint=""):
     if ds.timestamp is None:
-        raise ValueError(f"{owner}: needs timestamps, but this Ratings has none (build it with "
+        raise DataError(f"{owner}: needs timestamps, but this Ratings has none (build it with "
                          f"timestamps=...){hint}")
     return ds.timestamp
 
@@ -97,11 +98,11 @@ def _finish(owner, ds, test, cold, context="", train_why=""):
     n_train = int(np.count_nonzero(train))
     n_test = int(np.count_nonzero(test))
     if n_train == 0:
-        raise ValueError(f"{owner}: the split leaves train empty{train_why}{context}")
+        raise DataError(f"{owner}: the split leaves train empty{train_why}{context}")
     if n_test == 0:
         why = (f" after cold={cold!r} removed every test rating whose user or item is absent from train"
                if cold != "keep" else "")
-        raise ValueError(f"{owner}: the split leaves test empty{why}{context}")
+        raise DataError(f"{owner}: the split leaves test empty{why}{context}")
     return ds.subset(train), ds.subset(test)
 
 
@@ -123,7 +124,7 @@ def _order_by_user_then(user, key):
 
 def _cutoff_seconds(owner, cutoff):
     if isinstance(cutoff, (bool, np.bool_)):
-        raise ValueError(f"{owner}: cutoff must be a timestamp (int or float seconds, numpy.datetime64 "
+        raise DataError(f"{owner}: cutoff must be a timestamp (int or float seconds, numpy.datetime64 "
                          f"or datetime.datetime) or None, got {cutoff!r}")
     if isinstance(cutoff, datetime.datetime):
         if cutoff.tzinfo is not None:
@@ -131,12 +132,12 @@ def _cutoff_seconds(owner, cutoff):
         cutoff = np.datetime64(cutoff)
     if isinstance(cutoff, np.datetime64):
         if np.isnat(cutoff):
-            raise ValueError(f"{owner}: cutoff must not be NaT")
+            raise DataError(f"{owner}: cutoff must not be NaT")
         # seconds since the epoch as a float, so sub-second cutoffs compare exactly
         return float(cutoff.astype("datetime64[us]").astype(np.int64)) / 1e6
     if isinstance(cutoff, numbers.Real) and np.isfinite(cutoff):
         return cutoff
-    raise ValueError(f"{owner}: cutoff must be a timestamp (int or float seconds, numpy.datetime64 "
+    raise DataError(f"{owner}: cutoff must be a timestamp (int or float seconds, numpy.datetime64 "
                      f"or datetime.datetime) or None, got {cutoff!r}")
 
 
@@ -173,7 +174,7 @@ def random_split(ds: Ratings, test_size: Union[float, int] = 0.2, random_state: 
     """
     owner = "random_split"
     _check_ds(owner, ds)
-    check_params(owner, {"test_size": test_size, "random_state": random_state, "cold": cold},
+    _check_data_params(owner, {"test_size": test_size, "random_state": random_state, "cold": cold},
                  {"test_size": _FRACTION_OR_COUNT, "random_state": RandomState(), "cold": _COLD})
     n = len(ds)
     n_test = _global_n_test(owner, test_size, n)
@@ -221,13 +222,13 @@ def kfold(ds: Ratings, n_splits: int = 5, random_state: SeedLike = None, shuffle
     """
     owner = "kfold"
     _check_ds(owner, ds)
-    check_params(owner, {"n_splits": n_splits, "random_state": random_state, "shuffle": shuffle,
+    _check_data_params(owner, {"n_splits": n_splits, "random_state": random_state, "shuffle": shuffle,
                          "cold": cold},
                  {"n_splits": Interval("int", 2, None), "random_state": RandomState(),
                   "shuffle": Options(True, False), "cold": _COLD})
     n = len(ds)
     if n_splits > n:
-        raise ValueError(f"{owner}: n_splits={n_splits} exceeds the number of ratings ({n}); "
+        raise DataError(f"{owner}: n_splits={n_splits} exceeds the number of ratings ({n}); "
                          f"n_splits must be in [2, {n}]")
     n_splits = int(n_splits)
     order = check_random_state(random_state).permutation(n) if shuffle else np.arange(n)
@@ -282,11 +283,11 @@ def temporal_split(ds: Ratings, test_size: Union[float, int] = 0.2, cutoff: Opti
     """
     owner = "temporal_split"
     _check_ds(owner, ds)
-    check_params(owner, {"cold": cold}, {"cold": _COLD})
+    _check_data_params(owner, {"cold": cold}, {"cold": _COLD})
     ts = _timestamps(owner, ds)
     n = len(ds)
     if cutoff is None:
-        check_params(owner, {"test_size": test_size}, {"test_size": _FRACTION_OR_COUNT})
+        _check_data_params(owner, {"test_size": test_size}, {"test_size": _FRACTION_OR_COUNT})
         n_test = _global_n_test(owner, test_size, n)
         t_star = np.partition(ts, n - n_test)[n - n_test]
         context = ""
@@ -336,7 +337,7 @@ def leave_last_out(ds: Ratings, k: int = 1, min_train: int = 1, by: Literal["tim
     """
     owner = "leave_last_out"
     _check_ds(owner, ds)
-    check_params(owner, {"k": k, "min_train": min_train, "by": by, "cold": cold},
+    _check_data_params(owner, {"k": k, "min_train": min_train, "by": by, "cold": cold},
                  {"k": Interval("int", 1, None), "min_train": Interval("int", 0, None),
                   "by": Options("timestamp", "position"), "cold": _COLD})
     n = len(ds)
@@ -397,7 +398,7 @@ def user_holdout(ds: Ratings, test_size: Union[float, int] = 0.2, random_state: 
     """
     owner = "user_holdout"
     _check_ds(owner, ds)
-    check_params(owner, {"test_size": test_size, "random_state": random_state, "min_train": min_train,
+    _check_data_params(owner, {"test_size": test_size, "random_state": random_state, "min_train": min_train,
                          "cold": cold},
                  {"test_size": _FRACTION_OR_COUNT, "random_state": RandomState(),
                   "min_train": Interval("int", 0, None), "cold": _COLD})

@@ -18,7 +18,9 @@ from typing import TYPE_CHECKING, Optional, Sequence, Tuple, Union
 import numpy as np
 import numpy.typing as npt
 
-from fastmf._validation import FloatDType, Interval, Options, RandomState, SeedLike, check_params
+from fastmf._validation import FloatDType, Interval, Options, RandomState, SeedLike
+from fastmf.data.ratings import _check_data_params
+from fastmf.errors import DataError
 
 if TYPE_CHECKING:  # pragma: no cover - fastmf.data is imported when the data is built
     from fastmf.data.ratings import Ratings
@@ -174,7 +176,7 @@ def make_ratings(n_users: int, n_items: int, n_ratings: int, rank: int = 10, noi
     >>> ds, planted = make_ratings(500, 300, 20_000, noise=0.1, return_factors=True)
     """
     owner = "make_ratings"
-    check_params(owner, {
+    _check_data_params(owner, {
         "n_users": n_users, "n_items": n_items, "n_ratings": n_ratings, "rank": rank, "noise": noise,
         "seed": seed, "user_skew": user_skew, "item_skew": item_skew,
         "min_user_ratings": min_user_ratings, "round_to": round_to, "timestamps": timestamps,
@@ -196,28 +198,28 @@ def make_ratings(n_users: int, n_items: int, n_ratings: int, rank: int = 10, noi
     })
     n_users, n_items, n_ratings, rank = int(n_users), int(n_items), int(n_ratings), int(rank)
     if not n_users <= n_ratings <= n_users * n_items:
-        raise ValueError(f"{owner}: n_ratings must be an int in [{n_users}, {n_users * n_items}] "
+        raise DataError(f"{owner}: n_ratings must be an int in [{n_users}, {n_users * n_items}] "
                          f"(at least one rating per user, at most n_users * n_items), got {n_ratings!r}")
     low, high = _check_scale(owner, rating_scale)
     if round_to is not None:
         steps = (high - low) / round_to
         if abs(steps - round(steps)) > 1e-9 * max(1.0, steps):
-            raise ValueError(f"{owner}: round_to must divide high - low = {high - low:g} of rating_scale "
+            raise DataError(f"{owner}: round_to must divide high - low = {high - low:g} of rating_scale "
                              f"{rating_scale!r} (e.g. 1.0 or 0.5), got {round_to!r}")
     try:
         dt = np.dtype(dtype) if dtype is not None else None
     except TypeError:
         dt = None
     if dt is None or dt.type not in (np.float32, np.float64):
-        raise ValueError(f"{owner}: dtype must be one of 'float32', 'float64', got {dtype!r}")
+        raise DataError(f"{owner}: dtype must be one of 'float32', 'float64', got {dtype!r}")
     if name is not None and not isinstance(name, str):
-        raise ValueError(f"{owner}: name must be a str or None, got {name!r}")
+        raise DataError(f"{owner}: name must be a str or None, got {name!r}")
     if min_user_ratings is None:
         m = max(1, min(_MIN_USER_RATINGS, n_items, n_ratings // (4 * n_users)))
     else:
         m = int(min_user_ratings)
         if m > n_items or m * n_users > n_ratings:
-            raise ValueError(f"{owner}: min_user_ratings must be an int in "
+            raise DataError(f"{owner}: min_user_ratings must be an int in "
                              f"[1, {min(n_items, n_ratings // n_users)}] (at most n_items and "
                              f"n_ratings / n_users), got {min_user_ratings!r}")
 
@@ -311,7 +313,7 @@ def _check_scale(owner, rating_scale):
         low, high = float(low), float(high)
         ok = bool(np.isfinite(low) and np.isfinite(high) and low < high)
     if not ok:
-        raise ValueError(f"{owner}: rating_scale must be a pair (low, high) of finite numbers with "
+        raise DataError(f"{owner}: rating_scale must be a pair (low, high) of finite numbers with "
                          f"low < high, got {rating_scale!r}")
     return low, high
 

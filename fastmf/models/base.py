@@ -228,6 +228,33 @@ class Recommender:
         self.user_info_ = train.user_info
         return train
 
+    def _check_continuation(self, train):
+        """ValueError unless ``train`` is the data this model was fitted on (``partial_fit``): the
+        same Ratings object, or one with the same id maps, the same (user, item) pairs and the same
+        mean rating (for models that keep it), checked against the fitted state."""
+        if not isinstance(train, Ratings):
+            raise TypeError(f"{type(self).__name__}.partial_fit expects a fastmf.Ratings, got {type(train).__name__}")
+        name = f"{type(self).__name__}.partial_fit"
+        for side, id_map in (("user", self.user_map_), ("item", self.item_map_)):
+            other = getattr(train, f"{side}_map")
+            if other is not id_map and other != id_map:
+                raise ValueError(f"{name}: train's {side} ids are not those the model was fitted on "
+                                 f"({len(other)} vs {len(id_map)} {side}s); partial_fit continues a fit on the "
+                                 "same data: call fit for new data")
+        csr = train.to_csr()
+        if not (np.array_equal(csr.indptr, self.seen_indptr_) and np.array_equal(csr.indices, self.seen_indices_)
+                and (train.global_mean() == self.global_mean_ or not getattr(self, "biased", True))):
+            raise ValueError(f"{name}: train holds other ratings than the data the model was fitted on "
+                             f"({len(train)} vs {self.seen_indices_.size} ratings); partial_fit continues a fit "
+                             "on the same data: call fit for new data")
+
+    def _continue_from(self):
+        """The epoch a continued fit starts at: the one after ``best_epoch_``, whose parameters the
+        model holds (the history after it, undone by early stopping, is dropped)."""
+        best = int(self.best_epoch_)
+        self.history_ = list(self.history_[:best])
+        return best + 1
+
     def _check_fitted(self):
         if not hasattr(self, "user_map_"):
             raise NotFittedError(f"this {type(self).__name__} is not fitted yet; call fit(train) first")

@@ -193,16 +193,76 @@ class ImplicitALS(FactorModel):
         if np.any(train.rating < 0):
             raise ValueError("ImplicitALS: interaction strengths must be >= 0 (negative value at "
                              f"position {int(np.flatnonzero(train.rating < 0)[0])})")
-        n_threads = resolve_n_threads(self.n_threads)
         dtype = np.dtype(self.dtype)
         k = self.n_factors
         kp = -(-k // 8) * 8
+        n_threads = resolve_n_threads(self.n_threads)
         check_memory((self.n_users_ + self.n_items_) * k * dtype.itemsize
                      + n_threads * (2 * kp * kp + 8 * kp + 2 * 256 * kp) * 8,
                      "ImplicitALS.fit", "n_factors")
         rng = check_random_state(self.random_state)
         self.user_factors_ = rng.normal(0.0, self.init_std, (self.n_users_, k)).astype(dtype)
         self.item_factors_ = rng.normal(0.0, self.init_std, (self.n_items_, k)).astype(dtype)
+        return self._run(train, self.n_epochs, 1, dict(
+            eval_set=eval_set, eval_metrics=eval_metrics, callbacks=callbacks,
+            early_stopping_rounds=early_stopping_rounds, watched=watched, progress=progress))
+
+    def partial_fit(self, train: Ratings, n_epochs: int, eval_set: Ratings | None = None,
+                    callbacks: Optional[Iterable[Callback]] = None, progress: bool | str = False,
+                    eval_k: int = 10, eval_metrics: Optional[Sequence[str]] = None) -> ImplicitALS:
+        """Run ``n_epochs`` more sweeps on ``train`` from the factors the model holds; returns self.
+        On an unfitted model it is ``fit`` for ``n_epochs`` sweeps.
+
+        ``train`` must be the data of the first fit (the same Ratings, or one with the same users,
+        items and values: checked against the fitted state, ValueError otherwise). Sweeps are
+        numbered on from ``best_epoch_``; ``fit`` with ``n_epochs=a`` then ``partial_fit(train, b)``
+        gives bit for bit the factors of ``fit`` with ``n_epochs=a + b``. ``reg`` and ``alpha`` may
+        change between calls (a regularisation path); ``n_factors`` and ``dtype`` may not. The
+        other arguments are those of :meth:`fit` (no early stopping).
+        """
+        from fastmf._validation import Interval
+        from fastmf.training import check_fit_options
+
+        if not Interval("int", 0, None).accepts(n_epochs):
+            raise ValueError(f"ImplicitALS.partial_fit: n_epochs must be an int >= 0, got {n_epochs!r}")
+        if not isinstance(train, Ratings) and hasattr(train, "tocoo"):
+            train = Ratings.from_scipy(train)
+        fresh = "history_" not in self.__dict__
+        if fresh:
+            self._start_fit(train)
+        else:
+            self._validate_params()
+            self._check_continuation(train)
+            k, dtype = self.user_factors_.shape[1], self.user_factors_.dtype
+            if (self.n_factors, np.dtype(self.dtype)) != (k, dtype):
+                raise ValueError(f"ImplicitALS.partial_fit: n_factors={self.n_factors}, dtype={self.dtype} but the "
+                                 f"model was fitted with n_factors={k}, dtype={dtype}; call fit")
+        if not Interval("int", 1, None).accepts(eval_k):
+            raise ValueError(f"eval_k must be a positive int, got {eval_k!r}")
+        if eval_metrics is None:
+            eval_metrics = (f"ndcg@{eval_k}", f"precision@{eval_k}", f"recall@{eval_k}")
+        callbacks, _ = check_fit_options(self, eval_set, callbacks, None, None, eval_metrics, progress)
+        if fresh:
+            if np.any(train.rating < 0):
+                raise ValueError("ImplicitALS: interaction strengths must be >= 0 (negative value at "
+                                 f"position {int(np.flatnonzero(train.rating < 0)[0])})")
+            rng = check_random_state(self.random_state)
+            dtype, k = np.dtype(self.dtype), self.n_factors
+            self.user_factors_ = rng.normal(0.0, self.init_std, (self.n_users_, k)).astype(dtype)
+            self.item_factors_ = rng.normal(0.0, self.init_std, (self.n_items_, k)).astype(dtype)
+        start = 1 if fresh else self._continue_from()
+        return self._run(train, n_epochs, start, dict(eval_set=eval_set, eval_metrics=eval_metrics,
+                                                      callbacks=callbacks, progress=progress))
+
+    def _run(self, train, n_epochs, start_epoch, loop_options):
+        from fastmf import _als
+        from fastmf.training import run_epochs
+
+        n_threads = resolve_n_threads(self.n_threads)
+        dtype = self.user_factors_.dtype
+        for name in ("user_factors_", "item_factors_"):  # the kernels take C-contiguous factors
+            if not getattr(self, name).flags.c_contiguous:
+                setattr(self, name, np.ascontiguousarray(getattr(self, name)))
         csr, csc = train.to_csr(), train.to_csc()
         csr_data = np.ascontiguousarray(csr.data, dtype=dtype)
         csc_data = np.ascontiguousarray(csc.data, dtype=dtype)
@@ -218,9 +278,8 @@ class ImplicitALS(FactorModel):
                 return {}
             return {"train_loss": float(_als.ials_loss(csr.indptr, csr.indices, csr_data, X, Y, **opts))}
 
-        run_epochs(self, step, self.n_epochs, (X, Y), eval_set=eval_set, eval_metrics=eval_metrics,
-                   callbacks=callbacks, early_stopping_rounds=early_stopping_rounds, watched=watched,
-                   progress=progress, divergence=lambda exc: f" (reg={self.reg}, alpha={self.alpha}): {exc}")
+        run_epochs(self, step, n_epochs, (X, Y), start_epoch=start_epoch,
+                   divergence=lambda exc: f" (reg={self.reg}, alpha={self.alpha}): {exc}", **loop_options)
         return self
 
     def _resolved_n_epochs(self) -> int:

@@ -10,7 +10,8 @@ import numpy as np
 from fastmf._validation import (MAX_EPOCHS, MAX_THREADS, check_memory, FloatDType, Interval, Options, RandomState, SeedLike, check_random_state,
                                 resolve_n_threads)
 from fastmf.models.base import Callback, Ids, Unknown
-from fastmf.models.factor import FactorModel, RowSolver
+from fastmf.models.engagement import ENGAGEMENT_CONSTRAINTS, EngagementRanked
+from fastmf.models.factor import RowSolver
 from fastmf.data.ratings import Ratings
 from fastmf.training.loop import DivergenceError
 
@@ -23,7 +24,7 @@ __all__ = ["MatrixFactorization", "DivergenceError"]
 logger = logging.getLogger(__name__)  # "fastmf.models.mf"; nothing here configures the root logger
 
 
-class MatrixFactorization(FactorModel):
+class MatrixFactorization(EngagementRanked):
     """Biased matrix factorization of explicit ratings, trained by SGD or by alternating least squares.
 
     The model and the objective (Koren, Bell & Volinsky 2009; Funk 2006; Zhou et al. 2008):
@@ -207,11 +208,7 @@ class MatrixFactorization(FactorModel):
         "linear_solver": Options("cholesky", "cg"),
         "cg_steps": Interval("int", 1, 1 << 10),
         "verbose": Options(True, False),
-        "ranking": Options("engagement", "rating"),
-        "engagement_factors": Interval("int", 1, 1 << 12),
-        "engagement_iterations": Interval("int", 1, MAX_EPOCHS),
-        "engagement_alpha": Interval("real", 0, None),
-        "engagement_reg": Interval("real", 0, None),
+        **ENGAGEMENT_CONSTRAINTS,
     }
 
     def __init__(self, n_factors: int = 100, n_epochs: Optional[int] = None, lr: float = 0.01,
@@ -278,10 +275,77 @@ class MatrixFactorization(FactorModel):
             What is measured on ``eval_set`` after every epoch (``eval_<metric>`` in ``history_``);
             ranking metrics (``"ndcg@10"``) rank with the model's ``ranking``.
         """
+        self._start_fit(train)
+        return self._train(train, self._resolved_n_epochs(), 1, eval_set=eval_set, callbacks=callbacks,
+                           early_stopping_rounds=early_stopping_rounds, progress=progress,
+                           early_stopping=early_stopping, eval_metrics=eval_metrics)
+
+    def partial_fit(self, train: Ratings, n_epochs: int, eval_set: Ratings | None = None,
+                    callbacks: Optional[Iterable[Callback]] = None, progress: bool | str = False,
+                    eval_metrics: Sequence[str] = ("rmse", "mae")) -> MatrixFactorization:
+        """Train ``n_epochs`` more epochs (SGD) or sweeps (ALS) on ``train``, from the parameters the
+        model holds; returns self. On an unfitted model it is ``fit`` for ``n_epochs`` epochs.
+
+        ``train`` must be the data of the first fit (the same Ratings, or one with the same users,
+        items and ratings: checked against the fitted state, ValueError otherwise). Epoch numbers go
+        on from ``best_epoch_`` (the epochs after it, dropped by early stopping, are forgotten), and
+        each epoch's shuffle is drawn from the seed and its number, so ``fit`` with ``n_epochs=a``
+        then ``partial_fit(train, b)`` gives bit for bit the model of ``fit`` with ``n_epochs=a + b``
+        (same parameters; ``history_`` then holds all a + b epochs). This is how
+        :func:`fastmf.tune.search` continues its trials (successive halving). ``lr`` and ``reg``
+        may be changed between calls (``set_params``); ``n_factors``, ``dtype``, ``solver`` and
+        ``biased`` may not. The other arguments are those of :meth:`fit` (no early stopping).
+        """
+        from fastmf._validation import Interval
+
+        if not Interval("int", 0, None).accepts(n_epochs):
+            raise ValueError(f"{type(self).__name__}.partial_fit: n_epochs must be an int >= 0, got {n_epochs!r}")
+        if "history_" not in self.__dict__:
+            self._start_fit(train)
+            return self._train(train, n_epochs, 1, eval_set=eval_set, callbacks=callbacks, progress=progress,
+                               eval_metrics=eval_metrics, keep_layout=True)
+        self._validate_params()
+        self._check_continuation(train)
+        return self._train(train, n_epochs, self._continue_from(), eval_set=eval_set, callbacks=callbacks,
+                           progress=progress, eval_metrics=eval_metrics, keep_layout=True)
+
+    def _check_continuation(self, train):
+        super()._check_continuation(train)
+        k, dtype = self.user_factors_.shape[1], self.user_factors_.dtype
+        fitted = {"n_factors": k, "dtype": dtype}
+        now = {"n_factors": self.n_factors, "dtype": np.dtype(self.dtype)}
+        if not self.biased and self.global_mean_ != 0.0:  # an unbiased fit keeps mu = 0
+            fitted["biased"], now["biased"] = True, False
+        for name, value in fitted.items():
+            if now[name] != value:
+                raise ValueError(f"{type(self).__name__}.partial_fit: {name} is {now[name]!r} but the model was "
+                                 f"fitted with {value!r}; it cannot change between fit and partial_fit: call fit")
+
+    def _padded_factors(self):
+        """The row-padded buffers the SGD kernels run over, whose first k columns are the factors.
+        Factors in another layout (fitted by ALS, or set by hand) are copied into new aligned
+        buffers first: the kernel gives the same numbers on either path."""
+        from fastmf import _sgd
+
+        out = []
+        for name in ("user_factors_", "item_factors_"):
+            A = getattr(self, name)
+            full = _padded(A)
+            if full is None:
+                B = _sgd.aligned_factors(A.shape[0], A.shape[1], A.dtype)
+                B[...] = A
+                setattr(self, name, B)
+                full = _padded(B)
+            out.append(full)
+        return out
+
+    def _train(self, train, n_epochs, start_epoch, *, eval_set=None, callbacks=None, early_stopping_rounds=None,
+               progress=False, early_stopping=None, eval_metrics=("rmse", "mae"), keep_layout=False):
+        """Epochs ``start_epoch .. start_epoch + n_epochs - 1`` on ``train`` (``start_epoch`` 1: a
+        fresh fit, after ``_start_fit``; the state is initialised here)."""
         from fastmf import _sgd
         from fastmf.training import check_fit_options, run_epochs
 
-        self._start_fit(train)
         callbacks, watched = check_fit_options(self, eval_set, callbacks, early_stopping_rounds,
                                                early_stopping, eval_metrics, progress)
         n_threads = _sgd_auto_threads(resolve_n_threads(self.n_threads), self, len(train))
@@ -291,6 +355,17 @@ class MatrixFactorization(FactorModel):
         dtype = np.dtype(self.dtype)
         check_memory(self._fit_bytes(train, n_threads), f"{type(self).__name__}.fit",
                      "n_factors" + (" or engagement_factors" if self.ranking == "engagement" else ""))
+        if start_epoch > 1:
+            P_full = Q_full = None
+            if self.solver == "sgd":
+                P_full, Q_full = self._padded_factors()
+            else:  # the ALS kernels take C-contiguous factors
+                for name in ("user_factors_", "item_factors_"):
+                    if not getattr(self, name).flags.c_contiguous:
+                        setattr(self, name, np.ascontiguousarray(getattr(self, name)))
+            return self._run(train, dtype, n_threads, n_epochs, start_epoch, P_full, Q_full,
+                             dict(eval_set=eval_set, eval_metrics=eval_metrics, callbacks=callbacks,
+                                  progress=progress), keep_layout)
         rng = check_random_state(self.random_state)
         k = self.n_factors
         if self.solver == "sgd":
@@ -314,19 +389,28 @@ class MatrixFactorization(FactorModel):
         self.seed_ = int(rng.integers(0, 2**63 - 1))
         self.history_ = []
         self.best_epoch_ = 0
-        for stale in ("user_engagement_", "item_engagement_"):  # from an earlier fit
-            self.__dict__.pop(stale, None)
+        if self.solver != "sgd":
+            P_full = Q_full = None
+        return self._run(train, dtype, n_threads, n_epochs, 1, P_full, Q_full,
+                         dict(eval_set=eval_set, eval_metrics=eval_metrics, callbacks=callbacks,
+                              early_stopping_rounds=early_stopping_rounds, watched=watched, progress=progress),
+                         keep_layout)
+
+    def _run(self, train, dtype, n_threads, n_epochs, start_epoch, P_full, Q_full, loop_options,
+             keep_layout=False):
+        from fastmf.training import run_epochs
+
+        self._drop_engagement()  # from an earlier fit or fewer epochs
         if self.solver == "sgd":
-            step = self._sgd_stepper(train, dtype, n_threads, P_full, Q_full)
+            step = self._sgd_stepper(train, dtype, n_threads, P_full, Q_full, keep_layout)
             tail = f" (lr={self.lr}, reg={self.reg})"
         else:
             step = self._als_stepper(train, dtype, n_threads)
             tail = f" (ALS, reg={self.reg})"
-        run_epochs(self, step, self._resolved_n_epochs(),
+        run_epochs(self, step, n_epochs,
                    (self.user_factors_, self.item_factors_, self.user_bias_, self.item_bias_),
-                   eval_set=eval_set, eval_metrics=eval_metrics, callbacks=callbacks,
-                   early_stopping_rounds=early_stopping_rounds, watched=watched, progress=progress,
-                   verbose=self.verbose, divergence=lambda exc: f"{tail}: {exc}")
+                   verbose=self.verbose, divergence=lambda exc: f"{tail}: {exc}", start_epoch=start_epoch,
+                   **loop_options)
         if self.ranking == "engagement":
             self._engagement()
         return self
@@ -351,9 +435,10 @@ class MatrixFactorization(FactorModel):
         """The epochs ``fit`` runs: ``n_epochs``, or for None 40 (SGD) / 15 (ALS)."""
         return self.n_epochs if self.n_epochs is not None else (40 if self.solver == "sgd" else 15)
 
-    def _sgd_stepper(self, train, dtype, n_threads, P_full, Q_full):
+    def _sgd_stepper(self, train, dtype, n_threads, P_full, Q_full, keep_layout=False):
         """A function running one SGD epoch over the padded factor buffers and returning the epoch's
-        running training RMSE."""
+        running training RMSE. ``keep_layout``: keep the blocked copy of the ratings with ``train``
+        (:meth:`Ratings.cached`), so the next ``partial_fit`` on it does not rebuild it."""
         from fastmf import _sgd
 
         users = train.user_index
@@ -370,12 +455,19 @@ class MatrixFactorization(FactorModel):
             # store the ratings block by block once, so every block is one contiguous range; the
             # plan over that copy has the same groups and offsets and the identity as its order
             # (the kernel checks every rating against its block all the same)
-            plan = _sgd.make_block_plan(users, items, self.n_users_, self.n_items_, n_blocks)
-            perm = plan.block_order
-            users, items, ratings = users[perm], items[perm], ratings[perm]
-            plan = plan._replace(block_order=np.arange(len(perm), dtype=np.int64))
+            def blocked():
+                plan = _sgd.make_block_plan(users, items, self.n_users_, self.n_items_, n_blocks)
+                perm = plan.block_order
+                return (users[perm], items[perm], ratings[perm],
+                        plan._replace(block_order=np.arange(len(perm), dtype=np.int64)))
+
+            if keep_layout:  # partial_fit: the layout is kept with the data for the next call
+                layout = train.cached(("fastmf.sgd.blocked", n_blocks, dtype.str), blocked)
+            else:
+                layout = blocked()
+            users, items, ratings, plan = layout
             work = np.empty(len(train), dtype=np.int64)
-        order = np.arange(len(train), dtype=np.int64)
+        order = np.arange(len(train), dtype=np.int64) if self.schedule != "blocked" else None
         args = (users, items, ratings)
         model = (P_full, Q_full, self.user_bias_, self.item_bias_)
         hyper = (self.global_mean_, self.lr, self.reg, reg_bias, self.biased)
@@ -438,91 +530,6 @@ class MatrixFactorization(FactorModel):
 
         return _sgd.permutation(n, self.seed_, epoch)
 
-    # ------------------------------------------------------------------ engagement (ranking)
-    def _engagement_options(self, n_threads):
-        return dict(reg=self.engagement_reg, alpha=self.engagement_alpha, reg_nu=1.0, reg_alpha0=1.0,
-                    n_threads=n_threads)
-
-    def _engagement(self):
-        """``(X, Y)``: the engagement model's user and item factors (``user_engagement_``,
-        ``item_engagement_``), fitted on the binary seen-items matrix of the training data when
-        missing (at the end of fit, or first use after ``set_params(ranking="engagement")`` or on a
-        model file written before fastmf had them). Deterministic: seeded from ``seed_``, the same
-        for any thread count."""
-        X = self.__dict__.get("user_engagement_")
-        Y = self.__dict__.get("item_engagement_")
-        if X is not None and Y is not None:
-            return X, Y
-        from fastmf import _als
-
-        dtype = self.item_factors_.dtype
-        n_threads = resolve_n_threads(self.n_threads)
-        indptr, indices = self.seen_indptr_, self.seen_indices_
-        rows = np.repeat(np.arange(self.n_users_, dtype=np.int32), np.diff(indptr))
-        order = np.argsort(indices, kind="stable")
-        csc_indptr = np.r_[0, np.cumsum(np.bincount(indices, minlength=self.n_items_))].astype(np.int64)
-        csc_indices = np.ascontiguousarray(rows[order])
-        ones = np.ones(indices.size, dtype=dtype)
-        rng = np.random.default_rng([int(self.seed_), 0x656E67])  # "eng": a stream of its own
-        k = self.engagement_factors
-        X = rng.normal(0.0, 0.01, (self.n_users_, k)).astype(dtype)
-        Y = rng.normal(0.0, 0.01, (self.n_items_, k)).astype(dtype)
-        opts = self._engagement_options(n_threads)
-        for _ in range(self.engagement_iterations):
-            _als.ials_half_sweep(indptr, indices, ones, Y, X, gram=_als.gram(Y, n_threads), **opts)
-            _als.ials_half_sweep(csc_indptr, csc_indices, ones, X, Y, gram=_als.gram(X, n_threads), **opts)
-        self.user_engagement_, self.item_engagement_ = X, Y
-        return X, Y
-
-    def _fold_in_engagement(self, idx):
-        """Engagement factors of a user who rated items ``idx``: the exact (Cholesky) user
-        half-sweep row of the engagement model, item side fixed."""
-        return self._engagement_row("user")(idx)
-
-    def _engagement_row(self, side):
-        """A function giving the engagement factors of one row of ``side`` from the indices of the
-        other side it interacted with: the exact (Cholesky) row of an engagement half-sweep, the
-        other side fixed (the item side's Gram matrix cached across fold-ins)."""
-        from fastmf import _als
-
-        X, Y = self._engagement()
-        fixed = Y if side == "user" else X
-        if side == "user":
-            cached = getattr(self, "_engagement_gram", None)
-            if cached is None or cached[0] is not Y:
-                cached = (Y, _als.gram(Y))
-                self._engagement_gram = cached
-            gram = cached[1]
-        else:
-            gram = _als.gram(X)
-
-        def solve(idx):
-            x = np.zeros((1, fixed.shape[1]), dtype=fixed.dtype)
-            if idx.size:
-                rows = np.unique(idx).astype(np.int32)
-                _als.ials_half_sweep(np.array([0, rows.size], dtype=np.int64), rows,
-                                     np.ones(rows.size, dtype=fixed.dtype), fixed, x, gram=gram,
-                                     solver="cholesky", **self._engagement_options(1))
-            return x[0]
-
-        return solve
-
-    def _scale_bounds(self):
-        scale = self._score_scale()
-        return scale if scale is not None else (-np.inf, np.inf)
-
-    def _engagement_weighted(self, rating, engagement):
-        """``lo + clip(engagement, 0, 1) * (clip(rating, lo, hi) - lo)``, in place in ``rating``."""
-        lo, hi = self._scale_bounds()
-        if not np.isfinite(lo):  # no scale at all (cannot happen for models fitted by this fastmf)
-            lo = 0.0
-        np.clip(rating, lo, hi, out=rating)
-        rating -= lo
-        np.clip(engagement, 0.0, 1.0, out=engagement)
-        rating *= engagement
-        rating += lo
-        return rating
-
     # ------------------------------------------------------------------ fold-in
     def _row_regularisation(self, n):
         """(factor, bias) regularisation of a row with ``n`` ratings in the objective this model
@@ -556,7 +563,6 @@ class MatrixFactorization(FactorModel):
         return self._fold_in(items, ratings, unknown)
 
     _per_item_state = ("item_factors_", "item_bias_", "item_engagement_")
-    _item_side_caches = ("_engagement_gram",)
 
     def _biases(self):
         if self.biased:
@@ -592,70 +598,35 @@ class MatrixFactorization(FactorModel):
 
         return solve
 
-    def _extra_row_solver(self, side):
-        """With ``ranking="engagement"``: re-solve the row's engagement factors too."""
-        if self.ranking != "engagement":
-            return None
-        solve = self._engagement_row(side)
-        engagement = self._engagement()[0 if side == "user" else 1]
-
-        def update(row, idx):
-            engagement[row] = solve(idx)
-
-        return update
-
-    def _before_partial_fit(self):
-        if self.ranking == "engagement":
-            self._engagement()
-
-    def _new_user_scores(self, idx, values):
-        scores = super()._new_user_scores(idx, values)
-        if self.ranking == "engagement":
-            _, Y = self._engagement()
-            e = Y.astype(np.float64) @ self._fold_in_engagement(idx).astype(np.float64)
-            scores = self._engagement_weighted(scores, e)
-        return scores
-
-    # ------------------------------------------------------------------ scoring
-    def _score_users(self, u):
-        if self.ranking == "engagement":
-            # in the factors' dtype, in place: the element-wise passes over the block cost more
-            # than the two products
-            scores = self.user_factors_[u] @ self.item_factors_.T
-            if self.biased:
-                dt = scores.dtype
-                scores += (self.global_mean_ + self.user_bias_[u].astype(np.float64)).astype(dt)[:, None]
-                scores += self.item_bias_[None, :]
-            X, Y = self._engagement()
-            return self._engagement_weighted(scores, X[u] @ Y.T)
-        return super()._score_users(u)
-
-    def _factor_scores(self):
-        if self.ranking == "engagement":
-            return None  # a product of two dot products: scored in blocks by _score_users
-        return super()._factor_scores()
-
-    def _fallback_scores(self):
-        """Ranking of a user the model does not know. ``ranking="engagement"``: the
-        engagement-weighted rating of ``mu + b_i`` with the engagement of an unknown user taken as
-        the share of training users who rated the item; ``"rating"``: ``mu + b_i`` (biased) or
-        item popularity (unbiased)."""
-        if self.ranking == "engagement":
-            rating = np.full(self.n_items_, self.global_mean_, dtype=np.float64)
-            if self.biased:
-                rating += self.item_bias_
-            share = self.item_counts_.astype(np.float64) / max(self.n_users_, 1)
-            return self._engagement_weighted(rating, share)
-        if self.biased:
-            return self.global_mean_ + self.item_bias_.astype(np.float64)
-        return super()._fallback_scores()
-
-
 # Below this many ratings, blocked SGD with n_threads=None runs on one thread. With few ratings per
 # row, the rows each thread hands to the other twice per epoch cost more than the second thread
 # saves: ml-100k u1 subsamples (943 x 1682, k=100, 40 epochs) ran 0.91x on 2 threads at 10,000
 # ratings, 1.08x at 20,000, 1.29x at 40,000 and 1.48x at 80,000 (2-core Xeon, 2026-11-27).
 SGD_MIN_RATINGS_FOR_THREADS = 20_000
+
+
+def _padded(view):
+    """The row-padded, 64-byte aligned buffer whose first k columns ``view`` is (the layout of
+    :func:`fastmf._sgd.aligned_factors`, what fit trains and model files restore), or None when
+    ``view`` is not laid out so, its memory does not extend over the padding, or the padding is
+    not zero (the kernels run over the full width and need zeros there)."""
+    isz = view.dtype.itemsize
+    per_line = 64 // isz
+    n, k = view.shape
+    ld = -(-k // per_line) * per_line
+    if n == 0 or view.strides != (ld * isz, isz) or view.ctypes.data % 64:
+        return None
+    base = view
+    while isinstance(base.base, np.ndarray):
+        base = base.base
+    lo, hi = base.ctypes.data, base.ctypes.data + base.nbytes
+    start = view.ctypes.data
+    if base is not view and not (lo <= start and start + n * ld * isz <= hi):
+        return None
+    if base is view and ld != k:
+        return None
+    full = np.lib.stride_tricks.as_strided(view, (n, ld), view.strides)
+    return full if ld == k or not full[:, k:].any() else None
 
 
 def _sgd_auto_threads(n_threads, model, n_ratings):

@@ -94,8 +94,8 @@ def permutation(n: int, seed: int, stream: int = 0) -> np.ndarray:
     return np.array(a, dtype=np.int64)
 
 
-def normals(n: int, seed: int, stream: int = 0) -> np.ndarray:
-    """``n`` standard normal draws of the xoshiro256** stream seeded from ``(seed, stream)``, as
+def normals(n: int, seed: int, stream: int = 0, sub: int = 0) -> np.ndarray:
+    """``n`` standard normal draws of the xoshiro256** stream seeded from ``(seed, stream, sub)``, as
     ``fastmf._sgd.normals`` draws them in C (csrc/rng.h, for Gibbs sampling): Marsaglia's polar
     method on uniforms ``U = (x >> 11) 2**-53`` of the 64-bit outputs ``x``, returning both normals
     of each accepted pair, the first first::
@@ -104,7 +104,7 @@ def normals(n: int, seed: int, stream: int = 0) -> np.ndarray:
         f = sqrt(-2 log(s) / s);  draws u f, v f
 
     The two agree up to the rounding of ``log`` (and FMA contraction of ``s`` on some CPUs)."""
-    g = _Xoshiro256(seed, stream, 0)
+    g = _Xoshiro256(seed, stream, sub)
     out = np.empty(n, dtype=np.float64)
     i = 0
     while i < n:

@@ -181,10 +181,17 @@ def run_epochs(model: Any, trainer: Union[Trainer, Step], n_epochs: int,
                eval_set: Any = None, eval_metrics: Sequence[str] = (), callbacks: Sequence[Callback] = (),
                early_stopping_rounds: Optional[int] = None, watched: Optional[str] = None,
                progress: Any = False, verbose: bool = False,
-               divergence: Optional[Callable[[BaseException], str]] = None) -> None:
+               divergence: Optional[Callable[[BaseException], str]] = None, start_epoch: int = 1) -> None:
     """Run ``trainer`` (a :class:`Trainer`, or a step function with its ``state`` and
     ``divergence``, wrapped in a :class:`StepTrainer`) for epochs 1..``n_epochs`` and record
     ``model.history_`` and ``model.best_epoch_``.
+
+    ``start_epoch`` > 1 continues a fit (a model's ``partial_fit``): the trainer runs epochs
+    ``start_epoch .. start_epoch + n_epochs - 1`` and their entries are appended to
+    ``model.history_``, which must hold exactly the ``start_epoch - 1`` epochs before them. A
+    trainer whose epoch ``n`` depends only on its state and on ``n`` (every fastmf solver: the
+    shuffles are drawn from the seed and the epoch number) then gives bit for bit the model of
+    one run over all the epochs. Early stopping looks only at the epochs of this call.
 
     Early stopping copies the trainer's ``state`` at the best epoch and writes that copy back into
     the same buffers at the end (so row-padded, aligned factor buffers stay what they are). An epoch
@@ -208,17 +215,24 @@ def run_epochs(model: Any, trainer: Union[Trainer, Step], n_epochs: int,
     direction = metric_direction(watched, bool(getattr(model, "predicts_ratings", True))) \
         if watched is not None else 0
     callbacks = list(callbacks)
+    if not (isinstance(start_epoch, int) and start_epoch >= 1):
+        raise ValueError(f"run_epochs: start_epoch must be an int >= 1, got {start_epoch!r}")
+    if start_epoch == 1:
+        model.history_ = []
+        model.best_epoch_ = 0
+    elif len(model.history_) != start_epoch - 1:
+        raise ValueError(f"run_epochs: start_epoch={start_epoch} continues a fit of {start_epoch - 1} epochs, "
+                         f"but the model's history_ holds {len(model.history_)}")
+    last = start_epoch - 1 + n_epochs
     bar = epoch_bar(progress, n_epochs)
     if bar is not None:
         callbacks.insert(0, bar)  # first, so a callback that stops training cannot skip it
-    model.history_ = []
-    model.best_epoch_ = 0
     best: Optional[Tuple[float, int, List[np.ndarray]]] = None
     name = type(model).__name__
     state = trainer.state
     trainer.start()
     try:
-        for epoch in range(1, n_epochs + 1):
+        for epoch in range(start_epoch, last + 1):
             t0 = time.perf_counter()
             try:
                 entry: Dict[str, Any] = {"epoch": epoch, **trainer.epoch(epoch)}
@@ -233,7 +247,7 @@ def run_epochs(model: Any, trainer: Union[Trainer, Step], n_epochs: int,
             if verbose:
                 log = logging.getLogger(type(model).__module__)
                 _verbose_handler(log)
-                log.info(f"{name} {format_entry(entry, n_epochs)}")
+                log.info(f"{name} {format_entry(entry, last)}")
             stop = any(bool(cb(model, entry)) for cb in callbacks)
             if watched is not None:
                 value = direction * entry[f"eval_{watched}"]

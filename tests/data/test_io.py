@@ -596,8 +596,15 @@ def test_pinned_checksum_rejects_other_bytes(server, tmp_path, no_env):
     assert list(cache.iterdir()) == []
 
 
-def test_download_uses_published_md5_for_latest(server, tmp_path, no_env):
-    ds = load_movielens("ml-latest-small", cache_dir=tmp_path, url=server["url"] + "/small/ml-latest-small.zip")
+def test_download_uses_published_md5_for_latest_only_when_trusted(server, tmp_path, no_env):
+    # an ml-latest-small that is no pinned release: the server's own .md5 is same-origin only, so it
+    # is refused unless trust_server_checksum=True, which warns
+    url = server["url"] + "/small/ml-latest-small.zip"
+    with pytest.raises(ValueError, match="not a release fastmf knows .* trust_server_checksum=True"):
+        load_movielens("ml-latest-small", cache_dir=tmp_path, url=url)
+    assert list(tmp_path.iterdir()) == []
+    with pytest.warns(fastmf.errors.UnverifiedDownloadWarning, match="same server"):
+        ds = load_movielens("ml-latest-small", cache_dir=tmp_path, url=url, trust_server_checksum=True)
     assert ds.rating_scale == (0.5, 5.0)
     check_rows(ds, [(1, 1, 4.5, 1), (2, 1, 0.5, 2), (1, 2, 3.0, 3)])
     assert ds.item_title(1) == "Good, the Bad (1966)" and ds.item_genres(1) == ["Western"]
