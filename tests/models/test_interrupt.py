@@ -44,6 +44,8 @@ models = {  # (the model, the parameters of its long fit)
     "ials_cg": (fastmf.ImplicitALS(n_factors=256, n_epochs=2, n_threads=2), {"n_epochs": 10**5}),
     "sgd": (fastmf.MatrixFactorization(n_factors=256, n_epochs=2, ranking="rating", n_threads=2),
             {"n_epochs": 10**5}),
+    "bayes": (fastmf.BayesianMF(n_factors=256, n_samples=3, burn_in=1, keep_samples=1, n_threads=2,
+                                ranking="rating"), {"n_samples": 1000}),
     # the engagement model fitted at the end of MatrixFactorization.fit
     "engagement": (fastmf.MatrixFactorization(n_factors=8, n_epochs=1, engagement_factors=512,
                                               engagement_iterations=2, n_threads=2),
@@ -70,9 +72,9 @@ print("restored" if same and np.all(np.isfinite(pred)) else "changed", flush=Tru
 """
 
 
-CASES = ["als", "ials_cholesky", "ials_cg", "sgd", "engagement"]
+CASES = ["als", "ials_cholesky", "ials_cg", "sgd", "engagement", "bayes"]
 #: the cases whose one kernel call (a half-sweep) outlasts the wait: the interrupt must come from it
-IN_KERNEL = {"als", "ials_cholesky"}
+IN_KERNEL = {"als", "ials_cholesky", "bayes"}
 
 
 def _readline(child, timeout):
