@@ -1043,6 +1043,11 @@ fastmf_status SFX(fastmf_gibbs_bag_sweep)(const fastmf_gibbs_params *g, const in
     for (j = 0; j < n_feat; ++j) {
         REAL *psi = features + j * m;
         const int64_t lo = bag_indptr[j], hi = bag_indptr[j + 1];
+        if (fastmf_interrupted(g->interrupt)) {      /* between features: the draws so far stand */
+            dbuf_free(&pb);
+            dbuf_free(&vb);
+            return fastmf_fail(err, FASTMF_ERR_INTERRUPTED, j, -1);
+        }
         for (a = 0; a < m; ++a) old[a] = (double)psi[a];
         memset(D, 0, (size_t)(m * m) * sizeof(double));
         memset(rhs, 0, (size_t)ld * sizeof(double));

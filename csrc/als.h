@@ -117,7 +117,7 @@ typedef struct {
     int n_threads;      /* OpenMP threads (values < 1 mean 1) */
     uint64_t seed;      /* row r draws its normals from the stream (seed, stream, r + 1) */
     uint64_t stream;
-    const fastmf_interrupt *interrupt;  /* as in fastmf_als_params (the half-sweep only) */
+    const fastmf_interrupt *interrupt;  /* as in fastmf_als_params (half-sweep: between rows; bag sweep: between features) */
 } fastmf_gibbs_params;
 
 /* Gibbs half-sweep (Salakhutdinov & Mnih 2008, biases folded in): every row r is replaced by a draw

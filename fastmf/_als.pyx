@@ -443,11 +443,16 @@ cdef fastmf_status _bag_call(const fastmf_gibbs_params *p, const int64_t[::1] in
     cdef double *rp = &resid[0, 0] if resid.shape[0] > 0 else NULL
     cdef floating *fp = _p2(features)
     cdef fastmf_status st
-    with nogil:
-        if floating is float:
-            st = fastmf_gibbs_bag_sweep_f32(p, ip, xp, wp, gp, rp, &mean0[0], &prec0[0, 0], fp, err)
-        else:
-            st = fastmf_gibbs_bag_sweep_f64(p, ip, xp, wp, gp, rp, &mean0[0], &prec0[0, 0], fp, err)
+    cdef fastmf_gibbs_params q = p[0]
+    q.interrupt = sigint_watch()
+    try:
+        with nogil:
+            if floating is float:
+                st = fastmf_gibbs_bag_sweep_f32(&q, ip, xp, wp, gp, rp, &mean0[0], &prec0[0, 0], fp, err)
+            else:
+                st = fastmf_gibbs_bag_sweep_f64(&q, ip, xp, wp, gp, rp, &mean0[0], &prec0[0, 0], fp, err)
+    finally:
+        sigint_unwatch(q.interrupt)
     return st
 
 

@@ -46,6 +46,10 @@ models = {  # (the model, the parameters of its long fit)
             {"n_epochs": 10**5}),
     "bayes": (fastmf.BayesianMF(n_factors=256, n_samples=3, burn_in=1, keep_samples=1, n_threads=2,
                                 ranking="rating"), {"n_samples": 1000}),
+    "sgd_shuffle": (fastmf.MatrixFactorization(n_factors=256, n_epochs=2, ranking="rating", schedule="shuffle",
+                                               n_threads=1), {"n_epochs": 10**5}),
+    "bayes_implicit": (fastmf.BayesianMF(n_factors=64, n_samples=3, burn_in=1, keep_samples=1, n_threads=2,
+                                         ranking="rating", implicit=True), {"n_samples": 1000}),
     # the engagement model fitted at the end of MatrixFactorization.fit
     "engagement": (fastmf.MatrixFactorization(n_factors=8, n_epochs=1, engagement_factors=512,
                                               engagement_iterations=2, n_threads=2),
@@ -72,7 +76,7 @@ print("restored" if same and np.all(np.isfinite(pred)) else "changed", flush=Tru
 """
 
 
-CASES = ["als", "ials_cholesky", "ials_cg", "sgd", "engagement", "bayes"]
+CASES = ["als", "ials_cholesky", "ials_cg", "sgd", "sgd_shuffle", "engagement", "bayes", "bayes_implicit"]
 #: the cases whose one kernel call (a half-sweep) outlasts the wait: the interrupt must come from it
 #: (not bayes: a Gibbs sweep also runs Python between its kernel calls, the hyper-parameter draws,
 #: where a KeyboardInterrupt may land just as promptly)
@@ -129,3 +133,31 @@ def test_sigint_stops_fit_and_keeps_the_model(interrupted, which):
         # one half-sweep of these fits takes far longer than the wait: the KeyboardInterrupt comes
         # from the kernel wrapper (the kernel read the flag and stopped), not from Python after it
         assert where.startswith("interrupted in fastmf._common.sigint_unwatch"), where
+
+
+@pytest.mark.parametrize("schedule", ["shuffle", "hogwild"])
+def test_unblocked_sgd_epochs_run_in_chunks_with_the_same_updates(schedule, monkeypatch):
+    """The shuffle and hogwild schedules run an epoch as consecutive chunks of its order (Ctrl-C is
+    seen between them): for the shuffle schedule the model is bit for bit the one-call epoch."""
+    import numpy as np
+
+    import fastmf
+    from fastmf.models import mf
+
+    data = fastmf.make_ratings(60, 40, 1500, seed=3)
+    threads = 1 if schedule == "shuffle" else 2
+
+    def fit():
+        return fastmf.MatrixFactorization(n_factors=8, n_epochs=3, schedule=schedule, random_state=1,
+                                          n_threads=threads, ranking="rating").fit(data)
+
+    whole = fit()
+    monkeypatch.setattr(mf, "SGD_INTERRUPT_CHUNK", 97)
+    chunked = fit()
+    if schedule == "shuffle":
+        assert np.array_equal(whole.user_factors_, chunked.user_factors_)
+        assert np.array_equal(whole.item_bias_, chunked.item_bias_)
+        np.testing.assert_allclose([h["train_rmse"] for h in chunked.history_],
+                                   [h["train_rmse"] for h in whole.history_], rtol=1e-12)
+    else:  # hogwild races are not reproducible on 2 threads; the chunked epochs still train
+        assert chunked.history_[-1]["train_rmse"] < chunked.history_[0]["train_rmse"]
