@@ -570,13 +570,20 @@ class _Archive:
 
     def _header(self, fh, key, expected):
         name, info = self.name, self.infos[key]
-        version = np.lib.format.read_magic(fh)
-        if version == (1, 0):
-            shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
-        elif version in ((2, 0), (3, 0)):
-            shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
-        else:
-            raise ModelFileError(f"{name}: entry {key!r}: unsupported .npy version {version}")
+        try:
+            version = np.lib.format.read_magic(fh)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(fh)
+            elif version in ((2, 0), (3, 0)):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(fh)
+            else:
+                raise ModelFileError(f"{name}: entry {key!r}: unsupported .npy version {version}")
+        except (ModelFileError, *_ZIP_ERRORS):
+            raise
+        except Exception as exc:  # NumPy parses the header's dict literal: a corrupted one raises
+            # ValueError, SyntaxError or tokenize.TokenError (not a ValueError) depending on the bytes
+            raise ModelFileError(f"{name}: entry {key!r}: corrupted .npy header ({type(exc).__name__}: "
+                                 f"{exc})") from None
         header = fh.tell()
         if dtype.hasobject:
             raise ModelFileError(f"{name}: entry {key!r} holds a pickled object array; fastmf "

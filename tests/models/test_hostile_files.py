@@ -298,3 +298,26 @@ def test_a_deflated_bomb_is_refused_by_the_limit_without_decompressing(tmp_path)
     with pytest.raises(ModelFileError, match="above the limit"):
         fastmf.load(path, max_bytes=persistence.DEFAULT_MAX_BYTES // 8)
 
+
+
+@pytest.mark.parametrize("header_tail", [b"(3,", b"(3,)) }", b"\x00\x01"])
+def test_a_corrupted_npy_header_is_a_model_file_error(tmp_path, header_tail):
+    """NumPy parses a member's header dict as Python: depending on the bytes a corrupted one raises
+    ValueError, SyntaxError or tokenize.TokenError (found by a byte flip in CI); each is a
+    ModelFileError naming the entry."""
+    import zipfile
+
+    model = fastmf.Biases().fit(fastmf.make_ratings(20, 10, 100, seed=1))
+    good = model.save(tmp_path / "good.npz")
+    bad = tmp_path / "bad.npz"
+    with zipfile.ZipFile(good) as src, zipfile.ZipFile(bad, "w", zipfile.ZIP_STORED) as dst:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "item_counts_.npy":
+                start = data.index(b"'shape': ") + len(b"'shape': ")
+                end = data.index(b"\n")
+                patched = data[:start] + header_tail
+                data = patched + b" " * (end - len(patched)) + data[end:]
+            dst.writestr(info.filename, data)
+    with pytest.raises(fastmf.errors.ModelFileError, match="item_counts_"):
+        fastmf.load(bad)
