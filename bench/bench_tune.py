@@ -15,35 +15,13 @@ Every figure is a ratio within the same run, printed with the machine:
 """
 
 import os
-import platform
 import time
 
 import pytest
 
 import fastmf
 
-
-def machine():
-    """CPU model, core count and cache sizes (Linux /proc and /sys)."""
-    name = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    name = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    caches = []
-    base = "/sys/devices/system/cpu/cpu0/cache"
-    for entry in sorted(os.listdir(base)) if os.path.isdir(base) else []:
-        try:
-            with open(f"{base}/{entry}/level") as a, open(f"{base}/{entry}/type") as b, \
-                    open(f"{base}/{entry}/size") as c:
-                caches.append(f"L{a.read().strip()}{b.read().strip()[0].lower()} {c.read().strip()}")
-        except OSError:
-            continue
-    return f"{name}, {os.cpu_count()} cores, caches {' '.join(caches) or 'unknown'}"
+from bench_quality import machine  # CPU model, cores and cache sizes: one definition for the benches
 
 
 @pytest.fixture(scope="module")
