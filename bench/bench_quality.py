@@ -18,7 +18,6 @@ beside ``ranking="rating"`` (which does not fit it). The CPU is printed with the
 """
 
 import os
-import platform
 
 import numpy as np
 import pytest
@@ -39,26 +38,10 @@ MODELS = {
 
 
 def machine():
-    """CPU model, core count and cache sizes (Linux /proc and /sys; 'unknown' elsewhere)."""
-    name = platform.processor() or "unknown"
-    try:
-        with open("/proc/cpuinfo") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    name = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    caches = []
-    base = "/sys/devices/system/cpu/cpu0/cache"
-    for entry in sorted(os.listdir(base)) if os.path.isdir(base) else []:
-        try:
-            with open(f"{base}/{entry}/level") as a, open(f"{base}/{entry}/type") as b, \
-                    open(f"{base}/{entry}/size") as c:
-                caches.append(f"L{a.read().strip()}{b.read().strip()[0].lower()} {c.read().strip()}")
-        except OSError:
-            continue
-    return f"{name}, {os.cpu_count()} cores, caches {' '.join(caches) or 'unknown'}"
+    """CPU model, core count and cache sizes: :func:`fastmf._machine.describe`, the one definition."""
+    from fastmf._machine import describe
+
+    return describe()
 
 
 def load(name):

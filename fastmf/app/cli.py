@@ -574,7 +574,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
             if r.get("tuned"):
                 print(f"tuned {r['model']}: " + ", ".join(f"{k}={_fmt(v)}" for k, v in r["tuned"].items()))
     m = table.machine
-    print(f"machine: {m['cpu']}, {m['cores']} cores, Python {m['python']}, NumPy {m['numpy']}")
+    print(f"machine: {m['cpu']}, {m['cores']} cores, caches {m.get('caches', 'unknown')}, Python {m['python']}, "
+          f"NumPy {m['numpy']}")
     return 0
 
 

@@ -168,16 +168,9 @@ def split_cores(n_jobs: Optional[int], n_threads: Optional[int], n_tasks: int, o
 
 
 def machine() -> Dict[str, Any]:
-    """The CPU model, core count and Python/NumPy versions, for result tables."""
+    """The CPU model, its caches, the core count and Python/NumPy versions, for result tables."""
+    from fastmf._machine import cache_sizes, cpu_model
     from fastmf._validation import available_cores
 
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": available_cores(), "python": platform.python_version(), "numpy": np.__version__}
+    return {"cpu": cpu_model(), "caches": " ".join(cache_sizes()) or "unknown", "cores": available_cores(),
+            "python": platform.python_version(), "numpy": np.__version__}

@@ -93,3 +93,13 @@ def test_search_on_u1_base_reaches_the_rmse_target_on_u1_test(ml100k_dir):
     found = fastmf.tune.search("mf", data=base, budget=64, metric="rmse", random_state=0)
     assert found.best_model_.n_users_ == base.n_users and len(found.best_model_.seen_indices_) == len(base)
     assert fastmf.evaluate(found.best_model_, test)["rmse"] <= 0.916
+
+
+def test_machine_names_the_cpu_and_its_caches():
+    """Every figure names its CPU the same way: fastmf._machine is the one definition."""
+    from fastmf import _machine
+    from fastmf.tune._common import machine
+
+    info = machine()
+    assert info["cpu"] == _machine.cpu_model() and info["caches"] == (" ".join(_machine.cache_sizes()) or "unknown")
+    assert _machine.describe().startswith(info["cpu"]) and "caches" in _machine.describe()
