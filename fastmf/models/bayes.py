@@ -191,7 +191,8 @@ class BayesianMF(EngagementRanked):
         ``history_``: the learning curve per sample). ``callbacks``, ``early_stopping_rounds``,
         ``early_stopping``, ``progress`` and ``eval_metrics`` work as in
         :meth:`fastmf.MatrixFactorization.fit` (a sweep is an epoch); an early stop keeps the
-        means of the best sweep.
+        means (and the kept draws) of the best sweep, while the averaged row priors and ``alpha_``
+        (what fold-in uses) keep every draw of the run.
         """
         from fastmf.training import check_fit_options, run_epochs
 
