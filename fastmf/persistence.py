@@ -356,6 +356,12 @@ def _encode_param(name, value, notes):
         return None
     if isinstance(value, np.dtype) or (isinstance(value, type) and issubclass(value, np.generic)):
         return np.dtype(value).name
+    if hasattr(value, "shape") or type(value).__name__ == "Ratings":
+        # data passed as a parameter (SVDpp's implicit= matrix): what fit learned from it is in the
+        # fitted state; the data itself is not a setting
+        notes.append(f"parameter {name!r} held data ({type(value).__name__}), which is not saved; "
+                     "stored as None (the fitted state holds what fit learned from it)")
+        return None
     return _encode_scalar(value, f"parameter {name!r}")
 
 

@@ -305,13 +305,17 @@ class Recommender:
         return self.item_counts_.astype(np.float64)
 
     # ------------------------------------------------------------------ prediction
-    def predict(self, users: Ids, items: Ids, clip: bool = True,
+    def predict(self, users: Ids, items: Ids, timestamps: Optional[npt.ArrayLike] = None, clip: bool = True,
                 unknown: Unknown = "raise") -> Union[float, np.ndarray]:
         """Predicted ratings for raw (user, item) ids, scalars or arrays of one length.
 
         Parameters
         ----------
         users, items : raw id or array-like of raw ids
+        timestamps : None, a number or an array-like of one per pair
+            When each rating would be made (the time unit of the training data's timestamps), for
+            models that use time (registry tag ``uses_time``); every other model ignores them, after
+            checking that an array has one entry per pair (ValueError otherwise).
         clip : bool
             Clip to the training data's rating scale (ratings models only).
         unknown : {"raise", "fallback"}
@@ -323,6 +327,7 @@ class Recommender:
         _check_unknown(unknown)
         scalar = np.ndim(users) == 0 and np.ndim(items) == 0
         u_raw, i_raw = _aligned_ids(users, items, ("users", "items"))
+        _check_timestamps(timestamps, u_raw.size)
         u = self._to_index(self.user_map_, users if scalar else u_raw, unknown, "user")
         i = self._to_index(self.item_map_, items if scalar else i_raw, unknown, "item")
         u = np.atleast_1d(np.asarray(u, dtype=np.int64))
@@ -712,6 +717,17 @@ def _aligned_ids(first, second, names):
 def _check_unknown(unknown):
     if not isinstance(unknown, str) or unknown not in UNKNOWN_POLICIES:
         raise ValueError(f"unknown must be 'raise' or 'fallback', got {unknown!r}")
+
+
+def _check_timestamps(timestamps, n):
+    """ValueError unless ``timestamps`` is None, one number, or ``n`` numbers (one per pair)."""
+    if timestamps is None:
+        return
+    ts = np.asarray(timestamps)
+    if ts.dtype.kind not in "iufM" or ts.dtype == np.bool_:
+        raise ValueError(f"timestamps must be numbers (or datetime64), got dtype {ts.dtype}")
+    if ts.ndim > 1 or (ts.ndim == 1 and ts.size != n):
+        raise ValueError(f"timestamps must be one number or one per (user, item) pair ({n}), got shape {ts.shape}")
 
 
 def _check_n(n, cap=None):

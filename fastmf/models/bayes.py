@@ -12,6 +12,7 @@ from fastmf.data.ratings import Ratings
 from fastmf.models.base import Callback, Ids, Unknown
 from fastmf.models.engagement import ENGAGEMENT_CONSTRAINTS, EngagementRanked
 from fastmf.models.factor import RowSolver
+from fastmf.models.bags import bag_weights
 from fastmf.training.loop import Trainer
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -213,14 +214,14 @@ class BayesianMF(EngagementRanked):
         return self.burn_in + self.n_samples
 
     # ------------------------------------------------------------------ prediction
-    def predict(self, users: Ids, items: Ids, clip: bool = True, unknown: Unknown = "raise",
-                return_std: bool = False) -> Any:
+    def predict(self, users: Ids, items: Ids, timestamps: Any = None, clip: bool = True,
+                unknown: Unknown = "raise", return_std: bool = False) -> Any:
         """Predicted ratings (posterior means) for raw (user, item) ids, as
         :meth:`fastmf.models.base.Recommender.predict`; with ``return_std=True`` also the standard
         deviation of each rating's predictive distribution (class docstring), as ``(pred, std)``.
         An unknown user or item (``unknown="fallback"``) counts as a draw from its side's prior,
-        so its std is larger."""
-        pred = super().predict(users, items, clip=clip, unknown=unknown)
+        so its std is larger. ``timestamps`` are checked and ignored (the model has no time)."""
+        pred = super().predict(users, items, timestamps, clip=clip, unknown=unknown)
         if not return_std:
             return pred
         if self.user_samples_ is None or len(self.user_samples_) == 0:
@@ -363,8 +364,7 @@ class _Side:
         self.X, self.b = X, b
         self.implicit = implicit
         if implicit:
-            n = np.diff(csr.indptr)
-            self.weights = 1.0 / np.sqrt(np.maximum(n, 1))
+            self.weights = bag_weights(csr.indptr)  # N(r) = what r has in the training data
             self.psi = np.zeros((other_csr.indptr.size - 1, X.shape[1] + 1), dtype=dtype)
             # feature j (an entity of the other side) is held by the rows of this side that rated it
             self.bag = (other_csr.indptr, other_csr.indices,

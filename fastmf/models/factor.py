@@ -39,7 +39,7 @@ from fastmf._validation import show
 from fastmf.data.ratings import IdMap, Ids, Ratings, normalize_ids
 from fastmf.models.base import Recommender, Unknown, _aligned_ids, _check_n, _check_result_memory, _check_unknown, _raw_ids
 
-__all__ = ["FactorModel"]
+__all__ = ["FactorModel", "ridge_row"]
 
 _F = TypeVar("_F", bound="FactorModel")
 #: ``solve(idx, values) -> (factors, bias)`` of one row, the other side fixed
@@ -276,6 +276,27 @@ class FactorModel(Recommender):
             top[known], scores[known] = t, s
         out = _raw_ids(id_map, top)
         return (out[0], scores[0]) if scalar else (out, scores)
+
+
+def ridge_row(X: np.ndarray, target: np.ndarray, lam: float, lam_b: float, biased: bool) -> Tuple[np.ndarray, float]:
+    r"""The ridge solve of one row against fixed rows ``X`` (n, k) of the other side:
+    :math:`\min_{b, x} \lVert t - b - X x \rVert^2 + \lambda \lVert x \rVert^2 + \lambda_b b^2`
+    (without ``b`` when not ``biased``), exact through the (k+1)x(k+1) normal equations (least
+    squares when they are singular: penalty 0 and fewer ratings than unknowns). Returns
+    ``(x, b)`` (b = 0.0 unbiased)."""
+    k = X.shape[1]
+    if biased:
+        Z = np.hstack([np.ones((X.shape[0], 1)), X])
+        reg = np.r_[lam_b, np.full(k, lam)]
+    else:
+        Z, reg = X, np.full(k, lam)
+    A = Z.T @ Z + np.diag(reg)
+    rhs = Z.T @ target
+    try:
+        sol = np.linalg.solve(A, rhs)
+    except np.linalg.LinAlgError:
+        sol = np.linalg.lstsq(A, rhs, rcond=None)[0]
+    return (sol[1:], float(sol[0])) if biased else (sol, 0.0)
 
 
 def _grown(arr: np.ndarray, n_new: int) -> np.ndarray:

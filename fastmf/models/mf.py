@@ -11,7 +11,7 @@ from fastmf._validation import (MAX_EPOCHS, MAX_THREADS, check_memory, FloatDTyp
                                 resolve_n_threads)
 from fastmf.models.base import Callback, Ids, Unknown
 from fastmf.models.engagement import ENGAGEMENT_CONSTRAINTS, EngagementRanked
-from fastmf.models.factor import RowSolver
+from fastmf.models.factor import RowSolver, ridge_row
 from fastmf.data.ratings import Ratings
 from fastmf.training.loop import DivergenceError
 
@@ -450,16 +450,10 @@ class MatrixFactorization(EngagementRanked):
             # 8 blocks serve 1, 2, 4 and 8 threads evenly and make the model independent of the
             # thread count up to 8; more threads, asked for explicitly, get one block row each.
             # Never the machine's core count (n_threads=None): the model must not depend on it
-            asked = self.n_threads if self.n_threads not in (None, -1) else 1
-            n_blocks = self.n_blocks or (8 if asked <= 8 else asked)
-            # store the ratings block by block once, so every block is one contiguous range; the
-            # plan over that copy has the same groups and offsets and the identity as its order
-            # (the kernel checks every rating against its block all the same)
+            n_blocks = default_n_blocks(self)
+
             def blocked():
-                plan = _sgd.make_block_plan(users, items, self.n_users_, self.n_items_, n_blocks)
-                perm = plan.block_order
-                return (users[perm], items[perm], ratings[perm],
-                        plan._replace(block_order=np.arange(len(perm), dtype=np.int64)))
+                return blocked_layout(users, items, ratings, self.n_users_, self.n_items_, n_blocks)
 
             if keep_layout:  # partial_fit: the layout is kept with the data for the next call
                 layout = train.cached(("fastmf.sgd.blocked", n_blocks, dtype.str), blocked)
@@ -585,21 +579,9 @@ class MatrixFactorization(EngagementRanked):
         def solve(idx, values):
             if idx.size == 0:
                 return np.zeros(k), 0.0
-            Y = fixed[idx].astype(np.float64)
-            lam, lam_b = self._row_regularisation(idx.size)
-            if self.biased:
-                Z = np.hstack([np.ones((idx.size, 1)), Y])
-                target = values - self.global_mean_ - fixed_bias[idx].astype(np.float64)
-                reg = np.r_[lam_b, np.full(k, lam)]
-            else:
-                Z, target, reg = Y, values, np.full(k, lam)
-            A = Z.T @ Z + np.diag(reg)
-            rhs = Z.T @ target
-            try:
-                sol = np.linalg.solve(A, rhs)
-            except np.linalg.LinAlgError:  # reg = 0 and fewer ratings than unknowns
-                sol = np.linalg.lstsq(A, rhs, rcond=None)[0]
-            return (sol[1:], float(sol[0])) if self.biased else (sol, 0.0)
+            target = values - self.global_mean_ - fixed_bias[idx].astype(np.float64) if self.biased else values
+            return ridge_row(fixed[idx].astype(np.float64), target, *self._row_regularisation(idx.size),
+                             self.biased)
 
         return solve
 
@@ -639,11 +621,33 @@ def _padded(view):
     return full if ld == k or not full[:, k:].any() else None
 
 
+def default_n_blocks(model):
+    """Blocks per side of a blocked SGD-family fit: ``model.n_blocks``, or 8 (which serves 1, 2, 4
+    and 8 threads evenly and makes the model independent of the thread count up to 8), or
+    ``n_threads`` when that is set above 8 explicitly; never the machine's core count
+    (``n_threads=None``): the model must not depend on it."""
+    asked = model.n_threads if model.n_threads not in (None, -1) else 1
+    return model.n_blocks or (8 if asked <= 8 else asked)
+
+
+def blocked_layout(users, items, ratings, n_users, n_items, n_blocks):
+    """``(users, items, ratings, plan)``: the ratings stored block by block (so every block of the
+    plan is one contiguous range) and the plan over that copy, which has the same groups and
+    offsets and the identity as its order (the kernels check every rating against its block all
+    the same)."""
+    from fastmf import _sgd
+
+    plan = _sgd.make_block_plan(users, items, n_users, n_items, n_blocks)
+    perm = plan.block_order
+    return (users[perm], items[perm], ratings[perm],
+            plan._replace(block_order=np.arange(len(perm), dtype=np.int64)))
+
+
 def _sgd_auto_threads(n_threads, model, n_ratings):
     """The thread count a fit uses: ``n_threads`` as resolved, or 1 for a blocked-SGD fit on fewer
     than SGD_MIN_RATINGS_FOR_THREADS ratings when the user left ``n_threads`` to fastmf."""
     auto = model.n_threads is None or model.n_threads == -1
-    if auto and model.solver == "sgd" and model.schedule == "blocked" \
+    if auto and getattr(model, "solver", "sgd") == "sgd" and model.schedule == "blocked" \
             and n_ratings < SGD_MIN_RATINGS_FOR_THREADS:
         return 1
     return n_threads

@@ -272,6 +272,29 @@ _ENTRIES: Tuple[ModelEntry, ...] = (
         ),
     ),
     ModelEntry(
+        "svdpp", "fastmf.models.svdpp:SVDpp",
+        "SVD++ (Koren 2008): biased MF plus the implicit feedback of what each user rated",
+        frozenset({"predicts_ratings", "needs_ratings", "iterative", "has_factors", "fold_in",
+                   "thread_invariant"}),
+        (
+            _array("user_factors_", "float", ("n_users", "k"), bound=FACTOR_BOUND,
+                   doc="effective user rows p_u + |N(u)|^-1/2 sum_{j in N(u)} y_j"),
+            _array("item_factors_", "float", ("n_items", "k"), bound=FACTOR_BOUND),
+            _array("item_implicit_", "float", ("n_items", "k"), bound=FACTOR_BOUND, doc="the implicit rows y_j"),
+            _array("user_bias_", "float", ("n_users",)),
+            _array("item_bias_", "float", ("n_items",)),
+            Field("seed_", "scalar", "int", low=0, high=2**64 - 1, doc="the seed the kernels were given"),
+            *TRAINING_STATE,
+            *ENGAGEMENT,
+        ),
+        search_space=SearchSpec(
+            {"n_factors": IntLog(16, 256), "lr": FloatLog(0.002, 0.02), "reg": FloatLog(0.01, 0.2),
+             "reg_bias": FloatLog(0.001, 0.1), "init_std": FloatLog(0.003, 0.1)},
+            budget="n_epochs", max_budget=100, rating_trial_params={"ranking": "rating"},
+            doc="factors 16-256, learning rate 0.002-0.02, factor penalty 0.01-0.2, bias penalty "
+                "0.001-0.1, initial scale 0.003-0.1 (log-uniform); up to 100 epochs"),
+    ),
+    ModelEntry(
         "biases", "fastmf.models.baselines:Biases",
         "global mean + user and item biases (rating baseline)",
         frozenset({"predicts_ratings", "needs_ratings", "fold_in", "thread_invariant"}),
