@@ -25,9 +25,11 @@
  * no user and no item. Z[u] and G[u] are rows of caller-owned n_users x k arrays (the "user-owned
  * sums"): Z[u] starts the sweep as w_u sum y_j and follows u's own ratings as above, G[u] collects
  * u's y gradient; Y is read by no block, and the caller applies the sweep's y update at its end
- * (y_j <- a^{c_j} y_j + sum_u G[u]). This is SVD++ with the y step delayed to the end of the sweep
- * (the other rows move per rating); it is deterministic and the same for every n_threads, bit for
- * bit, since no two running blocks share a row and the block losses are added in schedule order.
+ * (y_j <- a^{c_j} y_j + gamma_j sum_u G[u], gamma_j = (1 - a^{c_j}) / (c_j (1 - a)): the c_j
+ * per-rating steps with the decay of an average step). This is SVD++ with the y step delayed to
+ * the end of the sweep (the other rows move per rating); it is deterministic and the same for every
+ * n_threads, bit for bit, since no two running blocks share a row and the block losses are added
+ * in schedule order. The delay costs accuracy (ml-100k u1, see fastmf.models.svdpp).
  *
  * Invariants. All arrays C-contiguous; P, Q, Y, bu, bi (and Z, G) do not overlap. Indices are
  * checked as read (order, users, items, bag items): a bad entry stops the epoch with

@@ -73,8 +73,9 @@ fastmf_status fastmf_svdpp_user_order(const int64_t *indptr, int64_t n_users, ui
  * are user-owned rows: Z[u] (in: w_u sum_{j in N(u)} y_j at the start of the sweep) and G[u] (in:
  * 0), both n_users x k doubles, are updated by u's ratings as the serial epoch updates its per-visit
  * copies, and Y is NOT touched: the caller applies the sweep's y update afterwards,
- * y_j <- (1 - lr_implicit reg_implicit)^{c_j} y_j + sum_{u: j in N(u)} G[u] with c_j the ratings of
- * the users holding j (fastmf.models.svdpp). Blocks that run concurrently share no user and no
+ * y_j <- a^{c_j} y_j + gamma_j sum_{u: j in N(u)} G[u] with a = 1 - lr_implicit reg_implicit, c_j
+ * the ratings of the users holding j and gamma_j = (1 - a^{c_j}) / (c_j (1 - a))
+ * (fastmf.models.svdpp). Blocks that run concurrently share no user and no
  * item, so the result is the same for every n_threads, bit for bit, and equals the blocks run one
  * by one in schedule order. work[nnz] is scratch. Errors as fastmf_svdpp_epoch (which = PLAN when a
  * rating lies outside its block). */
