@@ -50,6 +50,9 @@ models = {  # (the model, the parameters of its long fit)
                                                n_threads=1), {"n_epochs": 10**5}),
     "bayes_implicit": (fastmf.BayesianMF(n_factors=64, n_samples=3, burn_in=1, keep_samples=1, n_threads=2,
                                          ranking="rating", implicit=True), {"n_samples": 1000}),
+    "svdpp": (fastmf.SVDpp(n_factors=256, n_epochs=2, ranking="rating", n_threads=2), {"n_epochs": 10**5}),
+    "svdpp_blocked": (fastmf.SVDpp(n_factors=256, n_epochs=2, ranking="rating", n_threads=2, schedule="blocked"),
+                      {"n_epochs": 10**5}),
     # the engagement model fitted at the end of MatrixFactorization.fit
     "engagement": (fastmf.MatrixFactorization(n_factors=8, n_epochs=1, engagement_factors=512,
                                               engagement_iterations=2, n_threads=2),
@@ -76,7 +79,8 @@ print("restored" if same and np.all(np.isfinite(pred)) else "changed", flush=Tru
 """
 
 
-CASES = ["als", "ials_cholesky", "ials_cg", "sgd", "sgd_shuffle", "engagement", "bayes", "bayes_implicit"]
+CASES = ["als", "ials_cholesky", "ials_cg", "sgd", "sgd_shuffle", "engagement", "bayes", "bayes_implicit",
+         "svdpp", "svdpp_blocked"]
 #: the cases whose one kernel call (a half-sweep) outlasts the wait: the interrupt must come from it
 #: (not bayes: a Gibbs sweep also runs Python between its kernel calls, the hyper-parameter draws,
 #: where a KeyboardInterrupt may land just as promptly)
