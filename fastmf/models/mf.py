@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Iterable, Literal, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Iterable, Literal, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -621,7 +621,7 @@ def _padded(view):
     return full if ld == k or not full[:, k:].any() else None
 
 
-def default_n_blocks(model):
+def default_n_blocks(model: Any) -> int:
     """Blocks per side of a blocked SGD-family fit: ``model.n_blocks``, or 8 (which serves 1, 2, 4
     and 8 threads evenly and makes the model independent of the thread count up to 8), or
     ``n_threads`` when that is set above 8 explicitly; never the machine's core count
@@ -630,7 +630,8 @@ def default_n_blocks(model):
     return model.n_blocks or (8 if asked <= 8 else asked)
 
 
-def blocked_layout(users, items, ratings, n_users, n_items, n_blocks):
+def blocked_layout(users: np.ndarray, items: np.ndarray, ratings: np.ndarray, n_users: int, n_items: int,
+                   n_blocks: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
     """``(users, items, ratings, plan)``: the ratings stored block by block (so every block of the
     plan is one contiguous range) and the plan over that copy, which has the same groups and
     offsets and the identity as its order (the kernels check every rating against its block all
