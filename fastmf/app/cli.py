@@ -393,6 +393,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     ds = _data_from_args(args)
     load_seconds = time.perf_counter() - t0
+    features = service.side_features(model, ds, args.item_features, args.user_features)
     train, test, split_text = service.split_data(ds, args.split, args.test_size, seed)
     fraction = service.default_validation(model, args.validation, test is not None, args.early_stopping)
     fit_part, val, val_text = service.carve_validation(train, fraction, args.split, seed)
@@ -419,10 +420,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     service.fit_model(model, fit_part, eval_set=val, eval_k=args.k, early_stopping_rounds=args.early_stopping,
-                      **_progress(args.verbose))
+                      features=features, **_progress(args.verbose))
     fit_seconds = time.perf_counter() - t0
 
-    scores = fastmf.evaluate(model, test, k=args.k, threshold=args.threshold) if test is not None else None
+    cold_warm = args.split in ("item-cold", "user-cold")  # the cold rows' metrics are the point there
+    scores = (fastmf.evaluate(model, test, k=args.k, threshold=args.threshold, cold_warm=cold_warm)
+              if test is not None else None)
     if args.plot:
         service.draw_learning_curve(model, args.plot)
     history = getattr(model, "history_", None)
@@ -443,7 +446,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     served, refit_seconds = model, None
     if refit:
         t0 = time.perf_counter()
-        served = service.refit_model(model, ds, **_progress(args.verbose))
+        served = service.refit_model(model, ds, features=features, **_progress(args.verbose))
         refit_seconds = time.perf_counter() - t0
     if args.save:
         served.save(args.save)
@@ -607,7 +610,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     user = service.parse_id(args.user, model.user_map_, "user")
     try:
         ranked = service.recommend(model, user, n=args.n, exclude_seen=not args.include_seen,
-                                   fallback=args.fallback)
+                                   fallback=args.fallback, new_items=args.new_items)
     except UnknownIdError as exc:
         raise UserError(f"{exc}; --fallback shows the ranking for unknown users") from None
     known = ranked.query["known_user"]
@@ -619,7 +622,8 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         return 0
     seen = "items they rated included" if args.include_seen else "items they rated excluded"
     who = f"user {user}" if known else f"unknown user {user}"
-    print(f"top-{args.n} for {who} ({seen}):")
+    among = " among the items without ratings" if args.new_items else ""
+    print(f"top-{args.n}{among} for {who} ({seen}):")
     print("\n".join(_ranked_lines(ranked)))
     return 0
 
@@ -661,6 +665,15 @@ def _recommend_all(model, args):
 
 def cmd_similar(args: argparse.Namespace) -> int:
     model = service.load_model(args.model, _model_limit(args))
+    if args.features is not None:
+        ranked = service.similar_to_features(model, args.features, n=args.n, metric=args.metric)
+        if args.json:
+            _print_json({**ranked.query, "items": ranked.items})
+            return 0
+        print(f"items most similar to a new item with {', '.join(ranked.query['features'])} "
+              f"({args.metric} similarity of the mapped item factors):")
+        print("\n".join(_ranked_lines(ranked)))
+        return 0
     item = None if args.title is not None else service.parse_id(args.item, model.item_map_, "item")
     ranked = service.similar_items(model, item, title=args.title, n=args.n, metric=args.metric)
     if args.json:
@@ -760,13 +773,20 @@ def build_parser() -> argparse.ArgumentParser:
                         "likely the user is to rate the item) or rating (plain predicted rating)")
     g.add_argument("--param", action="append", metavar="NAME=VALUE",
                    help="any other constructor argument of the model (repeatable), e.g. init_std=0.05")
+    g.add_argument("--item-features", default=None, metavar="NAMES",
+                   help="side features of the items from the data's metadata, e.g. genres,year: the items "
+                        "without ratings get factors mapped from them (side='map')")
+    g.add_argument("--user-features", default=None, metavar="NAMES",
+                   help="side features of the users, e.g. age,gender,occupation (ml-100k, ml-1m)")
     g.add_argument("--early-stopping", type=int, default=None, metavar="N",
                    help="stop when the validation metric (RMSE; ndcg@k for ials) has not improved for "
                         "N epochs; keep the best epoch")
     e = t.add_argument_group("evaluation and output")
     e.add_argument("--split", default="random",
-                   choices=("random", "temporal", "leave-last-out", "user-holdout", "none"),
-                   help="how to hold out test ratings (default random)")
+                   choices=("random", "temporal", "leave-last-out", "user-holdout", "item-cold", "user-cold",
+                            "none"),
+                   help="how to hold out test ratings (default random; item-cold / user-cold: a fraction of "
+                        "the items / users with all their ratings)")
     e.add_argument("--test-size", type=_number, default=None, metavar="S",
                    help="fraction (0.2) or count of test ratings; per user for leave-last-out (default 1)")
     e.add_argument("--k", type=int, default=10, help="cut-off of the ranking metrics (default 10)")
@@ -802,6 +822,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--output", "-o", default=None, metavar="FILE", help="with --all: write the CSV to FILE")
     r.add_argument("-n", type=int, default=10, help="how many items (default 10)")
     r.add_argument("--include-seen", action="store_true", help="also recommend items the user rated")
+    r.add_argument("--new-items", action="store_true",
+                   help="only among the items without ratings (a model trained with --item-features)")
     r.add_argument("--fallback", action="store_true",
                    help="for a user the model does not know, show its ranking for unknown users "
                         "instead of an error")
@@ -813,6 +835,9 @@ def build_parser() -> argparse.ArgumentParser:
     which = s.add_mutually_exclusive_group(required=True)
     which.add_argument("--item", metavar="ID", help="raw item id")
     which.add_argument("--title", metavar="TEXT", help="case-insensitive part of the item's title")
+    which.add_argument("--features", metavar="NAMES",
+                       help="a new item given only its features, e.g. 'genre=Action,genre=War' (a model "
+                            "trained with --item-features)")
     s.add_argument("-n", type=int, default=10, help="how many items (default 10)")
     s.add_argument("--metric", default="cosine", help="cosine (default), dot, euclidean or pearson")
     s.add_argument("--json", action="store_true", help="print a JSON object")

@@ -42,6 +42,7 @@ __all__ = ["MODEL_OPTIONS", "SPLITS", "model_presets", "model_entry", "entry_of"
            "carve_validation", "describe_data", "load_model", "looks_like_model", "model_info",
            "parse_id", "id_range", "item_details", "ranked_items", "Ranked", "recommend", "recommend_all",
            "find_title", "title_matches", "similar_items", "evaluate_model", "best_model",
+           "side_features", "similar_to_features",
            "tune_model", "compare_models", "validation_protocol",
            "jsonable", "check_destination", "check_plot", "draw_factor_map", "draw_learning_curve", "need_matplotlib"]
 
@@ -60,7 +61,7 @@ MODEL_OPTIONS: Dict[str, Tuple[str, ...]] = {
 }
 
 #: the test splits :func:`split_data` makes
-SPLITS = ("random", "temporal", "leave-last-out", "user-holdout", "none")
+SPLITS = ("random", "temporal", "leave-last-out", "user-holdout", "item-cold", "user-cold", "none")
 
 #: fit() keywords every model tagged "iterative" takes (fastmf.training.loop.check_fit_options)
 ITERATIVE_FIT = ("eval_set", "eval_metrics", "early_stopping", "early_stopping_rounds", "callbacks", "progress")
@@ -214,9 +215,37 @@ def n_epochs_of(model: Recommender) -> Optional[int]:
     return next((params[p] for p in MODEL_OPTIONS["epochs"] if p in params), None)
 
 
+def side_features(model: Recommender, ds: Ratings, item: Optional[str] = None,
+                  user: Optional[str] = None) -> Dict[str, Any]:
+    """The ``fit`` keywords of side features named on the command line: ``item`` / ``user`` are
+    comma-separated feature sets of ``Ratings.item_features`` (``"genres,year"``) /
+    ``Ratings.user_features`` (``"age,gender,occupation"``). {} when neither is given.
+    :class:`CapabilityError` for a model that takes no features (registry tag ``uses_features``),
+    :class:`OptionError` for an unknown name or data without that metadata."""
+    from fastmf.errors import DataError
+
+    if item is None and user is None:
+        return {}
+    entry = entry_of(model)
+    if entry is None or not entry.has("uses_features"):
+        raise CapabilityError(f"{type(model).__name__} takes no side features (--model mf, als, ials, bayes)",
+                              "item_features" if item is not None else "user_features")
+    out: Dict[str, Any] = {}
+    for kind, spec in (("item", item), ("user", user)):
+        if spec is None:
+            continue
+        names = [n.strip() for n in spec.split(",") if n.strip()]
+        try:
+            out[f"{kind}_features"] = getattr(ds, f"{kind}_features")(*names)
+        except (ValueError, DataError) as exc:
+            raise OptionError(f"--{kind}-features {spec!r}: {exc}", f"{kind}_features") from None
+    return out
+
+
 def fit_model(model: Recommender, train: Ratings, *, eval_set: Optional[Ratings] = None, eval_k: int = 10,
               early_stopping_rounds: Optional[int] = None, progress: bool = False,
-              on_epoch: Optional[EpochCallback] = None) -> Recommender:
+              on_epoch: Optional[EpochCallback] = None, features: Optional[Mapping[str, Any]] = None
+              ) -> Recommender:
     """``model.fit(train, ...)``; returns the model.
 
     For an iterative model: ``eval_set`` is measured after every epoch (the rating metrics for a
@@ -225,14 +254,16 @@ def fit_model(model: Recommender, train: Ratings, *, eval_set: Optional[Ratings]
     draws the library's epoch bar on stderr and ``on_epoch(model, history_entry)`` is called after
     each epoch. A non-iterative model's fit takes only the data: ``eval_set`` or early stopping for
     it raise :class:`OptionError`; ``progress`` and ``on_epoch`` are ignored (there are no epochs).
+    ``features``: the side-feature keywords of :func:`side_features`, passed to ``fit``.
     """
+    features = dict(features or {})
     entry = entry_of(model)
     if not is_iterative(model):
         if eval_set is not None or early_stopping_rounds is not None:
             raise OptionError(f"{type(model).__name__} is not iterative: it takes no validation set "
                               "and no early stopping", "eval_set" if eval_set is not None else "early_stopping")
-        return model.fit(train)
-    kwargs: Dict[str, Any] = {"progress": bool(progress)}
+        return model.fit(train, **features)
+    kwargs: Dict[str, Any] = {"progress": bool(progress), **features}
     if on_epoch is not None:
         kwargs["callbacks"] = [on_epoch]
     if eval_set is not None:
@@ -245,7 +276,8 @@ def fit_model(model: Recommender, train: Ratings, *, eval_set: Optional[Ratings]
 
 
 def refit_model(model: Recommender, data: Ratings, *, progress: bool = False,
-                on_epoch: Optional[EpochCallback] = None) -> Recommender:
+                on_epoch: Optional[EpochCallback] = None, features: Optional[Mapping[str, Any]] = None
+                ) -> Recommender:
     """A fresh copy of ``model`` (same parameters and seed) fitted on ``data`` for as many epochs as
     ``model`` kept (its ``best_epoch_``, the one selected on validation): the model to serve."""
     fresh = type(model)()
@@ -255,7 +287,7 @@ def refit_model(model: Recommender, data: Ratings, *, progress: bool = False,
     if best and epoch_param is not None and getattr(model, "history_", None) and best != n_epochs_of(model):
         params[epoch_param] = int(best)
     fresh.set_params(**params)
-    return fit_model(fresh, data, progress=progress, on_epoch=on_epoch)
+    return fit_model(fresh, data, progress=progress, on_epoch=on_epoch, features=features)
 
 
 def best_model() -> Recommender:
@@ -346,9 +378,12 @@ def split_data(ds: Ratings, method: str, test_size: Optional[float] = None,
         train, test = fastmf.split.temporal_split(ds, test_size=size)
     elif method == "user-holdout":
         train, test = fastmf.split.user_holdout(ds, test_size=size, random_state=seed)
+    elif method in ("item-cold", "user-cold"):
+        split = fastmf.split.item_cold_split if method == "item-cold" else fastmf.split.user_cold_split
+        train, test = split(ds, test_size=size, random_state=seed)
     else:
         raise OptionError(f"unknown --split {method!r} (one of {', '.join(SPLITS)})", "split")
-    seeded = f", seed {seed}" if method in ("random", "user-holdout") else ""
+    seeded = f", seed {seed}" if method in ("random", "user-holdout", "item-cold", "user-cold") else ""
     return train, test, f"{method}, test size {size}{seeded}"
 
 
@@ -608,16 +643,33 @@ def ranked_items(model: Recommender, ids: Any, scores: Any, score_name: str = "s
 
 
 def recommend(model: Recommender, user: Any, n: int = 10, *, exclude_seen: bool = True,
-              fallback: bool = False) -> Ranked:
+              fallback: bool = False, new_items: bool = False) -> Ranked:
     """Top-``n`` items for raw user id ``user``. An unknown user raises :class:`UnknownIdError`,
-    or with ``fallback`` gets the model's ranking for unknown users (``query["known_user"]`` False)."""
+    or with ``fallback`` gets the model's ranking for unknown users (``query["known_user"]`` False).
+    ``new_items``: only among the items without training ratings (cold items, which a model fitted
+    with item features scores from them); :class:`CapabilityError` when the model has none."""
+    import numpy as np
+
     known = user in model.user_map_
     if not known and not fallback:
         _known(model, user, "user")
-    ids, scores = model.recommend(user, n=n, exclude_seen=exclude_seen, unknown="fallback" if fallback else "raise")
+    candidates = None
+    if new_items:
+        cold = np.flatnonzero(np.asarray(model.item_counts_) == 0)
+        if cold.size == 0:
+            raise CapabilityError("the model has no items without ratings (--new-items): fit it with "
+                                  "--split item-cold, or add items by their features", "new_items")
+        if getattr(model, "item_side_map_", None) is None:
+            raise CapabilityError("the model was fitted without item features, so its items without "
+                                  "ratings have no scores of their own (train with --item-features)", "new_items")
+        candidates = model.item_map_.ids[cold]
+    ids, scores = model.recommend(user, n=n, exclude_seen=exclude_seen, items=candidates,
+                                  unknown="fallback" if fallback else "raise")
     columns, items = ranked_items(model, ids, scores, "score")
-    return Ranked({"user": user, "known_user": bool(known), "n": n, "exclude_seen": exclude_seen}, "score",
-                  columns, items)
+    query = {"user": user, "known_user": bool(known), "n": n, "exclude_seen": exclude_seen}
+    if new_items:
+        query["new_items"] = True
+    return Ranked(query, "score", columns, items)
 
 
 def recommend_all(model: Recommender, n: int = 10, *, exclude_seen: bool = True,
@@ -701,6 +753,40 @@ def similar_items(model: Recommender, item: Any = None, *, title: Optional[str] 
         raise OptionError(str(exc), "metric") from None
     columns, items = ranked_items(model, ids, scores, "similarity")
     return Ranked({"item": item, "title": found or None, "metric": metric, "n": n}, "similarity", columns, items)
+
+
+def similar_to_features(model: Recommender, features: str, n: int = 10, metric: str = "cosine") -> Ranked:
+    """The ``n`` items closest to a new item given only its features: ``features`` is a
+    comma-separated list of the feature names the model was fitted with (``"genre=Action,
+    genre=War,year1990-1994"``), each optionally ``NAME:WEIGHT`` (default 1). The row is mapped to
+    factors by the model's item feature map. :class:`CapabilityError` for a model without one,
+    :class:`OptionError` for an unknown name (the message lists some known ones)."""
+    import numpy as np
+
+    _need_factors(model, "; similar items need a latent-factor model")
+    names = getattr(model, "item_side_names_", None)
+    if names is None:
+        raise CapabilityError(f"this {type(model).__name__} was fitted without item features "
+                              "(fastmf train --item-features genres,year)", "features")
+    row = np.zeros(len(names))
+    given = [part.strip() for part in features.split(",") if part.strip()]
+    if not given:
+        raise OptionError("--features is empty: name the new item's features, e.g. genre=Action", "features")
+    for part in given:
+        name, sep, weight = part.rpartition(":") if ":" in part else (part, "", "1")
+        if name not in names:
+            raise OptionError(f"--features: unknown feature {name!r}; the model's features: "
+                              f"{', '.join(names[:12])}{', ...' if len(names) > 12 else ''}", "features")
+        try:
+            row[names.index(name)] = float(weight)
+        except ValueError:
+            raise OptionError(f"--features: weight of {name!r} must be a number, got {weight!r}", "features") from None
+    try:
+        ids, scores = model.similar_to_features(row, n=n, metric=metric)
+    except ValueError as exc:
+        raise OptionError(str(exc), "metric") from None
+    columns, items = ranked_items(model, ids, scores, "similarity")
+    return Ranked({"features": given, "metric": metric, "n": n}, "similarity", columns, items)
 
 
 def evaluate_model(model: Recommender, data: Ratings, k: int = 10,

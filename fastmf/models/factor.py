@@ -8,7 +8,9 @@ here, for :class:`fastmf.MatrixFactorization` and :class:`fastmf.ImplicitALS` al
   fused top-k path (``_factor_scores``: ``recommend`` selects inside the C kernel);
 * fold-in of a new user (``recommend_new``), ``partial_fit_users`` (re-solve existing users) and
   ``partial_fit_items`` (re-solve existing items, add new ones), all through one row solve;
-* ``similar_items`` / ``similar_users`` by the learned factors.
+* ``similar_items`` / ``similar_users`` by the learned factors;
+* side features for cold items and users (``fit(..., item_features=, user_features=)``,
+  ``add_items``, ``add_users``, ``similar_to_features``): :class:`fastmf.models.side.SideFeatureMap`.
 
 A subclass supplies the hooks:
 
@@ -38,6 +40,7 @@ import numpy as np
 from fastmf._validation import show
 from fastmf.data.ratings import IdMap, Ids, Ratings, normalize_ids
 from fastmf.models.base import Recommender, Unknown, _aligned_ids, _check_n, _check_result_memory, _check_unknown, _raw_ids
+from fastmf.models.side import SideFeatureMap
 
 __all__ = ["FactorModel"]
 
@@ -46,7 +49,7 @@ _F = TypeVar("_F", bound="FactorModel")
 RowSolver = Callable[[np.ndarray, np.ndarray], Tuple[np.ndarray, float]]
 
 
-class FactorModel(Recommender):
+class FactorModel(SideFeatureMap, Recommender):
     """Base class of latent-factor models (not used directly): see the module docstring."""
 
     #: per-item arrays that partial_fit_items grows (zero rows) for new items, when present
@@ -231,6 +234,28 @@ class FactorModel(Recommender):
         counts = np.bincount(rows, minlength=self.n_users_)
         self.seen_indptr_ = np.r_[0, np.cumsum(counts)].astype(np.int64)
         self.seen_indices_ = np.ascontiguousarray(cols[order], dtype=np.int32)
+
+    def _append_users(self, user_raw, u, new):
+        """Add the raw ids ``user_raw[new]`` as new users without ratings (``u`` becomes their new
+        indices, in place): grow the id map, the per-user arrays (the user counterparts of
+        ``_per_item_state``), the counts and the seen-items CSR (empty rows)."""
+        fresh = normalize_ids(user_raw[new], "users")
+        if (fresh.dtype.kind == "U") != self.user_map_.is_string:
+            kind = "strings" if self.user_map_.is_string else "integers"
+            raise ValueError(f"new user ids must be {kind}, as the model's user ids are; got "
+                             f"{show(fresh[0])}")
+        uniq, first = np.unique(fresh, return_index=True)
+        ids = uniq[np.argsort(first, kind="stable")]  # order of first appearance
+        n_new = ids.size
+        self.user_map_ = IdMap(np.concatenate([self.user_map_.ids, ids]))
+        self.n_users_ += n_new
+        u[new] = self.user_map_.to_index(fresh, name="user")
+        for name in (n.replace("item_", "user_", 1) for n in self._per_item_state):
+            arr = self.__dict__.get(name)
+            if arr is not None:
+                setattr(self, name, _grown(arr, n_new))
+        self.user_counts_ = np.r_[self.user_counts_, np.zeros(n_new, dtype=np.int64)].astype(np.int64)
+        self.seen_indptr_ = np.r_[self.seen_indptr_, np.full(n_new, self.seen_indptr_[-1])].astype(np.int64)
 
     # ------------------------------------------------------------------ similar items / users
     def similar_items(self, item: Ids, n: int = 10, metric: str = "cosine",

@@ -12,6 +12,7 @@ from fastmf._validation import (MAX_EPOCHS, MAX_THREADS, check_memory, FloatDTyp
 from fastmf.models.base import Callback, Ids, Unknown
 from fastmf.models.engagement import ENGAGEMENT_CONSTRAINTS, EngagementRanked
 from fastmf.models.factor import RowSolver
+from fastmf.models.side import SIDE_CONSTRAINTS
 from fastmf.data.ratings import Ratings
 from fastmf.training.loop import DivergenceError
 
@@ -141,6 +142,13 @@ class MatrixFactorization(EngagementRanked):
     engagement_reg : float
         Regularisation of the engagement model, scaled by row frequency as in
         :class:`fastmf.ImplicitALS` (``reg_nu=1``).
+    side : {"map"}
+        How side features (``fit(..., item_features=, user_features=)``) are used: ``"map"``
+        (Gantner et al. 2010) fits a ridge regression from features to the learned factors, bias
+        and engagement row after training and gives it to the items / users without ratings
+        (:mod:`fastmf.models.side`); warm predictions are unchanged.
+    side_reg : float
+        Ridge penalty :math:`\\lambda` of that map (the intercept is not penalised).
 
     Notes
     -----
@@ -209,6 +217,7 @@ class MatrixFactorization(EngagementRanked):
         "cg_steps": Interval("int", 1, 1 << 10),
         "verbose": Options(True, False),
         **ENGAGEMENT_CONSTRAINTS,
+        **SIDE_CONSTRAINTS,
     }
 
     def __init__(self, n_factors: int = 100, n_epochs: Optional[int] = None, lr: float = 0.01,
@@ -220,7 +229,7 @@ class MatrixFactorization(EngagementRanked):
                  linear_solver: Literal["cholesky", "cg"] = "cholesky", cg_steps: int = 3, verbose: bool = False,
                  ranking: Literal["engagement", "rating"] = "engagement", engagement_factors: int = 32,
                  engagement_iterations: int = 6, engagement_alpha: float = 5.0,
-                 engagement_reg: float = 0.02) -> None:
+                 engagement_reg: float = 0.02, side: Literal["map"] = "map", side_reg: float = 1.0) -> None:
         self.n_factors = n_factors
         self.n_epochs = n_epochs
         self.lr = lr
@@ -244,12 +253,15 @@ class MatrixFactorization(EngagementRanked):
         self.engagement_iterations = engagement_iterations
         self.engagement_alpha = engagement_alpha
         self.engagement_reg = engagement_reg
+        self.side = side
+        self.side_reg = side_reg
 
     # ------------------------------------------------------------------ training
     def fit(self, train: Ratings, eval_set: Ratings | None = None,
             callbacks: Optional[Iterable[Callback]] = None, early_stopping_rounds: int | None = None,
             progress: bool | str = False, early_stopping: str | None = None,
-            eval_metrics: Sequence[str] = ("rmse", "mae")) -> MatrixFactorization:
+            eval_metrics: Sequence[str] = ("rmse", "mae"), item_features=None,
+            user_features=None) -> MatrixFactorization:
         """Train on ``train`` (a Ratings); returns self.
 
         Parameters
@@ -274,11 +286,19 @@ class MatrixFactorization(EngagementRanked):
         eval_metrics : sequence of str
             What is measured on ``eval_set`` after every epoch (``eval_<metric>`` in ``history_``);
             ranking metrics (``"ndcg@10"``) rank with the model's ``ranking``.
+        item_features, user_features : optional
+            Side features of the items / users (a ``Ratings.item_features(...)`` Features, a
+            DataFrame keyed by raw id, or an array / scipy.sparse matrix with one row per id in the
+            data's index order): after training, the feature-to-parameter map of ``side="map"``
+            gives the items (users) without ratings their factors and biases
+            (:mod:`fastmf.models.side`).
         """
         self._start_fit(train)
-        return self._train(train, self._resolved_n_epochs(), 1, eval_set=eval_set, callbacks=callbacks,
-                           early_stopping_rounds=early_stopping_rounds, progress=progress,
-                           early_stopping=early_stopping, eval_metrics=eval_metrics)
+        side = self._side_inputs(train, item_features, user_features)
+        self._train(train, self._resolved_n_epochs(), 1, eval_set=eval_set, callbacks=callbacks,
+                    early_stopping_rounds=early_stopping_rounds, progress=progress,
+                    early_stopping=early_stopping, eval_metrics=eval_metrics)
+        return self._fit_side(side)
 
     def partial_fit(self, train: Ratings, n_epochs: int, eval_set: Ratings | None = None,
                     callbacks: Optional[Iterable[Callback]] = None, progress: bool | str = False,
@@ -401,6 +421,7 @@ class MatrixFactorization(EngagementRanked):
         from fastmf.training import run_epochs
 
         self._drop_engagement()  # from an earlier fit or fewer epochs
+        self._drop_side()  # partial_fit: the map of the last fit no longer matches the factors
         if self.solver == "sgd":
             step = self._sgd_stepper(train, dtype, n_threads, P_full, Q_full, keep_layout)
             tail = f" (lr={self.lr}, reg={self.reg})"
