@@ -45,8 +45,12 @@ from fastmf.errors import DataError
 if TYPE_CHECKING:  # pragma: no cover
     from fastmf.data.ratings import Ratings
 
-__all__ = ["Features", "as_feature_rows", "normalize_rows", "ITEM_FEATURES", "USER_FEATURES",
+__all__ = ["Features", "FeatureLike", "as_feature_rows", "normalize_rows", "ITEM_FEATURES", "USER_FEATURES",
            "YEAR_BINS", "AGE_BINS"]
+
+#: what ``fit(..., item_features=, user_features=)`` takes: a :class:`Features`, a pandas DataFrame
+#: keyed by raw id, or a NumPy array / scipy.sparse matrix with one row per id in index order
+FeatureLike = Any
 
 #: left edges of the release-year bins: "<1950", "1950-1959", ..., "2020-" (a missing year: empty)
 YEAR_BINS = (1950, 1960, 1970, 1980, 1990, 1995, 2000, 2005, 2010, 2015, 2020)

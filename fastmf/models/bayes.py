@@ -16,6 +16,7 @@ from fastmf.models.side import SIDE_CONSTRAINTS
 from fastmf.training.loop import Trainer
 
 if TYPE_CHECKING:  # pragma: no cover
+    from fastmf.data.features import FeatureLike
     from fastmf.models.base import Recommender  # noqa: F401 (named by the Callback hint)
 
 __all__ = ["BayesianMF", "normal_wishart_draw"]
@@ -194,8 +195,8 @@ class BayesianMF(EngagementRanked):
     def fit(self, train: Ratings, eval_set: Ratings | None = None,
             callbacks: Optional[Iterable[Callback]] = None, early_stopping_rounds: int | None = None,
             progress: bool | str = False, early_stopping: str | None = None,
-            eval_metrics: Sequence[str] = ("rmse", "mae"), item_features=None,
-            user_features=None) -> BayesianMF:
+            eval_metrics: Sequence[str] = ("rmse", "mae"), item_features: Optional[FeatureLike] = None,
+            user_features: Optional[FeatureLike] = None) -> BayesianMF:
         """Run ``burn_in + n_samples`` Gibbs sweeps on ``train``; returns self.
 
         ``eval_set`` is measured after every sweep with the running means (``eval_rmse`` ... in
@@ -297,12 +298,14 @@ class BayesianMF(EngagementRanked):
     def _biases(self):
         return self.global_mean_, self.user_bias_, self.item_bias_
 
-    def fold_in(self, items: Ids, ratings: Sequence[float], unknown: Unknown = "raise") -> np.ndarray:
+    def fold_in(self, items: Ids, ratings: Sequence[float], unknown: Unknown = "raise",
+                features: Optional[np.ndarray] = None) -> np.ndarray:
         """A new user's factors from their ratings: the posterior mean of the user row given the
         averaged item rows, the averaged user prior and noise precision (no sampling, no
         refitting). Returns the factor vector (model dtype); :meth:`recommend_new` uses the same
-        row and its bias."""
-        return self._fold_in(items, ratings, unknown)[0]
+        row and its bias. ``features``: as for :meth:`fastmf.MatrixFactorization.fold_in` (the
+        residuals after the mapped prediction are solved for)."""
+        return self._fold_in(items, ratings, unknown, features)[0]
 
     def _row_solver(self, side: str) -> RowSolver:
         """The posterior mean of one row of ``side`` given its ratings (the Gibbs kernel's conditional

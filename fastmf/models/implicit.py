@@ -14,6 +14,7 @@ from fastmf.models.side import SIDE_CONSTRAINTS
 from fastmf.data.ratings import Ratings
 
 if TYPE_CHECKING:  # pragma: no cover - scipy is optional
+    from fastmf.data.features import FeatureLike
     import scipy.sparse
     from fastmf.models.base import Recommender  # noqa: F401 (named by the Callback hint)
 
@@ -157,8 +158,8 @@ class ImplicitALS(FactorModel):
             eval_set: Ratings | None = None, callbacks: Optional[Iterable[Callback]] = None,
             early_stopping_rounds: int | None = None, progress: bool | str = False,
             eval_k: int = 10, early_stopping: str | None = None,
-            eval_metrics: Optional[Sequence[str]] = None, item_features=None,
-            user_features=None) -> ImplicitALS:
+            eval_metrics: Optional[Sequence[str]] = None, item_features: Optional[FeatureLike] = None,
+            user_features: Optional[FeatureLike] = None) -> ImplicitALS:
         """Fit on ``train``: a Ratings (values are interaction strengths) or a users x items
         scipy.sparse matrix of counts. Returns self.
 
@@ -306,12 +307,13 @@ class ImplicitALS(FactorModel):
 
     # ------------------------------------------------------------------ fold-in
     def fold_in(self, items: Ids, values: Optional[Sequence[float]] = None,
-                unknown: Unknown = "raise") -> np.ndarray:
+                unknown: Unknown = "raise", features: Optional[np.ndarray] = None) -> np.ndarray:
         """Solve a user's factors from their interactions (``values`` default 1) against the fixed
         item factors: the exact (Cholesky) row solve of a user half-sweep, no retraining. Items
         unknown to the model raise KeyError, or are ignored with ``unknown="fallback"``. Returns
-        the factor vector (model dtype)."""
-        return self._fold_in(items, values, unknown)[0]
+        the factor vector (model dtype). ``features`` (a user feature row of a model fitted with
+        ``user_features``) and no interactions (``items=[]``): the mapped factors."""
+        return self._fold_in(items, values, unknown, features)[0]
 
     _item_side_caches = ("_gram_cache",)
 

@@ -17,6 +17,7 @@ from fastmf.data.ratings import Ratings
 from fastmf.training.loop import DivergenceError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from fastmf.data.features import FeatureLike
     from fastmf.data.ratings import Ratings
     from fastmf.models.base import Recommender  # noqa: F401 (named by the Callback hint)
 
@@ -260,8 +261,8 @@ class MatrixFactorization(EngagementRanked):
     def fit(self, train: Ratings, eval_set: Ratings | None = None,
             callbacks: Optional[Iterable[Callback]] = None, early_stopping_rounds: int | None = None,
             progress: bool | str = False, early_stopping: str | None = None,
-            eval_metrics: Sequence[str] = ("rmse", "mae"), item_features=None,
-            user_features=None) -> MatrixFactorization:
+            eval_metrics: Sequence[str] = ("rmse", "mae"), item_features: Optional[FeatureLike] = None,
+            user_features: Optional[FeatureLike] = None) -> MatrixFactorization:
         """Train on ``train`` (a Ratings); returns self.
 
         Parameters
@@ -566,8 +567,8 @@ class MatrixFactorization(EngagementRanked):
             return self.reg, reg_bias
         return self.reg * n, reg_bias * n
 
-    def fold_in(self, items: Ids, ratings: Sequence[float], unknown: Unknown = "raise"
-                ) -> Tuple[np.ndarray, float]:
+    def fold_in(self, items: Ids, ratings: Sequence[float], unknown: Unknown = "raise",
+                features: Optional[np.ndarray] = None) -> Tuple[np.ndarray, float]:
         r"""Solve a user's factors (and bias) from their ratings against the fixed item factors, with
         this model's own regularisation, without retraining:
 
@@ -581,12 +582,18 @@ class MatrixFactorization(EngagementRanked):
         (ValueError naming the position and value otherwise). Items unknown to the model raise
         KeyError, or are ignored with ``unknown="fallback"``.
 
+        ``features``: a user feature row (the columns of ``fit(..., user_features=)``) for a user
+        with few or no ratings: the solve is centred on the mapped parameters
+        :math:`(\hat p_u, \hat b_u)` of the side-feature map instead of zero, i.e. ``p_u``
+        minimises the objective above with :math:`\lambda_u \lVert p_u - \hat p_u \rVert^2`;
+        with ``items=[]`` the answer is the mapped parameters (:mod:`fastmf.models.side`).
+
         Returns
         -------
         factors : ndarray (n_factors,) in the model's dtype
         bias : float (0 for ``biased=False``)
         """
-        return self._fold_in(items, ratings, unknown)
+        return self._fold_in(items, ratings, unknown, features)
 
     _per_item_state = ("item_factors_", "item_bias_", "item_engagement_")
 

@@ -35,7 +35,13 @@ row gives the intercept: the parameters of an average item (user).
 New ids that the model has never seen are added with :meth:`SideFeatureMap.add_items` /
 :meth:`SideFeatureMap.add_users` (batched); :meth:`SideFeatureMap.side_vectors` gives the mapped
 parameters of any feature rows, and :meth:`SideFeatureMap.similar_to_features` the items closest to a
-feature row. Fitted state (declared in the registry, saved in the model file): ``item_side_map_``
+feature row. ``fold_in(items, ratings, features=x)`` folds in a new user with features and a few
+ratings: the row solve is centred on the mapped parameters instead of zero
+(:meth:`fastmf.models.factor.FactorModel._fold_in`).
+
+Not here yet: ``side="joint"`` (attribute factors learned with the model, Koren 2009 eq. 6); the
+features are not used by ``recommend_new`` (add the user with :meth:`add_users`, then
+``recommend``); ``partial_fit`` drops the map. Fitted state (declared in the registry, saved in the model file): ``item_side_map_``
 (float64, ``(n_item_features + 1, width)``), ``item_side_names_`` (feature names),
 ``item_side_targets_`` (which arrays the columns of the map fill), the same for users.
 """
@@ -222,9 +228,10 @@ class SideFeatureMap:
         one = np.ndim(features) == 1
         X = self._side_rows(kind, np.arange(1 if one else len(features)), features)
         pred = self._side_predict(kind, X)
-        k = self.n_factors
+        own = getattr(self, f"{kind}_factors_")
+        k = own.shape[1]
         targets = self.__dict__[f"{kind}_side_targets_"]
-        factors = pred[:, :k].astype(getattr(self, f"{kind}_factors_").dtype)
+        factors = pred[:, :k].astype(own.dtype)
         bias = pred[:, k] if f"{kind}_bias_" in targets else None
         if one:
             return factors[0], (None if bias is None else float(bias[0]))

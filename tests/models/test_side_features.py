@@ -292,3 +292,58 @@ def test_evaluate_cold_warm_parts_are_the_metrics_of_their_rows():
     assert ev["n_cold_items"] == len(test) and ev["n_warm"] == len(extra_test)
     assert ev["rmse_cold_items"] == pytest.approx(cold_part["rmse"])
     assert ev["rmse_warm"] == pytest.approx(warm_part["rmse"])
+
+
+@pytest.mark.parametrize("name", ["mf-sgd", "mf-als", "bayes"])
+def test_fold_in_with_features_centres_the_solve_on_the_map(name):
+    ds, _ = _data()
+    U = ds.user_features()
+    model = FACTOR_MODELS[name]().fit(ds, user_features=U)
+    x = U.values[0]
+    mapped, mapped_bias = model.side_vectors(x, kind="user")
+    got = model.fold_in([], [], features=x)
+    factors = got[0] if isinstance(got, tuple) else got
+    np.testing.assert_array_equal(factors, mapped)
+    # with ratings: the solve of the residuals after the mapped prediction, added to the map
+    items, ratings = ds.item_map.ids[:5], np.array([5.0, 4.0, 1.0, 2.0, 3.0])
+    with_f = model.fold_in(items, ratings, features=x)
+    idx = model.item_map_.to_index(items)
+    offset = model.item_factors_[idx].astype(float) @ mapped.astype(float) + mapped_bias
+    delta = model._row_solver("user")(idx, ratings - offset)
+    f = with_f[0] if isinstance(with_f, tuple) else with_f
+    np.testing.assert_allclose(f, mapped + delta[0], rtol=1e-5, atol=1e-6)
+    if isinstance(with_f, tuple):
+        assert with_f[1] == pytest.approx(mapped_bias + delta[1])
+    plain = model.fold_in(items, ratings)
+    assert not np.allclose(f, plain[0] if isinstance(plain, tuple) else plain)
+
+
+def test_implicit_fold_in_with_features():
+    ds, _ = _data()
+    model = FACTOR_MODELS["ials"]().fit(ds, user_features=ds.user_features())
+    x = ds.user_features().values[1]
+    np.testing.assert_array_equal(model.fold_in([], features=x), model.side_vectors(x, kind="user")[0])
+    with pytest.raises(ValueError, match="features or interactions, not both"):
+        model.fold_in(ds.item_map.ids[:2], features=x)
+    with pytest.raises(ValueError, match="one row"):
+        model.fold_in([], features=np.vstack([x, x]))
+
+
+def test_mf_fold_in_with_features_minimises_the_centred_objective():
+    # independent of the implementation: the normal equations of
+    # sum (r - mu - b_i - b - q_i.p)^2 + lam_b (b - b_hat)^2 + lam ||p - p_hat||^2
+    ds, _ = _data()
+    U = ds.user_features()
+    model = fastmf.MatrixFactorization(n_factors=4, n_epochs=5, solver="als", random_state=0,
+                                       dtype="float64").fit(ds, user_features=U)
+    x = U.values[2]
+    p_hat, b_hat = model.side_vectors(x, kind="user")
+    items, ratings = ds.item_map.ids[[1, 4, 6]], np.array([5.0, 2.0, 4.0])
+    p, b = model.fold_in(items, ratings, features=x)
+    idx = model.item_map_.to_index(items)
+    Z = np.column_stack([np.ones(3), model.item_factors_[idx]])
+    t = ratings - model.global_mean_ - model.item_bias_[idx]
+    lam, lam_b = model._row_regularisation(3)
+    D = np.diag(np.r_[lam_b, np.full(4, lam)])
+    s = np.linalg.solve(Z.T @ Z + D, Z.T @ t + D @ np.r_[b_hat, p_hat])
+    np.testing.assert_allclose(np.r_[b, p], s, rtol=1e-9, atol=1e-12)
