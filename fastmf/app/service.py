@@ -1093,7 +1093,7 @@ class Catalog:
             values[pos] = value
         ids = self.model.item_map_.ids[idx]
         try:
-            top, scores = self.model.recommend_new(ids, values if idx.size else None, n=n)
+            top, scores = self.model.recommend_new(ids, values, n=n)
         except ValueError as exc:  # a rating off the scale: the model's message names it
             raise OptionError(str(exc), "ratings") from None
         keep = np.asarray(scores) > -np.inf

@@ -159,7 +159,7 @@ async function recommend() {
       if (rec.because) {
         text.appendChild(el("div", "because", `because you liked ${rec.because.display_title || rec.because.item}`));
       }
-      text.appendChild(el("div", "score", `score ${rec.score.toFixed(2)}`));
+      rows[i].title = `model score ${rec.score.toFixed(3)}`;
     });
     const took = `${out.server_ms.toFixed(1)} ms on the server, ${(performance.now() - started).toFixed(0)} ms in all`;
     status.textContent = out.personal
