@@ -19,8 +19,10 @@ reports which it got. extra_info gives the median in ms, the target and the mach
 import os
 import sys
 
+from fastmf.app.cli import WEB_BLAS_ENV  # imports no NumPy
+
 if "numpy" not in sys.modules:
-    for _name in ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"):
+    for _name in WEB_BLAS_ENV:
         os.environ.setdefault(_name, "1")
 
 import json  # noqa: E402
