@@ -25,6 +25,16 @@ def _need(condition, reason):
     pytest.skip(reason)
 
 
+def test_missing_browser_skips_locally_and_fails_under_ci(monkeypatch):
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="no Chromium"):
+        _need(False, "no Chromium at /nowhere")
+    monkeypatch.setenv("CI", "1")
+    with pytest.raises(pytest.fail.Exception, match="CI is set: the browser test must run"):
+        _need(False, "no Chromium at /nowhere")
+    _need(True, "present")  # nothing happens
+
+
 def _have(module):
     try:
         __import__(module)

@@ -119,6 +119,20 @@ def test_listening_beyond_this_computer_warns(model_file):
     assert code == 130 and "Traceback" not in screen, screen
 
 
+@needs_pty
+@needs_web
+def test_serving_a_data_set_trains_first(tmp_path):
+    ds = fastmf.make_ratings(80, 50, 1500, seed=2)
+    path = tmp_path / "r.tsv"
+    path.write_text("".join(f"{u}\t{i}\t{r:g}\n" for u, i, r in zip(ds.user_map.ids[ds.user_index],
+                                                                  ds.item_map.ids[ds.item_index], ds.rating)))
+    code, screen, found = _on_terminal(["web", path, "--port", "0"], r"serving MatrixFactorization \(50 items\) on "
+                                       r"http://127\.0\.0\.1:\d+/")
+    assert found, screen
+    assert "fastmf web: training MatrixFactorization on 1,500 ratings" in screen and "trained in" in screen
+    assert code == 130 and "Traceback" not in screen, screen
+
+
 def _run(*args, code=None):
     cmd = [sys.executable, "-c", code] if code else [sys.executable, "-m", "fastmf", *map(str, args)]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
