@@ -149,6 +149,8 @@ def test_search_rate_recommend_similar_screenshot(server, driver):
     assert _n_rated(driver) == "0", (driver.find_element(By.ID, "error").text, driver.get_log("browser"))
     before = _items(driver, "recommendations")
     assert len(before) == 10
+    assert not driver.find_element(By.ID, "clear").is_displayed()  # nothing to clear yet
+    assert not driver.find_element(By.ID, "details").is_displayed()
     assert len(_items(driver, "onboarding")) == 10
 
     # search a title and rate the first match 5 stars
@@ -170,6 +172,7 @@ def test_search_rate_recommend_similar_screenshot(server, driver):
     assert after != before and after_one != before, "the recommendations did not change with the ratings"
     assert not set(rated) & set(after), "a rated item was recommended"
     assert sorted(_items(driver, "my-ratings")) == sorted(rated)
+    assert driver.find_element(By.ID, "clear").is_displayed()
     # every explanation names an item the user liked (rated 4 or 5)
     liked_titles = {driver.find_element(By.CSS_SELECTOR, f'#my-ratings > li[data-item="{i}"] .title').text
                     for i in rated[:2]}
