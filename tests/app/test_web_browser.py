@@ -151,7 +151,11 @@ def test_search_rate_recommend_similar_screenshot(server, driver):
     assert len(before) == 10
     assert not driver.find_element(By.ID, "clear").is_displayed()  # nothing to clear yet
     assert not driver.find_element(By.ID, "details").is_displayed()
-    assert len(_items(driver, "onboarding")) == 10
+    first_page = _items(driver, "onboarding")
+    assert len(first_page) == 10
+    driver.find_element(By.ID, "more").click()  # "show others": the next ten of the onboarding order
+    _wait(lambda: _items(driver, "onboarding") and _items(driver, "onboarding") != first_page, "other movies")
+    assert not set(_items(driver, "onboarding")) & set(first_page)
 
     # search a title and rate the first match 5 stars
     driver.find_element(By.ID, "search").send_keys(query)
