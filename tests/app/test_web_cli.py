@@ -133,6 +133,41 @@ def test_serving_a_data_set_trains_first(tmp_path):
     assert code == 130 and "Traceback" not in screen, screen
 
 
+@needs_web
+def test_a_real_server_answers_parallel_requests_as_serial_ones(model_file):
+    """Several "tabs" at once against the real server (uvicorn, its thread pool): the same answers."""
+    import json
+    import urllib.request
+    from concurrent.futures import ThreadPoolExecutor
+
+    p = subprocess.Popen([sys.executable, "-m", "fastmf", "web", model_file, "--port", "0"], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    try:
+        line = p.stdout.readline()
+        m = re.search(r"http://127\.0\.0\.1:(\d+)/", line)
+        assert m, (line, p.stderr.read() if p.poll() is not None else "")
+        url = f"http://127.0.0.1:{m.group(1)}"
+
+        def ask(i):
+            if i % 4 == 3:
+                with urllib.request.urlopen(f"{url}/api/items/{i % 60}/similar?n=5", timeout=60) as r:
+                    return json.load(r)
+            body = json.dumps({"ratings": [[i % 60, 1 + i % 5], [(7 * i) % 60, 5]], "n": 10}).encode()
+            req = urllib.request.Request(f"{url}/api/recommend", data=body,
+                                         headers={"Content-Type": "application/json"})
+            with urllib.request.urlopen(req, timeout=60) as r:
+                out = json.load(r)
+            out.pop("server_ms")
+            return out
+
+        serial = [ask(i) for i in range(24)]
+        with ThreadPoolExecutor(8) as pool:
+            assert list(pool.map(ask, range(24))) == serial
+    finally:
+        p.terminate()
+        p.wait(timeout=30)
+
+
 def _run(*args, code=None):
     cmd = [sys.executable, "-c", code] if code else [sys.executable, "-m", "fastmf", *map(str, args)]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
