@@ -712,6 +712,7 @@ WEB_BLAS_ENV = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS", "
 
 
 def cmd_web(args: argparse.Namespace) -> int:
+    import asyncio
     import socket
 
     if "numpy" not in sys.modules:  # read when the BLAS library loads, with numpy
@@ -749,8 +750,12 @@ def cmd_web(args: argparse.Namespace) -> int:
           f"({'this computer only' if loopback else 'open to the network'}; Ctrl-C stops)", flush=True)
     server = uvicorn.Server(uvicorn.Config(app, log_level="info" if args.verbose else "warning",
                                            access_log=bool(args.verbose), lifespan="off"))
+    serve = server.serve(sockets=[sock])
     try:
-        server.run(sockets=[sock])
+        asyncio.run(serve)
+    except KeyboardInterrupt:
+        serve.close()  # Ctrl-C before the loop started it: no "coroutine was never awaited" warning
+        raise
     finally:
         sock.close()
     return 0
