@@ -44,6 +44,7 @@ __all__ = ["MODEL_OPTIONS", "SPLITS", "model_presets", "model_entry", "entry_of"
            "find_title", "title_matches", "similar_items", "evaluate_model", "best_model",
            "side_features", "similar_to_features",
            "tune_model", "compare_models", "validation_protocol",
+           "Catalog", "normalize_title", "display_title", "item_entropy", "coerce_id",
            "jsonable", "check_destination", "check_plot", "draw_factor_map", "draw_learning_curve", "need_matplotlib"]
 
 #: option name (what ``fastmf train --NAME`` and a web form use) -> constructor parameters it may set,
@@ -829,6 +830,382 @@ def jsonable(obj: object) -> object:
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return jsonable(dataclasses.asdict(obj))
     return str(obj)
+
+
+# ====================================================================== a catalog to explore (the web page)
+#: articles that catalogues move to the end of a title ("Matrix, The (1999)", "Cité des enfants
+#: perdus, La"): English and the commonest ones of MovieLens' foreign titles
+_ARTICLES = ("The", "A", "An", "Les", "La", "Le", "L'", "Il", "El", "Los", "Las", "Lo", "Das", "Die", "Der",
+             "Den", "Det", "Un", "Une")
+_ARTICLE_AT_END = None  # compiled on first use (re is cheap, but `fastmf --help` imports this module)
+
+#: how a title matched a search, best first (:meth:`Catalog.search`)
+MATCH_KINDS = ("exact", "prefix", "word", "words", "substring")
+
+
+def _front_article(text: str) -> str:
+    import re
+
+    global _ARTICLE_AT_END
+    if _ARTICLE_AT_END is None:
+        _ARTICLE_AT_END = re.compile(r"^(?P<body>.+?),\s*(?P<art>" + "|".join(re.escape(a) for a in _ARTICLES)
+                                     + r")$", re.IGNORECASE)
+    text = text.strip()
+    m = _ARTICLE_AT_END.match(text)
+    if m is None:
+        return text
+    art = m.group("art")
+    return f"{art}{'' if art.endswith(chr(39)) else ' '}{m.group('body')}"
+
+
+def display_title(title: str) -> str:
+    """A catalogue title as people write it: the article moved back to the front, in the title and
+    in each parenthesised alternative title (``"City of Lost Children, The (Cité des enfants perdus,
+    La) (1995)"`` -> ``"The City of Lost Children (La Cité des enfants perdus) (1995)"``)."""
+    import re
+
+    text, tail = str(title).strip(), []
+    while True:
+        m = re.search(r"\s*\(([^()]*)\)\s*$", text)
+        if m is None or m.start() == 0:
+            break
+        tail.insert(0, m.group(1))
+        text = text[:m.start()]
+    return " ".join([_front_article(text)] + [f"({_front_article(t)})" for t in tail])
+
+
+def normalize_title(text: str) -> str:
+    """The form titles and searches are compared in: :func:`display_title`, accents dropped,
+    case folded, every run of punctuation and spaces one space (``"Matrix, The (1999)"`` ->
+    ``"the matrix 1999"``; a search ``"matrix, the"`` -> ``"the matrix"``)."""
+    import re
+    import unicodedata
+
+    plain = unicodedata.normalize("NFKD", display_title(text))
+    plain = "".join(c for c in plain if not unicodedata.combining(c)).casefold()
+    return " ".join(re.sub(r"[^\w]+|_", " ", plain).split())
+
+
+def item_entropy(model: Recommender, data: Optional[Ratings] = None) -> np.ndarray:
+    """Shannon entropy (bits) of each item's ratings over the rating levels: how much people
+    disagree about it, float64 of shape (n_items,), 0 for an item without ratings.
+
+    From the ratings in ``data`` (the items the model knows; levels: the distinct rating values),
+    else estimated from the model: its predictions for the users who rated each item in its training
+    data (``seen_indptr_`` / ``seen_indices_``), rounded to whole points (half points on a scale
+    that starts at a half). A model without a rating scale (implicit feedback) has no levels: all 0.
+    """
+    import numpy as np
+
+    n = int(model.n_items_)
+    if data is not None:
+        items = np.asarray(model.item_map_.to_index(data.item_map.ids[data.item_index], missing=-1))
+        keep = items >= 0
+        items = items[keep]
+        levels, level = np.unique(np.asarray(data.rating)[keep], return_inverse=True)
+    else:
+        scale = model._score_scale()
+        if scale is None:
+            return np.zeros(n)
+        lo, hi = float(scale[0]), float(scale[1])
+        step = 1.0 if lo == math.floor(lo) else 0.5
+        users = np.repeat(np.arange(model.n_users_, dtype=np.int64), np.diff(model.seen_indptr_))
+        items = np.asarray(model.seen_indices_, dtype=np.int64)
+        pred = model.predict_indices(users, items)
+        level = np.rint((np.clip(pred, lo, hi) - lo) / step).astype(np.int64)
+        levels = np.arange(int(round((hi - lo) / step)) + 1)
+    counts = np.bincount(items * len(levels) + level.reshape(-1), minlength=n * len(levels))
+    counts = counts.reshape(n, len(levels)).astype(np.float64)
+    total = counts.sum(axis=1, keepdims=True)
+    p = np.divide(counts, total, out=np.zeros_like(counts), where=total > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(p > 0, -p * np.log2(p), 0.0)
+    return terms.sum(axis=1)
+
+
+def coerce_id(value: Any, id_map: IdMap, what: str) -> Any:
+    """A raw id as a front received it (a JSON number or string, a URL segment), typed as the
+    model's ids are and known to it: :class:`UnknownIdError` for a value that cannot be one of its
+    ids (a bool, a float, text for integer ids, a container) or an id it does not know."""
+    import numpy as np
+
+    integer_ids = id_map.ids.dtype.kind in "iu"
+    if isinstance(value, bool) or not isinstance(value, (int, str, np.integer)):
+        raise UnknownIdError(f"{what} id {value!r:.40} must be {'an integer' if integer_ids else 'a string'}",
+                             what, value)
+    if integer_ids:
+        raw = parse_id(str(value), id_map, what) if isinstance(value, str) else int(value)
+    else:
+        raw = str(value)
+    if len(str(raw)) > 200 or raw not in id_map:
+        raise UnknownIdError(f"{what} {raw!r:.60} is not in the model ({id_range(id_map)})", what, raw)
+    return raw
+
+
+def _count(value: Any, name: str, high: int, low: int = 1) -> int:
+    """``value`` as an int in [low, high], else :class:`OptionError` naming ``name``."""
+    if isinstance(value, str):
+        try:
+            value = int(value)
+        except ValueError:
+            pass
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise OptionError(f"{name} must be an integer in [{low}, {high}], got {value!r:.40}", name)
+    return value
+
+
+class Catalog:
+    """A fitted model's items made ready to explore, as the web page does: onboarding items,
+    title search, item details, similar items and live recommendations for a new user's ratings
+    with "because you liked X" explanations.
+
+    Everything it needs is computed once here (titles in search form, popularity x entropy,
+    the model's capabilities); afterwards the catalog and the model are only read, so one catalog
+    serves any number of threads at once with the answers of serial calls.
+
+    Onboarding (:meth:`onboarding`) orders items by :math:`\\log_2(1 + n_i)\\,H_i`, the number of
+    ratings :math:`n_i` of item :math:`i` times the entropy :math:`H_i` of its ratings
+    (:func:`item_entropy`): items many people know and disagree about tell most about a new user's
+    taste (the "log pop x entropy" strategy of Rashid et al., "Getting to know you: learning new user
+    preferences in recommender systems", IUI 2002). Without rating levels (implicit feedback) it is
+    popularity alone.
+
+    Explanations (:meth:`recommend`): each recommended item :math:`j` names the item :math:`i` the
+    user liked (rated above the middle of the rating scale; any item for interaction strengths)
+    whose factors are closest to :math:`j`'s by cosine, :math:`\\cos(q_i, q_j)`, the
+    factor-similarity explanation of latent-factor models; none without factors, and none when
+    the closest cosine is below :attr:`min_similarity` (0.2: a weaker likeness is no reason a
+    person would accept).
+
+    Parameters
+    ----------
+    model : fitted Recommender
+    data : Ratings, optional
+        The model's training ratings, for the exact rating entropies of the onboarding order (else
+        estimated from the model, see :func:`item_entropy`).
+    max_n : int
+        The most items one call returns.
+    max_ratings : int
+        The most ratings one :meth:`recommend` call takes.
+    """
+
+    #: the smallest cosine of the factors that explains a recommendation ("because you liked X")
+    min_similarity = 0.2
+
+    def __init__(self, model: Recommender, data: Optional[Ratings] = None, *, max_n: int = 100,
+                 max_ratings: int = 1000) -> None:
+        import numpy as np
+
+        model._check_fitted()
+        self.model = model
+        self.max_n = int(max_n)
+        self.max_ratings = int(max_ratings)
+        ids = model.item_map_.ids
+        self._n_ratings = np.asarray(model.item_counts_, dtype=np.int64)
+        rows = model.describe_items(ids)
+        self._titles = [None if r["title"] is None else str(r["title"]) for r in rows]
+        self._display = [None if t is None else display_title(t) for t in self._titles]
+        self._years = [None if r["year"] is None or int(r["year"]) < 0 else int(r["year"]) for r in rows]
+        self._genres = [[g for g in str(r["genres"]).split("|") if g and g != "(no genres listed)"]
+                        if r["genres"] is not None else [] for r in rows]
+        self.has_titles = any(t is not None for t in self._titles)
+        # search forms: the whole title, the name (no trailing year) and the name without its article
+        self._search_forms = []
+        for t in self._titles:
+            if t is None:
+                self._search_forms.append(None)
+                continue
+            full = normalize_title(t)
+            name = normalize_title(display_title(t).rsplit(" (", 1)[0]) if t.rstrip().endswith(")") else full
+            first, _, rest = name.partition(" ")
+            bare = rest if rest and first in {a.casefold().rstrip(chr(39)) for a in _ARTICLES} else name
+            self._search_forms.append((full, name, bare, full.split()))
+        factors = getattr(model, "item_factors_", None)
+        self.has_factors = factors is not None
+        self.feedback = "strengths" if getattr(model, "_new_user_values", "ratings") == "strengths" else "ratings"
+        scale = model._score_scale() if self.feedback == "ratings" else None
+        if scale is None and self.feedback == "ratings":
+            scale = getattr(model, "rating_scale_", None)
+        self.rating_scale = None if scale is None else (float(scale[0]), float(scale[1]))
+        if self.rating_scale is not None:
+            lo = self.rating_scale[0]
+            self.rating_step = 1.0 if lo == math.floor(lo) else 0.5
+        else:
+            self.rating_step = None
+        entropy = item_entropy(model, data) if self.rating_scale is not None else np.zeros(len(ids))
+        self._entropy = entropy
+        score = np.log2(1.0 + self._n_ratings) * (entropy if entropy.any() else 1.0)
+        # stable: equal scores keep item order
+        self._onboarding = np.argsort(-score, kind="stable")
+        self._popular_first = np.lexsort((np.arange(len(ids)), -self._n_ratings))
+
+    # ------------------------------------------------------------------ items
+    def info(self) -> Dict[str, Any]:
+        """What the page needs to know about the model: its class and registry key, sizes, how a
+        new user's feedback is given (``"ratings"`` on ``rating_scale`` in steps of ``rating_step``,
+        or ``"strengths"``), whether it has titles and factors (similar items, explanations), the
+        limits, and ``cold_items`` (new items from side features: no fastmf model has item
+        features yet, so False with the reason)."""
+        entry = entry_of(self.model)
+        return {"class": type(self.model).__name__, "model": None if entry is None else entry.key,
+                "n_users": int(self.model.n_users_), "n_items": int(self.model.n_items_),
+                "n_ratings": int(self._n_ratings.sum()), "feedback": self.feedback,
+                "rating_scale": self.rating_scale, "rating_step": self.rating_step,
+                "has_titles": self.has_titles, "has_factors": self.has_factors,
+                "similar_items": self.has_factors, "explanations": self.has_factors,
+                "cold_items": False,
+                "cold_items_reason": "this model was trained without item side features",
+                "max_n": self.max_n, "max_ratings": self.max_ratings}
+
+    def _record(self, j: int) -> Dict[str, Any]:
+        return {"item": self.model.item_map_.ids[j].item(), "title": self._titles[j],
+                "display_title": self._display[j], "year": self._years[j], "genres": self._genres[j],
+                "n_ratings": int(self._n_ratings[j])}
+
+    def _index(self, item: Any) -> int:
+        raw = coerce_id(item, self.model.item_map_, "item")
+        return int(self.model.item_map_.to_index(raw))
+
+    def item(self, item: Any) -> Dict[str, Any]:
+        """Details of one item: ``{"item", "title", "display_title", "year", "genres" (a list),
+        "n_ratings"}`` (None where the data had no such column); :class:`UnknownIdError` for an
+        id the model does not know."""
+        return self._record(self._index(item))
+
+    def onboarding(self, n: int = 12, offset: int = 0, exclude: Sequence[Any] = ()) -> Dict[str, Any]:
+        """``{"items": [...], "offset", "next_offset"}``: the items to ask a new user about, in the
+        popularity x entropy order of the class docstring, the ``exclude``-d ones (those already
+        rated) left out, ``n`` of them from position ``offset`` of that order ("show others")."""
+        n = _count(n, "n", self.max_n)
+        offset = _count(offset, "offset", int(self.model.n_items_), low=0)
+        if len(exclude) > self.max_ratings:
+            raise OptionError(f"exclude lists {len(exclude)} items; at most {self.max_ratings}", "exclude")
+        skip = {self._index(x) for x in exclude}
+        out, pos = [], offset
+        order = self._onboarding
+        while pos < order.size and len(out) < n:
+            j = int(order[pos])
+            pos += 1
+            if j not in skip:
+                out.append(self._record(j))
+        return {"items": out, "offset": offset, "next_offset": pos if pos < order.size else None}
+
+    def search(self, query: str, n: int = 10) -> Dict[str, Any]:
+        """Titles matching ``query``, best first: ``{"query", "total" (how many match), "items"}``,
+        each item with ``"match"`` (one of :data:`MATCH_KINDS`). Titles and query are compared in
+        :func:`normalize_title` form, so ``"matrix"``, ``"the matrix"`` and ``"Matrix, The"`` all
+        find "Matrix, The (1999)". Kinds: the title (with or without its year or article) equals the
+        query; starts with it; has it at a word start; has each query word at a word start; has
+        it anywhere. Within a kind, more rated items first. No match is an empty list, several a
+        ranked list (never an error); :class:`CapabilityError` when the model has no titles."""
+        if not self.has_titles:
+            raise CapabilityError("this model has no item titles (its data had none); ask by item id", "title")
+        n = _count(n, "n", self.max_n)
+        if not isinstance(query, str) or len(query) > 200:
+            raise OptionError("q must be a text of at most 200 characters", "q")
+        q = normalize_title(query)
+        if not q:
+            raise OptionError("q is empty: type a part of a title", "q")
+        words = q.split()
+        spaced = " " + q
+        hits = []
+        for j, forms in enumerate(self._search_forms):
+            if forms is None:
+                continue
+            full, name, bare, tokens = forms
+            if q in (full, name, bare):
+                kind = 0
+            elif name.startswith(q) or bare.startswith(q):
+                kind = 1
+            elif (" " + full).find(spaced) >= 0:
+                kind = 2
+            elif all(any(t.startswith(w) for t in tokens) for w in words):
+                kind = 3
+            elif q in full:
+                kind = 4
+            else:
+                continue
+            hits.append((kind, -int(self._n_ratings[j]), j))
+        hits.sort()
+        items = [{**self._record(j), "match": MATCH_KINDS[kind]} for kind, _, j in hits[:n]]
+        return {"query": query, "total": len(hits), "items": items}
+
+    def similar(self, item: Any, n: int = 10) -> Dict[str, Any]:
+        """``{"item": details of the item, "items": the n closest items by cosine of the factors,
+        each with "similarity"}`` (:func:`similar_items`); :class:`CapabilityError` without factors."""
+        n = _count(n, "n", self.max_n)
+        j = self._index(item)
+        ranked = similar_items(self.model, self.model.item_map_.ids[j].item(), n=n)
+        idx = self.model.item_map_.to_index([r["item"] for r in ranked.items]) if ranked.items else []
+        items = [{**self._record(int(i)), "similarity": r["similarity"]} for i, r in zip(idx, ranked.items)]
+        return {"item": self._record(j), "items": items}
+
+    # ------------------------------------------------------------------ a new user
+    def _liked(self, values: np.ndarray) -> np.ndarray:
+        if self.feedback == "strengths" or self.rating_scale is None:
+            return values > 0
+        lo, hi = self.rating_scale
+        return values > (lo + hi) / 2
+
+    def recommend(self, ratings: Sequence[Tuple[Any, Any]], n: int = 10) -> Dict[str, Any]:
+        """Top-``n`` for a new user from ``ratings``, a sequence of ``(item id, rating)`` (the
+        model's :meth:`~fastmf.models.base.Recommender.recommend_new`: latent-factor models fold
+        the user in; no ratings: the model's ranking for unknown users). The rated items are left
+        out. Returns ``{"n_rated", "personal" (False without ratings), "items"}``, each item with
+        ``"score"`` and ``"because"``: ``{"item", "display_title", "rating", "similarity"}`` of
+        the liked item closest to it (see the class docstring), or None.
+
+        Every id must be known (:class:`UnknownIdError`), every rating a finite number on the
+        model's scale (:class:`OptionError` naming the position, value and scale); at most
+        ``max_ratings`` of them; a repeated item keeps its last rating.
+        """
+        import numpy as np
+
+        n = _count(n, "n", self.max_n)
+        if isinstance(ratings, (str, bytes)) or not isinstance(ratings, Sequence):
+            raise OptionError("ratings must be a list of [item, rating] pairs", "ratings")
+        if len(ratings) > self.max_ratings:
+            raise OptionError(f"{len(ratings)} ratings; at most {self.max_ratings}", "ratings")
+        idx = np.empty(len(ratings), dtype=np.int64)
+        values = np.empty(len(ratings), dtype=np.float64)
+        for pos, pair in enumerate(ratings):
+            if isinstance(pair, (str, bytes)) or not isinstance(pair, Sequence) or len(pair) != 2:
+                raise OptionError(f"ratings[{pos}] must be an [item, rating] pair, got {pair!r:.60}", "ratings")
+            item, value = pair
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise OptionError(f"ratings[{pos}]: the rating must be a finite number, got {value!r:.40}",
+                                  "ratings")
+            idx[pos] = self._index(item)
+            values[pos] = value
+        ids = self.model.item_map_.ids[idx]
+        try:
+            top, scores = self.model.recommend_new(ids, values, n=n)
+        except ValueError as exc:  # a rating off the scale: the model's message names it
+            raise OptionError(str(exc), "ratings") from None
+        keep = np.asarray(scores) > -np.inf
+        top_idx = np.asarray(self.model.item_map_.to_index(np.asarray(top)[keep])) if keep.any() else np.empty(0, int)
+        scores = np.asarray(scores)[keep]
+        # the last rating of a repeated item counts, as in recommend_new
+        _, last = np.unique(idx[::-1], return_index=True)
+        last = np.sort(idx.size - 1 - last)
+        idx, values = idx[last], values[last]
+        liked = self._liked(values)
+        because = [None] * top_idx.size
+        if self.has_factors and liked.any() and top_idx.size:
+            from fastmf.similarity import similarity
+
+            V = self.model.item_factors_
+            sims = similarity(V[top_idx], V[idx[liked]], "cosine", check_finite=False)
+            best = np.argmax(sims, axis=1)
+            for r, b in enumerate(best.tolist()):
+                if sims[r, b] < self.min_similarity:
+                    continue
+                j = int(idx[liked][b])
+                because[r] = {"item": self.model.item_map_.ids[j].item(), "display_title": self._display[j],
+                              "rating": float(values[liked][b]), "similarity": float(sims[r, b])}
+        items = [{**self._record(int(j)), "rank": r + 1, "score": float(s), "because": because[r]}
+                 for r, (j, s) in enumerate(zip(top_idx.tolist(), scores.tolist()))]
+        return {"n_rated": int(idx.size), "personal": bool(idx.size), "items": items}
 
 
 # ====================================================================== files and plots
