@@ -102,6 +102,29 @@ int fastmf_max_threads(void);
 #define FASTMF_CLONES
 #endif
 
+/* The best function multi-versioning level this CPU runs: 3 (x86-64-v4: AVX-512), 2 (x86-64-v3: AVX2,
+ * FMA), else 1 (the baseline); always 1 without FASTMF_HAVE_CLONES. The same test as the one the
+ * ifunc resolver of a FASTMF_CLONES function makes, for kernels that pick their own copy. */
+static inline int fastmf_cpu_level(void)
+{
+#if defined(FASTMF_HAVE_CLONES)
+    __builtin_cpu_init();
+#if __GNUC__ >= 12
+    if (__builtin_cpu_supports("x86-64-v4")) return 3;
+    if (__builtin_cpu_supports("x86-64-v3")) return 2;
+#else
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi2")) {
+        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+            && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")
+            && __builtin_cpu_supports("avx512cd"))
+            return 3;
+        return 2;
+    }
+#endif
+#endif
+    return 1;
+}
+
 /* cache hints (no effect on results): bring the line at addr in for reading / for writing */
 #if defined(__GNUC__) || defined(__clang__)
 #define FASTMF_PREFETCH(addr) __builtin_prefetch((const void *)(addr), 0, 3)
