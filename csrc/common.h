@@ -88,6 +88,13 @@ int fastmf_max_threads(void);
 #define FASTMF_INLINE inline
 #endif
 
+/* a static function of a template that some of its instances do not call (no -Wunused-function) */
+#if defined(__GNUC__) || defined(__clang__)
+#define FASTMF_MAYBE_UNUSED __attribute__((unused))
+#else
+#define FASTMF_MAYBE_UNUSED
+#endif
+
 /* Function multi-versioning of the hot loops: GCC >= 11 (x86-64-v3/v4 names) on x86-64 glibc
  * (ifunc). The loop is compiled for x86-64-v4 (AVX-512), x86-64-v3 (AVX2 + FMA) and the baseline,
  * and the version for the running CPU is picked at load time, without any -march flag. FMA

@@ -630,6 +630,26 @@ FASTMF_TGT static FASTMF_INLINE void SFX(vupdate)(VEC *restrict p, VEC *restrict
     }
 }
 
+/* p = a p + g q, q = a q + g p_old in place (nv 64-byte chunks): vupdate reading the rows again
+ * instead of copies (same arithmetic) */
+FASTMF_TGT static FASTMF_INLINE void SFX(vupdate_in)(VEC *restrict p, VEC *restrict q, const int nv,
+                                                     REAL a, REAL g)
+{
+    int j;
+    for (j = 0; j < nv * FASTMF_NH; ++j) {
+        const VEC pj = p[j], qj = q[j];
+        p[j] = g * qj + a * pj;
+        q[j] = g * pj + a * qj;
+    }
+}
+
+/* Whether a group's rows are kept in registers (as copies) between the dot product and the update,
+ * or read again from the rows (in L1) for the update: copies while the group's rows take at most
+ * half of the 16 vector registers of SSE2 / AVX2 (more spill to the stack: at k = 64 on AVX2 the
+ * copies cost 40% of the speed), and always with AVX-512's 32 registers of 64 bytes (measured:
+ * as fast as reloading there, and unchanged from before). */
+#define FASTMF_COPY_ROWS(nv) (FASTMF_VW == 64 || FASTMF_GROUP * 2 * (nv) * FASTMF_NH <= 8)
+
 /* the dot product for a row length of nv chunks known only at run time (rows longer than
  * FASTMF_MAX_NV chunks; their update is update_rows, which the compiler vectorises) */
 FASTMF_TGT static FASTMF_INLINE REAL SFX(vdot_n)(const VEC *restrict p, const VEC *restrict q, int nv)
@@ -807,7 +827,9 @@ static run_result SFX(run_impl)(const fastmf_sgd_problem *pb, const int64_t *ord
                 const int sl = (int)((t + g) & (FASTMF_RING - 1));
                 pg[g] = P + (int64_t)ring_u[sl] * ldp;
                 qg[g] = Q + (int64_t)ring_i[sl] * ldq;
-                dg[g] = SFX(vdot)((const VEC *)pg[g], (const VEC *)qg[g], pv[g], qv[g], nv);
+                dg[g] = FASTMF_COPY_ROWS(nv)
+                            ? SFX(vdot)((const VEC *)pg[g], (const VEC *)qg[g], pv[g], qv[g], nv)
+                            : SFX(vdot_n)((const VEC *)pg[g], (const VEC *)qg[g], nv);
             }
             for (g = 0; g < FASTMF_GROUP; ++g) {
                 const int sl = (int)((t + g) & (FASTMF_RING - 1));
@@ -822,16 +844,22 @@ static run_result SFX(run_impl)(const fastmf_sgd_problem *pb, const int64_t *ord
                 }
             }
             for (g = 0; g < FASTMF_GROUP; ++g) {
-                SFX(vupdate)((VEC *)pg[g], (VEC *)qg[g], pv[g], qv[g], nv, decay, lr * eg[g]);
+                if (FASTMF_COPY_ROWS(nv))
+                    SFX(vupdate)((VEC *)pg[g], (VEC *)qg[g], pv[g], qv[g], nv, decay, lr * eg[g]);
+                else
+                    SFX(vupdate_in)((VEC *)pg[g], (VEC *)qg[g], nv, decay, lr * eg[g]);
                 sse += (double)eg[g] * (double)eg[g];
             }
             e = eg[FASTMF_GROUP - 1];
         } else if (nv != 0) {
             VEC pv[FASTMF_MAX_NV * FASTMF_NH], qv[FASTMF_MAX_NV * FASTMF_NH];
-            const REAL d = nv > 0 ? SFX(vdot)((const VEC *)p, (const VEC *)q, pv, qv, nv)
-                                  : SFX(vdot_n)((const VEC *)p, (const VEC *)q, (int)(k / FASTMF_LANES));
+            const REAL d = nv > 0 && FASTMF_COPY_ROWS(nv)
+                               ? SFX(vdot)((const VEC *)p, (const VEC *)q, pv, qv, nv)
+                               : SFX(vdot_n)((const VEC *)p, (const VEC *)q,
+                                             nv > 0 ? nv : (int)(k / FASTMF_LANES));
             e = biased ? ratings[idx] - (((mu + bu[u]) + bi[i]) + d) : ratings[idx] - d;
-            if (nv > 0) SFX(vupdate)((VEC *)p, (VEC *)q, pv, qv, nv, decay, lr * e);
+            if (nv > 0 && FASTMF_COPY_ROWS(nv)) SFX(vupdate)((VEC *)p, (VEC *)q, pv, qv, nv, decay, lr * e);
+            else if (nv > 0) SFX(vupdate_in)((VEC *)p, (VEC *)q, nv, decay, lr * e);
             else SFX(update_rows)(p, q, k, decay, lr * e);  /* vectorised by the compiler */
             sse += (double)e * (double)e;
             if (biased) {
@@ -905,6 +933,7 @@ static run_result SFX(sgd_run)(const fastmf_sgd_problem *pb, const int64_t *orde
 #undef FASTMF_MASK_T
 #undef FASTMF_MASK_TAIL8
 #undef FASTMF_MASK_TAIL4
+#undef FASTMF_COPY_ROWS
 #endif
 #undef FASTMF_RING
 
