@@ -233,14 +233,17 @@ int fastmf_sgd_row_vectors(const fastmf_sgd_problem *pb)
 /* Prefetching the factor rows a few ratings ahead pays when they come from L3 or memory, and costs
  * (about 10% measured) when a block's rows already sit in L2, where out-of-order execution hides the
  * latency by itself. So rows are prefetched when the rows one run touches -- all of P and Q, or with
- * the blocked schedule about 1/groups of each -- would fill more than half of the L2 cache (its size
- * from sysconf where the C library reports it, else 1 MiB). */
+ * the blocked schedule about 1/groups of each -- would fill more than half of the L2 cache of the
+ * machine running the code: pb->l2_bytes (the Python layer passes a core's share from sysfs,
+ * fastmf._machine.cache_per_core, overridable with FASTMF_CACHE), else sysconf where the C library
+ * reports it, else 1 MiB. */
 static int want_prefetch(const fastmf_sgd_problem *pb, int64_t groups)
 {
     const double size = pb->dtype == FASTMF_FLOAT64 ? 8.0 : 4.0;
     const double ld = (double)(pb->ld_P > pb->ld_Q ? pb->ld_P : pb->ld_Q);
     const double bytes = ((double)pb->n_users + (double)pb->n_items) / (double)groups * ld * size;
     double l2 = 1048576.0;
+    if (pb->l2_bytes > 0) return bytes > 0.5 * (double)pb->l2_bytes;
 #if defined(_SC_LEVEL2_CACHE_SIZE)
     {
         const long v = sysconf(_SC_LEVEL2_CACHE_SIZE);

@@ -58,6 +58,9 @@ typedef struct {
     int isa;                   /* which copy of the epoch loop runs (FASTMF_ISA_*): AUTO (0), the
                                   best this CPU supports, unless an experiment or a test asks for a
                                   lower one; one fastmf_sgd_isa rejects is FASTMF_ERR_VALUE */
+    int64_t l2_bytes;          /* a core's share of the L2 cache in bytes, which decides whether the
+                                  factor rows are prefetched (see want_prefetch in sgd.c); <= 0: ask
+                                  the C library (sysconf), else assume 1 MiB. No effect on results */
 } fastmf_sgd_problem;
 
 /* The instruction-set copies of the epoch loop. With function multi-versioning (GCC >= 11 on x86-64

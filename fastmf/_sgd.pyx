@@ -90,6 +90,7 @@ cdef extern from "sgd.h":
         int biased
         const fastmf_interrupt *interrupt
         int isa
+        int64_t l2_bytes
 
     enum:
         FASTMF_ISA_AUTO
@@ -235,6 +236,7 @@ cdef int _problem(fastmf_sgd_problem *pb, users, items, ratings, P, Q, bu, bi,
     pb.biased = 1 if biased else 0
     pb.interrupt = NULL
     pb.isa = _isa_code()
+    pb.l2_bytes = _l2_bytes()
     return 0
 
 
@@ -290,6 +292,7 @@ def row_vectors(P, Q):
     pb.P = <void *><uintptr_t>P.ctypes.data
     pb.Q = <void *><uintptr_t>Q.ctypes.data
     pb.isa = FASTMF_ISA_AUTO
+    pb.l2_bytes = 0
     return int(fastmf_sgd_row_vectors(&pb))
 
 
@@ -312,6 +315,19 @@ def isa_levels():
         if fastmf_sgd_isa(code) == code:
             out.append((_ISA_NAMES[code], int(fastmf_sgd_vector_bytes(code))))
     return out
+
+
+_L2 = {}
+
+
+def _l2_bytes():
+    """A core's share of the L2 cache (fastmf._machine.cache_per_core(2): sysfs, or FASTMF_CACHE),
+    looked up once per value of FASTMF_CACHE; 0 when unknown (the kernel then asks sysconf)."""
+    key = os.environ.get("FASTMF_CACHE", "")
+    if key not in _L2:
+        from fastmf._machine import cache_per_core
+        _L2[key] = cache_per_core(2)
+    return _L2[key]
 
 
 cdef int _isa_code() except -1:

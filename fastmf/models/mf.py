@@ -93,9 +93,13 @@ class MatrixFactorization(EngagementRanked):
         more than one thread).
     n_blocks : None or int
         Blocks per side for the blocked schedule (None: 8, or ``n_threads`` when it is set above 8
-        explicitly; never the machine's core count). The
-        model depends on ``n_blocks`` and the seed only, so with the default it is the same for any
-        thread count up to 8.
+        explicitly; never the machine's core count). The default doubles (up to 64) while the
+        factor rows of one block would fill more than half of a core's share of the last-level cache
+        (:func:`fastmf._machine.sgd_blocks`; cache sizes from sysfs, overridable with
+        ``FASTMF_CACHE="L2=512K,L3=4M"``): at the ML-1M shape up to k = 128 that is 8 on common
+        machines, for ML-20M-size models more. The model depends on ``n_blocks`` and the seed only,
+        so with the default it is the same for any thread count up to 8 on one machine (set
+        ``n_blocks`` for the same model on machines with different caches).
     shuffle : bool
         Re-shuffle the order every epoch (False keeps the input order for "shuffle"/"hogwild" and each
         block's rating order for "blocked"; for debugging and exact comparisons).
@@ -448,10 +452,16 @@ class MatrixFactorization(EngagementRanked):
         plan = work = None
         if self.schedule == "blocked":
             # 8 blocks serve 1, 2, 4 and 8 threads evenly and make the model independent of the
-            # thread count up to 8; more threads, asked for explicitly, get one block row each.
-            # Never the machine's core count (n_threads=None): the model must not depend on it
+            # thread count up to 8 (more when one block's factor rows would overflow a core's share
+            # of the last-level cache: _machine.sgd_blocks); more threads, asked for explicitly, get
+            # one block row each. Never the machine's core count (n_threads=None): the model must
+            # not depend on it
+            from fastmf._machine import sgd_blocks
+
             asked = self.n_threads if self.n_threads not in (None, -1) else 1
-            n_blocks = self.n_blocks or (8 if asked <= 8 else asked)
+            row_bytes = max(P_full.strides[0], Q_full.strides[0])  # the padded rows the kernel updates
+            n_blocks = self.n_blocks or (sgd_blocks(self.n_users_, self.n_items_, row_bytes)
+                                         if asked <= 8 else asked)
             # store the ratings block by block once, so every block is one contiguous range; the
             # plan over that copy has the same groups and offsets and the identity as its order
             # (the kernel checks every rating against its block all the same)
