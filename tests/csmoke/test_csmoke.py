@@ -6,9 +6,11 @@ same steps are computed here with the NumPy twins (fastmf.reference) on this mac
 outputs compared within a tolerance that covers rounding (summation order, FMA), nothing more.
 Every csrc/*.c must compile with ``-O2 -Wall -Wextra`` and no warning. Marked ``cross`` (deselected
 by default; ``pytest -m cross``): the aarch64 case needs ``gcc-aarch64-linux-gnu`` and
-``qemu-user`` (``.ci/run`` installs them) and skips, saying so, without them.
+``qemu-user`` (``.ci/run`` installs them) and skips, saying so, without them (fails when
+``FASTMF_REQUIRE_CROSS=1``, as in CI).
 """
 
+import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -143,7 +145,10 @@ def test_native_build_matches_the_reference(case, tmp_path):
 def test_aarch64_build_under_qemu_matches_the_reference(case, tmp_path):
     cc, qemu = shutil.which("aarch64-linux-gnu-gcc"), shutil.which("qemu-aarch64")
     if cc is None or qemu is None or not Path(SYSROOT).is_dir():
-        pytest.skip("needs aarch64-linux-gnu-gcc and qemu-aarch64 (apt: gcc-aarch64-linux-gnu qemu-user)")
+        why = "needs aarch64-linux-gnu-gcc and qemu-aarch64 (apt: gcc-aarch64-linux-gnu qemu-user)"
+        if os.environ.get("FASTMF_REQUIRE_CROSS", "0") not in ("", "0"):
+            pytest.fail(why + "; FASTMF_REQUIRE_CROSS is set (CI)")
+        pytest.skip(why)
     tmp, exp = case
     exe = tmp_path / "smoke-aarch64"
     build(cc, exe, tmp_path)
