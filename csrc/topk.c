@@ -389,7 +389,7 @@ fastmf_status SFX(fastmf_topk_rows)(const fastmf_topk_spec *sp, const REAL *scor
             REAL *hs = out_score + r * n;
             int64_t *hi = out_idx + r * n;
             int64_t cnt = 0, bad;
-            if (!ok)
+            if (!ok || fastmf_interrupted(sp->interrupt))
                 continue;
             if (cap > 0) {
                 if (bits != NULL)
@@ -407,6 +407,8 @@ fastmf_status SFX(fastmf_topk_rows)(const fastmf_topk_spec *sp, const REAL *scor
     (void)nt;
     if (nomem)
         return FASTMF_ERR_NOMEM;
+    if (fastmf_interrupted(sp->interrupt))
+        return FASTMF_ERR_INTERRUPTED;
     return err->row >= 0 ? FASTMF_ERR_VALUE : FASTMF_OK;
 }
 
@@ -568,7 +570,7 @@ fastmf_status SFX(fastmf_topk_factors)(const fastmf_topk_spec *sp, const REAL *U
             const int64_t r0 = ch * chunk;
             const int64_t nr = m - r0 < chunk ? m - r0 : chunk;
             int64_t q, q0, i0;
-            if (!ok)
+            if (!ok || fastmf_interrupted(sp->interrupt))
                 continue;
             for (q = 0; q < nr; ++q) {
                 const int64_t u = sp->users != NULL ? sp->users[r0 + q] : r0 + q;
@@ -622,6 +624,8 @@ fastmf_status SFX(fastmf_topk_factors)(const fastmf_topk_spec *sp, const REAL *U
     (void)nt;
     if (nomem)
         return FASTMF_ERR_NOMEM;
+    if (fastmf_interrupted(sp->interrupt))
+        return FASTMF_ERR_INTERRUPTED;
     return err->row >= 0 ? FASTMF_ERR_VALUE : FASTMF_OK;
 }
 

@@ -46,13 +46,18 @@ typedef struct {
     int64_t excl_nnz;
     const uint8_t *candidates;    /* NULL (all columns) or [n_items]: nonzero = may be selected */
     int n_threads;                /* OpenMP threads (>= 1; ignored by a serial build) */
+    const fastmf_interrupt *interrupt; /* NULL or the caller's interrupt flag (common.h), read
+                                     before each row (dense kernel) or chunk of rows (factors kernel):
+                                     once raised, the remaining rows are skipped (their outputs are
+                                     unspecified) and the call returns FASTMF_ERR_INTERRUPTED */
 } fastmf_topk_spec;
 
 /* Top-n of each row of scores[n_rows * n_items] (row r = scores[r * n_items ...]).
  * users[r] may be -1 (no excluded list for that row); otherwise 0 <= users[r] < n_users.
  * Writes out_idx[n_rows * n] and out_score[n_rows * n] (the selected scores, same type as scores).
  * Returns FASTMF_OK, FASTMF_ERR_INDEX (BAD_USER / BAD_INDPTR / BAD_EXCL; nothing computed),
- * FASTMF_ERR_VALUE (BAD_NAN: the outputs of that row are unspecified; BAD_SPEC), FASTMF_ERR_NOMEM. */
+ * FASTMF_ERR_VALUE (BAD_NAN: the outputs of that row are unspecified; BAD_SPEC), FASTMF_ERR_NOMEM,
+ * FASTMF_ERR_INTERRUPTED (spec->interrupt raised). */
 fastmf_status fastmf_topk_rows_f32(const fastmf_topk_spec *spec, const float *scores,
                                    int64_t *out_idx, float *out_score, fastmf_topk_error *err);
 fastmf_status fastmf_topk_rows_f64(const fastmf_topk_spec *spec, const double *scores,

@@ -254,41 +254,43 @@ def _row_of(indptr, pos):
 
 
 # ------------------------------------------------------------------------------ typed pointers
+# Memoryview arguments accept None: an optional array passed as None (or empty) is a NULL pointer,
+# which is how the C kernels are told it is absent.
 cdef inline const floating *_cp1(const floating[::1] a) noexcept:
-    return &a[0] if a.shape[0] > 0 else NULL
+    return &a[0] if a is not None and a.shape[0] > 0 else NULL
 
 
 cdef inline floating *_p1(floating[::1] a) noexcept:
-    return &a[0] if a.shape[0] > 0 else NULL
+    return &a[0] if a is not None and a.shape[0] > 0 else NULL
 
 
 cdef inline const floating *_cp2(const floating[:, ::1] a) noexcept:
-    return &a[0, 0] if a.shape[0] > 0 and a.shape[1] > 0 else NULL
+    return &a[0, 0] if a is not None and a.shape[0] > 0 and a.shape[1] > 0 else NULL
 
 
 cdef inline floating *_p2(floating[:, ::1] a) noexcept:
-    return &a[0, 0] if a.shape[0] > 0 and a.shape[1] > 0 else NULL
+    return &a[0, 0] if a is not None and a.shape[0] > 0 and a.shape[1] > 0 else NULL
+
+
+cdef inline const double *_cd3(const double[:, :, ::1] a) noexcept:
+    return &a[0, 0, 0] if a is not None and a.shape[0] > 0 and a.shape[1] > 0 and a.shape[2] > 0 else NULL
+
+
+cdef inline double *_d3(double[:, :, ::1] a) noexcept:
+    return &a[0, 0, 0] if a is not None and a.shape[0] > 0 and a.shape[1] > 0 and a.shape[2] > 0 else NULL
 
 
 cdef inline const int32_t *_ci32(const int32_t[::1] a) noexcept:
-    return &a[0] if a.shape[0] > 0 else NULL
+    return &a[0] if a is not None and a.shape[0] > 0 else NULL
 
 
 cdef fastmf_status _als_call(const fastmf_als_params *p, const int64_t[::1] indptr,
                              const int32_t[::1] indices, const floating[::1] data,
-                             const floating[:, ::1] fixed, fixed_bias_obj,
-                             floating[:, ::1] factors, bias_obj,
+                             const floating[:, ::1] fixed, const floating[::1] fixed_bias,
+                             floating[:, ::1] factors, floating[::1] bias,
                              fastmf_error *err):
-    cdef const floating[::1] fixed_bias
-    cdef floating[::1] bias
-    cdef const floating *fbp = NULL
-    cdef floating *bp = NULL
-    if fixed_bias_obj is not None:
-        fixed_bias = fixed_bias_obj
-        fbp = _cp1(fixed_bias)
-    if bias_obj is not None:
-        bias = bias_obj
-        bp = _p1(bias)
+    cdef const floating *fbp = _cp1(fixed_bias)
+    cdef floating *bp = _p1(bias)
     cdef const int64_t *ip = &indptr[0]
     cdef const int32_t *xp = _ci32(indices)
     cdef const floating *dp = _cp1(data)
@@ -310,13 +312,9 @@ cdef fastmf_status _als_call(const fastmf_als_params *p, const int64_t[::1] indp
 
 cdef fastmf_status _ials_call(const fastmf_ials_params *p, const int64_t[::1] indptr,
                               const int32_t[::1] indices, const floating[::1] data,
-                              const floating[:, ::1] fixed, gram_obj, floating[:, ::1] factors,
-                              fastmf_error *err):
-    cdef const double[:, ::1] g
-    cdef const double *gp = NULL
-    if gram_obj is not None:
-        g = gram_obj
-        gp = &g[0, 0]
+                              const floating[:, ::1] fixed, const double[:, ::1] gram,
+                              floating[:, ::1] factors, fastmf_error *err):
+    cdef const double *gp = _cp2(gram)
     cdef const int64_t *ip = &indptr[0]
     cdef const int32_t *xp = _ci32(indices)
     cdef const floating *dp = _cp1(data)
@@ -338,13 +336,9 @@ cdef fastmf_status _ials_call(const fastmf_ials_params *p, const int64_t[::1] in
 
 cdef fastmf_status _loss_call(const fastmf_ials_params *p, const int64_t[::1] indptr,
                               const int32_t[::1] indices, const floating[::1] data,
-                              const floating[:, ::1] X, const floating[:, ::1] Y, gram_obj,
-                              double *loss, fastmf_error *err):
-    cdef const double[:, ::1] g
-    cdef const double *gp = NULL
-    if gram_obj is not None:
-        g = gram_obj
-        gp = &g[0, 0]
+                              const floating[:, ::1] X, const floating[:, ::1] Y,
+                              const double[:, ::1] gram, double *loss, fastmf_error *err):
+    cdef const double *gp = _cp2(gram)
     cdef const int64_t *ip = &indptr[0]
     cdef const int32_t *xp = _ci32(indices)
     cdef const floating *dp = _cp1(data)
@@ -383,19 +377,13 @@ cdef fastmf_status _gram_call(const floating[:, ::1] Y, int n_threads, double[:,
 
 cdef fastmf_status _gibbs_call(const fastmf_gibbs_params *p, const int64_t[::1] indptr,
                                const int32_t[::1] indices, const floating[::1] data,
-                               const floating[:, ::1] fixed, fixed_bias_obj,
-                               const double[::1] mean0, const double[:, ::1] prec0, offset_obj,
-                               floating[:, ::1] factors, bias_obj, gram_obj, resid_obj, fastmf_error *err):
-    cdef const floating[::1] fixed_bias
-    cdef floating[::1] bias
-    cdef const floating *fbp = NULL
-    cdef floating *bp = NULL
-    if fixed_bias_obj is not None:
-        fixed_bias = fixed_bias_obj
-        fbp = _cp1(fixed_bias)
-    if bias_obj is not None:
-        bias = bias_obj
-        bp = _p1(bias)
+                               const floating[:, ::1] fixed, const floating[::1] fixed_bias,
+                               const double[::1] mean0, const double[:, ::1] prec0,
+                               const double[:, ::1] offset, floating[:, ::1] factors,
+                               floating[::1] bias, double[:, :, ::1] gram, double[:, ::1] resid,
+                               fastmf_error *err):
+    cdef const floating *fbp = _cp1(fixed_bias)
+    cdef floating *bp = _p1(bias)
     cdef const int64_t *ip = &indptr[0]
     cdef const int32_t *xp = _ci32(indices)
     cdef const floating *dp = _cp1(data)
@@ -403,21 +391,9 @@ cdef fastmf_status _gibbs_call(const fastmf_gibbs_params *p, const int64_t[::1] 
     cdef floating *fp = _p2(factors)
     cdef const double *mp = &mean0[0]
     cdef const double *pp = &prec0[0, 0]
-    cdef const double[:, ::1] off
-    cdef double[:, :, ::1] gram
-    cdef double[:, ::1] resid
-    cdef const double *op = NULL
-    cdef double *gp = NULL
-    cdef double *rp = NULL
-    if offset_obj is not None and offset_obj.shape[0] > 0:
-        off = offset_obj
-        op = &off[0, 0]
-    if gram_obj is not None and gram_obj.shape[0] > 0:
-        gram = gram_obj
-        gp = &gram[0, 0, 0]
-    if resid_obj is not None and resid_obj.shape[0] > 0:
-        resid = resid_obj
-        rp = &resid[0, 0]
+    cdef const double *op = _cp2(offset)
+    cdef double *gp = _d3(gram)
+    cdef double *rp = _p2(resid)
     cdef fastmf_status st
     cdef fastmf_gibbs_params q = p[0]
     q.interrupt = sigint_watch()
@@ -439,8 +415,8 @@ cdef fastmf_status _bag_call(const fastmf_gibbs_params *p, const int64_t[::1] in
     cdef const int64_t *ip = &indptr[0]
     cdef const int32_t *xp = _ci32(rows)
     cdef const floating *wp = _cp1(w)
-    cdef const double *gp = &gram[0, 0, 0] if gram.shape[0] > 0 else NULL
-    cdef double *rp = &resid[0, 0] if resid.shape[0] > 0 else NULL
+    cdef const double *gp = _cd3(gram)
+    cdef double *rp = _p2(resid)
     cdef floating *fp = _p2(features)
     cdef fastmf_status st
     cdef fastmf_gibbs_params q = p[0]

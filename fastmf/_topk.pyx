@@ -24,7 +24,7 @@ from fastmf._validation import check_int, check_kernel_array, check_row_matrix, 
 
 from libc.stdint cimport int32_t, int64_t, uint8_t, INT64_MAX
 from fastmf._common cimport (fastmf_status, FASTMF_OK, FASTMF_ERR_NOMEM, FASTMF_ERR_INDEX,
-                             FASTMF_ERR_VALUE)
+                             FASTMF_ERR_VALUE, fastmf_interrupt, sigint_watch, sigint_unwatch)
 
 
 
@@ -52,6 +52,7 @@ cdef extern from "topk.h":
         int64_t excl_nnz
         const uint8_t *candidates
         int n_threads
+        const fastmf_interrupt *interrupt
 
     fastmf_status fastmf_topk_rows_f32(const fastmf_topk_spec *spec, const float *scores,
                                        int64_t *out_idx, float *out_score,
@@ -152,6 +153,7 @@ cdef _Spec _make_spec(int64_t m, int64_t n_items, int64_t n, users, int64_t n_us
     s.spec.excl_nnz = 0
     s.spec.candidates = NULL
     s.spec.n_threads = nt
+    s.spec.interrupt = NULL
     if (excl_indptr is None) != (excl_indices is None):
         raise ValueError("excl_indptr and excl_indices go together: give both or neither")
     if excl_indptr is not None:
@@ -267,15 +269,14 @@ def topk_rows(scores, n, users=None, excl_indptr=None, excl_indices=None, candid
     cdef const double *sp64 = NULL
     cdef float *op32 = NULL
     cdef double *op64 = NULL
-    if scores.dtype == np.float32:
+    cdef bint f32 = scores.dtype == np.float32
+    if f32:
         s32 = scores
         o32 = val
         if m * N > 0:
             sp32 = &s32[0, 0]
         if m * nn > 0:
             op32 = &o32[0, 0]
-        with nogil:
-            st = fastmf_topk_rows_f32(&s.spec, sp32, ip, op32, &err)
     else:
         s64 = scores
         o64 = val
@@ -283,8 +284,15 @@ def topk_rows(scores, n, users=None, excl_indptr=None, excl_indices=None, candid
             sp64 = &s64[0, 0]
         if m * nn > 0:
             op64 = &o64[0, 0]
+    s.spec.interrupt = sigint_watch()  # Ctrl-C: the kernel skips the remaining rows
+    try:
         with nogil:
-            st = fastmf_topk_rows_f64(&s.spec, sp64, ip, op64, &err)
+            if f32:
+                st = fastmf_topk_rows_f32(&s.spec, sp32, ip, op32, &err)
+            else:
+                st = fastmf_topk_rows_f64(&s.spec, sp64, ip, op64, &err)
+    finally:
+        sigint_unwatch(s.spec.interrupt)
     if st != FASTMF_OK:
         _raise(st, err, s, users, excl_indptr, excl_indices,
                lambda r, c: f"scores[{r}, {c}] is NaN; scores may hold -inf (never selected), not NaN")
@@ -360,20 +368,26 @@ def topk_factors(U, V, n, users=None, item_bias=None, user_offset=None, excl_ind
     cdef const double *v64 = NULL
     cdef fastmf_topk_error err
     cdef fastmf_status st
-    if U.dtype == np.float32:
+    cdef bint f32 = U.dtype == np.float32
+    if f32:
         if nu * k > 0:
             u32 = <const float *><size_t>U.ctypes.data
         if N * k > 0:
             v32 = <const float *><size_t>V.ctypes.data
-        with nogil:
-            st = fastmf_topk_factors_f32(&s.spec, u32, ldu, v32, ldv, k, bp, op, ip, vp, &err)
     else:
         if nu * k > 0:
             u64 = <const double *><size_t>U.ctypes.data
         if N * k > 0:
             v64 = <const double *><size_t>V.ctypes.data
+    s.spec.interrupt = sigint_watch()  # Ctrl-C: the kernel skips the remaining chunks of rows
+    try:
         with nogil:
-            st = fastmf_topk_factors_f64(&s.spec, u64, ldu, v64, ldv, k, bp, op, ip, vp, &err)
+            if f32:
+                st = fastmf_topk_factors_f32(&s.spec, u32, ldu, v32, ldv, k, bp, op, ip, vp, &err)
+            else:
+                st = fastmf_topk_factors_f64(&s.spec, u64, ldu, v64, ldv, k, bp, op, ip, vp, &err)
+    finally:
+        sigint_unwatch(s.spec.interrupt)
     if st != FASTMF_OK:
         def nan_message(r, c):
             u = int(users[r]) if users is not None else r

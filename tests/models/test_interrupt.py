@@ -161,3 +161,45 @@ def test_unblocked_sgd_epochs_run_in_chunks_with_the_same_updates(schedule, monk
                                    [h["train_rmse"] for h in whole.history_], rtol=1e-12)
     else:  # hogwild races are not reproducible on 2 threads; the chunked epochs still train
         assert chunked.history_[-1]["train_rmse"] < chunked.history_[0]["train_rmse"]
+
+
+TOPK_CHILD = r"""
+import sys, traceback
+import numpy as np
+from fastmf import _topk
+
+rng = np.random.default_rng(0)
+U = rng.standard_normal((400_000, 64), dtype=np.float32)  # top-10 of 400,000 users over 20,000 items:
+V = rng.standard_normal((20_000, 64), dtype=np.float32)   # about 10^12 flops, tens of seconds
+print("ranking", flush=True)
+try:
+    _topk.topk_factors(U, V, 10, n_threads=int(sys.argv[1]))
+except KeyboardInterrupt:
+    frames = traceback.extract_tb(sys.exc_info()[2])
+    print("interrupted in", frames[-1].name, flush=True)
+else:
+    print("not interrupted", flush=True)
+"""
+
+
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_sigint_stops_a_long_top_k_call_inside_the_kernel(n_threads):
+    """recommend_all over a Netflix-size model is one long top-k kernel call per batch: Ctrl-C stops
+    it between chunks of rows, and the KeyboardInterrupt comes from the wrapper (not after the call)."""
+    env = dict(os.environ, PYTHONPATH=ROOT + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    child = subprocess.Popen([sys.executable, "-c", TOPK_CHILD, str(n_threads)], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    try:
+        assert _readline(child, 120) == "ranking", child.stderr.read() if child.poll() is not None else ""
+        time.sleep(2.0)
+        sent = time.perf_counter()
+        child.send_signal(signal.SIGINT)
+        where = _readline(child, 60)
+        print(f"top-k, {n_threads} thread(s): KeyboardInterrupt {time.perf_counter() - sent:.3f} s after SIGINT")
+        child.wait(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert where == "interrupted in fastmf._common.sigint_unwatch", (where, child.stderr.read())
+    assert child.returncode == 0
