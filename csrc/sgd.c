@@ -53,10 +53,14 @@
  * ratings that share no row updated side by side (the loop is bound by the latency of dot product,
  * lane tree, error and update, so the second rating's independent chain nearly comes for free). It
  * gives bit-identical results to the element path (tested). With GCC >= 11 on x86-64 Linux
- * the epoch loop is also compiled for x86-64-v3 (AVX2 + FMA) and x86-64-v4 (AVX-512) and the version
- * for the running CPU is picked at load time (function multi-versioning, no -march flag); elsewhere
- * the baseline (SSE2 on x86-64) is used. FMA contraction differs between these versions, so results
- * are bit-identical across runs on one machine, not across machines.
+ * the epoch loop is compiled three times (the "ISA passes" below), for x86-64-v4 (AVX-512, 64-byte
+ * vectors), x86-64-v3 (AVX2 + FMA, 32-byte vectors) and the baseline (SSE2, 16-byte vectors), each
+ * with its own target attribute and a vector type of its register width (one 64-byte type on AVX2
+ * was two registers whose shuffles and copies GCC lowered through the stack), and the copy for the
+ * running CPU is picked at run time (fastmf_cpu_level; pb->isa may ask for a lower one); elsewhere
+ * once, for the build's flags (NEON on aarch64: 16 bytes). A 64-byte chunk stays the unit of the
+ * summation order for every width, so the copies differ only by FMA contraction: results are
+ * bit-identical across runs on one machine, not across machines.
  *
  * Memory. Ratings are visited through the order (no copy per epoch). A three-stage software pipeline
  * (see run_impl) prefetches the rating arrays a few ratings ahead, and the factor rows too when the
@@ -235,8 +239,8 @@ int fastmf_sgd_row_vectors(const fastmf_sgd_problem *pb)
  * latency by itself. So rows are prefetched when the rows one run touches -- all of P and Q, or with
  * the blocked schedule about 1/groups of each -- would fill more than half of the L2 cache of the
  * machine running the code: pb->l2_bytes (the Python layer passes a core's share from sysfs,
- * fastmf._machine.cache_per_core, overridable with FASTMF_CACHE), else sysconf where the C library
- * reports it, else 1 MiB. */
+ * fastmf._machine.cache_per_core, overridable with FASTMF_CACHE_SIZES), else sysconf where the C
+ * library reports it, else 1 MiB. */
 static int want_prefetch(const fastmf_sgd_problem *pb, int64_t groups)
 {
     const double size = pb->dtype == FASTMF_FLOAT64 ? 8.0 : 4.0;

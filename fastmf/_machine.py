@@ -46,7 +46,7 @@ _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 
 
 def _bytes(text: str) -> int:
-    """``"2048K"`` -> 2097152 (sysfs and FASTMF_CACHE notation; K/M/G are powers of 1024)."""
+    """``"2048K"`` -> 2097152 (sysfs and FASTMF_CACHE_SIZES notation; K/M/G are powers of 1024)."""
     t = text.strip().upper().removesuffix("B").removesuffix("I")
     unit = t[-1:] if t[-1:] in ("K", "M", "G") else ""
     return int(float(t[:len(t) - len(unit)]) * _UNITS[unit])
@@ -67,22 +67,22 @@ def cache_per_core(level: int) -> int:
     size divided by the number of CPUs sharing it (so the last level is a core's share of it), from
     sysfs (Linux), else ``os.sysconf`` where the C library reports it, else 0 (unknown).
 
-    ``FASTMF_CACHE`` overrides it for experiments, e.g. ``FASTMF_CACHE="L2=512K,L3=4M"`` (per-core
+    ``FASTMF_CACHE_SIZES`` overrides it for experiments, e.g. ``FASTMF_CACHE_SIZES="L2=512K,L3=4M"`` (per-core
     bytes, K/M/G = 1024^n); a level it does not name keeps the machine's value. Read on every call
     (cheap: a few small files), so an experiment can change it between fits."""
-    override = os.environ.get("FASTMF_CACHE", "").strip()
+    override = os.environ.get("FASTMF_CACHE_SIZES", "").strip()
     if override:
         for item in override.split(","):
             name, sep, value = item.partition("=")
             if not sep or name.strip().upper() not in ("L1", "L2", "L3"):
-                raise ValueError(f"FASTMF_CACHE={override!r}: expected entries like 'L2=512K,L3=4M', "
+                raise ValueError(f"FASTMF_CACHE_SIZES={override!r}: expected entries like 'L2=512K,L3=4M', "
                                  f"got {item!r}")
             try:
                 size = _bytes(value)
             except (ValueError, IndexError):
-                raise ValueError(f"FASTMF_CACHE={override!r}: {value!r} is not a size such as 512K or 4M") from None
+                raise ValueError(f"FASTMF_CACHE_SIZES={override!r}: {value!r} is not a size such as 512K or 4M") from None
             if size <= 0:
-                raise ValueError(f"FASTMF_CACHE={override!r}: {name.strip()} must be > 0")
+                raise ValueError(f"FASTMF_CACHE_SIZES={override!r}: {name.strip()} must be > 0")
             if int(name.strip()[1]) == level:
                 return size
     base = "/sys/devices/system/cpu/cpu0/cache"
@@ -119,7 +119,7 @@ def sgd_blocks(n_users: int, n_items: int, row_bytes: int, base: int = 8, max_bl
     blocks than 8 (so that a block fits in L2) gave no gain and 32 or 64 were slower, while rows
     that spill out of the last level cost a memory access (~550 ns there) per rating. The model
     depends on the block count, so it depends on this machine's cache (never on the thread count);
-    pass ``n_blocks`` to the estimator, or set ``FASTMF_CACHE``, for the same model everywhere."""
+    pass ``n_blocks`` to the estimator, or set ``FASTMF_CACHE_SIZES``, for the same model everywhere."""
     cache = cache_per_core(3) or cache_per_core(2)
     B = max(int(base), 1)
     if cache <= 0:

@@ -321,9 +321,9 @@ _L2 = {}
 
 
 def _l2_bytes():
-    """A core's share of the L2 cache (fastmf._machine.cache_per_core(2): sysfs, or FASTMF_CACHE),
-    looked up once per value of FASTMF_CACHE; 0 when unknown (the kernel then asks sysconf)."""
-    key = os.environ.get("FASTMF_CACHE", "")
+    """A core's share of the L2 cache (fastmf._machine.cache_per_core(2): sysfs, or FASTMF_CACHE_SIZES),
+    looked up once per value of FASTMF_CACHE_SIZES; 0 when unknown (the kernel then asks sysconf)."""
+    key = os.environ.get("FASTMF_CACHE_SIZES", "")
     if key not in _L2:
         from fastmf._machine import cache_per_core
         _L2[key] = cache_per_core(2)

@@ -96,7 +96,7 @@ class MatrixFactorization(EngagementRanked):
         explicitly; never the machine's core count). The default doubles (up to 64) while the
         factor rows of one block would fill more than half of a core's share of the last-level cache
         (:func:`fastmf._machine.sgd_blocks`; cache sizes from sysfs, overridable with
-        ``FASTMF_CACHE="L2=512K,L3=4M"``): at the ML-1M shape up to k = 128 that is 8 on common
+        ``FASTMF_CACHE_SIZES="L2=512K,L3=4M"``): at the ML-1M shape up to k = 128 that is 8 on common
         machines, for ML-20M-size models more. The model depends on ``n_blocks`` and the seed only,
         so with the default it is the same for any thread count up to 8 on one machine (set
         ``n_blocks`` for the same model on machines with different caches).
