@@ -26,7 +26,7 @@ _PREDICT_CHUNK = 1 << 18
 
 def evaluate(model: Any, test: Ratings, k: int = 10, threshold: float | None = None,
              exclude_seen: bool = True, users: Any = None, batch_size: int = 2048,
-             per_user: bool = False) -> dict | tuple:
+             per_user: bool = False, cold_warm: bool = False) -> dict | tuple:
     r"""Rating and top-k ranking metrics of a fitted model on held-out ratings.
 
     Rating metrics (only when ``getattr(model, "predicts_ratings", True)`` is true) compare the
@@ -78,6 +78,8 @@ def evaluate(model: Any, test: Ratings, k: int = 10, threshold: float | None = N
         Users per ``recommend_indices`` call, bounding memory to about ``batch_size * n_items`` scores.
     per_user : bool
         Also return a per-user table (see Returns).
+    cold_warm : bool
+        Also report the metrics of the cold and warm test rows separately (see Returns).
 
     Returns
     -------
@@ -85,6 +87,14 @@ def evaluate(model: Any, test: Ratings, k: int = 10, threshold: float | None = N
         ``"rmse"``, ``"mae"`` (rating models only), ``"precision@k"``, ``"recall@k"``, ``"ndcg@k"``,
         ``"map@k"``, ``"hit_rate@k"``, ``"coverage"`` (floats) and ``"n_users"`` (int, the number of
         users in the ranking metrics).
+        **Cold and warm rows** (``cold_warm=True``): when some test ratings have a *cold* item or user (one with no
+        training rating: unknown to the model, or ``item_counts_`` / ``user_counts_`` 0, as after
+        :func:`fastmf.split.item_cold_split`), the rating metrics are also reported on each part:
+        ``"rmse_warm"``, ``"mae_warm"``, ``"n_warm"`` (both known with ratings),
+        ``"rmse_cold_items"``, ``"mae_cold_items"``, ``"n_cold_items"`` (a cold item) and
+        ``"..._cold_users"`` likewise; and the ranking metrics **among the cold items** the model
+        has rows for (``"ndcg@k_cold_items"``, ...: each user's top k drawn from those items only,
+        relevant = that user's test items among them), the question of cold-item recommendation.
         The table has one row per user with a test rating in scope, ordered by the test's user index:
         ``user`` (raw id), ``n_test`` (test ratings), ``n_relevant``, ``rmse`` and ``mae`` (rating
         models) over that user's test ratings, and each ranking metric (``"ndcg@10"``...; NaN for a
@@ -158,6 +168,11 @@ def evaluate(model: Any, test: Ratings, k: int = 10, threshold: float | None = N
                                       table if per_user else None))
     result.update(_ranking_metrics(model, test, in_scope, k, threshold, exclude_seen, batch_size,
                                    user_to_model, same_items, table if per_user else None))
+    if not isinstance(cold_warm, (bool, np.bool_)):
+        raise ValueError(f"evaluate: cold_warm must be True or False, got {cold_warm!r}")
+    if cold_warm:
+        result.update(_cold_warm_metrics(model, test, in_scope, k, threshold, exclude_seen, batch_size,
+                                         user_to_model, item_to_model, same_items))
     if not per_user:
         return result
     return result, _per_user_table(test, in_scope, table)
@@ -262,8 +277,44 @@ def _rating_metrics(model, test, in_scope, user_to_model, item_to_model, table=N
     return {"rmse": metrics.rmse(truth, pred), "mae": metrics.mae(truth, pred)}
 
 
+def _cold_warm_metrics(model, test, in_scope, k, threshold, exclude_seen, batch_size,
+                       user_to_model, item_to_model, same_items):
+    """The rating metrics of the warm, cold-item and cold-user test rows, and the ranking metrics
+    among cold items (see :func:`evaluate`); {} when no test row in scope is cold."""
+    u = test.user_index.astype(np.int64)
+    i = test.item_index.astype(np.int64)
+    mu = u if user_to_model is None else user_to_model[u]
+    mi = i if item_to_model is None else item_to_model[i]
+    cold_item, cold_user = mi < 0, mu < 0  # unknown to the model, or known without a rating
+    for cold, to_model, counts in ((cold_item, mi, getattr(model, "item_counts_", None)),
+                                   (cold_user, mu, getattr(model, "user_counts_", None))):
+        if counts is not None:
+            cold |= np.asarray(counts)[np.maximum(to_model, 0)] == 0
+    if not (in_scope & (cold_item | cold_user)).any():
+        return {}
+    out = {}
+    if getattr(model, "predicts_ratings", True):
+        for label, rows in (("warm", ~cold_item & ~cold_user), ("cold_items", cold_item), ("cold_users", cold_user)):
+            part = in_scope & rows
+            out[f"n_{label}"] = int(np.count_nonzero(part))
+            if part.any():
+                got = _rating_metrics(model, test, part, user_to_model, item_to_model)
+                out[f"rmse_{label}"], out[f"mae_{label}"] = got["rmse"], got["mae"]
+    # ranking among the cold items the model has rows for
+    rows = in_scope & cold_item & (mi >= 0)
+    if threshold is not None:
+        rows &= test.rating >= threshold
+    if rows.any():
+        candidates = np.zeros(int(model.n_items_), dtype=bool)
+        candidates[mi[rows]] = True
+        got = _ranking_metrics(model, test, rows, k, None, exclude_seen, batch_size, user_to_model,
+                               same_items, candidates=candidates)
+        out.update({f"{name}_cold_items": value for name, value in got.items() if name != "coverage"})
+    return out
+
+
 def _ranking_metrics(model, test, in_scope, k, threshold, exclude_seen, batch_size,
-                     user_to_model, same_items, table=None):
+                     user_to_model, same_items, table=None, candidates=None):
     relevant = in_scope if threshold is None else in_scope & (test.rating >= threshold)
     # relevant items grouped by user: the test CSR (built once, cached) filtered by the mask
     csr = test.to_csr()
@@ -300,7 +351,10 @@ def _ranking_metrics(model, test, in_scope, k, threshold, exclude_seen, batch_si
         b_indices = rel_indices[np.repeat(rel_indptr[ub], counts) + offsets]
 
         mu = ub if user_to_model is None else user_to_model[ub]
-        items, _ = model.recommend_indices(mu, k, exclude_seen=exclude_seen)
+        if candidates is None:
+            items, _ = model.recommend_indices(mu, k, exclude_seen=exclude_seen)
+        else:
+            items, _ = model.recommend_indices(mu, k, exclude_seen=exclude_seen, candidates=candidates)
         items = np.asarray(items)
         if items.ndim != 2 or items.shape[0] != ub.size or items.dtype.kind not in "iu":
             raise ValueError(f"evaluate: model.recommend_indices returned {items.dtype} shape {items.shape} "

@@ -9,6 +9,7 @@ Commands:
 ``recommend``  top-n items for a user of a saved model (with titles and genres when the model has them)
 ``similar``    items closest to an item (by id, or by a title search) in a saved model's factor space
 ``plot``       factor map and learning curve of a saved model
+``web``        a local web page: rate a few movies, get recommendations, explore similar ones
 
 User mistakes (a missing file, an unknown user, a bad value) print one line
 ``fastmf <command>: error: ...`` on stderr and exit with status 2; ``--verbose`` (anywhere on the
@@ -144,6 +145,18 @@ curve with 'fastmf train --plot FILE' (or save with --no-refit).
 """
 
 
+WEB_EPILOG = """examples:
+  fastmf web model.npz             serve a saved model on http://127.0.0.1:8000
+  fastmf web ml-100k               train the best model on MovieLens 100K first (a few seconds)
+  fastmf web                       MovieLens 100K if found, else a synthetic set with made-up titles
+  fastmf web model.npz --port 8080
+  fastmf web model.npz --host 0.0.0.0     reachable from other computers: there is no login
+
+Needs the web extra: pip install 'fastmf[web]'. The page asks for a few ratings (search titles or
+pick from the movies many people know and disagree about), and updates its recommendations after
+every rating, each with the movie you liked that it is closest to; click a title for similar movies.
+The JSON API behind it is listed in the README. Only the model file given here is ever loaded.
+"""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -393,6 +406,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     ds = _data_from_args(args)
     load_seconds = time.perf_counter() - t0
+    features = service.side_features(model, ds, args.item_features, args.user_features)
     train, test, split_text = service.split_data(ds, args.split, args.test_size, seed)
     fraction = service.default_validation(model, args.validation, test is not None, args.early_stopping)
     fit_part, val, val_text = service.carve_validation(train, fraction, args.split, seed)
@@ -419,10 +433,12 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     service.fit_model(model, fit_part, eval_set=val, eval_k=args.k, early_stopping_rounds=args.early_stopping,
-                      **_progress(args.verbose))
+                      features=features, **_progress(args.verbose))
     fit_seconds = time.perf_counter() - t0
 
-    scores = fastmf.evaluate(model, test, k=args.k, threshold=args.threshold) if test is not None else None
+    cold_warm = args.split in ("item-cold", "user-cold")  # the cold rows' metrics are the point there
+    scores = (fastmf.evaluate(model, test, k=args.k, threshold=args.threshold, cold_warm=cold_warm)
+              if test is not None else None)
     if args.plot:
         service.draw_learning_curve(model, args.plot)
     history = getattr(model, "history_", None)
@@ -443,7 +459,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     served, refit_seconds = model, None
     if refit:
         t0 = time.perf_counter()
-        served = service.refit_model(model, ds, **_progress(args.verbose))
+        served = service.refit_model(model, ds, features=features, **_progress(args.verbose))
         refit_seconds = time.perf_counter() - t0
     if args.save:
         served.save(args.save)
@@ -607,7 +623,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     user = service.parse_id(args.user, model.user_map_, "user")
     try:
         ranked = service.recommend(model, user, n=args.n, exclude_seen=not args.include_seen,
-                                   fallback=args.fallback)
+                                   fallback=args.fallback, new_items=args.new_items)
     except UnknownIdError as exc:
         raise UserError(f"{exc}; --fallback shows the ranking for unknown users") from None
     known = ranked.query["known_user"]
@@ -619,7 +635,8 @@ def cmd_recommend(args: argparse.Namespace) -> int:
         return 0
     seen = "items they rated included" if args.include_seen else "items they rated excluded"
     who = f"user {user}" if known else f"unknown user {user}"
-    print(f"top-{args.n} for {who} ({seen}):")
+    among = " among the items without ratings" if args.new_items else ""
+    print(f"top-{args.n}{among} for {who} ({seen}):")
     print("\n".join(_ranked_lines(ranked)))
     return 0
 
@@ -661,6 +678,15 @@ def _recommend_all(model, args):
 
 def cmd_similar(args: argparse.Namespace) -> int:
     model = service.load_model(args.model, _model_limit(args))
+    if args.features is not None:
+        ranked = service.similar_to_features(model, args.features, n=args.n, metric=args.metric)
+        if args.json:
+            _print_json({**ranked.query, "items": ranked.items})
+            return 0
+        print(f"items most similar to a new item with {', '.join(ranked.query['features'])} "
+              f"({args.metric} similarity of the mapped item factors):")
+        print("\n".join(_ranked_lines(ranked)))
+        return 0
     item = None if args.title is not None else service.parse_id(args.item, model.item_map_, "item")
     ranked = service.similar_items(model, item, title=args.title, n=args.n, metric=args.metric)
     if args.json:
@@ -690,6 +716,85 @@ def cmd_plot(args: argparse.Namespace) -> int:
         service.draw_learning_curve(model, args.curves)
         print(f"saved learning curve: {args.curves}")
     return 0
+
+
+#: BLAS thread counts of the ``fastmf web`` process: a request solves one small (k+1)x(k+1) system,
+#: which a multi-threaded BLAS makes 1,000x slower on a busy machine (threads waiting for cores:
+#: 0.07 ms alone, ~200 ms at a load of 7 on 2 cores); requests from several tabs run in parallel anyway
+WEB_BLAS_ENV = ("OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "BLIS_NUM_THREADS", "VECLIB_MAXIMUM_THREADS")
+
+
+def cmd_web(args: argparse.Namespace) -> int:
+    import asyncio
+    import socket
+
+    if "numpy" not in sys.modules:  # read when the BLAS library loads, with numpy
+        for name in WEB_BLAS_ENV:
+            os.environ.setdefault(name, "1")
+
+    try:
+        import uvicorn
+
+        from fastmf.app.web.server import LOOPBACK_HOSTS, create_app
+    except ImportError as exc:
+        raise UserError(f"fastmf web needs the web extra ({exc.name or exc} is missing): "
+                        "pip install 'fastmf[web]'") from None
+    if not 0 <= args.port <= 65535:
+        raise UserError(f"--port {args.port}: a port number in [0, 65535] (0: any free port)")
+    model, data = _web_model(args)
+    catalog = service.Catalog(model, data)
+    loopback = args.host in LOOPBACK_HOSTS
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(args.host, args.port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)  # listening before the start-up line: a client that reads it can connect at once
+    except OSError as exc:
+        raise UserError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+    port = sock.getsockname()[1]
+    app = create_app(catalog, allowed_hosts=LOOPBACK_HOSTS if loopback else ("*",))
+    if not loopback:
+        _log(f"fastmf web: warning: listening on {args.host}, so other computers can reach this page; it has "
+             "no login and shows everything it is asked (use --host 127.0.0.1 to keep it to this computer)")
+    shown = "127.0.0.1" if args.host in ("0.0.0.0", "::") else args.host
+    shown = f"[{shown}]" if ":" in shown else shown
+    print(f"fastmf web: serving {type(model).__name__} ({model.n_items_:,} items) on http://{shown}:{port}/ "
+          f"({'this computer only' if loopback else 'open to the network'}; Ctrl-C stops)", flush=True)
+    server = uvicorn.Server(uvicorn.Config(app, log_level="info" if args.verbose else "warning",
+                                           access_log=bool(args.verbose), lifespan="off"))
+    serve = server.serve(sockets=[sock])
+    try:
+        asyncio.run(serve)
+    except KeyboardInterrupt:
+        serve.close()  # Ctrl-C before the loop started it: no "coroutine was never awaited" warning
+        raise
+    finally:
+        sock.close()
+    return 0
+
+
+def _web_model(args):
+    """(model, its training ratings or None) of ``fastmf web [SOURCE]``: a saved model file, or the
+    best model fitted on all of a data set (MovieLens 100K, else synthetic, when none is given)."""
+    import fastmf
+
+    source = args.source
+    if source is not None and service.looks_like_model(source):
+        return service.load_model(source, _model_limit(args)), None
+    if source is None:
+        ds, _ = service.find_dataset("ml-100k", offline=args.offline)
+        if ds is None:
+            _log("fastmf web: ml-100k not found; using a synthetic MovieLens-shaped set (titles are made up)")
+            ds = fastmf.make_ratings(943, 1682, 100_000, seed=0, name="synthetic ml-100k shape")
+    else:
+        ds = service.load_data(source, offline=args.offline, progress=_stderr_is_tty())
+    model = service.best_model()
+    t0 = time.perf_counter()
+    _log(f"fastmf web: training {type(model).__name__} on {len(ds):,} ratings ...")
+    service.fit_model(model, ds, **_progress(args.verbose))
+    _log(f"fastmf web: trained in {time.perf_counter() - t0:.1f} s")
+    return model, ds
 
 
 # ====================================================================== parser
@@ -760,13 +865,20 @@ def build_parser() -> argparse.ArgumentParser:
                         "likely the user is to rate the item) or rating (plain predicted rating)")
     g.add_argument("--param", action="append", metavar="NAME=VALUE",
                    help="any other constructor argument of the model (repeatable), e.g. init_std=0.05")
+    g.add_argument("--item-features", default=None, metavar="NAMES",
+                   help="side features of the items from the data's metadata, e.g. genres,year: the items "
+                        "without ratings get factors mapped from them (side='map')")
+    g.add_argument("--user-features", default=None, metavar="NAMES",
+                   help="side features of the users, e.g. age,gender,occupation (ml-100k, ml-1m)")
     g.add_argument("--early-stopping", type=int, default=None, metavar="N",
                    help="stop when the validation metric (RMSE; ndcg@k for ials) has not improved for "
                         "N epochs; keep the best epoch")
     e = t.add_argument_group("evaluation and output")
     e.add_argument("--split", default="random",
-                   choices=("random", "temporal", "leave-last-out", "user-holdout", "none"),
-                   help="how to hold out test ratings (default random)")
+                   choices=("random", "temporal", "leave-last-out", "user-holdout", "item-cold", "user-cold",
+                            "none"),
+                   help="how to hold out test ratings (default random; item-cold / user-cold: a fraction of "
+                        "the items / users with all their ratings)")
     e.add_argument("--test-size", type=_number, default=None, metavar="S",
                    help="fraction (0.2) or count of test ratings; per user for leave-last-out (default 1)")
     e.add_argument("--k", type=int, default=10, help="cut-off of the ranking metrics (default 10)")
@@ -802,6 +914,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--output", "-o", default=None, metavar="FILE", help="with --all: write the CSV to FILE")
     r.add_argument("-n", type=int, default=10, help="how many items (default 10)")
     r.add_argument("--include-seen", action="store_true", help="also recommend items the user rated")
+    r.add_argument("--new-items", action="store_true",
+                   help="only among the items without ratings (a model trained with --item-features)")
     r.add_argument("--fallback", action="store_true",
                    help="for a user the model does not know, show its ranking for unknown users "
                         "instead of an error")
@@ -813,6 +927,9 @@ def build_parser() -> argparse.ArgumentParser:
     which = s.add_mutually_exclusive_group(required=True)
     which.add_argument("--item", metavar="ID", help="raw item id")
     which.add_argument("--title", metavar="TEXT", help="case-insensitive part of the item's title")
+    which.add_argument("--features", metavar="NAMES",
+                       help="a new item given only its features, e.g. 'genre=Action,genre=War' (a model "
+                            "trained with --item-features)")
     s.add_argument("-n", type=int, default=10, help="how many items (default 10)")
     s.add_argument("--metric", default="cosine", help="cosine (default), dot, euclidean or pearson")
     s.add_argument("--json", action="store_true", help="print a JSON object")
@@ -868,6 +985,16 @@ def build_parser() -> argparse.ArgumentParser:
                     help="two factors to plot (default: the first two principal components)")
     pl.add_argument("--labels", type=int, default=15, help="label this many most-rated items (default 15)")
     pl.add_argument("--curves", default=None, metavar="FILE", help="draw the learning curve to FILE (.png)")
+
+    w = _sub(sub, "web", common, "a local web page: rate a few movies, get recommendations, explore similar ones",
+             WEB_EPILOG, cmd_web)
+    w.add_argument("source", metavar="MODEL|DATA", nargs="?", default=None,
+                   help="a model file written by 'fastmf train --save', or data to train the best model on "
+                        "(a MovieLens name or folder, a ratings file; default ml-100k, else synthetic)")
+    w.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1: this computer only)")
+    w.add_argument("--port", type=int, default=8000, help="port (default 8000; 0: any free port)")
+    w.add_argument("--offline", action="store_true", help="never download data")
     return p
 
 

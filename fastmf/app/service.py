@@ -42,7 +42,9 @@ __all__ = ["MODEL_OPTIONS", "SPLITS", "model_presets", "model_entry", "entry_of"
            "carve_validation", "describe_data", "load_model", "looks_like_model", "model_info",
            "parse_id", "id_range", "item_details", "ranked_items", "Ranked", "recommend", "recommend_all",
            "find_title", "title_matches", "similar_items", "evaluate_model", "best_model",
+           "side_features", "similar_to_features",
            "tune_model", "compare_models", "validation_protocol",
+           "Catalog", "normalize_title", "display_title", "item_entropy", "coerce_id",
            "jsonable", "check_destination", "check_plot", "draw_factor_map", "draw_learning_curve", "need_matplotlib"]
 
 #: option name (what ``fastmf train --NAME`` and a web form use) -> constructor parameters it may set,
@@ -60,7 +62,7 @@ MODEL_OPTIONS: Dict[str, Tuple[str, ...]] = {
 }
 
 #: the test splits :func:`split_data` makes
-SPLITS = ("random", "temporal", "leave-last-out", "user-holdout", "none")
+SPLITS = ("random", "temporal", "leave-last-out", "user-holdout", "item-cold", "user-cold", "none")
 
 #: fit() keywords every model tagged "iterative" takes (fastmf.training.loop.check_fit_options)
 ITERATIVE_FIT = ("eval_set", "eval_metrics", "early_stopping", "early_stopping_rounds", "callbacks", "progress")
@@ -214,9 +216,37 @@ def n_epochs_of(model: Recommender) -> Optional[int]:
     return next((params[p] for p in MODEL_OPTIONS["epochs"] if p in params), None)
 
 
+def side_features(model: Recommender, ds: Ratings, item: Optional[str] = None,
+                  user: Optional[str] = None) -> Dict[str, Any]:
+    """The ``fit`` keywords of side features named on the command line: ``item`` / ``user`` are
+    comma-separated feature sets of ``Ratings.item_features`` (``"genres,year"``) /
+    ``Ratings.user_features`` (``"age,gender,occupation"``). {} when neither is given.
+    :class:`CapabilityError` for a model that takes no features (registry tag ``uses_features``),
+    :class:`OptionError` for an unknown name or data without that metadata."""
+    from fastmf.errors import DataError
+
+    if item is None and user is None:
+        return {}
+    entry = entry_of(model)
+    if entry is None or not entry.has("uses_features"):
+        raise CapabilityError(f"{type(model).__name__} takes no side features (--model mf, als, ials, bayes)",
+                              "item_features" if item is not None else "user_features")
+    out: Dict[str, Any] = {}
+    for kind, spec in (("item", item), ("user", user)):
+        if spec is None:
+            continue
+        names = [n.strip() for n in spec.split(",") if n.strip()]
+        try:
+            out[f"{kind}_features"] = getattr(ds, f"{kind}_features")(*names)
+        except (ValueError, DataError) as exc:
+            raise OptionError(f"--{kind}-features {spec!r}: {exc}", f"{kind}_features") from None
+    return out
+
+
 def fit_model(model: Recommender, train: Ratings, *, eval_set: Optional[Ratings] = None, eval_k: int = 10,
               early_stopping_rounds: Optional[int] = None, progress: bool = False,
-              on_epoch: Optional[EpochCallback] = None) -> Recommender:
+              on_epoch: Optional[EpochCallback] = None, features: Optional[Mapping[str, Any]] = None
+              ) -> Recommender:
     """``model.fit(train, ...)``; returns the model.
 
     For an iterative model: ``eval_set`` is measured after every epoch (the rating metrics for a
@@ -225,14 +255,16 @@ def fit_model(model: Recommender, train: Ratings, *, eval_set: Optional[Ratings]
     draws the library's epoch bar on stderr and ``on_epoch(model, history_entry)`` is called after
     each epoch. A non-iterative model's fit takes only the data: ``eval_set`` or early stopping for
     it raise :class:`OptionError`; ``progress`` and ``on_epoch`` are ignored (there are no epochs).
+    ``features``: the side-feature keywords of :func:`side_features`, passed to ``fit``.
     """
+    features = dict(features or {})
     entry = entry_of(model)
     if not is_iterative(model):
         if eval_set is not None or early_stopping_rounds is not None:
             raise OptionError(f"{type(model).__name__} is not iterative: it takes no validation set "
                               "and no early stopping", "eval_set" if eval_set is not None else "early_stopping")
-        return model.fit(train)
-    kwargs: Dict[str, Any] = {"progress": bool(progress)}
+        return model.fit(train, **features)
+    kwargs: Dict[str, Any] = {"progress": bool(progress), **features}
     if on_epoch is not None:
         kwargs["callbacks"] = [on_epoch]
     if eval_set is not None:
@@ -245,7 +277,8 @@ def fit_model(model: Recommender, train: Ratings, *, eval_set: Optional[Ratings]
 
 
 def refit_model(model: Recommender, data: Ratings, *, progress: bool = False,
-                on_epoch: Optional[EpochCallback] = None) -> Recommender:
+                on_epoch: Optional[EpochCallback] = None, features: Optional[Mapping[str, Any]] = None
+                ) -> Recommender:
     """A fresh copy of ``model`` (same parameters and seed) fitted on ``data`` for as many epochs as
     ``model`` kept (its ``best_epoch_``, the one selected on validation): the model to serve."""
     fresh = type(model)()
@@ -255,7 +288,7 @@ def refit_model(model: Recommender, data: Ratings, *, progress: bool = False,
     if best and epoch_param is not None and getattr(model, "history_", None) and best != n_epochs_of(model):
         params[epoch_param] = int(best)
     fresh.set_params(**params)
-    return fit_model(fresh, data, progress=progress, on_epoch=on_epoch)
+    return fit_model(fresh, data, progress=progress, on_epoch=on_epoch, features=features)
 
 
 def best_model() -> Recommender:
@@ -346,9 +379,12 @@ def split_data(ds: Ratings, method: str, test_size: Optional[float] = None,
         train, test = fastmf.split.temporal_split(ds, test_size=size)
     elif method == "user-holdout":
         train, test = fastmf.split.user_holdout(ds, test_size=size, random_state=seed)
+    elif method in ("item-cold", "user-cold"):
+        split = fastmf.split.item_cold_split if method == "item-cold" else fastmf.split.user_cold_split
+        train, test = split(ds, test_size=size, random_state=seed)
     else:
         raise OptionError(f"unknown --split {method!r} (one of {', '.join(SPLITS)})", "split")
-    seeded = f", seed {seed}" if method in ("random", "user-holdout") else ""
+    seeded = f", seed {seed}" if method in ("random", "user-holdout", "item-cold", "user-cold") else ""
     return train, test, f"{method}, test size {size}{seeded}"
 
 
@@ -608,16 +644,33 @@ def ranked_items(model: Recommender, ids: Any, scores: Any, score_name: str = "s
 
 
 def recommend(model: Recommender, user: Any, n: int = 10, *, exclude_seen: bool = True,
-              fallback: bool = False) -> Ranked:
+              fallback: bool = False, new_items: bool = False) -> Ranked:
     """Top-``n`` items for raw user id ``user``. An unknown user raises :class:`UnknownIdError`,
-    or with ``fallback`` gets the model's ranking for unknown users (``query["known_user"]`` False)."""
+    or with ``fallback`` gets the model's ranking for unknown users (``query["known_user"]`` False).
+    ``new_items``: only among the items without training ratings (cold items, which a model fitted
+    with item features scores from them); :class:`CapabilityError` when the model has none."""
+    import numpy as np
+
     known = user in model.user_map_
     if not known and not fallback:
         _known(model, user, "user")
-    ids, scores = model.recommend(user, n=n, exclude_seen=exclude_seen, unknown="fallback" if fallback else "raise")
+    candidates = None
+    if new_items:
+        cold = np.flatnonzero(np.asarray(model.item_counts_) == 0)
+        if cold.size == 0:
+            raise CapabilityError("the model has no items without ratings (--new-items): fit it with "
+                                  "--split item-cold, or add items by their features", "new_items")
+        if getattr(model, "item_side_map_", None) is None:
+            raise CapabilityError("the model was fitted without item features, so its items without "
+                                  "ratings have no scores of their own (train with --item-features)", "new_items")
+        candidates = model.item_map_.ids[cold]
+    ids, scores = model.recommend(user, n=n, exclude_seen=exclude_seen, items=candidates,
+                                  unknown="fallback" if fallback else "raise")
     columns, items = ranked_items(model, ids, scores, "score")
-    return Ranked({"user": user, "known_user": bool(known), "n": n, "exclude_seen": exclude_seen}, "score",
-                  columns, items)
+    query = {"user": user, "known_user": bool(known), "n": n, "exclude_seen": exclude_seen}
+    if new_items:
+        query["new_items"] = True
+    return Ranked(query, "score", columns, items)
 
 
 def recommend_all(model: Recommender, n: int = 10, *, exclude_seen: bool = True,
@@ -703,6 +756,40 @@ def similar_items(model: Recommender, item: Any = None, *, title: Optional[str] 
     return Ranked({"item": item, "title": found or None, "metric": metric, "n": n}, "similarity", columns, items)
 
 
+def similar_to_features(model: Recommender, features: str, n: int = 10, metric: str = "cosine") -> Ranked:
+    """The ``n`` items closest to a new item given only its features: ``features`` is a
+    comma-separated list of the feature names the model was fitted with (``"genre=Action,
+    genre=War,year1990-1994"``), each optionally ``NAME:WEIGHT`` (default 1). The row is mapped to
+    factors by the model's item feature map. :class:`CapabilityError` for a model without one,
+    :class:`OptionError` for an unknown name (the message lists some known ones)."""
+    import numpy as np
+
+    _need_factors(model, "; similar items need a latent-factor model")
+    names = getattr(model, "item_side_names_", None)
+    if names is None:
+        raise CapabilityError(f"this {type(model).__name__} was fitted without item features "
+                              "(fastmf train --item-features genres,year)", "features")
+    row = np.zeros(len(names))
+    given = [part.strip() for part in features.split(",") if part.strip()]
+    if not given:
+        raise OptionError("--features is empty: name the new item's features, e.g. genre=Action", "features")
+    for part in given:
+        name, sep, weight = part.rpartition(":") if ":" in part else (part, "", "1")
+        if name not in names:
+            raise OptionError(f"--features: unknown feature {name!r}; the model's features: "
+                              f"{', '.join(names[:12])}{', ...' if len(names) > 12 else ''}", "features")
+        try:
+            row[names.index(name)] = float(weight)
+        except ValueError:
+            raise OptionError(f"--features: weight of {name!r} must be a number, got {weight!r}", "features") from None
+    try:
+        ids, scores = model.similar_to_features(row, n=n, metric=metric)
+    except ValueError as exc:
+        raise OptionError(str(exc), "metric") from None
+    columns, items = ranked_items(model, ids, scores, "similarity")
+    return Ranked({"features": given, "metric": metric, "n": n}, "similarity", columns, items)
+
+
 def evaluate_model(model: Recommender, data: Ratings, k: int = 10,
                    threshold: Optional[float] = None) -> Dict[str, Any]:
     """``{"metrics": fastmf.evaluate(...), "unknown_users", "unknown_items"}``: the metrics of
@@ -743,6 +830,382 @@ def jsonable(obj: object) -> object:
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return jsonable(dataclasses.asdict(obj))
     return str(obj)
+
+
+# ====================================================================== a catalog to explore (the web page)
+#: articles that catalogues move to the end of a title ("Matrix, The (1999)", "Cité des enfants
+#: perdus, La"): English and the commonest ones of MovieLens' foreign titles
+_ARTICLES = ("The", "A", "An", "Les", "La", "Le", "L'", "Il", "El", "Los", "Las", "Lo", "Das", "Die", "Der",
+             "Den", "Det", "Un", "Une")
+_ARTICLE_AT_END = None  # compiled on first use (re is cheap, but `fastmf --help` imports this module)
+
+#: how a title matched a search, best first (:meth:`Catalog.search`)
+MATCH_KINDS = ("exact", "prefix", "word", "words", "substring")
+
+
+def _front_article(text: str) -> str:
+    import re
+
+    global _ARTICLE_AT_END
+    if _ARTICLE_AT_END is None:
+        _ARTICLE_AT_END = re.compile(r"^(?P<body>.+?),\s*(?P<art>" + "|".join(re.escape(a) for a in _ARTICLES)
+                                     + r")$", re.IGNORECASE)
+    text = text.strip()
+    m = _ARTICLE_AT_END.match(text)
+    if m is None:
+        return text
+    art = m.group("art")
+    return f"{art}{'' if art.endswith(chr(39)) else ' '}{m.group('body')}"
+
+
+def display_title(title: str) -> str:
+    """A catalogue title as people write it: the article moved back to the front, in the title and
+    in each parenthesised alternative title (``"City of Lost Children, The (Cité des enfants perdus,
+    La) (1995)"`` -> ``"The City of Lost Children (La Cité des enfants perdus) (1995)"``)."""
+    import re
+
+    text, tail = str(title).strip(), []
+    while True:
+        m = re.search(r"\s*\(([^()]*)\)\s*$", text)
+        if m is None or m.start() == 0:
+            break
+        tail.insert(0, m.group(1))
+        text = text[:m.start()]
+    return " ".join([_front_article(text)] + [f"({_front_article(t)})" for t in tail])
+
+
+def normalize_title(text: str) -> str:
+    """The form titles and searches are compared in: :func:`display_title`, accents dropped,
+    case folded, every run of punctuation and spaces one space (``"Matrix, The (1999)"`` ->
+    ``"the matrix 1999"``; a search ``"matrix, the"`` -> ``"the matrix"``)."""
+    import re
+    import unicodedata
+
+    plain = unicodedata.normalize("NFKD", display_title(text))
+    plain = "".join(c for c in plain if not unicodedata.combining(c)).casefold()
+    return " ".join(re.sub(r"[^\w]+|_", " ", plain).split())
+
+
+def item_entropy(model: Recommender, data: Optional[Ratings] = None) -> np.ndarray:
+    """Shannon entropy (bits) of each item's ratings over the rating levels: how much people
+    disagree about it, float64 of shape (n_items,), 0 for an item without ratings.
+
+    From the ratings in ``data`` (the items the model knows; levels: the distinct rating values),
+    else estimated from the model: its predictions for the users who rated each item in its training
+    data (``seen_indptr_`` / ``seen_indices_``), rounded to whole points (half points on a scale
+    that starts at a half). A model without a rating scale (implicit feedback) has no levels: all 0.
+    """
+    import numpy as np
+
+    n = int(model.n_items_)
+    if data is not None:
+        items = np.asarray(model.item_map_.to_index(data.item_map.ids[data.item_index], missing=-1))
+        keep = items >= 0
+        items = items[keep]
+        levels, level = np.unique(np.asarray(data.rating)[keep], return_inverse=True)
+    else:
+        scale = model._score_scale()
+        if scale is None:
+            return np.zeros(n)
+        lo, hi = float(scale[0]), float(scale[1])
+        step = 1.0 if lo == math.floor(lo) else 0.5
+        users = np.repeat(np.arange(model.n_users_, dtype=np.int64), np.diff(model.seen_indptr_))
+        items = np.asarray(model.seen_indices_, dtype=np.int64)
+        pred = model.predict_indices(users, items)
+        level = np.rint((np.clip(pred, lo, hi) - lo) / step).astype(np.int64)
+        levels = np.arange(int(round((hi - lo) / step)) + 1)
+    counts = np.bincount(items * len(levels) + level.reshape(-1), minlength=n * len(levels))
+    counts = counts.reshape(n, len(levels)).astype(np.float64)
+    total = counts.sum(axis=1, keepdims=True)
+    p = np.divide(counts, total, out=np.zeros_like(counts), where=total > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        terms = np.where(p > 0, -p * np.log2(p), 0.0)
+    return terms.sum(axis=1)
+
+
+def coerce_id(value: Any, id_map: IdMap, what: str) -> Any:
+    """A raw id as a front received it (a JSON number or string, a URL segment), typed as the
+    model's ids are and known to it: :class:`UnknownIdError` for a value that cannot be one of its
+    ids (a bool, a float, text for integer ids, a container) or an id it does not know."""
+    import numpy as np
+
+    integer_ids = id_map.ids.dtype.kind in "iu"
+    if isinstance(value, bool) or not isinstance(value, (int, str, np.integer)):
+        raise UnknownIdError(f"{what} id {value!r:.40} must be {'an integer' if integer_ids else 'a string'}",
+                             what, value)
+    if integer_ids:
+        raw = parse_id(str(value), id_map, what) if isinstance(value, str) else int(value)
+    else:
+        raw = str(value)
+    if len(str(raw)) > 200 or raw not in id_map:
+        raise UnknownIdError(f"{what} {raw!r:.60} is not in the model ({id_range(id_map)})", what, raw)
+    return raw
+
+
+def _count(value: Any, name: str, high: int, low: int = 1) -> int:
+    """``value`` as an int in [low, high], else :class:`OptionError` naming ``name``."""
+    if isinstance(value, str):
+        try:
+            value = int(value)
+        except ValueError:
+            pass
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise OptionError(f"{name} must be an integer in [{low}, {high}], got {value!r:.40}", name)
+    return value
+
+
+class Catalog:
+    """A fitted model's items made ready to explore, as the web page does: onboarding items,
+    title search, item details, similar items and live recommendations for a new user's ratings
+    with "because you liked X" explanations.
+
+    Everything it needs is computed once here (titles in search form, popularity x entropy,
+    the model's capabilities); afterwards the catalog and the model are only read, so one catalog
+    serves any number of threads at once with the answers of serial calls.
+
+    Onboarding (:meth:`onboarding`) orders items by :math:`\\log_2(1 + n_i)\\,H_i`, the number of
+    ratings :math:`n_i` of item :math:`i` times the entropy :math:`H_i` of its ratings
+    (:func:`item_entropy`): items many people know and disagree about tell most about a new user's
+    taste (the "log pop x entropy" strategy of Rashid et al., "Getting to know you: learning new user
+    preferences in recommender systems", IUI 2002). Without rating levels (implicit feedback) it is
+    popularity alone.
+
+    Explanations (:meth:`recommend`): each recommended item :math:`j` names the item :math:`i` the
+    user liked (rated above the middle of the rating scale; any item for interaction strengths)
+    whose factors are closest to :math:`j`'s by cosine, :math:`\\cos(q_i, q_j)`, the
+    factor-similarity explanation of latent-factor models; none without factors, and none when
+    the closest cosine is below :attr:`min_similarity` (0.2: a weaker likeness is no reason a
+    person would accept).
+
+    Parameters
+    ----------
+    model : fitted Recommender
+    data : Ratings, optional
+        The model's training ratings, for the exact rating entropies of the onboarding order (else
+        estimated from the model, see :func:`item_entropy`).
+    max_n : int
+        The most items one call returns.
+    max_ratings : int
+        The most ratings one :meth:`recommend` call takes.
+    """
+
+    #: the smallest cosine of the factors that explains a recommendation ("because you liked X")
+    min_similarity = 0.2
+
+    def __init__(self, model: Recommender, data: Optional[Ratings] = None, *, max_n: int = 100,
+                 max_ratings: int = 1000) -> None:
+        import numpy as np
+
+        model._check_fitted()
+        self.model = model
+        self.max_n = int(max_n)
+        self.max_ratings = int(max_ratings)
+        ids = model.item_map_.ids
+        self._n_ratings = np.asarray(model.item_counts_, dtype=np.int64)
+        rows = model.describe_items(ids)
+        self._titles = [None if r["title"] is None else str(r["title"]) for r in rows]
+        self._display = [None if t is None else display_title(t) for t in self._titles]
+        self._years = [None if r["year"] is None or int(r["year"]) < 0 else int(r["year"]) for r in rows]
+        self._genres = [[g for g in str(r["genres"]).split("|") if g and g != "(no genres listed)"]
+                        if r["genres"] is not None else [] for r in rows]
+        self.has_titles = any(t is not None for t in self._titles)
+        # search forms: the whole title, the name (no trailing year) and the name without its article
+        self._search_forms = []
+        for t in self._titles:
+            if t is None:
+                self._search_forms.append(None)
+                continue
+            full = normalize_title(t)
+            name = normalize_title(display_title(t).rsplit(" (", 1)[0]) if t.rstrip().endswith(")") else full
+            first, _, rest = name.partition(" ")
+            bare = rest if rest and first in {a.casefold().rstrip(chr(39)) for a in _ARTICLES} else name
+            self._search_forms.append((full, name, bare, full.split()))
+        factors = getattr(model, "item_factors_", None)
+        self.has_factors = factors is not None
+        self.feedback = "strengths" if getattr(model, "_new_user_values", "ratings") == "strengths" else "ratings"
+        scale = model._score_scale() if self.feedback == "ratings" else None
+        if scale is None and self.feedback == "ratings":
+            scale = getattr(model, "rating_scale_", None)
+        self.rating_scale = None if scale is None else (float(scale[0]), float(scale[1]))
+        if self.rating_scale is not None:
+            lo = self.rating_scale[0]
+            self.rating_step = 1.0 if lo == math.floor(lo) else 0.5
+        else:
+            self.rating_step = None
+        entropy = item_entropy(model, data) if self.rating_scale is not None else np.zeros(len(ids))
+        self._entropy = entropy
+        score = np.log2(1.0 + self._n_ratings) * (entropy if entropy.any() else 1.0)
+        # stable: equal scores keep item order
+        self._onboarding = np.argsort(-score, kind="stable")
+        self._popular_first = np.lexsort((np.arange(len(ids)), -self._n_ratings))
+
+    # ------------------------------------------------------------------ items
+    def info(self) -> Dict[str, Any]:
+        """What the page needs to know about the model: its class and registry key, sizes, how a
+        new user's feedback is given (``"ratings"`` on ``rating_scale`` in steps of ``rating_step``,
+        or ``"strengths"``), whether it has titles and factors (similar items, explanations), the
+        limits, and ``cold_items`` (new items from side features: no fastmf model has item
+        features yet, so False with the reason)."""
+        entry = entry_of(self.model)
+        return {"class": type(self.model).__name__, "model": None if entry is None else entry.key,
+                "n_users": int(self.model.n_users_), "n_items": int(self.model.n_items_),
+                "n_ratings": int(self._n_ratings.sum()), "feedback": self.feedback,
+                "rating_scale": self.rating_scale, "rating_step": self.rating_step,
+                "has_titles": self.has_titles, "has_factors": self.has_factors,
+                "similar_items": self.has_factors, "explanations": self.has_factors,
+                "cold_items": False,
+                "cold_items_reason": "this model was trained without item side features",
+                "max_n": self.max_n, "max_ratings": self.max_ratings}
+
+    def _record(self, j: int) -> Dict[str, Any]:
+        return {"item": self.model.item_map_.ids[j].item(), "title": self._titles[j],
+                "display_title": self._display[j], "year": self._years[j], "genres": self._genres[j],
+                "n_ratings": int(self._n_ratings[j])}
+
+    def _index(self, item: Any) -> int:
+        raw = coerce_id(item, self.model.item_map_, "item")
+        return int(self.model.item_map_.to_index(raw))
+
+    def item(self, item: Any) -> Dict[str, Any]:
+        """Details of one item: ``{"item", "title", "display_title", "year", "genres" (a list),
+        "n_ratings"}`` (None where the data had no such column); :class:`UnknownIdError` for an
+        id the model does not know."""
+        return self._record(self._index(item))
+
+    def onboarding(self, n: int = 12, offset: int = 0, exclude: Sequence[Any] = ()) -> Dict[str, Any]:
+        """``{"items": [...], "offset", "next_offset"}``: the items to ask a new user about, in the
+        popularity x entropy order of the class docstring, the ``exclude``-d ones (those already
+        rated) left out, ``n`` of them from position ``offset`` of that order ("show others")."""
+        n = _count(n, "n", self.max_n)
+        offset = _count(offset, "offset", int(self.model.n_items_), low=0)
+        if len(exclude) > self.max_ratings:
+            raise OptionError(f"exclude lists {len(exclude)} items; at most {self.max_ratings}", "exclude")
+        skip = {self._index(x) for x in exclude}
+        out, pos = [], offset
+        order = self._onboarding
+        while pos < order.size and len(out) < n:
+            j = int(order[pos])
+            pos += 1
+            if j not in skip:
+                out.append(self._record(j))
+        return {"items": out, "offset": offset, "next_offset": pos if pos < order.size else None}
+
+    def search(self, query: str, n: int = 10) -> Dict[str, Any]:
+        """Titles matching ``query``, best first: ``{"query", "total" (how many match), "items"}``,
+        each item with ``"match"`` (one of :data:`MATCH_KINDS`). Titles and query are compared in
+        :func:`normalize_title` form, so ``"matrix"``, ``"the matrix"`` and ``"Matrix, The"`` all
+        find "Matrix, The (1999)". Kinds: the title (with or without its year or article) equals the
+        query; starts with it; has it at a word start; has each query word at a word start; has
+        it anywhere. Within a kind, more rated items first. No match is an empty list, several a
+        ranked list (never an error); :class:`CapabilityError` when the model has no titles."""
+        if not self.has_titles:
+            raise CapabilityError("this model has no item titles (its data had none); ask by item id", "title")
+        n = _count(n, "n", self.max_n)
+        if not isinstance(query, str) or len(query) > 200:
+            raise OptionError("q must be a text of at most 200 characters", "q")
+        q = normalize_title(query)
+        if not q:
+            raise OptionError("q is empty: type a part of a title", "q")
+        words = q.split()
+        spaced = " " + q
+        hits = []
+        for j, forms in enumerate(self._search_forms):
+            if forms is None:
+                continue
+            full, name, bare, tokens = forms
+            if q in (full, name, bare):
+                kind = 0
+            elif name.startswith(q) or bare.startswith(q):
+                kind = 1
+            elif (" " + full).find(spaced) >= 0:
+                kind = 2
+            elif all(any(t.startswith(w) for t in tokens) for w in words):
+                kind = 3
+            elif q in full:
+                kind = 4
+            else:
+                continue
+            hits.append((kind, -int(self._n_ratings[j]), j))
+        hits.sort()
+        items = [{**self._record(j), "match": MATCH_KINDS[kind]} for kind, _, j in hits[:n]]
+        return {"query": query, "total": len(hits), "items": items}
+
+    def similar(self, item: Any, n: int = 10) -> Dict[str, Any]:
+        """``{"item": details of the item, "items": the n closest items by cosine of the factors,
+        each with "similarity"}`` (:func:`similar_items`); :class:`CapabilityError` without factors."""
+        n = _count(n, "n", self.max_n)
+        j = self._index(item)
+        ranked = similar_items(self.model, self.model.item_map_.ids[j].item(), n=n)
+        idx = self.model.item_map_.to_index([r["item"] for r in ranked.items]) if ranked.items else []
+        items = [{**self._record(int(i)), "similarity": r["similarity"]} for i, r in zip(idx, ranked.items)]
+        return {"item": self._record(j), "items": items}
+
+    # ------------------------------------------------------------------ a new user
+    def _liked(self, values: np.ndarray) -> np.ndarray:
+        if self.feedback == "strengths" or self.rating_scale is None:
+            return values > 0
+        lo, hi = self.rating_scale
+        return values > (lo + hi) / 2
+
+    def recommend(self, ratings: Sequence[Tuple[Any, Any]], n: int = 10) -> Dict[str, Any]:
+        """Top-``n`` for a new user from ``ratings``, a sequence of ``(item id, rating)`` (the
+        model's :meth:`~fastmf.models.base.Recommender.recommend_new`: latent-factor models fold
+        the user in; no ratings: the model's ranking for unknown users). The rated items are left
+        out. Returns ``{"n_rated", "personal" (False without ratings), "items"}``, each item with
+        ``"score"`` and ``"because"``: ``{"item", "display_title", "rating", "similarity"}`` of
+        the liked item closest to it (see the class docstring), or None.
+
+        Every id must be known (:class:`UnknownIdError`), every rating a finite number on the
+        model's scale (:class:`OptionError` naming the position, value and scale); at most
+        ``max_ratings`` of them; a repeated item keeps its last rating.
+        """
+        import numpy as np
+
+        n = _count(n, "n", self.max_n)
+        if isinstance(ratings, (str, bytes)) or not isinstance(ratings, Sequence):
+            raise OptionError("ratings must be a list of [item, rating] pairs", "ratings")
+        if len(ratings) > self.max_ratings:
+            raise OptionError(f"{len(ratings)} ratings; at most {self.max_ratings}", "ratings")
+        idx = np.empty(len(ratings), dtype=np.int64)
+        values = np.empty(len(ratings), dtype=np.float64)
+        for pos, pair in enumerate(ratings):
+            if isinstance(pair, (str, bytes)) or not isinstance(pair, Sequence) or len(pair) != 2:
+                raise OptionError(f"ratings[{pos}] must be an [item, rating] pair, got {pair!r:.60}", "ratings")
+            item, value = pair
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise OptionError(f"ratings[{pos}]: the rating must be a finite number, got {value!r:.40}",
+                                  "ratings")
+            idx[pos] = self._index(item)
+            values[pos] = value
+        ids = self.model.item_map_.ids[idx]
+        try:
+            top, scores = self.model.recommend_new(ids, values, n=n)
+        except ValueError as exc:  # a rating off the scale: the model's message names it
+            raise OptionError(str(exc), "ratings") from None
+        keep = np.asarray(scores) > -np.inf
+        top_idx = np.asarray(self.model.item_map_.to_index(np.asarray(top)[keep])) if keep.any() else np.empty(0, int)
+        scores = np.asarray(scores)[keep]
+        # the last rating of a repeated item counts, as in recommend_new
+        _, last = np.unique(idx[::-1], return_index=True)
+        last = np.sort(idx.size - 1 - last)
+        idx, values = idx[last], values[last]
+        liked = self._liked(values)
+        because = [None] * top_idx.size
+        if self.has_factors and liked.any() and top_idx.size:
+            from fastmf.similarity import similarity
+
+            V = self.model.item_factors_
+            sims = similarity(V[top_idx], V[idx[liked]], "cosine", check_finite=False)
+            best = np.argmax(sims, axis=1)
+            for r, b in enumerate(best.tolist()):
+                if sims[r, b] < self.min_similarity:
+                    continue
+                j = int(idx[liked][b])
+                because[r] = {"item": self.model.item_map_.ids[j].item(), "display_title": self._display[j],
+                              "rating": float(values[liked][b]), "similarity": float(sims[r, b])}
+        items = [{**self._record(int(j)), "rank": r + 1, "score": float(s), "because": because[r]}
+                 for r, (j, s) in enumerate(zip(top_idx.tolist(), scores.tolist()))]
+        return {"n_rated": int(idx.size), "personal": bool(idx.size), "items": items}
 
 
 # ====================================================================== files and plots

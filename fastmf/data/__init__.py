@@ -18,7 +18,7 @@ __all__ = ["IdMap", "Metadata", "Ratings", "CSR", "DuplicateRatingsWarning", "Id
 
 _LAZY = {"read_ratings": "fastmf.data.readers", "load_movielens": "fastmf.data.movielens",
          "load_movielens_split": "fastmf.data.movielens", "make_ratings": "fastmf.data.synthetic"}
-_SUBMODULES = ("ratings", "readers", "movielens", "split", "synthetic")
+_SUBMODULES = ("ratings", "readers", "movielens", "split", "synthetic", "features")
 
 
 __getattr__ = lazy_getattr(__name__, globals(), _LAZY, _SUBMODULES)

@@ -22,6 +22,8 @@ if TYPE_CHECKING:  # pragma: no cover - optional dependencies, imported where us
     import pandas
     import scipy.sparse
 
+    from fastmf.data.features import Features
+
 __all__ = ["IdMap", "Metadata", "Ratings", "CSR", "DuplicateRatingsWarning"]
 
 ArrayLike = Any
@@ -757,6 +759,26 @@ class Ratings:
         """Genres of a raw item id as a list of strings."""
         g = self._meta(self.item_info, "item", item_id, "genres")
         return [s for s in g.split("|") if s] if isinstance(g, str) else g
+
+    def item_features(self, *names: str, normalize: bool = True) -> "Features":
+        """The items' side features from the metadata, one row per item in the data's index order
+        (``item_map``): ``"genres"`` (multi-hot) and ``"year"`` (one-hot release-year bins,
+        :data:`fastmf.data.features.YEAR_BINS`), side by side in the order named, rows scaled to
+        unit L2 norm unless ``normalize=False``. An item without metadata, genres or year gets an
+        empty (all-zero) row there. Returns a :class:`fastmf.data.features.Features` (``ids``,
+        ``values``, ``names``), what ``fit(..., item_features=)`` takes. DataError when the data
+        carries no such metadata; ValueError for an unknown name."""
+        from fastmf.data.features import metadata_features
+
+        return metadata_features(self, "item", names or ("genres",), normalize)
+
+    def user_features(self, *names: str, normalize: bool = True) -> "Features":
+        """:meth:`item_features` for users: ``"age"`` (one-hot bins,
+        :data:`fastmf.data.features.AGE_BINS`), ``"gender"``, ``"occupation"`` (one-hot), from the
+        user metadata of ml-100k and ml-1m; default all three."""
+        from fastmf.data.features import metadata_features
+
+        return metadata_features(self, "user", names or ("age", "gender", "occupation"), normalize)
 
 
 # ---------------------------------------------------------------------- helpers

@@ -1,5 +1,5 @@
-"""Train/test splits of a :class:`~fastmf.Ratings`: random, k-fold, temporal, leave-last-out and
-per-user holdout.
+"""Train/test splits of a :class:`~fastmf.Ratings`: random, k-fold, temporal, leave-last-out,
+per-user holdout, and item-cold / user-cold splits.
 
 Every function returns ``(train, test)`` built with :meth:`Ratings.subset`, so both sides share the
 input's id maps (the very same :class:`~fastmf.IdMap` objects), rating scale and metadata, and each
@@ -33,7 +33,8 @@ from fastmf._validation import Interval, Options, RandomState, SeedLike, check_r
 from fastmf.data.ratings import Ratings, _check_data_params
 from fastmf.errors import DataError
 
-__all__ = ["random_split", "kfold", "temporal_split", "leave_last_out", "user_holdout"]
+__all__ = ["random_split", "kfold", "temporal_split", "leave_last_out", "user_holdout", "item_cold_split",
+           "user_cold_split"]
 
 _INT64_MAX = np.iinfo(np.int64).max
 _COLD = Options("keep", "drop", "move")
@@ -53,18 +54,18 @@ def _check_ds(owner, ds):
         raise DataError(f"{owner}: ds must hold at least 2 ratings to split, got {len(ds)}")
 
 
-def _global_n_test(owner, test_size, n):
+def _global_n_test(owner, test_size, n, what="ratings"):
     """Number of test ratings for a global fraction (rounded half up) or count; both sides non-empty."""
     if isinstance(test_size, numbers.Integral):
         if test_size >= n:
             raise DataError(f"{owner}: test_size={test_size} must be smaller than the number of "
-                             f"ratings ({n}) so that train is not empty")
+                             f"{what} ({n}) so that train is not empty")
         return int(test_size)
     n_test = int(np.floor(test_size * n + 0.5))
     if n_test == 0 or n_test == n:
         side = "test" if n_test == 0 else "train"
-        raise DataError(f"{owner}: test_size={test_size!r} of {n} ratings rounds to {n_test} test "
-                         f"ratings, leaving {side} empty; choose a test_size in (0, 1) further from "
+        raise DataError(f"{owner}: test_size={test_size!r} of {n} {what} rounds to {n_test} test "
+                         f"{what}, leaving {side} empty; choose a test_size in (0, 1) further from "
                          f"{0 if n_test == 0 else 1} or give a count")
     return n_test
 
@@ -423,3 +424,57 @@ def user_holdout(ds: Ratings, test_size: Union[float, int] = 0.2, random_state: 
     test = np.zeros(n, dtype=bool)
     test[order[chosen]] = True
     return _finish(owner, ds, test, cold, context=f" (test_size={test_size!r}, min_train={min_train})")
+
+
+def item_cold_split(ds: Ratings, test_size: Union[float, int] = 0.2, random_state: SeedLike = None
+                    ) -> Tuple[Ratings, Ratings]:
+    """Hold out a random set of items with **all** their ratings: every test item is cold (it has
+    no rating in train), the setting of item cold start (Gantner et al., ICDM 2010).
+
+    Among the :math:`n` items that have ratings, :math:`t = \\lfloor s\\,n + 1/2 \\rfloor` for a
+    fraction :math:`s` (rounded half up), or the count ``test_size``, are drawn uniformly without
+    replacement; their ratings form test, all other ratings train. Both sides share ``ds``'s id maps
+    and metadata (so a model fitted on train has rows for the held-out items, with no ratings: its
+    ``item_counts_`` are 0 there), and ``train`` and ``test`` partition ``ds``.
+
+    Parameters
+    ----------
+    ds : Ratings
+    test_size : float in (0, 1) or int >= 1
+        Fraction or number of the rated items to hold out.
+    random_state : None, int or numpy.random.Generator
+        The same int gives the same split.
+
+    Returns
+    -------
+    train, test : Ratings
+
+    Raises
+    ------
+    ValueError
+        For a bad parameter, or a size that leaves either side without items.
+    """
+    return _cold_split("item_cold_split", ds, test_size, random_state, "item")
+
+
+def user_cold_split(ds: Ratings, test_size: Union[float, int] = 0.2, random_state: SeedLike = None
+                    ) -> Tuple[Ratings, Ratings]:
+    """:func:`item_cold_split` for users: a random set of the users that have ratings is held out
+    with all their ratings (user cold start); every test user has no rating in train."""
+    return _cold_split("user_cold_split", ds, test_size, random_state, "user")
+
+
+def _cold_split(owner, ds, test_size, random_state, kind):
+    _check_ds(owner, ds)
+    _check_data_params(owner, {"test_size": test_size, "random_state": random_state},
+                       {"test_size": _FRACTION_OR_COUNT, "random_state": RandomState()})
+    index = ds.item_index if kind == "item" else ds.user_index
+    rated = np.flatnonzero(np.bincount(index, minlength=ds.n_items if kind == "item" else ds.n_users))
+    if rated.size < 2:
+        raise DataError(f"{owner}: needs at least 2 {kind}s with ratings, got {rated.size}")
+    n_out = _global_n_test(owner, test_size, rated.size, f"rated {kind}s")
+    rng = check_random_state(random_state)
+    held = np.zeros(int(index.max()) + 1, dtype=bool)
+    held[rng.choice(rated, size=n_out, replace=False)] = True
+    test = held[index]
+    return ds.subset(~test), ds.subset(test)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Dict, Iterable, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Any, Dict, Iterable, Literal, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -12,9 +12,11 @@ from fastmf.data.ratings import Ratings
 from fastmf.models.base import Callback, Ids, Unknown
 from fastmf.models.engagement import ENGAGEMENT_CONSTRAINTS, EngagementRanked
 from fastmf.models.factor import RowSolver
+from fastmf.models.side import SIDE_CONSTRAINTS
 from fastmf.training.loop import Trainer
 
 if TYPE_CHECKING:  # pragma: no cover
+    from fastmf.data.features import FeatureLike
     from fastmf.models.base import Recommender  # noqa: F401 (named by the Callback hint)
 
 __all__ = ["BayesianMF", "normal_wishart_draw"]
@@ -87,6 +89,11 @@ class BayesianMF(EngagementRanked):
         What ``recommend`` ranks by, as for :class:`fastmf.MatrixFactorization`
         (:mod:`fastmf.models.engagement`): by default the predicted rating weighted by the user's
         engagement probability; ``ranking="rating"`` by predicted rating alone.
+    side, side_reg
+        Side features of ``fit(..., item_features=, user_features=)``, as for
+        :class:`fastmf.MatrixFactorization` (:mod:`fastmf.models.side`): the map is fitted to the
+        posterior means; the kept draws of a cold row are not changed (``return_std`` of a cold
+        item still sees its prior draws).
 
     Notes
     -----
@@ -133,6 +140,7 @@ class BayesianMF(EngagementRanked):
         "keep_samples": Interval("int", 0, 1 << 12),
         "verbose": Options(True, False),
         **ENGAGEMENT_CONSTRAINTS,
+        **SIDE_CONSTRAINTS,
     }
     _per_item_state = ("item_factors_", "item_bias_", "item_implicit_", "item_engagement_")
 
@@ -141,7 +149,7 @@ class BayesianMF(EngagementRanked):
                  init_std: float = 0.1, beta0: float = 2.0, noise_shape: float = 1.0, noise_rate: float = 1.0,
                  keep_samples: int = 32, verbose: bool = False, ranking: str = "engagement",
                  engagement_factors: int = 32, engagement_iterations: int = 6, engagement_alpha: float = 5.0,
-                 engagement_reg: float = 0.02) -> None:
+                 engagement_reg: float = 0.02, side: Literal["map"] = "map", side_reg: float = 1.0) -> None:
         self.n_factors = n_factors
         self.n_samples = n_samples
         self.burn_in = burn_in
@@ -160,6 +168,8 @@ class BayesianMF(EngagementRanked):
         self.engagement_iterations = engagement_iterations
         self.engagement_alpha = engagement_alpha
         self.engagement_reg = engagement_reg
+        self.side = side
+        self.side_reg = side_reg
 
     # ------------------------------------------------------------------ training
     @classmethod
@@ -167,6 +177,7 @@ class BayesianMF(EngagementRanked):
         """What the registry's declaration cannot say (persistence runs it on save and load): each
         prior precision is a symmetric positive definite matrix (the Gibbs draws and fold-ins
         factorise it); the noise precision ``alpha_`` is > 0."""
+        super()._check_state(values)
         alpha = values.get("alpha_")
         if alpha is not None and not alpha > 0:
             raise ValueError(f"{cls.__name__}: alpha_ (the noise precision) must be > 0, got {alpha!r}")
@@ -184,7 +195,8 @@ class BayesianMF(EngagementRanked):
     def fit(self, train: Ratings, eval_set: Ratings | None = None,
             callbacks: Optional[Iterable[Callback]] = None, early_stopping_rounds: int | None = None,
             progress: bool | str = False, early_stopping: str | None = None,
-            eval_metrics: Sequence[str] = ("rmse", "mae")) -> BayesianMF:
+            eval_metrics: Sequence[str] = ("rmse", "mae"), item_features: Optional[FeatureLike] = None,
+            user_features: Optional[FeatureLike] = None) -> BayesianMF:
         """Run ``burn_in + n_samples`` Gibbs sweeps on ``train``; returns self.
 
         ``eval_set`` is measured after every sweep with the running means (``eval_rmse`` ... in
@@ -192,11 +204,13 @@ class BayesianMF(EngagementRanked):
         ``early_stopping``, ``progress`` and ``eval_metrics`` work as in
         :meth:`fastmf.MatrixFactorization.fit` (a sweep is an epoch); an early stop keeps the
         means (and the kept draws) of the best sweep, while the averaged row priors and ``alpha_``
-        (what fold-in uses) keep every draw of the run.
+        (what fold-in uses) keep every draw of the run. ``item_features`` / ``user_features``: side
+        features, as for :meth:`fastmf.MatrixFactorization.fit`.
         """
         from fastmf.training import check_fit_options, run_epochs
 
         self._start_fit(train)
+        side = self._side_inputs(train, item_features, user_features)
         callbacks, watched = check_fit_options(self, eval_set, callbacks, early_stopping_rounds,
                                                early_stopping, eval_metrics, progress)
         self._drop_engagement()
@@ -207,7 +221,7 @@ class BayesianMF(EngagementRanked):
         trainer.keep_until(self.best_epoch_)
         if self.ranking == "engagement":
             self._engagement()
-        return self
+        return self._fit_side(side)
 
     def _resolved_n_epochs(self) -> int:
         return self.burn_in + self.n_samples
@@ -267,22 +281,31 @@ class BayesianMF(EngagementRanked):
         has a zero implicit row."""
         n_old = self.n_items_
         super().partial_fit_items(items, users, ratings, unknown)
-        if self.n_items_ > n_old and self.item_samples_ is not None:
-            new = np.column_stack([self.item_factors_[n_old:], self.item_bias_[n_old:]]).astype(self.item_samples_.dtype)
-            grown = np.broadcast_to(new, (len(self.item_samples_),) + new.shape)
-            self.item_samples_ = np.concatenate([self.item_samples_, grown], axis=1)
+        self._rows_added("item", n_old)
         return self
+
+    def _rows_added(self, kind, n_old):
+        """The kept draws of rows ``n_old:`` of ``kind`` just added (partial_fit_items, add_items,
+        add_users): their posterior mean (or mapped parameters) repeated."""
+        samples = self.__dict__.get(f"{kind}_samples_")
+        factors, bias = getattr(self, f"{kind}_factors_"), getattr(self, f"{kind}_bias_")
+        if factors.shape[0] > n_old and samples is not None:
+            new = np.column_stack([factors[n_old:], bias[n_old:]]).astype(samples.dtype)
+            grown = np.broadcast_to(new, (len(samples),) + new.shape)
+            setattr(self, f"{kind}_samples_", np.concatenate([samples, grown], axis=1))
 
     # ------------------------------------------------------------------ factor-model hooks
     def _biases(self):
         return self.global_mean_, self.user_bias_, self.item_bias_
 
-    def fold_in(self, items: Ids, ratings: Sequence[float], unknown: Unknown = "raise") -> np.ndarray:
+    def fold_in(self, items: Ids, ratings: Sequence[float], unknown: Unknown = "raise",
+                features: Optional[np.ndarray] = None) -> np.ndarray:
         """A new user's factors from their ratings: the posterior mean of the user row given the
         averaged item rows, the averaged user prior and noise precision (no sampling, no
         refitting). Returns the factor vector (model dtype); :meth:`recommend_new` uses the same
-        row and its bias."""
-        return self._fold_in(items, ratings, unknown)[0]
+        row and its bias. ``features``: as for :meth:`fastmf.MatrixFactorization.fold_in` (the
+        residuals after the mapped prediction are solved for)."""
+        return self._fold_in(items, ratings, unknown, features)[0]
 
     def _row_solver(self, side: str) -> RowSolver:
         """The posterior mean of one row of ``side`` given its ratings (the Gibbs kernel's conditional

@@ -8,7 +8,9 @@ here, for :class:`fastmf.MatrixFactorization` and :class:`fastmf.ImplicitALS` al
   fused top-k path (``_factor_scores``: ``recommend`` selects inside the C kernel);
 * fold-in of a new user (``recommend_new``), ``partial_fit_users`` (re-solve existing users) and
   ``partial_fit_items`` (re-solve existing items, add new ones), all through one row solve;
-* ``similar_items`` / ``similar_users`` by the learned factors.
+* ``similar_items`` / ``similar_users`` by the learned factors;
+* side features for cold items and users (``fit(..., item_features=, user_features=)``,
+  ``add_items``, ``add_users``, ``similar_to_features``): :class:`fastmf.models.side.SideFeatureMap`.
 
 A subclass supplies the hooks:
 
@@ -38,6 +40,7 @@ import numpy as np
 from fastmf._validation import show
 from fastmf.data.ratings import IdMap, Ids, Ratings, normalize_ids
 from fastmf.models.base import Recommender, Unknown, _aligned_ids, _check_n, _check_result_memory, _check_unknown, _raw_ids
+from fastmf.models.side import SideFeatureMap
 
 __all__ = ["FactorModel"]
 
@@ -46,7 +49,7 @@ _F = TypeVar("_F", bound="FactorModel")
 RowSolver = Callable[[np.ndarray, np.ndarray], Tuple[np.ndarray, float]]
 
 
-class FactorModel(Recommender):
+class FactorModel(SideFeatureMap, Recommender):
     """Base class of latent-factor models (not used directly): see the module docstring."""
 
     #: per-item arrays that partial_fit_items grows (zero rows) for new items, when present
@@ -95,12 +98,34 @@ class FactorModel(Recommender):
         return self.user_factors_, self.item_factors_, None, None
 
     # ------------------------------------------------------------------ new users (fold-in)
-    def _fold_in(self, items, values, unknown):
-        """``(factors in the model's dtype, bias)`` of a new user: the public ``fold_in`` of each model."""
+    def _fold_in(self, items, values, unknown, features=None):
+        """``(factors in the model's dtype, bias)`` of a new user: the public ``fold_in`` of each
+        model. With ``features`` (one row of the user features of fit) the solve is centred on the
+        mapped parameters :math:`(\\hat p, \\hat b)` of :meth:`side_vectors` instead of zero (the
+        ratings' residuals after the mapped prediction are solved for, and added to it); with no
+        ratings the mapped parameters are the answer."""
         self._check_fitted()
         idx, vals = self._new_user(items, values, unknown)
-        x, b = self._row_solver("user")(idx, vals)
-        return np.asarray(x).astype(self.user_factors_.dtype), b
+        dtype = self.user_factors_.dtype
+        if features is None:
+            x, b = self._row_solver("user")(idx, vals)
+            return np.asarray(x).astype(dtype), b
+        if np.ndim(features) != 1:
+            raise ValueError(f"features must be one row (n_features,), got shape {np.shape(features)}; "
+                             "add_users takes many users at once")
+        p, pb = self.side_vectors(features, "user")
+        pb = 0.0 if pb is None else pb
+        if idx.size == 0:
+            return p, pb
+        if self._new_user_values != "ratings":
+            raise ValueError(f"{type(self).__name__}.fold_in takes features or interactions, not both: "
+                             "its confidence-weighted solve has no target to centre on the mapped factors")
+        _, _, item_bias = self._biases()
+        offset = self.item_factors_[idx].astype(np.float64) @ p.astype(np.float64)
+        if item_bias is not None:
+            offset = offset + pb
+        x, b = self._row_solver("user")(idx, vals - offset)
+        return (p.astype(np.float64) + x).astype(dtype), (pb + b if item_bias is not None else 0.0)
 
     def _new_user_scores(self, idx, values):
         x, b = self._row_solver("user")(idx, values)
@@ -201,25 +226,36 @@ class FactorModel(Recommender):
             if extra is not None:
                 extra(rows[a], idx)
 
+    def _grow_rows(self, kind, raw, idx, new):
+        """Append the raw ids ``raw[new]`` to the ``kind`` ("item" or "user") id map, in order of
+        first appearance (``idx`` becomes their new indices, in place), and grow that side's
+        per-row arrays (``_per_item_state`` and its user counterparts) by zero rows. Returns
+        ``(n_old, n_new)``."""
+        id_map = self.item_map_ if kind == "item" else self.user_map_
+        fresh = normalize_ids(raw[new], f"{kind}s")
+        if (fresh.dtype.kind == "U") != id_map.is_string:
+            what = "strings" if id_map.is_string else "integers"
+            raise ValueError(f"new {kind} ids must be {what}, as the model's {kind} ids are; got "
+                             f"{show(fresh[0])}")
+        uniq, first = np.unique(fresh, return_index=True)
+        ids = uniq[np.argsort(first, kind="stable")]  # order of first appearance
+        n_old, n_new = len(id_map), ids.size
+        id_map = IdMap(np.concatenate([id_map.ids, ids]))
+        setattr(self, f"{kind}_map_", id_map)
+        setattr(self, f"n_{kind}s_", n_old + n_new)
+        idx[new] = id_map.to_index(fresh, name=kind)
+        for name in self._per_item_state:
+            name = name if kind == "item" else name.replace("item_", "user_", 1)
+            arr = self.__dict__.get(name)
+            if arr is not None:
+                setattr(self, name, _grown(arr, n_new))
+        return n_old, n_new
+
     def _append_items(self, item_raw, i, u, new):
         """Add the raw ids ``item_raw[new]`` as new items (``i`` becomes their new indices, in place):
         grow the id map, the per-item arrays and counts, and record their pairs with known users
         (``u >= 0``) among the seen items."""
-        fresh = normalize_ids(item_raw[new], "items")
-        if (fresh.dtype.kind == "U") != self.item_map_.is_string:
-            kind = "strings" if self.item_map_.is_string else "integers"
-            raise ValueError(f"new item ids must be {kind}, as the model's item ids are; got "
-                             f"{show(fresh[0])}")
-        uniq, first = np.unique(fresh, return_index=True)
-        ids = uniq[np.argsort(first, kind="stable")]  # order of first appearance
-        n_old, n_new = self.n_items_, ids.size
-        self.item_map_ = IdMap(np.concatenate([self.item_map_.ids, ids]))
-        self.n_items_ = n_old + n_new
-        i[new] = self.item_map_.to_index(fresh, name="item")
-        for name in self._per_item_state:
-            arr = self.__dict__.get(name)
-            if arr is not None:
-                setattr(self, name, _grown(arr, n_new))
+        n_old, n_new = self._grow_rows("item", item_raw, i, new)
         pair_u, pair_i = u[new & (u >= 0)], i[new & (u >= 0)]
         pairs = np.unique(pair_i * max(self.n_users_, 1) + pair_u)  # distinct (item, user) pairs
         pair_u, pair_i = pairs % max(self.n_users_, 1), pairs // max(self.n_users_, 1)
@@ -231,6 +267,14 @@ class FactorModel(Recommender):
         counts = np.bincount(rows, minlength=self.n_users_)
         self.seen_indptr_ = np.r_[0, np.cumsum(counts)].astype(np.int64)
         self.seen_indices_ = np.ascontiguousarray(cols[order], dtype=np.int32)
+
+    def _append_users(self, user_raw, u, new):
+        """Add the raw ids ``user_raw[new]`` as new users without ratings (``u`` becomes their new
+        indices, in place): grow the id map, the per-user arrays, the counts and the seen-items CSR
+        (empty rows)."""
+        _, n_new = self._grow_rows("user", user_raw, u, new)
+        self.user_counts_ = np.r_[self.user_counts_, np.zeros(n_new, dtype=np.int64)].astype(np.int64)
+        self.seen_indptr_ = np.r_[self.seen_indptr_, np.full(n_new, self.seen_indptr_[-1])].astype(np.int64)
 
     # ------------------------------------------------------------------ similar items / users
     def similar_items(self, item: Ids, n: int = 10, metric: str = "cosine",

@@ -12,10 +12,12 @@ from fastmf._validation import (MAX_EPOCHS, MAX_THREADS, check_memory, FloatDTyp
 from fastmf.models.base import Callback, Ids, Unknown
 from fastmf.models.engagement import ENGAGEMENT_CONSTRAINTS, EngagementRanked
 from fastmf.models.factor import RowSolver
+from fastmf.models.side import SIDE_CONSTRAINTS
 from fastmf.data.ratings import Ratings
 from fastmf.training.loop import DivergenceError
 
 if TYPE_CHECKING:  # pragma: no cover
+    from fastmf.data.features import FeatureLike
     from fastmf.data.ratings import Ratings
     from fastmf.models.base import Recommender  # noqa: F401 (named by the Callback hint)
 
@@ -145,6 +147,13 @@ class MatrixFactorization(EngagementRanked):
     engagement_reg : float
         Regularisation of the engagement model, scaled by row frequency as in
         :class:`fastmf.ImplicitALS` (``reg_nu=1``).
+    side : {"map"}
+        How side features (``fit(..., item_features=, user_features=)``) are used: ``"map"``
+        (Gantner et al. 2010) fits a ridge regression from features to the learned factors, bias
+        and engagement row after training and gives it to the items / users without ratings
+        (:mod:`fastmf.models.side`); warm predictions are unchanged.
+    side_reg : float
+        Ridge penalty :math:`\\lambda` of that map (the intercept is not penalised).
 
     Notes
     -----
@@ -213,6 +222,7 @@ class MatrixFactorization(EngagementRanked):
         "cg_steps": Interval("int", 1, 1 << 10),
         "verbose": Options(True, False),
         **ENGAGEMENT_CONSTRAINTS,
+        **SIDE_CONSTRAINTS,
     }
 
     def __init__(self, n_factors: int = 100, n_epochs: Optional[int] = None, lr: float = 0.01,
@@ -224,7 +234,7 @@ class MatrixFactorization(EngagementRanked):
                  linear_solver: Literal["cholesky", "cg"] = "cholesky", cg_steps: int = 3, verbose: bool = False,
                  ranking: Literal["engagement", "rating"] = "engagement", engagement_factors: int = 32,
                  engagement_iterations: int = 6, engagement_alpha: float = 5.0,
-                 engagement_reg: float = 0.02) -> None:
+                 engagement_reg: float = 0.02, side: Literal["map"] = "map", side_reg: float = 1.0) -> None:
         self.n_factors = n_factors
         self.n_epochs = n_epochs
         self.lr = lr
@@ -248,12 +258,15 @@ class MatrixFactorization(EngagementRanked):
         self.engagement_iterations = engagement_iterations
         self.engagement_alpha = engagement_alpha
         self.engagement_reg = engagement_reg
+        self.side = side
+        self.side_reg = side_reg
 
     # ------------------------------------------------------------------ training
     def fit(self, train: Ratings, eval_set: Ratings | None = None,
             callbacks: Optional[Iterable[Callback]] = None, early_stopping_rounds: int | None = None,
             progress: bool | str = False, early_stopping: str | None = None,
-            eval_metrics: Sequence[str] = ("rmse", "mae")) -> MatrixFactorization:
+            eval_metrics: Sequence[str] = ("rmse", "mae"), item_features: Optional[FeatureLike] = None,
+            user_features: Optional[FeatureLike] = None) -> MatrixFactorization:
         """Train on ``train`` (a Ratings); returns self.
 
         Parameters
@@ -278,11 +291,19 @@ class MatrixFactorization(EngagementRanked):
         eval_metrics : sequence of str
             What is measured on ``eval_set`` after every epoch (``eval_<metric>`` in ``history_``);
             ranking metrics (``"ndcg@10"``) rank with the model's ``ranking``.
+        item_features, user_features : optional
+            Side features of the items / users (a ``Ratings.item_features(...)`` Features, a
+            DataFrame keyed by raw id, or an array / scipy.sparse matrix with one row per id in the
+            data's index order): after training, the feature-to-parameter map of ``side="map"``
+            gives the items (users) without ratings their factors and biases
+            (:mod:`fastmf.models.side`).
         """
         self._start_fit(train)
-        return self._train(train, self._resolved_n_epochs(), 1, eval_set=eval_set, callbacks=callbacks,
-                           early_stopping_rounds=early_stopping_rounds, progress=progress,
-                           early_stopping=early_stopping, eval_metrics=eval_metrics)
+        side = self._side_inputs(train, item_features, user_features)
+        self._train(train, self._resolved_n_epochs(), 1, eval_set=eval_set, callbacks=callbacks,
+                    early_stopping_rounds=early_stopping_rounds, progress=progress,
+                    early_stopping=early_stopping, eval_metrics=eval_metrics)
+        return self._fit_side(side)
 
     def partial_fit(self, train: Ratings, n_epochs: int, eval_set: Ratings | None = None,
                     callbacks: Optional[Iterable[Callback]] = None, progress: bool | str = False,
@@ -405,6 +426,7 @@ class MatrixFactorization(EngagementRanked):
         from fastmf.training import run_epochs
 
         self._drop_engagement()  # from an earlier fit or fewer epochs
+        self._drop_side()  # partial_fit: the map of the last fit no longer matches the factors
         if self.solver == "sgd":
             step = self._sgd_stepper(train, dtype, n_threads, P_full, Q_full, keep_layout)
             tail = f" (lr={self.lr}, reg={self.reg})"
@@ -555,8 +577,8 @@ class MatrixFactorization(EngagementRanked):
             return self.reg, reg_bias
         return self.reg * n, reg_bias * n
 
-    def fold_in(self, items: Ids, ratings: Sequence[float], unknown: Unknown = "raise"
-                ) -> Tuple[np.ndarray, float]:
+    def fold_in(self, items: Ids, ratings: Sequence[float], unknown: Unknown = "raise",
+                features: Optional[np.ndarray] = None) -> Tuple[np.ndarray, float]:
         r"""Solve a user's factors (and bias) from their ratings against the fixed item factors, with
         this model's own regularisation, without retraining:
 
@@ -570,12 +592,18 @@ class MatrixFactorization(EngagementRanked):
         (ValueError naming the position and value otherwise). Items unknown to the model raise
         KeyError, or are ignored with ``unknown="fallback"``.
 
+        ``features``: a user feature row (the columns of ``fit(..., user_features=)``) for a user
+        with few or no ratings: the solve is centred on the mapped parameters
+        :math:`(\hat p_u, \hat b_u)` of the side-feature map instead of zero, i.e. ``p_u``
+        minimises the objective above with :math:`\lambda_u \lVert p_u - \hat p_u \rVert^2`;
+        with ``items=[]`` the answer is the mapped parameters (:mod:`fastmf.models.side`).
+
         Returns
         -------
         factors : ndarray (n_factors,) in the model's dtype
         bias : float (0 for ``biased=False``)
         """
-        return self._fold_in(items, ratings, unknown)
+        return self._fold_in(items, ratings, unknown, features)
 
     _per_item_state = ("item_factors_", "item_bias_", "item_engagement_")
 

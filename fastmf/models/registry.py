@@ -150,6 +150,21 @@ ENGAGEMENT: Tuple[Field, ...] = (
 )
 
 
+def _side_state(kind: str) -> Tuple[Field, ...]:
+    return (
+        _array(f"{kind}_side_map_", "float64", (f"n_{kind}_side_rows", f"{kind}_side_width"), optional=True,
+               doc=f"side features: ridge map from a {kind}'s feature row (+ intercept, last) to its "
+                   "factors, bias and engagement row (fastmf.models.side)"),
+        Field(f"{kind}_side_names_", "list", "str", optional=True, doc="the feature columns of fit"),
+        Field(f"{kind}_side_targets_", "list", "str", optional=True,
+              doc="the arrays the map's columns fill, in order"),
+    )
+
+
+#: the feature-to-factor maps of side="map" (fastmf.models.side), on every factor model
+SIDE: Tuple[Field, ...] = _side_state("item") + _side_state("user")
+
+
 @dataclass(frozen=True)
 class ModelEntry:
     """A registered model: see the module docstring."""
@@ -201,13 +216,14 @@ _ENTRIES: Tuple[ModelEntry, ...] = (
         "mf", "fastmf.models.mf:MatrixFactorization",
         "biased matrix factorization trained by SGD (default)",
         frozenset({"predicts_ratings", "needs_ratings", "iterative", "has_factors", "fold_in",
-                   "thread_invariant"}),
+                   "thread_invariant", "uses_features"}),
         FACTORS + (
             _array("user_bias_", "float", ("n_users",), optional=True, required_if="biased"),
             _array("item_bias_", "float", ("n_items",), optional=True, required_if="biased"),
             Field("seed_", "scalar", "int", low=0, high=2**64 - 1, doc="the seed the kernels were given"),
             *TRAINING_STATE,
             *ENGAGEMENT,
+            *SIDE,
         ),
         presets={"als": ({"solver": "als"}, "the same model trained by alternating least squares")},
         legacy_classes=("fastmf.mf.MatrixFactorization",),
@@ -232,8 +248,9 @@ _ENTRIES: Tuple[ModelEntry, ...] = (
         "ials", "fastmf.models.implicit:ImplicitALS",
         "implicit-feedback ALS (Hu, Koren & Volinsky 2008), for ranking",
         # the ratings' values are its confidences (1 + alpha r): it needs them
-        frozenset({"needs_ratings", "iterative", "has_factors", "fold_in", "thread_invariant"}),
-        FACTORS + TRAINING_STATE,
+        frozenset({"needs_ratings", "iterative", "has_factors", "fold_in", "thread_invariant",
+                   "uses_features"}),
+        FACTORS + TRAINING_STATE + SIDE,
         legacy_classes=("fastmf.implicit.ImplicitALS",),
         search_space=SearchSpec(
             {"n_factors": IntLog(16, 256), "reg": FloatLog(0.001, 1.0), "alpha": FloatLog(0.5, 50.0),
@@ -246,7 +263,7 @@ _ENTRIES: Tuple[ModelEntry, ...] = (
         "bayes", "fastmf.models.bayes:BayesianMF",
         "Bayesian MF by Gibbs sampling (Salakhutdinov & Mnih 2008): nothing to tune, predictive std",
         frozenset({"predicts_ratings", "needs_ratings", "iterative", "has_factors", "fold_in",
-                   "thread_invariant"}),
+                   "thread_invariant", "uses_features"}),
         (
             _array("user_factors_", "float", ("n_users", "k"), bound=FACTOR_BOUND, doc="posterior means"),
             _array("item_factors_", "float", ("n_items", "k"), bound=FACTOR_BOUND),
@@ -269,6 +286,7 @@ _ENTRIES: Tuple[ModelEntry, ...] = (
             _array("user_implicit_", "float", ("n_users", "k+1"), optional=True,
                    doc="implicit=True: each user's implicit row, summed into the rows of the items they rated"),
             *ENGAGEMENT,
+            *SIDE,
         ),
     ),
     ModelEntry(

@@ -569,7 +569,7 @@ def test_user_mistakes_give_one_line_and_exit_2(synth, tmp_path, capsys, monkeyp
         (["similar", model, "--item", "99999"], "similar", "item 99999 is not in the model"),
         (["similar", model, "--title", "x"], "similar", "no item titles"),
         (["similar", model, "--item", "1", "--metric", "manhattan"], "similar", "metric 'manhattan'"),
-        (["similar", model], "similar", "one of the arguments --item --title is required"),
+        (["similar", model], "similar", "one of the arguments --item --title --features is required"),
         (["similar", biases, "--item", "1"], "similar", "Biases has no item factors"),
         (["plot", model], "plot", "nothing to draw"),
         (["plot", model, "--factor-map", tmp_path / "x.png", "--dims", "0"], "plot", "--dims '0'"),

@@ -1,0 +1,126 @@
+"""Cold start with side features (issue 16): ml-100k item-cold and user-cold, beside baselines.
+
+Run: ``python bench/bench_side.py`` (``FASTMF_DATA`` must hold ml-100k), or
+``pytest bench/bench_side.py --benchmark-only -s`` (the same table; the timing is one map fit).
+
+Item-cold: ``fastmf.split.item_cold_split(ds, 0.2, seed)`` for seeds 0, 1, 2 (20% of the rated items
+held out with all their ratings). Every figure is the mean over the seeds of the RMSE of the cold
+test ratings (``evaluate(...)["rmse_cold_items"]``), with the default models and ``random_state=0``:
+
+* ``mu + b_u``: the model without features (a cold item has b_i ~ 0 and q_i ~ 0): what is left is
+  the global mean and the user's bias;
+* ``+ feature->bias map``: the same fit with the map, the cold items' mapped factors set to zero
+  (only the mapped bias is used);
+* ``+ feature->factor map``: ``side="map"``, the mapped bias and factors (Gantner et al. 2010).
+
+Ranking among the cold items (``ndcg@10_cold_items``, relevance = rating >= 4; the rating models
+rank with their default ``ranking="engagement"``, whose engagement rows are mapped too): the map against
+popularity-by-genre (``Popularity`` whose cold items score the least-squares fit of the warm items'
+rating counts on their features).
+
+User-cold: ``user_cold_split(ds, 0.2, seed)``, user features age + gender + occupation: RMSE on the
+cold users (``rmse_cold_users``) of ``Biases`` (mu + b_i) and of the map, and ndcg@10 (threshold
+4) of ``Popularity`` (the global ranking) and of the map. The CPU is printed with the table.
+"""
+
+import os
+
+import numpy as np
+import pytest
+
+import fastmf
+from fastmf.split import item_cold_split, user_cold_split
+
+SEEDS = (0, 1, 2)
+ITEM_MODELS = {
+    "MF sgd": lambda: fastmf.MatrixFactorization(random_state=0),
+    "MF als": lambda: fastmf.MatrixFactorization(solver="als", random_state=0),
+    "BayesianMF": lambda: fastmf.BayesianMF(random_state=0),
+    "ImplicitALS": lambda: fastmf.ImplicitALS(random_state=0),  # ranking only: no ratings predicted
+}
+
+
+def machine():
+    from fastmf._machine import describe
+
+    return describe()
+
+
+def load():
+    root = os.environ.get("FASTMF_DATA")
+    folder = os.path.join(root, "ml-100k") if root else None
+    if folder is None or not os.path.isdir(folder):
+        pytest.skip("FASTMF_DATA does not hold ml-100k")
+    return fastmf.load_movielens("ml-100k", path=folder, download=False)
+
+
+def _genre_popularity(train, features):
+    """Popularity whose cold items score the least-squares fit of warm rating counts on features."""
+    pop = fastmf.Popularity().fit(train)
+    X = np.column_stack([np.asarray(features), np.ones(train.n_items)])
+    warm = pop.item_counts_ > 0
+    w = np.linalg.lstsq(X[warm], pop.item_counts_[warm].astype(float), rcond=None)[0]
+    pop.item_scores_ = np.where(warm, pop.item_scores_, X @ w)
+    return pop
+
+
+def item_cold_table(ds, feature_sets=(("genres",), ("genres", "year"))):
+    rows = []
+    for names in feature_sets:
+        F = ds.item_features(*names)
+        for label, make in ITEM_MODELS.items():
+            got = {"mu + b_u": [], "+ feature->bias map": [], "+ feature->factor map": [],
+                   "ndcg@10 cold (map)": [], "ndcg@10 cold (popularity by genre)": []}
+            for seed in SEEDS:
+                train, test = item_cold_split(ds, 0.2, random_state=seed)
+                plain = make().fit(train)
+                got["mu + b_u"].append(fastmf.evaluate(plain, test, cold_warm=True).get("rmse_cold_items", np.nan))
+                model = make().fit(train, item_features=F)
+                ev = fastmf.evaluate(model, test, threshold=4, cold_warm=True)
+                got["+ feature->factor map"].append(ev.get("rmse_cold_items", np.nan))
+                got["ndcg@10 cold (map)"].append(ev["ndcg@10_cold_items"])
+                pop = _genre_popularity(train, F)
+                got["ndcg@10 cold (popularity by genre)"].append(
+                    fastmf.evaluate(pop, test, threshold=4, cold_warm=True)["ndcg@10_cold_items"])
+                model.item_factors_[model.item_counts_ == 0] = 0.0  # the mapped bias alone
+                got["+ feature->bias map"].append(fastmf.evaluate(model, test, cold_warm=True).get("rmse_cold_items", np.nan))
+            rows.append({"features": "+".join(names), "model": label,
+                         **{k: float(np.mean(v)) for k, v in got.items()}})
+    return rows
+
+
+def user_cold_table(ds):
+    U = ds.user_features("age", "gender", "occupation")
+    got = {"rmse Biases (mu + b_i)": [], "rmse map": [], "ndcg@10 Popularity": [], "ndcg@10 map": []}
+    for seed in SEEDS:
+        train, test = user_cold_split(ds, 0.2, random_state=seed)
+        got["rmse Biases (mu + b_i)"].append(fastmf.evaluate(fastmf.Biases().fit(train), test, cold_warm=True)["rmse_cold_users"])
+        got["ndcg@10 Popularity"].append(fastmf.evaluate(fastmf.Popularity().fit(train), test, threshold=4, cold_warm=True)["ndcg@10"])
+        model = fastmf.MatrixFactorization(random_state=0).fit(train, user_features=U)
+        ev = fastmf.evaluate(model, test, threshold=4, cold_warm=True)
+        got["rmse map"].append(ev["rmse_cold_users"])
+        got["ndcg@10 map"].append(ev["ndcg@10"])
+    return {k: float(np.mean(v)) for k, v in got.items()}
+
+
+def report(ds):
+    print(machine())
+    print(f"ml-100k item-cold, 20% of items, seeds {SEEDS}: RMSE of the cold ratings (mean of seeds)")
+    for row in item_cold_table(ds):
+        print("  " + "  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
+    print(f"ml-100k user-cold, 20% of users, seeds {SEEDS}, age+gender+occupation:")
+    print("  " + "  ".join(f"{k}={v:.4f}" for k, v in user_cold_table(ds).items()))
+
+
+def test_side_map_fit(benchmark):
+    ds = load()
+    train, _ = item_cold_split(ds, 0.2, random_state=0)
+    F = ds.item_features("genres", "year")
+    model = fastmf.MatrixFactorization(random_state=0, ranking="rating").fit(train)
+    benchmark(lambda: model._fit_side(model._side_inputs(train, F, None)))
+    report(ds)
+
+
+if __name__ == "__main__":
+    report(fastmf.load_movielens("ml-100k", path=os.path.join(os.environ["FASTMF_DATA"], "ml-100k"),
+                                 download=False))
