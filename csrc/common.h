@@ -88,6 +88,13 @@ int fastmf_max_threads(void);
 #define FASTMF_INLINE inline
 #endif
 
+/* a static function of a template that some of its instances do not call (no -Wunused-function) */
+#if defined(__GNUC__) || defined(__clang__)
+#define FASTMF_MAYBE_UNUSED __attribute__((unused))
+#else
+#define FASTMF_MAYBE_UNUSED
+#endif
+
 /* Function multi-versioning of the hot loops: GCC >= 11 (x86-64-v3/v4 names) on x86-64 glibc
  * (ifunc). The loop is compiled for x86-64-v4 (AVX-512), x86-64-v3 (AVX2 + FMA) and the baseline,
  * and the version for the running CPU is picked at load time, without any -march flag. FMA
@@ -101,6 +108,29 @@ int fastmf_max_threads(void);
 #else
 #define FASTMF_CLONES
 #endif
+
+/* The best function multi-versioning level this CPU runs: 3 (x86-64-v4: AVX-512), 2 (x86-64-v3: AVX2,
+ * FMA), else 1 (the baseline); always 1 without FASTMF_HAVE_CLONES. The same test as the one the
+ * ifunc resolver of a FASTMF_CLONES function makes, for kernels that pick their own copy. */
+static inline int fastmf_cpu_level(void)
+{
+#if defined(FASTMF_HAVE_CLONES)
+    __builtin_cpu_init();
+#if __GNUC__ >= 12
+    if (__builtin_cpu_supports("x86-64-v4")) return 3;
+    if (__builtin_cpu_supports("x86-64-v3")) return 2;
+#else
+    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("bmi2")) {
+        if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw")
+            && __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")
+            && __builtin_cpu_supports("avx512cd"))
+            return 3;
+        return 2;
+    }
+#endif
+#endif
+    return 1;
+}
 
 /* cache hints (no effect on results): bring the line at addr in for reading / for writing */
 #if defined(__GNUC__) || defined(__clang__)

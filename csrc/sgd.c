@@ -53,10 +53,14 @@
  * ratings that share no row updated side by side (the loop is bound by the latency of dot product,
  * lane tree, error and update, so the second rating's independent chain nearly comes for free). It
  * gives bit-identical results to the element path (tested). With GCC >= 11 on x86-64 Linux
- * the epoch loop is also compiled for x86-64-v3 (AVX2 + FMA) and x86-64-v4 (AVX-512) and the version
- * for the running CPU is picked at load time (function multi-versioning, no -march flag); elsewhere
- * the baseline (SSE2 on x86-64) is used. FMA contraction differs between these versions, so results
- * are bit-identical across runs on one machine, not across machines.
+ * the epoch loop is compiled three times (the "ISA passes" below), for x86-64-v4 (AVX-512, 64-byte
+ * vectors), x86-64-v3 (AVX2 + FMA, 32-byte vectors) and the baseline (SSE2, 16-byte vectors), each
+ * with its own target attribute and a vector type of its register width (one 64-byte type on AVX2
+ * was two registers whose shuffles and copies GCC lowered through the stack), and the copy for the
+ * running CPU is picked at run time (fastmf_cpu_level; pb->isa may ask for a lower one); elsewhere
+ * once, for the build's flags (NEON on aarch64: 16 bytes). A 64-byte chunk stays the unit of the
+ * summation order for every width, so the copies differ only by FMA contraction: results are
+ * bit-identical across runs on one machine, not across machines.
  *
  * Memory. Ratings are visited through the order (no copy per epoch). A three-stage software pipeline
  * (see run_impl) prefetches the rating arrays a few ratings ahead, and the factor rows too when the
@@ -96,15 +100,29 @@
 #define FASTMF_VECEXT 0
 #endif
 #define FASTMF_MAX_NV 8
+/* FASTMF_SHUFFLE(s, mask type, lane indices...): the lanes of s in that order (hsum's lane tree) */
 #if FASTMF_VECEXT && defined(__clang__)
-#define FASTMF_SHUFFLE32(s, ...) __builtin_shufflevector((s), (s), __VA_ARGS__)
-#define FASTMF_SHUFFLE64(s, ...) __builtin_shufflevector((s), (s), __VA_ARGS__)
+#define FASTMF_SHUFFLE(s, type, ...) __builtin_shufflevector((s), (s), __VA_ARGS__)
 #elif FASTMF_VECEXT
 typedef int32_t fastmf_i32x16 __attribute__((vector_size(64)));
+typedef int32_t fastmf_i32x8 __attribute__((vector_size(32)));
+typedef int32_t fastmf_i32x4 __attribute__((vector_size(16)));
 typedef int64_t fastmf_i64x8 __attribute__((vector_size(64)));
-#define FASTMF_SHUFFLE32(s, ...) __builtin_shuffle((s), (fastmf_i32x16){__VA_ARGS__})
-#define FASTMF_SHUFFLE64(s, ...) __builtin_shuffle((s), (fastmf_i64x8){__VA_ARGS__})
+typedef int64_t fastmf_i64x4 __attribute__((vector_size(32)));
+typedef int64_t fastmf_i64x2 __attribute__((vector_size(16)));
+#define FASTMF_SHUFFLE(s, type, ...) __builtin_shuffle((s), (type){__VA_ARGS__})
 #endif
+/* the machine vector width (bytes) of a build without multi-versioning: the widest its flags enable */
+#if defined(__AVX512F__)
+#define FASTMF_NATIVE_VW 64
+#elif defined(__AVX__)
+#define FASTMF_NATIVE_VW 32
+#else
+#define FASTMF_NATIVE_VW 16
+#endif
+#define FASTMF_CAT_(a, b) a##b
+#define FASTMF_CAT(a, b) FASTMF_CAT_(a, b)
+#define RFX(name) FASTMF_CAT(name, REAL_TAG) /* a name of the element type's pass */
 
 /* Hogwild chunks (threads) at most */
 #define FASTMF_MAX_HOGWILD_THREADS 1024
@@ -146,24 +164,63 @@ typedef int64_t (*scan_fn)(const void *x, int64_t n);
 
 #define FASTMF_SGD_TEMPLATE_PASS
 #define REAL float
-#define SFX(name) name##_f32
+#define REAL_TAG _f32
+#define FASTMF_REAL_BITS 32
+#define SFX(name) FASTMF_CAT(name, REAL_TAG)
 #define FASTMF_REAL_F32 1
 #include "sgd.c"
 #undef REAL
+#undef REAL_TAG
+#undef FASTMF_REAL_BITS
 #undef SFX
 #undef FASTMF_REAL_F32
 #define FASTMF_REAL_F32 0
 #define REAL double
-#define SFX(name) name##_f64
+#define REAL_TAG _f64
+#define FASTMF_REAL_BITS 64
+#define SFX(name) FASTMF_CAT(name, REAL_TAG)
 #include "sgd.c"
 #undef REAL
+#undef REAL_TAG
+#undef FASTMF_REAL_BITS
 #undef SFX
+#undef FASTMF_REAL_F32
 #undef FASTMF_SGD_TEMPLATE_PASS
 
 /* ----------------------------------------------------------------------------------- drivers */
+int fastmf_sgd_isa(int isa)
+{
+    const int best = fastmf_cpu_level();
+    if (isa == FASTMF_ISA_AUTO) return best;
+    if (isa < FASTMF_ISA_BASE || isa > best) return -1;
+    return isa;
+}
+
+int fastmf_sgd_vector_bytes(int isa)
+{
+    switch (fastmf_sgd_isa(isa)) {
+#if defined(FASTMF_HAVE_CLONES)
+    case FASTMF_ISA_V4: return 64;
+    case FASTMF_ISA_V3: return 32;
+    case FASTMF_ISA_BASE: return 16;
+#else
+    case FASTMF_ISA_BASE: return FASTMF_NATIVE_VW;
+#endif
+    default: return 0;
+    }
+}
+
+/* the copy of the epoch loop for the problem's element type and instruction set (pb->isa checked) */
 static run_fn pick_run(const fastmf_sgd_problem *pb)
 {
-    return pb->dtype == FASTMF_FLOAT64 ? sgd_run_f64 : sgd_run_f32;
+    const int f64 = pb->dtype == FASTMF_FLOAT64;
+    switch (fastmf_sgd_isa(pb->isa)) {
+#if defined(FASTMF_HAVE_CLONES)
+    case FASTMF_ISA_V4: return f64 ? sgd_run_f64_v4 : sgd_run_f32_v4;
+    case FASTMF_ISA_V3: return f64 ? sgd_run_f64_v3 : sgd_run_f32_v3;
+#endif
+    default: return f64 ? sgd_run_f64_v1 : sgd_run_f32_v1;
+    }
 }
 
 int fastmf_sgd_row_vectors(const fastmf_sgd_problem *pb)
@@ -180,14 +237,17 @@ int fastmf_sgd_row_vectors(const fastmf_sgd_problem *pb)
 /* Prefetching the factor rows a few ratings ahead pays when they come from L3 or memory, and costs
  * (about 10% measured) when a block's rows already sit in L2, where out-of-order execution hides the
  * latency by itself. So rows are prefetched when the rows one run touches -- all of P and Q, or with
- * the blocked schedule about 1/groups of each -- would fill more than half of the L2 cache (its size
- * from sysconf where the C library reports it, else 1 MiB). */
+ * the blocked schedule about 1/groups of each -- would fill more than half of the L2 cache of the
+ * machine running the code: pb->l2_bytes (the Python layer passes a core's share from sysfs,
+ * fastmf._machine.cache_per_core, overridable with FASTMF_CACHE_SIZES), else sysconf where the C
+ * library reports it, else 1 MiB. */
 static int want_prefetch(const fastmf_sgd_problem *pb, int64_t groups)
 {
     const double size = pb->dtype == FASTMF_FLOAT64 ? 8.0 : 4.0;
     const double ld = (double)(pb->ld_P > pb->ld_Q ? pb->ld_P : pb->ld_Q);
     const double bytes = ((double)pb->n_users + (double)pb->n_items) / (double)groups * ld * size;
     double l2 = 1048576.0;
+    if (pb->l2_bytes > 0) return bytes > 0.5 * (double)pb->l2_bytes;
 #if defined(_SC_LEVEL2_CACHE_SIZE)
     {
         const long v = sysconf(_SC_LEVEL2_CACHE_SIZE);
@@ -202,6 +262,7 @@ static int problem_ok(const fastmf_sgd_problem *pb)
 {
     if (pb == NULL) return 0;
     if (pb->dtype != FASTMF_FLOAT32 && pb->dtype != FASTMF_FLOAT64) return 0;
+    if (fastmf_sgd_isa(pb->isa) < 0) return 0;
     if (pb->nnz < 0 || pb->n_users < 0 || pb->n_items < 0 || pb->n_factors < 0) return 0;
     if (pb->ld_P < pb->n_factors || pb->ld_Q < pb->n_factors) return 0;
     if (pb->nnz > 0 && (pb->users == NULL || pb->items == NULL || pb->ratings == NULL)) return 0;
@@ -351,7 +412,102 @@ fastmf_status fastmf_sgd_epoch_blocked(const fastmf_sgd_problem *pb, int n_block
 }
 
 
-#else /* FASTMF_SGD_TEMPLATE_PASS: the typed kernels, compiled once per REAL (float, double) */
+#elif !defined(FASTMF_SGD_ISA_PASS) /* the typed kernels, compiled once per REAL (float, double) */
+
+/* elements of one 64-byte chunk: the unit of the dot product's summation order (see dot) */
+#define FASTMF_LANES (64 / (int)sizeof(REAL))
+
+#if FASTMF_VECEXT
+/* the problem's rows are whole aligned vectors: k > 0 a multiple of FASTMF_LANES, P and Q 64-byte
+ * aligned, row strides multiples of FASTMF_LANES */
+static int SFX(vector_layout)(const fastmf_sgd_problem *pb)
+{
+    return pb->n_factors > 0 && pb->n_factors % FASTMF_LANES == 0 && pb->ld_P % FASTMF_LANES == 0
+           && pb->ld_Q % FASTMF_LANES == 0 && ((uintptr_t)pb->P & 63) == 0
+           && ((uintptr_t)pb->Q & 63) == 0;
+}
+#endif
+
+
+/* first non-finite entry of x[0..n-1] or -1: x - x is 0 for finite x and NaN otherwise, so lane sums
+ * of x - x over a chunk flag it, and only a flagged chunk is searched element by element. With vector
+ * types the sums run in two 64-byte accumulators (about 10x faster than the scalar-array form, which
+ * GCC compiles to stack traffic; this scan runs after every epoch). */
+static int64_t SFX(scan_nonfinite)(const void *xv, int64_t n)
+{
+    const REAL *x = (const REAL *)xv;
+    int64_t lo, j;
+    for (lo = 0; lo < n; lo += 4096) {
+        const int64_t hi = n - lo < 4096 ? n : lo + 4096;
+        int flagged = 0;
+        j = lo;
+#if FASTMF_VECEXT
+        {
+            typedef REAL vec64 __attribute__((vector_size(64)));
+            vec64 a0 = {0}, a1 = {0}, v0, v1;
+            int l;
+            for (; j + 2 * FASTMF_LANES <= hi; j += 2 * FASTMF_LANES) {
+                memcpy(&v0, x + j, sizeof v0);  /* unaligned loads */
+                memcpy(&v1, x + j + FASTMF_LANES, sizeof v1);
+                a0 += v0 - v0;
+                a1 += v1 - v1;
+            }
+            a0 += a1;
+            for (l = 0; l < FASTMF_LANES; ++l) flagged |= a0[l] != 0;  /* NaN != 0 */
+        }
+#endif
+        for (; j < hi; ++j) flagged |= !isfinite(x[j]);
+        if (flagged) {
+            for (j = lo; j < hi; ++j)
+                if (!isfinite(x[j])) return j;
+        }
+    }
+    return -1;
+}
+
+
+/* The epoch loop, compiled once per instruction set (an "ISA pass" of this file): with function
+ * multi-versioning (FASTMF_HAVE_CLONES) for x86-64-v4 (AVX-512, 64-byte vectors), x86-64-v3 (AVX2 +
+ * FMA, 32-byte vectors) and the baseline (SSE2, 16-byte vectors), each copy compiled with its own
+ * target attribute and vector width and picked at run time by pick_run from what the CPU supports
+ * (fastmf_cpu_level); otherwise once, for the build's flags, with the widest vector they enable
+ * (64 bytes with AVX-512F, 32 with AVX, else 16: SSE2, NEON). */
+#define FASTMF_SGD_ISA_PASS
+#undef SFX
+#define SFX(name) FASTMF_CAT(FASTMF_CAT(name, REAL_TAG), ISA_TAG)
+#if defined(FASTMF_HAVE_CLONES)
+#define ISA_TAG _v4
+#define FASTMF_VW 64
+#define FASTMF_TGT __attribute__((target("arch=x86-64-v4")))
+#include "sgd.c"
+#undef ISA_TAG
+#undef FASTMF_VW
+#undef FASTMF_TGT
+#define ISA_TAG _v3
+#define FASTMF_VW 32
+#define FASTMF_TGT __attribute__((target("arch=x86-64-v3")))
+#include "sgd.c"
+#undef ISA_TAG
+#undef FASTMF_VW
+#undef FASTMF_TGT
+#endif
+#define ISA_TAG _v1
+#if defined(FASTMF_HAVE_CLONES)
+#define FASTMF_VW 16
+#else
+#define FASTMF_VW FASTMF_NATIVE_VW
+#endif
+#define FASTMF_TGT
+#include "sgd.c"
+#undef ISA_TAG
+#undef FASTMF_VW
+#undef FASTMF_TGT
+#undef SFX
+#define SFX(name) FASTMF_CAT(name, REAL_TAG)
+#undef FASTMF_SGD_ISA_PASS
+#undef FASTMF_LANES
+
+#else /* FASTMF_SGD_ISA_PASS: the epoch loop of one element type for one instruction set */
 
 /* p . q, summed in an order fixed by the source (not by the instruction set): the k elements are cut
  * into chunks of FASTMF_LANES (64 bytes: one AVX-512 register, two AVX2 or four SSE2 registers);
@@ -359,8 +515,7 @@ fastmf_status fastmf_sgd_epoch_blocked(const fastmf_sgd_problem *pb, int n_block
  * does not wait on one long chain of additions); the accumulators are combined as (A0 + A2) + (A1 + A3),
  * the lanes of that as a balanced tree (lane l + lane l + LANES/2, and so on), and the k mod LANES
  * trailing products, summed in sequence, added last. The vector path (vdot) computes exactly this. */
-#define FASTMF_LANES (64 / (int)sizeof(REAL))
-static inline REAL SFX(dot)(const REAL *restrict p, const REAL *restrict q, int64_t k)
+FASTMF_TGT static inline REAL SFX(dot)(const REAL *restrict p, const REAL *restrict q, int64_t k)
 {
     REAL a0[FASTMF_LANES], a1[FASTMF_LANES], a2[FASTMF_LANES], a3[FASTMF_LANES], tail = 0;
     const int64_t L = FASTMF_LANES;
@@ -397,80 +552,130 @@ static inline REAL SFX(dot)(const REAL *restrict p, const REAL *restrict q, int6
 
 #if FASTMF_VECEXT
 /* The vector path, taken when k is a multiple of FASTMF_LANES and P, Q are 64-byte aligned with row
- * strides that are multiples of 64 bytes (the padded layout of aligned_factors): rows are whole
- * 64-byte vectors (GCC/Clang vector extensions, lowered to AVX-512, AVX2 or SSE2 by the clone being
- * compiled), the row is loaded once for the dot product and the update, and for nv <= 8 vectors per
- * row the loops are unrolled at compile time. Same arithmetic, in the same order, as dot and
- * update_rows above: the two paths give bit-identical results (tested). */
-typedef REAL SFX(vec) __attribute__((vector_size(64)));
+ * strides that are multiples of 64 bytes (the padded layout of aligned_factors): a row is nv whole
+ * 64-byte chunks, each held as FASTMF_NH machine vectors of FASTMF_VW bytes (GCC/Clang vector
+ * extensions, one type per instruction-set copy: 64 bytes on AVX-512, 32 on AVX2, 16 on SSE2 and
+ * NEON, so that every vector is one register and nothing is lowered through the stack), the row is
+ * loaded once for the dot product and the update, and for nv <= 8 chunks per row the loops are
+ * unrolled at compile time. Same arithmetic, in the same order, as dot and update_rows above (a
+ * 64-byte chunk's lanes are the lanes of its FASTMF_NH vectors, and the lane tree of hsum starts by
+ * adding the vectors pairwise): the two paths give bit-identical results (tested), whatever the
+ * vector width. */
+#define FASTMF_VL (FASTMF_VW / (FASTMF_REAL_F32 ? 4 : 8))  /* lanes per machine vector */
+#define FASTMF_NH (64 / FASTMF_VW)                          /* machine vectors per 64-byte chunk */
+/* the shuffle masks of hsum: their integer vector type, and the lanes after the first 8 / 4 */
+#if FASTMF_VL == 16
+#define FASTMF_MASK_T fastmf_i32x16
+#define FASTMF_MASK_TAIL8 , 8, 9, 10, 11, 12, 13, 14, 15
+#define FASTMF_MASK_TAIL4 , 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15
+#elif FASTMF_VL == 8
+#define FASTMF_MASK_T FASTMF_CAT(FASTMF_CAT(fastmf_i, FASTMF_REAL_BITS), x8)
+#define FASTMF_MASK_TAIL8
+#define FASTMF_MASK_TAIL4 , 4, 5, 6, 7
+#elif FASTMF_VL == 4
+#define FASTMF_MASK_T FASTMF_CAT(FASTMF_CAT(fastmf_i, FASTMF_REAL_BITS), x4)
+#define FASTMF_MASK_TAIL4
+#endif
+typedef REAL SFX(vec) __attribute__((vector_size(FASTMF_VW)));
 #define VEC SFX(vec)
 
-/* the lanes of s added as a balanced tree: lane l + lane l + LANES/2, ..., then lanes 0 + 1 */
-static FASTMF_INLINE REAL SFX(hsum)(const VEC *sp)
+/* the lanes of the 64-byte chunk s[0..FASTMF_NH-1] added as a balanced tree: lane l + lane
+ * l + LANES/2, ..., then lanes 0 + 1. Its first levels add whole vectors (s[h] + s[h + NH/2]); the
+ * rest are shuffles within one vector: the lanes that are summed, and the order, are those of one
+ * 64-byte vector for every FASTMF_VW. */
+FASTMF_TGT static FASTMF_INLINE REAL SFX(hsum)(const VEC *sp)
 {
-    VEC s = *sp;
-#if FASTMF_REAL_F32
-    s += FASTMF_SHUFFLE32(s, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
-    s += FASTMF_SHUFFLE32(s, 4, 5, 6, 7, 0, 1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 15);
-    s += FASTMF_SHUFFLE32(s, 2, 3, 0, 1, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+#if FASTMF_NH == 4
+    VEC s = (sp[0] + sp[2]) + (sp[1] + sp[3]);
+#elif FASTMF_NH == 2
+    VEC s = sp[0] + sp[1];
 #else
-    s += FASTMF_SHUFFLE64(s, 4, 5, 6, 7, 0, 1, 2, 3);
-    s += FASTMF_SHUFFLE64(s, 2, 3, 0, 1, 4, 5, 6, 7);
+    VEC s = sp[0];
+#endif
+#if FASTMF_VL == 16
+    s += FASTMF_SHUFFLE(s, fastmf_i32x16, 8, 9, 10, 11, 12, 13, 14, 15, 0, 1, 2, 3, 4, 5, 6, 7);
+#endif
+#if FASTMF_VL >= 8 && FASTMF_REAL_F32
+    s += FASTMF_SHUFFLE(s, FASTMF_MASK_T, 4, 5, 6, 7, 0, 1, 2, 3 FASTMF_MASK_TAIL8);
+#elif FASTMF_VL == 8
+    s += FASTMF_SHUFFLE(s, fastmf_i64x8, 4, 5, 6, 7, 0, 1, 2, 3);
+#endif
+#if FASTMF_VL >= 4
+    s += FASTMF_SHUFFLE(s, FASTMF_MASK_T, 2, 3, 0, 1 FASTMF_MASK_TAIL4);
 #endif
     return s[0] + s[1];
 }
 
-/* (p . q, with p and q copied into pv, qv for the update) over nv vectors */
-static FASTMF_INLINE REAL SFX(vdot)(const VEC *restrict p, const VEC *restrict q, VEC *restrict pv,
-                                    VEC *restrict qv, const int nv)
+/* (p . q, with p and q copied into pv, qv for the update) over nv 64-byte chunks */
+FASTMF_TGT static FASTMF_INLINE REAL SFX(vdot)(const VEC *restrict p, const VEC *restrict q,
+                                               VEC *restrict pv, VEC *restrict qv, const int nv)
 {
-    VEC a[4] = {{0}, {0}, {0}, {0}};
-    int m;
-    for (m = 0; m < nv; ++m) {
-        pv[m] = p[m];
-        qv[m] = q[m];
-        a[m & 3] += pv[m] * qv[m];
+    VEC a[4][FASTMF_NH], sum[FASTMF_NH];
+    int m, h;
+    for (m = 0; m < 4; ++m)
+        for (h = 0; h < FASTMF_NH; ++h) a[m][h] = (VEC){0};
+    for (m = 0; m < nv; ++m)
+        for (h = 0; h < FASTMF_NH; ++h) {
+            const int j = m * FASTMF_NH + h;
+            pv[j] = p[j];
+            qv[j] = q[j];
+            a[m & 3][h] += pv[j] * qv[j];
+        }
+    for (h = 0; h < FASTMF_NH; ++h) sum[h] = (a[0][h] + a[2][h]) + (a[1][h] + a[3][h]);
+    return SFX(hsum)(sum);
+}
+
+/* p = a p + g q, q = a q + g p_old from the copies pv, qv (nv 64-byte chunks) */
+FASTMF_TGT static FASTMF_INLINE void SFX(vupdate)(VEC *restrict p, VEC *restrict q,
+                                                  const VEC *restrict pv, const VEC *restrict qv,
+                                                  const int nv, REAL a, REAL g)
+{
+    int j;
+    for (j = 0; j < nv * FASTMF_NH; ++j) {
+        p[j] = g * qv[j] + a * pv[j];
+        q[j] = g * pv[j] + a * qv[j];
     }
-    const VEC sum = (a[0] + a[2]) + (a[1] + a[3]);
-    return SFX(hsum)(&sum);
 }
 
-/* p = a p + g q, q = a q + g p_old from the copies pv, qv */
-static FASTMF_INLINE void SFX(vupdate)(VEC *restrict p, VEC *restrict q, const VEC *restrict pv,
-                                       const VEC *restrict qv, const int nv, REAL a, REAL g)
+/* p = a p + g q, q = a q + g p_old in place (nv 64-byte chunks): vupdate reading the rows again
+ * instead of copies (same arithmetic) */
+FASTMF_TGT static FASTMF_INLINE void SFX(vupdate_in)(VEC *restrict p, VEC *restrict q, const int nv,
+                                                     REAL a, REAL g)
 {
-    int m;
-    for (m = 0; m < nv; ++m) {
-        p[m] = g * qv[m] + a * pv[m];
-        q[m] = g * pv[m] + a * qv[m];
+    int j;
+    for (j = 0; j < nv * FASTMF_NH; ++j) {
+        const VEC pj = p[j], qj = q[j];
+        p[j] = g * qj + a * pj;
+        q[j] = g * pj + a * qj;
     }
 }
 
-/* the dot product for a row length nv known only at run time (rows longer than FASTMF_MAX_NV
- * vectors; their update is update_rows, which the compiler vectorises) */
-static FASTMF_INLINE REAL SFX(vdot_n)(const VEC *restrict p, const VEC *restrict q, int nv)
-{
-    VEC a[4] = {{0}, {0}, {0}, {0}};
-    int m;
-    for (m = 0; m < nv; ++m) a[m & 3] += p[m] * q[m];
-    const VEC sum = (a[0] + a[2]) + (a[1] + a[3]);
-    return SFX(hsum)(&sum);
-}
+/* Whether a group's rows are kept in registers (as copies) between the dot product and the update,
+ * or read again from the rows (in L1) for the update: copies while the group's rows take at most
+ * half of the 16 vector registers of SSE2 / AVX2 (more spill to the stack: at k = 64 on AVX2 the
+ * copies cost 40% of the speed), and always with AVX-512's 32 registers of 64 bytes (measured:
+ * as fast as reloading there, and unchanged from before). */
+#define FASTMF_COPY_ROWS(nv) (FASTMF_VW == 64 || FASTMF_GROUP * 2 * (nv) * FASTMF_NH <= 8)
 
-/* the problem's rows are whole aligned vectors: k > 0 a multiple of FASTMF_LANES, P and Q 64-byte
- * aligned, row strides multiples of FASTMF_LANES */
-static int SFX(vector_layout)(const fastmf_sgd_problem *pb)
+/* the dot product for a row length of nv chunks known only at run time (rows longer than
+ * FASTMF_MAX_NV chunks; their update is update_rows, which the compiler vectorises) */
+FASTMF_TGT static FASTMF_INLINE REAL SFX(vdot_n)(const VEC *restrict p, const VEC *restrict q, int nv)
 {
-    return pb->n_factors > 0 && pb->n_factors % FASTMF_LANES == 0 && pb->ld_P % FASTMF_LANES == 0
-           && pb->ld_Q % FASTMF_LANES == 0 && ((uintptr_t)pb->P & 63) == 0
-           && ((uintptr_t)pb->Q & 63) == 0;
+    VEC a[4][FASTMF_NH], sum[FASTMF_NH];
+    int m, h;
+    for (m = 0; m < 4; ++m)
+        for (h = 0; h < FASTMF_NH; ++h) a[m][h] = (VEC){0};
+    for (m = 0; m < nv; ++m)
+        for (h = 0; h < FASTMF_NH; ++h) a[m & 3][h] += p[m * FASTMF_NH + h] * q[m * FASTMF_NH + h];
+    for (h = 0; h < FASTMF_NH; ++h) sum[h] = (a[0][h] + a[2][h]) + (a[1][h] + a[3][h]);
+    return SFX(hsum)(sum);
 }
 #endif
 
 /* p += lr (e q - reg p); q += lr (e p_old - reg q), computed as p = a p + g q and q = a q + g p_old
  * with a = 1 - lr reg and g = lr e (two floating-point operations per element instead of three).
  * p_old[j] is read before p[j] is written; p and q are distinct rows of distinct arrays (restrict). */
-static inline void SFX(update_rows)(REAL *restrict p, REAL *restrict q, int64_t k, REAL a, REAL g)
+FASTMF_TGT static inline void SFX(update_rows)(REAL *restrict p, REAL *restrict q, int64_t k, REAL a, REAL g)
 {
     int64_t j;
     for (j = 0; j < k; ++j) {
@@ -481,7 +686,7 @@ static inline void SFX(update_rows)(REAL *restrict p, REAL *restrict q, int64_t 
 }
 
 /* prefetch (for writing) the cache lines of a row of k elements */
-static inline void SFX(prefetch_row)(const REAL *row, int64_t k)
+FASTMF_TGT static inline void SFX(prefetch_row)(const REAL *row, int64_t k)
 {
     const char *c = (const char *)((uintptr_t)row & ~(uintptr_t)63), *end = (const char *)(row + k);
     for (; c < end; c += 64) FASTMF_PREFETCH_W(c);
@@ -498,7 +703,7 @@ static inline void SFX(prefetch_row)(const REAL *row, int64_t k)
 #endif
 
 /* the ring entries t .. t + FASTMF_GROUP - 1 have pairwise distinct users and distinct items */
-static FASTMF_INLINE int SFX(distinct)(const int32_t *ring_u, const int32_t *ring_i, int64_t t)
+FASTMF_TGT static FASTMF_INLINE int SFX(distinct)(const int32_t *ring_u, const int32_t *ring_i, int64_t t)
 {
     int a, b;
     for (a = 0; a < FASTMF_GROUP; ++a)
@@ -511,7 +716,7 @@ static FASTMF_INLINE int SFX(distinct)(const int32_t *ring_u, const int32_t *rin
 
 /* stage B of position x: -1 when the entry is valid (then kept in the ring and its rows
  * prefetched), else the FASTMF_SGD_BAD_* code */
-FASTMF_INLINE
+FASTMF_TGT FASTMF_INLINE
 static int SFX(stage_b)(const stage_ctx *c, int64_t x, int64_t *ring_idx, int32_t *ring_u,
                         int32_t *ring_i)
 {
@@ -555,7 +760,7 @@ static int SFX(stage_b)(const stage_ctx *c, int64_t x, int64_t *ring_idx, int32_
  * `nv` (0: element path; 1..FASTMF_MAX_NV: vectors per row; -1: vector path with the row length
  * read at run time) and `biased` are compile-time constants in each copy; `blocked` is a run-time
  * flag (see sgd_run). */
-FASTMF_INLINE
+FASTMF_TGT FASTMF_INLINE
 static run_result SFX(run_impl)(const fastmf_sgd_problem *pb, const int64_t *order, int64_t n,
                                 const fastmf_block *blk, const int prefetch, const int biased,
                                 const int blocked, const int nv)
@@ -623,13 +828,15 @@ static run_result SFX(run_impl)(const fastmf_sgd_problem *pb, const int64_t *ord
 #if FASTMF_VECEXT
         if (pair) {
             REAL *pg[FASTMF_GROUP], *qg[FASTMF_GROUP], eg[FASTMF_GROUP], dg[FASTMF_GROUP];
-            VEC pv[FASTMF_GROUP][FASTMF_MAX_NV], qv[FASTMF_GROUP][FASTMF_MAX_NV];
+            VEC pv[FASTMF_GROUP][FASTMF_MAX_NV * FASTMF_NH], qv[FASTMF_GROUP][FASTMF_MAX_NV * FASTMF_NH];
             int g;
             for (g = 0; g < FASTMF_GROUP; ++g) {
                 const int sl = (int)((t + g) & (FASTMF_RING - 1));
                 pg[g] = P + (int64_t)ring_u[sl] * ldp;
                 qg[g] = Q + (int64_t)ring_i[sl] * ldq;
-                dg[g] = SFX(vdot)((const VEC *)pg[g], (const VEC *)qg[g], pv[g], qv[g], nv);
+                dg[g] = FASTMF_COPY_ROWS(nv)
+                            ? SFX(vdot)((const VEC *)pg[g], (const VEC *)qg[g], pv[g], qv[g], nv)
+                            : SFX(vdot_n)((const VEC *)pg[g], (const VEC *)qg[g], nv);
             }
             for (g = 0; g < FASTMF_GROUP; ++g) {
                 const int sl = (int)((t + g) & (FASTMF_RING - 1));
@@ -644,16 +851,22 @@ static run_result SFX(run_impl)(const fastmf_sgd_problem *pb, const int64_t *ord
                 }
             }
             for (g = 0; g < FASTMF_GROUP; ++g) {
-                SFX(vupdate)((VEC *)pg[g], (VEC *)qg[g], pv[g], qv[g], nv, decay, lr * eg[g]);
+                if (FASTMF_COPY_ROWS(nv))
+                    SFX(vupdate)((VEC *)pg[g], (VEC *)qg[g], pv[g], qv[g], nv, decay, lr * eg[g]);
+                else
+                    SFX(vupdate_in)((VEC *)pg[g], (VEC *)qg[g], nv, decay, lr * eg[g]);
                 sse += (double)eg[g] * (double)eg[g];
             }
             e = eg[FASTMF_GROUP - 1];
         } else if (nv != 0) {
-            VEC pv[FASTMF_MAX_NV], qv[FASTMF_MAX_NV];
-            const REAL d = nv > 0 ? SFX(vdot)((const VEC *)p, (const VEC *)q, pv, qv, nv)
-                                  : SFX(vdot_n)((const VEC *)p, (const VEC *)q, (int)(k / FASTMF_LANES));
+            VEC pv[FASTMF_MAX_NV * FASTMF_NH], qv[FASTMF_MAX_NV * FASTMF_NH];
+            const REAL d = nv > 0 && FASTMF_COPY_ROWS(nv)
+                               ? SFX(vdot)((const VEC *)p, (const VEC *)q, pv, qv, nv)
+                               : SFX(vdot_n)((const VEC *)p, (const VEC *)q,
+                                             nv > 0 ? nv : (int)(k / FASTMF_LANES));
             e = biased ? ratings[idx] - (((mu + bu[u]) + bi[i]) + d) : ratings[idx] - d;
-            if (nv > 0) SFX(vupdate)((VEC *)p, (VEC *)q, pv, qv, nv, decay, lr * e);
+            if (nv > 0 && FASTMF_COPY_ROWS(nv)) SFX(vupdate)((VEC *)p, (VEC *)q, pv, qv, nv, decay, lr * e);
+            else if (nv > 0) SFX(vupdate_in)((VEC *)p, (VEC *)q, nv, decay, lr * e);
             else SFX(update_rows)(p, q, k, decay, lr * e);  /* vectorised by the compiler */
             sse += (double)e * (double)e;
             if (biased) {
@@ -693,16 +906,16 @@ static run_result SFX(run_impl)(const fastmf_sgd_problem *pb, const int64_t *ord
  * (vector path) the row length in vectors: fewer live values, no per-rating test of the flag and
  * fully unrolled row loops with the copies pv, qv in registers. `blocked` is a run-time flag (one
  * well-predicted test per rating in stage B; specialising it too doubled the copies of the loop, and
- * the build time, for no measurable speed). Compiled once per instruction set (FASTMF_CLONES). */
+ * the build time, for no measurable speed). Compiled once per instruction set (see the ISA passes). */
 #define RUN_NV(NV)                                                                              \
     (pb->biased ? SFX(run_impl)(pb, order, n, blk, pf, 1, blk != NULL, NV)                       \
                 : SFX(run_impl)(pb, order, n, blk, pf, 0, blk != NULL, NV))
-FASTMF_CLONES
+FASTMF_TGT
 static run_result SFX(sgd_run)(const fastmf_sgd_problem *pb, const int64_t *order, int64_t n,
                                const fastmf_block *blk, int pf)
 {
 #if FASTMF_VECEXT
-    if (SFX(vector_layout)(pb)) {
+    if (RFX(vector_layout)(pb)) {
         switch (pb->n_factors / FASTMF_LANES) {
         case 1: return RUN_NV(1);
         case 2: return RUN_NV(2);
@@ -720,44 +933,14 @@ static run_result SFX(sgd_run)(const fastmf_sgd_problem *pb, const int64_t *orde
 }
 #undef RUN_NV
 
-/* first non-finite entry of x[0..n-1] or -1: x - x is 0 for finite x and NaN otherwise, so lane sums
- * of x - x over a chunk flag it, and only a flagged chunk is searched element by element. With vector
- * types the sums run in two 64-byte accumulators (about 10x faster than the scalar-array form, which
- * GCC compiles to stack traffic; this scan runs after every epoch). */
-static int64_t SFX(scan_nonfinite)(const void *xv, int64_t n)
-{
-    const REAL *x = (const REAL *)xv;
-    int64_t lo, j;
-    for (lo = 0; lo < n; lo += 4096) {
-        const int64_t hi = n - lo < 4096 ? n : lo + 4096;
-        int flagged = 0;
-        j = lo;
-#if FASTMF_VECEXT
-        {
-            VEC a0 = {0}, a1 = {0}, v0, v1;
-            int l;
-            for (; j + 2 * FASTMF_LANES <= hi; j += 2 * FASTMF_LANES) {
-                memcpy(&v0, x + j, sizeof v0);  /* unaligned loads */
-                memcpy(&v1, x + j + FASTMF_LANES, sizeof v1);
-                a0 += v0 - v0;
-                a1 += v1 - v1;
-            }
-            a0 += a1;
-            for (l = 0; l < FASTMF_LANES; ++l) flagged |= a0[l] != 0;  /* NaN != 0 */
-        }
-#endif
-        for (; j < hi; ++j) flagged |= !isfinite(x[j]);
-        if (flagged) {
-            for (j = lo; j < hi; ++j)
-                if (!isfinite(x[j])) return j;
-        }
-    }
-    return -1;
-}
-
-#undef FASTMF_LANES
 #if FASTMF_VECEXT
 #undef VEC
+#undef FASTMF_VL
+#undef FASTMF_NH
+#undef FASTMF_MASK_T
+#undef FASTMF_MASK_TAIL8
+#undef FASTMF_MASK_TAIL4
+#undef FASTMF_COPY_ROWS
 #endif
 #undef FASTMF_RING
 

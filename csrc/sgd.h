@@ -55,7 +55,29 @@ typedef struct {
                                            new block starts and the epoch returns
                                            FASTMF_ERR_INTERRUPTED (NULL: never; the serial and
                                            hogwild epochs do not read it) */
+    int isa;                   /* which copy of the epoch loop runs (FASTMF_ISA_*): AUTO (0), the
+                                  best this CPU supports, unless an experiment or a test asks for a
+                                  lower one; one fastmf_sgd_isa rejects is FASTMF_ERR_VALUE */
+    int64_t l2_bytes;          /* a core's share of the L2 cache in bytes, which decides whether the
+                                  factor rows are prefetched (see want_prefetch in sgd.c); <= 0: ask
+                                  the C library (sysconf), else assume 1 MiB. No effect on results */
 } fastmf_sgd_problem;
+
+/* The instruction-set copies of the epoch loop. With function multi-versioning (GCC >= 11 on x86-64
+ * Linux, FASTMF_HAVE_CLONES) the loop is compiled for x86-64-v4 (AVX-512, 64-byte vectors),
+ * x86-64-v3 (AVX2 + FMA, 32-byte vectors) and the baseline (SSE2, 16-byte vectors); otherwise only
+ * BASE exists: the loop compiled for the build's own flags (32-byte vectors with -mavx..., 64 with
+ * -mavx512f, else 16: SSE2, NEON). Each copy gives bit-identical results run after run and for any
+ * thread count; copies differ from each other only by FMA contraction (v3 and v4 contract, BASE
+ * does not), never by the order of a sum. */
+enum { FASTMF_ISA_AUTO = 0, FASTMF_ISA_BASE = 1, FASTMF_ISA_V3 = 2, FASTMF_ISA_V4 = 3 };
+
+/* the copy `isa` selects on this CPU: AUTO gives the best one it runs; a copy this build lacks or
+ * this CPU cannot run gives -1 */
+int fastmf_sgd_isa(int isa);
+
+/* the machine vector width in bytes of copy `isa`'s vector path (0 when fastmf_sgd_isa rejects it) */
+int fastmf_sgd_vector_bytes(int isa);
 
 /* The number of 64-byte vectors per row the epochs work in for this problem's P and Q (the vector
  * path: n_factors a positive multiple of 16 floats or 8 doubles, P and Q 64-byte aligned, row strides

@@ -314,7 +314,7 @@ static int64_t HSFX(select_run)(const SCORE *restrict x, int64_t len, int64_t c0
 
 /* select_run over the groups of TOPK_G columns of x[0..len-1] whose flag is set (flag[g] = 0 promises
  * that no column of group g passes the current threshold) */
-static int64_t HSFX(select_groups)(const SCORE *restrict x, int64_t len, int64_t c0,
+FASTMF_MAYBE_UNUSED static int64_t HSFX(select_groups)(const SCORE *restrict x, int64_t len, int64_t c0,
                                    const uint8_t *restrict flag, const uint64_t *bits,
                                    const uint8_t *cand, SCORE *restrict hs, int64_t *restrict hi,
                                    int64_t cap, int64_t *cnt_io)

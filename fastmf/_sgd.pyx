@@ -20,6 +20,7 @@ and the epoch returns ``sse = sum(e**2)`` accumulated in float64. ``ratings``, `
 
 from collections import namedtuple
 import operator
+import os
 
 import numpy as np
 
@@ -88,6 +89,17 @@ cdef extern from "sgd.h":
         double reg_bias
         int biased
         const fastmf_interrupt *interrupt
+        int isa
+        int64_t l2_bytes
+
+    enum:
+        FASTMF_ISA_AUTO
+        FASTMF_ISA_BASE
+        FASTMF_ISA_V3
+        FASTMF_ISA_V4
+
+    int fastmf_sgd_isa(int isa) nogil
+    int fastmf_sgd_vector_bytes(int isa) nogil
 
     int fastmf_sgd_row_vectors(const fastmf_sgd_problem *pb) nogil
     fastmf_status fastmf_sgd_epoch(const fastmf_sgd_problem *pb, const int64_t *order,
@@ -223,6 +235,8 @@ cdef int _problem(fastmf_sgd_problem *pb, users, items, ratings, P, Q, bu, bi,
     pb.reg_bias = float(reg) if reg_bias is None else float(reg_bias)
     pb.biased = 1 if biased else 0
     pb.interrupt = NULL
+    pb.isa = _isa_code()
+    pb.l2_bytes = _l2_bytes()
     return 0
 
 
@@ -277,7 +291,56 @@ def row_vectors(P, Q):
     pb.ld_Q = _row_stride(Q)
     pb.P = <void *><uintptr_t>P.ctypes.data
     pb.Q = <void *><uintptr_t>Q.ctypes.data
+    pb.isa = FASTMF_ISA_AUTO
+    pb.l2_bytes = 0
     return int(fastmf_sgd_row_vectors(&pb))
+
+
+# ------------------------------------------------------------------------- instruction-set copies
+_ISA_NAMES = {FASTMF_ISA_BASE: "default", FASTMF_ISA_V3: "x86-64-v3", FASTMF_ISA_V4: "x86-64-v4"}
+_ISA_CODES = {name: code for code, name in _ISA_NAMES.items()}
+
+
+def isa_levels():
+    """The copies of the SGD epoch loop this build has and this CPU runs, best first, as
+    ``[(name, vector_bytes), ...]``: with function multi-versioning (GCC >= 11, x86-64 Linux)
+    ``("x86-64-v4", 64)`` on AVX-512 CPUs, ``("x86-64-v3", 32)`` on AVX2 + FMA ones and always
+    ``("default", 16)``; a build without it (``-DFASTMF_NO_CLONES``, other compilers and CPUs) has
+    only ``"default"``, compiled for the build's flags (32-byte vectors with ``-mavx``/``-march=x86-64-v3``,
+    64 with AVX-512, else 16: SSE2, NEON). The epochs run the first unless ``FASTMF_ISA`` names
+    another (for experiments and tests): each copy is bit-identical run after run and for any thread
+    count; copies differ only by FMA contraction."""
+    out = []
+    for code in (FASTMF_ISA_V4, FASTMF_ISA_V3, FASTMF_ISA_BASE):
+        if fastmf_sgd_isa(code) == code:
+            out.append((_ISA_NAMES[code], int(fastmf_sgd_vector_bytes(code))))
+    return out
+
+
+_L2 = {}
+
+
+def _l2_bytes():
+    """A core's share of the L2 cache (fastmf._machine.cache_per_core(2): sysfs, or FASTMF_CACHE_SIZES),
+    looked up once per value of FASTMF_CACHE_SIZES; 0 when unknown (the kernel then asks sysconf)."""
+    key = os.environ.get("FASTMF_CACHE_SIZES", "")
+    if key not in _L2:
+        from fastmf._machine import cache_per_core
+        _L2[key] = cache_per_core(2)
+    return _L2[key]
+
+
+cdef int _isa_code() except -1:
+    """The FASTMF_ISA_* code the environment variable ``FASTMF_ISA`` asks for (unset or ``auto``:
+    the best this CPU runs); a name this build or CPU does not have raises ValueError."""
+    name = os.environ.get("FASTMF_ISA", "auto").strip() or "auto"
+    if name == "auto":
+        return FASTMF_ISA_AUTO
+    avail = [n for n, _ in isa_levels()]
+    if name not in avail:
+        raise ValueError(f"FASTMF_ISA={name!r} is not a copy of the SGD epoch loop this build and CPU "
+                         f"run; allowed: 'auto', {', '.join(repr(n) for n in avail)}")
+    return _ISA_CODES[name]
 
 
 # --------------------------------------------------------------------------------------- orders

@@ -95,9 +95,13 @@ class MatrixFactorization(EngagementRanked):
         more than one thread).
     n_blocks : None or int
         Blocks per side for the blocked schedule (None: 8, or ``n_threads`` when it is set above 8
-        explicitly; never the machine's core count). The
-        model depends on ``n_blocks`` and the seed only, so with the default it is the same for any
-        thread count up to 8.
+        explicitly; never the machine's core count). The default doubles (up to 64) while the
+        factor rows of one block would fill more than half of a core's share of the last-level cache
+        (:func:`fastmf._machine.sgd_blocks`; cache sizes from sysfs, overridable with
+        ``FASTMF_CACHE_SIZES="L2=512K,L3=4M"``): at the ML-1M shape up to k = 128 that is 8 on common
+        machines, for ML-20M-size models more. The model depends on ``n_blocks`` and the seed only,
+        so with the default it is the same for any thread count up to 8 on one machine (set
+        ``n_blocks`` for the same model on machines with different caches).
     shuffle : bool
         Re-shuffle the order every epoch (False keeps the input order for "shuffle"/"hogwild" and each
         block's rating order for "blocked"; for debugging and exact comparisons).
@@ -470,9 +474,9 @@ class MatrixFactorization(EngagementRanked):
         plan = work = None
         if self.schedule == "blocked":
             # 8 blocks serve 1, 2, 4 and 8 threads evenly and make the model independent of the
-            # thread count up to 8; more threads, asked for explicitly, get one block row each.
-            # Never the machine's core count (n_threads=None): the model must not depend on it
-            n_blocks = default_n_blocks(self)
+            # thread count up to 8 (more when one block's factor rows would overflow a core's share
+            # of the last-level cache: _machine.sgd_blocks); never the machine's core count
+            n_blocks = default_n_blocks(self, max(P_full.strides[0], Q_full.strides[0]))
 
             def blocked():
                 return blocked_layout(users, items, ratings, self.n_users_, self.n_items_, n_blocks)
@@ -649,13 +653,19 @@ def _padded(view):
     return full if ld == k or not full[:, k:].any() else None
 
 
-def default_n_blocks(model: Any) -> int:
-    """Blocks per side of a blocked SGD-family fit: ``model.n_blocks``, or 8 (which serves 1, 2, 4
-    and 8 threads evenly and makes the model independent of the thread count up to 8), or
-    ``n_threads`` when that is set above 8 explicitly; never the machine's core count
-    (``n_threads=None``): the model must not depend on it."""
+def default_n_blocks(model: Any, row_bytes: int) -> int:
+    """Blocks per side of a blocked SGD-family fit: ``model.n_blocks``; or, when ``n_threads`` is
+    set above 8 explicitly, ``n_threads`` (one block row each); else :func:`fastmf._machine.sgd_blocks`
+    for factor rows of ``row_bytes`` (the padded rows the kernel updates): 8, which serves 1, 2, 4
+    and 8 threads evenly and makes the model independent of the thread count up to 8, more when one
+    block's rows would overflow a core's share of the last-level cache. Never the machine's core
+    count (``n_threads=None``): the model must not depend on it."""
+    from fastmf._machine import sgd_blocks
+
     asked = model.n_threads if model.n_threads not in (None, -1) else 1
-    return model.n_blocks or (8 if asked <= 8 else asked)
+    if model.n_blocks:
+        return model.n_blocks
+    return sgd_blocks(model.n_users_, model.n_items_, row_bytes) if asked <= 8 else asked
 
 
 def blocked_layout(users: np.ndarray, items: np.ndarray, ratings: np.ndarray, n_users: int, n_items: int,

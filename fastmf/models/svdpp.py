@@ -283,7 +283,7 @@ class SVDpp(EngagementRanked):
             return step
 
         b_users, b_items, b_ratings, plan = blocked_layout(users, items, ratings, self.n_users_, self.n_items_,
-                                                           default_n_blocks(self))
+                                                           default_n_blocks(self, P.strides[0]))
         work = np.empty(n, dtype=np.int64)
         G = np.zeros((self.n_users_, self.n_factors))
         # the bag by item (item j -> the users holding j), for the end-of-sweep y update

@@ -141,7 +141,9 @@ def test_the_rebuild_test_runs_only_when_asked():
     """pytest's default run deselects the `build` marker (pyproject addopts); `-m build` selects it."""
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
     cfg = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
-    assert "-m 'not build and not fuzz and not hostile'" in cfg["addopts"]  # the long fuzz and hostile runs are opt-in
+    # the long fuzz and hostile runs and the C smoke test (tests/csmoke, cross compiler) are opt-in
+    assert "-m 'not build and not fuzz and not hostile and not cross'" in cfg["addopts"]
+    assert any(m.startswith("cross:") for m in cfg["markers"])
     assert any(m.startswith("fuzz:") for m in cfg["markers"])
     assert any(m.startswith("hostile:") for m in cfg["markers"])
     assert any(m.startswith("build:") for m in cfg["markers"])

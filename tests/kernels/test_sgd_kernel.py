@@ -306,6 +306,44 @@ def test_row_vectors_reports_the_path():
         _sgd.row_vectors(np.zeros((3, 16), np.int32), np.zeros((3, 16), np.int32))
 
 
+# ------------------------------------------------------------------- the instruction-set copies
+ISA_NAMES = [name for name, _ in _sgd.isa_levels()]
+
+
+@pytest.fixture(params=ISA_NAMES)
+def isa(request, monkeypatch):
+    """Run the test on each copy of the epoch loop this machine runs (FASTMF_ISA)."""
+    monkeypatch.setenv("FASTMF_ISA", request.param)
+    return request.param
+
+
+def test_isa_levels_name_the_copies_best_first():
+    levels = _sgd.isa_levels()
+    assert levels[-1][0] == "default" and [n for n, _ in levels] == ISA_NAMES
+    known = {"x86-64-v4": 64, "x86-64-v3": 32}
+    for name, width in levels:
+        assert width in (16, 32, 64)
+        if name in known:
+            assert width == known[name]
+    assert [w for _, w in levels] == sorted((w for _, w in levels), reverse=True)
+
+
+def test_fastmf_isa_picks_a_copy_and_rejects_an_unknown_one(monkeypatch):
+    data, model = make_problem(seed=2, k=16, dtype=np.float32)
+    order = np.arange(len(data[0]), dtype=np.int64)
+    monkeypatch.setenv("FASTMF_ISA", "auto")
+    auto = copies(model)
+    sse_auto = _sgd.sgd_epoch(*data, order, *auto, MU, LR, REG)
+    monkeypatch.setenv("FASTMF_ISA", ISA_NAMES[0])  # auto is the best copy
+    best = copies(model)
+    assert _sgd.sgd_epoch(*data, order, *best, MU, LR, REG) == sse_auto
+    assert_model_equal(auto, best)
+    for bad in ("x86-64-v9", "avx2", "native"):
+        monkeypatch.setenv("FASTMF_ISA", bad)
+        with pytest.raises(ValueError, match=r"FASTMF_ISA=.*allowed: 'auto', .*'default'"):
+            _sgd.sgd_epoch(*data, order, *copies(model), MU, LR, REG)
+
+
 VECTOR_CASES = [(np.float32, 16), (np.float32, 48), (np.float32, 112), (np.float32, 128),
                 (np.float32, 144), (np.float64, 8), (np.float64, 64), (np.float64, 72),
                 (np.float64, 104)]
@@ -313,7 +351,7 @@ VECTOR_CASES = [(np.float32, 16), (np.float32, 48), (np.float32, 112), (np.float
 
 @pytest.mark.parametrize("dtype,k", VECTOR_CASES)
 @pytest.mark.parametrize("biased", [True, False])
-def test_vector_path_is_bit_identical_to_element_path(dtype, k, biased):
+def test_vector_path_is_bit_identical_to_element_path(dtype, k, biased, isa):
     # 40 users x 30 items: consecutive ratings often share a row, so both the paired and the
     # one-at-a-time updates of the vector path run
     data, model = make_problem(seed=k + 7, k=k, dtype=dtype)
@@ -340,7 +378,7 @@ def test_vector_path_is_bit_identical_to_element_path(dtype, k, biased):
 
 @pytest.mark.parametrize("k", [8, 64, 104])
 @pytest.mark.parametrize("biased", [True, False])
-def test_vector_path_equals_reference_float64(k, biased):
+def test_vector_path_equals_reference_float64(k, biased, isa):
     data, model = make_problem(seed=k + 3, k=k, nnz=800)
     got, want = aligned_model(model), copies(model)
     assert _sgd.row_vectors(got[0], got[1]) > 0
@@ -456,7 +494,7 @@ def test_blocked_single_thread_equals_reference_over_schedule(biased):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("n_blocks", [2, 4, 5, 8])
-def test_blocked_is_identical_for_any_thread_count_and_run(dtype, n_blocks):
+def test_blocked_is_identical_for_any_thread_count_and_run(dtype, n_blocks, isa):
     # blocks start as soon as the blocks they depend on are done (no barrier per step): whatever
     # the interleaving, the model must be the serial one
     data, model = make_problem(seed=17, n_users=80, n_items=60, nnz=4000, k=16, dtype=dtype)
