@@ -120,7 +120,7 @@ def _check_problem(users, items, ratings, model, bag):
     if bag_ptr.shape[0] != P.shape[0] + 1 or bag_w.shape[0] != P.shape[0]:
         raise ValueError(f"bag_ptr must have n_users + 1 = {P.shape[0] + 1} entries and bag_w n_users, got "
                          f"{bag_ptr.shape[0]} and {bag_w.shape[0]}")
-    if bag_ptr[0] != 0 or bag_ptr[-1] != bag_items.shape[0] or np.any(np.diff(bag_ptr) < 0):
+    if bag_ptr[0] != 0 or bag_ptr[bag_ptr.shape[0] - 1] != bag_items.shape[0] or np.any(np.diff(bag_ptr) < 0):
         raise ValueError(f"bag_ptr must rise from 0 to len(bag_items) = {bag_items.shape[0]}")
     if not np.isfinite(bag_w).all():
         raise ValueError("bag_w must be finite")
@@ -212,7 +212,7 @@ def user_order(indptr, seed, epoch):
     if indptr.shape[0] < 1 or indptr[0] != 0 or np.any(np.diff(indptr) < 0):
         raise ValueError("indptr must rise from 0")
     cdef uint64_t s = check_int(seed, "seed", 0, _U64 - 1), e = check_int(epoch, "epoch", 0, _U64 - 1)
-    out = np.empty(int(indptr[-1]), dtype=np.int64)
+    out = np.empty(int(indptr[indptr.shape[0] - 1]), dtype=np.int64)
     cdef const int64_t *ip = <const int64_t *>_ptr(indptr)
     cdef int64_t *outp = <int64_t *>_ptr(out)
     cdef int64_t nu = indptr.shape[0] - 1

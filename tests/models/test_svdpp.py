@@ -40,7 +40,7 @@ def replay(model, train, n_epochs, bag):
             ref.svdpp_epoch(users, items, ratings, order, (P, Q, Y, bu, bi), bag, hyper)
         else:
             bu_, bi_, br_, plan = blocked_layout(users, items, ratings, train.n_users, train.n_items,
-                                                 default_n_blocks(model))
+                                                 default_n_blocks(model, P.strides[0]))
             order = _sgd.block_schedule(plan, seed, epoch)
             ref.svdpp_epoch_delayed(bu_, bi_, br_, order, (P, Q, Y, bu, bi), bag, hyper)
     return P + ref.svdpp_user_sums(Y, *bag), Q, Y, bu, bi
