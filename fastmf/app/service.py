@@ -1002,6 +1002,9 @@ class Catalog:
         self.max_ratings = int(max_ratings)
         ids = model.item_map_.ids
         self._n_ratings = np.asarray(model.item_counts_, dtype=np.int64)
+        # items without training ratings whose factors come from their side features (side="map")
+        self._side = getattr(model, "item_side_map_", None) is not None
+        self._cold = (self._n_ratings == 0) & self._side
         rows = model.describe_items(ids)
         self._titles = [None if r["title"] is None else str(r["title"]) for r in rows]
         self._display = [None if t is None else display_title(t) for t in self._titles]
@@ -1044,8 +1047,10 @@ class Catalog:
         """What the page needs to know about the model: its class and registry key, sizes, how a
         new user's feedback is given (``"ratings"`` on ``rating_scale`` in steps of ``rating_step``,
         or ``"strengths"``), whether it has titles and factors (similar items, explanations), the
-        limits, and ``cold_items`` (new items from side features: no fastmf model has item
-        features yet, so False with the reason)."""
+        limits, and ``cold_items``: True when the model maps item side features to factors
+        (``fit(..., item_features=...)``, ``side="map"``), so that its items without ratings are
+        recommended from their features (``n_cold_items`` of them; their records say
+        ``"cold": True``); otherwise False with the reason."""
         entry = entry_of(self.model)
         return {"class": type(self.model).__name__, "model": None if entry is None else entry.key,
                 "n_users": int(self.model.n_users_), "n_items": int(self.model.n_items_),
@@ -1053,14 +1058,14 @@ class Catalog:
                 "rating_scale": self.rating_scale, "rating_step": self.rating_step,
                 "has_titles": self.has_titles, "has_factors": self.has_factors,
                 "similar_items": self.has_factors, "explanations": self.has_factors,
-                "cold_items": False,
-                "cold_items_reason": "this model was trained without item side features",
+                "cold_items": bool(self._side), "n_cold_items": int(self._cold.sum()),
+                "cold_items_reason": None if self._side else "this model was trained without item side features",
                 "max_n": self.max_n, "max_ratings": self.max_ratings}
 
     def _record(self, j: int) -> Dict[str, Any]:
         return {"item": self.model.item_map_.ids[j].item(), "title": self._titles[j],
                 "display_title": self._display[j], "year": self._years[j], "genres": self._genres[j],
-                "n_ratings": int(self._n_ratings[j])}
+                "n_ratings": int(self._n_ratings[j]), "cold": bool(self._cold[j])}
 
     def _index(self, item: Any) -> int:
         raw = coerce_id(item, self.model.item_map_, "item")

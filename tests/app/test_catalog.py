@@ -154,7 +154,7 @@ def test_search_bad_input(catalog):
 def test_item_and_similar(catalog, mf):
     rec = catalog.item(0)
     assert rec == {"item": 0, "title": "Matrix, The (1999)", "display_title": "The Matrix (1999)", "year": None,
-                   "genres": ["Drama", "Sci-Fi"], "n_ratings": int(mf.item_counts_[0])}
+                   "genres": ["Drama", "Sci-Fi"], "n_ratings": int(mf.item_counts_[0]), "cold": False}
     assert catalog.item("0") == rec  # a URL segment
     out = catalog.similar(3, n=5)
     ids, scores = mf.similar_items(3, n=5)
@@ -255,3 +255,34 @@ def test_concurrent_calls_give_the_serial_answers(catalog):
         for _ in range(3):
             parallel = list(pool.map(lambda c: getattr(catalog, c[0])(*c[1], **c[2]), calls))
             assert parallel == serial
+
+
+# ---------------------------------------------------------------------- cold items from side features
+def test_cold_items_of_a_side_feature_model_are_recommended_and_marked(data):
+    """A model fitted with item features (side="map") on an item-cold split: the catalog says it
+    has cold items, their records say so, and the new user's recommendations include them (their
+    factors come from the features)."""
+    ids = data.item_map.ids
+    genres = np.asarray(["Drama|Sci-Fi", "Comedy", "Action|War"] * len(ids))[: len(ids)]
+    info = Metadata(ids, {"title": np.asarray([f"Item {j}" for j in range(len(ids))], dtype=str),
+                          "genres": genres, "year": np.full(len(ids), 1990 + np.arange(len(ids)) % 9)})
+    ds = fastmf.Ratings.from_arrays(data.user_map.ids[data.user_index], ids[data.item_index], data.rating,
+                                    rating_scale=data.rating_scale, item_info=info)
+    train, _ = fastmf.split.item_cold_split(ds, test_size=0.25, random_state=0)
+    model = fastmf.MatrixFactorization(n_factors=6, n_epochs=20, random_state=0, n_threads=1)
+    model.fit(train, item_features=train.item_features("genres", "year"))
+    cold = np.flatnonzero(np.asarray(model.item_counts_) == 0)
+    assert cold.size == 10
+    cat = service.Catalog(model, train)
+    got = cat.info()
+    assert got["cold_items"] is True and got["n_cold_items"] == cold.size and got["cold_items_reason"] is None
+    assert cat.item(ids[cold[0]].item())["cold"] is True
+    warm = int(np.flatnonzero(np.asarray(model.item_counts_) > 0)[0])
+    assert cat.item(ids[warm].item())["cold"] is False
+    out = cat.recommend([[ids[warm].item(), 5.0]], n=len(ids))
+    flags = {r["item"]: r["cold"] for r in out["items"]}
+    assert {ids[j].item() for j in cold} <= set(flags)  # every cold item is ranked
+    assert all(flags[i] == (model.item_counts_[model.item_map_.to_index(i)] == 0) for i in flags)
+    # the plain model of the same data has none
+    plain = service.Catalog(fastmf.MatrixFactorization(n_factors=6, n_epochs=5, random_state=0).fit(train), train)
+    assert plain.info()["cold_items"] is False and plain.item(ids[cold[0]].item())["cold"] is False

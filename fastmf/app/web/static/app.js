@@ -49,7 +49,8 @@ function metaLine(rec) {
   const parts = [];
   if (rec.year) parts.push(String(rec.year));
   if (rec.genres && rec.genres.length) parts.push(rec.genres.join(", "));
-  if (rec.n_ratings !== undefined) parts.push(`${rec.n_ratings.toLocaleString()} ratings`);
+  if (rec.cold) parts.push("new: no ratings yet, placed by its features");
+  else if (rec.n_ratings !== undefined) parts.push(`${rec.n_ratings.toLocaleString()} ratings`);
   return parts.join(" · ");
 }
 
