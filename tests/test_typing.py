@@ -17,13 +17,28 @@ import pytest
 
 import fastmf
 
+#: modules that import an optional extra at their top (the web server: ``fastmf[web]``), with the
+#: top-level packages they need; without them installed the module is left out of the walk
+NEEDS_EXTRA = {"fastmf.app.web.server": ("starlette", "uvicorn")}
+
+
+def _installed(package):
+    import importlib.util
+
+    return importlib.util.find_spec(package) is not None
+
+
 def _public_modules():
     """Every module of the fastmf package whose dotted path has no private part (the old paths
-    kept as aliases are the same modules, or re-export them, so they add nothing)."""
+    kept as aliases are the same modules, or re-export them, so they add nothing), except those
+    whose optional extra is not installed (NEEDS_EXTRA)."""
     names = []
     for info in pkgutil.walk_packages(fastmf.__path__, "fastmf."):
-        if not any(part.startswith("_") for part in info.name.split(".")[1:]):
-            names.append(info.name)
+        if any(part.startswith("_") for part in info.name.split(".")[1:]):
+            continue
+        if not all(_installed(p) for p in NEEDS_EXTRA.get(info.name, ())):
+            continue
+        names.append(info.name)
     return tuple(names)
 
 
