@@ -94,6 +94,7 @@
 #define ALS_GATHER_BYTES 32768   /* target size of a gathered block of fixed rows (fits L1) */
 #define ALS_GRAM_ROWS 4096       /* rows per Gram partial sum ...                           */
 #define ALS_GRAM_MAX_BLOCKS 32   /* ... and at most this many partial sums                  */
+#define ALS_CG_GATHER (1 << 21)  /* doubles of a row's gathered fixed rows for explicit CG (16 MiB) */
 
 
 /* rows of fixed factors gathered at a time for a padded width kp: ALS_GATHER_BYTES, in [16, 256] */
@@ -128,8 +129,10 @@ static void dbuf_free(dbuf *b)
  *   ent   [2 maxdeg]  : per-entry values of the current row (c - 1 and c p) for iALS CG;
  *   T     [chunk]     : the targets of a gathered block (explicit Cholesky). */
 typedef struct {
-    dbuf zb, wzb, ab, vb, eb, tb;
+    dbuf zb, wzb, ab, vb, eb, tb, gb;
     double *Z, *WZ, *A, *v, *ent, *T;
+    double *G;       /* explicit CG: a row's fixed rows as doubles (g_rows x k) then its targets */
+    int64_t g_rows;  /* rows G holds (0: none; longer rows take the ungathered path) */
 } workspace;
 
 static int ws_alloc(workspace *w, int64_t chunk, int64_t kp, int64_t ld, int64_t maxdeg,
@@ -145,6 +148,16 @@ static int ws_alloc(workspace *w, int64_t chunk, int64_t kp, int64_t ld, int64_t
     return w->Z && (w->WZ || !need_wz) && w->A && w->v && (w->ent || !need_ent) && w->T;
 }
 
+/* the explicit CG's gather buffer for rows of up to min(maxdeg, ALS_CG_GATHER / k) entries; 0 when
+ * it cannot be had (the solver then takes the ungathered path: same results, slower) */
+static void ws_alloc_cg(workspace *w, int64_t k, int64_t maxdeg)
+{
+    int64_t rows = ALS_CG_GATHER / (k + 1);
+    if (rows > maxdeg) rows = maxdeg;
+    w->G = rows > 0 ? dbuf_alloc(&w->gb, rows * (k + 1)) : NULL;
+    w->g_rows = w->G ? rows : 0;
+}
+
 static void ws_free(workspace *w)
 {
     dbuf_free(&w->zb);
@@ -153,6 +166,7 @@ static void ws_free(workspace *w)
     dbuf_free(&w->vb);
     dbuf_free(&w->eb);
     dbuf_free(&w->tb);
+    dbuf_free(&w->gb);
 }
 
 /* --------------------------------------------------------------------------- error bookkeeping */
@@ -734,6 +748,56 @@ static FASTMF_INLINE void SFX(als_matvec)(const void *op, const double *restrict
     SFX(als_apply)(o->c, o->lo, o->hi, o->lam, o->lamb, v, out);
 }
 
+/* The explicit CG on a gathered row: Z holds the row's ne fixed rows as doubles (stride k) and T
+ * their targets. out += sum_e c_e z_e (and out[k] += sum_e c_e when biased) with s_e = z_e . v (+ v[k]
+ * when biased) and c_e = T_e - s_e (residual, when T) or s_e (operator). Four entries at a time: four
+ * independent dot products, then one pass over out that adds their terms in entry order -- the same
+ * operations in the same order as als_apply's one entry at a time, so the same bits. */
+static FASTMF_INLINE void SFX(cg_accumulate)(const double *restrict Z, int64_t k, int64_t ne, int biased,
+                                             const double *restrict T, const double *restrict v,
+                                             double *restrict out)
+{
+    int64_t e = 0, f;
+    for (; e + 4 <= ne; e += 4) {
+        const double *restrict z0 = Z + e * k, *restrict z1 = z0 + k, *restrict z2 = z1 + k,
+                     *restrict z3 = z2 + k;
+        double c0 = fastmf_dot_d(z0, v, k) + (biased ? v[k] : 0.0);
+        double c1 = fastmf_dot_d(z1, v, k) + (biased ? v[k] : 0.0);
+        double c2 = fastmf_dot_d(z2, v, k) + (biased ? v[k] : 0.0);
+        double c3 = fastmf_dot_d(z3, v, k) + (biased ? v[k] : 0.0);
+        if (T) {
+            c0 = T[e] - c0; c1 = T[e + 1] - c1; c2 = T[e + 2] - c2; c3 = T[e + 3] - c3;
+        }
+#pragma omp simd
+        for (f = 0; f < k; ++f) out[f] = (((out[f] + c0 * z0[f]) + c1 * z1[f]) + c2 * z2[f]) + c3 * z3[f];
+        if (biased) out[k] = (((out[k] + c0) + c1) + c2) + c3;
+    }
+    for (; e < ne; ++e) {
+        const double *restrict z = Z + e * k;
+        double c0 = fastmf_dot_d(z, v, k) + (biased ? v[k] : 0.0);
+        if (T) c0 = T[e] - c0;
+        fastmf_axpy_d(c0, z, out, k);
+        if (biased) out[k] += c0;
+    }
+}
+
+/* the gathered operator: out = sum_e z_e (z_e . v) + D v */
+typedef struct {
+    const double *Z;
+    int64_t k, ne;
+    int biased;
+    double lam, lamb;
+} SFX(als_gop);
+
+static FASTMF_INLINE void SFX(als_gmatvec)(const void *op, const double *restrict v, double *restrict out)
+{
+    const SFX(als_gop) *o = (const SFX(als_gop) *)op;
+    int64_t f;
+    for (f = 0; f < o->k; ++f) out[f] = o->lam * v[f];
+    if (o->biased) out[o->k] = o->lamb * v[o->k];
+    SFX(cg_accumulate)(o->Z, o->k, o->ne, o->biased, NULL, v, out);
+}
+
 /* warm-started conjugate gradient for row r (entries lo..hi-1, already checked) */
 static FASTMF_INLINE fastmf_error SFX(als_row_cg)(const SFX(als_ctx) *c, int64_t r, int64_t lo, int64_t hi,
                                             workspace *w)
@@ -757,6 +821,18 @@ static FASTMF_INLINE fastmf_error SFX(als_row_cg)(const SFX(als_ctx) *c, int64_t
     /* res = b - A x = sum_e (t_e - z_e.x) z_e - D x */
     for (f = 0; f < k; ++f) res[f] = -lam * x[f];
     if (p->biased) res[k] = -lamb * x[k];
+    if (hi - lo <= w->g_rows) {  /* the row's fixed rows gathered once for all CG steps */
+        SFX(als_gop) gop;
+        double *restrict T = w->G + (hi - lo) * k;
+        SFX(gather)(c->Y, k, k, c->indices + lo, 0, hi - lo, w->G);
+        for (j = lo; j < hi; ++j) T[j - lo] = SFX(als_target)(c, j);
+        SFX(cg_accumulate)(w->G, k, hi - lo, p->biased, T, x, res);
+        gop.Z = w->G; gop.k = k; gop.ne = hi - lo; gop.biased = p->biased; gop.lam = lam; gop.lamb = lamb;
+        if (fastmf_cg(m, p->cg_steps, SFX(als_gmatvec), &gop, x, res, dir, Ap) != 0) return SFX(not_pd)(r);
+        err = SFX(check_solution)(x, m, r);
+        if (err.status == FASTMF_OK) SFX(als_store)(c, r, x);
+        return err;
+    }
     for (j = lo; j < hi; ++j) {
         const REAL *y = c->Y + (int64_t)c->indices[j] * k;
         const double coef = SFX(als_target)(c, j) - (SFX(dot_rd)(y, x, k) + (p->biased ? x[k] : 0.0));
@@ -847,6 +923,7 @@ static fastmf_status SFX(als_run)(SFX(als_ctx) *cp, int64_t maxdeg, fastmf_error
         int64_t r;
         const int ok = ws_alloc(&w, c.chunk, c.kp, c.ld, maxdeg, 0, 0);
         if (!ok) flag_nomem(&se);
+        if (ok && c.prec0 == NULL && p->solver == FASTMF_ALS_CG) ws_alloc_cg(&w, p->n_factors, maxdeg);
         FASTMF_OMP(omp for schedule(dynamic, ALS_ROWS_PER_TASK))
         for (r = 0; r < p->n_rows; ++r) {
             fastmf_error e;

@@ -3,6 +3,7 @@
 #include <stddef.h>
 
 #include "sse.h"
+#include "linalg.h"
 
 #define FASTMF_ROW_SSE(SFX, REAL)                                                                  \
 fastmf_status fastmf_row_sse_##SFX(int64_t n_rows, int64_t n_cols, const int64_t *indptr,          \
@@ -26,9 +27,15 @@ fastmf_status fastmf_row_sse_##SFX(int64_t n_rows, int64_t n_cols, const int64_t
         for (q = indptr[u]; q < indptr[u + 1]; ++q) {                                              \
             const int64_t j = indices[q];                                                          \
             const REAL *qj = Q + j * ldq;                                                          \
-            double dot = 0.0, e;                                                                   \
-            int64_t f;                                                                             \
-            for (f = 0; f < k; ++f) dot += (double)pu[f] * (double)qj[f];                          \
+            double acc16[16] = {0.0}, dot = 0.0, e;                                                \
+            int64_t f = 0;                                                                         \
+            int l;                                                                                 \
+            for (; f + 16 <= k; f += 16) {                                                         \
+                _Pragma("omp simd")                                                                \
+                for (l = 0; l < 16; ++l) acc16[l] += (double)pu[f + l] * (double)qj[f + l];        \
+            }                                                                                      \
+            for (; f < k; ++f) dot += (double)pu[f] * (double)qj[f];                               \
+            dot = fastmf_lane_sum16(acc16) + dot;                                                  \
             e = (double)data[q] - (base + (bi != NULL ? (double)bi[j] : 0.0) + dot);               \
             acc += e * e;                                                                          \
         }                                                                                          \

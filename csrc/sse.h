@@ -1,8 +1,9 @@
 /* Sum of squared errors of a factor model over the stored entries of a CSR matrix.
  *
  * For every row u and stored entry (u, j, r):  e = r - (mu + bu[u] + bi[j] + P[u] . Q[j])  (bu, bi
- * NULL: no biases, and mu is used as given, 0 for an unbiased model). row_sse[u] = sum over the row
- * of e^2, accumulated in double; the caller adds the rows in order (deterministic for any thread
+ * NULL: no biases, and mu is used as given, 0 for an unbiased model). P[u] . Q[j] is summed in double
+ * over 16 partial sums added as a fixed tree (fastmf_lane_sum16: independent chains, no reassociation
+ * flags). row_sse[u] = sum over the row of e^2, accumulated in double; the caller adds the rows in order (deterministic for any thread
  * count). NumPy twin: ((data - predictions) ** 2) summed per row, predictions as in
  * fastmf.reference.predict.
  *
