@@ -40,7 +40,7 @@ def saved(mf, tmp_path):
 # ---------------------------------------------------------------------- models
 def test_model_names_are_the_registry_presets_in_cli_order():
     presets = service.model_presets()
-    assert list(presets) == ["mf", "als", "ials", "bayes", "svdpp", "biases", "popularity", "globalmean"]
+    assert list(presets) == ["mf", "als", "ials", "bayes", "svdpp", "timesvdpp", "biases", "popularity", "globalmean"]
     assert presets == registry.presets()
     assert service.model_entry("als") is registry.get("mf")
     # the old cli table, derived from the registry: {name: (class name, fixed arguments, description)}
@@ -103,7 +103,7 @@ def test_typed_errors_for_models_and_options():
 
 def test_capabilities_come_from_the_registry_tags():
     models = {name: service.make_model(name, {}) for name in service.model_presets()}
-    assert {n for n, m in models.items() if service.is_iterative(m)} == {"mf", "als", "ials", "bayes", "svdpp"}
+    assert {n for n, m in models.items() if service.is_iterative(m)} == {"mf", "als", "ials", "bayes", "svdpp", "timesvdpp"}
     assert service.entry_of(models["ials"]) is registry.get("ials")
     assert service.n_epochs_of(service.make_model("mf", {"epochs": 7})) == 7
     assert service.n_epochs_of(models["popularity"]) is None
