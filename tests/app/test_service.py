@@ -260,6 +260,22 @@ def test_recommend_one_user(mf):
     assert service.id_range(mf.user_map_) == "60 ids, 0..59"
 
 
+def test_recommend_passes_the_time_to_a_model_that_uses_it(data, tmp_path, capsys):
+    _, train, _ = data
+    model = service.fit_model(service.make_model("timesvdpp", SMALL, seed=0), train)
+    user = model.user_map_.ids[3].item()
+    t = float(model.first_day_ * 86400)
+    ranked = service.recommend(model, user, n=5, timestamp=t)
+    assert ranked.query["timestamp"] == t
+    assert [r["item"] for r in ranked.items] == model.recommend(user, n=5, timestamps=t)[0].tolist()
+    assert "timestamp" not in service.recommend(model, user, n=5).query
+    path = str(tmp_path / "t.npz")
+    model.save(path)
+    assert cli.main(["recommend", path, "--user", str(user), "-n", "5", "--at", str(t), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [r["item"] for r in out["items"]] == [r["item"] for r in ranked.items] and out["timestamp"] == t
+
+
 def test_recommend_all_chunks_are_the_library_batch(mf):
     users, ids, scores = mf.recommend_all(n=4)
     chunks = list(service.recommend_all(mf, 4, chunk=25))
