@@ -24,6 +24,9 @@
  * g <- a g + eta_y e w_u q_i, y_j <- a^n y_j + g once per visit, a = 1 - eta_y l_y, s_u = w_u^2
  * |N(u)|): the same numbers as the per-rating rule in exact arithmetic, for any order, at O(k) per
  * rating. Arithmetic is in double; the model arrays keep their element type (float or double).
+ * Each per-factor loop handles one term (no branch inside: they vectorise), the dot product is an
+ * `omp simd` reduction, and the epoch is compiled per instruction set (FASTMF_CLONES), so the
+ * rounding differs from the twin's (and between CPU levels) in the last bits only.
  *
  * Schedule. Serial only: the caller's order (fastmf_svdpp_user_order: users shuffled, each user's
  * ratings shuffled), so the model is the same for every thread count by construction.
@@ -137,7 +140,7 @@ static void SFX(flush_y)(REAL *Y, const int32_t *bag_items, int64_t lo, int64_t 
     }
 }
 
-static fastmf_status SFX(serial)(const fastmf_timesvd_problem *pb, const int64_t *order, int64_t n,
+FASTMF_CLONES static fastmf_status SFX(serial)(const fastmf_timesvd_problem *pb, const int64_t *order, int64_t n,
                                  double *scratch, double *sse_out, fastmf_error *err)
 {
     const int64_t k = pb->n_factors, nnz = pb->nnz, nb = pb->n_bins, nd = pb->n_days;
@@ -215,9 +218,10 @@ static fastmf_status SFX(serial)(const fastmf_timesvd_problem *pb, const int64_t
                 return fastmf_fail(err, FASTMF_ERR_INDEX, run_end, bad);
             }
             {
-                REAL *p = P + (int64_t)u * k, *qi = Q + (int64_t)i * k;
-                REAL *ap = AP != NULL ? AP + (int64_t)u * k : NULL;
-                REAL *pt = PT != NULL ? PT + d * k : NULL;
+                REAL *restrict p = P + (int64_t)u * k, *restrict qi = Q + (int64_t)i * k;
+                REAL *restrict ap = AP != NULL ? AP + (int64_t)u * k : NULL;
+                REAL *restrict pt = PT != NULL ? PT + d * k : NULL;
+                double *restrict zz = z, *restrict gg = g, *restrict pp = pe;
                 const double delta = need_dev ? pb->dev[q] : 0.0;
                 const double b_u = (double)bu[u], b_i = (double)bi[i];
                 const double a_u = au != NULL ? (double)au[u] : 0.0;
@@ -227,13 +231,15 @@ static fastmf_status SFX(serial)(const fastmf_timesvd_problem *pb, const int64_t
                 const double c_ut = (cu != NULL && cut != NULL) ? (double)cut[d] : 0.0;
                 const double sb = b_i + b_ib, cc = c_u + c_ut;
                 double dot = 0.0, er;
-                for (f = 0; f < k; ++f) {
-                    double v = (double)p[f] + z[f];
-                    if (ap != NULL) v += (double)ap[f] * delta;
-                    if (pt != NULL) v += (double)pt[f];
-                    pe[f] = v;
-                    dot += (double)qi[f] * v;
-                }
+                /* p~ = p_u + z_u (+ alpha_pu delta) (+ p_ut), then q_i . p~ (one loop per term: no
+                 * branch inside a loop, so each one vectorises) */
+                for (f = 0; f < k; ++f) pp[f] = (double)p[f] + zz[f];
+                if (ap != NULL)
+                    for (f = 0; f < k; ++f) pp[f] += (double)ap[f] * delta;
+                if (pt != NULL)
+                    for (f = 0; f < k; ++f) pp[f] += (double)pt[f];
+#pragma omp simd reduction(+:dot)
+                for (f = 0; f < k; ++f) dot += (double)qi[f] * pp[f];
                 er = (double)ratings[q] - ((((pb->mu + b_u) + a_u * delta) + b_ut) + sb * cc + dot);
                 sse += er * er;
                 bu[u] = (REAL)(b_u + lrb * (er - rgb * b_u));
@@ -253,21 +259,26 @@ static fastmf_status SFX(serial)(const fastmf_timesvd_problem *pb, const int64_t
                 }
                 {
                     const double ez = lry * er * s, eg = lry * er * w, ed = er * delta;
-                    for (f = 0; f < k; ++f) {
-                        const double pf = (double)p[f], qf = (double)qi[f];
-                        p[f] = (REAL)(pf + lrf * (er * qf - rgf * pf));
-                        if (ap != NULL) {
-                            const double af = (double)ap[f];
-                            ap[f] = (REAL)(af + lrap * (ed * qf - rgap * af));
+                    /* the drift and day rows read q_i before its step */
+                    if (ap != NULL)
+                        for (f = 0; f < k; ++f)
+                            ap[f] = (REAL)((double)ap[f] + lrap * (ed * (double)qi[f] - rgap * (double)ap[f]));
+                    if (pt != NULL)
+                        for (f = 0; f < k; ++f)
+                            pt[f] = (REAL)((double)pt[f] + lrpt * (er * (double)qi[f] - rgpt * (double)pt[f]));
+                    if (s != 0.0) {
+                        for (f = 0; f < k; ++f) {
+                            const double pf = (double)p[f], qf = (double)qi[f];
+                            p[f] = (REAL)(pf + lrf * (er * qf - rgf * pf));
+                            qi[f] = (REAL)(qf + lrf * (er * pp[f] - rgf * qf));
+                            zz[f] = ay * zz[f] + ez * qf;
+                            gg[f] = ay * gg[f] + eg * qf;
                         }
-                        if (pt != NULL) {
-                            const double tf = (double)pt[f];
-                            pt[f] = (REAL)(tf + lrpt * (er * qf - rgpt * tf));
-                        }
-                        qi[f] = (REAL)(qf + lrf * (er * pe[f] - rgf * qf));
-                        if (s != 0.0) {
-                            z[f] = ay * z[f] + ez * qf;
-                            g[f] = ay * g[f] + eg * qf;
+                    } else {
+                        for (f = 0; f < k; ++f) {
+                            const double pf = (double)p[f], qf = (double)qi[f];
+                            p[f] = (REAL)(pf + lrf * (er * qf - rgf * pf));
+                            qi[f] = (REAL)(qf + lrf * (er * pp[f] - rgf * qf));
                         }
                     }
                 }
