@@ -75,7 +75,7 @@ def test_fit_equals_the_reference_replay(data):
 
 def test_static_model_is_svdpp(data):
     """Every time term off: the same numbers as SVDpp's serial schedule for the same seed."""
-    t = small(rescale=False, **STATIC).fit(data)
+    t = small(rescale=False, lr=0.007, reg=0.06, reg_implicit=0.005, **STATIC).fit(data)
     s = fastmf.SVDpp(n_factors=4, n_epochs=3, random_state=1, ranking="rating").fit(data)
     for attr in ("user_factors_", "item_factors_", "item_implicit_", "user_bias_", "item_bias_"):
         np.testing.assert_allclose(getattr(t, attr), getattr(s, attr), rtol=1e-6, atol=1e-7, err_msg=attr)
@@ -280,9 +280,10 @@ def test_group_rates_rescale_to_the_rating_range():
     m = small().fit(ds)
     r = m.group_rates()  # s = 8 / 4 = 2
     assert r["bias"] == (0.003, 0.005)
-    assert r["factors"] == (0.007 / 2, 0.06 * 2)
-    assert r["scale"] == (0.008 / 4, 0.01 * 4)
-    assert small(rescale=False).fit(ds).group_rates()["scale"] == (0.008, 0.01)
+    assert r["factors"] == (0.008 / 2, 0.053 * 2)
+    assert r["scale"] == (0.002 / 4, 0.01 * 4)
+    assert r["implicit"] == (0.008 / 2, 0.015 * 2)
+    assert small(rescale=False).fit(ds).group_rates()["scale"] == (0.002, 0.01)
 
 
 def test_fold_in_scores_new_users_without_time_terms(data):
