@@ -303,12 +303,15 @@ def test_bad_hyper_parameters(data):
 
 @pytest.mark.data
 @pytest.mark.slow
-def test_ml_latest_small_beats_svdpp_on_leave_last_out():
+@pytest.mark.filterwarnings("ignore::fastmf.errors.EvaluationWarning")
+def test_ml_latest_small_beats_svdpp_and_mf_on_both_splits():
     root = os.environ.get("FASTMF_DATA")
     if not root or not os.path.isdir(os.path.join(root, "ml-latest-small")):
         pytest.skip("needs $FASTMF_DATA/ml-latest-small")
-    ds = fastmf.load_movielens("ml-latest-small", root=root)
-    train, test = fastmf.split.leave_last_out(ds, k=5)
-    t = fastmf.TimeSVDpp(random_state=0, ranking="rating").fit(train)
-    s = fastmf.SVDpp(random_state=0, ranking="rating").fit(train)
-    assert fastmf.evaluate(t, test)["rmse"] < fastmf.evaluate(s, test)["rmse"]
+    ds = fastmf.load_movielens("ml-latest-small", path=os.path.join(root, "ml-latest-small"), download=False)
+    for train, test in (fastmf.split.leave_last_out(ds, k=5), fastmf.split.temporal_split(ds, test_size=0.2)):
+        t = fastmf.TimeSVDpp(random_state=0, ranking="rating").fit(train)
+        s = fastmf.SVDpp(random_state=0, ranking="rating").fit(train)
+        m = fastmf.MatrixFactorization(random_state=0, ranking="rating").fit(train)
+        got = {name: fastmf.evaluate(x, test)["rmse"] for name, x in (("t", t), ("s", s), ("m", m))}
+        assert got["t"] < min(got["s"], got["m"]), got
