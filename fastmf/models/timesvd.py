@@ -85,8 +85,8 @@ class TimeSVDpp(SVDpp):
     of u's training ratings, :math:`\beta` = ``beta`` = 0.4), :math:`\mathrm{Bin}(t)` the time bin of
     the day (``n_bins`` equal bins over the training days, or bins of ``bin_days`` days), and the
     per-(user, day) terms :math:`b_{u,t}, c_{u,t}, p_{u,t}` stored sparsely: one row per (user, day)
-    pair of the training data (``user_day_ptr_``, ``user_day_days_``; ml-latest-small has about
-    4,000, not users x days). The switches ``item_bins`` (:math:`b_{i,\mathrm{Bin}(t)}`),
+    pair of the training data (``user_day_ptr_``, ``user_day_days_``; the whole of ml-latest-small
+    has 6,131, not users x days). The switches ``item_bins`` (:math:`b_{i,\mathrm{Bin}(t)}`),
     ``user_drift`` (:math:`\alpha_u`), ``day_bias`` (:math:`b_{u,t}`), ``scaling`` (:math:`c_u +
     c_{u,t}`; off: 1), ``factor_drift`` (:math:`\alpha_{pu}`), ``day_factors`` (:math:`p_{u,t}`) and
     ``implicit_sum`` (the SVD++ sum; off: biased MF with the time terms) turn each term on or off; with
