@@ -7,12 +7,11 @@ from typing import Any, Dict, Iterable, Literal, Optional, Sequence, Tuple
 import numpy as np
 import numpy.typing as npt
 
-from fastmf._validation import (MAX_EPOCHS, MAX_THREADS, FloatDType, Interval, Options, RandomState, SeedLike,
-                                check_memory, check_random_state, resolve_n_threads)
+from fastmf._validation import (FloatDType, Interval, Options, SeedLike, check_memory, check_random_state,
+                                resolve_n_threads)
 from fastmf.data.ratings import Ratings
 from fastmf.models.bags import implicit_bags
 from fastmf.models.base import Callback
-from fastmf.models.engagement import ENGAGEMENT_CONSTRAINTS
 from fastmf.models.mf import _sgd_auto_threads
 from fastmf.models.svdpp import SVDpp
 
@@ -49,7 +48,6 @@ _GROUPS = (
 )
 
 _RATE = Interval("real", 0, None)
-_MAYBE_RATE = (Options(None), Interval("real", 0, None))
 
 
 def timestamps_to_seconds(timestamps: npt.ArrayLike, what: str = "timestamps") -> np.ndarray:

@@ -27,6 +27,7 @@ from fastmf.reference._checks import _require
 
 __all__ = ["timesvd_epoch", "timesvd_predict"]
 
+# the groups' positions in hyper's lr and reg (fastmf._timesvd.GROUPS)
 F, B, Y_, A, BT, BIN, C, CT, AP, PT = range(10)
 
 
