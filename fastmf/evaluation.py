@@ -87,6 +87,13 @@ def evaluate(model: Any, test: Ratings, k: int = 10, threshold: float | None = N
         ``"rmse"``, ``"mae"`` (rating models only), ``"precision@k"``, ``"recall@k"``, ``"ndcg@k"``,
         ``"map@k"``, ``"hit_rate@k"``, ``"coverage"`` (floats) and ``"n_users"`` (int, the number of
         users in the ranking metrics).
+        **Time** (models that use time, registry tag ``uses_time``, on a test with timestamps):
+        predictions are made at each test rating's time and each user's list at the time of their
+        first test rating; the rating metrics are also reported on the test ratings whose (user,
+        day) the model saw in training and on the others: ``"rmse_day_seen"``, ``"mae_day_seen"``,
+        ``"n_day_seen"``, ``"rmse_day_unseen"``, ``"mae_day_unseen"``, ``"n_day_unseen"`` (the
+        errors only for a part that has ratings; the model's ``day_seen(user_index, timestamps)``
+        decides).
         **Cold and warm rows** (``cold_warm=True``): when some test ratings have a *cold* item or user (one with no
         training rating: unknown to the model, or ``item_counts_`` / ``user_counts_`` 0, as after
         :func:`fastmf.split.item_cold_split`), the rating metrics are also reported on each part:
@@ -256,10 +263,13 @@ def _rating_metrics(model, test, in_scope, user_to_model, item_to_model, table=N
     truth = test.rating[in_scope]
     mu = u if user_to_model is None else user_to_model[u]
     mi = i if item_to_model is None else item_to_model[i]
+    # the test's times, for models that use them (the others ignore them)
+    ts = test.timestamp[in_scope] if test.timestamp is not None and getattr(model, "_uses_time", False) else None
     pred = np.empty(u.shape[0], dtype=np.float64)
     for start in range(0, u.shape[0], _PREDICT_CHUNK):
         stop = start + _PREDICT_CHUNK
-        p = np.asarray(model.predict_indices(mu[start:stop], mi[start:stop]))
+        when = {} if ts is None else {"timestamps": ts[start:stop]}
+        p = np.asarray(model.predict_indices(mu[start:stop], mi[start:stop], **when))
         if p.shape != (mu[start:stop].shape[0],):
             raise ValueError(f"evaluate: model.predict_indices returned shape {p.shape} for "
                              f"{mu[start:stop].shape[0]} pairs")
@@ -274,7 +284,24 @@ def _rating_metrics(model, test, in_scope, user_to_model, item_to_model, table=N
         with np.errstate(invalid="ignore", divide="ignore"):
             table["rmse"] = np.sqrt(np.bincount(u, err * err, minlength=test.n_users) / count)
             table["mae"] = np.bincount(u, np.abs(err), minlength=test.n_users) / count
-    return {"rmse": metrics.rmse(truth, pred), "mae": metrics.mae(truth, pred)}
+    out = {"rmse": metrics.rmse(truth, pred), "mae": metrics.mae(truth, pred)}
+    day_seen = getattr(model, "day_seen", None)
+    if ts is not None and callable(day_seen):
+        out.update(_by_day_seen(np.asarray(day_seen(mu, ts), dtype=bool), truth, pred))
+    return out
+
+
+def _by_day_seen(seen, truth, pred):
+    """The rating metrics of the test ratings on a (user, day) the model saw in training and of
+    the others: ``rmse_day_seen``, ``mae_day_seen``, ``n_day_seen`` and ``..._day_unseen`` (the
+    errors only for a part with ratings)."""
+    out = {}
+    for name, part in (("day_seen", seen), ("day_unseen", ~seen)):
+        out[f"n_{name}"] = int(np.count_nonzero(part))
+        if part.any():
+            out[f"rmse_{name}"] = metrics.rmse(truth[part], pred[part])
+            out[f"mae_{name}"] = metrics.mae(truth[part], pred[part])
+    return out
 
 
 def _cold_warm_metrics(model, test, in_scope, k, threshold, exclude_seen, batch_size,
@@ -337,6 +364,11 @@ def _ranking_metrics(model, test, in_scope, k, threshold, exclude_seen, batch_si
         unknown = item_to_test < 0
         item_to_test[unknown] = test.n_items + np.flatnonzero(unknown)
 
+    # models that use time rank each user's list at the time of that user's first test rating
+    when = None
+    if test.timestamp is not None and getattr(model, "_uses_time", False):
+        when = np.full(test.n_users, np.iinfo(np.int64).max, dtype=np.int64)
+        np.minimum.at(when, test.user_index[in_scope], test.timestamp[in_scope])
     covered = np.zeros(n_model_items, dtype=bool)
     sums = dict.fromkeys(metrics.RANKING_METRICS, 0.0)
     if table is not None:
@@ -351,10 +383,10 @@ def _ranking_metrics(model, test, in_scope, k, threshold, exclude_seen, batch_si
         b_indices = rel_indices[np.repeat(rel_indptr[ub], counts) + offsets]
 
         mu = ub if user_to_model is None else user_to_model[ub]
-        if candidates is None:
-            items, _ = model.recommend_indices(mu, k, exclude_seen=exclude_seen)
-        else:
-            items, _ = model.recommend_indices(mu, k, exclude_seen=exclude_seen, candidates=candidates)
+        extra = {} if candidates is None else {"candidates": candidates}
+        if when is not None:
+            extra["timestamps"] = when[ub]
+        items, _ = model.recommend_indices(mu, k, exclude_seen=exclude_seen, **extra)
         items = np.asarray(items)
         if items.ndim != 2 or items.shape[0] != ub.size or items.dtype.kind not in "iu":
             raise ValueError(f"evaluate: model.recommend_indices returned {items.dtype} shape {items.shape} "

@@ -623,7 +623,7 @@ def cmd_recommend(args: argparse.Namespace) -> int:
     user = service.parse_id(args.user, model.user_map_, "user")
     try:
         ranked = service.recommend(model, user, n=args.n, exclude_seen=not args.include_seen,
-                                   fallback=args.fallback, new_items=args.new_items)
+                                   fallback=args.fallback, new_items=args.new_items, timestamp=args.at)
     except UnknownIdError as exc:
         raise UserError(f"{exc}; --fallback shows the ranking for unknown users") from None
     known = ranked.query["known_user"]
@@ -919,6 +919,9 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--fallback", action="store_true",
                    help="for a user the model does not know, show its ranking for unknown users "
                         "instead of an error")
+    r.add_argument("--at", type=float, default=None, metavar="TIMESTAMP",
+                   help="when the list is asked for, in seconds since the epoch (models that use time, "
+                        "e.g. timesvdpp; default: the last training time)")
     r.add_argument("--json", action="store_true", help="print a JSON object")
 
     s = _sub(sub, "similar", common, "items closest to an item in a saved model's factor space",

@@ -644,11 +644,13 @@ def ranked_items(model: Recommender, ids: Any, scores: Any, score_name: str = "s
 
 
 def recommend(model: Recommender, user: Any, n: int = 10, *, exclude_seen: bool = True,
-              fallback: bool = False, new_items: bool = False) -> Ranked:
+              fallback: bool = False, new_items: bool = False, timestamp: Optional[float] = None) -> Ranked:
     """Top-``n`` items for raw user id ``user``. An unknown user raises :class:`UnknownIdError`,
     or with ``fallback`` gets the model's ranking for unknown users (``query["known_user"]`` False).
     ``new_items``: only among the items without training ratings (cold items, which a model fitted
-    with item features scores from them); :class:`CapabilityError` when the model has none."""
+    with item features scores from them); :class:`CapabilityError` when the model has none.
+    ``timestamp``: when (seconds since the epoch) the list is asked for, passed to models that use
+    time (``query["timestamp"]``; their default: the last training time); ignored by the others."""
     import numpy as np
 
     known = user in model.user_map_
@@ -664,10 +666,13 @@ def recommend(model: Recommender, user: Any, n: int = 10, *, exclude_seen: bool 
             raise CapabilityError("the model was fitted without item features, so its items without "
                                   "ratings have no scores of their own (train with --item-features)", "new_items")
         candidates = model.item_map_.ids[cold]
+    when = {} if timestamp is None else {"timestamps": timestamp}
     ids, scores = model.recommend(user, n=n, exclude_seen=exclude_seen, items=candidates,
-                                  unknown="fallback" if fallback else "raise")
+                                  unknown="fallback" if fallback else "raise", **when)
     columns, items = ranked_items(model, ids, scores, "score")
     query = {"user": user, "known_user": bool(known), "n": n, "exclude_seen": exclude_seen}
+    if timestamp is not None:
+        query["timestamp"] = timestamp
     if new_items:
         query["new_items"] = True
     return Ranked(query, "score", columns, items)

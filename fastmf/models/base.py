@@ -119,6 +119,10 @@ class Recommender:
     predicts_ratings = True
     #: recommend_new / fold_in need the new user's rating values (explicit-rating models)
     _new_user_needs_ratings = True
+    #: predictions and rankings depend on the time (registry tag ``uses_time``): ``predict``,
+    #: ``predict_indices`` and ``recommend_indices`` pass their timestamps to
+    #: :meth:`_predict_pairs_at` / :meth:`_score_users_at`; other models never see them
+    _uses_time = False
 
     #: old parameter name -> new name. The constructor and ``set_params`` accept the old name with a
     #: FutureWarning (both names at once: TypeError), ``get_params`` and ``repr`` show only the new
@@ -293,6 +297,15 @@ class Recommender:
     def _score_users(self, u):  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def _predict_pairs_at(self, u, i, timestamps):
+        """:meth:`_predict_pairs` at ``timestamps`` (None, one number or one per pair; models with
+        ``_uses_time``)."""
+        return self._predict_pairs(u, i)
+
+    def _score_users_at(self, u, timestamps):
+        """:meth:`_score_users` at ``timestamps`` (None, or one per user; models with ``_uses_time``)."""
+        return self._score_users(u)
+
     def _factor_scores(self):
         """``(U, V, item_bias, user_offset)`` when the ranking score of known user ``u`` for item ``i`` is
         ``(U[u] . V[i] + user_offset[u]) + item_bias[i]`` (either term may be None): ``recommend`` then
@@ -332,14 +345,15 @@ class Recommender:
         i = self._to_index(self.item_map_, items if scalar else i_raw, unknown, "item")
         u = np.atleast_1d(np.asarray(u, dtype=np.int64))
         i = np.atleast_1d(np.asarray(i, dtype=np.int64))
-        pred = self._predict_pairs(u, i)
+        pred = self._predict_pairs_at(u, i, timestamps) if self._uses_time else self._predict_pairs(u, i)
         if clip and self.predicts_ratings and self.rating_scale_ is not None:
             pred = np.clip(pred, *self.rating_scale_)
         return pred[0].item() if scalar else pred
 
     def predict_indices(self, user_index: npt.ArrayLike, item_index: npt.ArrayLike,
-                        clip: bool = True) -> np.ndarray:
-        """Predictions for dense index pairs of this model's id maps (-1 marks an unknown id)."""
+                        clip: bool = True, timestamps: Optional[npt.ArrayLike] = None) -> np.ndarray:
+        """Predictions for dense index pairs of this model's id maps (-1 marks an unknown id), at
+        ``timestamps`` as for :meth:`predict`."""
         self._check_fitted()
         u = np.asarray(user_index, dtype=np.int64)
         i = np.asarray(item_index, dtype=np.int64)
@@ -349,7 +363,8 @@ class Recommender:
             bad = first_true((arr < -1) | (arr >= n))
             if bad >= 0:
                 raise IndexError(f"{name}[{bad}] = {arr[bad]} is outside [-1, {n})")
-        pred = self._predict_pairs(u, i)
+        _check_timestamps(timestamps, u.size)
+        pred = self._predict_pairs_at(u, i, timestamps) if self._uses_time else self._predict_pairs(u, i)
         if clip and self.predicts_ratings and self.rating_scale_ is not None:
             pred = np.clip(pred, *self.rating_scale_)
         return pred
@@ -379,7 +394,8 @@ class Recommender:
     # ------------------------------------------------------------------ recommendation
     def recommend(self, user: Ids, n: int = 10, exclude_seen: bool = True, items: Optional[Ids] = None,
                   exclude_items: Optional[Ids] = None, unknown: Unknown = "raise",
-                  as_frame: bool = False) -> Union[Tuple[np.ndarray, np.ndarray], "pandas.DataFrame"]:
+                  as_frame: bool = False, timestamps: Optional[npt.ArrayLike] = None
+                  ) -> Union[Tuple[np.ndarray, np.ndarray], "pandas.DataFrame"]:
         """Top-``n`` items for a raw user id (1-D results) or an array of them (2-D results, batched).
 
         Parameters
@@ -403,6 +419,9 @@ class Recommender:
             Return a pandas DataFrame (columns ``user``, ``item``, ``rank``, ``score``, plus
             ``title`` when the training data had titles; padding rows left out) instead of arrays.
             Needs pandas.
+        timestamps : None, a number or one per user
+            When the recommendations are made, for models that use time (registry tag
+            ``uses_time``; their default: the last training time); ignored by the others.
 
         Returns
         -------
@@ -423,7 +442,8 @@ class Recommender:
         u = np.atleast_1d(np.asarray(self._to_index(self.user_map_, user if scalar else raw, unknown,
                                                     "user"), dtype=np.int64))
         candidates = self._candidate_mask(items, exclude_items, unknown)
-        idx, scores = self.recommend_indices(u, n, exclude_seen=exclude_seen, candidates=candidates)
+        idx, scores = self.recommend_indices(u, n, exclude_seen=exclude_seen, candidates=candidates,
+                                             timestamps=timestamps)
         ids = self._ids_of(idx)
         if as_frame:
             return self._frame(raw, ids, scores)
@@ -510,8 +530,10 @@ class Recommender:
         return scores
 
     def recommend_indices(self, user_index: npt.ArrayLike, n: int = 10, exclude_seen: bool = True,
-                          candidates: Optional[npt.ArrayLike] = None) -> Tuple[np.ndarray, np.ndarray]:
-        """Top-``n`` dense item indices for dense user indices (-1 = unknown user: fallback ranking).
+                          candidates: Optional[npt.ArrayLike] = None,
+                          timestamps: Optional[npt.ArrayLike] = None) -> Tuple[np.ndarray, np.ndarray]:
+        """Top-``n`` dense item indices for dense user indices (-1 = unknown user: fallback ranking),
+        at ``timestamps`` (one, or one per user) for models that use time.
 
         Returns ``(items, scores)``: int64 and float64 arrays of shape ``(len(user_index), n)``,
         padded with -1 / -inf where a user has fewer than ``n`` candidates. ``candidates`` is an
@@ -525,6 +547,10 @@ class Recommender:
         bad = first_true((u < -1) | (u >= self.n_users_))
         if bad >= 0:
             raise IndexError(f"user_index[{bad}] = {u[bad]} is outside [-1, {self.n_users_})")
+        _check_timestamps(timestamps, u.size, "user")
+        ts = None
+        if self._uses_time and timestamps is not None:
+            ts = np.broadcast_to(np.asarray(timestamps), u.shape)
         nt = resolve_n_threads(getattr(self, "n_threads", None))
         cand = None if candidates is None else np.ascontiguousarray(candidates, dtype=bool)
         seen = dict(excl_indptr=self.seen_indptr_, excl_indices=self.seen_indices_) if exclude_seen else {}
@@ -545,7 +571,8 @@ class Recommender:
             scores = np.empty((ub.size, self.n_items_), dtype=np.float64)
             known = ub >= 0
             if known.any():
-                scores[known] = self._score_users(ub[known])
+                scores[known] = (self._score_users(ub[known]) if ts is None
+                                 else self._score_users_at(ub[known], ts[rows][known]))
             if not known.all():
                 scores[~known] = self._fallback_scores()
             out_idx[rows], out_score[rows] = _topk.topk_rows(scores, n, users=ub, candidates=cand,
@@ -719,15 +746,16 @@ def _check_unknown(unknown):
         raise ValueError(f"unknown must be 'raise' or 'fallback', got {unknown!r}")
 
 
-def _check_timestamps(timestamps, n):
-    """ValueError unless ``timestamps`` is None, one number, or ``n`` numbers (one per pair)."""
+def _check_timestamps(timestamps, n, per="(user, item) pair"):
+    """ValueError unless ``timestamps`` is None, one number, or ``n`` numbers (one per pair, or per
+    ``per``)."""
     if timestamps is None:
         return
     ts = np.asarray(timestamps)
     if ts.dtype.kind not in "iufM" or ts.dtype == np.bool_:
         raise ValueError(f"timestamps must be numbers (or datetime64), got dtype {ts.dtype}")
     if ts.ndim > 1 or (ts.ndim == 1 and ts.size != n):
-        raise ValueError(f"timestamps must be one number or one per (user, item) pair ({n}), got shape {ts.shape}")
+        raise ValueError(f"timestamps must be one number or one per {per} ({n}), got shape {ts.shape}")
 
 
 def _check_n(n, cap=None):

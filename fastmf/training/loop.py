@@ -125,11 +125,14 @@ class EvalSet:
                 self.u = np.asarray(model.user_map_.to_index(u, missing=-1), dtype=np.int64)
                 self.i = np.asarray(model.item_map_.to_index(i, missing=-1), dtype=np.int64)
             self.r = ratings.rating.astype(np.float64)
+            # models that use time predict at the eval set's times (others ignore them)
+            self.t = ratings.timestamp if getattr(model, "_uses_time", False) else None
 
     def __call__(self) -> Dict[str, float]:
         values: Dict[str, float] = {}
         if any(m in _RATING for m in self.metrics):
-            err = self.model.predict_indices(self.u, self.i) - self.r
+            when = {} if self.t is None else {"timestamps": self.t}
+            err = self.model.predict_indices(self.u, self.i, **when) - self.r
             values["rmse"] = float(np.sqrt(np.mean(err * err)))
             values["mae"] = float(np.mean(np.abs(err)))
         if self.cutoffs:

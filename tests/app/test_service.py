@@ -40,7 +40,7 @@ def saved(mf, tmp_path):
 # ---------------------------------------------------------------------- models
 def test_model_names_are_the_registry_presets_in_cli_order():
     presets = service.model_presets()
-    assert list(presets) == ["mf", "als", "ials", "bayes", "svdpp", "biases", "popularity", "globalmean"]
+    assert list(presets) == ["mf", "als", "ials", "bayes", "svdpp", "timesvdpp", "biases", "popularity", "globalmean"]
     assert presets == registry.presets()
     assert service.model_entry("als") is registry.get("mf")
     # the old cli table, derived from the registry: {name: (class name, fixed arguments, description)}
@@ -103,7 +103,7 @@ def test_typed_errors_for_models_and_options():
 
 def test_capabilities_come_from_the_registry_tags():
     models = {name: service.make_model(name, {}) for name in service.model_presets()}
-    assert {n for n, m in models.items() if service.is_iterative(m)} == {"mf", "als", "ials", "bayes", "svdpp"}
+    assert {n for n, m in models.items() if service.is_iterative(m)} == {"mf", "als", "ials", "bayes", "svdpp", "timesvdpp"}
     assert service.entry_of(models["ials"]) is registry.get("ials")
     assert service.n_epochs_of(service.make_model("mf", {"epochs": 7})) == 7
     assert service.n_epochs_of(models["popularity"]) is None
@@ -258,6 +258,22 @@ def test_recommend_one_user(mf):
     with pytest.raises(UnknownIdError, match="user id 'x' is not an integer"):
         service.parse_id("x", mf.user_map_, "user")
     assert service.id_range(mf.user_map_) == "60 ids, 0..59"
+
+
+def test_recommend_passes_the_time_to_a_model_that_uses_it(data, tmp_path, capsys):
+    _, train, _ = data
+    model = service.fit_model(service.make_model("timesvdpp", SMALL, seed=0), train)
+    user = model.user_map_.ids[3].item()
+    t = float(model.first_day_ * 86400)
+    ranked = service.recommend(model, user, n=5, timestamp=t)
+    assert ranked.query["timestamp"] == t
+    assert [r["item"] for r in ranked.items] == model.recommend(user, n=5, timestamps=t)[0].tolist()
+    assert "timestamp" not in service.recommend(model, user, n=5).query
+    path = str(tmp_path / "t.npz")
+    model.save(path)
+    assert cli.main(["recommend", path, "--user", str(user), "-n", "5", "--at", str(t), "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [r["item"] for r in out["items"]] == [r["item"] for r in ranked.items] and out["timestamp"] == t
 
 
 def test_recommend_all_chunks_are_the_library_batch(mf):

@@ -35,7 +35,7 @@ def test_every_exported_model_is_registered_and_only_those():
 
 def test_presets_are_the_command_line_model_names():
     names = registry.presets()
-    assert list(names) == ["mf", "als", "ials", "bayes", "svdpp", "biases", "popularity", "globalmean"]
+    assert list(names) == ["mf", "als", "ials", "bayes", "svdpp", "timesvdpp", "biases", "popularity", "globalmean"]
     entry, params, _ = names["als"]
     assert entry.key == "mf" and params == {"solver": "als"}
 
