@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import operator
 import os
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 
@@ -82,7 +82,7 @@ def _starts(groups: np.ndarray, n_groups: int) -> np.ndarray:
 
 
 # ------------------------------------------------------------------------------------ partitions
-def read_ratings_frame(ratings: Any, columns: Sequence[str], reader_options: Optional[Dict[str, Any]] = None):
+def read_ratings_frame(ratings: Any, columns: Sequence[str], reader_options: Optional[Dict[str, Any]] = None) -> Any:
     """``ratings`` as a Dask DataFrame of the three ``columns``: a Dask DataFrame as it is, a
     pandas DataFrame split into partitions, or a path / list of paths of Parquet files (``.parquet``,
     ``.pq`` or a folder) or of CSV files (``.csv``; ``.tsv`` is read tab-separated)."""
@@ -193,6 +193,7 @@ def _gather_pieces(pieces):
 
 def _check_duplicates(rows, cols, n_cols, row_ids, col_ids, what):
     """Sort (rows, cols) row-major; DataError naming the first repeated pair. Returns the order."""
+    from fastmf._validation import show
     from fastmf.errors import DataError
 
     order = np.lexsort((cols, rows))
@@ -200,7 +201,7 @@ def _check_duplicates(rows, cols, n_cols, row_ids, col_ids, what):
     dup = np.flatnonzero(key[1:] == key[:-1])
     if dup.size:
         k = order[dup[0] + 1]
-        raise DataError(f"duplicate rating for {what[0]} {row_ids[rows[k]]!r}, {what[1]} {col_ids[cols[k]]!r}: "
+        raise DataError(f"duplicate rating for {what[0]} {show(row_ids[rows[k]])}, {what[1]} {show(col_ids[cols[k]])}: "
                         "fastmf.distributed.fit needs one rating per (user, item) pair; resolve repeats "
                         "first (e.g. drop_duplicates on the Dask DataFrame)")
     return order
@@ -334,8 +335,9 @@ def _als_sse(shard, own, mu, biased, n_threads, *fixed_states):
 
 # ------------------------------------------------------------------------------------------ fit
 def fit(model: Any, ratings: Any, client: Any = None, *, user: str = "user", item: str = "item",
-        rating: str = "rating", rating_scale: Any = "infer", n_threads: int = 1,
-        callbacks: Any = None, progress: Any = False, reader_options: Optional[Dict[str, Any]] = None) -> Any:
+        rating: str = "rating", rating_scale: Any = "infer", n_workers: Optional[int] = None,
+        n_threads: int = 1, checkpoint_every: int = 1, retries: int = 2, callbacks: Any = None,
+        progress: Any = False, reader_options: Optional[Dict[str, Any]] = None) -> Any:
     """Train ``model`` on a Dask cluster and return it (fitted, like ``model.fit``).
 
     Parameters
@@ -352,8 +354,17 @@ def fit(model: Any, ratings: Any, client: Any = None, *, user: str = "user", ite
         Column names.
     rating_scale : "infer" or (low, high)
         As in :meth:`fastmf.Ratings.from_arrays`.
+    n_workers : int, optional
+        Use this many of the cluster's workers (default all; the model does not depend on it).
     n_threads : int
         OpenMP threads of each kernel call on a worker (default 1: one per Dask worker thread).
+    checkpoint_every : int
+        Gather the parameters to the client every this many epochs (default 1; 0: never, a lost
+        worker then ends the fit). The client holds one copy of the model either way (the
+        result); the cost is one transfer of the parameters per checkpoint.
+    retries : int
+        Recoveries from lost workers per fit (from the last checkpoint, on the workers left)
+        before the fit fails with WorkerLostError.
     callbacks, progress
         As in ``model.fit``: after every epoch, with that epoch's history entry (the model's
         factors are gathered only at the end of the fit).
@@ -388,7 +399,7 @@ def fit(model: Any, ratings: Any, client: Any = None, *, user: str = "user", ite
             del model.__dict__[key]
     try:
         return _Fit(model, client, read_ratings_frame(ratings, (user, item, rating), reader_options),
-                    rating_scale, n_threads).run(callbacks, progress)
+                    rating_scale, n_workers, n_threads, checkpoint_every, retries).run(callbacks, progress)
     except BaseException as exc:
         for key in list(model.__dict__):
             if key.endswith("_") and not key.startswith("_"):
@@ -420,19 +431,23 @@ def _lost_worker(exc):
 class _Fit:
     """One distributed fit: the data on the workers, the model's fitted state on the client."""
 
-    def __init__(self, model, client, frame, rating_scale, n_threads):
+    def __init__(self, model, client, frame, rating_scale, n_workers, n_threads, checkpoint_every, retries):
         self.model, self.client = model, client
         self.columns = tuple(frame.columns)
-        parts = frame.to_delayed()
-        self.n_parts = len(parts)
-        futures = client.compute(parts)
-        self.parts = [client.submit(_prepare, f, self.columns, p, rating_scale, pure=False)
-                      for p, f in enumerate(futures)]
+        self.delayed = frame.to_delayed()
         self.rating_scale = rating_scale
         self.n_threads = int(n_threads)
-        self.workers = sorted(client.scheduler_info()["workers"])
-        if not self.workers:
+        self.n_workers = n_workers
+        self.checkpoint_every, self.retries = checkpoint_every, retries
+        if n_workers is not None and not (isinstance(n_workers, int) and n_workers >= 1):
+            raise ValueError(f"n_workers must be an int >= 1, got {n_workers!r}")
+        self.refresh_workers()
+
+    def refresh_workers(self):
+        workers = sorted(self.client.scheduler_info()["workers"])
+        if not workers:
             raise RuntimeError("fastmf.distributed.fit: the Dask cluster has no workers")
+        self.workers = workers[:self.n_workers] if self.n_workers is not None else workers
 
     def submit(self, fn, *args, worker=None, **kw):
         where = dict(workers=[worker], allow_other_workers=True) if worker is not None else {}
@@ -441,13 +456,27 @@ class _Fit:
     def take(self, future, index):
         return self.client.submit(operator.getitem, future, index, pure=False)
 
+    def prepared(self):
+        """The validated partitions, computed (again) from the source."""
+        futures = self.client.compute(self.delayed)
+        return [self.submit(_prepare, f, self.columns, p, self.rating_scale) for p, f in enumerate(futures)]
+
+    def indexed(self):
+        """The partitions as (user index, item index, ratings) futures, computed from the source:
+        the input of a trainer's shards (again after a lost worker)."""
+        user_ids, item_ids = self.client.scatter([self.model.user_map_.ids, self.model.item_map_.ids],
+                                                 broadcast=True, hash=False)
+        self.user_ids, self.item_ids = user_ids, item_ids
+        dtype = np.dtype(self.model.dtype)
+        return [self.submit(_index, p, user_ids, item_ids, dtype) for p in self.prepared()]
+
     # ------------------------------------------------------------------ data and fitted state
     def _data(self):
         from fastmf.data.ratings import IdMap, normalize_ids
         from fastmf.errors import DataError
 
         m, client = self.model, self.client
-        stats = client.gather([client.submit(_stats, p, pure=False) for p in self.parts])
+        stats = client.gather([self.submit(_stats, p) for p in self.prepared()])
         stats = [s for s in stats if s["n"] > 0]
         if not stats:
             raise DataError("no ratings: the data is empty")
@@ -459,7 +488,6 @@ class _Fit:
             ids[side] = normalize_ids(np.unique(np.concatenate([s[side] for s in stats])), side)
         n = sum(s["n"] for s in stats)
         lo, hi = min(s["min"] for s in stats), max(s["max"] for s in stats)
-        rdt = np.result_type(*[np.dtype(s["dtype"]) for s in stats])
         m.user_map_, m.item_map_ = IdMap(ids["users"]), IdMap(ids["items"])
         m.n_users_, m.n_items_ = len(m.user_map_), len(m.item_map_)
         if isinstance(self.rating_scale, str):
@@ -472,12 +500,7 @@ class _Fit:
         m.global_mean_ = float(sum(s["sum"] for s in stats) / n)
         m.item_info_ = m.user_info_ = None
         self.n = n
-        self.rating_dtype = rdt
-        user_ids, item_ids = client.scatter([m.user_map_.ids, m.item_map_.ids], broadcast=True, hash=False)
-        self.user_ids, self.item_ids = user_ids, item_ids
-        dtype = np.dtype(m.dtype)
-        self.idx = [self.submit(_index, p, user_ids, item_ids, dtype) for p in self.parts]
-        del self.parts
+        self.idx = self.indexed()
         degs = [self.submit(_degrees, x, m.n_users_, m.n_items_) for x in self.idx]
         while len(degs) > 1:  # a tree of sums on the workers
             degs = [self.submit(_add_degrees, degs[j], degs[j + 1]) if j + 1 < len(degs) else degs[j]
@@ -502,34 +525,78 @@ class _Fit:
         else:
             trainer = _AlsTrainer(self)
             tail = f" (ALS, reg={m.reg})"
-        run_epochs(m, trainer.step, m._resolved_n_epochs(), (), callbacks=callbacks, progress=progress,
-                   verbose=m.verbose, divergence=lambda exc: f"{tail}: {exc}")
-        trainer.collect()
+        trainer.distribute(self.idx)
+        del self.idx
+        run_epochs(m, _Resilient(self, trainer).epoch, m._resolved_n_epochs(), (), callbacks=callbacks,
+                   progress=progress, verbose=m.verbose, divergence=lambda exc: f"{tail}: {exc}")
+        trainer.checkpoint()
+        trainer.seen()
         if m.ranking == "engagement":
             m._engagement()
         return m
+
+
+class _Resilient:
+    """Epochs with checkpoints on the client and recovery from a lost worker: the parameters are
+    gathered into the model's arrays every ``checkpoint_every`` epochs; when a worker's results are
+    lost, the shards are rebuilt from the source on the workers there are, the state is sent out
+    again from the checkpoint, the epochs since it are replayed (each epoch depends only on the
+    state and its number, so the numbers are the same) and the epoch is run again, at most
+    ``retries`` times per fit. A task the scheduler gave up on (KilledWorker: it took down
+    ``allowed-failures`` workers) is not tried again."""
+
+    def __init__(self, fit, trainer):
+        self.fit, self.trainer = fit, trainer
+        self.saved, self.failures = 0, 0
+
+    def epoch(self, n):
+        from distributed import KilledWorker
+
+        while True:
+            try:
+                for e in range(self.saved + 1, n):  # replay after a recovery
+                    self.trainer.epoch(e)
+                out = self.trainer.epoch(n)
+                break
+            except Exception as exc:
+                if _lost_worker(exc) is None or isinstance(exc, KilledWorker) or \
+                        self.failures >= self.fit.retries or not self.fit.checkpoint_every:
+                    raise
+                self.failures += 1
+                self.fit.client.wait_for_workers(1, timeout=120)
+                self.fit.refresh_workers()
+                self.trainer.distribute(self.fit.indexed())
+        if self.fit.checkpoint_every and n - self.saved >= self.fit.checkpoint_every:
+            self.trainer.checkpoint()
+            self.saved = n
+        return out
 
 
 class _SgdTrainer:
     """DSGD over the blocked schedule (module docstring)."""
 
     def __init__(self, fit, P_full, Q_full):
-        from fastmf import _sgd
         from fastmf.models.mf import default_n_blocks
 
         self.fit, m = fit, fit.model
         self.P_full, self.Q_full = P_full, Q_full
         B = self.B = default_n_blocks(m, max(P_full.strides[0], Q_full.strides[0]))
-        W = self.W = min(len(fit.workers), B)
         self.ug, self.ig = block_groups(fit.deg_u, B), block_groups(fit.deg_i, B)
         self.ustart, self.istart = _starts(self.ug, B), _starts(self.ig, B)
+        reg_bias = m.reg if m.reg_bias is None else m.reg_bias
+        self.hyper = (m.global_mean_, m.lr, m.reg, reg_bias, m.biased)
+
+    def distribute(self, idx):
+        """Build the shards from ``idx`` on the current workers and send them the parameters of
+        the model's arrays (the initial ones, or the last checkpoint)."""
+        fit, m, B, client = self.fit, self.fit.model, self.B, self.fit.client
+        W = self.W = min(len(fit.workers), B)
         self.owner = [a * W // B for a in range(B)]  # user group -> worker: contiguous ranges
         self.groups = [[a for a in range(B) if self.owner[a] == w] for w in range(W)]
         self.addr = fit.workers[:W]
         row_owner = np.asarray(self.owner, dtype=np.int32)[self.ug]
-        client = fit.client
         item_group, row_owner = client.scatter([self.ig, row_owner], broadcast=True, hash=False)
-        routed = [fit.submit(_route, x, row_owner, W, True) for x in fit.idx]
+        routed = [fit.submit(_route, x, row_owner, W, True) for x in idx]
         self.shards = []
         for w in range(W):
             pieces = [fit.take(r, w) for r in routed]
@@ -539,22 +606,15 @@ class _SgdTrainer:
         for d in client.gather([fit.submit(_block_sizes, s) for s in self.shards]):
             sizes.update(d)
         self.sizes = sizes
-        del fit.idx
-        # the initial rows, scattered to their workers (and a second copy, for a lost worker)
-        us = [{a: (np.ascontiguousarray(P_full[self.ustart[a]:self.ustart[a + 1]]),
-                   m.user_bias_[self.ustart[a]:self.ustart[a + 1]].copy()) for a in g} for g in self.groups]
-        self.ustate = [client.scatter([us[w]], workers=[self.addr[w]], hash=False)[0] for w in range(W)]
+        P, Q, bu, bi, us, ist = self.P_full, self.Q_full, m.user_bias_, m.item_bias_, self.ustart, self.istart
+        self.ustate = [client.scatter([{a: (np.ascontiguousarray(P[us[a]:us[a + 1]]), bu[us[a]:us[a + 1]].copy())
+                                        for a in self.groups[w]}], workers=[self.addr[w]], hash=False)[0]
+                       for w in range(W)]
         self.istate = {}
         for c in range(B):
             w = self.owner[_step_owner(B, c, 0)]
-            self.istate[c] = client.scatter([(np.ascontiguousarray(Q_full[self.istart[c]:self.istart[c + 1]]),
-                                              m.item_bias_[self.istart[c]:self.istart[c + 1]].copy())],
+            self.istate[c] = client.scatter([(np.ascontiguousarray(Q[ist[c]:ist[c + 1]]), bi[ist[c]:ist[c + 1]].copy())],
                                             workers=[self.addr[w]], hash=False)[0]
-        self.initial = self.ustate + list(self.istate.values())
-        if len(fit.workers) > 1:
-            client.replicate(self.initial, n=2)
-        reg_bias = m.reg if m.reg_bias is None else m.reg_bias
-        self.hyper = (m.global_mean_, m.lr, m.reg, reg_bias, m.biased)
         # runs of steps over which every worker keeps its item groups
         self.runs = []
         s = 0
@@ -570,7 +630,7 @@ class _SgdTrainer:
 
         return sorted(_sgd.step_group(self.B, a, s) for a in self.groups[w])
 
-    def step(self, epoch):
+    def epoch(self, epoch):
         from fastmf import _sgd
 
         fit, m, B = self.fit, self.fit.model, self.B
@@ -580,9 +640,6 @@ class _SgdTrainer:
             for w in range(self.W):
                 items = self._items(w, steps[0])
                 if not any(self.sizes[a][_sgd.step_group(B, a, s)] for s in steps for a in self.groups[w]):
-                    for s in steps:
-                        for a in self.groups[w]:
-                            losses[(s, a)] = None
                     continue
                 out = fit.submit(_sgd_run, self.shards[w], self.ustate[w], steps, B, m.seed_, e, self.hyper,
                                  items, *[self.istate[c] for c in items], worker=self.addr[w])
@@ -592,29 +649,32 @@ class _SgdTrainer:
                     self.istate[c] = fit.take(out, 2 + j)
                 for n_, (s, a) in enumerate((s, a) for s in steps for a in self.groups[w]):
                     losses[(s, a)] = (loss, n_)
-        keys = sorted({v[0].key: v[0] for v in losses.values() if v is not None}.items())
-        got = dict(zip([k for k, _ in keys], fit.client.gather([f for _, f in keys])))
+        futures = {v[0].key: v[0] for v in losses.values()}
+        got = dict(zip(futures, fit.client.gather(list(futures.values()))))
         total = 0.0
         for s in range(B):  # the blocked epoch's reduction: block losses in schedule order
             for b in range(B):
-                v = losses[(s, b)]
+                v = losses.get((s, b))
                 total += 0.0 if v is None else got[v[0].key][v[1]]
         return {"train_rmse": float(np.sqrt(total / fit.n))}
 
-    def collect(self):
+    def checkpoint(self):
+        """Gather the parameters into the model's arrays."""
         fit, m = self.fit, self.fit.model
         client = fit.client
-        for w, st in enumerate(client.gather(self.ustate)):
+        for st in client.gather(self.ustate):
             for a, (P, bu) in st.items():
                 self.P_full[self.ustart[a]:self.ustart[a + 1]] = P
                 m.user_bias_[self.ustart[a]:self.ustart[a + 1]] = bu
         for c, (Q, bi) in zip(self.istate, client.gather([self.istate[c] for c in self.istate])):
             self.Q_full[self.istart[c]:self.istart[c + 1]] = Q
             m.item_bias_[self.istart[c]:self.istart[c + 1]] = bi
-        seen = client.gather([fit.submit(_seen, s) for s in self.shards])
-        counts = [c for w in range(self.W) for c in seen[w][0]]
-        indices = [i for w in range(self.W) for i in seen[w][1]]
-        _set_seen(m, counts, indices)
+
+    def seen(self):
+        fit = self.fit
+        seen = fit.client.gather([fit.submit(_seen, s) for s in self.shards])
+        _set_seen(fit.model, [c for w in range(self.W) for c in seen[w][0]],
+                  [i for w in range(self.W) for i in seen[w][1]])
 
 
 def _set_seen(m, counts, indices):
@@ -634,14 +694,19 @@ class _AlsTrainer:
 
     def __init__(self, fit):
         self.fit, m = fit, fit.model
-        client = fit.client
+        reg_bias = m.reg if m.reg_bias is None else m.reg_bias
+        self.options = (m.global_mean_, m.reg, reg_bias, m.weighted, m.biased, m.linear_solver, m.cg_steps,
+                        fit.n_threads)
+
+    def distribute(self, idx):
+        fit, m, client = self.fit, self.fit.model, self.fit.client
         W = self.W = len(fit.workers)
         self.addr = fit.workers
         self.uw, self.iw = block_groups(fit.deg_u, W), block_groups(fit.deg_i, W)
         self.ustart, self.istart = _starts(self.uw, W), _starts(self.iw, W)
         uw, iw = client.scatter([self.uw, self.iw], broadcast=True, hash=False)
-        ru = [fit.submit(_route, x, uw, W, True) for x in fit.idx]
-        ri = [fit.submit(_route, x, iw, W, False) for x in fit.idx]
+        ru = [fit.submit(_route, x, uw, W, True) for x in idx]
+        ri = [fit.submit(_route, x, iw, W, False) for x in idx]
         self.ushard, self.ishard = [], []
         for w in range(W):
             ulo, uhi = int(self.ustart[w]), int(self.ustart[w + 1])
@@ -650,22 +715,13 @@ class _AlsTrainer:
                                           *[fit.take(r, w) for r in ru], worker=self.addr[w]))
             self.ishard.append(fit.submit(_als_shard, ilo, ihi, False, m.n_users_, fit.item_ids, fit.user_ids,
                                           *[fit.take(r, w) for r in ri], worker=self.addr[w]))
-        del fit.idx
-        P, Q = m.user_factors_, m.item_factors_
-        self.ustate = [client.scatter([(P[self.ustart[w]:self.ustart[w + 1]].copy(),
-                                        m.user_bias_[self.ustart[w]:self.ustart[w + 1]].copy())],
+        P, Q, us, ist = m.user_factors_, m.item_factors_, self.ustart, self.istart
+        self.ustate = [client.scatter([(P[us[w]:us[w + 1]].copy(), m.user_bias_[us[w]:us[w + 1]].copy())],
                                       workers=[self.addr[w]], hash=False)[0] for w in range(W)]
-        self.istate = [client.scatter([(Q[self.istart[w]:self.istart[w + 1]].copy(),
-                                        m.item_bias_[self.istart[w]:self.istart[w + 1]].copy())],
+        self.istate = [client.scatter([(Q[ist[w]:ist[w + 1]].copy(), m.item_bias_[ist[w]:ist[w + 1]].copy())],
                                       workers=[self.addr[w]], hash=False)[0] for w in range(W)]
-        self.initial = self.ustate + self.istate
-        if W > 1:
-            client.replicate(self.initial, n=2)
-        reg_bias = m.reg if m.reg_bias is None else m.reg_bias
-        self.options = (m.global_mean_, m.reg, reg_bias, m.weighted, m.biased, m.linear_solver, m.cg_steps,
-                        fit.n_threads)
 
-    def step(self, epoch):
+    def epoch(self, epoch):
         fit, m = self.fit, self.fit.model
         ustate = [fit.submit(_als_half, self.ushard[w], self.ustate[w], self.options, *self.istate,
                              worker=self.addr[w]) for w in range(self.W)]
@@ -679,16 +735,19 @@ class _AlsTrainer:
         self.ustate, self.istate = ustate, istate
         return {"train_rmse": float(np.sqrt(total / fit.n))}
 
-    def collect(self):
+    def checkpoint(self):
         fit, m = self.fit, self.fit.model
-        client = fit.client
-        m.user_factors_, m.user_bias_ = _stack(client.gather(self.ustate))
-        m.item_factors_, m.item_bias_ = _stack(client.gather(self.istate))
-        if not m.biased:
-            m.user_bias_[:] = 0
-            m.item_bias_[:] = 0
-        seen = client.gather([fit.submit(_seen_csr, s) for s in self.ushard])
-        _set_seen(m, [np.diff(ip) for ip, _ in seen], [ix for _, ix in seen])
+        for w, (F, b) in enumerate(fit.client.gather(self.ustate)):
+            m.user_factors_[self.ustart[w]:self.ustart[w + 1]] = F
+            m.user_bias_[self.ustart[w]:self.ustart[w + 1]] = b
+        for w, (F, b) in enumerate(fit.client.gather(self.istate)):
+            m.item_factors_[self.istart[w]:self.istart[w + 1]] = F
+            m.item_bias_[self.istart[w]:self.istart[w + 1]] = b
+
+    def seen(self):
+        fit = self.fit
+        seen = fit.client.gather([fit.submit(_seen_csr, s) for s in self.ushard])
+        _set_seen(fit.model, [np.diff(ip) for ip, _ in seen], [ix for _, ix in seen])
 
 
 def _seen_csr(shard):
