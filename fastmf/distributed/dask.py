@@ -385,12 +385,14 @@ def fit(model: Any, ratings: Any, client: Any = None, *, user: str = "user", ite
     _require_dask()
     from distributed import get_client
 
+    from fastmf.models.implicit import ImplicitALS
     from fastmf.models.mf import MatrixFactorization
 
-    if not isinstance(model, MatrixFactorization):
-        raise TypeError(f"fastmf.distributed.fit trains a fastmf.MatrixFactorization, got {type(model).__name__}")
+    if not isinstance(model, (MatrixFactorization, ImplicitALS)):
+        raise TypeError(f"fastmf.distributed.fit trains a fastmf.MatrixFactorization or ImplicitALS, got "
+                        f"{type(model).__name__}")
     model._validate_params()
-    if model.solver == "sgd" and model.schedule != "blocked":
+    if isinstance(model, MatrixFactorization) and model.solver == "sgd" and model.schedule != "blocked":
         raise ValueError(f"fastmf.distributed.fit runs SGD with schedule='blocked' (DSGD), got "
                          f"schedule={model.schedule!r}")
     client = get_client() if client is None else client
@@ -495,6 +497,7 @@ class _Fit:
         else:
             m.rating_scale_ = (float(self.rating_scale[0]), float(self.rating_scale[1]))
         m.rating_range_ = (lo, hi)
+        self.min = lo
         # mu: the partitions' float64 sums added in order; the same float as the one-process
         # np.mean whenever the sum is exact (ratings on a grid of whole or half stars)
         m.global_mean_ = float(sum(s["sum"] for s in stats) / n)
@@ -515,23 +518,36 @@ class _Fit:
         m = self.model
         callbacks, _ = check_fit_options(m, None, callbacks, None, None, (), progress)
         self._data()
-        m._drop_engagement()
+        from fastmf._validation import check_random_state
+        from fastmf.models.implicit import ImplicitALS
+
+        implicit = isinstance(m, ImplicitALS)
         m._drop_side()
         dtype = np.dtype(m.dtype)
-        P_full, Q_full = m._init_state(dtype)
-        if m.solver == "sgd":
-            trainer = _SgdTrainer(self, P_full, Q_full)
-            tail = f" (lr={m.lr}, reg={m.reg})"
+        if implicit:
+            if self.min < 0:
+                raise ValueError("ImplicitALS: interaction strengths must be >= 0 (a negative value in the data)")
+            rng = check_random_state(m.random_state)  # ImplicitALS.fit's draws
+            m.user_factors_ = rng.normal(0.0, m.init_std, (m.n_users_, m.n_factors)).astype(dtype)
+            m.item_factors_ = rng.normal(0.0, m.init_std, (m.n_items_, m.n_factors)).astype(dtype)
+            trainer = _IalsTrainer(self)
+            tail = f" (reg={m.reg}, alpha={m.alpha})"
         else:
-            trainer = _AlsTrainer(self)
-            tail = f" (ALS, reg={m.reg})"
+            m._drop_engagement()
+            P_full, Q_full = m._init_state(dtype)
+            if m.solver == "sgd":
+                trainer = _SgdTrainer(self, P_full, Q_full)
+                tail = f" (lr={m.lr}, reg={m.reg})"
+            else:
+                trainer = _AlsTrainer(self)
+                tail = f" (ALS, reg={m.reg})"
         trainer.distribute(self.idx)
         del self.idx
         run_epochs(m, _Resilient(self, trainer).epoch, m._resolved_n_epochs(), (), callbacks=callbacks,
-                   progress=progress, verbose=m.verbose, divergence=lambda exc: f"{tail}: {exc}")
+                   progress=progress, verbose=getattr(m, "verbose", False), divergence=lambda exc: f"{tail}: {exc}")
         trainer.checkpoint()
         trainer.seen()
-        if m.ranking == "engagement":
+        if not implicit and m.ranking == "engagement":
             m._engagement()
         return m
 
@@ -716,10 +732,15 @@ class _AlsTrainer:
             self.ishard.append(fit.submit(_als_shard, ilo, ihi, False, m.n_users_, fit.item_ids, fit.user_ids,
                                           *[fit.take(r, w) for r in ri], worker=self.addr[w]))
         P, Q, us, ist = m.user_factors_, m.item_factors_, self.ustart, self.istart
-        self.ustate = [client.scatter([(P[us[w]:us[w + 1]].copy(), m.user_bias_[us[w]:us[w + 1]].copy())],
+        bu, bi = self._biases()
+        self.ustate = [client.scatter([(P[us[w]:us[w + 1]].copy(), bu[us[w]:us[w + 1]].copy())],
                                       workers=[self.addr[w]], hash=False)[0] for w in range(W)]
-        self.istate = [client.scatter([(Q[ist[w]:ist[w + 1]].copy(), m.item_bias_[ist[w]:ist[w + 1]].copy())],
+        self.istate = [client.scatter([(Q[ist[w]:ist[w + 1]].copy(), bi[ist[w]:ist[w + 1]].copy())],
                                       workers=[self.addr[w]], hash=False)[0] for w in range(W)]
+
+    def _biases(self):
+        m = self.fit.model
+        return m.user_bias_, m.item_bias_
 
     def epoch(self, epoch):
         fit, m = self.fit, self.fit.model
@@ -737,12 +758,13 @@ class _AlsTrainer:
 
     def checkpoint(self):
         fit, m = self.fit, self.fit.model
+        bu, bi = self._biases()
         for w, (F, b) in enumerate(fit.client.gather(self.ustate)):
             m.user_factors_[self.ustart[w]:self.ustart[w + 1]] = F
-            m.user_bias_[self.ustart[w]:self.ustart[w + 1]] = b
+            bu[self.ustart[w]:self.ustart[w + 1]] = b
         for w, (F, b) in enumerate(fit.client.gather(self.istate)):
             m.item_factors_[self.istart[w]:self.istart[w + 1]] = F
-            m.item_bias_[self.istart[w]:self.istart[w + 1]] = b
+            bi[self.istart[w]:self.istart[w + 1]] = b
 
     def seen(self):
         fit = self.fit
@@ -752,3 +774,63 @@ class _AlsTrainer:
 
 def _seen_csr(shard):
     return shard.indptr, shard.indices
+
+
+class _IalsTrainer(_AlsTrainer):
+    """Row-partitioned implicit ALS: each half-sweep's Gram matrix :math:`Y^\\top Y` is reduced
+    from the W ranges' partial Grams (added in range order on a worker), then the rows of every
+    range are solved against the broadcast fixed side with it. History has no ``train_loss``
+    (the objective's item-side terms need every user's rows)."""
+
+    def __init__(self, fit):
+        self.fit, m = fit, fit.model
+        self.options = (m._kernel_options(fit.n_threads), m.linear_solver, m.cg_steps)
+
+    def _biases(self):
+        m = self.fit.model
+        return np.zeros(m.n_users_, dtype=m.user_factors_.dtype), np.zeros(m.n_items_, dtype=m.item_factors_.dtype)
+
+    def _gram(self, states):
+        fit = self.fit
+        parts = [fit.submit(_partial_gram, st, fit.n_threads, worker=self.addr[w]) for w, st in enumerate(states)]
+        return fit.submit(_sum_in_order, *parts)
+
+    def epoch(self, epoch):
+        fit = self.fit
+        gy = self._gram(self.istate)
+        ustate = [fit.submit(_ials_half, self.ushard[w], self.ustate[w], gy, self.options, *self.istate,
+                             worker=self.addr[w]) for w in range(self.W)]
+        gx = self._gram(ustate)
+        istate = [fit.submit(_ials_half, self.ishard[w], self.istate[w], gx, self.options, *ustate,
+                             worker=self.addr[w]) for w in range(self.W)]
+        fit.client.gather(istate[-1:])  # the epoch is done (and its errors raised) here
+        self.ustate, self.istate = ustate, istate
+        return {}
+
+
+def _partial_gram(state, n_threads):
+    from fastmf import _als
+
+    F = np.ascontiguousarray(state[0])
+    return _als.gram(F, n_threads) if F.shape[0] else np.zeros((F.shape[1], F.shape[1]))
+
+
+def _sum_in_order(*grams):
+    total = grams[0].copy()
+    for g in grams[1:]:
+        total += g
+    return total
+
+
+def _ials_half(shard, own, gram, options, *fixed_states):
+    from fastmf import _als
+
+    kernel, solver, cg_steps = options
+    F = own[0].copy()
+    Y, _ = _stack(fixed_states)
+    try:
+        _als.ials_half_sweep(shard.indptr, shard.indices, shard.data, Y, F, gram=gram, solver=solver,
+                             cg_steps=cg_steps, **kernel)
+    except (ValueError, np.linalg.LinAlgError) as exc:
+        raise FloatingPointError(f"rows {shard.lo}..{shard.hi - 1}: {exc}") from None
+    return F, own[1]

@@ -96,6 +96,21 @@ def test_als_equals_the_single_process_fit(client, frame, n_workers, kw):
     assert_same_model(one, many, exact=False)
 
 
+@pytest.mark.parametrize("kw", [dict(), dict(linear_solver="cholesky", dtype="float64", reg_nu=0.0)])
+def test_implicit_als_equals_the_single_process_fit(client, frame, kw):
+    pdf, ref = frame
+    params = dict(dict(n_factors=8, n_epochs=3, random_state=3, calculate_loss=False), **kw)
+    one = fastmf.ImplicitALS(**params).fit(ref)
+    many = fit(fastmf.ImplicitALS(**params), dd.from_pandas(pdf, npartitions=3, sort=False), client=client)
+    for name in ("user_factors_", "item_factors_", "seen_indptr_", "seen_indices_"):
+        x, y = getattr(one, name), getattr(many, name)
+        assert x.dtype == y.dtype and x.shape == y.shape
+        np.testing.assert_allclose(y, x, rtol=1e-6, atol=1e-6 * np.abs(x).max(), err_msg=name)
+    assert [h["epoch"] for h in many.history_] == [1, 2, 3]
+    ids, _ = many.recommend(ref.user_map.ids[0], n=5)
+    assert list(ids) == list(one.recommend(ref.user_map.ids[0], n=5)[0])
+
+
 def test_files_string_ids_and_an_ordinary_model(client, frame, tmp_path):
     """CSV files with string ids; the engagement ranking; save, load and recommend as usual."""
     pdf, _ = frame
