@@ -30,12 +30,20 @@ the rows being solved stay where they are. Row solves are independent, so the mo
 single-process ALS model (the training RMSE of the history is summed per range, equal within
 rounding).
 
-Faults. Every state of the fit is a Dask future computed from its inputs by a pure task (a task
-copies the rows it updates), and tasks prefer, not require, their worker. When a worker dies, the
-scheduler recomputes what it held from the lineage (deterministically: the same numbers) on the
-workers left; the initial factors (scattered from the client) are kept on two workers when there
-are two. A task that kills its worker repeatedly, or data lost with every copy, ends the fit with
-:class:`fastmf.errors.WorkerLostError`; the model is then left unfitted, never half-trained.
+iALS (Hu, Koren & Volinsky 2008). The same row ranges; each half-sweep first reduces the Gram
+matrix :math:`Y^\top Y` of the fixed side from the W ranges' partial Grams (added in range order),
+then solves every range with ``_als.ials_half_sweep`` against the broadcast fixed side. Equal to
+the single-process model within rounding (the Gram is summed in another order).
+
+Faults. Every state of the fit is a Dask future computed by a pure task (a task copies the rows it
+updates), and tasks prefer, not require, their worker. The parameters are gathered into the
+model's arrays on the client every ``checkpoint_every`` epochs. When results are lost with a
+worker, the shards are rebuilt from the source on the workers left, the parameters are sent out
+again from the checkpoint, the epochs since it are replayed and the epoch is run again: each epoch
+depends only on the parameters and its number, so the model is the same. A task the scheduler
+gives up on (``KilledWorker``: it took down ``distributed.scheduler.allowed-failures`` workers),
+or more than ``retries`` recoveries, ends the fit with :class:`fastmf.errors.WorkerLostError`;
+the model is then left unfitted, never half-trained.
 """
 
 from __future__ import annotations
@@ -342,10 +350,11 @@ def fit(model: Any, ratings: Any, client: Any = None, *, user: str = "user", ite
 
     Parameters
     ----------
-    model : fastmf.MatrixFactorization
-        ``solver="sgd"`` with ``schedule="blocked"`` (DSGD over the model's ``n_blocks`` x
-        ``n_blocks`` blocks) or ``solver="als"``. Its hyper-parameters, seed and ``n_blocks``
-        decide the model exactly as in ``model.fit``.
+    model : fastmf.MatrixFactorization or fastmf.ImplicitALS
+        ``MatrixFactorization`` with ``solver="sgd"`` and ``schedule="blocked"`` (DSGD over the
+        model's ``n_blocks`` x ``n_blocks`` blocks) or ``solver="als"``; or ``ImplicitALS``. Its
+        hyper-parameters, seed and ``n_blocks`` decide the model exactly as in ``model.fit``
+        (no eval sets, early stopping or side features here).
     ratings : dask.dataframe.DataFrame, pandas.DataFrame, or path(s) of Parquet / CSV files
         One rating per (user, item) pair (a repeat raises DataError naming it).
     client : distributed.Client, optional
