@@ -404,6 +404,12 @@ def fit(model: Any, ratings: Any, client: Any = None, *, user: str = "user", ite
     if isinstance(model, MatrixFactorization) and model.solver == "sgd" and model.schedule != "blocked":
         raise ValueError(f"fastmf.distributed.fit runs SGD with schedule='blocked' (DSGD), got "
                          f"schedule={model.schedule!r}")
+    from fastmf._validation import Interval
+
+    for name, value, low in (("n_threads", n_threads, 1), ("checkpoint_every", checkpoint_every, 0),
+                             ("retries", retries, 0)):
+        if not Interval("int", low, None).accepts(value):
+            raise ValueError(f"fastmf.distributed.fit: {name} must be an int >= {low}, got {value!r}")
     client = get_client() if client is None else client
     for key in list(model.__dict__):  # a failed fit leaves no half-trained state behind
         if key.endswith("_") and not key.startswith("_"):

@@ -159,6 +159,19 @@ def test_bad_data_names_the_partition(client, frame):
         fit(m, dd.from_pandas(pdf, npartitions=1), client=client, user="userId")
     with pytest.raises(ValueError, match="schedule='blocked'"):
         fit(fastmf.MatrixFactorization(schedule="shuffle"), pdf, client=client)
+    with pytest.raises(ValueError, match="checkpoint_every must be an int >= 0"):
+        fit(m, pdf, client=client, checkpoint_every=-1)
+    with pytest.raises(TypeError, match="MatrixFactorization or ImplicitALS"):
+        fit(fastmf.Popularity(), pdf, client=client)
+
+
+def test_importing_fastmf_distributed_does_not_import_dask():
+    import subprocess
+    import sys
+
+    code = "import sys, fastmf; fastmf.distributed.fit; print('dask' in sys.modules, 'distributed' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "False"]
 
 
 def _kill_on_call(n):
