@@ -20,7 +20,8 @@ rows to the workers of the next steps. Every block runs fastmf's serial SGD kern
 (``_sgd.sgd_epoch``) over the block's ratings in the order the blocked epoch uses (its stream
 (seed, epoch, block + 1), ``_sgd.block_schedule``), and the epoch's loss adds the block losses in
 schedule order, so parameters and history equal the single-process blocked fit bit for bit, for
-any number of workers.
+any number of workers (workers of one CPU class: the kernel's instruction-set copies differ by FMA
+contraction, ``_sgd.isa_levels``).
 
 ALS (Zhou et al. 2008). Users and items are each cut into W contiguous row ranges, one per worker,
 that keep their CSR (users) or CSC (items) slice. A half-sweep solves the rows of every range
