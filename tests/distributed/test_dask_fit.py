@@ -208,16 +208,12 @@ def test_a_worker_killed_mid_epoch_is_recomputed(client, frame):
 
 
 def test_a_lost_worker_beyond_retries_fails_clearly(client, frame):
+    """retries=0: the first lost worker ends the fit with WorkerLostError and an unfitted model."""
     pdf, _ = frame
     victim = _workers(client)[0]
     client.run(_kill_on_call, 3, workers=[victim])
-    before = client.run_on_scheduler(lambda dask_scheduler: dask_scheduler.allowed_failures)
-    client.run_on_scheduler(lambda dask_scheduler: setattr(dask_scheduler, "allowed_failures", 0))
     m = fastmf.MatrixFactorization(n_factors=8, n_epochs=3, random_state=5, n_blocks=4, ranking="rating")
-    try:
-        with pytest.raises(WorkerLostError, match="not fitted"):
-            fit(m, dd.from_pandas(pdf, npartitions=3, sort=False), client=client)
-    finally:
-        client.run_on_scheduler(lambda dask_scheduler, n=before: setattr(dask_scheduler, "allowed_failures", n))
+    with pytest.raises(WorkerLostError, match="the model was not fitted"):
+        fit(m, dd.from_pandas(pdf, npartitions=3, sort=False), client=client, retries=0)
     assert not hasattr(m, "user_factors_") and not hasattr(m, "history_")
-    _workers(client)
+    assert victim not in _workers(client)
