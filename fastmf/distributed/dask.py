@@ -579,16 +579,18 @@ class _Resilient:
 
     def __init__(self, fit, trainer):
         self.fit, self.trainer = fit, trainer
-        self.saved, self.failures = 0, 0
+        self.saved, self.held, self.failures = 0, 0, 0  # epochs checkpointed / on the workers
 
     def epoch(self, n):
         from distributed import KilledWorker
 
         while True:
             try:
-                for e in range(self.saved + 1, n):  # replay after a recovery
+                for e in range(self.held + 1, n):  # replay after a recovery
                     self.trainer.epoch(e)
+                    self.held = e
                 out = self.trainer.epoch(n)
+                self.held = n
                 break
             except Exception as exc:
                 if _lost_worker(exc) is None or isinstance(exc, KilledWorker) or \
@@ -598,6 +600,7 @@ class _Resilient:
                 self.fit.client.wait_for_workers(1, timeout=120)
                 self.fit.refresh_workers()
                 self.trainer.distribute(self.fit.indexed())
+                self.held = self.saved
         if self.fit.checkpoint_every and n - self.saved >= self.fit.checkpoint_every:
             self.trainer.checkpoint()
             self.saved = n

@@ -194,7 +194,8 @@ def _workers(client):
     return sorted(client.scheduler_info()["workers"])
 
 
-def test_a_worker_killed_mid_epoch_is_recomputed(client, frame):
+@pytest.mark.parametrize("checkpoint_every", [1, 3])
+def test_a_worker_killed_mid_epoch_is_recomputed(client, frame, checkpoint_every):
     pdf, ref = frame
     params = dict(n_factors=8, n_epochs=4, random_state=5, n_blocks=4, ranking="rating")
     one = fastmf.MatrixFactorization(**params).fit(ref)
@@ -202,7 +203,7 @@ def test_a_worker_killed_mid_epoch_is_recomputed(client, frame):
     # worker 1 runs 2 user groups x 2 steps x 2 runs = 8 blocks per epoch: call 20 is in epoch 3
     client.run(_kill_on_call, 20, workers=[victim])
     many = fit(fastmf.MatrixFactorization(**params), dd.from_pandas(pdf, npartitions=3, sort=False),
-               client=client)
+               client=client, checkpoint_every=checkpoint_every)  # 3: epochs 1-2 replayed
     assert victim not in _workers(client)  # it did die (the nanny started a new one)
     assert_same_model(one, many)
 
@@ -217,3 +218,62 @@ def test_a_lost_worker_beyond_retries_fails_clearly(client, frame):
         fit(m, dd.from_pandas(pdf, npartitions=3, sort=False), client=client, retries=0)
     assert not hasattr(m, "user_factors_") and not hasattr(m, "history_")
     assert victim not in _workers(client)
+
+
+class _FlakyTrainer:
+    """A trainer whose epochs raise ``errors`` in turn, then succeed; it records its calls."""
+
+    def __init__(self, errors):
+        self.errors, self.calls = list(errors), []
+
+    def epoch(self, n):
+        self.calls.append(("epoch", n))
+        if self.errors:
+            raise self.errors.pop(0)
+        return {"train_rmse": float(n)}
+
+    def distribute(self, idx):
+        self.calls.append(("distribute", idx))
+
+    def checkpoint(self):
+        self.calls.append(("checkpoint",))
+
+
+class _FakeFit:
+    def __init__(self, retries=2, checkpoint_every=1):
+        self.retries, self.checkpoint_every = retries, checkpoint_every
+        self.client = type("C", (), {"wait_for_workers": lambda self, n, timeout: None})()
+
+    def refresh_workers(self):
+        pass
+
+    def indexed(self):
+        return "rebuilt"
+
+
+def test_recovery_policy():
+    """Lost results: rebuild, replay the epochs since the checkpoint, rerun; KilledWorker and
+    running out of retries: raise (fit turns both into WorkerLostError)."""
+    from distributed import KilledWorker
+    from distributed.client import FutureCancelledError
+
+    from fastmf.distributed.dask import _Resilient, _lost_worker
+
+    lost = FutureCancelledError("k", "lost dependencies")
+    trainer = _FlakyTrainer([])
+    r = _Resilient(_FakeFit(checkpoint_every=2), trainer)
+    assert r.epoch(1) == {"train_rmse": 1.0} and r.saved == 0
+    trainer.errors = [lost]
+    assert r.epoch(2) == {"train_rmse": 2.0} and r.saved == 2
+    assert trainer.calls == [("epoch", 1), ("epoch", 2), ("distribute", "rebuilt"),
+                             ("epoch", 1), ("epoch", 2), ("checkpoint",)]
+    trainer.calls.clear()
+    assert r.epoch(3) == {"train_rmse": 3.0} and r.saved == 2  # no replay without a failure
+    assert trainer.calls == [("epoch", 3)]
+    killed = KilledWorker("k", type("W", (), {"address": "tcp://127.0.0.1:1"})(), 3)
+    for errors, fit_ in (([killed], _FakeFit()), ([lost], _FakeFit(retries=0)), ([lost], _FakeFit(checkpoint_every=0)),
+                         ([lost, lost, lost], _FakeFit(retries=2)), ([ValueError("x")], _FakeFit())):
+        with pytest.raises(type(errors[-1])):
+            _Resilient(fit_, _FlakyTrainer(errors)).epoch(1)
+    assert "kept losing its worker" in _lost_worker(killed) and "lost with its worker" in _lost_worker(lost)
+    assert _lost_worker(ValueError("x")) is None
