@@ -10,7 +10,7 @@ __all__ = ["NotFittedError", "UnknownUserWarning", "DuplicateRatingsWarning", "M
            "DataError", "ParseError", "UnverifiedDownloadWarning", "DatasetNotFoundError", "ModelFileError", "DivergenceError", "EvaluationWarning",
            "MatplotlibMissingError", "UserError", "UnknownModelError", "ModelUnavailableError",
            "UnknownIdError", "DataSpecError", "OptionError", "CapabilityError", "TitleSearchError",
-           "ResourceLimitError", "ArgumentTypeError"]
+           "ResourceLimitError", "ArgumentTypeError", "WorkerLostError"]
 
 
 # ------------------------------------------------------------------------------------------- models
@@ -42,6 +42,11 @@ class ArgumentTypeError(ValueError, TypeError):
 
 class DivergenceError(FloatingPointError):
     """Training produced non-finite values (the learning rate is too large for the data)."""
+
+
+class WorkerLostError(RuntimeError):
+    """A distributed fit (:func:`fastmf.distributed.fit`) lost workers and could not recompute what
+    they held; the model was left unfitted rather than trained on part of the data."""
 
 
 # --------------------------------------------------------------------------------------------- data

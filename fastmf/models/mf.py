@@ -391,6 +391,21 @@ class MatrixFactorization(EngagementRanked):
             return self._run(train, dtype, n_threads, n_epochs, start_epoch, P_full, Q_full,
                              dict(eval_set=eval_set, eval_metrics=eval_metrics, callbacks=callbacks,
                                   progress=progress), keep_layout)
+        P_full, Q_full = self._init_state(dtype)
+        self.history_ = []
+        self.best_epoch_ = 0
+        return self._run(train, dtype, n_threads, n_epochs, 1, P_full, Q_full,
+                         dict(eval_set=eval_set, eval_metrics=eval_metrics, callbacks=callbacks,
+                              early_stopping_rounds=early_stopping_rounds, watched=watched, progress=progress),
+                         keep_layout)
+
+    def _init_state(self, dtype):
+        """The initial parameters of a fresh fit (after ``_start_fit``), drawn from ``random_state``:
+        normal factors (users, then items), zero biases and ``seed_`` (the seed of every epoch's
+        shuffle). Returns the padded SGD buffers ``(P_full, Q_full)``, or ``(None, None)`` for ALS.
+        ``fastmf.distributed`` starts its fits here too, so they train from the same numbers."""
+        from fastmf import _sgd
+
         rng = check_random_state(self.random_state)
         k = self.n_factors
         if self.solver == "sgd":
@@ -412,14 +427,9 @@ class MatrixFactorization(EngagementRanked):
         if not self.biased:
             self.global_mean_ = 0.0
         self.seed_ = int(rng.integers(0, 2**63 - 1))
-        self.history_ = []
-        self.best_epoch_ = 0
         if self.solver != "sgd":
             P_full = Q_full = None
-        return self._run(train, dtype, n_threads, n_epochs, 1, P_full, Q_full,
-                         dict(eval_set=eval_set, eval_metrics=eval_metrics, callbacks=callbacks,
-                              early_stopping_rounds=early_stopping_rounds, watched=watched, progress=progress),
-                         keep_layout)
+        return P_full, Q_full
 
     def _run(self, train, dtype, n_threads, n_epochs, start_epoch, P_full, Q_full, loop_options,
              keep_layout=False):
