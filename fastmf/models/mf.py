@@ -437,8 +437,10 @@ class MatrixFactorization(EngagementRanked):
                    (self.user_factors_, self.item_factors_, self.user_bias_, self.item_bias_),
                    verbose=self.verbose, divergence=lambda exc: f"{tail}: {exc}", start_epoch=start_epoch,
                    **loop_options)
+        del step  # the stepper's training layout, before the engagement model allocates its own
         if self.ranking == "engagement":
-            self._engagement()
+            csc = train._cached_compressed(False)  # ALS's CSC: the same structure, built once
+            self._engagement(None if csc is None else (csc.indptr, csc.indices))
         return self
 
     def _fit_bytes(self, train, n_threads):
@@ -486,7 +488,8 @@ class MatrixFactorization(EngagementRanked):
             else:
                 layout = blocked()
             users, items, ratings, plan = layout
-            work = np.empty(len(train), dtype=np.int64)
+            # work None: each thread shuffles one block at a time into scratch of its own (the same
+            # order as a shuffled copy of the whole epoch's order, at 1 / n_blocks**2 of its memory)
         order = np.arange(len(train), dtype=np.int64) if self.schedule != "blocked" else None
         args = (users, items, ratings)
         model = (P_full, Q_full, self.user_bias_, self.item_bias_)
@@ -672,14 +675,12 @@ def blocked_layout(users: np.ndarray, items: np.ndarray, ratings: np.ndarray, n_
                    n_blocks: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
     """``(users, items, ratings, plan)``: the ratings stored block by block (so every block of the
     plan is one contiguous range) and the plan over that copy, which has the same groups and
-    offsets and the identity as its order (the kernels check every rating against its block all
-    the same)."""
+    offsets and the identity as its order (``block_order`` None; the kernels check every rating
+    against its block all the same). Built by one counting-sort scatter (:func:`fastmf._sgd.block_layout`):
+    the three copies (12 bytes per float32 rating) are all it allocates."""
     from fastmf import _sgd
 
-    plan = _sgd.make_block_plan(users, items, n_users, n_items, n_blocks)
-    perm = plan.block_order
-    return (users[perm], items[perm], ratings[perm],
-            plan._replace(block_order=np.arange(len(perm), dtype=np.int64)))
+    return _sgd.block_layout(users, items, ratings, n_users, n_items, n_blocks)
 
 
 def _sgd_auto_threads(n_threads, model, n_ratings):
