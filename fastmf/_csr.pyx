@@ -73,7 +73,7 @@ def csr_order(const int32_t[::1] rows, const int32_t[::1] cols, int64_t n_rows, 
     return indptr_arr, order_arr
 
 
-def _index_error(st, err, rows, cols, n_rows, n_cols, what):
+cdef _index_error(fastmf_status st, fastmf_error err, rows, cols, n_rows, n_cols, what):
     if st == FASTMF_ERR_INDEX:
         if err.which == FASTMF_CSR_BAD_ROW:
             raise error_type(st)(f"row index {rows[err.pos]} at position {err.pos} is outside [0, {n_rows})")
