@@ -55,14 +55,15 @@ class EngagementRanked(FactorModel):
         return dict(reg=self.engagement_reg, alpha=self.engagement_alpha, reg_nu=1.0, reg_alpha0=1.0,
                     n_threads=n_threads)
 
-    def _engagement(self, transposed=None):
+    def _engagement(self, transposed=None, progress=False):
         """``(X, Y)``: the engagement model's user and item factors (``user_engagement_``,
         ``item_engagement_``), fitted on the binary seen-items matrix of the training data when
         missing (at the end of fit, or first use after ``set_params(ranking="engagement")`` or on a
         model file written before fastmf had them). Deterministic: seeded from ``seed_``, the same
         for any thread count. ``transposed``: ``(indptr, indices)`` of the seen-items matrix by
         item when the caller has it (the CSC of the training data), else built here by one
-        counting sort."""
+        counting sort. ``progress``: a bar over the sweeps (``fit(..., progress=...)``; on the
+        Netflix shape they take minutes)."""
         X = self.__dict__.get("user_engagement_")
         Y = self.__dict__.get("item_engagement_")
         if X is not None and Y is not None:
@@ -83,9 +84,18 @@ class EngagementRanked(FactorModel):
         X = rng.normal(0.0, 0.01, (self.n_users_, k)).astype(dtype)
         Y = rng.normal(0.0, 0.01, (self.n_items_, k)).astype(dtype)
         opts = self._engagement_options(n_threads)
-        for _ in range(self.engagement_iterations):
-            _als.ials_half_sweep(indptr, indices, ones, Y, X, gram=_als.gram(Y, n_threads), **opts)
-            _als.ials_half_sweep(csc_indptr, csc_indices, ones, X, Y, gram=_als.gram(X, n_threads), **opts)
+        from fastmf._progress import progress_bar
+
+        bar = progress_bar(progress, self.engagement_iterations, "engagement", "sweep")
+        try:
+            for _ in range(self.engagement_iterations):
+                _als.ials_half_sweep(indptr, indices, ones, Y, X, gram=_als.gram(Y, n_threads), **opts)
+                _als.ials_half_sweep(csc_indptr, csc_indices, ones, X, Y, gram=_als.gram(X, n_threads), **opts)
+                if bar is not None:
+                    bar.update(1)
+        finally:
+            if bar is not None:
+                bar.close()
         self.user_engagement_, self.item_engagement_ = X, Y
         return X, Y
 

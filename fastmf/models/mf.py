@@ -446,7 +446,8 @@ class MatrixFactorization(EngagementRanked):
         del step  # the stepper's training layout, before the engagement model allocates its own
         if self.ranking == "engagement":
             csc = train._cached_compressed(False)  # ALS's CSC: the same structure, built once
-            self._engagement(None if csc is None else (csc.indptr, csc.indices))
+            self._engagement(None if csc is None else (csc.indptr, csc.indices),
+                             progress=loop_options.get("progress", False))
         return self
 
     def _fit_bytes(self, train, n_threads):
