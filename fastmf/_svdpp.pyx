@@ -156,6 +156,8 @@ def _raise(fastmf_error err, order, users, items, model, bag, what):
     cdef int which = err.which
     exc = error_type(st)
     n_users, n_items = model[0].shape[0], model[1].shape[0]
+    if order is None:  # the blocked epoch without work: pos is the rating position itself
+        order = range(max(users.shape[0], pos + 1))
     if st == FASTMF_ERR_NOMEM:
         raise exc("SVD++ epoch: cannot allocate its scratch rows")
     if st == FASTMF_ERR_INDEX:

@@ -284,7 +284,7 @@ class SVDpp(EngagementRanked):
 
         b_users, b_items, b_ratings, plan = blocked_layout(users, items, ratings, self.n_users_, self.n_items_,
                                                            default_n_blocks(self, P.strides[0]))
-        work = None  # the scheduler shuffles each block into per-thread scratch
+        work = np.empty(n, dtype=np.int64)
         G = np.zeros((self.n_users_, self.n_factors))
         # the bag by item (item j -> the users holding j), for the end-of-sweep y update
         by_item = np.argsort(bag[1], kind="stable")
