@@ -28,6 +28,13 @@ rating to its block (memory: the id maps, the degrees and one chunk; the output 
 memory maps). Duplicate (user, item) pairs are refused (``read_ratings``' ``duplicates="error"``):
 resolving them would change the degrees the layout was cut from.
 
+What stays in memory during ``fit(store)``: the factors, the plan, the id maps and the model's
+seen-items CSR (``seen_indices_``, 4 bytes per rating, with its 4-byte values while it is built;
+one counting-sort scatter when each user's items ascend in the file, as in the MovieLens files,
+else a sort with 16 bytes per rating of scratch); with ``ranking="engagement"`` (the default) the
+engagement model's transposed seen matrix and its values (8 bytes per rating) while it is fitted.
+The rating triples themselves are read through the maps, block by block.
+
 The mean rating is summed in float64 in block order, as an in-memory fit sums it in file order: the
 two are equal whenever the sum is exact (ratings on a grid of whole or half stars, every MovieLens
 set and :func:`fastmf.make_ratings` data); for continuous ratings they may differ in the last bit,
