@@ -157,3 +157,42 @@ if __name__ == "__main__":
     ap.add_argument("--eval-users", type=int, default=20_000)
     a = ap.parse_args()
     print(json.dumps(run_scale_job(a.scale, a.solver, a.epochs, a.eval_users), indent=1))
+
+
+@pytest.fixture(scope="module")
+def ml1m_shape_file(tmp_path_factory):
+    import numpy as np
+
+    import fastmf
+
+    ds = fastmf.make_ratings(6040, 3706, 1_000_209, seed=0)
+    path = tmp_path_factory.mktemp("store") / "ratings.csv"
+    u, i, r, _ = ds.to_arrays()
+    np.savetxt(path, np.c_[u, i, r], fmt=["%d", "%d", "%g"], delimiter=",")
+    return path
+
+
+@pytest.mark.benchmark(group="store")
+@pytest.mark.parametrize("how", ["read_ratings", "write_store", "fit-memory", "fit-store"])
+def test_store_against_memory(benchmark, ml1m_shape_file, tmp_path, how):
+    """The ML-1M shape as a CSV file: read into memory vs converted into a store (8 blocks), and
+    SGD (k=64, 5 epochs, ranking="rating") fitted in memory vs over the store's maps; the two
+    models are checked equal."""
+    import numpy as np
+
+    import fastmf
+    from fastmf.data.store import write_store
+
+    kw = dict(n_blocks=8, n_factors=64, n_epochs=5, random_state=0, ranking="rating")
+    if how == "read_ratings":
+        benchmark.pedantic(fastmf.read_ratings, args=(ml1m_shape_file,), rounds=3, iterations=1)
+    elif how == "write_store":
+        dirs = iter(range(100))
+        benchmark.pedantic(lambda: write_store(ml1m_shape_file, tmp_path / f"s{next(dirs)}", 8),
+                           rounds=3, iterations=1)
+    else:
+        store = write_store(ml1m_shape_file, tmp_path / "s", 8)
+        data = fastmf.read_ratings(ml1m_shape_file) if how == "fit-memory" else store
+        model = benchmark.pedantic(lambda: fastmf.MatrixFactorization(**kw).fit(data), rounds=3, iterations=1)
+        other = fastmf.MatrixFactorization(**kw).fit(fastmf.read_ratings(ml1m_shape_file) if how == "fit-store" else store)
+        np.testing.assert_array_equal(model.user_factors_, other.user_factors_)
