@@ -20,20 +20,20 @@ out as the schedule visits them. Files (NumPy ``.npy``, read with ``allow_pickle
                        {"dtype", "shape"}}}
     users.npy items.npy      int32, dense indices, block order
     ratings.npy              float32 (or float64), block order
+    csr_indptr.npy csr_indices.npy csr_data.npy   the same ratings as a users x items CSR (items
+                             ascending in each row): the model's seen items, with no sort in memory
     block_ptr.npy            int64 (B^2 + 1)       user_block.npy / item_block.npy  int32
     user_ids.npy item_ids.npy    the raw ids, sorted (the id maps of read_ratings)
 
 Conversion makes three passes over the file: the distinct ids; the degrees; the scatter of every
-rating to its block (memory: the id maps, the degrees and one chunk; the output is written through
+rating to its block (then the CSR from the blocks, by chunks) (memory: the id maps, the degrees and one chunk; the output is written through
 memory maps). Duplicate (user, item) pairs are refused (``read_ratings``' ``duplicates="error"``):
 resolving them would change the degrees the layout was cut from.
 
-What stays in memory during ``fit(store)``: the factors, the plan, the id maps and the model's
-seen-items CSR (``seen_indices_``, 4 bytes per rating, with its 4-byte values while it is built;
-one counting-sort scatter when each user's items ascend in the file, as in the MovieLens files,
-else a sort with 16 bytes per rating of scratch); with ``ranking="engagement"`` (the default) the
-engagement model's transposed seen matrix and its values (8 bytes per rating) while it is fitted.
-The rating triples themselves are read through the maps, block by block.
+What stays in memory during ``fit(store)``: the factors, the plan and the id maps; the rating
+triples and the seen-items CSR (the model's ``seen_indices_`` is the stored map) are read through
+the maps. With ``ranking="engagement"`` (the default) the engagement model builds its transposed
+seen matrix and its values (8 bytes per rating) in memory while it is fitted.
 
 The mean rating is summed in float64 in block order, as an in-memory fit sums it in file order: the
 two are equal whenever the sum is exact (ratings on a grid of whole or half stars, every MovieLens
@@ -239,6 +239,8 @@ def write_store(path: str | os.PathLike, directory: str | os.PathLike, n_blocks:
     for m in maps.values():
         m.flush()
     repeat = _first_repeat(maps["users"], maps["items"], block_ptr, n_items)
+    if repeat is None:
+        _write_csr(out, maps, n, n_users, dt)
     del maps
     if repeat is not None:
         raise DataError(f"{source}: duplicate rating for user {user_ids[repeat[0]].item()!r}, item "
@@ -259,8 +261,63 @@ def write_store(path: str | os.PathLike, directory: str | os.PathLike, n_blocks:
     return open_store(out)
 
 
+def _write_csr(out, maps, n, n_users, dt):
+    """The users x items CSR of the stored ratings (``csr_indptr/indices/data.npy``, items
+    ascending in each row), from the block files: one scatter by user over chunks of the blocks
+    (a user's ratings in block order), then each chunk of whole rows sorted by item."""
+    users, items, ratings = maps["users"], maps["items"], maps["ratings"]
+    deg = np.zeros(n_users, dtype=np.int64)
+    for lo in range(0, n, _CHECK_CHUNK):
+        deg += np.bincount(np.asarray(users[lo:lo + _CHECK_CHUNK]), minlength=n_users)
+    indptr = np.r_[0, np.cumsum(deg)].astype(np.int64)
+    np.save(os.path.join(out, "csr_indptr.npy"), indptr, allow_pickle=False)
+    ind = np.lib.format.open_memmap(os.path.join(out, "csr_indices.npy"), mode="w+", dtype=np.int32, shape=(n,))
+    val = np.lib.format.open_memmap(os.path.join(out, "csr_data.npy"), mode="w+", dtype=dt, shape=(n,))
+    cursor = indptr[:-1].copy()
+    for lo in range(0, n, _CHECK_CHUNK):
+        u = np.asarray(users[lo:lo + _CHECK_CHUNK])
+        order = np.argsort(u, kind="stable")
+        su = u[order]
+        starts = np.flatnonzero(np.r_[True, su[1:] != su[:-1]])
+        run = np.diff(np.r_[starts, su.size])
+        ids = su[starts]
+        pos = np.repeat(cursor[ids] - starts, run) + np.arange(su.size)
+        cursor[ids] += run
+        ind[pos] = np.asarray(items[lo:lo + _CHECK_CHUNK])[order]
+        val[pos] = np.asarray(ratings[lo:lo + _CHECK_CHUNK])[order]
+    row = 0
+    while row < n_users:  # rows of about _CHECK_CHUNK ratings at a time, items sorted
+        stop = min(max(int(np.searchsorted(indptr, indptr[row] + _CHECK_CHUNK, side="right")) - 1, row + 1), n_users)
+        lo, hi = int(indptr[row]), int(indptr[stop])
+        rows = np.repeat(np.arange(stop - row), np.diff(indptr[row:stop + 1]))
+        i = np.asarray(ind[lo:hi])
+        order = np.lexsort((i, rows))
+        ind[lo:hi] = i[order]
+        val[lo:hi] = np.asarray(val[lo:hi])[order]
+        row = stop
+    ind.flush()
+    val.flush()
+
+
+def _fingerprint(users, items, ratings, lo, hi):
+    """An order-independent hash of the ratings [lo, hi): the sum (mod 2^64) of a mix of each
+    (user, item, rating bits); the blocks and the CSR of a valid store have the same sum."""
+    u = np.asarray(users[lo:hi]).astype(np.uint64)
+    i = np.asarray(items[lo:hi]).astype(np.uint64)
+    r = np.asarray(ratings[lo:hi])
+    bits = r.view(np.uint32 if r.dtype == np.float32 else np.uint64).astype(np.uint64)
+    with np.errstate(over="ignore"):
+        x = (u * np.uint64(0x9E3779B97F4A7C15)) ^ (i * np.uint64(0xC2B2AE3D27D4EB4F)) ^ (bits * np.uint64(0x165667B19E3779F9))
+        x ^= x >> np.uint64(31)
+        x *= np.uint64(0xBF58476D1CE4E5B9)
+        x ^= x >> np.uint64(29)
+        return int(x.sum(dtype=np.uint64))
+
+
 def _expected_files(n, n_users, n_items, B, dt, uid_dtype, iid_dtype):
-    return {"users": {"dtype": "int32", "shape": [n]}, "items": {"dtype": "int32", "shape": [n]},
+    return {"csr_indptr": {"dtype": "int64", "shape": [n_users + 1]},
+            "csr_indices": {"dtype": "int32", "shape": [n]},
+            "csr_data": {"dtype": np.dtype(dt).name, "shape": [n]},"users": {"dtype": "int32", "shape": [n]}, "items": {"dtype": "int32", "shape": [n]},
             "ratings": {"dtype": np.dtype(dt).name, "shape": [n]},
             "block_ptr": {"dtype": "int64", "shape": [B * B + 1]},
             "user_block": {"dtype": "int32", "shape": [n_users]},
@@ -323,6 +380,10 @@ class RatingStore:
             layout = (self.users, self.items, self.ratings_, self.plan())
             r.cached(("fastmf.sgd.blocked", self.n_blocks, self.ratings_.dtype.str), lambda: layout)
             r.cached("fastmf.store.n_blocks", lambda: self.n_blocks)
+            from fastmf.data.ratings import CSR
+
+            r.cached("csr", lambda: CSR(self.csr_indptr, self.csr_indices, self.csr_data,
+                                        (self.n_users, self.n_items)))
             self._ratings = r
         return self._ratings
 
@@ -369,7 +430,8 @@ def open_store(directory: str | os.PathLike) -> RatingStore:
     if not isinstance(files, dict):
         _fail(head, "field 'files' is missing")
     arrays = {}
-    for name, mmap in (("users", True), ("items", True), ("ratings", True), ("block_ptr", False),
+    for name, mmap in (("users", True), ("items", True), ("ratings", True), ("csr_indices", True),
+                       ("csr_data", True), ("csr_indptr", False), ("block_ptr", False),
                        ("user_block", False), ("item_block", False), ("user_ids", False), ("item_ids", False)):
         entry = files.get(name)
         if not isinstance(entry, dict):
@@ -381,6 +443,7 @@ def open_store(directory: str | os.PathLike) -> RatingStore:
             _fail(fpath, f"cannot be read as a .npy array without pickle ({exc})")
         ids = name.endswith("_ids")
         want_dtype = {"users": "int32", "items": "int32", "ratings": header["dtype"], "block_ptr": "int64",
+                      "csr_indices": "int32", "csr_data": header["dtype"], "csr_indptr": "int64",
                       "user_block": "int32", "item_block": "int32"}.get(name)
         if ids:
             if arr.dtype.kind not in "iU" or (arr.dtype.kind == "i" and arr.dtype != np.int64):
@@ -390,6 +453,7 @@ def open_store(directory: str | os.PathLike) -> RatingStore:
         if entry.get("dtype") != (arr.dtype.str if ids else arr.dtype.name):
             _fail(head, f"files[{name!r}]['dtype'] is {entry.get('dtype')!r} but {name}.npy holds {arr.dtype}")
         want_shape = {"users": (n,), "items": (n,), "ratings": (n,), "block_ptr": (B * B + 1,),
+                      "csr_indices": (n,), "csr_data": (n,), "csr_indptr": (nu + 1,),
                       "user_block": (nu,), "item_block": (ni,), "user_ids": (nu,), "item_ids": (ni,)}[name]
         if arr.shape != want_shape or list(want_shape) != entry.get("shape"):
             _fail(fpath, f"shape is {arr.shape}, the header says {entry.get('shape')!r} and expects {list(want_shape)}")
@@ -414,9 +478,12 @@ def open_store(directory: str | os.PathLike) -> RatingStore:
 
 
 def _check_ratings(d, arrays, n, nu, ni, B, scale):
-    """Every rating in range, in its block, finite and within the scale; no repeated pair."""
+    """Every rating in range, in its block, finite and within the scale; no repeated pair; the
+    CSR holds the same ratings (degrees, items ascending within rows, the same fingerprint)."""
     users, items, ratings, ptr = arrays["users"], arrays["items"], arrays["ratings_"], arrays["block_ptr"]
     ub, ib = arrays["user_block"], arrays["item_block"]
+    deg = np.zeros(nu, dtype=np.int64)
+    fingerprint = 0
     for lo in range(0, n, _CHECK_CHUNK):
         hi = min(n, lo + _CHECK_CHUNK)
         u, i, r = np.asarray(users[lo:hi]), np.asarray(items[lo:hi]), np.asarray(ratings[lo:hi])
@@ -434,9 +501,41 @@ def _check_ratings(d, arrays, n, nu, ni, B, scale):
         if bad.size:
             _fail(os.path.join(d, "users.npy"), f"rating {lo + int(bad[0])} (user {u[bad[0]]}, item "
                   f"{i[bad[0]]}) lies outside its block {int(want[bad[0]])} of block_ptr.npy")
+        deg += np.bincount(u, minlength=nu)
+        fingerprint += _fingerprint(users, items, ratings, lo, hi)
     repeat = _first_repeat(users, items, ptr, ni)
     if repeat is not None:
         _fail(os.path.join(d, "users.npy"), f"the pair (user {repeat[0]}, item {repeat[1]}) is stored twice")
+    _check_csr(d, arrays, n, nu, ni, deg, fingerprint % (1 << 64))
+
+
+def _check_csr(d, arrays, n, nu, ni, deg, fingerprint):
+    indptr, indices, data = arrays["csr_indptr"], arrays["csr_indices"], arrays["csr_data"]
+    if indptr[0] != 0:
+        _fail(os.path.join(d, "csr_indptr.npy"), f"must start at 0, got {indptr[0]}")
+    wrong = np.flatnonzero(np.diff(indptr) != deg)
+    if wrong.size:
+        bad = int(wrong[0])
+        _fail(os.path.join(d, "csr_indptr.npy"), f"row {bad} does not hold the user's {int(deg[bad])} "
+              "ratings of the blocks")
+    rows_fp, row = 0, 0
+    while row < nu:
+        stop = min(max(int(np.searchsorted(indptr, indptr[row] + _CHECK_CHUNK, side="right")) - 1, row + 1), nu)
+        lo, hi = int(indptr[row]), int(indptr[stop])
+        i = np.asarray(indices[lo:hi])
+        if i.size and (i.min() < 0 or i.max() >= ni):
+            k = int(np.flatnonzero((i < 0) | (i >= ni))[0])
+            _fail(os.path.join(d, "csr_indices.npy"), f"entry {lo + k} = {i[k]} is outside [0, {ni})")
+        rows = np.repeat(np.arange(row, stop, dtype=np.int32), np.diff(indptr[row:stop + 1]))
+        same_row = rows[1:] == rows[:-1]
+        bad = np.flatnonzero(same_row & (i[1:] <= i[:-1]))
+        if bad.size:
+            _fail(os.path.join(d, "csr_indices.npy"), f"entries {lo + int(bad[0])}, {lo + int(bad[0]) + 1} "
+                  "are not ascending within their row")
+        rows_fp += _fingerprint(rows, i, np.asarray(data[lo:hi]), 0, hi - lo)
+        row = stop
+    if rows_fp % (1 << 64) != fingerprint:
+        _fail(os.path.join(d, "csr_data.npy"), "the CSR does not hold the same ratings as the blocks")
 
 
 def _first_repeat(users, items, ptr, n_items):

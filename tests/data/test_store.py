@@ -53,8 +53,12 @@ def test_sgd_on_the_store_equals_sgd_in_memory(tmp_path, ratings_file, chunk_byt
     a = fastmf.MatrixFactorization(**kw).fit(mem)
     b = fastmf.MatrixFactorization(**kw).fit(open_store(tmp_path / "s"))
     assert_same_model(a, b)
-    # and the model answers in raw ids as usual
+    # and the model answers in raw ids as usual, and saves (its seen items are the store's map)
     assert b.recommend(mem.user_map.ids[0], n=5)[0].tolist() == a.recommend(mem.user_map.ids[0], n=5)[0].tolist()
+    assert isinstance(b.seen_indices_, np.memmap) or isinstance(b.seen_indices_.base, np.memmap)
+    b.save(tmp_path / "m.npz")
+    c = fastmf.load(tmp_path / "m.npz")
+    assert_same_model(a, c)
 
 
 def test_the_store_fit_is_the_same_for_any_thread_count(tmp_path, ratings_file):
@@ -145,6 +149,9 @@ def resave(d, name, edit):
     ("user_block", lambda a: a[::-1].copy(), "user_block.npy: groups"),
     ("user_ids", lambda a: a[::-1].copy(), "user_ids.npy: ids must be sorted"),
     ("users", lambda a: np.r_[a[1:], a[:1]].astype(np.int32), "outside its block|stored twice"),
+    ("csr_data", lambda a: a[::-1].copy(), "csr_data.npy: the CSR does not hold the same ratings"),
+    ("csr_indices", lambda a: a[::-1].copy(), "csr_indices.npy: entries"),
+    ("csr_indptr", lambda a: np.r_[0, np.full(a.size - 1, a[-1])], "csr_indptr.npy: row 0"),
 ])
 def test_open_refuses_a_bad_array(store_dir, name, edit, match):
     resave(store_dir, name, edit)
