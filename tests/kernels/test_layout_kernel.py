@@ -56,8 +56,7 @@ def test_ratings_csr_and_csc_are_those_of_the_reference(kind):
         for g, w in zip(got[:3], want):
             assert_array_equal(g, w)
     assert_array_equal(ds.csr_order(), np.lexsort((np.arange(len(ds)), i, u)))
-    assert_array_equal(ds.csc_order() if hasattr(ds, "csc_order") else ds.csr_order(False),
-                       np.lexsort((np.arange(len(ds)), u, i)))
+    assert_array_equal(ds.csr_order(False), np.lexsort((np.arange(len(ds)), u, i)))
 
 
 def test_transpose_equals_the_reference():
