@@ -62,8 +62,9 @@ fastmf_status fastmf_block_plan(int64_t nnz, const int32_t *users, const int32_t
     for (k = 0; k < nnz; ++k) block_ptr[(int64_t)user_block[users[k]] * B + item_block[items[k]] + 1]++;
     for (b = 0; b < nblk; ++b) block_ptr[b + 1] += block_ptr[b];
     memcpy(cursor, block_ptr, (size_t)nblk * sizeof(int64_t));
-    for (k = 0; k < nnz; ++k)
-        block_order[cursor[(int64_t)user_block[users[k]] * B + item_block[items[k]]]++] = k;
+    if (block_order != NULL)
+        for (k = 0; k < nnz; ++k)
+            block_order[cursor[(int64_t)user_block[users[k]] * B + item_block[items[k]]]++] = k;
 
 done:
     free(deg_u);
@@ -72,15 +73,55 @@ done:
     return st;
 }
 
-/* work[lo..hi) = block_order[lo..hi) shuffled by the stream of (seed, epoch, block id + 1) */
-static void shuffle_block(const int64_t *block_order, int64_t *work, int64_t lo, int64_t hi,
+/* out[0..hi-lo) = block_order[lo..hi) (lo, lo + 1, .. for block_order NULL, the identity)
+ * shuffled by the stream of (seed, epoch, block id + 1) */
+static void shuffle_block(const int64_t *block_order, int64_t *out, int64_t lo, int64_t hi,
                           uint64_t seed, uint64_t epoch, int64_t id)
 {
     fastmf_rng g;
+    int64_t k;
     if (hi <= lo) return;
-    memcpy(work + lo, block_order + lo, (size_t)(hi - lo) * sizeof(int64_t));
+    if (block_order != NULL)
+        memcpy(out, block_order + lo, (size_t)(hi - lo) * sizeof(int64_t));
+    else
+        for (k = lo; k < hi; ++k) out[k - lo] = k;
     fastmf_rng_seed(&g, seed, epoch, (uint64_t)id + 1);
-    fastmf_fisher_yates(work + lo, hi - lo, &g);
+    fastmf_fisher_yates(out, hi - lo, &g);
+}
+
+fastmf_status fastmf_block_scatter(int64_t nnz, const int32_t *users, const int32_t *items,
+                                   const void *values, int value_size, int n_blocks,
+                                   const int32_t *user_block, const int32_t *item_block,
+                                   const int64_t *block_ptr, int32_t *out_users, int32_t *out_items,
+                                   void *out_values, fastmf_error *err)
+{
+    const int64_t B = n_blocks, nblk = B * B;
+    int64_t *cursor, k;
+    const char *v = (const char *)values;
+    char *ov = (char *)out_values;
+
+    fastmf_error_clear(err);
+    if (n_blocks < 1 || nnz < 0 || (value_size != 4 && value_size != 8))
+        return fastmf_fail(err, FASTMF_ERR_VALUE, -1, -1);
+    if (block_ptr[0] != 0 || block_ptr[nblk] != nnz)
+        return fastmf_fail(err, FASTMF_ERR_VALUE, block_ptr[0] != 0 ? 0 : nblk, FASTMF_BLOCK_BAD_PLAN);
+    cursor = (int64_t *)malloc((size_t)nblk * sizeof(int64_t));
+    if (cursor == NULL) return fastmf_fail(err, FASTMF_ERR_NOMEM, -1, -1);
+    memcpy(cursor, block_ptr, (size_t)nblk * sizeof(int64_t));
+    for (k = 0; k < nnz; ++k) {
+        const int64_t id = (int64_t)user_block[users[k]] * B + item_block[items[k]];
+        const int64_t to = cursor[id]++;
+        if (to >= block_ptr[id + 1]) {  /* a plan built from other ratings */
+            free(cursor);
+            return fastmf_fail(err, FASTMF_ERR_VALUE, k, FASTMF_BLOCK_BAD_PLAN);
+        }
+        out_users[to] = users[k];
+        out_items[to] = items[k];
+        if (value_size == 4) memcpy(ov + 4 * to, v + 4 * k, 4);
+        else memcpy(ov + 8 * to, v + 8 * k, 8);
+    }
+    free(cursor);
+    return FASTMF_OK;
 }
 
 void fastmf_block_shuffle(int n_blocks, const int64_t *block_ptr, const int64_t *block_order,
@@ -89,7 +130,7 @@ void fastmf_block_shuffle(int n_blocks, const int64_t *block_ptr, const int64_t 
     const int64_t nblk = (int64_t)n_blocks * n_blocks;
     int64_t id;
     for (id = 0; id < nblk; ++id)
-        shuffle_block(block_order, work, block_ptr[id], block_ptr[id + 1], seed, epoch, id);
+        shuffle_block(block_order, work + block_ptr[id], block_ptr[id], block_ptr[id + 1], seed, epoch, id);
 }
 
 /* 1 when group[0..n-1] is non-decreasing with values in [0, B) (each group a contiguous range of
@@ -154,13 +195,13 @@ fastmf_status fastmf_blocks_run(int n_blocks, int64_t nnz, const int32_t *user_b
     fastmf_status st = FASTMF_OK;
     double total = 0.0;
     int s, b, ranges, failed = 0;
-    int64_t id, *ustart, *istart, next = 0;
+    int64_t id, *ustart, *istart, next = 0, largest = 0;
     int *done;
 
     *loss = 0.0;
     fastmf_error_clear(err);
     if (B < 1 || fn == NULL || block_ptr == NULL || (n_users > 0 && user_block == NULL)
-        || (n_items > 0 && item_block == NULL) || (nnz > 0 && (block_order == NULL || work == NULL)))
+        || (n_items > 0 && item_block == NULL))
         return fastmf_fail(err, FASTMF_ERR_VALUE, -1, -1);
     /* the plan's offsets must cut [0, nnz) into consecutive segments (they index work) */
     if (block_ptr[0] != 0 || block_ptr[nblk] != nnz)
@@ -168,6 +209,8 @@ fastmf_status fastmf_blocks_run(int n_blocks, int64_t nnz, const int32_t *user_b
     for (id = 0; id < nblk; ++id)
         if (block_ptr[id + 1] < block_ptr[id])
             return fastmf_fail(err, FASTMF_ERR_VALUE, id + 1, FASTMF_BLOCK_BAD_PLAN);
+    for (id = 0; id < nblk; ++id)
+        if (block_ptr[id + 1] - block_ptr[id] > largest) largest = block_ptr[id + 1] - block_ptr[id];
     (void)nt;  /* only read by the OpenMP clause */
     res = (block_result *)malloc((size_t)nblk * sizeof(block_result));
     ustart = (int64_t *)malloc((size_t)(2 * B + 2) * sizeof(int64_t));
@@ -207,10 +250,12 @@ fastmf_status fastmf_blocks_run(int n_blocks, int64_t nnz, const int32_t *user_b
         const int tid = fastmf_thread_num(), team = fastmf_team_size();
         const int affine = B % team == 0 && (B & (B - 1)) == 0, per = B / team;
         int64_t mine = 0;  /* affine: how many of this thread's tasks it has taken */
+        /* work NULL: this thread's scratch for one block's shuffled segment */
+        int64_t *own = work == NULL && largest > 0 ? (int64_t *)malloc((size_t)largest * sizeof(int64_t)) : NULL;
         for (;;) {
             int64_t x;
             int sx, bx, cx, dep_done, stop;
-            int64_t bid, lo, hi;
+            int64_t bid, lo, hi, *seg;
             fastmf_block blk;
             if (affine) {
                 /* the last step of a phase (the next step takes item groups from other threads)
@@ -226,7 +271,8 @@ fastmf_status fastmf_blocks_run(int n_blocks, int64_t nnz, const int32_t *user_b
             }
             sx = (int)(x / B); bx = (int)(x % B); cx = fastmf_block_step_group(B, bx, sx);
             bid = (int64_t)bx * B + cx; lo = block_ptr[bid]; hi = block_ptr[bid + 1];
-            shuffle_block(block_order, work, lo, hi, seed, epoch, bid);
+            seg = work != NULL ? work + lo : own;
+            if (seg != NULL) shuffle_block(block_order, seg, lo, hi, seed, epoch, bid);
             if (sx > 0) {
                 const int64_t d1 = x - B, d2 = (int64_t)(sx - 1) * B + step_owner(B, cx, sx - 1);
                 int spins = 0;
@@ -242,16 +288,26 @@ fastmf_status fastmf_blocks_run(int n_blocks, int64_t nnz, const int32_t *user_b
             }
             FASTMF_OMP(omp atomic read seq_cst)
             stop = failed;
+            if (!stop && seg == NULL && hi > lo) {  /* no scratch (allocation failed) */
+                res[bid].err.status = FASTMF_ERR_NOMEM;
+                FASTMF_OMP(omp atomic write seq_cst)
+                failed = 1;
+                stop = 1;
+            }
             if (!stop) {
                 fastmf_status bst;
                 blk.ublk = user_block; blk.iblk = item_block; blk.rb = bx; blk.cb = cx;
                 blk.ranges = ranges;
                 blk.ulo = ranges ? ustart[bx] : 0; blk.uhi = ranges ? ustart[bx + 1] : 0;
                 blk.ilo = ranges ? istart[cx] : 0; blk.ihi = ranges ? istart[cx + 1] : 0;
-                bst = fn(ctx, work + lo, hi - lo, &blk, &res[bid].loss, &res[bid].err);
+                bst = fn(ctx, seg, hi - lo, &blk, &res[bid].loss, &res[bid].err);
                 if (bst != FASTMF_OK) {
                     res[bid].err.status = bst;
-                    res[bid].err.pos += lo;
+                    /* a position in work; without work, the rating position itself */
+                    if (work == NULL && res[bid].err.pos >= 0 && res[bid].err.pos < hi - lo)
+                        res[bid].err.pos = seg[res[bid].err.pos];
+                    else if (work != NULL)
+                        res[bid].err.pos += lo;
                     FASTMF_OMP(omp atomic write seq_cst)
                     failed = 1;
                 }
@@ -259,6 +315,7 @@ fastmf_status fastmf_blocks_run(int n_blocks, int64_t nnz, const int32_t *user_b
             FASTMF_OMP(omp atomic write seq_cst)
             done[x] = 1;
         }
+        free(own);
     }
     for (id = 0; id < nblk; ++id) {  /* the first failed block in schedule order */
         const int64_t bid = (id % B) * B + fastmf_block_step_group(B, (int)(id % B), (int)(id / B));

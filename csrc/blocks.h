@@ -53,13 +53,26 @@ typedef fastmf_status (*fastmf_block_fn)(void *ctx, const int64_t *order, int64_
  *   block_ptr[n_blocks * n_blocks + 1]         (int64): block (a, b) = users of group a x items of
  *       group b owns block_order[block_ptr[a * n_blocks + b] .. block_ptr[a * n_blocks + b + 1] - 1];
  *   block_order[nnz]                           (int64): rating positions, grouped by block, ascending
- *       within a block (so it is a permutation of 0..nnz-1).
+ *       within a block (so it is a permutation of 0..nnz-1); NULL: not computed (the groups and
+ *       offsets are all fastmf_block_scatter needs).
  * Returns FASTMF_ERR_INDEX (which = FASTMF_BLOCK_BAD_USER / _ITEM, pos = rating position) on an index
  * out of range, FASTMF_ERR_VALUE if n_blocks < 1, FASTMF_ERR_NOMEM on allocation failure. */
 fastmf_status fastmf_block_plan(int64_t nnz, const int32_t *users, const int32_t *items,
                                 int64_t n_users, int64_t n_items, int n_blocks,
                                 int32_t *user_block, int32_t *item_block,
                                 int64_t *block_ptr, int64_t *block_order, fastmf_error *err);
+
+/* The ratings copied into block order without a permutation array: out_users/out_items/out_values
+ * [block_ptr[id] ..] get the ratings of block id in their input order (the stable counting sort of
+ * fastmf_block_plan, i.e. out_x = x[block_order]). values are value_size (4 or 8) bytes each. The
+ * plan (groups and offsets) must come from these users and items: a block overflowing its offsets
+ * gives FASTMF_ERR_VALUE, which = FASTMF_BLOCK_BAD_PLAN, pos = the rating. Memory: nnz outputs
+ * (caller's) and n_blocks^2 cursors. */
+fastmf_status fastmf_block_scatter(int64_t nnz, const int32_t *users, const int32_t *items,
+                                   const void *values, int value_size, int n_blocks,
+                                   const int32_t *user_block, const int32_t *item_block,
+                                   const int64_t *block_ptr, int32_t *out_users, int32_t *out_items,
+                                   void *out_values, fastmf_error *err);
 
 /* The item group paired with user group b (0 <= b < B) in step s (0 <= s < B) of the schedule:
  * b XOR s when B is a power of two, else (b + s) mod B. */
@@ -74,7 +87,11 @@ void fastmf_block_shuffle(int n_blocks, const int64_t *block_ptr, const int64_t 
 /* Run fn over every block of the plan in the schedule above on up to n_threads OpenMP threads (at
  * most n_blocks are used). Threads take blocks in step-then-b order from a shared counter or, when
  * n_blocks is a power of two and the team size divides it, each thread a fixed range of user groups.
- * work[nnz] is caller-owned scratch (the shuffled segments). *loss = the blocks' losses added in
+ * block_order NULL stands for the identity (ratings stored in block order, fastmf_block_scatter),
+ * so no nnz-long order is needed. work[nnz] is caller-owned scratch (the shuffled segments), or
+ * NULL: each thread then shuffles a block into scratch of its own of the largest block's length
+ * (FASTMF_ERR_NOMEM if that fails), and an error's pos is the rating position rather than a
+ * position in work. The result is the same either way. *loss = the blocks' losses added in
  * schedule order (the same for every thread count). The plan's offsets must cut [0, nnz) into
  * consecutive segments (else FASTMF_ERR_VALUE, which = FASTMF_BLOCK_BAD_PLAN, pos = the offset's
  * index). After a block fails no other block starts (blocks already running finish), and the

@@ -50,6 +50,11 @@ cdef extern from "blocks.h":
     int fastmf_block_step_group(int B, int b, int s) nogil
     void fastmf_block_shuffle(int n_blocks, const int64_t *block_ptr, const int64_t *block_order,
                               uint64_t seed, uint64_t epoch, int64_t *work) nogil
+    fastmf_status fastmf_block_scatter(int64_t nnz, const int32_t *users, const int32_t *items,
+                                       const void *values, int value_size, int n_blocks,
+                                       const int32_t *user_block, const int32_t *item_block,
+                                       const int64_t *block_ptr, int32_t *out_users, int32_t *out_items,
+                                       void *out_values, fastmf_error *err) nogil
 
 
 cdef extern from "sgd.h":
@@ -122,7 +127,9 @@ BlockPlan.__doc__ = """Block plan of the parallel SGD schedule (built once per f
 
 Users are cut into ``n_blocks`` groups (``user_block[u]``), items likewise (``item_block[i]``); block
 ``(a, b)`` holds the ratings ``block_order[block_ptr[a * n_blocks + b]:block_ptr[a * n_blocks + b + 1]]``
-(positions into the rating arrays, ascending). ``block_order`` is a permutation of ``range(nnz)``.
+(positions into the rating arrays, ascending). ``block_order`` is a permutation of ``range(nnz)``,
+or None for the identity: the plan of ratings stored in block order (:func:`block_layout`), whose
+blocks are the ranges ``block_ptr[id]:block_ptr[id + 1]`` themselves.
 """
 
 
@@ -241,12 +248,15 @@ cdef int _problem(fastmf_sgd_problem *pb, users, items, ratings, P, Q, bu, bi,
 
 
 def _raise(fastmf_error err, order, users, items, P, Q, what):
-    """Turn the error record of an epoch over ``order`` (named ``what``) into an exception."""
+    """Turn the error record of an epoch over ``order`` (named ``what``) into an exception; with
+    ``order`` None, ``err.pos`` is already a rating position (the blocked epoch without ``work``)."""
     cdef fastmf_status st = err.status
     cdef int64_t pos = err.pos
     cdef int which = err.which
     nnz = users.shape[0]
     exc = error_type(st)
+    if order is None:
+        order = range(max(nnz, pos + 1))
     if st == FASTMF_ERR_NOMEM:
         raise exc("SGD epoch: cannot allocate its per-block / per-thread results")
     if st == FASTMF_ERR_INDEX:
@@ -427,7 +437,7 @@ def sgd_epoch_hogwild(users, items, ratings, order, P, Q, bu, bi, mu, lr, reg, r
 
 
 # ----------------------------------------------------------------------------- blocked schedule
-def make_block_plan(users, items, n_users, n_items, n_blocks):
+def make_block_plan(users, items, n_users, n_items, n_blocks, with_order=True):
     """Build the BlockPlan of the blocked parallel epoch (once per fit).
 
     Users and items are each cut into ``n_blocks`` contiguous index ranges of near-equal rating
@@ -435,6 +445,8 @@ def make_block_plan(users, items, n_users, n_items, n_blocks):
     an epoch runs ``n_blocks`` blocks concurrently, so ``n_blocks`` should be a multiple of the
     thread count (8 suits 1, 2, 4 and 8 threads: small blocks also keep each block's rows in
     cache). The schedule, and so the result, depends on ``n_blocks``, not on the thread count.
+    ``with_order=False`` leaves ``block_order`` None (not computed: :func:`block_layout` needs the
+    groups and offsets only).
     """
     _array(users, "users", np.int32, 1)
     _array(items, "items", np.int32, 1)
@@ -446,14 +458,14 @@ def make_block_plan(users, items, n_users, n_items, n_blocks):
     user_block = np.empty(nu, dtype=np.int32)
     item_block = np.empty(ni, dtype=np.int32)
     block_ptr = np.empty(B * B + 1, dtype=np.int64)
-    block_order = np.empty(nnz, dtype=np.int64)
+    block_order = np.empty(nnz, dtype=np.int64) if with_order else None
     cdef const int32_t *up = _i32(users)
     cdef const int32_t *ip = _i32(items)
     cdef int32_t[::1] ub = user_block, ib = item_block
     cdef int32_t *ubp = &ub[0] if nu > 0 else NULL
     cdef int32_t *ibp = &ib[0] if ni > 0 else NULL
     cdef int64_t *bpp = _i64(block_ptr)
-    cdef int64_t *bop = _i64(block_order)
+    cdef int64_t *bop = _i64(block_order) if with_order else NULL
     cdef fastmf_error err
     cdef fastmf_status st
     with nogil:
@@ -469,17 +481,55 @@ def make_block_plan(users, items, n_users, n_items, n_blocks):
     return BlockPlan(B, block_ptr, block_order, user_block, item_block)
 
 
+def block_layout(users, items, ratings, n_users, n_items, n_blocks):
+    """``(users, items, ratings, plan)``: copies of the rating arrays stored block by block and the
+    plan over them, whose ``block_order`` is None (the identity). The same arrays as
+    ``x[make_block_plan(users, items, ...).block_order]`` for each x, built by one counting-sort
+    scatter without the nnz-long int64 permutation: the copies are all the memory it takes."""
+    plan = make_block_plan(users, items, n_users, n_items, n_blocks, with_order=False)
+    if not isinstance(ratings, np.ndarray) or ratings.dtype not in (np.float32, np.float64):
+        raise ValueError(f"ratings must be a float32 or float64 ndarray, got {getattr(ratings, 'dtype', type(ratings))}")
+    r = _array(ratings, "ratings", ratings.dtype, 1)
+    cdef int64_t nnz = users.shape[0]
+    if r.shape[0] != nnz:
+        raise ValueError(f"ratings must have one entry per rating ({nnz}), got {r.shape[0]}")
+    out_u = np.empty(nnz, dtype=np.int32)
+    out_i = np.empty(nnz, dtype=np.int32)
+    out_r = np.empty(nnz, dtype=r.dtype)
+    cdef int32_t[::1] ou = out_u, oi = out_i
+    cdef const int32_t *up = _i32(users)
+    cdef const int32_t *ip = _i32(items)
+    cdef const int32_t *ubp = _i32(plan.user_block)
+    cdef const int32_t *ibp = _i32(plan.item_block)
+    cdef const int64_t *bpp = _ci64(plan.block_ptr)
+    cdef int32_t *oup = &ou[0] if nnz > 0 else NULL
+    cdef int32_t *oip = &oi[0] if nnz > 0 else NULL
+    cdef const void *vp = <const void *><uintptr_t>r.ctypes.data
+    cdef void *ovp = <void *><uintptr_t>out_r.ctypes.data
+    cdef int vsize = r.dtype.itemsize, B = plan.n_blocks
+    cdef fastmf_error err
+    cdef fastmf_status st
+    with nogil:
+        st = fastmf_block_scatter(nnz, up, ip, vp, vsize, B, ubp, ibp, bpp, oup, oip, ovp, &err)
+    if st == FASTMF_ERR_NOMEM:
+        raise error_type(st)(f"block_layout: cannot allocate {B * B} block cursors")
+    if st != FASTMF_OK:
+        raise unexpected("block_layout: ", err)
+    return out_u, out_i, out_r, plan
+
+
 def _check_plan(plan, int64_t nnz, int64_t n_users, int64_t n_items):
     if not isinstance(plan, BlockPlan):
         raise ValueError(f"plan must be the BlockPlan returned by make_block_plan, got {type(plan).__name__}")
     B = check_int(plan.n_blocks, "plan.n_blocks", 1, MAX_BLOCKS)
     block_ptr = _array(plan.block_ptr, "plan.block_ptr", np.int64, 1)
-    _array(plan.block_order, "plan.block_order", np.int64, 1)
+    if plan.block_order is not None:
+        _array(plan.block_order, "plan.block_order", np.int64, 1)
     _array(plan.user_block, "plan.user_block", np.int32, 1)
     _array(plan.item_block, "plan.item_block", np.int32, 1)
     if block_ptr.shape[0] != B * B + 1:
         raise ValueError(f"plan.block_ptr must have n_blocks**2 + 1 = {B * B + 1} entries, got {block_ptr.shape[0]}")
-    if plan.block_order.shape[0] != nnz:
+    if plan.block_order is not None and plan.block_order.shape[0] != nnz:
         raise ValueError(f"the plan covers {plan.block_order.shape[0]} ratings but there are {nnz}")
     if plan.user_block.shape[0] != n_users or plan.item_block.shape[0] != n_items:
         raise ValueError(f"the plan was built for {plan.user_block.shape[0]} users and "
@@ -504,11 +554,12 @@ def block_schedule(plan, seed, epoch):
     its updates: blocks (b, step_group(B, b, s)) for step s = 0..B-1 and b = 0..B-1, each block's
     ratings shuffled from (seed, epoch, block). ``sgd_epoch`` over this order gives the same P, Q, bu,
     bi."""
-    B = _check_plan(plan, plan.block_order.shape[0], plan.user_block.shape[0], plan.item_block.shape[0])
-    work = np.empty_like(plan.block_order)
+    nnz = int(plan.block_ptr[plan.block_ptr.shape[0] - 1]) if plan.block_order is None else plan.block_order.shape[0]
+    B = _check_plan(plan, nnz, plan.user_block.shape[0], plan.item_block.shape[0])
+    work = np.empty(nnz, dtype=np.int64)
     cdef uint64_t s = check_int(seed, "seed", 0, _U64 - 1), e = check_int(epoch, "epoch", 0, _U64 - 1)
     cdef const int64_t *bpp = _ci64(plan.block_ptr)
-    cdef const int64_t *bop = _ci64(plan.block_order)
+    cdef const int64_t *bop = _ci64(plan.block_order) if plan.block_order is not None else NULL
     cdef int64_t *wp = _i64(work)
     cdef int nb = B
     with nogil:
@@ -530,23 +581,24 @@ def sgd_epoch_blocked(users, items, ratings, P, Q, bu, bi, mu, lr, reg, reg_bias
     epoch, block). The
     result does not depend on ``n_threads`` (bit for bit) and equals ``sgd_epoch`` over
     ``block_schedule(plan, seed, epoch)``. ``work`` (int64, nnz entries) is optional scratch to reuse
-    across epochs. Returns the epoch's sum of squared errors.
+    across epochs; without it each thread shuffles one block at a time into scratch of the largest
+    block's length (same result, nnz / n_blocks**2 entries per thread instead of nnz). Returns the
+    epoch's sum of squared errors.
     """
     cdef fastmf_sgd_problem pb
     _problem(&pb, users, items, ratings, P, Q, bu, bi, mu, lr, reg, reg_bias, biased)
     cdef int B = _check_plan(plan, pb.nnz, pb.n_users, pb.n_items)
     cdef int nt = check_threads(n_threads)
     cdef uint64_t s = check_int(seed, "seed", 0, _U64 - 1), e = check_int(epoch, "epoch", 0, _U64 - 1)
-    if work is None:
-        work = np.empty(pb.nnz, dtype=np.int64)
-    _array(work, "work", np.int64, 1, writeable=True)
-    if work.shape[0] != pb.nnz:
-        raise ValueError(f"work must have one entry per rating ({pb.nnz}), got {work.shape[0]}")
+    if work is not None:
+        _array(work, "work", np.int64, 1, writeable=True)
+        if work.shape[0] != pb.nnz:
+            raise ValueError(f"work must have one entry per rating ({pb.nnz}), got {work.shape[0]}")
     cdef const int32_t *ubp = _i32(plan.user_block)
     cdef const int32_t *ibp = _i32(plan.item_block)
     cdef const int64_t *bpp = _ci64(plan.block_ptr)
-    cdef const int64_t *bop = _ci64(plan.block_order)
-    cdef int64_t *wp = _i64(work)
+    cdef const int64_t *bop = _ci64(plan.block_order) if plan.block_order is not None else NULL
+    cdef int64_t *wp = _i64(work) if work is not None else NULL
     cdef fastmf_error err
     cdef double sse = 0.0
     cdef fastmf_status st

@@ -156,6 +156,8 @@ def _raise(fastmf_error err, order, users, items, model, bag, what):
     cdef int which = err.which
     exc = error_type(st)
     n_users, n_items = model[0].shape[0], model[1].shape[0]
+    if order is None:  # the blocked epoch without work: pos is the rating position itself
+        order = range(max(users.shape[0], pos + 1))
     if st == FASTMF_ERR_NOMEM:
         raise exc("SVD++ epoch: cannot allocate its scratch rows")
     if st == FASTMF_ERR_INDEX:
@@ -248,18 +250,17 @@ def svdpp_epoch_blocked(users, items, ratings, model, bag, hyper, Z, G, plan, se
         raise ValueError("Z and G must not share memory")
     cdef int nt = check_threads(n_threads)
     cdef uint64_t s = check_int(seed, "seed", 0, _U64 - 1), e = check_int(epoch, "epoch", 0, _U64 - 1)
-    if work is None:
-        work = np.empty(pb.nnz, dtype=np.int64)
-    _array(work, "work", np.int64, 1, writeable=True)
-    if work.shape[0] != pb.nnz:
-        raise ValueError(f"work must have one entry per rating ({pb.nnz}), got {work.shape[0]}")
+    if work is not None:  # else per-thread scratch of one block (fastmf._sgd.sgd_epoch_blocked)
+        _array(work, "work", np.int64, 1, writeable=True)
+        if work.shape[0] != pb.nnz:
+            raise ValueError(f"work must have one entry per rating ({pb.nnz}), got {work.shape[0]}")
     cdef double *zp = <double *>_ptr(Z)
     cdef double *gp = <double *>_ptr(G)
     cdef const int32_t *ubp = <const int32_t *>_ptr(plan.user_block)
     cdef const int32_t *ibp = <const int32_t *>_ptr(plan.item_block)
     cdef const int64_t *bpp = <const int64_t *>_ptr(plan.block_ptr)
-    cdef const int64_t *bop = <const int64_t *>_ptr(plan.block_order)
-    cdef int64_t *wp = <int64_t *>_ptr(work)
+    cdef const int64_t *bop = <const int64_t *>_ptr(plan.block_order) if plan.block_order is not None else NULL
+    cdef int64_t *wp = <int64_t *>_ptr(work) if work is not None else NULL
     cdef fastmf_error err
     cdef double sse = 0.0
     cdef fastmf_status st

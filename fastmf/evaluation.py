@@ -225,17 +225,41 @@ def _check_test_data(model, test, in_scope, user_to_model, item_to_model):
     indices = getattr(model, "seen_indices_", None)
     if indptr is None or indices is None or n_known == 0:
         return
-    indptr = np.asarray(indptr, dtype=np.int64)
-    n_items = int(model.n_items_)
-    rows = np.repeat(np.arange(indptr.shape[0] - 1, dtype=np.int64), np.diff(indptr))
-    train_keys = np.sort(rows * n_items + np.asarray(indices, dtype=np.int64))
-    keys = mu[known] * n_items + mi[known]
-    pos = np.minimum(np.searchsorted(train_keys, keys), max(train_keys.size - 1, 0))
-    overlap = int(np.count_nonzero(train_keys[pos] == keys)) if train_keys.size else 0
+    overlap = _seen_overlap(np.asarray(indptr, dtype=np.int64), np.asarray(indices),
+                            int(model.n_items_), mu[known], mi[known])
     if overlap:
         _warn(f"evaluate: {overlap} of the {n} test ratings ({overlap / n:.1%}) are (user, item) pairs of "
               "the model's training data: the metrics are optimistic (evaluate on a held-out split, "
               "e.g. fastmf.split.random_split)")
+
+
+# training ratings turned into search keys at a time by _seen_overlap (8 bytes each)
+_OVERLAP_CHUNK = 1 << 22
+
+
+def _seen_overlap(indptr, indices, n_items, users, items):
+    """How many of the pairs ``(users[j], items[j])`` are entries of the seen-items CSR
+    ``(indptr, indices)``: the sorted keys ``user * n_items + item`` of both sides, matched by
+    binary search over consecutive row ranges of about _OVERLAP_CHUNK training ratings, so the
+    training side never needs more than a chunk of int64 keys (not 16-24 bytes per rating)."""
+    keys = np.sort(users.astype(np.int64) * n_items + items)
+    n_rows = indptr.shape[0] - 1
+    overlap, row = 0, 0
+    while row < n_rows and keys.size:
+        stop = int(np.searchsorted(indptr, indptr[row] + _OVERLAP_CHUNK, side="right")) - 1
+        stop = min(max(stop, row + 1), n_rows)
+        lo, hi = int(indptr[row]), int(indptr[stop])
+        if hi > lo:
+            chunk = np.repeat(np.arange(row, stop, dtype=np.int64), np.diff(indptr[row:stop + 1]))
+            chunk *= n_items
+            chunk += indices[lo:hi]
+            chunk.sort()
+            a, b = np.searchsorted(keys, [row * n_items, stop * n_items])
+            part = keys[a:b]
+            pos = np.minimum(np.searchsorted(chunk, part), chunk.size - 1)
+            overlap += int(np.count_nonzero(chunk[pos] == part))
+        row = stop
+    return overlap
 
 
 def _per_user_table(test, in_scope, table):

@@ -613,13 +613,18 @@ class Ratings:
 
             rows, cols = (self.user_index, self.item_index) if by_user else (self.item_index, self.user_index)
             n_rows, n_cols = (self.n_users, self.n_items) if by_user else (self.n_items, self.n_users)
-            indptr, order = _csr.csr_order(rows, cols, n_rows, n_cols)
-            indices = _readonly(cols[order])
-            data = _readonly(self.rating[order])
-            indptr.flags.writeable = False
-            order.flags.writeable = False
-            self._cache[key] = (CSR(indptr, indices, data, (n_rows, n_cols)), order)
+            # no copy when the ratings are already in this order (make_ratings, and its splits,
+            # for the CSR), one counting-sort scatter when each row's columns ascend (the CSC of
+            # such data): a 100 M-rating set never holds an int64 permutation for it
+            indptr, indices, data = _csr.compress(rows, cols, self.rating, n_rows, n_cols)
+            for a in (indptr, indices, data):
+                a.flags.writeable = False
+            self._cache[key] = CSR(indptr, indices, data, (n_rows, n_cols))
         return self._cache[key]
+
+    def _cached_compressed(self, by_user):
+        """The CSR (``by_user``) or CSC when already built, else None."""
+        return self._cache.get("csr" if by_user else "csc")
 
     def to_csr(self, scipy: bool = False) -> Union[CSR, scipy.sparse.csr_matrix]:
         """Users x items in compressed sparse row form (built once by a C counting sort, then cached).
@@ -627,19 +632,29 @@ class Ratings:
         Returns a :data:`CSR` tuple ``(indptr, indices, data, shape)`` with column indices ascending in
         each row, or a ``scipy.sparse.csr_matrix`` when ``scipy=True``.
         """
-        csr, _ = self._compressed(True)
+        csr = self._compressed(True)
         return _as_scipy(csr, "csr") if scipy else csr
 
     def to_csc(self, scipy: bool = False) -> Union[CSR, scipy.sparse.csc_matrix]:
         """Items x users, i.e. the compressed sparse column form of the users x items matrix:
         ``indptr`` has ``n_items + 1`` entries and ``indices`` are user indices. ``scipy=True`` gives a
         ``scipy.sparse.csc_matrix`` of shape (n_users, n_items)."""
-        csc, _ = self._compressed(False)
+        csc = self._compressed(False)
         return _as_scipy(csc, "csc") if scipy else csc
 
     def csr_order(self, by_user: bool = True) -> np.ndarray:
-        """The permutation that puts the ratings in CSR (``by_user``) or CSC order (read-only int64)."""
-        return self._compressed(by_user)[1]
+        """The permutation that puts the ratings in CSR (``by_user``) or CSC order (read-only int64).
+        Computed on request and cached apart from the CSR, which does not need it."""
+        key = "csr_order" if by_user else "csc_order"
+        if key not in self._cache:
+            from fastmf import _csr
+
+            rows, cols = (self.user_index, self.item_index) if by_user else (self.item_index, self.user_index)
+            n_rows, n_cols = (self.n_users, self.n_items) if by_user else (self.n_items, self.n_users)
+            order = _csr.csr_order(rows, cols, n_rows, n_cols)[1]
+            order.flags.writeable = False
+            self._cache[key] = order
+        return self._cache[key]
 
     # ------------------------------------------------------------------ subsets
     def subset(self, selection: npt.ArrayLike, name: Optional[str] = None) -> Ratings:

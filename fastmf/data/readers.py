@@ -332,8 +332,10 @@ def _count_empty(data, sep_b, field, header, comment_b):
     return count, first
 
 
-def _parse_file(path, sep, columns, header, rating_scale, comment, encoding):
-    """Read and tokenise one rating file; returns a :class:`_ParsedFile` with raw-id arrays."""
+def _parse_file(path, sep, columns, header, rating_scale, comment, encoding, data=None):
+    """Read and tokenise one rating file; returns a :class:`_ParsedFile` with raw-id arrays.
+    ``data``: the bytes to parse instead of the whole file (a chunk of whole lines of ``path``,
+    for :mod:`fastmf.data.store`); ``path`` then only names the source in messages."""
     from fastmf import _parse
 
     if not isinstance(path, (str, bytes, os.PathLike)):
@@ -354,8 +356,9 @@ def _parse_file(path, sep, columns, header, rating_scale, comment, encoding):
         _encode(comment, "comment", encoding)
     if header not in (True, False, "infer"):
         raise DataError(f"header must be True, False or 'infer', got {header!r}")
-    with open(source, "rb") as fh:
-        data = fh.read()
+    if data is None:
+        with open(source, "rb") as fh:
+            data = fh.read()
     if data.startswith(codecs.BOM_UTF8) and _is_utf8(encoding):
         data = data[len(codecs.BOM_UTF8):]
     comment_b = None if comment is None else _encode(comment, "comment", encoding)

@@ -104,7 +104,10 @@ def _finish(owner, ds, test, cold, context="", train_why=""):
         why = (f" after cold={cold!r} removed every test rating whose user or item is absent from train"
                if cold != "keep" else "")
         raise DataError(f"{owner}: the split leaves test empty{why}{context}")
-    return ds.subset(train), ds.subset(test)
+    # one mask and one copy at a time: the peak is the data, both copies and one mask
+    train_set = ds.subset(train)
+    del train
+    return train_set, ds.subset(test)
 
 
 def _order_by_user_then(user, key):

@@ -55,12 +55,15 @@ class EngagementRanked(FactorModel):
         return dict(reg=self.engagement_reg, alpha=self.engagement_alpha, reg_nu=1.0, reg_alpha0=1.0,
                     n_threads=n_threads)
 
-    def _engagement(self):
+    def _engagement(self, transposed=None, progress=False):
         """``(X, Y)``: the engagement model's user and item factors (``user_engagement_``,
         ``item_engagement_``), fitted on the binary seen-items matrix of the training data when
         missing (at the end of fit, or first use after ``set_params(ranking="engagement")`` or on a
         model file written before fastmf had them). Deterministic: seeded from ``seed_``, the same
-        for any thread count."""
+        for any thread count. ``transposed``: ``(indptr, indices)`` of the seen-items matrix by
+        item when the caller has it (the CSC of the training data), else built here by one
+        counting sort. ``progress``: a bar over the sweeps (``fit(..., progress=...)``; on the
+        Netflix shape they take minutes)."""
         X = self.__dict__.get("user_engagement_")
         Y = self.__dict__.get("item_engagement_")
         if X is not None and Y is not None:
@@ -70,19 +73,29 @@ class EngagementRanked(FactorModel):
         dtype = self.item_factors_.dtype
         n_threads = resolve_n_threads(self.n_threads)
         indptr, indices = self.seen_indptr_, self.seen_indices_
-        rows = np.repeat(np.arange(self.n_users_, dtype=np.int32), np.diff(indptr))
-        order = np.argsort(indices, kind="stable")
-        csc_indptr = np.r_[0, np.cumsum(np.bincount(indices, minlength=self.n_items_))].astype(np.int64)
-        csc_indices = np.ascontiguousarray(rows[order])
+        if transposed is None:
+            from fastmf import _csr
+
+            transposed = _csr.transpose(indptr, indices, self.n_items_)
+        csc_indptr, csc_indices = transposed
         ones = np.ones(indices.size, dtype=dtype)
         rng = np.random.default_rng([int(self.seed_), 0x656E67])  # "eng": a stream of its own
         k = self.engagement_factors
         X = rng.normal(0.0, 0.01, (self.n_users_, k)).astype(dtype)
         Y = rng.normal(0.0, 0.01, (self.n_items_, k)).astype(dtype)
         opts = self._engagement_options(n_threads)
-        for _ in range(self.engagement_iterations):
-            _als.ials_half_sweep(indptr, indices, ones, Y, X, gram=_als.gram(Y, n_threads), **opts)
-            _als.ials_half_sweep(csc_indptr, csc_indices, ones, X, Y, gram=_als.gram(X, n_threads), **opts)
+        from fastmf._progress import progress_bar
+
+        bar = progress_bar(progress, self.engagement_iterations, "engagement", "sweep")
+        try:
+            for _ in range(self.engagement_iterations):
+                _als.ials_half_sweep(indptr, indices, ones, Y, X, gram=_als.gram(Y, n_threads), **opts)
+                _als.ials_half_sweep(csc_indptr, csc_indices, ones, X, Y, gram=_als.gram(X, n_threads), **opts)
+                if bar is not None:
+                    bar.update(1)
+        finally:
+            if bar is not None:
+                bar.close()
         self.user_engagement_, self.item_engagement_ = X, Y
         return X, Y
 

@@ -271,7 +271,11 @@ class MatrixFactorization(EngagementRanked):
 
         Parameters
         ----------
-        train : Ratings
+        train : Ratings or RatingStore
+            A :class:`fastmf.data.store.RatingStore` (ratings larger than memory, converted by
+            :func:`fastmf.data.store.write_store`) trains blocked SGD over its memory-mapped blocks,
+            with ``n_blocks`` equal to the store's; the model equals the one fitted on
+            ``read_ratings`` of the same file, bit for bit (see :mod:`fastmf.data.store`).
         eval_set : Ratings, optional
             Measured after every epoch (``eval_rmse``, ``eval_mae`` in ``history_``). Ids unknown to
             ``train`` are predicted with the model's fallback.
@@ -298,6 +302,7 @@ class MatrixFactorization(EngagementRanked):
             gives the items (users) without ratings their factors and biases
             (:mod:`fastmf.models.side`).
         """
+        train = _stored(train)
         self._start_fit(train)
         side = self._side_inputs(train, item_features, user_features)
         self._train(train, self._resolved_n_epochs(), 1, eval_set=eval_set, callbacks=callbacks,
@@ -325,6 +330,7 @@ class MatrixFactorization(EngagementRanked):
 
         if not Interval("int", 0, None).accepts(n_epochs):
             raise ValueError(f"{type(self).__name__}.partial_fit: n_epochs must be an int >= 0, got {n_epochs!r}")
+        train = _stored(train)
         if "history_" not in self.__dict__:
             self._start_fit(train)
             return self._train(train, n_epochs, 1, eval_set=eval_set, callbacks=callbacks, progress=progress,
@@ -447,8 +453,11 @@ class MatrixFactorization(EngagementRanked):
                    (self.user_factors_, self.item_factors_, self.user_bias_, self.item_bias_),
                    verbose=self.verbose, divergence=lambda exc: f"{tail}: {exc}", start_epoch=start_epoch,
                    **loop_options)
+        del step  # the stepper's training layout, before the engagement model allocates its own
         if self.ranking == "engagement":
-            self._engagement()
+            csc = train._cached_compressed(False)  # ALS's CSC: the same structure, built once
+            self._engagement(None if csc is None else (csc.indptr, csc.indices),
+                             progress=loop_options.get("progress", False))
         return self
 
     def _fit_bytes(self, train, n_threads):
@@ -491,12 +500,18 @@ class MatrixFactorization(EngagementRanked):
             def blocked():
                 return blocked_layout(users, items, ratings, self.n_users_, self.n_items_, n_blocks)
 
-            if keep_layout:  # partial_fit: the layout is kept with the data for the next call
+            stored = train._cache.get("fastmf.store.n_blocks")  # a RatingStore's memory maps
+            if stored is not None and stored != n_blocks:
+                raise ValueError(f"{type(self).__name__}.fit: the rating store is laid out in {stored} "
+                                 f"blocks per side but this fit uses n_blocks={n_blocks}; set "
+                                 f"n_blocks={stored} (or write the store with n_blocks={n_blocks})")
+            if keep_layout or stored is not None:  # partial_fit / a store: the layout kept with the data
                 layout = train.cached(("fastmf.sgd.blocked", n_blocks, dtype.str), blocked)
             else:
                 layout = blocked()
             users, items, ratings, plan = layout
-            work = np.empty(len(train), dtype=np.int64)
+            # work None: each thread shuffles one block at a time into scratch of its own (the same
+            # order as a shuffled copy of the whole epoch's order, at 1 / n_blocks**2 of its memory)
         order = np.arange(len(train), dtype=np.int64) if self.schedule != "blocked" else None
         args = (users, items, ratings)
         model = (P_full, Q_full, self.user_bias_, self.item_bias_)
@@ -682,14 +697,19 @@ def blocked_layout(users: np.ndarray, items: np.ndarray, ratings: np.ndarray, n_
                    n_blocks: int) -> Tuple[np.ndarray, np.ndarray, np.ndarray, Any]:
     """``(users, items, ratings, plan)``: the ratings stored block by block (so every block of the
     plan is one contiguous range) and the plan over that copy, which has the same groups and
-    offsets and the identity as its order (the kernels check every rating against its block all
-    the same)."""
+    offsets and the identity as its order (``block_order`` None; the kernels check every rating
+    against its block all the same). Built by one counting-sort scatter (:func:`fastmf._sgd.block_layout`):
+    the three copies (12 bytes per float32 rating) are all it allocates."""
     from fastmf import _sgd
 
-    plan = _sgd.make_block_plan(users, items, n_users, n_items, n_blocks)
-    perm = plan.block_order
-    return (users[perm], items[perm], ratings[perm],
-            plan._replace(block_order=np.arange(len(perm), dtype=np.int64)))
+    return _sgd.block_layout(users, items, ratings, n_users, n_items, n_blocks)
+
+
+def _stored(train):
+    """A :class:`fastmf.data.store.RatingStore` as its memory-mapped Ratings; anything else as is."""
+    from fastmf.data.store import RatingStore
+
+    return train.ratings() if isinstance(train, RatingStore) else train
 
 
 def _sgd_auto_threads(n_threads, model, n_ratings):
