@@ -40,7 +40,7 @@ One file per kernel: :mod:`~fastmf.reference.sgd`, :mod:`~fastmf.reference.als`,
 
 from fastmf.reference.als import als_half_sweep, als_sweep
 from fastmf.reference.bayes import bag_sums, gibbs_bag_sweep, gibbs_half_sweep, row_normals
-from fastmf.reference.ials import Scaling, confidence, ials_half_sweep, ials_objective
+from fastmf.reference.ials import Scaling, confidence, ials_half_sweep, ials_objective, ialspp_half_sweep
 from fastmf.reference.linalg import cholesky_solve
 from fastmf.reference.rng import block_permutations, normals, permutation
 from fastmf.reference.sgd import objective, predict, rmse, sgd_epoch
@@ -48,5 +48,5 @@ from fastmf.reference.svdpp import svdpp_epoch, svdpp_epoch_delayed, svdpp_user_
 
 __all__ = ["permutation", "block_permutations", "normals", "predict", "rmse", "sgd_epoch", "als_half_sweep",
            "als_sweep", "objective", "cholesky_solve", "confidence", "ials_half_sweep", "ials_objective",
-           "Scaling", "gibbs_half_sweep", "gibbs_bag_sweep", "bag_sums", "row_normals", "svdpp_epoch",
+           "ialspp_half_sweep", "Scaling", "gibbs_half_sweep", "gibbs_bag_sweep", "bag_sums", "row_normals", "svdpp_epoch",
            "svdpp_epoch_delayed", "svdpp_user_order", "svdpp_user_sums"]
