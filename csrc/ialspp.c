@@ -21,7 +21,8 @@
  * solver of als.c and implicit's float32 solver do): the block Hessians sum_j (c_j - 1) y_jB y_jB^T
  * are accumulated over runs of at most IALSPP_SUB entries in REAL register tiles, then added into a
  * double matrix (the rounding of a float sum stays that of IALSPP_SUB terms however long the row),
- * and the G_B: x products read G rounded to REAL. The cache s_j, the gradient sums, G_BB, lambda,
+ * and the products G_B: x and the start of the cache s_j = x.y_j are REAL dot products (G and x
+ * rounded to REAL, fixed-order partial sums). The cache s_j, the gradient sums, G_BB, lambda,
  * the Cholesky factorisation and solve and x itself are double. For float64 factors everything is
  * double and the kernel matches the twin to rounding.
  *
@@ -167,6 +168,26 @@ static int ialspp_indptr_ok(const int64_t *indptr, int64_t n_rows, int64_t nnz, 
 /* sum_f (double)a[f] b[f] (fixed order, linalg.h) */
 FASTMF_DOT(SFX(ipp_dot_rd), REAL)
 
+/* sum_f a[f] b[f] in REAL: 128 bytes of partial sums (two AVX2 vectors), added as a fixed tree */
+#define IALSPP_LANES ((int)(128 / sizeof(REAL)))
+static FASTMF_INLINE double SFX(ipp_dot_rr)(const REAL *restrict a, const REAL *restrict b, int64_t n)
+{
+    REAL acc[128 / sizeof(REAL)];
+    REAL t = 0;
+    int64_t f = 0;
+    int l, width;
+    for (l = 0; l < IALSPP_LANES; ++l) acc[l] = 0;
+    for (; f + IALSPP_LANES <= n; f += IALSPP_LANES) {
+#pragma omp simd
+        for (l = 0; l < IALSPP_LANES; ++l) acc[l] += a[f + l] * b[f + l];
+    }
+    for (; f < n; ++f) t += a[f] * b[f];
+    for (width = IALSPP_LANES / 2; width >= 1; width /= 2)
+        for (l = 0; l < width; ++l) acc[l] += acc[l + width];
+    return (double)(acc[0] + t);
+}
+#undef IALSPP_LANES
+
 /* rows of a Hessian tile: 8 x 8 float (8 ymm accumulators on AVX2) or 4 x 8 double */
 #define IALSPP_TR ((int)(32 / sizeof(REAL)))
 
@@ -234,10 +255,11 @@ typedef struct {
 } SFX(ipp_ctx);
 
 typedef struct {
-    ibuf zb, wb, vb;
+    ibuf zb, wb, vb, xb;
     REAL *Z;             /* panels: cap REALs */
     REAL *WZ;            /* IALSPP_SUB x bp: (c - 1) times a run of panel rows */
     double *x, *H, *g, *gs, *diag0;   /* kp, bp x bp, bp, bp, bp */
+    REAL *xr;            /* x rounded to REAL (kp), for the products in REAL */
     double *s, *w, *q;   /* maxdeg each: cache s_j, c_j - 1, c_j p_j */
 } SFX(ipp_ws);
 
@@ -249,7 +271,8 @@ static int SFX(ipp_ws_alloc)(SFX(ipp_ws) *ws, const SFX(ipp_ctx) *c, int64_t max
     ws->Z = (REAL *)ibuf_alloc(&ws->zb, (size_t)c->cap * sizeof(REAL));
     ws->WZ = (REAL *)ibuf_alloc(&ws->wb, (size_t)(IALSPP_SUB * bp) * sizeof(REAL));
     ws->x = (double *)ibuf_alloc(&ws->vb, (size_t)nv * sizeof(double));
-    if (!ws->Z || !ws->WZ || !ws->x) return 0;
+    ws->xr = (REAL *)ibuf_alloc(&ws->xb, (size_t)kp * sizeof(REAL));
+    if (!ws->Z || !ws->WZ || !ws->x || !ws->xr) return 0;
     ws->H = ws->x + kp;
     ws->g = ws->H + bp * bp;
     ws->gs = ws->g + bp;
@@ -265,6 +288,7 @@ static void SFX(ipp_ws_free)(SFX(ipp_ws) *ws)
     ibuf_free(&ws->zb);
     ibuf_free(&ws->wb);
     ibuf_free(&ws->vb);
+    ibuf_free(&ws->xb);
 }
 
 /* The panel of block pi (columns f0 .. f0 + bl) for the entries e0 .. e0 + ne of the row at lo:
@@ -313,13 +337,14 @@ static fastmf_error SFX(ipp_row)(const SFX(ipp_ctx) *c, int64_t r, SFX(ipp_ws) *
     lam = fastmf_ials_lambda(p, n_pos, p->n_fixed);
     for (f = 0; f < k; ++f) {
         x[f] = (double)c->X[r * k + f];
+        ws->xr[f] = c->X[r * k + f];
         if (!isfinite(x[f])) return ialspp_row_error(FASTMF_ERR_VALUE, FASTMF_ALS_BAD_START, r);
     }
     /* the cache s_j = x.y_j; with whole, the row's panels gathered in the same pass */
     for (e = 0; e < n; ++e) {
         const REAL *restrict y = c->Y + (int64_t)c->indices[lo + e] * k;
         if (e + IALSPP_PREFETCH < n) SFX(ipp_prefetch)(c->Y + (int64_t)c->indices[lo + e + IALSPP_PREFETCH] * k, k);
-        s[e] = SFX(ipp_dot_rd)(y, x, k);
+        s[e] = SFX(ipp_dot_rr)(y, ws->xr, k);
         if (whole)
             for (pi = 0; pi < c->nb; ++pi) {
                 const int64_t f0 = pi * b, bl = k - f0 < b ? k - f0 : b, bw = fastmf_round8(bl);
@@ -337,7 +362,7 @@ static fastmf_error SFX(ipp_row)(const SFX(ipp_ctx) *c, int64_t r, SFX(ipp_ws) *
         memset(H, 0, (size_t)(bp * bp) * sizeof(double));
         for (f = 0; f < bl; ++f) {
             memcpy(H + f * bp, c->G + (f0 + f) * k + f0, (size_t)bl * sizeof(double));
-            g[f] = SFX(ipp_dot_rd)(c->GR + (f0 + f) * k, x, k) + lam * x[f0 + f];
+            g[f] = SFX(ipp_dot_rr)(c->GR + (f0 + f) * k, ws->xr, k) + lam * x[f0 + f];
         }
         memset(gs, 0, (size_t)bp * sizeof(double));
         for (e0 = 0; e0 < n; e0 += chunk) {
@@ -370,7 +395,10 @@ static fastmf_error SFX(ipp_row)(const SFX(ipp_ctx) *c, int64_t r, SFX(ipp_ws) *
             if (bad >= 0) return ialspp_row_error(FASTMF_ERR_NOT_PD, FASTMF_ALS_BAD_SYSTEM, r);
         }
         fastmf_cholesky_solve_upper(H, bl, bp, g);      /* g = H_BB^{-1} g_B: the step is -g */
-        for (f = 0; f < bl; ++f) x[f0 + f] -= g[f];
+        for (f = 0; f < bl; ++f) {
+            x[f0 + f] -= g[f];
+            ws->xr[f0 + f] = (REAL)x[f0 + f];
+        }
         for (f = bl; f < bw; ++f) g[f] = 0.0;
         if (pi + 1 == c->nb) break;
         for (e0 = 0; e0 < n; e0 += chunk) {            /* s_j += y_jB . delta_B */

@@ -253,7 +253,7 @@ def _raise(fastmf_error err, what, indptr, indices, data, n_fixed, hint):
         if bad == FASTMF_ALS_BAD_FIXED_BIAS:
             raise exc(f"{what}fixed_bias[{pos}] is not finite")
         if bad == FASTMF_ALS_BAD_START:
-            raise exc(f"{what}row {pos} of factors (the conjugate-gradient warm start) holds a "
+            raise exc(f"{what}row {pos} of factors (the warm start of solver='cg' / 'ialspp') holds a "
                       f"non-finite value; reinitialise it or use solver='cholesky'")
         if bad == FASTMF_ALS_BAD_X:
             raise exc(f"{what}row {pos} of user_factors holds a non-finite value")

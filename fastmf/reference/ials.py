@@ -104,21 +104,21 @@ def ialspp_half_sweep(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray,
     """iALS++ (Rendle, Krichene, Zhang & Koren 2021, "iALS++: Speeding up Matrix Factorization with
     Subspace Optimization"): one pass of exact block minimisations of each row's implicit-ALS
     objective (the problem of :func:`ials_half_sweep`, same confidences, preferences and
-    :math:`\lambda_r`), starting from the current ``factors[r]``.
+    :math:`\\lambda_r`), starting from the current ``factors[r]``.
 
-    For row ``r`` with :math:`x` = ``factors[r]``, the prediction cache :math:`s_j = x^\top y_j`
-    over the row's entries and :math:`G = Y^\top Y`, each block :math:`B` of ``block_size``
+    For row ``r`` with :math:`x` = ``factors[r]``, the prediction cache :math:`s_j = x^\\top y_j`
+    over the row's entries and :math:`G = Y^\\top Y`, each block :math:`B` of ``block_size``
     coordinates in turn (``[0, b), [b, 2b), ...``, the last one shorter when b does not divide k):
 
     .. math::
 
-        H_B = G_{BB} + Y_{rB}^\top (C_r - I) Y_{rB} + \lambda_r I,\qquad
-        g_B = G_{B:}\, x + Y_{rB}^\top \big((C_r - I) s - C_r p_r\big) + \lambda_r x_B,
+        H_B = G_{BB} + Y_{rB}^\\top (C_r - I) Y_{rB} + \\lambda_r I,\\qquad
+        g_B = G_{B:}\\, x + Y_{rB}^\\top \\big((C_r - I) s - C_r p_r\\big) + \\lambda_r x_B,
 
-        x_B \leftarrow x_B - H_B^{-1} g_B,\qquad s \leftarrow s + Y_{rB} \,\delta_B
+        x_B \\leftarrow x_B - H_B^{-1} g_B,\\qquad s \\leftarrow s + Y_{rB} \\,\\delta_B
 
     (:math:`g_B, H_B` are half the gradient and the Hessian of
-    :math:`f(x) = \sum_j c_{rj}(p_{rj} - x^\top y_j)^2 + \lambda_r \lVert x\rVert^2` over all columns
+    :math:`f(x) = \\sum_j c_{rj}(p_{rj} - x^\\top y_j)^2 + \\lambda_r \\lVert x\\rVert^2` over all columns
     ``j`` restricted to :math:`B`; :math:`f` is quadratic, so the step is the exact minimiser over
     :math:`x_B` and never raises :math:`f`). ``block_size >= k``: one block, the exact solve of
     :func:`ials_half_sweep`. Rows with no entries get :math:`x_r = 0`. Writes ``factors`` IN PLACE
