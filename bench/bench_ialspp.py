@@ -1,6 +1,6 @@
 """iALS++ (``ImplicitALS(linear_solver="ialspp")``) against the CG iALS at large k, in the same run.
 
-Run: ``pytest bench/bench_ialspp.py --benchmark-only -s`` (minutes: each case fits EPOCHS sweeps).
+Run: ``pytest bench/bench_ialspp.py --benchmark-only -s`` (minutes: each case fits EPOCHS sweeps, FASTMF_BENCH_EPOCHS, default 4).
 Data: an ML-20M-like shape scaled to the shared 2-core machine, ``make_ratings(138_000, 27_000,
 N_RATINGS, seed=0)`` (ML-20M: 138,493 users, 26,744 items, 20 M ratings; set FASTMF_BENCH_RATINGS
 for the full 20 M), all ratings as interactions, per-user 20% holdout (``user_holdout``, seed 0).
@@ -16,7 +16,8 @@ import pytest
 
 import fastmf
 
-EPOCHS, BLOCK = 4, 32
+EPOCHS = int(os.environ.get("FASTMF_BENCH_EPOCHS", 4))
+BLOCK = 32
 N_RATINGS = int(os.environ.get("FASTMF_BENCH_RATINGS", 5_000_000))
 THREADS = int(os.environ.get("FASTMF_BENCH_THREADS", 1))
 

@@ -21,8 +21,8 @@
  * solver of als.c and implicit's float32 solver do): the block Hessians sum_j (c_j - 1) y_jB y_jB^T
  * are accumulated over runs of at most IALSPP_SUB entries in REAL register tiles, then added into a
  * double matrix (the rounding of a float sum stays that of IALSPP_SUB terms however long the row),
- * and the products G_B: x and the start of the cache s_j = x.y_j are REAL dot products (G and x
- * rounded to REAL, fixed-order partial sums). The cache s_j, the gradient sums, G_BB, lambda,
+ * and the products G_B: x (as sums of G's columns) and the start of the cache s_j = x.y_j are
+ * computed in REAL (G and x rounded to REAL, fixed-order partial sums). The cache s_j, the gradient sums, G_BB, lambda,
  * the Cholesky factorisation and solve and x itself are double. For float64 factors everything is
  * double and the kernel matches the twin to rounding.
  *
@@ -65,6 +65,7 @@
 #define IALSPP_SUB 128                /* entries per REAL partial sum of a block Hessian */
 #define IALSPP_GATHER (1 << 21)       /* REALs of a thread's gathered panels (8 MiB for float) */
 #define IALSPP_PREFETCH 4             /* fixed rows prefetched this many entries ahead */
+#define IALSPP_MAX_BW 32              /* block columns per G-times-x pass (register-sized) */
 
 typedef struct { void *raw; void *p; } ibuf;
 
@@ -182,11 +183,37 @@ static FASTMF_INLINE double SFX(ipp_dot_rr)(const REAL *restrict a, const REAL *
         for (l = 0; l < IALSPP_LANES; ++l) acc[l] += a[f + l] * b[f + l];
     }
     for (; f < n; ++f) t += a[f] * b[f];
-    for (width = IALSPP_LANES / 2; width >= 1; width /= 2)
+    for (width = IALSPP_LANES / 2; width >= 8; width /= 2) {     /* whole vectors */
+#pragma omp simd
         for (l = 0; l < width; ++l) acc[l] += acc[l + width];
-    return (double)(acc[0] + t);
+    }
+    return (double)((((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]))) + t);
 }
 #undef IALSPP_LANES
+
+/* g[0..bw) = sum_f x[f] G[f][f0 .. f0 + bw) over f < k: the rows B of the symmetric G times x, as
+ * a sum of its columns (no horizontal sums), in REAL with the f range cut in two interleaved halves
+ * (twice the independent FMA chains), added at the end */
+static FASTMF_INLINE void SFX(ipp_gemv_block)(const REAL *restrict G, int64_t k, int64_t f0, int64_t bw,
+                                              const REAL *restrict x, double *restrict g)
+{
+    REAL a0[IALSPP_MAX_BW], a1[IALSPP_MAX_BW];
+    int64_t f, c;
+    for (c = 0; c < bw; ++c) { a0[c] = 0; a1[c] = 0; }
+    for (f = 0; f + 1 < k; f += 2) {
+        const REAL *restrict r0 = G + f * k + f0, *restrict r1 = r0 + k;
+        const REAL x0 = x[f], x1 = x[f + 1];
+#pragma omp simd
+        for (c = 0; c < bw; ++c) { a0[c] += x0 * r0[c]; a1[c] += x1 * r1[c]; }
+    }
+    if (f < k) {
+        const REAL *restrict r0 = G + f * k + f0;
+        const REAL x0 = x[f];
+#pragma omp simd
+        for (c = 0; c < bw; ++c) a0[c] += x0 * r0[c];
+    }
+    for (c = 0; c < bw; ++c) g[c] = (double)(a0[c] + a1[c]);
+}
 
 /* rows of a Hessian tile: 8 x 8 float (8 ymm accumulators on AVX2) or 4 x 8 double */
 #define IALSPP_TR ((int)(32 / sizeof(REAL)))
@@ -360,10 +387,10 @@ static fastmf_error SFX(ipp_row)(const SFX(ipp_ctx) *c, int64_t r, SFX(ipp_ws) *
             return ialspp_row_error(FASTMF_ERR_INTERRUPTED, -1, r);
         /* H = G_BB (+ the entries, + lambda below); g = G_B: x + lambda x_B (+ the entries) */
         memset(H, 0, (size_t)(bp * bp) * sizeof(double));
-        for (f = 0; f < bl; ++f) {
-            memcpy(H + f * bp, c->G + (f0 + f) * k + f0, (size_t)bl * sizeof(double));
-            g[f] = SFX(ipp_dot_rr)(c->GR + (f0 + f) * k, ws->xr, k) + lam * x[f0 + f];
-        }
+        for (f = 0; f < bl; ++f) memcpy(H + f * bp, c->G + (f0 + f) * k + f0, (size_t)bl * sizeof(double));
+        for (f = 0; f < bl; f += IALSPP_MAX_BW)
+            SFX(ipp_gemv_block)(c->GR, k, f0 + f, bl - f < IALSPP_MAX_BW ? bl - f : IALSPP_MAX_BW, ws->xr, g + f);
+        for (f = 0; f < bl; ++f) g[f] += lam * x[f0 + f];
         memset(gs, 0, (size_t)bp * sizeof(double));
         for (e0 = 0; e0 < n; e0 += chunk) {
             const int64_t ne = n - e0 < chunk ? n - e0 : chunk;
