@@ -37,7 +37,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # Each wrapper fastmf/_NAME.pyx is linked with csrc/common.c and csrc/NAME.c (when present) plus the
 # extra C files listed here (the modules they serve share them: the SGD family's random streams and
 # block scheduler; the Gibbs sampler's normals).
-EXTRA_SOURCES = {"fastmf._sgd": ["csrc/rng.c", "csrc/blocks.c"], "fastmf._als": ["csrc/rng.c"],
+EXTRA_SOURCES = {"fastmf._sgd": ["csrc/rng.c", "csrc/blocks.c"], "fastmf._als": ["csrc/rng.c", "csrc/ialspp.c"],
                  "fastmf._svdpp": ["csrc/rng.c", "csrc/blocks.c"]}
 
 

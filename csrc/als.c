@@ -363,14 +363,13 @@ static int64_t first_nonfinite_d(const double *x, int64_t n)
 /* confidence of a stored value (NaN / inf when undefined) */
 static inline double confidence(double d, double alpha, double eps, int log_scaling)
 {
-    return log_scaling ? 1.0 + alpha * log1p(d / eps) : 1.0 + alpha * d;
+    return fastmf_ials_confidence(d, alpha, eps, log_scaling);
 }
 
 /* lambda_r of implicit ALS for a row with n_pos positive entries */
 static inline double ials_lambda(const fastmf_ials_params *p, int64_t n_pos, int64_t n_other)
 {
-    if (p->reg_nu == 0.0) return p->reg;
-    return p->reg * pow((double)n_pos + p->reg_alpha0 * (double)n_other, p->reg_nu);
+    return fastmf_ials_lambda(p, n_pos, n_other);
 }
 
 static int als_params_ok(const fastmf_als_params *p)

@@ -13,6 +13,7 @@
 #ifndef FASTMF_ALS_H
 #define FASTMF_ALS_H
 
+#include <math.h>
 #include <stdint.h>
 #include "common.h"
 
@@ -86,6 +87,20 @@ typedef struct {
     int n_threads;      /* OpenMP threads (values < 1 mean 1) */
     const fastmf_interrupt *interrupt;  /* as in fastmf_als_params (also stops the Gram and loss) */
 } fastmf_ials_params;
+
+/* The confidence of a stored value d (NaN / inf when undefined) and lambda_r of a row with n_pos
+ * positive entries against n_other fixed rows: the one definition of both, shared by the iALS
+ * solvers of als.c and the iALS++ block solver of ialspp.c. */
+static inline double fastmf_ials_confidence(double d, double alpha, double eps, int log_scaling)
+{
+    return log_scaling ? 1.0 + alpha * log1p(d / eps) : 1.0 + alpha * d;
+}
+
+static inline double fastmf_ials_lambda(const fastmf_ials_params *p, int64_t n_pos, int64_t n_other)
+{
+    if (p->reg_nu == 0.0) return p->reg;
+    return p->reg * pow((double)n_pos + p->reg_alpha0 * (double)n_other, p->reg_nu);
+}
 
 /* Explicit ALS: for every row r solve the ridge problem of the file comment and write factors[r]
  * (and bias[r] when biased). fixed_bias and bias may be NULL when !biased. On an error the rows

@@ -160,7 +160,25 @@ cdef extern from "als.h":
                                        const double *gram, double *loss, fastmf_error *err) nogil
 
 
+cdef extern from "ialspp.h":
+    enum:
+        FASTMF_IALSPP_MAX_BLOCK
+    fastmf_status fastmf_ialspp_half_sweep_f32(const fastmf_ials_params *p, int64_t block_size,
+                                               const int64_t *indptr, const int32_t *indices,
+                                               const float *data, const float *fixed_factors,
+                                               const double *gram, float *factors,
+                                               fastmf_error *err) nogil
+    fastmf_status fastmf_ialspp_half_sweep_f64(const fastmf_ials_params *p, int64_t block_size,
+                                               const int64_t *indptr, const int32_t *indices,
+                                               const double *data, const double *fixed_factors,
+                                               const double *gram, double *factors,
+                                               fastmf_error *err) nogil
+
+
 SOLVERS = {"cholesky": FASTMF_ALS_CHOLESKY, "cg": FASTMF_ALS_CG}
+#: the iALS++ block solver (csrc/ialspp.c): an ials_half_sweep solver of its own entry point
+IALSPP = "ialspp"
+MAX_BLOCK_SIZE = FASTMF_IALSPP_MAX_BLOCK
 SCALINGS = {"linear": FASTMF_IALS_LINEAR, "log": FASTMF_IALS_LOG}
 MAX_CG_STEPS = 1 << 20
 
@@ -235,7 +253,7 @@ def _raise(fastmf_error err, what, indptr, indices, data, n_fixed, hint):
         if bad == FASTMF_ALS_BAD_FIXED_BIAS:
             raise exc(f"{what}fixed_bias[{pos}] is not finite")
         if bad == FASTMF_ALS_BAD_START:
-            raise exc(f"{what}row {pos} of factors (the conjugate-gradient warm start) holds a "
+            raise exc(f"{what}row {pos} of factors (the warm start of solver='cg' / 'ialspp') holds a "
                       f"non-finite value; reinitialise it or use solver='cholesky'")
         if bad == FASTMF_ALS_BAD_X:
             raise exc(f"{what}row {pos} of user_factors holds a non-finite value")
@@ -313,7 +331,7 @@ cdef fastmf_status _als_call(const fastmf_als_params *p, const int64_t[::1] indp
 cdef fastmf_status _ials_call(const fastmf_ials_params *p, const int64_t[::1] indptr,
                               const int32_t[::1] indices, const floating[::1] data,
                               const floating[:, ::1] fixed, const double[:, ::1] gram,
-                              floating[:, ::1] factors, fastmf_error *err):
+                              floating[:, ::1] factors, fastmf_error *err, int64_t block_size=0):
     cdef const double *gp = _cp2(gram)
     cdef const int64_t *ip = &indptr[0]
     cdef const int32_t *xp = _ci32(indices)
@@ -325,7 +343,12 @@ cdef fastmf_status _ials_call(const fastmf_ials_params *p, const int64_t[::1] in
     q.interrupt = sigint_watch()
     try:
         with nogil:
-            if floating is float:
+            if block_size > 0:   # iALS++
+                if floating is float:
+                    st = fastmf_ialspp_half_sweep_f32(&q, block_size, ip, xp, dp, yp, gp, fp, err)
+                else:
+                    st = fastmf_ialspp_half_sweep_f64(&q, block_size, ip, xp, dp, yp, gp, fp, err)
+            elif floating is float:
                 st = fastmf_ials_half_sweep_f32(&q, ip, xp, dp, yp, gp, fp, err)
             else:
                 st = fastmf_ials_half_sweep_f64(&q, ip, xp, dp, yp, gp, fp, err)
@@ -576,7 +599,7 @@ cdef _ials_params(fastmf_ials_params *p, indptr, indices, data, fixed, rows, fix
 
 def ials_half_sweep(indptr, indices, data, fixed_factors, factors, reg, alpha, scaling="linear",
                     eps=1.0, *, reg_nu=0.0, reg_alpha0=1.0, n_threads=1, solver="cg", cg_steps=3,
-                    gram=None):
+                    gram=None, block_size=32):
     """Implicit ALS (Hu, Koren & Volinsky 2008) update of one side, in place (NumPy twin:
     ``fastmf.reference.ials_half_sweep``, which is exact: pass ``solver="cholesky"`` to match it).
 
@@ -605,8 +628,14 @@ def ials_half_sweep(indptr, indices, data, fixed_factors, factors, reg, alpha, s
         ``"cg"`` (default): ``cg_steps`` conjugate-gradient steps warm-started from the current
         ``factors[r]``, matrix-free (:math:`Av = Gv + \\sum_j (c_j - 1)(y_j^\\top v) y_j + \\lambda_r v`,
         the sum over the row's entries in the factors' dtype, the rest in float64);
-        ``"cholesky"``: exact solve in float64.
+        ``"cholesky"``: exact solve in float64; ``"ialspp"``: iALS++ (Rendle, Krichene, Zhang &
+        Koren 2021), one pass of exact block steps over ``block_size`` coordinates at a time,
+        starting from the current ``factors[r]`` (NumPy twin:
+        ``fastmf.reference.ialspp_half_sweep``; csrc/ialspp.c).
     cg_steps : int >= 1
+        CG steps (``solver="cg"`` only).
+    block_size : int in [1, 1024]
+        iALS++ block size b (``solver="ialspp"`` only; b >= k is one block: the exact solve).
     gram : (k, k) float64 array or None
         ``fixed_factors.T @ fixed_factors`` when the caller has it (see :func:`gram`); None computes
         it here.
@@ -617,16 +646,21 @@ def ials_half_sweep(indptr, indices, data, fixed_factors, factors, reg, alpha, s
                       reg, alpha, scaling, eps, reg_nu, reg_alpha0, n_threads, gram, what)
     _no_overlap([(factors, fixed_factors, "factors and fixed_factors"),
                  (factors, gram, "factors and gram")], what)
-    p.solver = check_option(solver, "solver", SOLVERS, what=what)
+    cdef int64_t bs = 0
+    if solver == IALSPP:
+        bs = check_int(block_size, "block_size", 1, MAX_BLOCK_SIZE, what=what)
+        p.solver = FASTMF_ALS_CG   # unused by the iALS++ kernel
+    else:
+        p.solver = check_option(solver, "solver", {**SOLVERS, IALSPP: None}, what=what)
     p.cg_steps = check_int(cg_steps, "cg_steps", 1, MAX_CG_STEPS, what=what)
     cdef fastmf_error err
     cdef fastmf_status st
     if dt == np.float32:
         st = _ials_call[float](&p, indptr, indices, data, fixed_factors, gram, factors,
-                               &err)
+                               &err, bs)
     else:
         st = _ials_call[double](&p, indptr, indices, data, fixed_factors, gram, factors,
-                                &err)
+                                &err, bs)
     if st != FASTMF_OK:
         hint = (f"the system is not positive definite (reg={reg!r}, alpha={alpha!r}); use reg > 0 "
                 f"and non-negative values")

@@ -41,7 +41,7 @@ layouts) and
 
 from fastmf.reference.als import als_half_sweep, als_sweep
 from fastmf.reference.bayes import bag_sums, gibbs_bag_sweep, gibbs_half_sweep, row_normals
-from fastmf.reference.ials import Scaling, confidence, ials_half_sweep, ials_objective
+from fastmf.reference.ials import Scaling, confidence, ials_half_sweep, ials_objective, ialspp_half_sweep
 from fastmf.reference.layout import block_layout, csr_compress, csr_transpose
 from fastmf.reference.linalg import cholesky_solve
 from fastmf.reference.rng import block_permutations, normals, permutation
@@ -51,5 +51,5 @@ from fastmf.reference.timesvd import timesvd_epoch, timesvd_predict
 
 __all__ = ["csr_compress", "csr_transpose", "block_layout", "permutation", "block_permutations", "normals", "predict", "rmse", "sgd_epoch", "als_half_sweep",
            "als_sweep", "objective", "cholesky_solve", "confidence", "ials_half_sweep", "ials_objective",
-           "Scaling", "gibbs_half_sweep", "gibbs_bag_sweep", "bag_sums", "row_normals", "svdpp_epoch",
+           "ialspp_half_sweep", "Scaling", "gibbs_half_sweep", "gibbs_bag_sweep", "bag_sums", "row_normals", "svdpp_epoch",
            "svdpp_epoch_delayed", "svdpp_user_order", "svdpp_user_sums", "timesvd_epoch", "timesvd_predict"]

@@ -98,6 +98,70 @@ def ials_half_sweep(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, f
                 f"(reg={reg!r}, alpha={alpha!r}); use reg > 0 and non-negative confidences") from exc
 
 
+def ialspp_half_sweep(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, fixed_factors: np.ndarray,
+                      factors: np.ndarray, reg: float, alpha: float, scaling: Scaling = "linear", eps: float = 1.0,
+                      reg_nu: float = 0.0, reg_alpha0: float = 1.0, block_size: int = 32) -> None:
+    """iALS++ (Rendle, Krichene, Zhang & Koren 2021, "iALS++: Speeding up Matrix Factorization with
+    Subspace Optimization"): one pass of exact block minimisations of each row's implicit-ALS
+    objective (the problem of :func:`ials_half_sweep`, same confidences, preferences and
+    :math:`\\lambda_r`), starting from the current ``factors[r]``.
+
+    For row ``r`` with :math:`x` = ``factors[r]``, the prediction cache :math:`s_j = x^\\top y_j`
+    over the row's entries and :math:`G = Y^\\top Y`, each block :math:`B` of ``block_size``
+    coordinates in turn (``[0, b), [b, 2b), ...``, the last one shorter when b does not divide k):
+
+    .. math::
+
+        H_B = G_{BB} + Y_{rB}^\\top (C_r - I) Y_{rB} + \\lambda_r I,\\qquad
+        g_B = G_{B:}\\, x + Y_{rB}^\\top \\big((C_r - I) s - C_r p_r\\big) + \\lambda_r x_B,
+
+        x_B \\leftarrow x_B - H_B^{-1} g_B,\\qquad s \\leftarrow s + Y_{rB} \\,\\delta_B
+
+    (:math:`g_B, H_B` are half the gradient and the Hessian of
+    :math:`f(x) = \\sum_j c_{rj}(p_{rj} - x^\\top y_j)^2 + \\lambda_r \\lVert x\\rVert^2` over all columns
+    ``j`` restricted to :math:`B`; :math:`f` is quadratic, so the step is the exact minimiser over
+    :math:`x_B` and never raises :math:`f`). ``block_size >= k``: one block, the exact solve of
+    :func:`ials_half_sweep`. Rows with no entries get :math:`x_r = 0`. Writes ``factors`` IN PLACE
+    (float64 arithmetic, stored in its dtype); a block system that is not positive definite raises
+    ``numpy.linalg.LinAlgError`` naming the row.
+    """
+    n_rows = indptr.shape[0] - 1
+    _require(factors.ndim == 2 and fixed_factors.ndim == 2 and factors.shape[1] == fixed_factors.shape[1],
+             f"factors {factors.shape} and fixed_factors {fixed_factors.shape} must be 2-D with one k")
+    _require(factors.shape[0] == n_rows, f"factors has {factors.shape[0]} rows, the CSR has {n_rows}")
+    _require(int(block_size) >= 1, f"block_size must be >= 1, got {block_size!r}")
+    _check_csr(indptr, indices, data, n_rows, fixed_factors.shape[0], "ialspp_half_sweep")
+    k = factors.shape[1]
+    Y = fixed_factors.astype(np.float64)
+    G = Y.T @ Y
+    blocks = [slice(f0, min(f0 + int(block_size), k)) for f0 in range(0, k, int(block_size))]
+
+    for r in range(n_rows):
+        lo, hi = int(indptr[r]), int(indptr[r + 1])
+        if hi == lo:
+            factors[r] = 0
+            continue
+        Y_r = Y[indices[lo:hi]]
+        c_r = confidence(data[lo:hi], alpha, scaling, eps)
+        p_r = (np.asarray(data[lo:hi]) > 0).astype(np.float64)
+        lam = float(_ials_lambda(reg, p_r.sum(), Y.shape[0], reg_nu, reg_alpha0))
+        x = factors[r].astype(np.float64)
+        s = Y_r @ x
+        for B in blocks:
+            Z = Y_r[:, B]
+            H = G[B, B] + Z.T @ ((c_r - 1.0)[:, None] * Z) + lam * np.eye(Z.shape[1])
+            g = G[B, :] @ x + Z.T @ ((c_r - 1.0) * s - c_r * p_r) + lam * x[B]
+            try:
+                delta = -cholesky_solve(H, g)
+            except np.linalg.LinAlgError as exc:
+                raise np.linalg.LinAlgError(
+                    f"ialspp_half_sweep: the block system of row {r} is not positive definite "
+                    f"(reg={reg!r}, alpha={alpha!r}); use reg > 0 and non-negative confidences") from exc
+            x[B] += delta
+            s += Z @ delta
+        factors[r] = x
+
+
 def ials_objective(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, user_factors: np.ndarray,
                    item_factors: np.ndarray, reg: float, alpha: float, scaling: Scaling = "linear",
                    eps: float = 1.0, reg_nu: float = 0.0, reg_alpha0: float = 1.0) -> float:

@@ -1,6 +1,6 @@
 /* A smoke test of every kernel family in csrc/ without Python: one SGD epoch (float32 and float64,
  * the vector path: rows of 16 floats / 8 doubles, 64-byte aligned), one explicit ALS half-sweep
- * (Cholesky), one implicit ALS half-sweep, one Gibbs half-sweep (conditional means: no random
+ * (Cholesky), one implicit ALS half-sweep, one iALS++ half-sweep, one Gibbs half-sweep (conditional means: no random
  * draw) and a top-k over the factors, on a tiny problem read from a text file. It prints every
  * result; tests/csmoke/test_csmoke.py computes the same with the NumPy twins (fastmf.reference) and
  * compares. Built natively and, for aarch64, with the cross compiler and run under qemu-aarch64.
@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "als.h"
+#include "ialspp.h"
 #include "sgd.h"
 #include "topk.h"
 
@@ -172,6 +173,20 @@ int main(int argc, char **argv)
         check(fastmf_ials_half_sweep_f64(&ip, indptr, items, rating, Q, NULL, x, &err),
               "fastmf_ials_half_sweep_f64");
         put("ials_X", x, n_users * k);
+        free(x);
+    }
+
+    { /* iALS++: the user side from P, blocks of 6 (k = 16: blocks 6, 6, 4), same confidences */
+        fastmf_ials_params ip;
+        double *x = (double *)xalloc((size_t)(n_users * k) * sizeof(double));
+        memcpy(x, P, (size_t)(n_users * k) * sizeof(double));
+        memset(&ip, 0, sizeof ip);
+        ip.n_rows = n_users; ip.n_fixed = n_items; ip.n_factors = k; ip.nnz = nnz;
+        ip.reg = reg; ip.alpha = 2.0; ip.eps = 1.0; ip.scaling = FASTMF_IALS_LINEAR;
+        ip.reg_nu = 0.0; ip.reg_alpha0 = 1.0; ip.n_threads = 1; ip.interrupt = NULL;
+        check(fastmf_ialspp_half_sweep_f64(&ip, 6, indptr, items, rating, Q, NULL, x, &err),
+              "fastmf_ialspp_half_sweep_f64");
+        put("ialspp_X", x, n_users * k);
         free(x);
     }
 

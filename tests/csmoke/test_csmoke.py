@@ -1,7 +1,7 @@
 """The C kernels without Python, natively and on aarch64 (cross compiler + qemu-aarch64).
 
 tests/csmoke/smoke.c runs one SGD epoch (float32 and float64, vector path), one explicit ALS, one
-implicit ALS and one Gibbs half-sweep and a top-k on a tiny random problem this test writes; the
+implicit ALS, one iALS++ and one Gibbs half-sweep and a top-k on a tiny random problem this test writes; the
 same steps are computed here with the NumPy twins (fastmf.reference) on this machine and the
 outputs compared within a tolerance that covers rounding (summation order, FMA), nothing more.
 Every csrc/*.c must compile with ``-O2 -Wall -Wextra`` and no warning. Marked ``cross`` (deselected
@@ -79,6 +79,9 @@ def expected(users, items, ratings, P, Q):
     x = np.zeros((N_USERS, K))
     reference.ials_half_sweep(indptr, items, ratings, Q, x, REG, 2.0)
     exp["ials_X"] = x.ravel()
+    x = P.copy()
+    reference.ialspp_half_sweep(indptr, items, ratings, Q, x, REG, 2.0, block_size=6)
+    exp["ialspp_X"] = x.ravel()
     x, b = np.zeros((N_USERS, K)), np.zeros(N_USERS)
     reference.gibbs_half_sweep(indptr, items, ratings, Q, np.zeros(N_ITEMS), x, b, MU, 3.0,
                                np.zeros(K + 1), 2.0 * np.eye(K + 1), None)
