@@ -34,6 +34,7 @@ inputs is the callers' job; this module only checks that shapes and dtypes agree
 
 One file per kernel: :mod:`~fastmf.reference.sgd`, :mod:`~fastmf.reference.als`,
 :mod:`~fastmf.reference.ials`, :mod:`~fastmf.reference.bayes` (the Gibbs sampler of Bayesian MF), :mod:`~fastmf.reference.svdpp`,
+:mod:`~fastmf.reference.sgd_side` (MF with jointly learned side-feature factors),
 :mod:`~fastmf.reference.rng` (the C random streams) and
 :mod:`~fastmf.reference.linalg`. Every public name is also importable from ``fastmf.reference``.
 """
@@ -44,9 +45,10 @@ from fastmf.reference.ials import Scaling, confidence, ials_half_sweep, ials_obj
 from fastmf.reference.linalg import cholesky_solve
 from fastmf.reference.rng import block_permutations, normals, permutation
 from fastmf.reference.sgd import objective, predict, rmse, sgd_epoch
+from fastmf.reference.sgd_side import sgd_side_epoch
 from fastmf.reference.svdpp import svdpp_epoch, svdpp_epoch_delayed, svdpp_user_order, svdpp_user_sums
 
 __all__ = ["permutation", "block_permutations", "normals", "predict", "rmse", "sgd_epoch", "als_half_sweep",
            "als_sweep", "objective", "cholesky_solve", "confidence", "ials_half_sweep", "ials_objective",
            "Scaling", "gibbs_half_sweep", "gibbs_bag_sweep", "bag_sums", "row_normals", "svdpp_epoch",
-           "svdpp_epoch_delayed", "svdpp_user_order", "svdpp_user_sums"]
+           "svdpp_epoch_delayed", "svdpp_user_order", "svdpp_user_sums", "sgd_side_epoch"]
