@@ -129,6 +129,18 @@ fastmf_status fastmf_sgd_side_epoch(const fastmf_sgd_side_problem *pb, const int
 
 #else /* ------------------------------------------------------------ typed kernels (templated) */
 
+#ifndef FASTMF_SIDE_DOT_DEFINED
+#define FASTMF_SIDE_DOT_DEFINED
+/* sum_f a[f] b[f], left to right */
+static double dot_rows(const double *restrict a, const double *restrict b, int64_t k)
+{
+    double s = 0.0;
+    int64_t f;
+    for (f = 0; f < k; ++f) s += a[f] * b[f];
+    return s;
+}
+#endif
+
 /* first row of an n x k matrix holding a non-finite value, or -1 */
 static int64_t SFX(bad_row)(const void *xv, int64_t n, int64_t k)
 {
@@ -137,6 +149,21 @@ static int64_t SFX(bad_row)(const void *xv, int64_t n, int64_t k)
     for (j = 0; j < n * k; ++j)
         if (!isfinite(x[j])) return j / k;
     return -1;
+}
+
+/* eff = x (or 0 when dropped), in double */
+static void SFX(load_row)(double *restrict eff, const REAL *restrict x, int64_t k, int dropped)
+{
+    int64_t f;
+    if (dropped) { for (f = 0; f < k; ++f) eff[f] = 0.0; return; }
+    for (f = 0; f < k; ++f) eff[f] = (double)x[f];
+}
+
+/* x = a x + c other, i.e. x + lr (e other - reg x) with c = lr e, a = 1 - lr reg */
+static void SFX(step_row)(REAL *restrict x, const double *restrict other, int64_t k, double c, double a)
+{
+    int64_t f;
+    for (f = 0; f < k; ++f) x[f] = (REAL)(a * (double)x[f] + c * other[f]);
 }
 
 /* Add the feature part of row r of side s to (eff[0..k-1], *beff): eff += sum_g x_rg z_g,
@@ -165,15 +192,12 @@ static void SFX(step_features)(const fastmf_side_features *s, int64_t r, int64_t
                                const double *restrict other, double e, double lr, double reg_side)
 {
     REAL *Z = (REAL *)s->Z, *w = (REAL *)s->w;
-    int64_t q, f;
+    int64_t q;
     for (q = s->indptr[r]; q < s->indptr[r + 1]; ++q) {
         const int32_t g = s->indices[q];
         const double ex = e * s->values[q];
         REAL *z = Z + (int64_t)g * k;
-        for (f = 0; f < k; ++f) {
-            const double zf = (double)z[f];
-            z[f] = (REAL)(zf + lr * (ex * other[f] - reg_side * zf));
-        }
+        SFX(step_row)(z, other, k, lr * ex, 1.0 - lr * reg_side);
         if (biased) {
             const double wg = (double)w[g];
             w[g] = (REAL)(wg + lr * (ex - reg_side * wg));
@@ -194,7 +218,7 @@ static fastmf_status SFX(serial)(const fastmf_sgd_side_problem *pb, const int64_
     const double reg_u = has_u ? pb->reg_free : pb->reg, reg_i = has_i ? pb->reg_free : pb->reg;
     double *pe = scratch, *qe = scratch + k;
     double sse = 0.0;
-    int64_t t, f;
+    int64_t t;
 
     for (t = 0; t < n; ++t) {
         const int64_t pos = order[t];
@@ -216,10 +240,8 @@ static fastmf_status SFX(serial)(const fastmf_sgd_side_problem *pb, const int64_
             return fastmf_fail(err, FASTMF_ERR_INDEX, t, FASTMF_SIDE_BAD_ITEM);
         p = P + (int64_t)u * k;
         q = Q + (int64_t)i * k;
-        for (f = 0; f < k; ++f) {
-            pe[f] = du ? 0.0 : (double)p[f];
-            qe[f] = di ? 0.0 : (double)q[f];
-        }
+        SFX(load_row)(pe, p, k, du);
+        SFX(load_row)(qe, q, k, di);
         if (biased) {
             bue = du ? 0.0 : (double)bu[u];
             bie = di ? 0.0 : (double)bi[i];
@@ -228,7 +250,7 @@ static fastmf_status SFX(serial)(const fastmf_sgd_side_problem *pb, const int64_
             return fastmf_fail(err, FASTMF_ERR_INDEX, bad == -2 ? us->indptr[u] : bad, FASTMF_SIDE_BAD_USER_FEATURE);
         if (has_i && (bad = SFX(add_features)(is, i, k, biased, qe, &bie)) != -1)
             return fastmf_fail(err, FASTMF_ERR_INDEX, bad == -2 ? is->indptr[i] : bad, FASTMF_SIDE_BAD_ITEM_FEATURE);
-        for (f = 0; f < k; ++f) dot += pe[f] * qe[f];
+        dot = dot_rows(pe, qe, k);
         e = (double)ratings[pos] - (biased ? ((pb->mu + bue) + bie) + dot : dot);
         sse += e * e;
         if (!isfinite(sse)) {
@@ -239,10 +261,8 @@ static fastmf_status SFX(serial)(const fastmf_sgd_side_problem *pb, const int64_
             if (!du) { const double b = (double)bu[u]; bu[u] = (REAL)(b + lr * (e - regb * b)); }
             if (!di) { const double b = (double)bi[i]; bi[i] = (REAL)(b + lr * (e - regb * b)); }
         }
-        if (!du)
-            for (f = 0; f < k; ++f) { const double x = (double)p[f]; p[f] = (REAL)(x + lr * (e * qe[f] - reg_u * x)); }
-        if (!di)
-            for (f = 0; f < k; ++f) { const double x = (double)q[f]; q[f] = (REAL)(x + lr * (e * pe[f] - reg_i * x)); }
+        if (!du) SFX(step_row)(p, qe, k, lr * e, 1.0 - lr * reg_u);
+        if (!di) SFX(step_row)(q, pe, k, lr * e, 1.0 - lr * reg_i);
         if (has_u) SFX(step_features)(us, u, k, biased, qe, e, lr, rs);
         if (has_i) SFX(step_features)(is, i, k, biased, pe, e, lr, rs);
     }

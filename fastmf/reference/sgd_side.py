@@ -96,16 +96,16 @@ def sgd_side_epoch(users: npt.ArrayLike, items: npt.ArrayLike, ratings: npt.Arra
             if not di:
                 bi[i] = float(bi[i]) + lr * (e - reg_bias * float(bi[i]))
         if not du:
-            P[u] = p + lr * (e * qe - reg_u * p)
+            P[u] = (1.0 - lr * reg_u) * p + (lr * e) * qe
         if not di:
-            Q[i] = q + lr * (e * pe - reg_i * q)
+            Q[i] = (1.0 - lr * reg_i) * q + (lr * e) * pe
         for side, entries, other in ((user_side, u_entries, qe), (item_side, i_entries, pe)):
             if side is None:
                 continue
             Z, w = side[3], side[4]
             for g, x in entries:
                 z = Z[g].astype(np.float64)
-                Z[g] = z + lr * (e * x * other - reg_side * z)
+                Z[g] = (1.0 - lr * reg_side) * z + (lr * (e * x)) * other
                 if biased:
                     w[g] = float(w[g]) + lr * (e * x - reg_side * float(w[g]))
     return sse
