@@ -39,7 +39,21 @@ feature row. ``fold_in(items, ratings, features=x)`` folds in a new user with fe
 ratings: the row solve is centred on the mapped parameters instead of zero
 (:meth:`fastmf.models.factor.FactorModel._fold_in`).
 
-Not here yet: ``side="joint"`` (attribute factors learned with the model, Koren 2009 eq. 6); the
+Joint mode (``side="joint"``, :class:`fastmf.MatrixFactorization` with SGD)
+------------------------------------------------------------------------
+The feature factors are learned with the model instead (Koren, Bell & Volinsky 2009, eq. 6 on the
+item side; Chen et al., "SVDFeature", JMLR 2012): :math:`q_i^{eff} = q_i + \sum_g x_{ig} z_g`,
+:math:`b_i^{eff} = b_i + \sum_g x_{ig} w_g` (users likewise), with a penalty ``side_reg_free`` on
+the free part :math:`q_i` so that what items share moves into :math:`z_g`, and feature dropout
+(``side_dropout``: a rating's free part left out of its prediction and update) so the feature part
+is trained to predict alone, as it must for a cold item. The kernel is csrc/sgd_side.c (twin
+``fastmf.reference.sgd_side_epoch``); the model keeps the effective parameters in its factor and
+bias arrays and :math:`[Z, w]` as the map :math:`W` above with a zero intercept row
+(:meth:`SideFeatureMap._fit_side` with ``learned``), so everything below works unchanged: a row
+without ratings has free part 0 and gets :math:`W^\top \tilde x_i`, its feature part. The
+engagement columns of the map are the ridge fit above in either mode.
+
+Not here yet: joint mode for ALS and the other factor models; the
 features are not used by ``recommend_new`` (add the user with :meth:`add_users`, then
 ``recommend``); ``partial_fit`` drops the map. Fitted state (declared in the registry, saved in the model file): ``item_side_map_``
 (float64, ``(n_item_features + 1, width)``), ``item_side_names_`` (feature names),
