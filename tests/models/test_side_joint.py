@@ -166,3 +166,16 @@ def test_joint_errors_and_fallbacks():
     model = joint().fit(ds, item_features=F)
     model.partial_fit(ds, 1)
     assert model.item_side_map_ is None
+
+
+def test_eval_set_and_early_stopping_see_the_joint_model():
+    ds, _ = _data()
+    train, valid = fastmf.split.random_split(ds, 0.2, random_state=0)
+    F = ds.item_features("genres")
+    model = joint(n_epochs=6).fit(train, item_features=F, eval_set=valid)
+    assert model.history_[-1]["eval_rmse"] == pytest.approx(fastmf.evaluate(model, valid)["rmse"], rel=1e-9)
+    stopped = joint(n_epochs=40, lr=0.05).fit(train, item_features=F, eval_set=valid, early_stopping_rounds=2)
+    assert stopped.best_epoch_ < 40
+    straight = joint(n_epochs=stopped.best_epoch_, lr=0.05).fit(train, item_features=F)
+    for name in ("user_factors_", "item_factors_", "user_bias_", "item_bias_", "item_side_map_"):
+        np.testing.assert_array_equal(getattr(stopped, name), getattr(straight, name))
