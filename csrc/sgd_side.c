@@ -16,7 +16,10 @@
  *
  * Feature dropout: bit 0 of drop[t] drops the item's free part for the t-th visited rating (q_i
  * and b_i are taken as 0 in its prediction and not updated), bit 1 the user's: the feature part
- * then learns to predict alone, as it must for a cold item (user).
+ * then learns to predict alone, as it must for a cold item (user). With drop_features_only, a
+ * rating with a dropped part updates only the feature rows (z, w) of the dropped side(s): the
+ * other parameters learn from the ratings they see whole, and the feature part learns to predict
+ * for the model they give.
  *
  * Update of one rating (u, i, r), eta = lr, every right-hand side taken before the step:
  *     e = r - r_hat_ui
@@ -225,6 +228,7 @@ static fastmf_status SFX(serial)(const fastmf_sgd_side_problem *pb, const int64_
         const int du = pb->drop != NULL && (pb->drop[t] & 2), di = pb->drop != NULL && (pb->drop[t] & 1);
         int32_t u, i;
         int64_t bad;
+        int frozen;
         REAL *p, *q;
         double bue = 0.0, bie = 0.0, dot = 0.0, e;
         if ((t & 4095) == 0 && fastmf_interrupted(pb->interrupt)) {
@@ -257,14 +261,15 @@ static fastmf_status SFX(serial)(const fastmf_sgd_side_problem *pb, const int64_
             *sse_out = sse;
             return fastmf_fail(err, FASTMF_ERR_DIVERGED, t, FASTMF_SIDE_BAD_LOSS);
         }
-        if (biased) {
+        frozen = pb->drop_features_only && (du || di);
+        if (biased && !frozen) {
             if (!du) { const double b = (double)bu[u]; bu[u] = (REAL)(b + lr * (e - regb * b)); }
             if (!di) { const double b = (double)bi[i]; bi[i] = (REAL)(b + lr * (e - regb * b)); }
         }
-        if (!du) SFX(step_row)(p, qe, k, lr * e, 1.0 - lr * reg_u);
-        if (!di) SFX(step_row)(q, pe, k, lr * e, 1.0 - lr * reg_i);
-        if (has_u) SFX(step_features)(us, u, k, biased, qe, e, lr, rs);
-        if (has_i) SFX(step_features)(is, i, k, biased, pe, e, lr, rs);
+        if (!du && !frozen) SFX(step_row)(p, qe, k, lr * e, 1.0 - lr * reg_u);
+        if (!di && !frozen) SFX(step_row)(q, pe, k, lr * e, 1.0 - lr * reg_i);
+        if (has_u && (!frozen || du)) SFX(step_features)(us, u, k, biased, qe, e, lr, rs);
+        if (has_i && (!frozen || di)) SFX(step_features)(is, i, k, biased, pe, e, lr, rs);
     }
     *sse_out = sse;
     return FASTMF_OK;

@@ -56,6 +56,8 @@ typedef struct {
     int biased;
     const uint8_t *drop;       /* [n_order] or NULL: bit 0 of drop[t] drops the free item part
                                   (q_i, b_i) of the t-th visited rating, bit 1 the free user part */
+    int drop_features_only;    /* 1: a rating with a dropped part updates only the feature rows of
+                                  the dropped side(s); 0: every parameter it uses */
     const fastmf_interrupt *interrupt;  /* read every 4096 ratings; NULL: never */
 } fastmf_sgd_side_problem;
 

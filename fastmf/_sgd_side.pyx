@@ -11,7 +11,8 @@ csrc/sgd_side.c; NumPy twin: ``fastmf.reference.sgd_side_epoch``.
 ``model`` is ``(P, Q, bu, bi)`` (the free parts; one float dtype, C-contiguous, writeable); a side
 is None (no features) or ``(indptr int64 [n_rows + 1], indices int32, values float64, Z, w)`` with
 ``Z`` (n_features, k) and ``w`` (n_features,) in the model's dtype; ``hyper`` is
-``(mu, lr, reg, reg_bias, reg_free, reg_side, biased)``; ``drop`` None or uint8 [len(order)].
+``(mu, lr, reg, reg_bias, reg_free, reg_side, biased)``; ``drop`` None or uint8 [len(order)];
+``features_only`` as ``drop_features_only`` in csrc/sgd_side.h.
 """
 
 import numpy as np
@@ -69,6 +70,7 @@ cdef extern from "sgd_side.h":
         double reg_side
         int biased
         const uint8_t *drop
+        int drop_features_only
         const fastmf_interrupt *interrupt
     fastmf_status fastmf_sgd_side_epoch(const fastmf_sgd_side_problem *pb, const int64_t *order,
                                         int64_t n_order, double *sse, fastmf_error *err) nogil
@@ -121,10 +123,12 @@ cdef void _side(fastmf_side_features *s, side):
     s.w = _ptr(side[4])
 
 
-def sgd_side_epoch(users, items, ratings, order, model, user_side, item_side, hyper, drop=None):
+def sgd_side_epoch(users, items, ratings, order, model, user_side, item_side, hyper, drop=None,
+                   features_only=False):
     """One serial epoch over ``order`` (int64 rating positions) of biased MF with feature factors
     (csrc/sgd_side.c). Updates ``model`` and the sides' ``Z``, ``w`` in place; returns the sum of
-    squared errors. Twin: ``fastmf.reference.sgd_side_epoch``."""
+    squared errors. ``features_only``: a rating with a dropped part updates only the dropped
+    side's feature rows. Twin: ``fastmf.reference.sgd_side_epoch``."""
     P, Q, bu, bi = model
     if not isinstance(P, np.ndarray) or P.dtype not in (np.float32, np.float64):
         raise ValueError(f"P must be a float32 or float64 numpy.ndarray, got {getattr(P, 'dtype', type(P).__name__)}")
@@ -176,6 +180,7 @@ def sgd_side_epoch(users, items, ratings, order, model, user_side, item_side, hy
     pb.mu, pb.lr, pb.reg, pb.reg_bias, pb.reg_free, pb.reg_side = mu, lr, reg, reg_bias, reg_free, reg_side
     pb.biased = 1 if biased else 0
     pb.drop = <const uint8_t *>_ptr(drop)
+    pb.drop_features_only = 1 if features_only else 0
     cdef const int64_t *op = <const int64_t *>_ptr(order)
     cdef int64_t n = order.shape[0]
     cdef fastmf_error err

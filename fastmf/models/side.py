@@ -85,6 +85,7 @@ JOINT_CONSTRAINTS = {
     "side_reg_free": (Options(None), Interval("real", 0, None)),
     "side_reg_features": Interval("real", 0, None),
     "side_dropout": Interval("real", 0, 1, closed="left"),
+    "side_dropout_mode": Options("all", "features"),
 }
 
 

@@ -29,7 +29,8 @@ def _feature_part(side, r, k):
 
 def sgd_side_epoch(users: npt.ArrayLike, items: npt.ArrayLike, ratings: npt.ArrayLike, order: npt.ArrayLike,
                    model: Sequence[np.ndarray], user_side: Optional[tuple], item_side: Optional[tuple],
-                   hyper: Sequence[float], drop: Optional[npt.ArrayLike] = None) -> float:
+                   hyper: Sequence[float], drop: Optional[npt.ArrayLike] = None,
+                   features_only: bool = False) -> float:
     r"""One epoch of SGD for biased MF with feature factors over the ratings visited in ``order``.
 
     With the feature row :math:`x_i` (CSR ``item_side = (indptr, indices, values, Z, w)``) and
@@ -55,6 +56,8 @@ def sgd_side_epoch(users: npt.ArrayLike, items: npt.ArrayLike, ratings: npt.Arra
 
     with :math:`\lambda_u` = ``reg_free`` when the user side has features, else ``reg`` (items
     likewise), :math:`\lambda_b` = ``reg_bias``, :math:`\lambda_s` = ``reg_side``.
+    ``features_only``: a rating with a dropped part updates only the feature rows
+    (:math:`z, w`) of the dropped side(s), nothing else.
 
     ``model = (P, Q, bu, bi)`` (the free parts) and the sides' ``Z``, ``w`` are updated IN PLACE;
     the arithmetic is float64, stored in the arrays' dtype, as in the C kernel. ``hyper`` is
@@ -90,17 +93,18 @@ def sgd_side_epoch(users: npt.ArrayLike, items: npt.ArrayLike, ratings: npt.Arra
         else:
             e = r - dot
         sse += e * e
-        if biased:
+        frozen = features_only and (du or di)
+        if biased and not frozen:
             if not du:
                 bu[u] = float(bu[u]) + lr * (e - reg_bias * float(bu[u]))
             if not di:
                 bi[i] = float(bi[i]) + lr * (e - reg_bias * float(bi[i]))
-        if not du:
+        if not du and not frozen:
             P[u] = (1.0 - lr * reg_u) * p + (lr * e) * qe
-        if not di:
+        if not di and not frozen:
             Q[i] = (1.0 - lr * reg_i) * q + (lr * e) * pe
-        for side, entries, other in ((user_side, u_entries, qe), (item_side, i_entries, pe)):
-            if side is None:
+        for side, entries, other, dropped in ((user_side, u_entries, qe, du), (item_side, i_entries, pe, di)):
+            if side is None or (frozen and not dropped):
                 continue
             Z, w = side[3], side[4]
             for g, x in entries:

@@ -51,15 +51,16 @@ def arrays(model, us, it):
 
 @pytest.mark.parametrize("sides", [(True, True), (False, True), (True, False), (False, False)])
 @pytest.mark.parametrize("biased", [True, False])
-@pytest.mark.parametrize("with_drop", [False, True])
+@pytest.mark.parametrize("with_drop", [False, True, "features_only"])
 def test_epoch_equals_twin(sides, biased, with_drop):
     users, items, r = ratings()
     order = np.random.default_rng(2).permutation(users.size).astype(np.int64)
     drop = np.random.default_rng(3).integers(0, 4, order.size).astype(np.uint8) if with_drop else None
     hyper = HYPER[:6] + (biased,)
     a, b = state(user=sides[0], item=sides[1]), state(user=sides[0], item=sides[1])
-    s1 = _sgd_side.sgd_side_epoch(users, items, r, order, *a, hyper, drop)
-    s2 = ref.sgd_side_epoch(users, items, r, order, *b, hyper, drop)
+    only = with_drop == "features_only"
+    s1 = _sgd_side.sgd_side_epoch(users, items, r, order, *a, hyper, drop, features_only=only)
+    s2 = ref.sgd_side_epoch(users, items, r, order, *b, hyper, drop, features_only=only)
     assert s1 == pytest.approx(s2, rel=1e-12)
     before = arrays(*state(user=sides[0], item=sides[1]))
     for x, y, z in zip(arrays(*a), arrays(*b), before):
@@ -106,6 +107,18 @@ def test_dropped_free_part_is_untouched():
     _sgd_side.sgd_side_epoch(users, items, r, order, model, us, it, HYPER, np.ones(order.size, np.uint8))
     assert np.array_equal(model[1], Q0) and np.array_equal(model[3], bi0)
     assert not np.array_equal(it[3], state()[2][3])
+
+
+def test_features_only_moves_only_the_dropped_sides_feature_rows():
+    users, items, r = ratings()
+    order = np.arange(users.size, dtype=np.int64)
+    model, us, it = state()
+    before = [a.copy() for a in arrays(model, us, it)]
+    _sgd_side.sgd_side_epoch(users, items, r, order, model, us, it, HYPER, np.ones(order.size, np.uint8),
+                             features_only=True)
+    after = arrays(model, us, it)
+    same = [np.array_equal(x, y) for x, y in zip(after, before)]
+    assert same == [True, True, True, True, True, True, False, False]  # P Q bu bi, user Z w, item Z w
 
 
 def test_bad_inputs_raise_with_positions():
