@@ -351,6 +351,7 @@ class MatrixFactorization(EngagementRanked):
             gives the items (users) without ratings their factors and biases
             (:mod:`fastmf.models.side`).
         """
+        self.__dict__.pop("_joint_learned", None)  # of a joint fit that failed
         self._start_fit(train)
         side = self._side_inputs(train, item_features, user_features)
         joint = side if self.side == "joint" and side else None
@@ -507,8 +508,8 @@ class MatrixFactorization(EngagementRanked):
 
     def _fit_bytes(self, train, n_threads):
         """What a fit allocates beyond the training data, in bytes: the factors (rows padded to
-        64 bytes for SGD), the biases, ALS's per-thread systems and gathered rows, and the
-        engagement model."""
+        64 bytes for SGD), the biases, ALS's per-thread systems and gathered rows, the free parts
+        of a joint fit, and the engagement model."""
         item = np.dtype(self.dtype).itemsize
         k, rows = self.n_factors, self.n_users_ + self.n_items_
         ld = -(-k // (64 // item)) * (64 // item)
@@ -516,6 +517,8 @@ class MatrixFactorization(EngagementRanked):
         if self.solver == "als":
             kp = -(-(k + 1) // 8) * 8
             total += n_threads * (kp * kp + 8 * kp + 2 * 256 * kp) * 8
+        if self.side == "joint" and self.solver == "sgd":  # the free parts' copies (joint fit with features)
+            total += rows * (k + 1) * item
         if self.ranking == "engagement":
             ke = self.engagement_factors
             total += rows * ke * item + n_threads * (ke * ke + 8 * ke + 256 * ke) * 8
@@ -581,7 +584,7 @@ class MatrixFactorization(EngagementRanked):
         the arrays it trains besides the model's (for early stopping's copy). The kernel trains the
         free parts (copies of the initial factors; a row without ratings has free part 0) and the
         feature rows ``Z``, ``w`` of each side in ``joint``; after every epoch the model's factors
-        and biases are set to the effective ones, :math:`q_i + Z^\top x_i`, :math:`b_i + w^\top x_i`,
+        and biases are set to the effective ones, :math:`q_i + Z^\\top x_i`, :math:`b_i + w^\\top x_i`,
         so ``predict`` and the eval set see the joint model. The epoch is serial, in the order of
         :meth:`epoch_order` (the input order with ``shuffle=False``), whatever ``schedule`` and
         ``n_threads`` say: the feature rows are shared across blocks. The dropout mask is
