@@ -169,15 +169,16 @@ static void SFX(step_row)(REAL *restrict x, const double *restrict other, int64_
     for (f = 0; f < k; ++f) x[f] = (REAL)(a * (double)x[f] + c * other[f]);
 }
 
-/* Add the feature part of row r of side s to (eff[0..k-1], *beff): eff += sum_g x_rg z_g,
- * beff += sum_g x_rg w_g. Returns the first bad CSR entry (or -2 for a bad row range), else -1. */
-static int64_t SFX(add_features)(const fastmf_side_features *s, int64_t r, int64_t k, int biased,
-                                 double *restrict eff, double *beff)
+/* Add the feature part of row r of side s (n_rows rows) to (eff[0..k-1], *beff): eff += sum_g x_rg z_g,
+ * beff += sum_g x_rg w_g. Returns the first bad CSR entry (or -2 for a row range outside the
+ * CSR), else -1. */
+static int64_t SFX(add_features)(const fastmf_side_features *s, int64_t r, int64_t n_rows, int64_t k,
+                                 int biased, double *restrict eff, double *beff)
 {
     const REAL *Z = (const REAL *)s->Z, *w = (const REAL *)s->w;
     const int64_t lo = s->indptr[r], hi = s->indptr[r + 1];
     int64_t e, f;
-    if (lo < 0 || hi < lo) return -2;
+    if (lo < 0 || hi < lo || hi > s->indptr[n_rows]) return -2;
     for (e = lo; e < hi; ++e) {
         const int32_t g = s->indices[e];
         const double x = s->values[e];
@@ -250,9 +251,9 @@ static fastmf_status SFX(serial)(const fastmf_sgd_side_problem *pb, const int64_
             bue = du ? 0.0 : (double)bu[u];
             bie = di ? 0.0 : (double)bi[i];
         }
-        if (has_u && (bad = SFX(add_features)(us, u, k, biased, pe, &bue)) != -1)
+        if (has_u && (bad = SFX(add_features)(us, u, pb->n_users, k, biased, pe, &bue)) != -1)
             return fastmf_fail(err, FASTMF_ERR_INDEX, bad == -2 ? us->indptr[u] : bad, FASTMF_SIDE_BAD_USER_FEATURE);
-        if (has_i && (bad = SFX(add_features)(is, i, k, biased, qe, &bie)) != -1)
+        if (has_i && (bad = SFX(add_features)(is, i, pb->n_items, k, biased, qe, &bie)) != -1)
             return fastmf_fail(err, FASTMF_ERR_INDEX, bad == -2 ? is->indptr[i] : bad, FASTMF_SIDE_BAD_ITEM_FEATURE);
         dot = dot_rows(pe, qe, k);
         e = (double)ratings[pos] - (biased ? ((pb->mu + bue) + bie) + dot : dot);

@@ -179,3 +179,31 @@ def test_eval_set_and_early_stopping_see_the_joint_model():
     straight = joint(n_epochs=stopped.best_epoch_, lr=0.05).fit(train, item_features=F)
     for name in ("user_factors_", "item_factors_", "user_bias_", "item_bias_", "item_side_map_"):
         np.testing.assert_array_equal(getattr(stopped, name), getattr(straight, name))
+
+
+def test_user_side_joint_serves_new_users_and_fold_in():
+    ds, _ = _data()
+    U = ds.user_features()
+    model = joint().fit(ds, user_features=U)
+    x = U.values[0]
+    factors, bias = model.side_vectors(x, kind="user")
+    W = model.user_side_map_
+    np.testing.assert_allclose(factors, x @ W[:-1, :4], rtol=1e-12, atol=1e-14)
+    assert bias == pytest.approx(float(x @ W[:-1, 4]), rel=1e-12)
+    got = model.fold_in([], [], features=x)
+    np.testing.assert_array_equal(got[0], factors)
+    model.add_users([500], U.values[:1])
+    ids, scores = model.recommend(500, n=5)
+    assert len(ids) == 5 and np.isfinite(scores).all()
+
+
+def test_a_failed_joint_fit_leaves_nothing_for_the_next_fit():
+    ds, _ = _data()
+    F = ds.item_features("genres")
+    model = joint(lr=50.0, n_epochs=3)
+    with pytest.raises(fastmf.DivergenceError):
+        model.fit(ds, item_features=F)
+    model.set_params(lr=0.01, side="map")
+    model.fit(ds, item_features=F)
+    plain_map = fastmf.MatrixFactorization(**{**model.get_params()}).fit(ds, item_features=F)
+    np.testing.assert_array_equal(model.item_side_map_, plain_map.item_side_map_)
