@@ -18,6 +18,13 @@ rank with their default ``ranking="engagement"``, whose engagement rows are mapp
 popularity-by-genre (``Popularity`` whose cold items score the least-squares fit of the warm items'
 rating counts on their features).
 
+Joint mode (``side="joint"``, :class:`fastmf.MatrixFactorization` with its defaults, genres + year):
+on the same item-cold splits its cold RMSE and ndcg@10 beside map mode's and popularity-by-genre's;
+warm RMSE on ``random_split(ds, 0.2, seed)`` (every test item has ratings) of the joint model
+against the same model fitted without features (both ``ranking="rating"``, which does not change
+RMSE), so the warm cost of the features is measured in the same run. ``python bench/bench_side.py
+joint`` prints this table alone.
+
 User-cold: ``user_cold_split(ds, 0.2, seed)``, user features age + gender + occupation: RMSE on the
 cold users (``rmse_cold_users``) of ``Biases`` (mu + b_i) and of the map, and ndcg@10 (threshold
 4) of ``Popularity`` (the global ranking) and of the map. The CPU is printed with the table.
@@ -29,7 +36,7 @@ import numpy as np
 import pytest
 
 import fastmf
-from fastmf.split import item_cold_split, user_cold_split
+from fastmf.split import item_cold_split, random_split, user_cold_split
 
 SEEDS = (0, 1, 2)
 ITEM_MODELS = {
@@ -103,6 +110,52 @@ def user_cold_table(ds):
     return {k: float(np.mean(v)) for k, v in got.items()}
 
 
+def joint_table(ds, names=("genres", "year"), **params):
+    F = ds.item_features(*names)
+    got = {"cold rmse map": [], "cold rmse joint": [], "ndcg@10 cold map": [], "ndcg@10 cold joint": [],
+           "ndcg@10 cold popularity by genre": [], "warm rmse without features": [], "warm rmse joint": []}
+    for seed in SEEDS:
+        train, test = item_cold_split(ds, 0.2, random_state=seed)
+        for mode in ("map", "joint"):
+            model = fastmf.MatrixFactorization(random_state=0, side=mode, **params).fit(train, item_features=F)
+            ev = fastmf.evaluate(model, test, threshold=4, cold_warm=True)
+            got[f"cold rmse {mode}"].append(ev["rmse_cold_items"])
+            got[f"ndcg@10 cold {mode}"].append(ev["ndcg@10_cold_items"])
+        pop = _genre_popularity(train, F)
+        got["ndcg@10 cold popularity by genre"].append(
+            fastmf.evaluate(pop, test, threshold=4, cold_warm=True)["ndcg@10_cold_items"])
+        train, test = random_split(ds, 0.2, random_state=seed)
+        plain = fastmf.MatrixFactorization(random_state=0, ranking="rating", **params).fit(train)
+        got["warm rmse without features"].append(fastmf.evaluate(plain, test)["rmse"])
+        model = fastmf.MatrixFactorization(random_state=0, ranking="rating", side="joint", **params).fit(
+            train, item_features=F)
+        got["warm rmse joint"].append(fastmf.evaluate(model, test)["rmse"])
+    return {k: float(np.mean(v)) for k, v in got.items()}
+
+
+def joint_user_cold(ds, **params):
+    """User-cold with age + gender + occupation: the cold users' RMSE and ndcg@10 (threshold 4) of
+    map and joint mode."""
+    U = ds.user_features("age", "gender", "occupation")
+    got = {"rmse cold users map": [], "rmse cold users joint": [], "ndcg@10 map": [], "ndcg@10 joint": []}
+    for seed in SEEDS:
+        train, test = user_cold_split(ds, 0.2, random_state=seed)
+        for mode in ("map", "joint"):
+            model = fastmf.MatrixFactorization(random_state=0, side=mode, **params).fit(train, user_features=U)
+            ev = fastmf.evaluate(model, test, threshold=4, cold_warm=True)
+            got[f"rmse cold users {mode}"].append(ev["rmse_cold_users"])
+            got[f"ndcg@10 {mode}"].append(ev["ndcg@10"])
+    return {k: float(np.mean(v)) for k, v in got.items()}
+
+
+def report_joint(ds):
+    print(f"ml-100k, side='joint', seeds {SEEDS}: item-cold 20% (cold rows), random 20% (warm)")
+    for names in (("genres",), ("genres", "year")):
+        print(f"  {'+'.join(names)}: " + "  ".join(f"{k}={v:.4f}" for k, v in joint_table(ds, names).items()))
+    print("  user-cold 20%, age+gender+occupation: "
+          + "  ".join(f"{k}={v:.4f}" for k, v in joint_user_cold(ds).items()))
+
+
 def report(ds):
     print(machine())
     print(f"ml-100k item-cold, 20% of items, seeds {SEEDS}: RMSE of the cold ratings (mean of seeds)")
@@ -110,6 +163,7 @@ def report(ds):
         print("  " + "  ".join(f"{k}={v:.4f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()))
     print(f"ml-100k user-cold, 20% of users, seeds {SEEDS}, age+gender+occupation:")
     print("  " + "  ".join(f"{k}={v:.4f}" for k, v in user_cold_table(ds).items()))
+    report_joint(ds)
 
 
 def test_side_map_fit(benchmark):
@@ -121,6 +175,22 @@ def test_side_map_fit(benchmark):
     report(ds)
 
 
+def test_side_joint_fit(benchmark):
+    """One joint fit (ml-100k item-cold seed 0, genres + year; the serial joint epoch)."""
+    ds = load()
+    train, _ = item_cold_split(ds, 0.2, random_state=0)
+    F = ds.item_features("genres", "year")
+    benchmark.pedantic(lambda: fastmf.MatrixFactorization(random_state=0, ranking="rating", side="joint").fit(
+        train, item_features=F), rounds=1, iterations=1)
+
+
 if __name__ == "__main__":
-    report(fastmf.load_movielens("ml-100k", path=os.path.join(os.environ["FASTMF_DATA"], "ml-100k"),
-                                 download=False))
+    import sys
+
+    data = fastmf.load_movielens("ml-100k", path=os.path.join(os.environ["FASTMF_DATA"], "ml-100k"),
+                                 download=False)
+    if sys.argv[1:] == ["joint"]:
+        print(machine())
+        report_joint(data)
+    else:
+        report(data)

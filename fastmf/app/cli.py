@@ -867,7 +867,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="any other constructor argument of the model (repeatable), e.g. init_std=0.05")
     g.add_argument("--item-features", default=None, metavar="NAMES",
                    help="side features of the items from the data's metadata, e.g. genres,year: the items "
-                        "without ratings get factors mapped from them (side='map')")
+                        "without ratings get factors mapped from them (side='map'; --param side=joint "
+                        "learns feature factors with the model, MF with SGD)")
     g.add_argument("--user-features", default=None, metavar="NAMES",
                    help="side features of the users, e.g. age,gender,occupation (ml-100k, ml-1m)")
     g.add_argument("--early-stopping", type=int, default=None, metavar="N",

@@ -39,7 +39,21 @@ feature row. ``fold_in(items, ratings, features=x)`` folds in a new user with fe
 ratings: the row solve is centred on the mapped parameters instead of zero
 (:meth:`fastmf.models.factor.FactorModel._fold_in`).
 
-Not here yet: ``side="joint"`` (attribute factors learned with the model, Koren 2009 eq. 6); the
+Joint mode (``side="joint"``, :class:`fastmf.MatrixFactorization` with SGD)
+------------------------------------------------------------------------
+The feature factors are learned with the model instead (Koren, Bell & Volinsky 2009, eq. 6 on the
+item side; Chen et al., "SVDFeature", JMLR 2012): :math:`q_i^{eff} = q_i + \sum_g x_{ig} z_g`,
+:math:`b_i^{eff} = b_i + \sum_g x_{ig} w_g` (users likewise), with a penalty ``side_reg_free`` on
+the free part :math:`q_i` so that what items share moves into :math:`z_g`, and feature dropout
+(``side_dropout``: a rating's free part left out of its prediction and update) so the feature part
+is trained to predict alone, as it must for a cold item. The kernel is csrc/sgd_side.c (twin
+``fastmf.reference.sgd_side_epoch``); the model keeps the effective parameters in its factor and
+bias arrays and :math:`[Z, w]` as the map :math:`W` above with a zero intercept row
+(:meth:`SideFeatureMap._fit_side` with ``learned``), so everything below works unchanged: a row
+without ratings has free part 0 and gets :math:`W^\top \tilde x_i`, its feature part. The
+engagement columns of the map are the ridge fit above in either mode.
+
+Not here yet: joint mode for ALS and the other factor models; the
 features are not used by ``recommend_new`` (add the user with :meth:`add_users`, then
 ``recommend``); ``partial_fit`` drops the map. Fitted state (declared in the registry, saved in the model file): ``item_side_map_``
 (float64, ``(n_item_features + 1, width)``), ``item_side_names_`` (feature names),
@@ -56,13 +70,32 @@ from fastmf._validation import Interval, Options, show
 from fastmf.data.features import Features, as_feature_rows, normalize_rows
 from fastmf.data.ratings import IdMap, Ids, normalize_ids
 
-__all__ = ["SideFeatureMap", "SIDE_CONSTRAINTS"]
+__all__ = ["SideFeatureMap", "SIDE_CONSTRAINTS", "JOINT_CONSTRAINTS", "feature_csr"]
 
 #: the parameters of side features, merged into each factor model's ``_constraints``
 SIDE_CONSTRAINTS = {
     "side": Options("map"),
     "side_reg": Interval("real", 0, None),
 }
+
+#: the parameters of ``side="joint"`` (the models that train it: MatrixFactorization with SGD)
+JOINT_CONSTRAINTS = {
+    **SIDE_CONSTRAINTS,
+    "side": Options("map", "joint"),
+    "side_reg_free": (Options(None), Interval("real", 0, None)),
+    "side_reg_features": Interval("real", 0, None),
+    "side_dropout": Interval("real", 0, 1, closed="left"),
+    "side_dropout_mode": Options("all", "features"),
+}
+
+
+def feature_csr(X: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The CSR triple ``(indptr int64, indices int32, values float64)`` of the nonzeros of a dense
+    feature matrix (rows in order, columns rising): the form the joint kernel reads."""
+    rows, cols = np.nonzero(X)
+    indptr = np.zeros(X.shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=X.shape[0]), out=indptr[1:])
+    return indptr, cols.astype(np.int32), np.ascontiguousarray(X[rows, cols], dtype=np.float64)
 
 _KINDS = ("item", "user")
 
@@ -81,10 +114,14 @@ class SideFeatureMap:
                 out[kind] = (normalize_rows(X), names)
         return out
 
-    def _fit_side(self, inputs):
+    def _fit_side(self, inputs, learned=None):
         """After training: fit the map of each side in ``inputs`` on its rows with ratings and give
-        the rows without ratings their mapped parameters. Returns self."""
+        the rows without ratings their mapped parameters. ``learned``: ``{kind: (Z, w)}``, the
+        feature factors and biases of a side trained with ``side="joint"``, which replace the
+        fitted map's factor and bias columns (no intercept: a cold row's parameters are its feature
+        part; the engagement columns, when present, are still the fitted map's). Returns self."""
         self._drop_side()
+        learned = learned or {}
         for kind, (X, names) in inputs.items():
             targets = self._side_target_names(kind)
             T = np.hstack([self._side_column_block(t) for t in targets])
@@ -100,6 +137,12 @@ class SideFeatureMap:
                 W = np.linalg.solve(A, rhs)
             except np.linalg.LinAlgError:  # side_reg = 0 and collinear features
                 W = np.linalg.lstsq(A, rhs, rcond=None)[0]
+            if kind in learned:
+                Z, w = learned[kind]
+                k = Z.shape[1]
+                W[:-1, :k], W[-1, :k] = Z, 0.0
+                if f"{kind}_bias_" in targets:
+                    W[:-1, k], W[-1, k] = w, 0.0
             setattr(self, f"{kind}_side_map_", np.ascontiguousarray(W, dtype=np.float64))
             setattr(self, f"{kind}_side_names_", list(names))
             setattr(self, f"{kind}_side_targets_", list(targets))

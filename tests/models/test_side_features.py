@@ -238,8 +238,8 @@ def test_without_features_nothing_changes_and_errors_are_clear():
     assert model.item_side_map_ is None and model.user_side_targets_ is None
     with pytest.raises(ValueError, match="fitted without item features"):
         model.add_items([100], np.ones((1, 4)))
-    with pytest.raises(ValueError, match="side"):
-        fastmf.MatrixFactorization(side="joint").fit(ds)
+    with pytest.raises(ValueError, match="side"):  # joint mode is MatrixFactorization's (test_side_joint.py)
+        fastmf.ImplicitALS(side="joint").fit(ds)
     with pytest.raises(ValueError, match="side_reg"):
         fastmf.ImplicitALS(side_reg=-1.0).fit(ds)
     with pytest.raises(DataError, match="item_features has 3 rows"):
