@@ -74,3 +74,50 @@ def test_implicit_package_ials(benchmark, holdout, n_threads):
     shell.item_factors_ = np.ascontiguousarray(peer.item_factors, dtype=np.float32)
     benchmark.extra_info["ndcg@10"] = fastmf.evaluate(shell, test, k=10)["ndcg@10"]
     benchmark.extra_info["peer"] = "implicit " + implicit.__version__
+
+
+# ------------------------------------------------- explicit ALS against cmfrec (optional peer)
+@pytest.fixture(scope="module")
+def explicit_holdout(ml1m_shape):
+    return fastmf.split.random_split(ml1m_shape, test_size=0.2, random_state=0)
+
+
+def _test_rmse(predict, test):
+    u, i, r, _ = test.to_arrays()
+    return float(np.sqrt(np.mean((np.clip(predict(u, i), 1, 5) - r) ** 2)))
+
+
+@pytest.mark.benchmark(group="als-explicit-cg-vs-cmfrec")
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_fastmf_explicit_als_cg(benchmark, explicit_holdout, n_threads):
+    """fastmf's CG ALS (3 warm-started CG steps per row, as cmfrec's default), k=64, 10 sweeps."""
+    train, test = explicit_holdout
+    m = fastmf.MatrixFactorization(solver="als", linear_solver="cg", n_factors=K, n_epochs=10, reg=REG,
+                                   random_state=0, n_threads=n_threads, ranking="rating")
+    benchmark.pedantic(m.fit, args=(train,), rounds=3, iterations=1, warmup_rounds=1)
+    benchmark.extra_info["test_rmse"] = _test_rmse(m.predict, test)
+
+
+@pytest.mark.benchmark(group="als-explicit-cg-vs-cmfrec")
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_cmfrec_explicit_als_cg(benchmark, explicit_holdout, n_threads):
+    """cmfrec's CMF(method="als", use_cg=True) at the same k, sweeps, threads and the same
+    count-scaled penalty (scale_lam=True: lambda n_u |p_u|^2, as fastmf's reg), with biases."""
+    cmfrec = pytest.importorskip("cmfrec")
+    import pandas as pd
+
+    train, test = explicit_holdout
+    u, i, r, _ = train.to_arrays()
+    df = pd.DataFrame({"UserId": u, "ItemId": i, "Rating": r.astype(np.float64)})
+
+    def fit():
+        m = cmfrec.CMF(method="als", use_cg=True, k=K, lambda_=REG, scale_lam=True, niter=10,
+                       finalize_chol=False, user_bias=True, item_bias=True, nthreads=n_threads,
+                       random_state=0, verbose=False)
+        return m.fit(df)
+
+    peer = benchmark.pedantic(fit, rounds=3, iterations=1, warmup_rounds=1)
+    benchmark.extra_info["test_rmse"] = _test_rmse(lambda uu, ii: peer.predict(uu, ii), test)
+    from importlib.metadata import version
+
+    benchmark.extra_info["peer"] = "cmfrec " + version("cmfrec")
