@@ -36,6 +36,14 @@ def client():
     cluster.close()
 
 
+@pytest.fixture(autouse=True)
+def _both_workers_up(request):
+    """Every test starts with both workers: a test that kills one leaves the nanny restarting it,
+    and the next fit must not find a cluster with fewer (or no) workers than the last."""
+    if "client" in request.fixturenames:
+        request.getfixturevalue("client").wait_for_workers(2, timeout=300)  # a guard, not a timing
+
+
 @pytest.fixture(scope="module")
 def frame():
     """A shuffled rating table with raw ids that are not indices, and its one-process Ratings."""
@@ -190,7 +198,7 @@ def _kill_on_call(n):
 
 
 def _workers(client):
-    client.wait_for_workers(2, timeout=60)
+    client.wait_for_workers(2, timeout=300)  # a guard: a nanny restarts a killed worker in seconds, minutes on a loaded box
     return sorted(client.scheduler_info()["workers"])
 
 
