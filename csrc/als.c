@@ -87,6 +87,7 @@
 #include "als.h"
 #include "linalg.h"
 #include "rng.h"
+#include "als_rows.h"
 
 #define ALS_PREFETCH 4           /* fixed rows prefetched this many entries ahead */
 
@@ -171,79 +172,6 @@ static void ws_free(workspace *w)
 
 /* --------------------------------------------------------------------------- error bookkeeping */
 static const fastmf_error ROW_OK = {FASTMF_OK, -1, -1};
-
-/* Shared outcome of a parallel sweep: the lowest failing row and its error (row = n_rows: none). */
-typedef struct {
-    int64_t row;
-    fastmf_error err;
-    int nomem;
-    int interrupted;    /* the caller's interrupt flag was seen raised */
-} sweep_error;
-
-static void record_error(sweep_error *se, int64_t r, fastmf_error e)
-{
-    FASTMF_OMP(omp critical(fastmf_als_error))
-    {
-        if (r < se->row) {
-            se->err = e;
-            FASTMF_OMP(omp atomic write)
-            se->row = r;
-        }
-    }
-}
-
-/* row r may be skipped: memory ran out somewhere, a lower row already failed, or the caller asked
- * to stop (the flag is read before every row: one load, nothing next to a row's solve; the rows
- * that do run are computed exactly as without a flag, so determinism is untouched) */
-static int skip_row(sweep_error *se, int64_t r, const fastmf_interrupt *interrupt)
-{
-    int64_t lowest;
-    int nomem;
-    if (fastmf_interrupted(interrupt)) {
-        FASTMF_OMP(omp atomic write)
-        se->interrupted = 1;
-        return 1;
-    }
-    FASTMF_OMP(omp atomic read)
-    lowest = se->row;
-    FASTMF_OMP(omp atomic read)
-    nomem = se->nomem;
-    return nomem || r > lowest;
-}
-
-static void flag_nomem(sweep_error *se)
-{
-    FASTMF_OMP(omp atomic write)
-    se->nomem = 1;
-}
-
-static fastmf_status finish(const sweep_error *se, int64_t n_rows, fastmf_error *err)
-{
-    if (se->interrupted) return fastmf_fail(err, FASTMF_ERR_INTERRUPTED, -1, -1);
-    if (se->nomem) return fastmf_fail(err, FASTMF_ERR_NOMEM, -1, -1);
-    if (se->row < n_rows) {
-        *err = se->err;
-        return se->err.status;
-    }
-    return FASTMF_OK;
-}
-
-/* 0 = indptr[0] <= ... <= indptr[n_rows] = nnz; *maxdeg = the largest row length. On failure
- * *bad_pos is the first offending position of indptr. */
-static int check_indptr(const int64_t *indptr, int64_t n_rows, int64_t nnz, int64_t *maxdeg,
-                        int64_t *bad_pos)
-{
-    int64_t r, m = 0;
-    if (indptr[0] != 0) { *bad_pos = 0; return 0; }
-    for (r = 0; r < n_rows; ++r) {
-        const int64_t d = indptr[r + 1] - indptr[r];
-        if (d < 0 || indptr[r + 1] > nnz) { *bad_pos = r + 1; return 0; }
-        if (d > m) m = d;
-    }
-    if (indptr[n_rows] != nnz) { *bad_pos = n_rows; return 0; }
-    *maxdeg = m;
-    return 1;
-}
 
 /* ------------------------------------------------------------------------ double-precision kernels */
 

@@ -59,6 +59,7 @@
 #include <string.h>
 
 #include "ialspp.h"
+#include "als_rows.h"
 #include "linalg.h"
 
 #define IALSPP_ROWS_PER_TASK 8        /* rows per dynamic-schedule chunk */
@@ -84,41 +85,6 @@ static void ibuf_free(ibuf *b)
     b->p = NULL;
 }
 
-/* the outcome of a parallel sweep: the lowest failing row and its error (row = n_rows: none) */
-typedef struct {
-    int64_t row;
-    fastmf_error err;
-    int nomem, interrupted;
-} ialspp_outcome;
-
-static void ialspp_record(ialspp_outcome *o, int64_t r, fastmf_error e)
-{
-    FASTMF_OMP(omp critical(fastmf_ialspp_error))
-    {
-        if (r < o->row) {
-            o->err = e;
-            FASTMF_OMP(omp atomic write)
-            o->row = r;
-        }
-    }
-}
-
-static int ialspp_skip(ialspp_outcome *o, int64_t r, const fastmf_interrupt *interrupt)
-{
-    int64_t lowest;
-    int nomem;
-    if (fastmf_interrupted(interrupt)) {
-        FASTMF_OMP(omp atomic write)
-        o->interrupted = 1;
-        return 1;
-    }
-    FASTMF_OMP(omp atomic read)
-    lowest = o->row;
-    FASTMF_OMP(omp atomic read)
-    nomem = o->nomem;
-    return nomem || r > lowest;
-}
-
 static fastmf_error ialspp_row_error(fastmf_status st, int which, int64_t pos)
 {
     fastmf_error e;
@@ -133,22 +99,6 @@ static int ialspp_params_ok(const fastmf_ials_params *p, int64_t block_size)
            && (p->scaling == FASTMF_IALS_LINEAR || p->scaling == FASTMF_IALS_LOG)
            && isfinite(p->reg) && isfinite(p->alpha) && isfinite(p->reg_nu)
            && isfinite(p->reg_alpha0) && (p->scaling == FASTMF_IALS_LINEAR || p->eps > 0.0);
-}
-
-/* 0 = indptr[0] <= ... <= indptr[n_rows] = nnz; *maxdeg = the longest row; *bad = first bad pos */
-static int ialspp_indptr_ok(const int64_t *indptr, int64_t n_rows, int64_t nnz, int64_t *maxdeg,
-                            int64_t *bad)
-{
-    int64_t r, m = 0;
-    if (indptr[0] != 0) { *bad = 0; return 0; }
-    for (r = 0; r < n_rows; ++r) {
-        const int64_t d = indptr[r + 1] - indptr[r];
-        if (d < 0 || indptr[r + 1] > nnz) { *bad = r + 1; return 0; }
-        if (d > m) m = d;
-    }
-    if (indptr[n_rows] != nnz) { *bad = n_rows; return 0; }
-    *maxdeg = m;
-    return 1;
 }
 
 #define FASTMF_IALSPP_TEMPLATE_PASS
@@ -455,7 +405,7 @@ fastmf_status SFX(fastmf_ialspp_half_sweep)(const fastmf_ials_params *p, int64_t
                                             const double *gram, REAL *factors, fastmf_error *err)
 {
     SFX(ipp_ctx) c;
-    ialspp_outcome o;
+    sweep_error o;
     ibuf gown, grb;
     int64_t maxdeg = 0, bad = -1, k, i, need;
     int nt;
@@ -465,7 +415,7 @@ fastmf_status SFX(fastmf_ialspp_half_sweep)(const fastmf_ials_params *p, int64_t
         || (p->nnz > 0 && (indices == NULL || data == NULL))
         || (p->n_fixed > 0 && fixed_factors == NULL) || (p->n_rows > 0 && factors == NULL))
         return fastmf_fail(err, FASTMF_ERR_VALUE, -1, FASTMF_ALS_BAD_ARGS);
-    if (!ialspp_indptr_ok(indptr, p->n_rows, p->nnz, &maxdeg, &bad))
+    if (!check_indptr(indptr, p->n_rows, p->nnz, &maxdeg, &bad))
         return fastmf_fail(err, FASTMF_ERR_VALUE, bad, FASTMF_ALS_BAD_INDPTR);
     k = p->n_factors;
     if ((bad = SFX(ipp_bad_row)(fixed_factors, p->n_fixed, k)) >= 0)
@@ -514,33 +464,24 @@ fastmf_status SFX(fastmf_ialspp_half_sweep)(const fastmf_ials_params *p, int64_t
         SFX(ipp_ws) ws;
         int64_t r;
         const int ok = SFX(ipp_ws_alloc)(&ws, &c, maxdeg);
-        if (!ok) {
-            FASTMF_OMP(omp atomic write)
-            o.nomem = 1;
-        }
+        if (!ok) flag_nomem(&o);
         FASTMF_OMP(omp for schedule(dynamic, IALSPP_ROWS_PER_TASK))
         for (r = 0; r < p->n_rows; ++r) {
             fastmf_error e;
-            if (!ok || ialspp_skip(&o, r, p->interrupt)) continue;
+            if (!ok || skip_row(&o, r, p->interrupt)) continue;
             e = SFX(ipp_row)(&c, r, &ws);
             if (e.status == FASTMF_ERR_INTERRUPTED) {
                 FASTMF_OMP(omp atomic write)
                 o.interrupted = 1;
             } else if (e.status != FASTMF_OK) {
-                ialspp_record(&o, r, e);
+                record_error(&o, r, e);
             }
         }
         SFX(ipp_ws_free)(&ws);
     }
     ibuf_free(&gown);
     ibuf_free(&grb);
-    if (o.interrupted) return fastmf_fail(err, FASTMF_ERR_INTERRUPTED, -1, -1);
-    if (o.nomem) return fastmf_fail(err, FASTMF_ERR_NOMEM, -1, -1);
-    if (o.row < p->n_rows) {
-        *err = o.err;
-        return o.err.status;
-    }
-    return FASTMF_OK;
+    return finish(&o, p->n_rows, err);
 }
 
 #undef IALSPP_TR
