@@ -105,24 +105,6 @@ static int64_t gather_rows(int64_t kp)
     return c < 16 ? 16 : (c > 256 ? 256 : c);
 }
 
-/* ------------------------------------------------------------------------------ scratch buffers */
-typedef struct { void *raw; double *d; } dbuf;
-
-/* n doubles aligned to 64 bytes (n may be 0); NULL on failure */
-static double *dbuf_alloc(dbuf *b, int64_t n)
-{
-    b->raw = malloc((size_t)(n > 0 ? n : 1) * sizeof(double) + 64);
-    b->d = b->raw ? (double *)(((uintptr_t)b->raw + 63) & ~(uintptr_t)63) : NULL;
-    return b->d;
-}
-
-static void dbuf_free(dbuf *b)
-{
-    free(b->raw);
-    b->raw = NULL;
-    b->d = NULL;
-}
-
 /* Per-thread workspace of the row solvers. ld (system_stride) is the row stride of the system A.
  *   Z, WZ [chunk x kp]: gathered fixed rows (and, for iALS Cholesky, the rows scaled by c - 1);
  *   A     [ld x ld]   : the system, upper triangle used;

@@ -1,12 +1,32 @@
 /* The per-row bookkeeping of the row-parallel ALS solvers (explicit ALS, iALS, Gibbs in als.c;
  * iALS++ in ialspp.c): the lowest failing row of a parallel sweep, skipping rows after it, and the
- * CSR row-pointer check. One definition for both files. */
+ * CSR row-pointer check; and the 64-byte aligned double scratch of als.c and als_side.c. One
+ * definition for all of them. */
 #ifndef FASTMF_ALS_ROWS_H
 #define FASTMF_ALS_ROWS_H
 
 #include <stdint.h>
+#include <stdlib.h>
 
 #include "common.h"
+
+/* n doubles aligned to 64 bytes (n may be 0), the scratch of the row solvers: NULL on failure */
+typedef struct { void *raw; double *d; } dbuf;
+
+static inline double *dbuf_alloc(dbuf *b, int64_t n)
+{
+    b->raw = malloc((size_t)(n > 0 ? n : 1) * sizeof(double) + 64);
+    b->d = b->raw ? (double *)(((uintptr_t)b->raw + 63) & ~(uintptr_t)63) : NULL;
+    return b->d;
+}
+
+/* frees b (and may be called on a buffer whose allocation failed) */
+static inline void dbuf_free(dbuf *b)
+{
+    free(b->raw);
+    b->raw = NULL;
+    b->d = NULL;
+}
 
 /* Shared outcome of a parallel sweep: the lowest failing row and its error (row = n_rows: none). */
 typedef struct {

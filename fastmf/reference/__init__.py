@@ -35,12 +35,14 @@ inputs is the callers' job; this module only checks that shapes and dtypes agree
 One file per kernel: :mod:`~fastmf.reference.sgd`, :mod:`~fastmf.reference.als`,
 :mod:`~fastmf.reference.ials`, :mod:`~fastmf.reference.bayes` (the Gibbs sampler of Bayesian MF), :mod:`~fastmf.reference.svdpp`,
 :mod:`~fastmf.reference.timesvd`, :mod:`~fastmf.reference.sgd_side` (MF with jointly learned side-feature factors),
+:mod:`~fastmf.reference.als_side` (the same model trained by ALS),
 :mod:`~fastmf.reference.rng` (the C random streams), :mod:`~fastmf.reference.layout` (CSR and block
 layouts) and
 :mod:`~fastmf.reference.linalg`. Every public name is also importable from ``fastmf.reference``.
 """
 
 from fastmf.reference.als import als_half_sweep, als_sweep
+from fastmf.reference.als_side import als_joint_objective, als_joint_sweep, als_side_features, als_side_offsets
 from fastmf.reference.bayes import bag_sums, gibbs_bag_sweep, gibbs_half_sweep, row_normals
 from fastmf.reference.ials import Scaling, confidence, ials_half_sweep, ials_objective, ialspp_half_sweep
 from fastmf.reference.layout import block_layout, csr_compress, csr_transpose
@@ -55,4 +57,4 @@ __all__ = ["csr_compress", "csr_transpose", "block_layout", "permutation", "bloc
            "als_sweep", "objective", "cholesky_solve", "confidence", "ials_half_sweep", "ials_objective",
            "ialspp_half_sweep", "Scaling", "gibbs_half_sweep", "gibbs_bag_sweep", "bag_sums", "row_normals", "svdpp_epoch",
            "svdpp_epoch_delayed", "svdpp_user_order", "svdpp_user_sums", "timesvd_epoch", "timesvd_predict",
-           "sgd_side_epoch"]
+           "sgd_side_epoch", "als_side_offsets", "als_side_features", "als_joint_sweep", "als_joint_objective"]
