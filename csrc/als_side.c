@@ -10,7 +10,8 @@
  *         + sum_g reg_features N_g (|z_g|^2 + w_g^2) + (the fixed side's penalties),
  * n_r the ratings of row r, N_g = sum_{r: x_rg != 0} n_r the ratings of the rows holding feature g.
  *
- * A sweep of a side with features is two exact block minimisations of L, so L never increases:
+ * A sweep of a side with features is two exact block minimisations of L, so L never increases (the
+ * caller, fastmf.reference.als_joint_sweep, runs (c) before (b), see there why):
  *  (b) the free parts [x_r, b_r] with the feature rows fixed: a ridge per row whose targets carry a
  *      per-rating offset, d_rj - y_j . f_r - fb_r (f_r, fb_r: the feature part), formed by
  *      fastmf_als_side_offsets_*; the caller then runs the explicit ALS half-sweep of als.c on them

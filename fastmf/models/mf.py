@@ -360,9 +360,6 @@ class MatrixFactorization(EngagementRanked):
         self._start_fit(train)
         side = self._side_inputs(train, item_features, user_features)
         joint = side if self.side == "joint" and side else None
-        if joint is not None and self.solver != "sgd":
-            raise ValueError("side='joint' is trained by SGD only (solver='sgd'); with solver='als' "
-                             "use side='map'")
         self._train(train, self._resolved_n_epochs(), 1, eval_set=eval_set, callbacks=callbacks,
                     early_stopping_rounds=early_stopping_rounds, progress=progress,
                     early_stopping=early_stopping, eval_metrics=eval_metrics, joint=joint)
@@ -505,7 +502,11 @@ class MatrixFactorization(EngagementRanked):
         self._drop_engagement()  # from an earlier fit or fewer epochs
         self._drop_side()  # partial_fit: the map of the last fit no longer matches the factors
         state = (self.user_factors_, self.item_factors_, self.user_bias_, self.item_bias_)
-        if joint is not None:
+        if joint is not None and self.solver == "als":
+            step, extra = self._als_joint_stepper(train, dtype, n_threads, joint)
+            state += extra
+            tail = f" (ALS, side='joint', reg={self.reg})"
+        elif joint is not None:
             step, extra = self._joint_stepper(train, dtype, joint)
             state += extra
             tail = f" (side='joint', lr={self.lr}, reg={self.reg})"
@@ -536,8 +537,10 @@ class MatrixFactorization(EngagementRanked):
         if self.solver == "als":
             kp = -(-(k + 1) // 8) * 8
             total += n_threads * (kp * kp + 8 * kp + 2 * 256 * kp) * 8
-        if self.side == "joint" and self.solver == "sgd":  # the free parts' copies (joint fit with features)
+        if self.side == "joint":  # the free parts' copies (joint fit with features)
             total += rows * (k + 1) * item
+            if self.solver == "als":  # the free-part targets and the feature sweep's residuals
+                total += len(train) * (item + 8)
         if self.ranking == "engagement":
             ke = self.engagement_factors
             total += rows * ke * item + n_threads * (ke * ke + 8 * ke + 256 * ke) * 8
@@ -672,6 +675,58 @@ class MatrixFactorization(EngagementRanked):
             if kind in kinds:
                 mask |= (rng.random(n) < self.side_dropout).astype(np.uint8) * np.uint8(bit)
         return mask
+
+    def _als_joint_stepper(self, train, dtype, n_threads, joint):
+        """``side="joint"`` with ``solver="als"``: a function running one sweep of
+        :func:`fastmf.reference.als_joint_sweep` with the C kernels (the ALS row solve of
+        csrc/als.c, the free-part targets and the feature sweep of csrc/als_side.c), and the arrays
+        it trains besides the model's (for early stopping's copy). The model's factors and biases
+        hold the effective rows after every sweep; the free parts start from the initial factors
+        (0 for a row without ratings) and the feature rows from 0. Every step is deterministic for
+        any thread count (rows independent, feature rows serial). The learned ``(Z, w)`` are left
+        in ``_joint_learned``."""
+        from functools import partial
+
+        from fastmf import _als, _als_side
+        from fastmf.reference.als_side import als_joint_sweep, publish
+
+        csr, csc = train.to_csr(), train.to_csc()
+        R = {"user": (csr.indptr, csr.indices, np.ascontiguousarray(csr.data, dtype=dtype)),
+             "item": (csc.indptr, csc.indices, np.ascontiguousarray(csc.data, dtype=dtype))}
+        reg_bias = self.reg if self.reg_bias is None else self.reg_bias
+        reg_free = self.reg if self.side_reg_free is None else self.side_reg_free
+        hyper = (self.global_mean_, self.reg, reg_bias, reg_free, self.side_reg_features, self.weighted, self.biased)
+        state, sides = {}, {}
+        for kind, eff, eff_bias in (("user", self.user_factors_, self.user_bias_),
+                                    ("item", self.item_factors_, self.item_bias_)):
+            eff_bias = eff_bias if self.biased else None
+            if kind not in joint:
+                state[kind] = (eff, eff_bias, eff, eff_bias)
+                continue
+            X = joint[kind][0]
+            free = eff.copy()
+            free[self._side_counts(kind) == 0] = 0.0
+            free_bias = eff_bias.copy() if self.biased else None
+            Z = np.zeros((X.shape[1], self.n_factors), dtype=dtype)
+            sides[kind] = (feature_csr(X), feature_csr(np.ascontiguousarray(X.T)), X, Z, np.zeros(X.shape[1], dtype=dtype))
+            state[kind] = (free, free_bias, eff, eff_bias)
+            publish(free, free_bias, sides[kind], eff, eff_bias)
+        kernels = dict(half_sweep=partial(_als.als_half_sweep, n_threads=n_threads, solver=self.linear_solver,
+                                          cg_steps=self.cg_steps),
+                       offsets=partial(_als_side.als_side_offsets, n_threads=n_threads),
+                       features=partial(_als_side.als_side_features, n_threads=n_threads))
+
+        def step(epoch):
+            try:
+                als_joint_sweep(R["user"], R["item"], state, sides, hyper, **kernels)
+            except (ValueError, np.linalg.LinAlgError) as exc:  # as in _als_stepper
+                raise FloatingPointError(str(exc)) from None
+            return {"train_rmse": float(np.sqrt(self._observed_sse(csr, R["user"][2], n_threads) / len(train)))}
+
+        self._joint_learned = {kind: (s[3], s[4]) for kind, s in sides.items()}
+        extra = tuple(a for kind in sides for a in state[kind][:2] if a is not None)
+        extra += tuple(a for s in sides.values() for a in (s[3], s[4]))
+        return step, extra
 
     def _als_stepper(self, train, dtype, n_threads):
         """A function running one ALS sweep (users, then items) and returning the training RMSE of

@@ -78,7 +78,7 @@ SIDE_CONSTRAINTS = {
     "side_reg": Interval("real", 0, None),
 }
 
-#: the parameters of ``side="joint"`` (the models that train it: MatrixFactorization with SGD)
+#: the parameters of ``side="joint"`` (the models that train it: MatrixFactorization with SGD or ALS)
 JOINT_CONSTRAINTS = {
     **SIDE_CONSTRAINTS,
     "side": Options("map", "joint"),

@@ -135,11 +135,15 @@ def als_joint_sweep(csr: Sequence[np.ndarray], csc: Sequence[np.ndarray], state:
     solve against the other side's effective rows (:func:`~fastmf.reference.als_half_sweep`,
     penalties ``reg`` and ``reg_bias``); a side with features
 
+    (c) its feature rows by :func:`als_side_features` (penalty ``reg_features``), then
     (b) its free parts by the same row solve on the targets of :func:`als_side_offsets` (penalties
-        ``reg_free``, ``reg_bias``), then
-    (c) its feature rows by :func:`als_side_features` (penalty ``reg_features``),
+        ``reg_free``, ``reg_bias``),
 
-    and its effective rows are republished (:func:`publish`). Each step is an exact minimisation of
+    and its effective rows are republished (:func:`publish`). Features first: the free part and
+    the feature part explain the same ratings, and block coordinate descent between such blocks
+    moves signal from one to the other only slowly, so whichever is solved first keeps what the
+    items share. Solving the free parts first left it in them (ml-100k item-cold, genres + year,
+    seed 0, 15 sweeps: cold RMSE 1.041 against 1.015 features first). Each step is an exact minimisation of
     :func:`als_joint_objective` over its block (for the row solve with ``linear_solver="cg"``, a few
     conjugate-gradient steps from the previous value, which decrease it too), so the objective never
     increases. The model runs this same function with the C kernels as ``half_sweep``, ``offsets``
@@ -153,11 +157,11 @@ def als_joint_sweep(csr: Sequence[np.ndarray], csc: Sequence[np.ndarray], state:
             half_sweep(indptr, indices, data, fixed, fixed_bias, eff, eff_bias, mu, reg, reg_bias, weighted, biased)
             continue
         feat, feat_t, _, Z, w = sides[kind]
+        features(indptr, indices, data, fixed, fixed_bias, free, free_bias, mu, feat, feat_t, Z, w, reg_features,
+                 weighted, biased)
         target = offsets(indptr, indices, data, fixed, feat, Z, w, biased)
         half_sweep(indptr, indices, target, fixed, fixed_bias, free, free_bias, mu, reg_free, reg_bias, weighted,
                    biased)
-        features(indptr, indices, data, fixed, fixed_bias, free, free_bias, mu, feat, feat_t, Z, w, reg_features,
-                 weighted, biased)
         publish(free, free_bias, sides[kind], eff, eff_bias)
 
 

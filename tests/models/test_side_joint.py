@@ -150,8 +150,6 @@ def test_engagement_ranking_and_cold_engagement_rows():
 def test_joint_errors_and_fallbacks():
     ds, _ = _data()
     F = ds.item_features("genres")
-    with pytest.raises(ValueError, match="side='joint'.*solver='sgd'"):
-        joint(solver="als").fit(ds, item_features=F)
     for bad in ({"side_dropout": 1.0}, {"side_dropout": -0.1}, {"side_reg_free": -1.0},
                 {"side_reg_features": -1.0}, {"side": "both"}):
         with pytest.raises(ValueError, match=list(bad)[0]):
