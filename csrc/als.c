@@ -157,42 +157,6 @@ static const fastmf_error ROW_OK = {FASTMF_OK, -1, -1};
 
 /* ------------------------------------------------------------------------ double-precision kernels */
 
-/* G[i][j] += sum_e A[e][i] B[e][j] on every TR x TC tile (rows i..i+TR-1, columns j..j+TC-1) of
- * the kp x kp matrix that meets the upper triangle; A and B are ne x kp row-major (kp a multiple of
- * TR and TC), G has row stride ldg >= kp. The TR x TC accumulators of a tile stay in registers while
- * the ne rows stream by: per row, TC/8 8-wide loads of B, TR broadcasts of A and TR * TC / 8
- * independent 8-wide multiply-adds. 8 x 8 suits AVX-512 (8 zmm accumulators: enough independent
- * chains to hide the FMA latency; 4 x 8 was twice slower there, 8 x 16 no faster), 4 x 8 suits
- * AVX2 / SSE2 (8 ymm / 16 xmm accumulators, no spills).
- * Every entry of G is its own chain over e in the same order, so the sums do not depend on the tile
- * shape. */
-#define ALS_GRAM_TILES(NAME, TR, TC)                                                               \
-    static FASTMF_INLINE void NAME(const double *restrict A, const double *restrict B, int64_t ne,    \
-                                int64_t kp, double *restrict G, int64_t ldg)                       \
-    {                                                                                              \
-        int64_t i, j, e;                                                                           \
-        int a, c;                                                                                  \
-        for (i = 0; i < kp; i += TR) {                                                             \
-            for (j = (i / TC) * TC; j < kp; j += TC) {                                             \
-                double acc[TR][TC];                                                                \
-                for (a = 0; a < TR; ++a)                                                           \
-                    for (c = 0; c < TC; ++c) acc[a][c] = G[(i + a) * ldg + j + c];                 \
-                for (e = 0; e < ne; ++e) {                                                         \
-                    const double *restrict za = A + e * kp + i;                                    \
-                    const double *restrict zb = B + e * kp + j;                                    \
-                    for (a = 0; a < TR; ++a) {                                                     \
-                        const double s = za[a];                                                    \
-                        _Pragma("omp simd")                                                        \
-                        for (c = 0; c < TC; ++c) acc[a][c] += s * zb[c];                           \
-                    }                                                                              \
-                }                                                                                  \
-                for (a = 0; a < TR; ++a)                                                           \
-                    for (c = 0; c < TC; ++c) G[(i + a) * ldg + j + c] = acc[a][c];                 \
-            }                                                                                      \
-        }                                                                                          \
-    }
-ALS_GRAM_TILES(gram_tiles_narrow, 4, 8)
-ALS_GRAM_TILES(gram_tiles_wide, 8, 8)
 
 /* padded width of the gathered rows: a multiple of the tile sizes */
 static int64_t padded_width(int64_t k)
@@ -207,22 +171,6 @@ static int64_t system_stride(int64_t k, int64_t kp)
     return kp > m ? kp : m;
 }
 
-/* 1 when the running CPU has AVX-512F (the row solvers then use 8 x 8 tiles) */
-static int wide_tiles(void)
-{
-#if defined(FASTMF_HAVE_CLONES)
-    return __builtin_cpu_supports("avx512f") ? 1 : 0;
-#else
-    return 0;
-#endif
-}
-
-static FASTMF_INLINE void gram_tiles(const double *restrict A, const double *restrict B, int64_t ne,
-                                  int64_t kp, double *restrict G, int64_t ldg, int wide)
-{
-    if (wide) gram_tiles_wide(A, B, ne, kp, G, ldg);
-    else gram_tiles_narrow(A, B, ne, kp, G, ldg);
-}
 
 /* wsum[j] += sum_e t[e] Z[e][j] and (sum != NULL) sum[j] += sum_e Z[e][j] for the ne x kp block Z
  * (kp a multiple of 8): the right-hand side Y_r^T t and the bias column Y_r^T 1 of a gathered block.

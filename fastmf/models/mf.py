@@ -539,8 +539,8 @@ class MatrixFactorization(EngagementRanked):
             total += n_threads * (kp * kp + 8 * kp + 2 * 256 * kp) * 8
         if self.side == "joint":  # the free parts' copies (joint fit with features)
             total += rows * (k + 1) * item
-            if self.solver == "als":  # the free-part targets and the feature sweep's residuals
-                total += len(train) * (item + 8)
+            if self.solver == "als":  # the free-part targets, the feature sweep's residuals and systems
+                total += len(train) * (item + 8) + 64 * (k + 9) ** 2 * 8
         if self.ranking == "engagement":
             ke = self.engagement_factors
             total += rows * ke * item + n_threads * (ke * ke + 8 * ke + 256 * ke) * 8
