@@ -151,7 +151,7 @@ class MatrixFactorization(EngagementRanked):
         How side features (``fit(..., item_features=, user_features=)``) are used: ``"map"``
         (Gantner et al. 2010) fits a ridge regression from features to the learned factors, bias
         and engagement row after training and gives it to the items / users without ratings
-        (:mod:`fastmf.models.side`); warm predictions are unchanged. ``"joint"`` (SGD only) learns
+        (:mod:`fastmf.models.side`); warm predictions are unchanged. ``"joint"`` learns
         feature factors with the model (Koren 2009, eq. 6 on the item side; the SVDFeature form):
         with the item's normalised feature row :math:`x_i` (for binary genres
         :math:`x_{ig} = |G(i)|^{-1/2}`),
@@ -160,9 +160,10 @@ class MatrixFactorization(EngagementRanked):
 
             q_i^{eff} = q_i + \\sum_g x_{ig} z_g, \\qquad b_i^{eff} = b_i + \\sum_g x_{ig} w_g
 
-        (users likewise when ``user_features`` are given), trained by SGD on
-        :math:`\\hat r_{ui} = \\mu + b_u^{eff} + b_i^{eff} + p_u^{eff\\top} q_i^{eff}` (update rule:
-        ``fastmf.reference.sgd_side_epoch``, kernel csrc/sgd_side.c). ``item_factors_`` /
+        (users likewise when ``user_features`` are given), trained on
+        :math:`\\hat r_{ui} = \\mu + b_u^{eff} + b_i^{eff} + p_u^{eff\\top} q_i^{eff}` by SGD (update rule:
+        ``fastmf.reference.sgd_side_epoch``, kernel csrc/sgd_side.c) or by ALS (``solver="als"``,
+        below). ``item_factors_`` /
         ``item_bias_`` hold the effective parameters; an item without ratings has free part 0, so
         its parameters are its feature part, and ``item_side_map_`` holds :math:`[Z, w]` (no
         intercept): cold items, ``add_items``, ``side_vectors`` and ``similar_to_features`` work as
@@ -171,6 +172,36 @@ class MatrixFactorization(EngagementRanked):
         :meth:`epoch_order`, whatever ``schedule`` and ``n_threads`` say, so the same seed gives
         the same model for any thread count. ``partial_fit`` continues as plain MF from the
         effective parameters and drops the features, as in map mode.
+
+        With ``solver="als"`` the objective is the SGD mode's without dropout (penalties per
+        rating, constants with ``weighted=False``): with :math:`n_r` the ratings of a row and
+        :math:`N_g` those of the rows holding feature g,
+
+        .. math::
+
+            \\sum_{(u,i)} e_{ui}^2 + \\sum_u n_u (\\lambda \\lVert p_u \\rVert^2 + \\lambda_b b_u^2)
+            + \\sum_i n_i (\\lambda_{free} \\lVert q_i \\rVert^2 + \\lambda_b b_i^2)
+            + \\lambda_f \\sum_g N_g (\\lVert z_g \\rVert^2 + w_g^2)
+
+        (:func:`fastmf.reference.als_joint_objective`; a user side with features likewise), and a
+        sweep (:func:`fastmf.reference.als_joint_sweep`) minimises it exactly block by block, so it
+        never increases: (a) every user's :math:`[b_u, p_u]` against the effective item rows
+        (the ALS row solve); (c) the feature rows :math:`[w_g, z_g]` one after another
+        (Gauss-Seidel in feature order, each an exact :math:`(k+1) \\times (k+1)` ridge over the
+        ratings of its items with the residuals kept up to date; csrc/als_side.c); (b) every
+        item's free :math:`[b_i, q_i]` by the ALS row solve on the ratings minus the feature part.
+        Features before free parts: the two explain the same ratings and alternating between them
+        moves signal slowly, so the block solved first keeps what items share (ml-100k item-cold,
+        genres + year: cold RMSE 1.015 features first, 1.041 free parts first). With
+        ``linear_solver="cg"`` the row solves are warm-started CG steps, which decrease the
+        objective too. Rows are solved in parallel and the feature pass is serial: the same
+        model for any thread count. ``side_dropout`` and ``side_dropout_mode`` are SGD-only and
+        ignored by ALS: a random mask would make each sweep minimise another objective (no
+        exact, monotone sweeps); its expectation is a fixed quadratic that ALS could minimise
+        exactly, but its user step needs two weighted rows per rating (the effective item and
+        its feature part alone), which the ALS row solver does not take (not done). On ml-100k
+        item-cold ALS joint is better than ALS without features on cold items but worse than
+        ALS map mode (``bench/bench_side.py``, README).
     side_reg : float
         Ridge penalty :math:`\\lambda` of the map (the intercept is not penalised); in joint mode
         it fits only the engagement columns.
@@ -182,12 +213,12 @@ class MatrixFactorization(EngagementRanked):
         ``side="joint"``: the per-rating penalty of the feature factors :math:`z_g` and biases
         :math:`w_g`.
     side_dropout : float in [0, 1)
-        ``side="joint"``: the probability that a rating's free item part (:math:`q_i, b_i`; and,
+        ``side="joint"``, SGD only (ignored by ALS, see ``side``): the probability that a rating's free item part (:math:`q_i, b_i`; and,
         independently, the free user part on a user side with features) is dropped from its
         prediction and update, so the feature part learns to predict alone, as for a cold item
         (LightFM's FAQ on why hybrid models need it). The mask is :meth:`joint_dropout_mask`.
     side_dropout_mode : {"all", "features"}
-        ``side="joint"``: what a rating with a dropped part updates: ``"all"`` every parameter in
+        ``side="joint"``, SGD only: what a rating with a dropped part updates: ``"all"`` every parameter in
         its prediction (the other side's rows learn to serve the feature part too), ``"features"``
         only the dropped side's feature rows :math:`z_g, w_g` (the rest of the model learns from
         whole ratings only).
