@@ -25,6 +25,11 @@ against the same model fitted without features (both ``ranking="rating"``, which
 RMSE), so the warm cost of the features is measured in the same run. ``python bench/bench_side.py
 joint`` prints this table alone.
 
+ALS (``MatrixFactorization(solver="als")``, its own group ``side-als``; ``python bench/bench_side.py
+als`` prints its table alone): cold RMSE on the item-cold splits and warm RMSE on the random splits
+of the model without features, map mode and joint mode (genres + year); the timing pair is the ALS
+fit without features (baseline) and the joint fit on item-cold seed 0.
+
 User-cold: ``user_cold_split(ds, 0.2, seed)``, user features age + gender + occupation: RMSE on the
 cold users (``rmse_cold_users``) of ``Biases`` (mu + b_i) and of the map, and ndcg@10 (threshold
 4) of ``Popularity`` (the global ranking) and of the map. The CPU is printed with the table.
@@ -148,6 +153,31 @@ def joint_user_cold(ds, **params):
     return {k: float(np.mean(v)) for k, v in got.items()}
 
 
+def als_table(ds, names=("genres", "year"), **params):
+    """ALS (``solver="als"``, defaults, ``ranking="rating"``): cold RMSE on the item-cold splits and
+    warm RMSE on ``random_split(ds, 0.2, seed)`` of the model without features, map mode and joint
+    mode, means over the seeds."""
+    F = ds.item_features(*names)
+    modes = {"no features": None, "map": "map", "joint": "joint"}
+    got = {f"{what} rmse {label}": [] for what in ("cold", "warm") for label in modes}
+    for seed in SEEDS:
+        for what, split in (("cold", item_cold_split), ("warm", random_split)):
+            train, test = split(ds, 0.2, random_state=seed)
+            for label, side in modes.items():
+                model = fastmf.MatrixFactorization(solver="als", random_state=0, ranking="rating",
+                                                   side=side or "map", **params)
+                model.fit(train, item_features=None if side is None else F)
+                ev = fastmf.evaluate(model, test, cold_warm=True)
+                got[f"{what} rmse {label}"].append(ev["rmse_cold_items"] if what == "cold" else ev["rmse"])
+    return {k: float(np.mean(v)) for k, v in got.items()}
+
+
+def report_als(ds):
+    print(f"ml-100k, MatrixFactorization(solver='als'), seeds {SEEDS}: item-cold 20% (cold), random 20% (warm)")
+    for names in (("genres", "year"),):
+        print(f"  {'+'.join(names)}: " + "  ".join(f"{k}={v:.4f}" for k, v in als_table(ds, names).items()))
+
+
 def report_joint(ds):
     print(f"ml-100k, side='joint', seeds {SEEDS}: item-cold 20% (cold rows), random 20% (warm)")
     for names in (("genres",), ("genres", "year")):
@@ -164,6 +194,7 @@ def report(ds):
     print(f"ml-100k user-cold, 20% of users, seeds {SEEDS}, age+gender+occupation:")
     print("  " + "  ".join(f"{k}={v:.4f}" for k, v in user_cold_table(ds).items()))
     report_joint(ds)
+    report_als(ds)
 
 
 def test_side_map_fit(benchmark):
@@ -184,6 +215,28 @@ def test_side_joint_fit(benchmark):
         train, item_features=F), rounds=1, iterations=1)
 
 
+@pytest.mark.benchmark(group="side-als")
+def test_als_fit_without_features(benchmark):
+    """The baseline of the group: plain ALS on ml-100k item-cold seed 0 (defaults, 15 sweeps)."""
+    ds = load()
+    train, _ = item_cold_split(ds, 0.2, random_state=0)
+    benchmark.pedantic(lambda: fastmf.MatrixFactorization(solver="als", random_state=0, ranking="rating").fit(train),
+                       rounds=3, iterations=1)
+
+
+@pytest.mark.benchmark(group="side-als")
+def test_als_joint_fit(benchmark):
+    """ALS joint on the same split with genres + year, beside the baseline; then the ALS table."""
+    ds = load()
+    train, _ = item_cold_split(ds, 0.2, random_state=0)
+    F = ds.item_features("genres", "year")
+    benchmark.pedantic(lambda: fastmf.MatrixFactorization(solver="als", random_state=0, ranking="rating",
+                                                          side="joint").fit(train, item_features=F),
+                       rounds=3, iterations=1)
+    print(machine())
+    report_als(ds)
+
+
 if __name__ == "__main__":
     import sys
 
@@ -192,5 +245,8 @@ if __name__ == "__main__":
     if sys.argv[1:] == ["joint"]:
         print(machine())
         report_joint(data)
+    elif sys.argv[1:] == ["als"]:
+        print(machine())
+        report_als(data)
     else:
         report(data)
