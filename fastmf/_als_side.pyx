@@ -114,6 +114,17 @@ def _finite(x, name, what):
         raise ValueError(f"{what}{name} holds a non-finite value (row {bad})")
 
 
+def _feature_csr(triple, name, n_rows, what):
+    """A feature CSR ``(indptr int64, indices int32, values float64)`` over ``n_rows`` rows."""
+    if not isinstance(triple, tuple) or len(triple) != 3:
+        raise ValueError(f"{what}{name} must be a tuple (indptr, indices, values)")
+    for arr, part, dt in zip(triple, ("indptr", "indices", "values"), (np.int64, np.int32, np.float64)):
+        _array(arr, f"{name} {part}", dt, 1, what=what)
+    if triple[0].shape[0] != n_rows + 1 or triple[1].shape[0] != triple[2].shape[0]:
+        raise ValueError(f"{what}{name} needs {n_rows} + 1 row pointers and one value per index, got "
+                         f"{triple[0].shape[0]}, {triple[1].shape[0]}, {triple[2].shape[0]}")
+
+
 def _check(what, indptr, indices, data, fixed, feat, Z, w, biased, n_rows):
     """Shapes, dtypes and finiteness of the arguments both kernels take; returns (dtype, k, n_features)."""
     if not isinstance(Z, np.ndarray) or Z.dtype not in (np.float32, np.float64):
@@ -132,13 +143,7 @@ def _check(what, indptr, indices, data, fixed, feat, Z, w, biased, n_rows):
                          f"value per index, got {indptr.shape[0]}, {indices.shape[0]}, {data.shape[0]}")
     if fixed.shape[1] != k:
         raise ValueError(f"{what}fixed has {fixed.shape[1]} columns, Z has {k}")
-    if len(feat) != 3:
-        raise ValueError(f"{what}feat must be (indptr, indices, values)")
-    _array(feat[0], "feat indptr", np.int64, 1, what=what)
-    _array(feat[1], "feat indices", np.int32, 1, what=what)
-    _array(feat[2], "feat values", np.float64, 1, what=what)
-    if feat[0].shape[0] != n_rows + 1 or feat[1].shape[0] != feat[2].shape[0]:
-        raise ValueError(f"{what}feat needs n_rows + 1 = {n_rows + 1} row pointers and one value per index")
+    _feature_csr(feat, "feat", n_rows, what)
     if biased:
         if w is None:
             raise ValueError(f"{what}w is required when biased=True")
@@ -150,30 +155,31 @@ def _check(what, indptr, indices, data, fixed, feat, Z, w, biased, n_rows):
     return dt, k, n_features
 
 
+_MESSAGES = {
+    FASTMF_ALS_SIDE_BAD_INDPTR: "indptr must rise from 0 to len(indices); indptr[{pos}] breaks it",
+    FASTMF_ALS_SIDE_BAD_FEAT_INDPTR: "the feature indptr must rise from 0 to its number of entries; entry {pos} breaks it",
+    FASTMF_ALS_SIDE_BAD_T_INDPTR: ("the transposed feature indptr must rise from 0 to its number of entries (the "
+                                   "same as feat's); entry {pos} breaks it"),
+    FASTMF_ALS_SIDE_BAD_INDEX: "indices[{pos}] = {index} is outside [0, {n_fixed}) (the fixed rows)",
+    FASTMF_ALS_SIDE_BAD_FEAT_INDEX: "feature entry {pos} names feature {feature}, outside [0, {n_features})",
+    FASTMF_ALS_SIDE_BAD_T_INDEX: "transposed feature entry {pos} names row {row}, outside [0, {n_rows})",
+    FASTMF_ALS_SIDE_BAD_SYSTEM: "the system of feature {pos} is not positive definite; use reg_features > 0",
+    FASTMF_ALS_SIDE_BAD_RESULT: "the solution of feature {pos} is not finite (overflow); use a larger reg_features",
+}
+
+
 def _raise(fastmf_error err, what, indices, feat, feat_t, n_fixed, n_rows, n_features):
-    cdef int bad = err.which
     exc = error_type(err.status)
     if err.status == FASTMF_ERR_NOMEM:
         raise exc(f"{what}cannot allocate the residuals / scratch")
-    if bad == FASTMF_ALS_SIDE_BAD_INDPTR:
-        raise exc(f"{what}indptr must rise from 0 to len(indices); indptr[{err.pos}] breaks it")
-    if bad == FASTMF_ALS_SIDE_BAD_FEAT_INDPTR:
-        raise exc(f"{what}the feature indptr must rise from 0 to its number of entries; entry {err.pos} breaks it")
-    if bad == FASTMF_ALS_SIDE_BAD_T_INDPTR:
-        raise exc(f"{what}the transposed feature indptr must rise from 0 to its number of entries "
-                  f"(the same as feat's); entry {err.pos} breaks it")
-    if bad == FASTMF_ALS_SIDE_BAD_INDEX:
-        raise exc(f"{what}indices[{err.pos}] = {int(indices[err.pos])} is outside [0, {n_fixed}) (the fixed rows)")
-    if bad == FASTMF_ALS_SIDE_BAD_FEAT_INDEX:
-        raise exc(f"{what}feature entry {err.pos} names feature {int(feat[1][err.pos])}, outside [0, {n_features})")
-    if bad == FASTMF_ALS_SIDE_BAD_T_INDEX:
-        raise exc(f"{what}transposed feature entry {err.pos} names row {int(feat_t[1][err.pos])}, "
-                  f"outside [0, {n_rows})")
-    if bad == FASTMF_ALS_SIDE_BAD_SYSTEM:
-        raise exc(f"{what}the system of feature {err.pos} is not positive definite; use reg_features > 0")
-    if bad == FASTMF_ALS_SIDE_BAD_RESULT:
-        raise exc(f"{what}the solution of feature {err.pos} is not finite (overflow); use a larger reg_features")
-    raise unexpected(what, err)
+    template = _MESSAGES.get(err.which)
+    if template is None:
+        raise unexpected(what, err)
+    pos = err.pos
+    at = lambda arr: int(arr[pos]) if arr is not None and 0 <= pos < arr.shape[0] else None
+    raise exc(what + template.format(pos=pos, index=at(indices), feature=at(feat[1]),
+                                     row=at(None if feat_t is None else feat_t[1]), n_fixed=n_fixed,
+                                     n_rows=n_rows, n_features=n_features))
 
 
 cdef fastmf_status _offsets_call(fastmf_als_side_params *p, const int64_t[::1] indptr, const int32_t[::1] indices,
@@ -257,14 +263,10 @@ def als_side_features(indptr, indices, data, fixed, fixed_bias, free, free_bias,
     _array(free, "free", dt, 2, what=what)
     if free.shape[1] != k:
         raise ValueError(f"{what}free has {free.shape[1]} columns, Z has {k}")
-    if len(feat_t) != 3:
-        raise ValueError(f"{what}feat_t must be (indptr, indices, values)")
-    _array(feat_t[0], "feat_t indptr", np.int64, 1, what=what)
-    _array(feat_t[1], "feat_t indices", np.int32, 1, what=what)
-    _array(feat_t[2], "feat_t values", np.float64, 1, what=what)
-    if feat_t[0].shape[0] != n_features + 1 or feat_t[1].shape[0] != feat[1].shape[0] \
-            or feat_t[2].shape[0] != feat[1].shape[0]:
-        raise ValueError(f"{what}feat_t must hold the entries of feat by feature ({n_features} + 1 row pointers)")
+    _feature_csr(feat_t, "feat_t", n_features, what)
+    if feat_t[1].shape[0] != feat[1].shape[0]:
+        raise ValueError(f"{what}feat_t must hold the entries of feat by feature ({feat[1].shape[0]}), "
+                         f"got {feat_t[1].shape[0]}")
     if biased:
         if fixed_bias is None or free_bias is None:
             raise ValueError(f"{what}fixed_bias and free_bias are required when biased=True")
