@@ -118,7 +118,7 @@ def test_bit_identical_for_any_thread_count(dtype):
             assert np.array_equal(a, b)
 
 
-def _joint_problem(biased, sides=("item",), seed=0):
+def _joint_problem(biased, sides=("item",), seed=0, weighted=True):
     """Users x items ratings with item (and user) features: the state and sides of als_joint_sweep."""
     rng = np.random.default_rng(seed)
     n_users, n_items, k = 15, 12, 3
@@ -141,16 +141,17 @@ def _joint_problem(biased, sides=("item",), seed=0):
             state[kind] = (eff.copy(), b.copy(), eff, b)
         else:
             state[kind] = (eff, b, eff, b)
-    hyper = (float(r.mean()) if biased else 0.0, 0.1, 0.05, 0.3, 0.02, True, biased)
+    hyper = (float(r.mean()) if biased else 0.0, 0.1, 0.05, 0.3, 0.02, weighted, biased)
     return csr, csc, state, jsides, hyper
 
 
 @pytest.mark.parametrize("biased", [True, False])
+@pytest.mark.parametrize("weighted", [True, False])
 @pytest.mark.parametrize("sides", [("item",), ("user", "item")])
-def test_objective_never_increases_per_sweep(biased, sides):
+def test_objective_never_increases_per_sweep(biased, weighted, sides):
     """On the twin, after each step of every sweep (each side's row solve; on a side with features
     its free parts, then its feature rows)."""
-    csr, csc, state, jsides, hyper = _joint_problem(biased, sides)
+    csr, csc, state, jsides, hyper = _joint_problem(biased, sides, weighted=weighted)
     seen = []
     track = lambda: seen.append(ref.als_joint_objective(csr, state, jsides, hyper))
 
