@@ -238,7 +238,7 @@ static int64_t SFX(feature_system)(const fastmf_als_side_params *p, int64_t g, c
 
 fastmf_status SFX(fastmf_als_side_features)(const fastmf_als_side_params *p, const int64_t *indptr,
                                             const int32_t *indices, const REAL *data, const REAL *fixed,
-                                            const REAL *fixed_bias, const REAL *free, const REAL *free_bias,
+                                            const REAL *fixed_bias, const REAL *free_part, const REAL *free_bias,
                                             const int64_t *f_indptr, const int32_t *f_indices,
                                             const double *f_values, const int64_t *t_indptr,
                                             const int32_t *t_indices, const double *t_values, REAL *Z,
@@ -250,7 +250,7 @@ fastmf_status SFX(fastmf_als_side_features)(const fastmf_als_side_params *p, con
     int64_t maxdeg, g, e;
     double *res, *A, *v, *rhs, *sol, *s;
     int64_t *counts;
-    dbuf rb, ab, vb, cb;
+    dbuf rb, ab, vb;
     sweep_error se;
     fastmf_status st;
     const int wide = wide_tiles();
@@ -258,7 +258,7 @@ fastmf_status SFX(fastmf_als_side_features)(const fastmf_als_side_params *p, con
     if ((st = SFX(check_args)(p, indptr, f_indptr, t_indptr, &maxdeg, err)) != FASTMF_OK) return st;
     if ((p->nnz > 0 && (indices == NULL || data == NULL || (p->n_fixed > 0 && fixed == NULL)
                         || (biased && p->n_fixed > 0 && fixed_bias == NULL)))
-        || (p->n_rows > 0 && (free == NULL || (biased && free_bias == NULL)))
+        || (p->n_rows > 0 && (free_part == NULL || (biased && free_bias == NULL)))
         || (p->feat_nnz > 0 && (f_indices == NULL || f_values == NULL || t_indices == NULL || t_values == NULL))
         || (p->n_features > 0 && (Z == NULL || (biased && w == NULL))))
         return fastmf_fail(err, FASTMF_ERR_VALUE, -1, FASTMF_ALS_SIDE_BAD_ARGS);
@@ -272,7 +272,7 @@ fastmf_status SFX(fastmf_als_side_features)(const fastmf_als_side_params *p, con
     res = dbuf_alloc(&rb, p->nnz);
     A = dbuf_alloc(&ab, p->n_features * ld * ld);     /* every feature's factorised system */
     v = dbuf_alloc(&vb, 3 * ld);
-    counts = (int64_t *)dbuf_alloc(&cb, p->n_features);
+    counts = (int64_t *)malloc((size_t)(p->n_features > 0 ? p->n_features : 1) * sizeof(int64_t));
     if (res == NULL || A == NULL || v == NULL || counts == NULL) {
         st = fastmf_fail(err, FASTMF_ERR_NOMEM, -1, -1);
         goto done;
@@ -311,7 +311,7 @@ fastmf_status SFX(fastmf_als_side_features)(const fastmf_als_side_params *p, con
     if ((st = finish(&se, p->n_features, err)) != FASTMF_OK) goto done;
     /* (2) e = d - mu - c_j - b_r(eff) - y_j . x_r(eff) for every rating, rows in parallel */
     st = SFX(per_entry)(p, indptr, indices, data, fixed, biased ? fixed_bias : NULL, biased ? p->mu : 0.0,
-                        free, biased ? free_bias : NULL, f_indptr, f_indices, f_values, Z, w, NULL, res, err);
+                        free_part, biased ? free_bias : NULL, f_indptr, f_indices, f_values, Z, w, NULL, res, err);
     if (st != FASTMF_OK) goto done;
     /* (3) Gauss-Seidel in index order: the right-hand side from the residuals without feature g,
      * the solve, the residuals with its new row */
@@ -366,7 +366,7 @@ done:
     dbuf_free(&rb);
     dbuf_free(&ab);
     dbuf_free(&vb);
-    dbuf_free(&cb);
+    free(counts);
     return st;
 }
 

@@ -65,14 +65,14 @@ fastmf_status fastmf_als_side_offsets_f64(const fastmf_als_side_params *p, const
  * Gauss-Seidel pass serial). */
 fastmf_status fastmf_als_side_features_f32(const fastmf_als_side_params *p, const int64_t *indptr,
                                            const int32_t *indices, const float *data, const float *fixed,
-                                           const float *fixed_bias, const float *free, const float *free_bias,
+                                           const float *fixed_bias, const float *free_part, const float *free_bias,
                                            const int64_t *f_indptr, const int32_t *f_indices,
                                            const double *f_values, const int64_t *t_indptr,
                                            const int32_t *t_indices, const double *t_values, float *Z,
                                            float *w, fastmf_error *err);
 fastmf_status fastmf_als_side_features_f64(const fastmf_als_side_params *p, const int64_t *indptr,
                                            const int32_t *indices, const double *data, const double *fixed,
-                                           const double *fixed_bias, const double *free,
+                                           const double *fixed_bias, const double *free_part,
                                            const double *free_bias, const int64_t *f_indptr,
                                            const int32_t *f_indices, const double *f_values,
                                            const int64_t *t_indptr, const int32_t *t_indices,
