@@ -58,7 +58,7 @@ fastmf_status fastmf_als_side_offsets_f64(const fastmf_als_side_params *p, const
 
 /* One Gauss-Seidel sweep over the feature rows [z_g, w_g], g = 0 .. n_features - 1 in that order,
  * each set to the exact minimiser of the objective with everything else fixed (als_side.c). fixed /
- * fixed_bias: the other side's effective rows; free / free_bias: this side's free parts. Z, w are
+ * fixed_bias: the other side's effective rows; free_part / free_bias: this side's free parts. Z, w are
  * updated in place. The residuals of all ratings (nnz doubles) and every feature's system
  * (n_features round8(k+1)^2 doubles) are allocated here and freed on every path. Bit-identical for
  * every n_threads (residuals and systems in parallel, each by the same instructions; the
