@@ -38,7 +38,9 @@ def _feature_part(feat, Z, w, r, biased):
     return f, fb
 
 
-def als_side_offsets(indptr, indices, data, fixed, feat, Z, w, biased=True):
+def als_side_offsets(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, fixed: np.ndarray,
+                     feat: Sequence[np.ndarray], Z: np.ndarray, w: Optional[np.ndarray],
+                     biased: bool = True) -> np.ndarray:
     """``out[e] = data[e] - y_j . f_r - fb_r`` for each rating entry ``e = (r, j)`` with the feature
     part :math:`f_r = \\sum_g x_{rg} z_g`, :math:`fb_r = \\sum_g x_{rg} w_g` (0 unbiased): the targets of
     the free-part ridge (the free parts regress on the residual after the feature part). Returns an
@@ -51,8 +53,11 @@ def als_side_offsets(indptr, indices, data, fixed, feat, Z, w, biased=True):
     return out
 
 
-def als_side_features(indptr, indices, data, fixed, fixed_bias, free, free_bias, mu, feat, feat_t, Z, w,
-                      reg_features, weighted=True, biased=True) -> None:
+def als_side_features(indptr: np.ndarray, indices: np.ndarray, data: np.ndarray, fixed: np.ndarray,
+                      fixed_bias: Optional[np.ndarray], free: np.ndarray, free_bias: Optional[np.ndarray],
+                      mu: float, feat: Sequence[np.ndarray], feat_t: Sequence[np.ndarray], Z: np.ndarray,
+                      w: Optional[np.ndarray], reg_features: float, weighted: bool = True,
+                      biased: bool = True) -> None:
     """One Gauss-Seidel sweep over the feature rows, ``g = 0, 1, ...`` in order, IN PLACE: with
     :math:`s_e = [y_j, 1]` (unbiased: :math:`y_j`) for a rating entry :math:`e = (r, j)` and
     :math:`e_e` its residual under the current model,
@@ -116,7 +121,8 @@ def als_side_features(indptr, indices, data, fixed, fixed_bias, free, free_bias,
             res[sl] -= x * (design(r) @ new)
 
 
-def publish(free, free_bias, side: JointSide, eff, eff_bias) -> None:
+def publish(free: np.ndarray, free_bias: Optional[np.ndarray], side: JointSide, eff: np.ndarray,
+            eff_bias: Optional[np.ndarray]) -> None:
     """Write the effective rows :math:`x_r + Z^\\top x_r`, :math:`b_r + w^\\top x_r` into ``eff``,
     ``eff_bias`` (``eff_bias`` None: unbiased) in their dtype."""
     X, Z, w = side[2], side[3], side[4]
