@@ -185,6 +185,48 @@ static fastmf_status check_spec(const fastmf_topk_spec *sp, int64_t user_lo, fas
 }
 
 /* set (value 1) or clear (value 0) the bits of user u's excluded items in bits[] */
+/* The spec and the factor matrices of a factor kernel: FASTMF_OK, or the status of check_spec, or
+ * FASTMF_ERR_VALUE (BAD_SPEC) for a negative k, a row stride below k or a missing matrix. */
+static fastmf_status check_factor_spec(const fastmf_topk_spec *sp, const void *U, int64_t ld_U,
+                                       const void *V, int64_t ld_V, int64_t k, fastmf_topk_error *err)
+{
+    fastmf_status st = check_spec(sp, 0, err);
+    if (st != FASTMF_OK)
+        return st;
+    if (k < 0 || ld_U < k || ld_V < k || (k > 0 && ((sp->n_users > 0 && U == NULL)
+                                                    || (sp->n_items > 0 && V == NULL)))) {
+        err->which = FASTMF_TOPK_BAD_SPEC;
+        return FASTMF_ERR_VALUE;
+    }
+    return FASTMF_OK;
+}
+
+/* Panel width of the factor kernels: about FASTMF_TOPK_PANEL_BYTES of V (k values of `size` bytes
+ * per item), a multiple of the register block `lanes`, at most TOPK_MAX_PANEL and no wider than
+ * the items rounded up to `lanes`. */
+static int64_t panel_width(int64_t k, int64_t N, int64_t size, int64_t lanes)
+{
+    int64_t bp = FASTMF_TOPK_PANEL_BYTES / ((k > 0 ? k : 1) * size);
+    bp = bp / lanes * lanes;
+    if (bp < lanes)
+        bp = lanes;
+    if (bp > TOPK_MAX_PANEL)
+        bp = TOPK_MAX_PANEL;
+    if (bp > (N + lanes - 1) / lanes * lanes)
+        bp = (N + lanes - 1) / lanes * lanes;
+    return bp < lanes ? lanes : bp;
+}
+
+/* Users per chunk of the factor kernels: at most TOPK_CHUNK (each panel copy serves them all), and
+ * about 4 chunks per thread when there are few rows, so the dynamic schedule can balance threads. */
+static int64_t chunk_rows(int64_t m, int nt)
+{
+    int64_t chunk = (m + 4 * (int64_t)nt - 1) / (4 * (int64_t)nt);
+    if (chunk < 16)
+        chunk = 16;
+    return chunk > TOPK_CHUNK ? TOPK_CHUNK : chunk;
+}
+
 static void mark_excluded(const fastmf_topk_spec *sp, int64_t u, uint64_t *bits, int value)
 {
     int64_t p, hi;
@@ -515,34 +557,13 @@ fastmf_status SFX(fastmf_topk_factors)(const fastmf_topk_spec *sp, const REAL *U
     const int lanes = TOPK_LANES;
     int64_t bp, chunk, n_chunks, ch;
     int nomem = 0;
-    fastmf_status st = check_spec(sp, 0, err);
+    fastmf_status st = check_factor_spec(sp, U, ld_U, V, ld_V, k, err);
     if (st != FASTMF_OK)
         return st;
-    if (k < 0 || ld_U < k || ld_V < k || (k > 0 && ((sp->n_users > 0 && U == NULL)
-                                                    || (N > 0 && V == NULL)))) {
-        err->which = FASTMF_TOPK_BAD_SPEC;
-        return FASTMF_ERR_VALUE;
-    }
     if (m == 0 || n == 0)
         return FASTMF_OK;
-    /* panel width: about FASTMF_TOPK_PANEL_BYTES of V, a multiple of the register block */
-    bp = FASTMF_TOPK_PANEL_BYTES / ((k > 0 ? k : 1) * (int64_t)sizeof(REAL));
-    bp = bp / lanes * lanes;
-    if (bp < lanes)
-        bp = lanes;
-    if (bp > TOPK_MAX_PANEL)
-        bp = TOPK_MAX_PANEL;
-    if (bp > (N + lanes - 1) / lanes * lanes)
-        bp = (N + lanes - 1) / lanes * lanes;
-    if (bp < lanes)
-        bp = lanes;
-    /* chunks: at most TOPK_CHUNK users (each panel copy serves them all), and about 4 chunks per
-     * thread when there are few rows, so the dynamic schedule can balance the threads */
-    chunk = (m + 4 * (int64_t)nt - 1) / (4 * (int64_t)nt);
-    if (chunk < 16)
-        chunk = 16;
-    if (chunk > TOPK_CHUNK)
-        chunk = TOPK_CHUNK;
+    bp = panel_width(k, N, (int64_t)sizeof(REAL), lanes);
+    chunk = chunk_rows(m, nt);
     n_chunks = (m + chunk - 1) / chunk;
     FASTMF_OMP(omp parallel num_threads(nt) if (nt > 1))
     {
@@ -627,6 +648,81 @@ fastmf_status SFX(fastmf_topk_factors)(const fastmf_topk_spec *sp, const REAL *U
     if (fastmf_interrupted(sp->interrupt))
         return FASTMF_ERR_INTERRUPTED;
     return err->row >= 0 ? FASTMF_ERR_VALUE : FASTMF_OK;
+}
+
+/* The dense scores of fastmf_topk_factors: out[r * n_items + i] = s[r, i], the same bits as the
+ * scores that kernel selects from (panels, register blocks and summation order shared). */
+fastmf_status SFX(fastmf_score_factors)(const fastmf_topk_spec *sp, const REAL *U, int64_t ld_U,
+                                        const REAL *V, int64_t ld_V, int64_t k,
+                                        const double *item_bias, const double *user_offset,
+                                        double *out, fastmf_topk_error *err)
+{
+    const int nt = sp->n_threads > 1 ? sp->n_threads : 1;
+    const int64_t m = sp->n_rows, N = sp->n_items;
+    int64_t bp, chunk, n_chunks, ch;
+    int nomem = 0;
+    fastmf_status st = check_factor_spec(sp, U, ld_U, V, ld_V, k, err);
+    if (st != FASTMF_OK)
+        return st;
+    if (m == 0 || N == 0)
+        return FASTMF_OK;
+    bp = panel_width(k, N, (int64_t)sizeof(REAL), TOPK_LANES);
+    chunk = chunk_rows(m, nt);
+    n_chunks = (m + chunk - 1) / chunk;
+    FASTMF_OMP(omp parallel num_threads(nt) if (nt > 1))
+    {
+        void *raw_vt = NULL, *raw_acc = NULL;
+        REAL *vt = (REAL *)alloc_aligned((size_t)(k * bp) * sizeof(REAL), &raw_vt);
+        REAL *acc = (REAL *)alloc_aligned((size_t)(TOPK_RU * bp) * sizeof(REAL), &raw_acc);
+        uint8_t *flag = (uint8_t *)malloc((size_t)(bp / TOPK_G + 1));
+        const REAL **urow = (const REAL **)malloc((size_t)chunk * sizeof(REAL *));
+        double *offs = (double *)malloc((size_t)chunk * sizeof(double));
+        int ok = vt != NULL && acc != NULL && flag != NULL && urow != NULL && offs != NULL;
+        if (!ok) {
+            FASTMF_OMP(omp critical(fastmf_topk_nomem))
+            nomem = 1;
+        }
+        FASTMF_OMP(omp for schedule(dynamic, 1))
+        for (ch = 0; ch < n_chunks; ++ch) {
+            const int64_t r0 = ch * chunk;
+            const int64_t nr = m - r0 < chunk ? m - r0 : chunk;
+            int64_t q, q0, i0;
+            if (!ok || fastmf_interrupted(sp->interrupt))
+                continue;
+            for (q = 0; q < nr; ++q) {
+                const int64_t u = sp->users != NULL ? sp->users[r0 + q] : r0 + q;
+                urow[q] = U + u * ld_U;
+                offs[q] = user_offset != NULL ? user_offset[u] : 0.0;
+            }
+            for (i0 = 0; i0 < N; i0 += bp) {
+                const int64_t bs = N - i0 < bp ? N - i0 : bp;
+                SFX(load_panel)(V, ld_V, k, i0, bs, bp, vt);
+                for (q0 = 0; q0 < nr; q0 += TOPK_RU) {
+                    const int64_t last = nr - 1;
+                    int t;
+                    SFX(dot_panel)(vt, bp, k, urow[q0], urow[q0 + 1 <= last ? q0 + 1 : last],
+                                   urow[q0 + 2 <= last ? q0 + 2 : last],
+                                   urow[q0 + 3 <= last ? q0 + 3 : last], acc);
+                    /* threshold +inf: the flags (set only by NaN) are not used */
+                    for (t = 0; t < TOPK_RU && q0 + t < nr; ++t)
+                        (void)SFX(score_panel)(acc + t * bp, bs, item_bias != NULL ? item_bias + i0 : NULL,
+                                               offs[q0 + t], user_offset != NULL, INFINITY,
+                                               out + (r0 + q0 + t) * N + i0, flag);
+                }
+            }
+        }
+        free(offs);
+        free(urow);
+        free(flag);
+        free(raw_acc);
+        free(raw_vt);
+    }
+    (void)nt;
+    if (nomem)
+        return FASTMF_ERR_NOMEM;
+    if (fastmf_interrupted(sp->interrupt))
+        return FASTMF_ERR_INTERRUPTED;
+    return FASTMF_OK;
 }
 
 #undef TOPK_LANES
