@@ -546,13 +546,17 @@ static int64_t SFX(score_panel)(const REAL *restrict a, int64_t bs, const double
     return n_flag;
 }
 
-fastmf_status SFX(fastmf_topk_factors)(const fastmf_topk_spec *sp, const REAL *U, int64_t ld_U,
+/* The factor kernels' one loop: with dense == NULL the top-n selection of fastmf_topk_factors into
+ * out_idx / out_score, else the scores themselves into dense[r * n_items + i] (nothing selected,
+ * NaN written like any other score). */
+static fastmf_status SFX(factors_pass)(const fastmf_topk_spec *sp, const REAL *U, int64_t ld_U,
                                        const REAL *V, int64_t ld_V, int64_t k,
                                        const double *item_bias, const double *user_offset,
-                                       int64_t *out_idx, double *out_score, fastmf_topk_error *err)
+                                       int64_t *out_idx, double *out_score, double *dense,
+                                       fastmf_topk_error *err)
 {
     const int nt = sp->n_threads > 1 ? sp->n_threads : 1;
-    const int64_t m = sp->n_rows, N = sp->n_items, n = sp->n, cap = n < N ? n : N;
+    const int64_t m = sp->n_rows, N = sp->n_items, n = dense != NULL ? N : sp->n, cap = n < N ? n : N;
     const int64_t W = (N + 63) / 64;
     const int lanes = TOPK_LANES;
     int64_t bp, chunk, n_chunks, ch;
@@ -578,7 +582,7 @@ fastmf_status SFX(fastmf_topk_factors)(const fastmf_topk_spec *sp, const REAL *U
         uint64_t *bits = NULL;
         int ok = vt != NULL && acc != NULL && sd != NULL && flag != NULL && urow != NULL
                  && offs != NULL && cnt != NULL;
-        if (ok && sp->excl_indptr != NULL && N > 0) {
+        if (ok && dense == NULL && sp->excl_indptr != NULL && N > 0) {
             bits = (uint64_t *)calloc((size_t)(chunk * W), sizeof(uint64_t));
             ok = bits != NULL;
         }
@@ -612,11 +616,19 @@ fastmf_status SFX(fastmf_topk_factors)(const fastmf_topk_spec *sp, const REAL *U
                                    urow[q0 + 3 <= last ? q0 + 3 : last], acc);
                     for (t = 0; t < TOPK_RU && q0 + t < nr; ++t) {
                         const int64_t qq = q0 + t, r = r0 + qq;
-                        double *hs = out_score + r * n;
-                        const double thr = cnt[qq] == cap ? hs[0] : -INFINITY;
                         const double *bias = item_bias != NULL ? item_bias + i0 : NULL;
-                        const uint64_t *ex = bits != NULL ? bits + qq * W : NULL;
+                        double *hs;
+                        double thr;
+                        const uint64_t *ex;
                         int64_t bad = -1;
+                        if (dense != NULL) {  /* threshold +inf: the flags (NaN only) are not used */
+                            (void)SFX(score_panel)(acc + t * bp, bs, bias, offs[qq], user_offset != NULL,
+                                                   INFINITY, dense + r * N + i0, flag);
+                            continue;
+                        }
+                        hs = out_score + r * n;
+                        thr = cnt[qq] == cap ? hs[0] : -INFINITY;
+                        ex = bits != NULL ? bits + qq * W : NULL;
                         if (SFX(score_panel)(acc + t * bp, bs, bias, offs[qq], user_offset != NULL,
                                              thr, sd, flag) > 0)
                             bad = select_groups_f64(sd, bs, i0, flag, ex, sp->candidates, hs,
@@ -626,7 +638,7 @@ fastmf_status SFX(fastmf_topk_factors)(const fastmf_topk_spec *sp, const REAL *U
                     }
                 }
             }
-            for (q = 0; q < nr; ++q) {
+            for (q = 0; dense == NULL && q < nr; ++q) {
                 finish_row_f64(out_score + (r0 + q) * n, out_idx + (r0 + q) * n, cnt[q], n);
                 if (bits != NULL)
                     mark_excluded(sp, sp->users != NULL ? sp->users[r0 + q] : r0 + q,
@@ -650,79 +662,23 @@ fastmf_status SFX(fastmf_topk_factors)(const fastmf_topk_spec *sp, const REAL *U
     return err->row >= 0 ? FASTMF_ERR_VALUE : FASTMF_OK;
 }
 
+fastmf_status SFX(fastmf_topk_factors)(const fastmf_topk_spec *sp, const REAL *U, int64_t ld_U,
+                                       const REAL *V, int64_t ld_V, int64_t k,
+                                       const double *item_bias, const double *user_offset,
+                                       int64_t *out_idx, double *out_score, fastmf_topk_error *err)
+{
+    return SFX(factors_pass)(sp, U, ld_U, V, ld_V, k, item_bias, user_offset, out_idx, out_score,
+                             NULL, err);
+}
+
 /* The dense scores of fastmf_topk_factors: out[r * n_items + i] = s[r, i], the same bits as the
- * scores that kernel selects from (panels, register blocks and summation order shared). */
+ * scores that kernel selects from (the same loop). */
 fastmf_status SFX(fastmf_score_factors)(const fastmf_topk_spec *sp, const REAL *U, int64_t ld_U,
                                         const REAL *V, int64_t ld_V, int64_t k,
                                         const double *item_bias, const double *user_offset,
                                         double *out, fastmf_topk_error *err)
 {
-    const int nt = sp->n_threads > 1 ? sp->n_threads : 1;
-    const int64_t m = sp->n_rows, N = sp->n_items;
-    int64_t bp, chunk, n_chunks, ch;
-    int nomem = 0;
-    fastmf_status st = check_factor_spec(sp, U, ld_U, V, ld_V, k, err);
-    if (st != FASTMF_OK)
-        return st;
-    if (m == 0 || N == 0)
-        return FASTMF_OK;
-    bp = panel_width(k, N, (int64_t)sizeof(REAL), TOPK_LANES);
-    chunk = chunk_rows(m, nt);
-    n_chunks = (m + chunk - 1) / chunk;
-    FASTMF_OMP(omp parallel num_threads(nt) if (nt > 1))
-    {
-        void *raw_vt = NULL, *raw_acc = NULL;
-        REAL *vt = (REAL *)alloc_aligned((size_t)(k * bp) * sizeof(REAL), &raw_vt);
-        REAL *acc = (REAL *)alloc_aligned((size_t)(TOPK_RU * bp) * sizeof(REAL), &raw_acc);
-        uint8_t *flag = (uint8_t *)malloc((size_t)(bp / TOPK_G + 1));
-        const REAL **urow = (const REAL **)malloc((size_t)chunk * sizeof(REAL *));
-        double *offs = (double *)malloc((size_t)chunk * sizeof(double));
-        int ok = vt != NULL && acc != NULL && flag != NULL && urow != NULL && offs != NULL;
-        if (!ok) {
-            FASTMF_OMP(omp critical(fastmf_topk_nomem))
-            nomem = 1;
-        }
-        FASTMF_OMP(omp for schedule(dynamic, 1))
-        for (ch = 0; ch < n_chunks; ++ch) {
-            const int64_t r0 = ch * chunk;
-            const int64_t nr = m - r0 < chunk ? m - r0 : chunk;
-            int64_t q, q0, i0;
-            if (!ok || fastmf_interrupted(sp->interrupt))
-                continue;
-            for (q = 0; q < nr; ++q) {
-                const int64_t u = sp->users != NULL ? sp->users[r0 + q] : r0 + q;
-                urow[q] = U + u * ld_U;
-                offs[q] = user_offset != NULL ? user_offset[u] : 0.0;
-            }
-            for (i0 = 0; i0 < N; i0 += bp) {
-                const int64_t bs = N - i0 < bp ? N - i0 : bp;
-                SFX(load_panel)(V, ld_V, k, i0, bs, bp, vt);
-                for (q0 = 0; q0 < nr; q0 += TOPK_RU) {
-                    const int64_t last = nr - 1;
-                    int t;
-                    SFX(dot_panel)(vt, bp, k, urow[q0], urow[q0 + 1 <= last ? q0 + 1 : last],
-                                   urow[q0 + 2 <= last ? q0 + 2 : last],
-                                   urow[q0 + 3 <= last ? q0 + 3 : last], acc);
-                    /* threshold +inf: the flags (set only by NaN) are not used */
-                    for (t = 0; t < TOPK_RU && q0 + t < nr; ++t)
-                        (void)SFX(score_panel)(acc + t * bp, bs, item_bias != NULL ? item_bias + i0 : NULL,
-                                               offs[q0 + t], user_offset != NULL, INFINITY,
-                                               out + (r0 + q0 + t) * N + i0, flag);
-                }
-            }
-        }
-        free(offs);
-        free(urow);
-        free(flag);
-        free(raw_acc);
-        free(raw_vt);
-    }
-    (void)nt;
-    if (nomem)
-        return FASTMF_ERR_NOMEM;
-    if (fastmf_interrupted(sp->interrupt))
-        return FASTMF_ERR_INTERRUPTED;
-    return FASTMF_OK;
+    return SFX(factors_pass)(sp, U, ld_U, V, ld_V, k, item_bias, user_offset, NULL, NULL, out, err);
 }
 
 #undef TOPK_LANES
