@@ -185,6 +185,48 @@ static fastmf_status check_spec(const fastmf_topk_spec *sp, int64_t user_lo, fas
 }
 
 /* set (value 1) or clear (value 0) the bits of user u's excluded items in bits[] */
+/* The spec and the factor matrices of a factor kernel: FASTMF_OK, or the status of check_spec, or
+ * FASTMF_ERR_VALUE (BAD_SPEC) for a negative k, a row stride below k or a missing matrix. */
+static fastmf_status check_factor_spec(const fastmf_topk_spec *sp, const void *U, int64_t ld_U,
+                                       const void *V, int64_t ld_V, int64_t k, fastmf_topk_error *err)
+{
+    fastmf_status st = check_spec(sp, 0, err);
+    if (st != FASTMF_OK)
+        return st;
+    if (k < 0 || ld_U < k || ld_V < k || (k > 0 && ((sp->n_users > 0 && U == NULL)
+                                                    || (sp->n_items > 0 && V == NULL)))) {
+        err->which = FASTMF_TOPK_BAD_SPEC;
+        return FASTMF_ERR_VALUE;
+    }
+    return FASTMF_OK;
+}
+
+/* Panel width of the factor kernels: about FASTMF_TOPK_PANEL_BYTES of V (k values of `size` bytes
+ * per item), a multiple of the register block `lanes`, at most TOPK_MAX_PANEL and no wider than
+ * the items rounded up to `lanes`. */
+static int64_t panel_width(int64_t k, int64_t N, int64_t size, int64_t lanes)
+{
+    int64_t bp = FASTMF_TOPK_PANEL_BYTES / ((k > 0 ? k : 1) * size);
+    bp = bp / lanes * lanes;
+    if (bp < lanes)
+        bp = lanes;
+    if (bp > TOPK_MAX_PANEL)
+        bp = TOPK_MAX_PANEL;
+    if (bp > (N + lanes - 1) / lanes * lanes)
+        bp = (N + lanes - 1) / lanes * lanes;
+    return bp < lanes ? lanes : bp;
+}
+
+/* Users per chunk of the factor kernels: at most TOPK_CHUNK (each panel copy serves them all), and
+ * about 4 chunks per thread when there are few rows, so the dynamic schedule can balance threads. */
+static int64_t chunk_rows(int64_t m, int nt)
+{
+    int64_t chunk = (m + 4 * (int64_t)nt - 1) / (4 * (int64_t)nt);
+    if (chunk < 16)
+        chunk = 16;
+    return chunk > TOPK_CHUNK ? TOPK_CHUNK : chunk;
+}
+
 static void mark_excluded(const fastmf_topk_spec *sp, int64_t u, uint64_t *bits, int value)
 {
     int64_t p, hi;
@@ -504,45 +546,28 @@ static int64_t SFX(score_panel)(const REAL *restrict a, int64_t bs, const double
     return n_flag;
 }
 
-fastmf_status SFX(fastmf_topk_factors)(const fastmf_topk_spec *sp, const REAL *U, int64_t ld_U,
+/* The factor kernels' one loop: with dense == NULL the top-n selection of fastmf_topk_factors into
+ * out_idx / out_score, else the scores themselves into dense[r * n_items + i] (nothing selected,
+ * NaN written like any other score). */
+static fastmf_status SFX(factors_pass)(const fastmf_topk_spec *sp, const REAL *U, int64_t ld_U,
                                        const REAL *V, int64_t ld_V, int64_t k,
                                        const double *item_bias, const double *user_offset,
-                                       int64_t *out_idx, double *out_score, fastmf_topk_error *err)
+                                       int64_t *out_idx, double *out_score, double *dense,
+                                       fastmf_topk_error *err)
 {
     const int nt = sp->n_threads > 1 ? sp->n_threads : 1;
-    const int64_t m = sp->n_rows, N = sp->n_items, n = sp->n, cap = n < N ? n : N;
+    const int64_t m = sp->n_rows, N = sp->n_items, n = dense != NULL ? N : sp->n, cap = n < N ? n : N;
     const int64_t W = (N + 63) / 64;
     const int lanes = TOPK_LANES;
     int64_t bp, chunk, n_chunks, ch;
     int nomem = 0;
-    fastmf_status st = check_spec(sp, 0, err);
+    fastmf_status st = check_factor_spec(sp, U, ld_U, V, ld_V, k, err);
     if (st != FASTMF_OK)
         return st;
-    if (k < 0 || ld_U < k || ld_V < k || (k > 0 && ((sp->n_users > 0 && U == NULL)
-                                                    || (N > 0 && V == NULL)))) {
-        err->which = FASTMF_TOPK_BAD_SPEC;
-        return FASTMF_ERR_VALUE;
-    }
     if (m == 0 || n == 0)
         return FASTMF_OK;
-    /* panel width: about FASTMF_TOPK_PANEL_BYTES of V, a multiple of the register block */
-    bp = FASTMF_TOPK_PANEL_BYTES / ((k > 0 ? k : 1) * (int64_t)sizeof(REAL));
-    bp = bp / lanes * lanes;
-    if (bp < lanes)
-        bp = lanes;
-    if (bp > TOPK_MAX_PANEL)
-        bp = TOPK_MAX_PANEL;
-    if (bp > (N + lanes - 1) / lanes * lanes)
-        bp = (N + lanes - 1) / lanes * lanes;
-    if (bp < lanes)
-        bp = lanes;
-    /* chunks: at most TOPK_CHUNK users (each panel copy serves them all), and about 4 chunks per
-     * thread when there are few rows, so the dynamic schedule can balance the threads */
-    chunk = (m + 4 * (int64_t)nt - 1) / (4 * (int64_t)nt);
-    if (chunk < 16)
-        chunk = 16;
-    if (chunk > TOPK_CHUNK)
-        chunk = TOPK_CHUNK;
+    bp = panel_width(k, N, (int64_t)sizeof(REAL), lanes);
+    chunk = chunk_rows(m, nt);
     n_chunks = (m + chunk - 1) / chunk;
     FASTMF_OMP(omp parallel num_threads(nt) if (nt > 1))
     {
@@ -557,7 +582,7 @@ fastmf_status SFX(fastmf_topk_factors)(const fastmf_topk_spec *sp, const REAL *U
         uint64_t *bits = NULL;
         int ok = vt != NULL && acc != NULL && sd != NULL && flag != NULL && urow != NULL
                  && offs != NULL && cnt != NULL;
-        if (ok && sp->excl_indptr != NULL && N > 0) {
+        if (ok && dense == NULL && sp->excl_indptr != NULL && N > 0) {
             bits = (uint64_t *)calloc((size_t)(chunk * W), sizeof(uint64_t));
             ok = bits != NULL;
         }
@@ -591,11 +616,19 @@ fastmf_status SFX(fastmf_topk_factors)(const fastmf_topk_spec *sp, const REAL *U
                                    urow[q0 + 3 <= last ? q0 + 3 : last], acc);
                     for (t = 0; t < TOPK_RU && q0 + t < nr; ++t) {
                         const int64_t qq = q0 + t, r = r0 + qq;
-                        double *hs = out_score + r * n;
-                        const double thr = cnt[qq] == cap ? hs[0] : -INFINITY;
                         const double *bias = item_bias != NULL ? item_bias + i0 : NULL;
-                        const uint64_t *ex = bits != NULL ? bits + qq * W : NULL;
+                        double *hs;
+                        double thr;
+                        const uint64_t *ex;
                         int64_t bad = -1;
+                        if (dense != NULL) {  /* threshold +inf: the flags (NaN only) are not used */
+                            (void)SFX(score_panel)(acc + t * bp, bs, bias, offs[qq], user_offset != NULL,
+                                                   INFINITY, dense + r * N + i0, flag);
+                            continue;
+                        }
+                        hs = out_score + r * n;
+                        thr = cnt[qq] == cap ? hs[0] : -INFINITY;
+                        ex = bits != NULL ? bits + qq * W : NULL;
                         if (SFX(score_panel)(acc + t * bp, bs, bias, offs[qq], user_offset != NULL,
                                              thr, sd, flag) > 0)
                             bad = select_groups_f64(sd, bs, i0, flag, ex, sp->candidates, hs,
@@ -605,7 +638,7 @@ fastmf_status SFX(fastmf_topk_factors)(const fastmf_topk_spec *sp, const REAL *U
                     }
                 }
             }
-            for (q = 0; q < nr; ++q) {
+            for (q = 0; dense == NULL && q < nr; ++q) {
                 finish_row_f64(out_score + (r0 + q) * n, out_idx + (r0 + q) * n, cnt[q], n);
                 if (bits != NULL)
                     mark_excluded(sp, sp->users != NULL ? sp->users[r0 + q] : r0 + q,
@@ -627,6 +660,25 @@ fastmf_status SFX(fastmf_topk_factors)(const fastmf_topk_spec *sp, const REAL *U
     if (fastmf_interrupted(sp->interrupt))
         return FASTMF_ERR_INTERRUPTED;
     return err->row >= 0 ? FASTMF_ERR_VALUE : FASTMF_OK;
+}
+
+fastmf_status SFX(fastmf_topk_factors)(const fastmf_topk_spec *sp, const REAL *U, int64_t ld_U,
+                                       const REAL *V, int64_t ld_V, int64_t k,
+                                       const double *item_bias, const double *user_offset,
+                                       int64_t *out_idx, double *out_score, fastmf_topk_error *err)
+{
+    return SFX(factors_pass)(sp, U, ld_U, V, ld_V, k, item_bias, user_offset, out_idx, out_score,
+                             NULL, err);
+}
+
+/* The dense scores of fastmf_topk_factors: out[r * n_items + i] = s[r, i], the same bits as the
+ * scores that kernel selects from (the same loop). */
+fastmf_status SFX(fastmf_score_factors)(const fastmf_topk_spec *sp, const REAL *U, int64_t ld_U,
+                                        const REAL *V, int64_t ld_V, int64_t k,
+                                        const double *item_bias, const double *user_offset,
+                                        double *out, fastmf_topk_error *err)
+{
+    return SFX(factors_pass)(sp, U, ld_U, V, ld_V, k, item_bias, user_offset, NULL, NULL, out, err);
 }
 
 #undef TOPK_LANES

@@ -77,4 +77,18 @@ fastmf_status fastmf_topk_factors_f64(const fastmf_topk_spec *spec, const double
                                       const double *item_bias, const double *user_offset,
                                       int64_t *out_idx, double *out_score, fastmf_topk_error *err);
 
+/* The scores fastmf_topk_factors_* select from, written densely: out[r * n_items + i] = s[r, i]
+ * (double, same formula and bits) for every output row r and item i. The exclusion CSR and the
+ * candidates of the spec are ignored (n is unused); users as there. out has n_rows * n_items
+ * values. Returns FASTMF_OK, FASTMF_ERR_INDEX (BAD_USER), FASTMF_ERR_VALUE (BAD_SPEC),
+ * FASTMF_ERR_NOMEM or FASTMF_ERR_INTERRUPTED. A NaN is written like any other score. */
+fastmf_status fastmf_score_factors_f32(const fastmf_topk_spec *spec, const float *U, int64_t ld_U,
+                                       const float *V, int64_t ld_V, int64_t k,
+                                       const double *item_bias, const double *user_offset,
+                                       double *out, fastmf_topk_error *err);
+fastmf_status fastmf_score_factors_f64(const fastmf_topk_spec *spec, const double *U, int64_t ld_U,
+                                       const double *V, int64_t ld_V, int64_t k,
+                                       const double *item_bias, const double *user_offset,
+                                       double *out, fastmf_topk_error *err);
+
 #endif

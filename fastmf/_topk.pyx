@@ -70,6 +70,14 @@ cdef extern from "topk.h":
                                           const double *item_bias, const double *user_offset,
                                           int64_t *out_idx, double *out_score,
                                           fastmf_topk_error *err) nogil
+    fastmf_status fastmf_score_factors_f32(const fastmf_topk_spec *spec, const float *U, int64_t ld_U,
+                                           const float *V, int64_t ld_V, int64_t k,
+                                           const double *item_bias, const double *user_offset,
+                                           double *out, fastmf_topk_error *err) nogil
+    fastmf_status fastmf_score_factors_f64(const fastmf_topk_spec *spec, const double *U, int64_t ld_U,
+                                           const double *V, int64_t ld_V, int64_t k,
+                                           const double *item_bias, const double *user_offset,
+                                           double *out, fastmf_topk_error *err) nogil
 
 
 
@@ -329,69 +337,119 @@ def topk_factors(U, V, n, users=None, item_bias=None, user_offset=None, excl_ind
     -------
     idx : int64 ndarray (m, n) and scores : float64 ndarray (m, n)
     """
-    U = _float_matrix(U, "U")
-    V = _float_matrix(V, "V")
-    if U.dtype != V.dtype:
-        raise ValueError(f"U and V must have one dtype, got {U.dtype} and {V.dtype}")
-    if U.shape[1] != V.shape[1]:
-        raise ValueError(f"U and V must have the same number of factors, got {U.shape[1]} and {V.shape[1]}")
-    cdef int64_t nu = U.shape[0], N = V.shape[0], k = U.shape[1]
+    cdef _Factors f = _Factors(U, V, item_bias, user_offset)
     cdef int64_t nn = check_int(n, "n", 0)
     cdef int nt = check_threads(n_threads)
-    cdef int64_t m = nu if users is None else np.asarray(users).reshape(-1).shape[0]
-    cdef _Spec s = _make_spec(m, N, nn, users, nu, excl_indptr, excl_indices, candidates, nt, 0)
+    cdef int64_t m = f.nu if users is None else np.asarray(users).reshape(-1).shape[0]
+    cdef _Spec s = _make_spec(m, f.N, nn, users, f.nu, excl_indptr, excl_indices, candidates, nt, 0)
     users = s.users
-    cdef const double[::1] bv
-    cdef const double[::1] ov
-    cdef const double *bp = NULL
-    cdef const double *op = NULL
-    if item_bias is not None:
-        item_bias = _real_vector(item_bias, "item_bias", N)
-        if N > 0:
-            bv = item_bias
-            bp = &bv[0]
-    if user_offset is not None:
-        user_offset = _real_vector(user_offset, "user_offset", nu)
-        if nu > 0:
-            ov = user_offset
-            op = &ov[0]
     idx = np.empty((m, nn), dtype=np.int64)
     val = np.empty((m, nn), dtype=np.float64)
     cdef int64_t[:, ::1] iv = idx
     cdef double[:, ::1] vv = val
     cdef int64_t *ip = &iv[0, 0] if m * nn > 0 else NULL
     cdef double *vp = &vv[0, 0] if m * nn > 0 else NULL
-    cdef int64_t ldu = _row_stride(U), ldv = _row_stride(V)
-    cdef const float *u32 = NULL
-    cdef const float *v32 = NULL
-    cdef const double *u64 = NULL
-    cdef const double *v64 = NULL
     cdef fastmf_topk_error err
     cdef fastmf_status st
-    cdef bint f32 = U.dtype == np.float32
-    if f32:
-        if nu * k > 0:
-            u32 = <const float *><size_t>U.ctypes.data
-        if N * k > 0:
-            v32 = <const float *><size_t>V.ctypes.data
-    else:
-        if nu * k > 0:
-            u64 = <const double *><size_t>U.ctypes.data
-        if N * k > 0:
-            v64 = <const double *><size_t>V.ctypes.data
     s.spec.interrupt = sigint_watch()  # Ctrl-C: the kernel skips the remaining chunks of rows
     try:
         with nogil:
-            if f32:
-                st = fastmf_topk_factors_f32(&s.spec, u32, ldu, v32, ldv, k, bp, op, ip, vp, &err)
+            if f.f32:
+                st = fastmf_topk_factors_f32(&s.spec, f.u32, f.ldu, f.v32, f.ldv, f.k, f.bp, f.op, ip, vp, &err)
             else:
-                st = fastmf_topk_factors_f64(&s.spec, u64, ldu, v64, ldv, k, bp, op, ip, vp, &err)
+                st = fastmf_topk_factors_f64(&s.spec, f.u64, f.ldu, f.v64, f.ldv, f.k, f.bp, f.op, ip, vp, &err)
     finally:
         sigint_unwatch(s.spec.interrupt)
     if st != FASTMF_OK:
-        def nan_message(r, c):
-            u = int(users[r]) if users is not None else r
-            return (f"the score of user {u} (output row {r}) for item {c} is NaN: U[{u}], V[{c}], "
-                    f"item_bias or user_offset hold non-finite values")
-        _raise(st, err, s, users, excl_indptr, excl_indices, nan_message)
+        _raise(st, err, s, users, excl_indptr, excl_indices, _factor_nan_message(users))
     return idx, val
+
+
+def score_factors(U, V, users=None, item_bias=None, user_offset=None, n_threads=1):
+    """The scores :func:`topk_factors` selects from, as a dense float64 matrix ``(m, n_items)``:
+    ``s[r, i] = (float64(U[u] . V[i]) + user_offset[u]) + item_bias[i]``, ``u = users[r]``, the dot
+    product summed in the factors' dtype in the order j = 0..k-1 without FMA (same bits as
+    :func:`fastmf.reference.factor_scores` and as the selection of :func:`topk_factors`). A row
+    depends only on its user, never on which other users are in the call (unlike a BLAS product,
+    whose rounding changes with the batch size). NaN is written like any other score.
+
+    Parameters as in :func:`topk_factors` (``users``: int array in [0, n_users), default all).
+    """
+    cdef _Factors f = _Factors(U, V, item_bias, user_offset)
+    cdef int nt = check_threads(n_threads)
+    cdef int64_t m = f.nu if users is None else np.asarray(users).reshape(-1).shape[0]
+    cdef _Spec s = _make_spec(m, f.N, 0, users, f.nu, None, None, None, nt, 0)
+    users = s.users
+    out = np.empty((m, f.N), dtype=np.float64)
+    cdef double[:, ::1] ov = out
+    cdef double *outp = &ov[0, 0] if m * f.N > 0 else NULL
+    cdef fastmf_topk_error err
+    cdef fastmf_status st
+    s.spec.interrupt = sigint_watch()
+    try:
+        with nogil:
+            if f.f32:
+                st = fastmf_score_factors_f32(&s.spec, f.u32, f.ldu, f.v32, f.ldv, f.k, f.bp, f.op, outp, &err)
+            else:
+                st = fastmf_score_factors_f64(&s.spec, f.u64, f.ldu, f.v64, f.ldv, f.k, f.bp, f.op, outp, &err)
+    finally:
+        sigint_unwatch(s.spec.interrupt)
+    if st != FASTMF_OK:
+        _raise(st, err, s, users, None, None, _factor_nan_message(users))
+    return out
+
+
+def _factor_nan_message(users):
+    def nan_message(r, c):
+        u = int(users[r]) if users is not None else r
+        return (f"the score of user {u} (output row {r}) for item {c} is NaN: U[{u}], V[{c}], "
+                f"item_bias or user_offset hold non-finite values")
+    return nan_message
+
+
+cdef class _Factors:
+    """The checked factor matrices, biases and their pointers for the factor kernels (which keep
+    them alive for one call)."""
+    cdef object U, V, item_bias, user_offset
+    cdef int64_t nu, N, k, ldu, ldv
+    cdef bint f32
+    cdef const float *u32
+    cdef const float *v32
+    cdef const double *u64
+    cdef const double *v64
+    cdef const double *bp
+    cdef const double *op
+
+    def __init__(self, U, V, item_bias, user_offset):
+        cdef const double[::1] bv
+        cdef const double[::1] ov
+        U = _float_matrix(U, "U")
+        V = _float_matrix(V, "V")
+        if U.dtype != V.dtype:
+            raise ValueError(f"U and V must have one dtype, got {U.dtype} and {V.dtype}")
+        if U.shape[1] != V.shape[1]:
+            raise ValueError(f"U and V must have the same number of factors, got {U.shape[1]} and {V.shape[1]}")
+        self.nu, self.N, self.k = U.shape[0], V.shape[0], U.shape[1]
+        if item_bias is not None:
+            item_bias = _real_vector(item_bias, "item_bias", self.N)
+            if self.N > 0:
+                bv = item_bias
+                self.bp = &bv[0]
+        if user_offset is not None:
+            user_offset = _real_vector(user_offset, "user_offset", self.nu)
+            if self.nu > 0:
+                ov = user_offset
+                self.op = &ov[0]
+        self.U, self.V, self.item_bias, self.user_offset = U, V, item_bias, user_offset
+        self.ldu, self.ldv = _row_stride(U), _row_stride(V)
+        self.f32 = U.dtype == np.float32
+        if self.f32:
+            if self.nu * self.k > 0:
+                self.u32 = <const float *><size_t>U.ctypes.data
+            if self.N * self.k > 0:
+                self.v32 = <const float *><size_t>V.ctypes.data
+        else:
+            if self.nu * self.k > 0:
+                self.u64 = <const double *><size_t>U.ctypes.data
+            if self.N * self.k > 0:
+                self.v64 = <const double *><size_t>V.ctypes.data

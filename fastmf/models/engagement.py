@@ -176,16 +176,17 @@ class EngagementRanked(FactorModel):
     # ------------------------------------------------------------------ scoring
     def _score_users(self, u):
         if self.ranking == "engagement":
-            # in the factors' dtype, in place: the element-wise passes over the block cost more
-            # than the two products
-            scores = self.user_factors_[u] @ self.item_factors_.T
+            # both products by the top-k kernel's scorer: a user's scores never depend on which other
+            # users are in the batch (a BLAS product rounds differently with the batch size)
+            from fastmf import _topk
+
+            nt = resolve_n_threads(self.n_threads)
             mu, user_bias, item_bias = self._biases()
-            if user_bias is not None:
-                dt = scores.dtype
-                scores += (mu + user_bias[u].astype(np.float64)).astype(dt)[:, None]
-                scores += item_bias[None, :]
+            offset = None if user_bias is None else mu + user_bias.astype(np.float64)
+            scores = _topk.score_factors(self.user_factors_, self.item_factors_, users=u, item_bias=item_bias,
+                                         user_offset=offset, n_threads=nt)
             X, Y = self._engagement()
-            return self._engagement_weighted(scores, X[u] @ Y.T)
+            return self._engagement_weighted(scores, _topk.score_factors(X, Y, users=u, n_threads=nt))
         return super()._score_users(u)
 
     def _factor_scores(self):

@@ -481,7 +481,12 @@ class TimeSVDpp(SVDpp):
         u = np.asarray(u, dtype=np.int64)
         bins, rows, dev = self.time_features(u, timestamps)
         offset, scale, X = self._user_terms(u, rows, dev)
-        scores = X @ self.item_factors_.T.astype(np.float64)
+        from fastmf import _topk
+
+        nt = resolve_n_threads(self.n_threads)
+        # the top-k kernel's scorer, not BLAS: a user's scores do not depend on the batch
+        scores = _topk.score_factors(np.ascontiguousarray(X, dtype=np.float64),
+                                     self.item_factors_.astype(np.float64), n_threads=nt)
         item_b = self.item_bias_.astype(np.float64)[None, :]
         bit = getattr(self, "item_bin_bias_", None)
         if bit is not None:
@@ -489,7 +494,7 @@ class TimeSVDpp(SVDpp):
         scores += offset[:, None] + item_b * scale[:, None]
         if self.ranking == "engagement":
             E, F = self._engagement()
-            return self._engagement_weighted(scores, (E[u] @ F.T).astype(np.float64))
+            return self._engagement_weighted(scores, _topk.score_factors(E, F, users=u, n_threads=nt))
         return scores
 
     def _factor_scores(self):

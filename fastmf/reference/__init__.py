@@ -36,6 +36,7 @@ One file per kernel: :mod:`~fastmf.reference.sgd`, :mod:`~fastmf.reference.als`,
 :mod:`~fastmf.reference.ials`, :mod:`~fastmf.reference.bayes` (the Gibbs sampler of Bayesian MF), :mod:`~fastmf.reference.svdpp`,
 :mod:`~fastmf.reference.timesvd`, :mod:`~fastmf.reference.sgd_side` (MF with jointly learned side-feature factors),
 :mod:`~fastmf.reference.als_side` (the same model trained by ALS),
+:mod:`~fastmf.reference.topk` (the factor scores of the top-k kernels),
 :mod:`~fastmf.reference.rng` (the C random streams), :mod:`~fastmf.reference.layout` (CSR and block
 layouts) and
 :mod:`~fastmf.reference.linalg`. Every public name is also importable from ``fastmf.reference``.
@@ -52,9 +53,11 @@ from fastmf.reference.sgd import objective, predict, rmse, sgd_epoch
 from fastmf.reference.sgd_side import sgd_side_epoch
 from fastmf.reference.svdpp import svdpp_epoch, svdpp_epoch_delayed, svdpp_user_order, svdpp_user_sums
 from fastmf.reference.timesvd import timesvd_epoch, timesvd_predict
+from fastmf.reference.topk import factor_scores
 
 __all__ = ["csr_compress", "csr_transpose", "block_layout", "permutation", "block_permutations", "normals", "predict", "rmse", "sgd_epoch", "als_half_sweep",
            "als_sweep", "objective", "cholesky_solve", "confidence", "ials_half_sweep", "ials_objective",
            "ialspp_half_sweep", "Scaling", "gibbs_half_sweep", "gibbs_bag_sweep", "bag_sums", "row_normals", "svdpp_epoch",
            "svdpp_epoch_delayed", "svdpp_user_order", "svdpp_user_sums", "timesvd_epoch", "timesvd_predict",
-           "sgd_side_epoch", "als_side_offsets", "als_side_features", "als_joint_sweep", "als_joint_objective"]
+           "sgd_side_epoch", "factor_scores", "als_side_offsets", "als_side_features", "als_joint_sweep",
+           "als_joint_objective"]

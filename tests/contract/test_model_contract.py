@@ -131,15 +131,7 @@ def test_predict_takes_timestamps(entry, data):
 
 
 # -------------------------------------------------------------------------------- recommend
-BATCH_SCORES_DIFFER = pytest.mark.xfail(
-    strict=True, reason="known defect: the default ranking='engagement' (MatrixFactorization, BayesianMF, SVDpp, TimeSVDpp) scores users "
-    "with two BLAS products, whose float32 rounding depends on how many users are in the batch "
-    "(same items, scores differ in the 7th digit); the fix is to score it inside the C top-k kernel "
-    "like ranking='rating' does")
-
-
-@pytest.mark.parametrize("entry", [pytest.param(e, marks=BATCH_SCORES_DIFFER) if e.key in ("mf", "bayes", "svdpp", "timesvdpp") else e
-                                   for e in ENTRIES], ids=lambda e: e.key)
+@ids
 def test_batch_and_single_recommend_agree(entry, data):
     model = fitted(entry, data)
     users = data.user_map.ids[[0, 7, 3]]
@@ -243,7 +235,7 @@ def test_thread_count_invariance(entry, data):
 
 # -------------------------------------------------------------------------------- tags
 def test_batch_and_single_recommend_agree_for_mf_rating_ranking(data):
-    """The kernel-scored path of MatrixFactorization is batch-invariant (see BATCH_SCORES_DIFFER)."""
+    """The kernel-scored path of MatrixFactorization (ranking="rating") is batch-invariant too."""
     model = make(registry.get("mf"), ranking="rating").fit(data)
     users = data.user_map.ids[[0, 7, 3]]
     batch = model.recommend(users, n=8)

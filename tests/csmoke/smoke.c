@@ -228,6 +228,12 @@ int main(int argc, char **argv)
         put("topk_idx", fidx, n_users * n);
         put("topk_score", score, n_users * n);
         free(idx); free(score); free(fidx);
+        /* the dense scores of the same problem (fastmf_score_factors, used by the engagement ranking) */
+        score = (double *)xalloc((size_t)(n_users * n_items) * sizeof(double));
+        check(fastmf_score_factors_f64(&sp, P, k, Q, k, k, NULL, NULL, score, &te),
+              "fastmf_score_factors_f64");
+        put("scores_all", score, n_users * n_items);
+        free(score);
     }
 
     free(users); free(items); free(order); free(rating); free(P); free(Q); free(indptr);

@@ -90,6 +90,7 @@ def expected(users, items, ratings, P, Q):
     top = np.argsort(-scores, axis=1, kind="stable")[:, :3]
     exp["topk_idx"] = top.ravel().astype(np.float64)
     exp["topk_score"] = np.take_along_axis(scores, top, 1).ravel()
+    exp["scores_all"] = reference.factor_scores(P, Q).ravel()
     return exp
 
 

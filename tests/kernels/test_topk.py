@@ -14,6 +14,7 @@ from hypothesis import given, settings, strategies as st
 
 from fastmf import _topk
 from fastmf.base import topn_rows
+from fastmf.reference import factor_scores
 
 
 # ------------------------------------------------------------------------------------------ oracle
@@ -57,17 +58,8 @@ def random_csr(rng, n_users, N, max_len, duplicates=True):
 
 
 def seq_scores(U, V, users, offset=None, bias=None):
-    """The factor kernel's scores by its documented NumPy formula (same bits)."""
-    Uu = U[users]
-    t = np.zeros((len(users), V.shape[0]), dtype=U.dtype)
-    for j in range(U.shape[1]):
-        t = t + Uu[:, j:j + 1] * V[:, j]
-    s = t.astype(np.float64)
-    if offset is not None:
-        s = s + np.asarray(offset, dtype=np.float64)[users][:, None]
-    if bias is not None:
-        s = s + np.asarray(bias, dtype=np.float64)[None, :]
-    return s
+    """The factor kernel's scores by its documented NumPy formula (same bits): the twin."""
+    return factor_scores(U, V, users, item_bias=bias, user_offset=offset)
 
 
 def assert_same(got, want):
@@ -398,3 +390,58 @@ def test_factors_bad_inputs_raise(kwargs, match):
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         _topk.topk_factors(args.pop("U"), args.pop("V"), args.pop("n"), **args)
+
+
+# ------------------------------------------------------------------------ score_factors (dense)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_score_factors_bit_identical_to_the_twin(dtype):
+    # several chunks and panels, a ragged last panel, k no multiple of the SIMD width, users repeated
+    rng = np.random.default_rng(21)
+    U, V, bias, offset = factor_problem(rng, dtype, n_users=300, N=700, k=37)
+    users = rng.integers(0, U.shape[0], 290)
+    for off, b in ((offset, bias), (None, bias), (offset, None), (None, None)):
+        got = _topk.score_factors(U, V, users=users, item_bias=b, user_offset=off)
+        assert got.dtype == np.float64 and got.shape == (290, 700)
+        np.testing.assert_array_equal(got, factor_scores(U, V, users, item_bias=b, user_offset=off))
+    np.testing.assert_array_equal(_topk.score_factors(U, V), factor_scores(U, V))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_score_factors_rows_do_not_depend_on_the_batch_or_threads(dtype):
+    rng = np.random.default_rng(22)
+    U, V, bias, offset = factor_problem(rng, dtype, n_users=90, N=130, k=24)
+    users = rng.permutation(90)[:70]
+    batch = _topk.score_factors(U, V, users=users, item_bias=bias, user_offset=offset)
+    for r in (0, 5, 69):
+        one = _topk.score_factors(U, V, users=[users[r]], item_bias=bias, user_offset=offset)
+        np.testing.assert_array_equal(one[0], batch[r])
+    for nt in (2, 3):
+        np.testing.assert_array_equal(
+            _topk.score_factors(U, V, users=users, item_bias=bias, user_offset=offset, n_threads=nt), batch)
+
+
+def test_score_factors_are_what_topk_factors_selects_from():
+    rng = np.random.default_rng(23)
+    U, V, bias, offset = factor_problem(rng, np.float32, n_users=50, N=80, k=10)
+    S = _topk.score_factors(U, V, item_bias=bias, user_offset=offset)
+    assert_same(_topk.topk_factors(U, V, 12, item_bias=bias, user_offset=offset), oracle(S, 12))
+
+
+def test_score_factors_degenerate_shapes_and_bad_inputs():
+    rng = np.random.default_rng(24)
+    np.testing.assert_array_equal(_topk.score_factors(np.zeros((3, 0)), np.zeros((2, 0)), item_bias=[1.0, 2.0]),
+                                  [[1.0, 2.0]] * 3)
+    assert _topk.score_factors(rng.normal(size=(3, 4)), rng.normal(size=(0, 4))).shape == (3, 0)
+    assert _topk.score_factors(rng.normal(size=(3, 4)), rng.normal(size=(5, 4)),
+                               users=np.zeros(0, np.int64)).shape == (0, 5)
+    V = rng.normal(size=(5, 4))
+    V[2, 1] = np.nan
+    assert np.isnan(_topk.score_factors(rng.normal(size=(3, 4)), V)[:, 2]).all()  # written, not raised
+    with pytest.raises(ValueError, match=r"users\[1\] = 3 is outside \[0, 3\)"):
+        _topk.score_factors(rng.normal(size=(3, 4)), rng.normal(size=(5, 4)), users=[0, 3])
+    with pytest.raises(ValueError, match="one dtype"):
+        _topk.score_factors(np.zeros((3, 4), np.float32), np.zeros((5, 4)))
+    with pytest.raises(ValueError, match="same number of factors"):
+        _topk.score_factors(np.zeros((3, 4)), np.zeros((5, 3)))
+    with pytest.raises(ValueError, match="item_bias must have 5 entries, got 4"):
+        _topk.score_factors(np.zeros((3, 4)), np.zeros((5, 4)), item_bias=np.zeros(4))
