@@ -14,12 +14,16 @@ out, not added as 0. The kernels compute the same bits on every machine.
 
 from __future__ import annotations
 
+from typing import Optional
+
 import numpy as np
+import numpy.typing as npt
 
 __all__ = ["factor_scores"]
 
 
-def factor_scores(U, V, users=None, item_bias=None, user_offset=None) -> np.ndarray:
+def factor_scores(U: npt.ArrayLike, V: npt.ArrayLike, users: Optional[npt.ArrayLike] = None,
+                  item_bias: Optional[npt.ArrayLike] = None, user_offset: Optional[npt.ArrayLike] = None) -> np.ndarray:
     """``(m, n_items)`` float64 scores of ``users`` (default: every row of ``U``) by the formula above."""
     U = np.asarray(U)
     V = np.asarray(V)
