@@ -24,9 +24,19 @@
  * g <- a g + eta_y e w_u q_i, y_j <- a^n y_j + g once per visit, a = 1 - eta_y l_y, s_u = w_u^2
  * |N(u)|): the same numbers as the per-rating rule in exact arithmetic, for any order, at O(k) per
  * rating. Arithmetic is in double; the model arrays keep their element type (float or double).
- * Each per-factor loop handles one term (no branch inside: they vectorise), the dot product is an
- * `omp simd` reduction, and the epoch is compiled per instruction set (FASTMF_CLONES), so the
- * rounding differs from the twin's (and between CPU levels) in the last bits only.
+ * Each row step x += eta (e v - lambda x) is evaluated as x = (1 - eta lambda) x + (eta e) v (the
+ * twin evaluates the same form).
+ *
+ * Cost. Per rating two passes over k: the dot product q_i . p~ with p~ formed on the fly (16 explicit
+ * partial sums, a fixed tree: vectorised without reassociation), then one loop that takes every
+ * per-factor step (alpha_pu, p_ut, p_u, q_i, z, g) reading each row once; per visit one pass over
+ * the bag for z (four rows at a time) and one for the y update. Each combination of the per-factor
+ * terms (alpha_pu, p_ut) and of the implicit sum (on, off) is its own copy of those loops (no branch
+ * inside them), and the epoch is compiled per instruction set (FASTMF_CLONES). Item rows (q_i, b_i,
+ * b_{i,bin}) are prefetched a few ratings ahead, the per-rating entries (user, item, rating, bin,
+ * day, dev) further ahead (a user's positions come shuffled, so they do not stream), and the bag's y
+ * rows a few entries ahead. The rounding differs from the twin's (and between CPU levels) in the
+ * last bits only (the dot product's summation order, FMA contraction).
  *
  * Schedule. Serial only: the caller's order (fastmf_svdpp_user_order: users shuffled, each user's
  * ratings shuffled), so the model is the same for every thread count by construction.
@@ -34,7 +44,7 @@
  * Invariants. All arrays C-contiguous and non-overlapping. Indices are checked as read (order,
  * users, items, bins, days, bag items): a bad entry stops the epoch with FASTMF_ERR_INDEX before
  * its update, never an out-of-bounds access (a failing visit still writes its y update). Every
- * buffer is the caller's; the epoch allocates 3k doubles of scratch and frees them on every path.
+ * buffer is the caller's; the epoch allocates 2k doubles of scratch and frees them on every path.
  * No globals, no printing, no randomness. The interrupt flag is read before every user visit. A
  * non-finite running loss stops the epoch; after it every model array is scanned. NumPy twin:
  * fastmf.reference.timesvd_epoch (the literal per-rating rule).
@@ -203,9 +213,12 @@ static FASTMF_INLINE double SFX(dot_eff)(const REAL *restrict q, const REAL *res
 }
 
 /* the per-factor steps of one rating in one pass, every value read before its step (p~ recomputed from
- * them, as dot_eff formed it): alpha_pu, p_ut, p_u, q_i, and the visit's z and g */
+ * them, as dot_eff formed it): alpha_pu, p_ut, p_u, q_i, and the visit's z and g. Each step
+ * x += eta (e v - lambda x) is evaluated as x = a x + b v with a = 1 - eta lambda (per group, once
+ * per epoch) and b = eta e (per rating): two operations per element instead of three, as csrc/sgd.c
+ * does; the twin evaluates the same form. */
 typedef struct {
-    double lrf, rgf, lrap, rgap, lrpt, rgpt, ay;
+    double af, aap, apt, lrf, lrap, lrpt, ay;
 } SFX(row_coefs);
 
 static FASTMF_INLINE void SFX(update_rows)(REAL *restrict p, REAL *restrict q, double *restrict z,
@@ -213,15 +226,15 @@ static FASTMF_INLINE void SFX(update_rows)(REAL *restrict p, REAL *restrict q, d
                                            const SFX(row_coefs) *c, double er, double delta, double ez, double eg,
                                            const int has_y, const int has_ap, const int has_pt)
 {
-    const double lrf = c->lrf, rgf = c->rgf, lrap = c->lrap, rgap = c->rgap, lrpt = c->lrpt, rgpt = c->rgpt;
-    const double ay = c->ay, ed = er * delta;
+    const double af = c->af, aap = c->aap, apt = c->apt, ay = c->ay;
+    const double bf = c->lrf * er, bap = c->lrap * (er * delta), bpt = c->lrpt * er;
     int64_t f;
     for (f = 0; f < k; ++f) {
         const double pf = (double)p[f], qf = (double)q[f], pe = TSVD_PE(f);
-        if (has_ap) ap[f] = (REAL)((double)ap[f] + lrap * (ed * qf - rgap * (double)ap[f]));
-        if (has_pt) pt[f] = (REAL)((double)pt[f] + lrpt * (er * qf - rgpt * (double)pt[f]));
-        p[f] = (REAL)(pf + lrf * (er * qf - rgf * pf));
-        q[f] = (REAL)(qf + lrf * (er * pe - rgf * qf));
+        if (has_ap) ap[f] = (REAL)(aap * (double)ap[f] + bap * qf);
+        if (has_pt) pt[f] = (REAL)(apt * (double)pt[f] + bpt * qf);
+        p[f] = (REAL)(af * pf + bf * qf);
+        q[f] = (REAL)(af * qf + bf * pe);
         if (has_y) {
             z[f] = ay * z[f] + ez * qf;
             g[f] = ay * g[f] + eg * qf;
@@ -293,9 +306,9 @@ static FASTMF_INLINE fastmf_status SFX(epoch)(const fastmf_timesvd_problem *pb, 
     double sse = 0.0;
     int64_t t = 0, f;
 
-    rc.lrf = lr[FASTMF_TSVD_G_FACTORS]; rc.rgf = rg[FASTMF_TSVD_G_FACTORS];
-    rc.lrap = lr[FASTMF_TSVD_G_FACTOR_DRIFT]; rc.rgap = rg[FASTMF_TSVD_G_FACTOR_DRIFT];
-    rc.lrpt = lr[FASTMF_TSVD_G_DAY_FACTORS]; rc.rgpt = rg[FASTMF_TSVD_G_DAY_FACTORS];
+    rc.lrf = lr[FASTMF_TSVD_G_FACTORS]; rc.af = 1.0 - rc.lrf * rg[FASTMF_TSVD_G_FACTORS];
+    rc.lrap = lr[FASTMF_TSVD_G_FACTOR_DRIFT]; rc.aap = 1.0 - rc.lrap * rg[FASTMF_TSVD_G_FACTOR_DRIFT];
+    rc.lrpt = lr[FASTMF_TSVD_G_DAY_FACTORS]; rc.apt = 1.0 - rc.lrpt * rg[FASTMF_TSVD_G_DAY_FACTORS];
     rc.ay = ay;
     for (f = 0; f < TSVD_PF_ENTRIES && f < n; ++f) SFX(prefetch_entries)(pb, order, f, n);
     for (f = 0; f < TSVD_PF_RATING && f < n; ++f) SFX(prefetch_rating)(pb, order, f, n);
