@@ -387,7 +387,8 @@ static FASTMF_INLINE void SFX(axpy_rd)(double a, const REAL *restrict y, double 
 /* bring the k elements at y into the cache (a hint; no effect on results) */
 static FASTMF_INLINE void SFX(prefetch_row)(const REAL *y, int64_t k)
 {
-    fastmf_prefetch_span(y, (size_t)k * sizeof(REAL));
+    const char *c = (const char *)((uintptr_t)y & ~(uintptr_t)63), *end = (const char *)(y + k);
+    for (; c < end; c += 64) FASTMF_PREFETCH(c);
 }
 
 /* dot product and axpy in the element type: 128 bytes of partial sums (two vectors), fixed tree */

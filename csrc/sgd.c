@@ -688,7 +688,8 @@ FASTMF_TGT static inline void SFX(update_rows)(REAL *restrict p, REAL *restrict 
 /* prefetch (for writing) the cache lines of a row of k elements */
 FASTMF_TGT static inline void SFX(prefetch_row)(const REAL *row, int64_t k)
 {
-    fastmf_prefetch_span_w(row, (size_t)k * sizeof(REAL));
+    const char *c = (const char *)((uintptr_t)row & ~(uintptr_t)63), *end = (const char *)(row + k);
+    for (; c < end; c += 64) FASTMF_PREFETCH_W(c);
 }
 
 #define FASTMF_RING 8  /* ring of checked entries between stages B and C (a power of two) */
