@@ -141,6 +141,35 @@ static inline int fastmf_cpu_level(void)
 #define FASTMF_PREFETCH_W(addr) ((void)0)
 #endif
 
+/* bring the cache lines of the bytes [addr, addr + bytes) in, for reading / for writing (a hint: no
+ * effect on results; a row of factors is the usual span) */
+static FASTMF_INLINE void fastmf_prefetch_span(const void *addr, size_t bytes)
+{
+    const char *c = (const char *)((uintptr_t)addr & ~(uintptr_t)63), *end = (const char *)addr + bytes;
+    for (; c < end; c += 64) FASTMF_PREFETCH(c);
+}
+
+static FASTMF_INLINE void fastmf_prefetch_span_w(const void *addr, size_t bytes)
+{
+    const char *c = (const char *)((uintptr_t)addr & ~(uintptr_t)63), *end = (const char *)addr + bytes;
+    for (; c < end; c += 64) FASTMF_PREFETCH_W(c);
+}
+
+/* 1 when the n values at x are all finite, else 0: x - x is 0 for a finite x and NaN otherwise, summed
+ * in 16 independent lanes (a loop the compiler vectorises without reassociating anything) */
+#define FASTMF_ALL_FINITE_BODY(T)                                                                   \
+    T acc[16] = {0};                                                                                \
+    int64_t j = 0;                                                                                  \
+    int l, ok = 1;                                                                                  \
+    for (; j + 16 <= n; j += 16)                                                                    \
+        for (l = 0; l < 16; ++l) acc[l] += x[j + l] - x[j + l];                                     \
+    for (; j < n; ++j) acc[0] += x[j] - x[j];                                                       \
+    for (l = 0; l < 16; ++l) ok &= acc[l] == 0;  /* NaN == 0 is false */                            \
+    return ok;
+static inline int fastmf_all_finite_f32(const float *x, int64_t n) { FASTMF_ALL_FINITE_BODY(float) }
+static inline int fastmf_all_finite_f64(const double *x, int64_t n) { FASTMF_ALL_FINITE_BODY(double) }
+#undef FASTMF_ALL_FINITE_BODY
+
 /* FASTMF_OMP(omp ...): an OpenMP pragma in a macro-friendly form, nothing in a serial build */
 #ifdef _OPENMP
 #define FASTMF_OMP(x) _Pragma(#x)

@@ -395,11 +395,16 @@ class TimeSVDpp(SVDpp):
         rates = self.group_rates()
         hyper = (self.global_mean_, [rates[g][0] for g in _timesvd.GROUPS], [rates[g][1] for g in _timesvd.GROUPS])
         n = len(train)
+        # the effective user rows P + z (an O(nnz k) pass over the implicit rows) after every epoch
+        # only when something looks at the model between epochs (an eval set, early stopping,
+        # callbacks); otherwise once, after the last epoch: the same fitted model either way
+        observed = eval_set is not None or bool(callbacks)
 
         def step(epoch):
             order = _svdpp.user_order(csr.indptr, self.seed_, epoch)
             sse = _timesvd.timesvd_epoch(users, items, ratings, order, model, time, bag, hyper)
-            self._effective(P, bag, n_threads)
+            if observed:
+                self._effective(P, bag, n_threads)
             return {"train_rmse": float(np.sqrt(sse / n))}
 
         state = (self.user_factors_, *model.values())
@@ -409,7 +414,7 @@ class TimeSVDpp(SVDpp):
                    self.n_epochs, eval_set=eval_set, eval_metrics=eval_metrics, callbacks=callbacks,
                    early_stopping_rounds=early_stopping_rounds, watched=watched, progress=progress,
                    verbose=self.verbose)
-        if self.n_epochs == 0:
+        if self.n_epochs == 0 or not observed:
             self._effective(P, bag, n_threads)
         if self.ranking == "engagement":
             self._engagement()

@@ -80,6 +80,8 @@ def timesvd_epoch(users: npt.ArrayLike, items: npt.ArrayLike, ratings: npt.Array
         q_i \\mathrel{+}= \\eta (e \\tilde p - \\lambda q_i), \\quad
         y_j \\mathrel{+}= \\eta_y (e w_u q_i - \\lambda_y y_j) \\ (j \\in N(u)).
 
+    The row steps (:math:`p_u, \\alpha_{pu}, p_{u,d}, q_i, y_j`) are evaluated as
+    :math:`x = (1 - \\eta\\lambda) x + (\\eta e) v`, the form csrc/timesvd.c computes.
     ``model`` is updated in place; returns :math:`\\sum e^2`."""
     P, Q, Y = model["P"], model["Q"], model["Y"]
     bag_ptr, bag_items, bag_w = bag
@@ -135,13 +137,14 @@ def timesvd_epoch(users: npt.ArrayLike, items: npt.ArrayLike, ratings: npt.Array
             cu[u] = c_u + lr[C] * (e * s - reg[C] * (c_u - 1.0))
         if cut is not None:
             cut[d] = c_ut + lr[CT] * (e * s - reg[CT] * c_ut)
-        P[u] = p + lr[F] * (e * q - reg[F] * p)
+        # each row step x += eta (e v - lambda x) as x = (1 - eta lambda) x + (eta e) v (the kernel's form)
+        P[u] = (1.0 - lr[F] * reg[F]) * p + (lr[F] * e) * q
         if ap is not None:
-            Ap[u] = ap + lr[AP] * (e * delta * q - reg[AP] * ap)
+            Ap[u] = (1.0 - lr[AP] * reg[AP]) * ap + (lr[AP] * (e * delta)) * q
         if pt is not None:
-            Pt[d] = pt + lr[PT] * (e * q - reg[PT] * pt)
-        Q[i] = q + lr[F] * (e * pe - reg[F] * q)
+            Pt[d] = (1.0 - lr[PT] * reg[PT]) * pt + (lr[PT] * e) * q
+        Q[i] = (1.0 - lr[F] * reg[F]) * q + (lr[F] * e) * pe
         if N.size:
             Yn = Y[N].astype(np.float64)
-            Y[N] = Yn + lr[Y_] * (e * w * q[None, :] - reg[Y_] * Yn)
+            Y[N] = (1.0 - lr[Y_] * reg[Y_]) * Yn + (lr[Y_] * e * w) * q[None, :]
     return sse

@@ -126,6 +126,23 @@ def test_bad_indices_raise_index_error(field, value, match):
         _timesvd.timesvd_epoch(users, items, ratings, order, model(n_days), (bins, days, dev), bag, HYPER)
 
 
+@pytest.mark.parametrize("entry", [0, 5, 6])
+def test_bad_bag_item_raises_index_error_before_any_update(entry):
+    """A bag row outside Y, at any place in the implicit sum's groups of four rows, stops the epoch
+    before the visit's first update."""
+    users, items, ratings, time, n_days, bag = problem()
+    order = np.arange(users.size, dtype=np.int64)
+    assert bag[0][1] > 6  # entries 0-6 are the bag of user 0, whose visit comes first
+    bag_items = bag[1].copy()
+    bag_items[entry] = NI
+    m = model(n_days)
+    before = {n: a.copy() for n, a in m.items()}
+    with pytest.raises(IndexError, match=rf"bag_items\[{entry}\] = 25 is outside \[0, 25\)"):
+        _timesvd.timesvd_epoch(users, items, ratings, order, m, time, (bag[0], bag_items, bag[2]), HYPER)
+    for name in m:
+        np.testing.assert_array_equal(m[name], before[name], err_msg=name)
+
+
 def test_bad_arguments_raise_value_error():
     users, items, ratings, time, n_days, bag = problem()
     order = np.arange(users.size, dtype=np.int64)

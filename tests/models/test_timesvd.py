@@ -73,6 +73,21 @@ def test_fit_equals_the_reference_replay(data):
     assert not np.allclose(model.user_day_bias_, 0) and not np.allclose(model.user_scale_, 1)
 
 
+def test_effective_rows_once_after_training_equal_the_per_epoch_ones(data):
+    """Without an eval set or callbacks the effective user rows P + z are formed once after the last
+    epoch, not after each: the fitted model is the same, bit for bit, as a fit observed every epoch."""
+    train, valid = fastmf.split.random_split(data, test_size=0.2, random_state=0)
+    seen = []
+    plain = small(**ALL).fit(train)
+    watched = small(**ALL).fit(train, eval_set=valid)
+    called = small(**ALL).fit(train, callbacks=[lambda m, entry: seen.append(m.user_factors_.copy())])
+    assert len(seen) == 3 and not np.array_equal(seen[0], seen[-1])
+    np.testing.assert_array_equal(seen[-1], plain.user_factors_)
+    for other in (watched, called):
+        for attr in ("user_factors_", "item_factors_", "item_implicit_", "user_bias_", "user_factor_drift_"):
+            np.testing.assert_array_equal(getattr(other, attr), getattr(plain, attr), err_msg=attr)
+
+
 def test_static_model_is_svdpp(data):
     """Every time term off: the same numbers as SVDpp's serial schedule for the same seed."""
     t = small(rescale=False, lr=0.007, reg=0.06, reg_implicit=0.005, **STATIC).fit(data)
