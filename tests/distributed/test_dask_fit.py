@@ -22,10 +22,6 @@ from fastmf.distributed import fit  # noqa: E402
 from fastmf.distributed.dask import block_groups  # noqa: E402
 from fastmf.errors import DataError, WorkerLostError  # noqa: E402
 
-STATE = ("user_factors_", "item_factors_", "user_bias_", "item_bias_", "seen_indptr_", "seen_indices_",
-         "item_counts_", "user_counts_")
-
-
 @pytest.fixture(scope="module")
 def client():
     cluster = LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None,
@@ -45,31 +41,8 @@ def _both_workers_up(request):
 
 
 @pytest.fixture(scope="module")
-def frame():
-    """A shuffled rating table with raw ids that are not indices, and its one-process Ratings."""
-    ds = fastmf.make_ratings(300, 200, 6000, seed=3)
-    u, i, r, _ = ds.to_arrays()
-    p = np.random.default_rng(0).permutation(len(u))
-    pdf = pd.DataFrame({"user": u[p] * 7 + 1, "item": i[p] * 3, "rating": r[p]})
-    return pdf, fastmf.Ratings.from_dataframe(pdf, user="user", item="item", rating="rating")
-
-
-def assert_same_model(a, b, exact=True, rtol=1e-6):
-    for name in STATE:
-        x, y = getattr(a, name), getattr(b, name)
-        assert x.shape == y.shape and x.dtype == y.dtype, name
-        if exact or name.startswith(("seen", "item_counts", "user_counts")):
-            assert np.array_equal(x, y), name
-        else:
-            np.testing.assert_allclose(y, x, rtol=rtol, atol=rtol * np.abs(x).max(), err_msg=name)
-    assert a.global_mean_ == b.global_mean_
-    assert a.user_map_ == b.user_map_ and a.item_map_ == b.item_map_
-    assert a.rating_scale_ == b.rating_scale_ and a.rating_range_ == b.rating_range_
-    ha, hb = [h["train_rmse"] for h in a.history_], [h["train_rmse"] for h in b.history_]
-    if exact:
-        assert ha == hb
-    else:
-        np.testing.assert_allclose(hb, ha, rtol=1e-9)
+def frame(rating_frame):
+    return rating_frame(300, 200, 6000)
 
 
 def test_block_groups_are_the_plans_groups():
@@ -84,7 +57,7 @@ def test_block_groups_are_the_plans_groups():
 @pytest.mark.parametrize("n_workers", [1, 2])
 @pytest.mark.parametrize("kw", [dict(n_blocks=4), dict(n_blocks=3, dtype="float64", biased=False),
                                 dict(n_blocks=8, shuffle=False, n_factors=20)])
-def test_dsgd_equals_the_blocked_fit_bit_for_bit(client, frame, n_workers, kw):
+def test_dsgd_equals_the_blocked_fit_bit_for_bit(client, frame, n_workers, kw, assert_same_model):
     pdf, ref = frame
     params = dict(dict(n_factors=12, n_epochs=4, random_state=4, ranking="rating"), **kw)
     one = fastmf.MatrixFactorization(**params).fit(ref)
@@ -95,7 +68,7 @@ def test_dsgd_equals_the_blocked_fit_bit_for_bit(client, frame, n_workers, kw):
 
 @pytest.mark.parametrize("n_workers", [1, 2])
 @pytest.mark.parametrize("kw", [dict(), dict(linear_solver="cg", dtype="float64"), dict(biased=False, weighted=False)])
-def test_als_equals_the_single_process_fit(client, frame, n_workers, kw):
+def test_als_equals_the_single_process_fit(client, frame, n_workers, kw, assert_same_model):
     pdf, ref = frame
     params = dict(n_factors=8, n_epochs=4, random_state=2, solver="als", ranking="rating", **kw)
     one = fastmf.MatrixFactorization(**params).fit(ref)
@@ -119,7 +92,7 @@ def test_implicit_als_equals_the_single_process_fit(client, frame, kw):
     assert list(ids) == list(one.recommend(ref.user_map.ids[0], n=5)[0])
 
 
-def test_files_string_ids_and_an_ordinary_model(client, frame, tmp_path):
+def test_files_string_ids_and_an_ordinary_model(client, frame, tmp_path, assert_same_model):
     """CSV files with string ids; the engagement ranking; save, load and recommend as usual."""
     pdf, _ = frame
     sdf = pdf.assign(user="u" + pdf["user"].astype(str), item="i" + pdf["item"].astype(str))
@@ -142,7 +115,7 @@ def test_files_string_ids_and_an_ordinary_model(client, frame, tmp_path):
         assert list(ids) == list(want_ids) and np.array_equal(scores, want_scores)
 
 
-def test_parquet_input(client, frame, tmp_path):
+def test_parquet_input(client, frame, tmp_path, assert_same_model):
     pytest.importorskip("pyarrow", reason="Parquet needs pyarrow")
     pdf, ref = frame
     dd.from_pandas(pdf, npartitions=2, sort=False).to_parquet(tmp_path / "r.parquet")
@@ -203,7 +176,7 @@ def _workers(client):
 
 
 @pytest.mark.parametrize("checkpoint_every", [1, 3])
-def test_a_worker_killed_mid_epoch_is_recomputed(client, frame, checkpoint_every):
+def test_a_worker_killed_mid_epoch_is_recomputed(client, frame, checkpoint_every, assert_same_model):
     pdf, ref = frame
     params = dict(n_factors=8, n_epochs=4, random_state=5, n_blocks=4, ranking="rating")
     one = fastmf.MatrixFactorization(**params).fit(ref)
