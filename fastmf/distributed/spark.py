@@ -39,7 +39,7 @@ from typing import Any, Optional
 import numpy as np
 
 from fastmf.distributed._rows import (
-    _als_half, _als_shard, _als_sse, _ials_half, _index, _prepare, _set_seen, _starts, _stats, als_options,
+    _als_half, _als_shard, _als_sse, _AlsShard, _ials_half, _index, _prepare, _set_seen, _starts, _stats, als_options,
     block_groups, check_model, clear_fitted, ials_options, init_state, merged_degrees, set_data_state)
 
 __all__ = ["fit", "recommend_all"]
@@ -255,7 +255,8 @@ class _SparkFit:
         m.user_counts_, m.item_counts_ = self.deg_u.copy(), self.deg_i.copy()
 
     def _distribute(self):
-        """Index the ratings and persist them range-partitioned by user range and by item range."""
+        """Index the ratings, range-partition them by user range and by item range, and persist
+        each side's CSR slices (one row per row range: its ``.npz`` bytes), built once."""
         m, columns, P = self.model, self.columns, self.P
         dtype = np.dtype(m.dtype)
         self.ustart = _starts(block_groups(self.deg_u, P), P)
@@ -277,13 +278,37 @@ class _SparkFit:
         rtype = "float" if dtype == np.float32 else "double"
         indexed = self.frame.mapInPandas(index, f"u int, i int, r {rtype}, pu int, pi int").persist()
         self.persisted.append(indexed)
-        self.by_user = indexed.repartitionByRange(P, "pu").persist()
-        self.by_item = indexed.repartitionByRange(P, "pi").persist()
-        self.persisted += [self.by_user, self.by_item]
-        self.by_user.count()
-        self.by_item.count()
+        self.ushards = self._shards(indexed, True)
+        self.ishards = self._shards(indexed, False)
         indexed.unpersist()
         self.persisted.remove(indexed)
+
+    def _shards(self, indexed, by_user):
+        """The persisted ``(part, blob)`` rows of one side: the CSR slice (``_rows._als_shard``:
+        columns ascending per row, a repeated pair raises DataError) of each row range."""
+        m, ids = self.model, self.ids
+        key, start = ("pu", self.ustart) if by_user else ("pi", self.istart)
+        n_cols = m.n_items_ if by_user else m.n_users_
+
+        def build(batches):
+            import pandas as pd
+
+            pdf = _frame(batches, ("u", "i", "r", key))
+            got = _unpack(ids.value)
+            row_ids, col_ids = (got["users"], got["items"]) if by_user else (got["items"], got["users"])
+            parts = pdf[key].to_numpy()
+            u, i, r = pdf["u"].to_numpy(), pdf["i"].to_numpy(), pdf["r"].to_numpy()
+            for part in np.unique(parts):
+                sel = parts == part
+                sh = _als_shard(int(start[part]), int(start[part + 1]), by_user, n_cols, row_ids, col_ids,
+                                (u[sel], i[sel], r[sel]))
+                yield pd.DataFrame({"part": [int(part)],
+                                    "blob": [_pack(indptr=sh.indptr, indices=sh.indices, data=sh.data)]})
+
+        shards = indexed.repartitionByRange(self.P, key).mapInPandas(build, "part int, blob binary").persist()
+        self.persisted.append(shards)
+        _collect(shards.select("part"))  # build them now (and raise a duplicate here)
+        return shards
 
     # ----------------------------------------------------------------------- half-sweeps
     def _half(self, by_user, own, fixed, gram, sse):
@@ -291,10 +316,8 @@ class _SparkFit:
         writes the new rows into ``own`` (the driver's arrays) and returns the ranges' SSE added
         in range order (when ``sse``)."""
         m, implicit, options = self.model, self.implicit, self.options
-        data = self.by_user if by_user else self.by_item
-        key, start = ("pu", self.ustart) if by_user else ("pi", self.istart)
-        n_cols = m.n_items_ if by_user else m.n_users_
-        ids = self.ids
+        shards = self.ushards if by_user else self.ishards
+        start = self.ustart if by_user else self.istart
         state = self.broadcast(_pack(F=own[0], b=own[1], Y=fixed[0], c=fixed[1],
                                      gram=np.zeros((0, 0)) if gram is None else gram))
         mu, biased, n_threads = m.global_mean_, getattr(m, "biased", False), self.n_threads
@@ -302,26 +325,23 @@ class _SparkFit:
         def half(batches):
             import pandas as pd
 
-            pdf = _frame(batches, ("u", "i", "r", key))
-            got, st = _unpack(ids.value), _unpack(state.value)
-            row_ids, col_ids = (got["users"], got["items"]) if by_user else (got["items"], got["users"])
-            parts = pdf[key].to_numpy()
-            u, i, r = pdf["u"].to_numpy(), pdf["i"].to_numpy(), pdf["r"].to_numpy()
-            for part in np.unique(parts):
-                sel = parts == part
-                lo, hi = int(start[part]), int(start[part + 1])
-                shard = _als_shard(lo, hi, by_user, n_cols, row_ids, col_ids, (u[sel], i[sel], r[sel]))
-                rows = (st["F"][lo:hi], st["b"][lo:hi])
-                fixed_state = (st["Y"], st["c"])
-                if implicit:
-                    F, b = _ials_half(shard, rows, st["gram"], options, fixed_state)
-                else:
-                    F, b = _als_half(shard, rows, options, fixed_state)
-                e = _als_sse(shard, (F, b), mu, biased, n_threads, fixed_state) if sse else 0.0
-                yield pd.DataFrame({"part": [int(part)], "sse": [float(e)], "blob": [_pack(F=F, b=b)]})
+            st = None
+            for pdf in batches:
+                for part, blob in zip(pdf["part"].tolist(), pdf["blob"].tolist()):
+                    st = _unpack(state.value) if st is None else st
+                    lo, hi = int(start[part]), int(start[part + 1])
+                    shard = _AlsShard(lo, hi, **_unpack(blob))
+                    rows = (st["F"][lo:hi], st["b"][lo:hi])
+                    fixed_state = (st["Y"], st["c"])
+                    if implicit:
+                        F, b = _ials_half(shard, rows, st["gram"], options, fixed_state)
+                    else:
+                        F, b = _als_half(shard, rows, options, fixed_state)
+                    e = _als_sse(shard, (F, b), mu, biased, n_threads, fixed_state) if sse else 0.0
+                    yield pd.DataFrame({"part": [int(part)], "sse": [float(e)], "blob": [_pack(F=F, b=b)]})
 
         try:
-            rows = sorted(_collect(data.mapInPandas(half, "part int, sse double, blob binary")),
+            rows = sorted(_collect(shards.mapInPandas(half, "part int, sse double, blob binary")),
                           key=lambda row: row["part"])
         finally:
             self.drop(state)
@@ -347,24 +367,9 @@ class _SparkFit:
         return {} if self.implicit else {"train_rmse": float(np.sqrt(total / self.n))}
 
     def _seen(self):
-        m = self.model
-        start, ids, n_items = self.ustart, self.ids, m.n_items_
-
-        def seen(batches):
-            import pandas as pd
-
-            pdf = _frame(batches, ("u", "i", "r", "pu"))
-            got = _unpack(ids.value)
-            parts = pdf["pu"].to_numpy()
-            u, i, r = pdf["u"].to_numpy(), pdf["i"].to_numpy(), pdf["r"].to_numpy()
-            for part in np.unique(parts):
-                sel = parts == part
-                shard = _als_shard(int(start[part]), int(start[part + 1]), True, n_items, got["users"],
-                                   got["items"], (u[sel], i[sel], r[sel]))
-                yield pd.DataFrame({"part": [int(part)], "blob": [_pack(indptr=shard.indptr, indices=shard.indices)]})
-
-        got = {row["part"]: _unpack(row["blob"]) for row in _collect(self.by_user.mapInPandas(seen, "part int, blob binary"))}
-        counts, indices = [], []
+        """The seen-items CSR of the model: the user shards' column indices, in range order."""
+        got = {row["part"]: _unpack(row["blob"]) for row in _collect(self.ushards)}
+        start, counts, indices = self.ustart, [], []
         for p in range(self.P):
             if p in got:
                 counts.append(np.diff(got[p]["indptr"]))
@@ -372,7 +377,7 @@ class _SparkFit:
             else:  # an empty range
                 counts.append(np.zeros(int(start[p + 1] - start[p]), dtype=np.int64))
                 indices.append(np.zeros(0, dtype=np.int32))
-        _set_seen(m, counts, indices)
+        _set_seen(self.model, counts, indices)
 
     def run(self, callbacks, progress):
         from fastmf.training import check_fit_options, run_epochs
