@@ -34,6 +34,7 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+import uuid
 from typing import Any, Optional
 
 import numpy as np
@@ -403,13 +404,13 @@ class _SparkFit:
 
 
 # ------------------------------------------------------------------------------------- top-n
-_LOADED: dict = {}  # broadcast id -> model, per Python worker: each worker reads the model once
+_LOADED: dict = {}  # token -> model, per Python worker: each worker reads the model once per call
 
 
-def _model_of(bc):
+def _model_of(bc, token):
     from fastmf.persistence import load_model
 
-    m = _LOADED.get(bc._path)
+    m = _LOADED.get(token)
     if m is None:
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "model.npz")
@@ -417,7 +418,7 @@ def _model_of(bc):
                 f.write(bc.value)
             m = load_model(path)
         _LOADED.clear()
-        _LOADED[bc._path] = m
+        _LOADED[token] = m
     return m
 
 
@@ -476,12 +477,13 @@ def recommend_all(model: Any, spark: Any = None, users: Any = None, *, n: int = 
         save_model(model, path)
         with open(path, "rb") as f:
             bc = spark.sparkContext.broadcast(f.read())
+    token = uuid.uuid4().hex
     item_type = "string" if model.item_map_.ids.dtype.kind == "U" else "long"
 
     def top(batches):
         import pandas as pd
 
-        m = _model_of(bc)
+        m = _model_of(bc, token)
         for pdf in batches:
             raw = pdf[user].to_numpy()
             if raw.size == 0:
