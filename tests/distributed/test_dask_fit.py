@@ -17,6 +17,7 @@ import dask.dataframe as dd  # noqa: E402
 from distributed import Client, LocalCluster  # noqa: E402
 
 import fastmf  # noqa: E402
+from distributed_helpers import assert_same_model, rating_frame  # noqa: E402
 from fastmf import _sgd  # noqa: E402
 from fastmf.distributed import fit  # noqa: E402
 from fastmf.distributed.dask import block_groups  # noqa: E402
@@ -41,7 +42,7 @@ def _both_workers_up(request):
 
 
 @pytest.fixture(scope="module")
-def frame(rating_frame):
+def frame():
     return rating_frame(300, 200, 6000)
 
 
@@ -57,7 +58,7 @@ def test_block_groups_are_the_plans_groups():
 @pytest.mark.parametrize("n_workers", [1, 2])
 @pytest.mark.parametrize("kw", [dict(n_blocks=4), dict(n_blocks=3, dtype="float64", biased=False),
                                 dict(n_blocks=8, shuffle=False, n_factors=20)])
-def test_dsgd_equals_the_blocked_fit_bit_for_bit(client, frame, n_workers, kw, assert_same_model):
+def test_dsgd_equals_the_blocked_fit_bit_for_bit(client, frame, n_workers, kw):
     pdf, ref = frame
     params = dict(dict(n_factors=12, n_epochs=4, random_state=4, ranking="rating"), **kw)
     one = fastmf.MatrixFactorization(**params).fit(ref)
@@ -68,7 +69,7 @@ def test_dsgd_equals_the_blocked_fit_bit_for_bit(client, frame, n_workers, kw, a
 
 @pytest.mark.parametrize("n_workers", [1, 2])
 @pytest.mark.parametrize("kw", [dict(), dict(linear_solver="cg", dtype="float64"), dict(biased=False, weighted=False)])
-def test_als_equals_the_single_process_fit(client, frame, n_workers, kw, assert_same_model):
+def test_als_equals_the_single_process_fit(client, frame, n_workers, kw):
     pdf, ref = frame
     params = dict(n_factors=8, n_epochs=4, random_state=2, solver="als", ranking="rating", **kw)
     one = fastmf.MatrixFactorization(**params).fit(ref)
@@ -92,7 +93,7 @@ def test_implicit_als_equals_the_single_process_fit(client, frame, kw):
     assert list(ids) == list(one.recommend(ref.user_map.ids[0], n=5)[0])
 
 
-def test_files_string_ids_and_an_ordinary_model(client, frame, tmp_path, assert_same_model):
+def test_files_string_ids_and_an_ordinary_model(client, frame, tmp_path):
     """CSV files with string ids; the engagement ranking; save, load and recommend as usual."""
     pdf, _ = frame
     sdf = pdf.assign(user="u" + pdf["user"].astype(str), item="i" + pdf["item"].astype(str))
@@ -115,7 +116,7 @@ def test_files_string_ids_and_an_ordinary_model(client, frame, tmp_path, assert_
         assert list(ids) == list(want_ids) and np.array_equal(scores, want_scores)
 
 
-def test_parquet_input(client, frame, tmp_path, assert_same_model):
+def test_parquet_input(client, frame, tmp_path):
     pytest.importorskip("pyarrow", reason="Parquet needs pyarrow")
     pdf, ref = frame
     dd.from_pandas(pdf, npartitions=2, sort=False).to_parquet(tmp_path / "r.parquet")
@@ -176,7 +177,7 @@ def _workers(client):
 
 
 @pytest.mark.parametrize("checkpoint_every", [1, 3])
-def test_a_worker_killed_mid_epoch_is_recomputed(client, frame, checkpoint_every, assert_same_model):
+def test_a_worker_killed_mid_epoch_is_recomputed(client, frame, checkpoint_every):
     pdf, ref = frame
     params = dict(n_factors=8, n_epochs=4, random_state=5, n_blocks=4, ranking="rating")
     one = fastmf.MatrixFactorization(**params).fit(ref)

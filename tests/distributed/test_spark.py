@@ -17,6 +17,7 @@ if shutil.which("java") is None:
     pytest.skip("PySpark needs Java (17+): no java on PATH", allow_module_level=True)
 
 import fastmf  # noqa: E402
+from distributed_helpers import assert_same_model, rating_frame  # noqa: E402
 import fastmf.spark  # noqa: E402
 from fastmf.errors import DataError  # noqa: E402
 
@@ -38,12 +39,12 @@ def spark():
 
 
 @pytest.fixture(scope="module")
-def frame(rating_frame):
+def frame():
     return rating_frame(240, 160, 4000)
 
 
 @pytest.mark.parametrize("n_partitions,kw", [(1, {}), (3, dict(dtype="float32", weighted=False))])
-def test_als_with_biases_equals_the_single_process_fit(spark, frame, n_partitions, kw, assert_same_model):
+def test_als_with_biases_equals_the_single_process_fit(spark, frame, n_partitions, kw):
     pdf, ds = frame
     make = lambda: fastmf.MatrixFactorization(solver="als", n_factors=6, n_epochs=3, reg=0.05,  # noqa: E731
                                               random_state=11, **kw)
@@ -54,7 +55,7 @@ def test_als_with_biases_equals_the_single_process_fit(spark, frame, n_partition
     assert_same_model(one, got, exact=False)
 
 
-def test_implicit_als_equals_the_single_process_fit(spark, frame, assert_same_model):
+def test_implicit_als_equals_the_single_process_fit(spark, frame):
     pdf, ds = frame
     make = lambda: fastmf.ImplicitALS(n_factors=6, n_epochs=2, reg=0.1, alpha=2.0, random_state=5)  # noqa: E731
     one = make().fit(ds)
@@ -62,7 +63,7 @@ def test_implicit_als_equals_the_single_process_fit(spark, frame, assert_same_mo
     assert_same_model(one, got, exact=False, history=None)
 
 
-def test_string_ids_ordinary_model_and_recommend_all(spark, frame, tmp_path, assert_same_model):
+def test_string_ids_ordinary_model_and_recommend_all(spark, frame, tmp_path):
     pdf, _ = frame
     pdf = pdf.assign(user="u" + pdf["user"].astype(str), item="i" + pdf["item"].astype(str))
     ds = fastmf.Ratings.from_dataframe(pdf, user="user", item="item", rating="rating")
@@ -146,7 +147,7 @@ def test_importing_fastmf_spark_does_not_import_pyspark():
 
 
 @pytest.mark.spark_long
-def test_sixty_iterations_without_checkpointing(spark, frame, assert_same_model):
+def test_sixty_iterations_without_checkpointing(spark, frame):
     """The factors are on the driver between half-sweeps, so the lineage of every job is the
     persisted ratings plus one map: 60 iterations (120 jobs) end normally (MLlib's ALS without
     a checkpoint directory chains them and overflows the stack). Equal to the one-process fit."""

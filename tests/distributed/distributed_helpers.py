@@ -1,8 +1,8 @@
 """What the Dask and Spark back-end tests share: the rating table they train on and the check that
-a distributed model is the single-process one."""
+a distributed model is the single-process one. (A plain module, not a conftest.py: the tests import
+``conftest`` by name for tests/conftest.py.)"""
 
 import numpy as np
-import pytest
 
 import fastmf
 
@@ -10,7 +10,7 @@ STATE = ("user_factors_", "item_factors_", "user_bias_", "item_bias_", "seen_ind
          "item_counts_", "user_counts_")
 
 
-def _rating_frame(n_users, n_items, n_ratings, seed=3):
+def rating_frame(n_users, n_items, n_ratings, seed=3):
     """A shuffled rating table (pandas) with raw ids that are not indices, and its one-process Ratings."""
     import pandas as pd
 
@@ -21,7 +21,7 @@ def _rating_frame(n_users, n_items, n_ratings, seed=3):
     return pdf, fastmf.Ratings.from_dataframe(pdf, user="user", item="item", rating="rating")
 
 
-def _assert_same_model(a, b, exact=True, rtol=1e-6, history="train_rmse"):
+def assert_same_model(a, b, exact=True, rtol=1e-6, history="train_rmse"):
     """``b`` (distributed) equals ``a`` (one process): bit for bit when ``exact``, else the
     parameters within ``rtol`` relative and the ``history`` entries within 1e-9; the id maps,
     counts and seen items always exactly."""
@@ -45,13 +45,3 @@ def _assert_same_model(a, b, exact=True, rtol=1e-6, history="train_rmse"):
             assert ha == hb
         else:
             np.testing.assert_allclose(hb, ha, rtol=1e-9)
-
-
-@pytest.fixture(scope="session")
-def rating_frame():
-    return _rating_frame
-
-
-@pytest.fixture(scope="session")
-def assert_same_model():
-    return _assert_same_model
