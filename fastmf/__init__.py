@@ -39,7 +39,7 @@ _EXPORTS = {
 _EXPORTS.update({e.class_name: e.class_path.partition(":")[0] for e in _registry.entries()})
 _SUBMODULES = ("data", "models", "training", "app", "errors", "io", "synthetic", "split", "metrics", "evaluation",
                "baselines", "reference", "base", "mf", "cli", "persistence", "implicit", "similarity", "plot",
-               "tune", "distributed")
+               "tune", "distributed", "spark")
 
 __all__ = ["__version__", "openmp_enabled", *_EXPORTS, *_SUBMODULES]
 

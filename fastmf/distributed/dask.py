@@ -55,6 +55,11 @@ from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 
+from fastmf.distributed._rows import (  # noqa: F401 - block_groups: public here since the Dask back end came first
+    _als_half, _als_shard, _als_sse, _check_duplicates, _gather_pieces, _ials_half, _index, _partial_gram,
+    _prepare, _set_seen, _starts, _stats, _sum_in_order, als_options, block_groups, check_model,
+    clear_fitted, ials_options, init_state, set_data_state)
+
 __all__ = ["fit", "block_groups", "read_ratings_frame"]
 
 
@@ -65,29 +70,6 @@ def _require_dask():
     except ImportError as exc:  # pragma: no cover - exercised where the extra is missing
         raise ImportError("fastmf.distributed.fit needs Dask: pip install 'fastmf[dask]' "
                           f"(dask[distributed] and pandas); {exc}") from None
-
-
-# ------------------------------------------------------------------------------------------ plan
-def block_groups(degrees: np.ndarray, n_blocks: int) -> np.ndarray:
-    """The group (int32, 0..n_blocks-1) of each row with ``degrees[r]`` ratings: contiguous ranges
-    of near-equal rating counts, row r going to the group whose share of the ratings holds its
-    midpoint, :math:`\\lfloor B (2 c_r + d_r) / (2 n) \\rfloor` with :math:`c_r` the ratings before
-    it (rows cut evenly when there are no ratings). The same groups as ``_sgd.make_block_plan``
-    (``assign_groups`` in csrc/blocks.c), from the degrees alone."""
-    deg = np.asarray(degrees, dtype=np.int64)
-    n = deg.shape[0]
-    total = int(deg.sum())
-    if total > 0:
-        before = np.cumsum(deg) - deg
-        g = ((2 * before + deg) * n_blocks) // (2 * total)
-    else:
-        g = (np.arange(n, dtype=np.int64) * n_blocks) // max(n, 1)
-    return np.minimum(g, n_blocks - 1).astype(np.int32)
-
-
-def _starts(groups: np.ndarray, n_groups: int) -> np.ndarray:
-    """start[g] .. start[g + 1]: the rows of group g (groups are non-decreasing)."""
-    return np.searchsorted(groups, np.arange(n_groups + 1), side="left").astype(np.int64)
 
 
 # ------------------------------------------------------------------------------------ partitions
@@ -125,55 +107,6 @@ def read_ratings_frame(ratings: Any, columns: Sequence[str], reader_options: Opt
     return frame[list(columns)]
 
 
-class _Part:
-    """One validated partition: normalised raw ids and float ratings, in row order."""
-
-    __slots__ = ("users", "items", "ratings")
-
-    def __init__(self, users, items, ratings):
-        self.users, self.items, self.ratings = users, items, ratings
-
-
-def _prepare(df, columns, part, rating_scale):
-    """Validate partition ``part`` as ``Ratings.from_dataframe`` would (missing values, id kinds,
-    finite ratings, the declared scale); DataError names the partition and row."""
-    from fastmf.data.ratings import _check_scale, _to_float_array, normalize_ids
-    from fastmf.errors import DataError
-
-    user, item, rating = columns
-    out = []
-    for name in (user, item, rating):
-        s = df[name]
-        na = s.isna().to_numpy()
-        if na.any():
-            raise DataError(f"partition {part}: column {name!r}: missing value at row {int(np.flatnonzero(na)[0])}")
-        out.append(s.to_numpy())
-    try:
-        u = normalize_ids(out[0], "users")
-        i = normalize_ids(out[1], "items")
-        r = _to_float_array(out[2], "ratings")
-        if not isinstance(rating_scale, str):
-            _check_scale(r, rating_scale, "ratings")
-    except DataError as exc:
-        raise DataError(f"partition {part}: {exc}") from None
-    return _Part(u, i, r)
-
-
-def _stats(p):
-    r = p.ratings
-    return dict(users=np.unique(p.users), items=np.unique(p.items), n=int(r.shape[0]),
-                sum=float(np.sum(r, dtype=np.float64)) if r.size else 0.0,
-                min=float(r.min()) if r.size else np.inf, max=float(r.max()) if r.size else -np.inf,
-                dtype=r.dtype.str)
-
-
-def _index(p, user_ids, item_ids, dtype):
-    """(user index, item index, ratings in the model's dtype) of a partition."""
-    uidx = np.searchsorted(user_ids, p.users).astype(np.int32)
-    iidx = np.searchsorted(item_ids, p.items).astype(np.int32)
-    return uidx, iidx, np.ascontiguousarray(p.ratings, dtype=dtype)
-
-
 def _degrees(idx, n_users, n_items):
     return (np.bincount(idx[0], minlength=n_users).astype(np.int64),
             np.bincount(idx[1], minlength=n_items).astype(np.int64))
@@ -191,29 +124,6 @@ def _route(idx, row_owner, n_owners, by_user):
     order = np.argsort(owner, kind="stable")
     cuts = np.searchsorted(owner[order], np.arange(n_owners + 1))
     return [(u[order[lo:hi]], i[order[lo:hi]], r[order[lo:hi]]) for lo, hi in zip(cuts[:-1], cuts[1:])]
-
-
-def _gather_pieces(pieces):
-    u = np.concatenate([p[0] for p in pieces]) if pieces else np.zeros(0, np.int32)
-    i = np.concatenate([p[1] for p in pieces]) if pieces else np.zeros(0, np.int32)
-    r = np.concatenate([p[2] for p in pieces]) if pieces else np.zeros(0)
-    return u, i, r
-
-
-def _check_duplicates(rows, cols, n_cols, row_ids, col_ids, what):
-    """Sort (rows, cols) row-major; DataError naming the first repeated pair. Returns the order."""
-    from fastmf._validation import show
-    from fastmf.errors import DataError
-
-    order = np.lexsort((cols, rows))
-    key = rows[order].astype(np.int64) * max(n_cols, 1) + cols[order]
-    dup = np.flatnonzero(key[1:] == key[:-1])
-    if dup.size:
-        k = order[dup[0] + 1]
-        raise DataError(f"duplicate rating for {what[0]} {show(row_ids[rows[k]])}, {what[1]} {show(col_ids[cols[k]])}: "
-                        "fastmf.distributed.fit needs one rating per (user, item) pair; resolve repeats "
-                        "first (e.g. drop_duplicates on the Dask DataFrame)")
-    return order
 
 
 class _SgdShard:
@@ -290,58 +200,6 @@ def _sgd_run(shard, ustate, steps, n_blocks, seed, epoch, hyper, item_groups, *i
     return (users, losses) + tuple(items[c] for c in item_groups)
 
 
-# ------------------------------------------------------------------------------------------- ALS
-class _AlsShard:
-    """A worker's row range ``[lo, hi)`` of one side as a CSR slice (columns ascending per row)."""
-
-    def __init__(self, lo, hi, indptr, indices, data):
-        self.lo, self.hi, self.indptr, self.indices, self.data = lo, hi, indptr, indices, data
-
-
-def _als_shard(lo, hi, by_user, n_cols, row_ids, col_ids, *pieces):
-    u, i, r = _gather_pieces(pieces)
-    rows, cols = (u, i) if by_user else (i, u)
-    order = _check_duplicates(rows, cols, n_cols, row_ids, col_ids,
-                              ("user", "item") if by_user else ("item", "user"))
-    counts = np.bincount(rows - lo, minlength=hi - lo)
-    indptr = np.zeros(hi - lo + 1, dtype=np.int64)
-    np.cumsum(counts, out=indptr[1:])
-    return _AlsShard(lo, hi, indptr, np.ascontiguousarray(cols[order], dtype=np.int32),
-                     np.ascontiguousarray(r[order]))
-
-
-def _stack(states):
-    F = np.ascontiguousarray(np.concatenate([s[0] for s in states]))
-    b = np.ascontiguousarray(np.concatenate([s[1] for s in states]))
-    return F, b
-
-
-def _als_half(shard, own, options, *fixed_states):
-    """One half-sweep over the rows of ``shard`` against the whole fixed side (gathered from the
-    W range states): returns the new (factors, bias) of the range."""
-    from fastmf import _als
-
-    F, b = own[0].copy(), own[1].copy()
-    Y, c = _stack(fixed_states)
-    mu, reg, reg_bias, weighted, biased, solver, cg_steps, n_threads = options
-    try:
-        _als.als_half_sweep(shard.indptr, shard.indices, shard.data, Y, c if biased else None, F,
-                            b if biased else None, mu, reg, reg_bias, weighted, biased,
-                            n_threads=n_threads, solver=solver, cg_steps=cg_steps)
-    except (ValueError, np.linalg.LinAlgError) as exc:
-        raise FloatingPointError(f"rows {shard.lo}..{shard.hi - 1}: {exc}") from None
-    return F, b
-
-
-def _als_sse(shard, own, mu, biased, n_threads, *fixed_states):
-    from fastmf import _sse
-
-    Y, c = _stack(fixed_states)
-    F, b = own
-    return float(_sse.observed_sse(shard.indptr, shard.indices, shard.data, F, Y,
-                                   b if biased else None, c if biased else None, mu, n_threads))
-
-
 # ------------------------------------------------------------------------------------------ fit
 def fit(model: Any, ratings: Any, client: Any = None, *, user: str = "user", item: str = "item",
         rating: str = "rating", rating_scale: Any = "infer", n_workers: Optional[int] = None,
@@ -395,16 +253,7 @@ def fit(model: Any, ratings: Any, client: Any = None, *, user: str = "user", ite
     _require_dask()
     from distributed import get_client
 
-    from fastmf.models.implicit import ImplicitALS
-    from fastmf.models.mf import MatrixFactorization
-
-    if not isinstance(model, (MatrixFactorization, ImplicitALS)):
-        raise TypeError(f"fastmf.distributed.fit trains a fastmf.MatrixFactorization or ImplicitALS, got "
-                        f"{type(model).__name__}")
-    model._validate_params()
-    if isinstance(model, MatrixFactorization) and model.solver == "sgd" and model.schedule != "blocked":
-        raise ValueError(f"fastmf.distributed.fit runs SGD with schedule='blocked' (DSGD), got "
-                         f"schedule={model.schedule!r}")
+    check_model(model, "fastmf.distributed.fit", sgd=True)
     from fastmf._validation import Interval
 
     for name, value, low in (("n_threads", n_threads, 1), ("checkpoint_every", checkpoint_every, 0),
@@ -412,16 +261,12 @@ def fit(model: Any, ratings: Any, client: Any = None, *, user: str = "user", ite
         if not Interval("int", low, None).accepts(value):
             raise ValueError(f"fastmf.distributed.fit: {name} must be an int >= {low}, got {value!r}")
     client = get_client() if client is None else client
-    for key in list(model.__dict__):  # a failed fit leaves no half-trained state behind
-        if key.endswith("_") and not key.startswith("_"):
-            del model.__dict__[key]
+    clear_fitted(model)
     try:
         return _Fit(model, client, read_ratings_frame(ratings, (user, item, rating), reader_options),
                     rating_scale, n_workers, n_threads, checkpoint_every, retries).run(callbacks, progress)
     except BaseException as exc:
-        for key in list(model.__dict__):
-            if key.endswith("_") and not key.startswith("_"):
-                del model.__dict__[key]
+        clear_fitted(model)
         lost = _lost_worker(exc)
         if lost is not None:
             from fastmf.errors import WorkerLostError
@@ -490,35 +335,9 @@ class _Fit:
 
     # ------------------------------------------------------------------ data and fitted state
     def _data(self):
-        from fastmf.data.ratings import IdMap, normalize_ids
-        from fastmf.errors import DataError
-
         m, client = self.model, self.client
         stats = client.gather([self.submit(_stats, p) for p in self.prepared()])
-        stats = [s for s in stats if s["n"] > 0]
-        if not stats:
-            raise DataError("no ratings: the data is empty")
-        ids = {}
-        for side in ("users", "items"):
-            kinds = {s[side].dtype.kind for s in stats}
-            if len(kinds) > 1:
-                raise DataError(f"{side}: ids mix strings and integers across partitions; convert them to one type")
-            ids[side] = normalize_ids(np.unique(np.concatenate([s[side] for s in stats])), side)
-        n = sum(s["n"] for s in stats)
-        lo, hi = min(s["min"] for s in stats), max(s["max"] for s in stats)
-        m.user_map_, m.item_map_ = IdMap(ids["users"]), IdMap(ids["items"])
-        m.n_users_, m.n_items_ = len(m.user_map_), len(m.item_map_)
-        if isinstance(self.rating_scale, str):
-            m.rating_scale_ = (lo, hi) if lo < hi else None
-        else:
-            m.rating_scale_ = (float(self.rating_scale[0]), float(self.rating_scale[1]))
-        m.rating_range_ = (lo, hi)
-        self.min = lo
-        # mu: the partitions' float64 sums added in order; the same float as the one-process
-        # np.mean whenever the sum is exact (ratings on a grid of whole or half stars)
-        m.global_mean_ = float(sum(s["sum"] for s in stats) / n)
-        m.item_info_ = m.user_info_ = None
-        self.n = n
+        self.n, self.min = set_data_state(m, stats, self.rating_scale)
         self.idx = self.indexed()
         degs = [self.submit(_degrees, x, m.n_users_, m.n_items_) for x in self.idx]
         while len(degs) > 1:  # a tree of sums on the workers
@@ -534,29 +353,13 @@ class _Fit:
         m = self.model
         callbacks, _ = check_fit_options(m, None, callbacks, None, None, (), progress)
         self._data()
-        from fastmf._validation import check_random_state
-        from fastmf.models.implicit import ImplicitALS
-
-        implicit = isinstance(m, ImplicitALS)
-        m._drop_side()
-        dtype = np.dtype(m.dtype)
+        implicit, P_full, Q_full, tail = init_state(m, self.min)
         if implicit:
-            if self.min < 0:
-                raise ValueError("ImplicitALS: interaction strengths must be >= 0 (a negative value in the data)")
-            rng = check_random_state(m.random_state)  # ImplicitALS.fit's draws
-            m.user_factors_ = rng.normal(0.0, m.init_std, (m.n_users_, m.n_factors)).astype(dtype)
-            m.item_factors_ = rng.normal(0.0, m.init_std, (m.n_items_, m.n_factors)).astype(dtype)
             trainer = _IalsTrainer(self)
-            tail = f" (reg={m.reg}, alpha={m.alpha})"
+        elif m.solver == "sgd":
+            trainer = _SgdTrainer(self, P_full, Q_full)
         else:
-            m._drop_engagement()
-            P_full, Q_full = m._init_state(dtype)
-            if m.solver == "sgd":
-                trainer = _SgdTrainer(self, P_full, Q_full)
-                tail = f" (lr={m.lr}, reg={m.reg})"
-            else:
-                trainer = _AlsTrainer(self)
-                tail = f" (ALS, reg={m.reg})"
+            trainer = _AlsTrainer(self)
         trainer.distribute(self.idx)
         del self.idx
         run_epochs(m, _Resilient(self, trainer).epoch, m._resolved_n_epochs(), (), callbacks=callbacks,
@@ -712,13 +515,6 @@ class _SgdTrainer:
                   [i for w in range(self.W) for i in seen[w][1]])
 
 
-def _set_seen(m, counts, indices):
-    indptr = np.zeros(m.n_users_ + 1, dtype=np.int64)
-    np.cumsum(np.concatenate(counts), out=indptr[1:])
-    m.seen_indptr_ = indptr
-    m.seen_indices_ = np.ascontiguousarray(np.concatenate(indices), dtype=np.int32)
-
-
 def _step_owner(B, c, s):
     """The user group whose block in step s has item group c."""
     return c ^ s if (B & (B - 1)) == 0 else (c - s) % B
@@ -728,10 +524,8 @@ class _AlsTrainer:
     """Row-partitioned ALS (module docstring)."""
 
     def __init__(self, fit):
-        self.fit, m = fit, fit.model
-        reg_bias = m.reg if m.reg_bias is None else m.reg_bias
-        self.options = (m.global_mean_, m.reg, reg_bias, m.weighted, m.biased, m.linear_solver, m.cg_steps,
-                        fit.n_threads)
+        self.fit = fit
+        self.options = als_options(fit.model, fit.n_threads)
 
     def distribute(self, idx):
         fit, m, client = self.fit, self.fit.model, self.fit.client
@@ -802,8 +596,8 @@ class _IalsTrainer(_AlsTrainer):
     (the objective's item-side terms need every user's rows)."""
 
     def __init__(self, fit):
-        self.fit, m = fit, fit.model
-        self.options = (m._kernel_options(fit.n_threads), m.linear_solver, m.cg_steps)
+        self.fit = fit
+        self.options = ials_options(fit.model, fit.n_threads)
 
     def _biases(self):
         m = self.fit.model
@@ -825,31 +619,3 @@ class _IalsTrainer(_AlsTrainer):
         fit.client.gather(istate[-1:])  # the epoch is done (and its errors raised) here
         self.ustate, self.istate = ustate, istate
         return {}
-
-
-def _partial_gram(state, n_threads):
-    from fastmf import _als
-
-    F = np.ascontiguousarray(state[0])
-    return _als.gram(F, n_threads) if F.shape[0] else np.zeros((F.shape[1], F.shape[1]))
-
-
-def _sum_in_order(*grams):
-    total = grams[0].copy()
-    for g in grams[1:]:
-        total += g
-    return total
-
-
-def _ials_half(shard, own, gram, options, *fixed_states):
-    from fastmf import _als
-
-    kernel, solver, cg_steps = options
-    F = own[0].copy()
-    Y, _ = _stack(fixed_states)
-    try:
-        _als.ials_half_sweep(shard.indptr, shard.indices, shard.data, Y, F, gram=gram, solver=solver,
-                             cg_steps=cg_steps, **kernel)
-    except (ValueError, np.linalg.LinAlgError) as exc:
-        raise FloatingPointError(f"rows {shard.lo}..{shard.hi - 1}: {exc}") from None
-    return F, own[1]

@@ -17,14 +17,11 @@ import dask.dataframe as dd  # noqa: E402
 from distributed import Client, LocalCluster  # noqa: E402
 
 import fastmf  # noqa: E402
+from distributed_helpers import assert_same_model, rating_frame  # noqa: E402
 from fastmf import _sgd  # noqa: E402
 from fastmf.distributed import fit  # noqa: E402
 from fastmf.distributed.dask import block_groups  # noqa: E402
 from fastmf.errors import DataError, WorkerLostError  # noqa: E402
-
-STATE = ("user_factors_", "item_factors_", "user_bias_", "item_bias_", "seen_indptr_", "seen_indices_",
-         "item_counts_", "user_counts_")
-
 
 @pytest.fixture(scope="module")
 def client():
@@ -46,30 +43,7 @@ def _both_workers_up(request):
 
 @pytest.fixture(scope="module")
 def frame():
-    """A shuffled rating table with raw ids that are not indices, and its one-process Ratings."""
-    ds = fastmf.make_ratings(300, 200, 6000, seed=3)
-    u, i, r, _ = ds.to_arrays()
-    p = np.random.default_rng(0).permutation(len(u))
-    pdf = pd.DataFrame({"user": u[p] * 7 + 1, "item": i[p] * 3, "rating": r[p]})
-    return pdf, fastmf.Ratings.from_dataframe(pdf, user="user", item="item", rating="rating")
-
-
-def assert_same_model(a, b, exact=True, rtol=1e-6):
-    for name in STATE:
-        x, y = getattr(a, name), getattr(b, name)
-        assert x.shape == y.shape and x.dtype == y.dtype, name
-        if exact or name.startswith(("seen", "item_counts", "user_counts")):
-            assert np.array_equal(x, y), name
-        else:
-            np.testing.assert_allclose(y, x, rtol=rtol, atol=rtol * np.abs(x).max(), err_msg=name)
-    assert a.global_mean_ == b.global_mean_
-    assert a.user_map_ == b.user_map_ and a.item_map_ == b.item_map_
-    assert a.rating_scale_ == b.rating_scale_ and a.rating_range_ == b.rating_range_
-    ha, hb = [h["train_rmse"] for h in a.history_], [h["train_rmse"] for h in b.history_]
-    if exact:
-        assert ha == hb
-    else:
-        np.testing.assert_allclose(hb, ha, rtol=1e-9)
+    return rating_frame(300, 200, 6000)
 
 
 def test_block_groups_are_the_plans_groups():
