@@ -228,16 +228,22 @@ _ENTRIES: Tuple[ModelEntry, ...] = (
         presets={"als": ({"solver": "als"}, "the same model trained by alternating least squares")},
         legacy_classes=("fastmf.mf.MatrixFactorization",),
         search_space=SearchSpec(
-            {"n_factors": IntLog(32, 256), "lr": FloatLog(0.002, 0.02), "reg": FloatLog(0.02, 0.2),
-             "reg_bias": FloatLog(0.001, 0.1), "init_std": FloatLog(0.003, 0.03)},
+            # the penalties and the initial scale span 5x and 4x (0.03-0.15, 0.005-0.02; bias penalty
+            # 0.003-0.1) rather than 10x (0.02-0.2, 0.003-0.03, 0.001-0.1 before): the edges of the
+            # wider box won on the validation part with early-stopped, weakly penalised models that
+            # did worse on the test folds. Developed on ml-100k u2-u5 x seeds 0-3: test RMSE lower or
+            # equal in 16 of 16 searches (mean 0.9045 -> 0.9033), at the same cost (the factor and
+            # learning-rate ranges, which set the cost, are unchanged); u1 (checked only) 0.9175 -> 0.9166
+            {"n_factors": IntLog(32, 256), "lr": FloatLog(0.002, 0.02), "reg": FloatLog(0.03, 0.15),
+             "reg_bias": FloatLog(0.003, 0.1), "init_std": FloatLog(0.005, 0.02)},
             budget="n_epochs", max_budget=200, rating_trial_params={"ranking": "rating"},
             # an SGD epoch is a pass over the data: on the larger set it already makes more updates
             # per row. Refits at the validated epoch count beat the size-scaled count on ml-100k
             # u2 and u3 (test RMSE 0.9074 vs 0.9102, 0.9067 vs 0.9072, 0.8994 vs 0.9008, 0.9025
             # vs 0.9030; default search, random_state 0 and 1)
             epochs_scale=("lr", 0.002), scale_refit_epochs=False,
-            doc="SGD: factors 32-256, learning rate 0.002-0.02, factor penalty 0.02-0.2, bias penalty "
-                "0.001-0.1, initial scale 0.003-0.03 (all log-uniform); up to 200 epochs at lr 0.002, "
+            doc="SGD: factors 32-256, learning rate 0.002-0.02, factor penalty 0.03-0.15, bias penalty "
+                "0.003-0.1, initial scale 0.005-0.02 (all log-uniform); up to 200 epochs at lr 0.002, "
                 "fewer in proportion at larger learning rates (epochs_scale)"),
         preset_search_spaces={"als": SearchSpec(
             {"n_factors": IntLog(8, 128), "reg": FloatLog(0.005, 0.5), "reg_bias": FloatLog(0.001, 0.5)},
