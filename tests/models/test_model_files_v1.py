@@ -1,5 +1,7 @@
 """Model files written by fastmf 0.1.0 (format version 1, before the architecture move) load with
-today's code and give the same predictions, recommendations and similar items, bit for bit.
+today's code and give the same predictions, recommendations and similar items, bit for bit
+(except the scores of the engagement ranking, which are now computed in float64 by the top-k
+kernel's scorer: equal to 0.1.0's up to its float32 rounding).
 
 The fixtures in ``tests/fixtures/models_v1`` were written once by ``make_models_v1.py`` at commit
 78d5af8 and are never regenerated: they are what users' saved models look like.
@@ -63,7 +65,15 @@ def test_old_file_loads_with_identical_answers(key, expected):
     same_answers(model.predict(uu.ravel(), ii.ravel()), expected[f"{key}/predict"])
     ids, scores = model.recommend(users, n=5)
     np.testing.assert_array_equal(ids, expected[f"{key}/recommend_ids"])
-    same_answers(scores, expected[f"{key}/recommend_scores"])
+    if getattr(model, "ranking", None) == "engagement":
+        # 0.1.0 formed these scores in float32 with two BLAS products, whose rounding depended on the
+        # batch of users (a defect); they are now the top-k kernel's float64 scores, the same for any
+        # batch: equal to 0.1.0's up to the float32 rounding of its result, the same items in order
+        want = expected[f"{key}/recommend_scores"]
+        assert scores.shape == want.shape
+        np.testing.assert_allclose(scores, want, rtol=2e-6, atol=0)
+    else:
+        same_answers(scores, expected[f"{key}/recommend_scores"])
     if f"{key}/similar_ids" in expected:
         ids, scores = model.similar_items(items[0], n=5)
         np.testing.assert_array_equal(ids, expected[f"{key}/similar_ids"])
