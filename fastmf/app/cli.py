@@ -868,7 +868,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--item-features", default=None, metavar="NAMES",
                    help="side features of the items from the data's metadata, e.g. genres,year: the items "
                         "without ratings get factors mapped from them (side='map'; --param side=joint "
-                        "learns feature factors with the model, MF with SGD)")
+                        "learns feature factors with the model, MatrixFactorization by SGD or ALS)")
     g.add_argument("--user-features", default=None, metavar="NAMES",
                    help="side features of the users, e.g. age,gender,occupation (ml-100k, ml-1m)")
     g.add_argument("--early-stopping", type=int, default=None, metavar="N",
