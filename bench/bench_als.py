@@ -38,8 +38,8 @@ def test_explicit_als_fit(benchmark, ml1m_shape, n_threads):
 @pytest.mark.parametrize("n_threads", [1, 2])
 def test_fastmf_ials(benchmark, holdout, n_threads):
     train, test = holdout
-    m = fastmf.ImplicitALS(n_factors=K, n_iterations=ITERS, reg=REG, alpha=ALPHA, reg_nu=0.0,
-                           solver="cg", cg_steps=3, random_state=0, n_threads=n_threads,
+    m = fastmf.ImplicitALS(n_factors=K, n_epochs=ITERS, reg=REG, alpha=ALPHA, reg_nu=0.0,
+                           linear_solver="cg", cg_steps=3, random_state=0, n_threads=n_threads,
                            calculate_loss=False)  # as implicit, which records no loss by default
     benchmark.pedantic(m.fit, args=(train,), rounds=3, iterations=1, warmup_rounds=1)
     benchmark.extra_info["ndcg@10"] = fastmf.evaluate(m, test, k=10)["ndcg@10"]
@@ -69,7 +69,7 @@ def test_implicit_package_ials(benchmark, holdout, n_threads):
 
     peer = benchmark.pedantic(fit, rounds=3, iterations=1, warmup_rounds=1)
     # evaluate implicit's factors with fastmf's code: a fastmf model holding them
-    shell = fastmf.ImplicitALS(n_factors=K, n_iterations=0).fit(train)
+    shell = fastmf.ImplicitALS(n_factors=K, n_epochs=0).fit(train)
     shell.user_factors_ = np.ascontiguousarray(peer.user_factors, dtype=np.float32)
     shell.item_factors_ = np.ascontiguousarray(peer.item_factors, dtype=np.float32)
     benchmark.extra_info["ndcg@10"] = fastmf.evaluate(shell, test, k=10)["ndcg@10"]
